@@ -1,0 +1,232 @@
+//! Poseidon commitments over BN254's scalar field: step activations (z_0..z_L), layers and whole
+//! models. The byte encoding is specified in `circuits/COMMITMENTS.md`; contracts treat every
+//! commitment as an opaque `bytes32`.
+
+use std::{fmt, str::FromStr, sync::OnceLock};
+
+use ff::{Field, PrimeField};
+use generic_array::typenum::U8;
+use nova_snark::frontend::gadgets::poseidon::{
+    IOPattern, PoseidonConstants, Simplex, Sponge, SpongeAPI, SpongeOp, SpongeTrait, Strength,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    engine::Trace,
+    model::{Activation, Layer, Model, Task},
+    Error, Result,
+};
+
+/// BN254's scalar field, the field of the step circuits and of every commitment.
+pub type Fr = nova_snark::provider::bn256_grumpkin::bn256::Scalar;
+
+/// The Poseidon sponge arity (rate) used by every commitment.
+pub type CommitArity = U8;
+
+/// Domain tag of a step-activation commitment.
+pub const TAG_ACTIVATIONS: u64 = 1;
+/// Domain tag of a layer commitment.
+pub const TAG_LAYER: u64 = 2;
+/// Domain tag of a model commitment.
+pub const TAG_MODEL: u64 = 3;
+
+/// Bits of packed payload per field element (below the 254-bit modulus).
+pub const PACK_BITS: u32 = 248;
+
+/// The shared Poseidon constants (Strength::Standard, sponge, arity 8).
+pub fn poseidon_constants() -> &'static PoseidonConstants<Fr, CommitArity> {
+    static CONSTANTS: OnceLock<PoseidonConstants<Fr, CommitArity>> = OnceLock::new();
+    CONSTANTS.get_or_init(|| Sponge::<Fr, CommitArity>::api_constants(Strength::Standard))
+}
+
+/// Poseidon sponge hash of `elements`: simplex mode, IO pattern `[Absorb(n), Squeeze(1)]`,
+/// domain separator 0.
+pub fn poseidon_hash(elements: &[Fr]) -> Fr {
+    let mut sponge = Sponge::new_with_constants(poseidon_constants(), Simplex);
+    let acc = &mut ();
+    let n = u32::try_from(elements.len()).expect("fewer than 2^32 elements");
+    sponge.start(IOPattern(vec![SpongeOp::Absorb(n), SpongeOp::Squeeze(1)]), None, acc);
+    SpongeAPI::absorb(&mut sponge, n, elements, acc);
+    let out = SpongeAPI::squeeze(&mut sponge, 1, acc);
+    sponge.finish(acc).expect("the IO pattern was followed");
+    out[0]
+}
+
+/// Packs signed values of `bits` bits (8 or 32) into field elements: each value `v` becomes
+/// `v + 2^(bits-1)`, and `248 / bits` of them fill one element little-endian (the first value
+/// in the lowest bits).
+pub fn pack(values: impl IntoIterator<Item = i64>, bits: u32) -> Vec<Fr> {
+    assert!(bits == 8 || bits == 32, "values are packed as int8 or int32");
+    let per_element = (PACK_BITS / bits) as usize;
+    let offset = 1i64 << (bits - 1);
+    let radix = Fr::from(1u64 << bits);
+    let mut out = Vec::new();
+    let (mut element, mut weight, mut filled) = (Fr::ZERO, Fr::ONE, 0);
+    for v in values {
+        let u = v + offset;
+        debug_assert!((0..1i64 << bits).contains(&u), "value {v} does not fit {bits} bits");
+        element += weight * Fr::from(u as u64);
+        weight *= radix;
+        filled += 1;
+        if filled == per_element {
+            out.push(element);
+            (element, weight, filled) = (Fr::ZERO, Fr::ONE, 0);
+        }
+    }
+    if filled > 0 {
+        out.push(element);
+    }
+    out
+}
+
+/// A 32-byte commitment: a field element, big-endian, as contracts store it (`bytes32`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Commitment(pub [u8; 32]);
+
+impl Commitment {
+    /// The commitment of a field element.
+    pub fn from_field(f: Fr) -> Self {
+        let mut bytes: [u8; 32] = f.to_repr().into();
+        bytes.reverse();
+        Self(bytes)
+    }
+
+    /// The field element, or `None` when the bytes are not a canonical element.
+    pub fn to_field(&self) -> Option<Fr> {
+        let mut repr = self.0;
+        repr.reverse();
+        Option::from(Fr::from_repr(repr.into()))
+    }
+}
+
+impl fmt::Display for Commitment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{}", hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for Commitment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl FromStr for Commitment {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let digits = s.strip_prefix("0x").unwrap_or(s);
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(digits, &mut bytes)
+            .map_err(|e| Error::Input(format!("expected a 0x-prefixed 32-byte hex commitment: {e}")))?;
+        let c = Self(bytes);
+        c.to_field().ok_or_else(|| Error::Input(format!("{s} is not below the BN254 scalar modulus")))?;
+        Ok(c)
+    }
+}
+
+impl Serialize for Commitment {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Commitment {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The bit width of step `step`'s values: the input and hidden activations are int8, the last
+/// step's accumulators int32.
+pub fn step_bits(model: &Model, step: usize) -> u32 {
+    if step == model.steps() {
+        32
+    } else {
+        8
+    }
+}
+
+/// z_step: `H(TAG_ACTIVATIONS, step, len, bits, pack(values, bits)...)`.
+pub fn activation_commitment(step: usize, values: &[i32], bits: u32) -> Fr {
+    let mut elements = vec![
+        Fr::from(TAG_ACTIVATIONS),
+        Fr::from(step as u64),
+        Fr::from(values.len() as u64),
+        Fr::from(u64::from(bits)),
+    ];
+    elements.extend(pack(values.iter().map(|v| i64::from(*v)), bits));
+    poseidon_hash(&elements)
+}
+
+/// A layer's commitment: `H(TAG_LAYER, index, in_dim, out_dim, relu, shift, pack(weights, 8)...,
+/// pack(bias, 32)..., pack(multipliers, 32)..., blinding)`. Public models use blinding 0.
+pub fn layer_commitment(index: usize, layer: &Layer, blinding: Fr) -> Fr {
+    let (multipliers, shift) = match &layer.requant {
+        Some(r) => (r.multipliers.as_slice(), r.shift),
+        None => (&[][..], 0),
+    };
+    let mut elements = vec![
+        Fr::from(TAG_LAYER),
+        Fr::from(index as u64),
+        Fr::from(layer.in_dim as u64),
+        Fr::from(layer.out_dim as u64),
+        Fr::from(u64::from(layer.activation == Activation::Relu)),
+        Fr::from(u64::from(shift)),
+    ];
+    elements.extend(pack(layer.weights.iter().map(|w| i64::from(*w)), 8));
+    elements.extend(pack(layer.bias.iter().map(|b| i64::from(*b)), 32));
+    elements.extend(pack(multipliers.iter().map(|m| i64::from(*m)), 32));
+    elements.push(blinding);
+    poseidon_hash(&elements)
+}
+
+/// The model commitment over its (unblinded, or blinded for private models) layer
+/// commitments: `H(TAG_MODEL, version, task, input_len, bits(input_scale), n_layers,
+/// layer_0..layer_{n-1}, bits(output_scale_0)..)`, where `bits(x)` is the IEEE-754 bit pattern of
+/// an f64 as a u64. The name is not committed.
+pub fn model_commitment_with(model: &Model, layers: &[Fr]) -> Fr {
+    let mut elements = vec![
+        Fr::from(TAG_MODEL),
+        Fr::from(u64::from(model.version)),
+        Fr::from(match model.task {
+            Task::Regression => 0u64,
+            Task::Classification => 1,
+        }),
+        Fr::from(model.input.len as u64),
+        Fr::from(model.input.scale.to_bits()),
+        Fr::from(layers.len() as u64),
+    ];
+    elements.extend_from_slice(layers);
+    elements.extend(model.output.scales.iter().map(|s| Fr::from(s.to_bits())));
+    poseidon_hash(&elements)
+}
+
+impl Model {
+    /// The unblinded commitment of every layer (public weights).
+    pub fn layer_commitments(&self) -> Vec<Commitment> {
+        self.layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| Commitment::from_field(layer_commitment(i, l, Fr::ZERO)))
+            .collect()
+    }
+
+    /// The public model commitment (unblinded layers).
+    pub fn commitment(&self) -> Commitment {
+        let layers: Vec<Fr> =
+            self.layers.iter().enumerate().map(|(i, l)| layer_commitment(i, l, Fr::ZERO)).collect();
+        Commitment::from_field(model_commitment_with(self, &layers))
+    }
+
+    /// The step commitments z_0..z_L of a trace of this model.
+    pub fn step_commitments(&self, trace: &Trace) -> Vec<Commitment> {
+        trace
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, values)| Commitment::from_field(activation_commitment(i, values, step_bits(self, i))))
+            .collect()
+    }
+}

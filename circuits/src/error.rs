@@ -1,0 +1,71 @@
+use std::path::PathBuf;
+
+/// The operators the ONNX importer accepts, for error messages.
+pub const SUPPORTED_OPS: &str =
+    "MatMul, Gemm, Add (bias after MatMul/Gemm), Relu, Flatten, Reshape (constant shape), Identity, Cast (to float32), Constant";
+
+/// Everything that can go wrong in the model pipeline.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("cannot access {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a protobuf-encoded ONNX model.
+    #[error("not an onnx model: {0}")]
+    OnnxDecode(String),
+    /// The graph uses an operator the importer does not support.
+    #[error("unsupported onnx operator `{op}` at node `{node}`{note}; supported: {SUPPORTED_OPS}")]
+    UnsupportedOp {
+        /// The operator type.
+        op: String,
+        /// The node's name (or its first output when unnamed).
+        node: String,
+        /// Why, when there is more to say than "unsupported".
+        note: String,
+    },
+    /// The graph is ONNX, but not a shape the importer can turn into a layer chain.
+    #[error("invalid onnx graph at `{node}`: {reason}")]
+    OnnxGraph {
+        /// The node (or graph element) at fault.
+        node: String,
+        /// What was expected and what came.
+        reason: String,
+    },
+    /// The default-domain opset is older than 11.
+    #[error("onnx opset {found} is not supported: expected opset 11 or newer")]
+    Opset {
+        /// The opset version found.
+        found: i64,
+    },
+    /// A model file is malformed or inconsistent.
+    #[error("invalid model: {0}")]
+    Model(String),
+    /// An inference input is malformed.
+    #[error("invalid input: {0}")]
+    Input(String),
+    /// A calibration set is malformed.
+    #[error("invalid calibration set: {0}")]
+    Calibration(String),
+    /// Quantization would let an intermediate value leave its proven range.
+    #[error("quantization bound exceeded: {0}")]
+    Bounds(String),
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io { path: path.into(), source }
+    }
+
+    pub(crate) fn graph(node: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::OnnxGraph { node: node.into(), reason: reason.into() }
+    }
+}
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

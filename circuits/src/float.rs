@@ -1,0 +1,77 @@
+//! The float model an ONNX file describes, before quantization.
+
+use crate::{Error, Result};
+
+/// A dense layer in float: `y = relu?(W·x + b)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FloatLayer {
+    /// Input width.
+    pub in_dim: usize,
+    /// Output width.
+    pub out_dim: usize,
+    /// Row-major `[out_dim, in_dim]`.
+    pub weights: Vec<f32>,
+    /// One per output.
+    pub bias: Vec<f32>,
+    /// Whether a ReLU follows.
+    pub relu: bool,
+}
+
+/// A chain of dense layers, as imported from ONNX.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FloatModel {
+    /// Name (from the file name).
+    pub name: String,
+    /// Input width.
+    pub input_dim: usize,
+    /// The layers, in order.
+    pub layers: Vec<FloatLayer>,
+}
+
+impl FloatModel {
+    /// Checks shapes and that every parameter is finite.
+    pub fn validate(&self) -> Result<()> {
+        let mut width = self.input_dim;
+        for (i, l) in self.layers.iter().enumerate() {
+            if l.in_dim != width || l.weights.len() != l.in_dim * l.out_dim || l.bias.len() != l.out_dim {
+                return Err(Error::Model(format!("float layer {i} has inconsistent shapes")));
+            }
+            if l.weights.iter().chain(&l.bias).any(|v| !v.is_finite()) {
+                return Err(Error::Model(format!("float layer {i} has a non-finite parameter")));
+            }
+            width = l.out_dim;
+        }
+        Ok(())
+    }
+
+    /// The output width.
+    pub fn output_dim(&self) -> usize {
+        self.layers.last().map_or(self.input_dim, |l| l.out_dim)
+    }
+
+    /// Every layer's output (after its ReLU), computed in f64.
+    pub fn activations(&self, input: &[f64]) -> Vec<Vec<f64>> {
+        let mut out: Vec<Vec<f64>> = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            let x = out.last().map_or(input, Vec::as_slice);
+            let y = (0..layer.out_dim)
+                .map(|o| {
+                    let row = &layer.weights[o * layer.in_dim..(o + 1) * layer.in_dim];
+                    let v = row.iter().zip(x).map(|(w, x)| f64::from(*w) * x).sum::<f64>() + f64::from(layer.bias[o]);
+                    if layer.relu {
+                        v.max(0.0)
+                    } else {
+                        v
+                    }
+                })
+                .collect();
+            out.push(y);
+        }
+        out
+    }
+
+    /// The model's output, computed in f64.
+    pub fn forward(&self, input: &[f64]) -> Vec<f64> {
+        self.activations(input).pop().unwrap_or_else(|| input.to_vec())
+    }
+}

@@ -1,0 +1,30 @@
+#![doc = include_str!("../README.md")]
+
+mod commit;
+mod engine;
+mod error;
+mod float;
+mod model;
+mod onnx;
+mod quantize;
+
+pub use commit::{
+    activation_commitment, layer_commitment, model_commitment_with, pack, poseidon_constants, poseidon_hash,
+    step_bits, CommitArity, Commitment, Fr, PACK_BITS, TAG_ACTIVATIONS, TAG_LAYER, TAG_MODEL,
+};
+pub use engine::{argmax, clamp_int8, requantize, Prediction, Trace};
+pub use error::{Error, Result, SUPPORTED_OPS};
+pub use float::{FloatLayer, FloatModel};
+pub use model::{
+    Activation, InputSpec, Layer, Model, OutputSpec, Requant, Task, ACC_BOUND, INT8_MAX, MAX_SHIFT, MODEL_FORMAT,
+    MODEL_FORMAT_VERSION,
+};
+pub use onnx::{import_onnx, import_onnx_file, MIN_OPSET};
+/// The protobuf messages of the ONNX subset the importer reads (they also encode).
+pub mod onnx_proto {
+    pub use crate::onnx::{
+        AttributeProto, Dimension, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+        TensorShapeProto, TensorTypeProto, TypeProto, ValueInfoProto, DATA_TYPE_FLOAT, DATA_TYPE_INT64,
+    };
+}
+pub use quantize::{accuracy, argmax_f64, parse_csv_row, quantize, AccuracyReport, Calibration};

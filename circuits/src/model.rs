@@ -1,0 +1,279 @@
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// The `format` field of every model file.
+pub const MODEL_FORMAT: &str = "verdict-model";
+/// The model format version this build reads and writes.
+pub const MODEL_FORMAT_VERSION: u32 = 1;
+
+/// The largest magnitude of an int8 value in Verdict: int8 is symmetric, -128 is never used.
+pub const INT8_MAX: i32 = 127;
+/// Every accumulator stays strictly below this magnitude (proven at import and on load).
+pub const ACC_BOUND: i64 = 1 << 31;
+/// The largest requantization shift.
+pub const MAX_SHIFT: u32 = 62;
+
+/// A quantized, integer-only model: the unit that is registered, committed, run and proven.
+///
+/// Version 1 holds a chain of dense layers. Hidden layers requantize their int32 accumulators to
+/// int8; the last layer's int32 accumulators are the output, read in real units through
+/// [`OutputSpec::scales`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    /// Always [`MODEL_FORMAT`].
+    pub format: String,
+    /// Always [`MODEL_FORMAT_VERSION`].
+    pub version: u32,
+    /// A human-readable name; not committed.
+    pub name: String,
+    /// How the output is read.
+    pub task: Task,
+    /// The input vector and its quantization.
+    pub input: InputSpec,
+    /// The layers, in order; one layer is one step of the trace.
+    pub layers: Vec<Layer>,
+    /// How the int32 output is read in real units.
+    pub output: OutputSpec,
+}
+
+/// How a model's output is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// The outputs are real values (`acc · scale`).
+    Regression,
+    /// The output is the index of the largest accumulator (ties go to the lowest index).
+    Classification,
+}
+
+/// The model's input vector.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    /// Number of input values.
+    pub len: usize,
+    /// Real value of one int8 step: `x_q = clamp(round_half_away(x / scale), -127, 127)`.
+    pub scale: f64,
+}
+
+/// A dense layer `acc = W·x + b` followed by an optional ReLU and requantization.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layer {
+    /// Input width.
+    pub in_dim: usize,
+    /// Output width.
+    pub out_dim: usize,
+    /// Applied to the int32 accumulator (before requantization).
+    pub activation: Activation,
+    /// int8 weights in [-127, 127], row-major: `weights[o * in_dim + i]`.
+    pub weights: Vec<i8>,
+    /// int32 bias, one per output.
+    pub bias: Vec<i32>,
+    /// Present on hidden layers, absent on the last layer.
+    pub requant: Option<Requant>,
+}
+
+/// An activation function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    /// Identity.
+    None,
+    /// `max(x, 0)`.
+    Relu,
+}
+
+/// Fixed-point requantization of an int32 accumulator to int8:
+/// `q = clamp(floor((acc · m_o + 2^(shift-1)) / 2^shift), lo, 127)`, i.e. `acc · m_o / 2^shift`
+/// rounded half toward +infinity, with `lo = 0` after ReLU and `-127` otherwise.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requant {
+    /// One multiplier per output, in [0, 2^31).
+    pub multipliers: Vec<i32>,
+    /// The shared shift, in [1, 62].
+    pub shift: u32,
+}
+
+/// The real-unit reading of the output.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    /// Real value of one unit of each output accumulator.
+    pub scales: Vec<f64>,
+}
+
+impl Model {
+    /// Parses and validates a model from its JSON text.
+    pub fn from_json(text: &str) -> Result<Self> {
+        // Read the header first, so that a file of another version says so instead of failing
+        // on an unknown field.
+        #[derive(Deserialize)]
+        struct Header {
+            format: Option<String>,
+            version: Option<u32>,
+        }
+        let header: Header =
+            serde_json::from_str(text).map_err(|e| Error::Model(format!("not a model file: {e}")))?;
+        if header.format.as_deref() != Some(MODEL_FORMAT) {
+            return Err(Error::Model(format!(
+                "expected format \"{MODEL_FORMAT}\", found {:?}",
+                header.format.unwrap_or_default()
+            )));
+        }
+        if header.version != Some(MODEL_FORMAT_VERSION) {
+            return Err(Error::Model(format!(
+                "expected format version {MODEL_FORMAT_VERSION}, found {}",
+                header.version.map_or("none".into(), |v| v.to_string())
+            )));
+        }
+        let model: Self = serde_json::from_str(text).map_err(|e| Error::Model(e.to_string()))?;
+        model.validate()?;
+        Ok(model)
+    }
+
+    /// Reads and validates a model file.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::from_json(&text)
+            .map_err(|e| if let Error::Model(m) = e { Error::Model(format!("{}: {m}", path.display())) } else { e })
+    }
+
+    /// The model as pretty JSON (the file format).
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("a model always serializes");
+        text.push('\n');
+        text
+    }
+
+    /// Writes the model file.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        std::fs::write(path, self.to_json()).map_err(|e| Error::io(path, e))
+    }
+
+    /// Number of weights and biases.
+    pub fn parameter_count(&self) -> usize {
+        self.layers.iter().map(|l| l.weights.len() + l.bias.len()).sum()
+    }
+
+    /// Number of steps of a trace (one per layer).
+    pub fn steps(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// The output width.
+    pub fn output_len(&self) -> usize {
+        self.layers.last().map_or(0, |l| l.out_dim)
+    }
+
+    /// Checks every structural rule and every bound that the engine and the circuits rely on.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |msg: String| Err(Error::Model(msg));
+        if self.format != MODEL_FORMAT || self.version != MODEL_FORMAT_VERSION {
+            return bad(format!(
+                "expected {MODEL_FORMAT} v{MODEL_FORMAT_VERSION}, found {} v{}",
+                self.format, self.version
+            ));
+        }
+        if self.input.len == 0 {
+            return bad("input length must be at least 1".into());
+        }
+        if !(self.input.scale.is_finite() && self.input.scale > 0.0) {
+            return bad(format!("input scale must be finite and positive, found {}", self.input.scale));
+        }
+        if self.layers.is_empty() {
+            return bad("a model needs at least one layer".into());
+        }
+        let mut width = self.input.len;
+        let last = self.layers.len() - 1;
+        for (index, layer) in self.layers.iter().enumerate() {
+            layer.validate(index, width, index == last)?;
+            width = layer.out_dim;
+        }
+        if self.output.scales.len() != width {
+            return bad(format!("expected {width} output scales, found {}", self.output.scales.len()));
+        }
+        if let Some(s) = self.output.scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+            return bad(format!("output scales must be finite and positive, found {s}"));
+        }
+        if self.task == Task::Classification && width < 2 {
+            return bad(format!("a classifier needs at least 2 outputs, found {width}"));
+        }
+        Ok(())
+    }
+}
+
+impl Layer {
+    fn validate(&self, index: usize, in_width: usize, last: bool) -> Result<()> {
+        let bad = |msg: String| Err(Error::Model(format!("layer {index}: {msg}")));
+        if self.in_dim != in_width {
+            return bad(format!("expected in_dim {in_width} (the previous width), found {}", self.in_dim));
+        }
+        if self.out_dim == 0 {
+            return bad("out_dim must be at least 1".into());
+        }
+        let cells = self.in_dim.checked_mul(self.out_dim);
+        if cells != Some(self.weights.len()) {
+            return bad(format!(
+                "expected {} x {} weights, found {}",
+                self.out_dim,
+                self.in_dim,
+                self.weights.len()
+            ));
+        }
+        if self.weights.contains(&i8::MIN) {
+            return bad("weight -128 is outside the symmetric int8 range [-127, 127]".into());
+        }
+        if self.bias.len() != self.out_dim {
+            return bad(format!("expected {} biases, found {}", self.out_dim, self.bias.len()));
+        }
+        for o in 0..self.out_dim {
+            let bound = self.accumulator_bound(o);
+            if bound >= ACC_BOUND {
+                return bad(format!(
+                    "output {o} can reach |acc| = {bound}, expected below 2^31 (int32 accumulation)"
+                ));
+            }
+        }
+        match (&self.requant, last) {
+            (Some(_), true) => bad("the last layer must not requantize (its int32 output is the result)".into()),
+            (None, false) => bad("a hidden layer must requantize to int8".into()),
+            (None, true) => Ok(()),
+            (Some(r), false) => {
+                if r.multipliers.len() != self.out_dim {
+                    return bad(format!(
+                        "expected {} requantization multipliers, found {}",
+                        self.out_dim,
+                        r.multipliers.len()
+                    ));
+                }
+                if let Some(m) = r.multipliers.iter().find(|m| **m < 0) {
+                    return bad(format!("multipliers must be non-negative, found {m}"));
+                }
+                if !(1..=MAX_SHIFT).contains(&r.shift) {
+                    return bad(format!("shift must be in [1, {MAX_SHIFT}], found {}", r.shift));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The largest |acc| output `o` can reach for any int8 input in [-127, 127].
+    pub fn accumulator_bound(&self, o: usize) -> i64 {
+        let row = &self.weights[o * self.in_dim..(o + 1) * self.in_dim];
+        let weights: i64 = row.iter().map(|w| i64::from(w.unsigned_abs())).sum();
+        weights * i64::from(INT8_MAX) + i64::from(self.bias[o].unsigned_abs())
+    }
+
+    /// Row `o` of the weight matrix.
+    pub fn row(&self, o: usize) -> &[i8] {
+        &self.weights[o * self.in_dim..(o + 1) * self.in_dim]
+    }
+}

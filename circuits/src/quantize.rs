@@ -1,0 +1,274 @@
+//! Post-training static quantization of a [`FloatModel`] from a calibration set.
+//!
+//! - Input: one symmetric scale `s_x = max|x| / 127` over the calibration set.
+//! - Weights: int8, symmetric, per output channel: `s_w[o] = max_i |W[o,i]| / 127`,
+//!   `w_q = round_half_away(W / s_w[o])`.
+//! - Bias: int32, `b_q = round_half_away(b / (s_w[o] · s_in))`.
+//! - Hidden activations: `s_y = max|y| / 127` over the calibration set (after ReLU); the real
+//!   multiplier `s_w[o] · s_in / s_y` becomes `m_o / 2^shift` with one shift a layer, the largest
+//!   that keeps every `m_o` below 2^31 (and at most 62).
+//! - The last layer keeps its int32 accumulators; output `o` reads as `acc · s_w[o] · s_in`.
+//!
+//! Every accumulator bound is checked (see [`Model::validate`]), so no intermediate can overflow.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    engine::Prediction,
+    float::FloatModel,
+    model::{
+        Activation, InputSpec, Layer, Model, OutputSpec, Requant, Task, ACC_BOUND, INT8_MAX, MAX_SHIFT,
+        MODEL_FORMAT, MODEL_FORMAT_VERSION,
+    },
+    Error, Result,
+};
+
+/// Rows of real inputs used to fix the scales and to measure accuracy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Calibration {
+    /// One input vector a row.
+    pub rows: Vec<Vec<f64>>,
+}
+
+impl Calibration {
+    /// Parses CSV (one row a line, an optional non-numeric header line) or JSON (an array of
+    /// arrays, or `{"inputs": [[...], ...]}`), and checks that every row has `width` values.
+    pub fn parse(text: &str, width: usize) -> Result<Self> {
+        let trimmed = text.trim_start();
+        let rows = if trimmed.starts_with('[') || trimmed.starts_with('{') {
+            #[derive(Deserialize)]
+            #[serde(untagged)]
+            enum Doc {
+                Rows(Vec<Vec<f64>>),
+                Object { inputs: Vec<Vec<f64>> },
+            }
+            match serde_json::from_str::<Doc>(trimmed)
+                .map_err(|e| Error::Calibration(format!("expected JSON rows of numbers: {e}")))?
+            {
+                Doc::Rows(r) | Doc::Object { inputs: r } => r,
+            }
+        } else {
+            let mut rows = Vec::new();
+            for (n, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                match parse_csv_row(line) {
+                    Ok(row) => rows.push(row),
+                    Err(_) if rows.is_empty() && n == 0 => continue, // header
+                    Err(e) => return Err(Error::Calibration(format!("line {}: {e}", n + 1))),
+                }
+            }
+            rows
+        };
+        if rows.is_empty() {
+            return Err(Error::Calibration("no rows".into()));
+        }
+        for (i, row) in rows.iter().enumerate() {
+            if row.len() != width {
+                return Err(Error::Calibration(format!("row {}: expected {width} values, found {}", i + 1, row.len())));
+            }
+            if let Some(v) = row.iter().find(|v| !v.is_finite()) {
+                return Err(Error::Calibration(format!("row {}: value {v} is not finite", i + 1)));
+            }
+        }
+        Ok(Self { rows })
+    }
+
+    /// Reads a calibration file.
+    pub fn load(path: impl AsRef<Path>, width: usize) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&text, width).map_err(|e| match e {
+            Error::Calibration(m) => Error::Calibration(format!("{}: {m}", path.display())),
+            e => e,
+        })
+    }
+}
+
+/// Parses one comma-separated row of numbers.
+pub fn parse_csv_row(line: &str) -> std::result::Result<Vec<f64>, String> {
+    line.split(',')
+        .map(|f| {
+            let f = f.trim();
+            f.parse::<f64>().map_err(|_| format!("`{f}` is not a number"))
+        })
+        .collect()
+}
+
+/// How well the quantized model follows the float model on the calibration set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "task")]
+pub enum AccuracyReport {
+    /// Regression: error in output units.
+    Regression {
+        /// Rows compared.
+        rows: usize,
+        /// Largest absolute error over rows and outputs.
+        max_abs_error: f64,
+        /// Mean absolute error over rows and outputs.
+        mean_abs_error: f64,
+        /// Largest |float output|, for scale.
+        max_abs_output: f64,
+    },
+    /// Classification: top-1 agreement with the float model.
+    Classification {
+        /// Rows compared.
+        rows: usize,
+        /// Rows whose argmax agrees.
+        agree: usize,
+        /// `agree / rows`.
+        agreement: f64,
+    },
+}
+
+impl std::fmt::Display for AccuracyReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Regression { rows, max_abs_error, mean_abs_error, max_abs_output } => write!(
+                f,
+                "regression on {rows} calibration rows: max |error| {max_abs_error:.6}, mean |error| {mean_abs_error:.6} (output units; max |output| {max_abs_output:.6})"
+            ),
+            Self::Classification { rows, agree, agreement } => write!(
+                f,
+                "classification on {rows} calibration rows: top-1 agreement with the float model {agree}/{rows} ({:.2}%)",
+                agreement * 100.0
+            ),
+        }
+    }
+}
+
+/// Quantizes a float model; `task` defaults to regression for one output, classification
+/// otherwise.
+pub fn quantize(float: &FloatModel, calibration: &Calibration, task: Option<Task>) -> Result<Model> {
+    float.validate()?;
+    if calibration.rows.iter().any(|r| r.len() != float.input_dim) {
+        return Err(Error::Calibration(format!("every row must have {} values", float.input_dim)));
+    }
+    let task = task.unwrap_or(if float.output_dim() == 1 { Task::Regression } else { Task::Classification });
+    let max_abs = |it: &mut dyn Iterator<Item = f64>| it.fold(0.0f64, |m, v| m.max(v.abs()));
+
+    let input_max = max_abs(&mut calibration.rows.iter().flatten().copied());
+    if input_max == 0.0 {
+        return Err(Error::Calibration("every calibration input is zero: cannot fix the input scale".into()));
+    }
+    let input_scale = input_max / f64::from(INT8_MAX);
+    let activations: Vec<Vec<Vec<f64>>> = calibration.rows.iter().map(|r| float.activations(r)).collect();
+
+    let last = float.layers.len() - 1;
+    let mut in_scale = input_scale;
+    let mut layers = Vec::with_capacity(float.layers.len());
+    let mut output_scales = Vec::new();
+    for (index, fl) in float.layers.iter().enumerate() {
+        let mut weights = Vec::with_capacity(fl.weights.len());
+        let mut bias = Vec::with_capacity(fl.out_dim);
+        let mut acc_scales = Vec::with_capacity(fl.out_dim);
+        for o in 0..fl.out_dim {
+            let row = &fl.weights[o * fl.in_dim..(o + 1) * fl.in_dim];
+            let w_max = max_abs(&mut row.iter().map(|w| f64::from(*w)));
+            let w_scale = if w_max == 0.0 { 1.0 } else { w_max / f64::from(INT8_MAX) };
+            weights.extend(row.iter().map(|w| (f64::from(*w) / w_scale).round().clamp(-127.0, 127.0) as i8));
+            let acc_scale = w_scale * in_scale;
+            let b = (f64::from(fl.bias[o]) / acc_scale).round();
+            if b.abs() >= ACC_BOUND as f64 {
+                return Err(Error::Bounds(format!(
+                    "layer {index} output {o}: the bias is {b} accumulator units, expected below 2^31 in magnitude"
+                )));
+            }
+            bias.push(b as i32);
+            acc_scales.push(acc_scale);
+        }
+        let activation = if fl.relu { Activation::Relu } else { Activation::None };
+        let requant = if index == last {
+            output_scales = acc_scales;
+            None
+        } else {
+            let y_max = max_abs(&mut activations.iter().flat_map(|a| a[index].iter().copied()));
+            let out_scale = if y_max == 0.0 { 1.0 } else { y_max / f64::from(INT8_MAX) };
+            let real: Vec<f64> = acc_scales.iter().map(|s| s / out_scale).collect();
+            let largest = real.iter().copied().fold(0.0f64, f64::max);
+            let mut shift = MAX_SHIFT;
+            while shift > 1 && (largest * 2f64.powi(shift as i32)).round() >= ACC_BOUND as f64 {
+                shift -= 1;
+            }
+            if (largest * 2f64.powi(shift as i32)).round() >= ACC_BOUND as f64 {
+                return Err(Error::Bounds(format!(
+                    "layer {index}: requantization multiplier {largest} is too large for int32 fixed point"
+                )));
+            }
+            let multipliers = real.iter().map(|r| (r * 2f64.powi(shift as i32)).round() as i32).collect();
+            in_scale = out_scale;
+            Some(Requant { multipliers, shift })
+        };
+        layers.push(Layer { in_dim: fl.in_dim, out_dim: fl.out_dim, activation, weights, bias, requant });
+    }
+    let model = Model {
+        format: MODEL_FORMAT.into(),
+        version: MODEL_FORMAT_VERSION,
+        name: float.name.clone(),
+        task,
+        input: InputSpec { len: float.input_dim, scale: input_scale },
+        layers,
+        output: OutputSpec { scales: output_scales },
+    };
+    model.validate().map_err(|e| match e {
+        Error::Model(m) => Error::Bounds(m),
+        e => e,
+    })?;
+    Ok(model)
+}
+
+/// Compares the quantized model with the float model on every calibration row.
+pub fn accuracy(model: &Model, float: &FloatModel, calibration: &Calibration) -> Result<AccuracyReport> {
+    let rows = calibration.rows.len();
+    match model.task {
+        Task::Classification => {
+            let mut agree = 0;
+            for row in &calibration.rows {
+                let expected = argmax_f64(&float.forward(row));
+                let trace = model.run(&model.quantize_input(row)?)?;
+                if crate::engine::argmax(trace.output()) == expected {
+                    agree += 1;
+                }
+            }
+            Ok(AccuracyReport::Classification { rows, agree, agreement: agree as f64 / rows as f64 })
+        }
+        Task::Regression => {
+            let (mut max_err, mut sum_err, mut count, mut max_out) = (0.0f64, 0.0f64, 0usize, 0.0f64);
+            for row in &calibration.rows {
+                let expected = float.forward(row);
+                let trace = model.run(&model.quantize_input(row)?)?;
+                let Prediction::Regression { values } = model.predict(trace.output()) else {
+                    unreachable!("a regression model predicts values")
+                };
+                for (e, v) in expected.iter().zip(&values) {
+                    let err = (e - v).abs();
+                    max_err = max_err.max(err);
+                    sum_err += err;
+                    count += 1;
+                    max_out = max_out.max(e.abs());
+                }
+            }
+            Ok(AccuracyReport::Regression {
+                rows,
+                max_abs_error: max_err,
+                mean_abs_error: sum_err / count as f64,
+                max_abs_output: max_out,
+            })
+        }
+    }
+}
+
+/// Index of the largest float (ties to the lowest index).
+pub fn argmax_f64(values: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, v) in values.iter().enumerate() {
+        if *v > values[best] {
+            best = i;
+        }
+    }
+    best
+}

@@ -1,0 +1,89 @@
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use verdict_circuits::Task;
+
+/// Verdict oracle: serve ML inference on-chain, optimistically, and defend it with proofs.
+#[derive(Debug, Parser)]
+#[command(name = "oracle", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import, inspect and run models.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+/// `oracle model …`
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Import an ONNX MLP, quantize it from a calibration set, and write a Verdict model file.
+    Import {
+        /// The ONNX file.
+        onnx: PathBuf,
+        /// Calibration rows: CSV (one row a line, optional header) or JSON (array of arrays).
+        #[arg(long, env = "VERDICT_CALIBRATION")]
+        calibration: PathBuf,
+        /// Where to write the model file.
+        #[arg(short = 'o', long = "output", env = "VERDICT_MODEL_OUT")]
+        output: PathBuf,
+        /// The model's name (default: the ONNX file's stem).
+        #[arg(long, env = "VERDICT_MODEL_NAME")]
+        name: Option<String>,
+        /// How the output is read (default: regression for one output, else classification).
+        #[arg(long, value_enum, env = "VERDICT_MODEL_TASK")]
+        task: Option<TaskArg>,
+        /// Print one JSON document.
+        #[arg(long, env = "VERDICT_JSON")]
+        json: bool,
+    },
+    /// Show a model's layers, shapes, parameter count and commitments.
+    Inspect {
+        /// The model file.
+        model: PathBuf,
+        /// Print one JSON document.
+        #[arg(long, env = "VERDICT_JSON")]
+        json: bool,
+    },
+    /// Run one inference with the reference engine.
+    Run {
+        /// The model file.
+        model: PathBuf,
+        /// The input: a JSON array or a CSV row of numbers, or @FILE to read it from a file.
+        #[arg(long, env = "VERDICT_INPUT", allow_hyphen_values = true)]
+        input: String,
+        /// The input is already int8 (integers in [-127, 127]), not real values.
+        #[arg(long, env = "VERDICT_QUANTIZED")]
+        quantized: bool,
+        /// Also print every step commitment z_0..z_L.
+        #[arg(long, env = "VERDICT_TRACE")]
+        trace: bool,
+        /// Print one JSON document.
+        #[arg(long, env = "VERDICT_JSON")]
+        json: bool,
+    },
+}
+
+/// The `--task` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TaskArg {
+    /// Real-valued outputs.
+    Regression,
+    /// Argmax class.
+    Classification,
+}
+
+impl From<TaskArg> for Task {
+    fn from(t: TaskArg) -> Self {
+        match t {
+            TaskArg::Regression => Self::Regression,
+            TaskArg::Classification => Self::Classification,
+        }
+    }
+}

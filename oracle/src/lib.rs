@@ -1,0 +1,7 @@
+#![doc = include_str!("../README.md")]
+
+mod cli;
+mod model_cmd;
+
+pub use cli::{Cli, Command, ModelCommand};
+pub use model_cmd::{parse_input, run_model_command, InputValues};

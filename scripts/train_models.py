@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""Trains Verdict's three shipped models and exports them to ONNX.
+
+Everything is seeded, so a rerun with the pinned packages of scripts/requirements.txt writes the
+same files. Writes, for each model NAME under models/:
+  NAME.onnx              the float model
+  NAME.calibration.csv   the rows `oracle model import` fixes its scales with
+  NAME.reference.json    inputs with onnxruntime's float outputs (the import tests compare to them)
+and prints a training report. scripts/build_models.sh then quantizes with the Rust importer.
+
+Models:
+  price_feed  16 past one-period returns (percent) -> next return (percent); MLP 16-32-16-1,
+              exported by skl2onnx (Cast, MatMul, Add, Relu, Reshape). Data: a synthetic price
+              series with Markov regime changes (bull, bear, calm), each an AR(1) return process,
+              seed 7 (see `price_series`).
+  tictactoe   board (9 cells: +1 NPC, -1 player, 0 empty) -> move logits (9); MLP 9-64-9 trained
+              to imitate minimax play for the NPC (O, moving second); exported as PyTorch exports
+              nn.Linear (Gemm, transB=1).
+  digits      sklearn's 8x8 digits (pixels / 16) -> 10 class logits; MLP 64-32-10, Gemm export.
+"""
+import functools
+import json
+import os
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models")
+OPSET = 13
+
+
+def gemm_onnx(name, layers, input_dim):
+    """A chain of dense layers (W [out, in], b [out], relu) as torch.onnx.export writes nn.Linear."""
+    nodes, inits = [], []
+    cur = "input"
+    for i, (w, b, relu) in enumerate(layers):
+        inits.append(numpy_helper.from_array(w.astype(np.float32), f"fc{i}.weight"))
+        inits.append(numpy_helper.from_array(b.astype(np.float32), f"fc{i}.bias"))
+        out = f"fc{i}" if relu or i < len(layers) - 1 else "output"
+        nodes.append(helper.make_node("Gemm", [cur, f"fc{i}.weight", f"fc{i}.bias"], [out],
+                                      name=f"/fc{i}/Gemm", alpha=1.0, beta=1.0, transB=1))
+        cur = out
+        if relu:
+            nxt = f"relu{i}" if i < len(layers) - 1 else "output"
+            nodes.append(helper.make_node("Relu", [cur], [nxt], name=f"/relu{i}/Relu"))
+            cur = nxt
+    graph = helper.make_graph(
+        nodes, name,
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", input_dim])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", layers[-1][0].shape[0]])],
+        inits)
+    model = helper.make_model(graph, producer_name="verdict-train", opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def sklearn_layers(mlp):
+    """(W [out, in], b, relu) for each layer of a fitted sklearn MLP with ReLU hidden layers."""
+    n = len(mlp.coefs_)
+    return [(mlp.coefs_[i].T, mlp.intercepts_[i], i < n - 1) for i in range(n)]
+
+
+def write(name, model, calibration, reference_inputs):
+    path = os.path.join(OUT, f"{name}.onnx")
+    onnx.save(model, path)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0].name
+    outputs = sess.run(None, {inp: reference_inputs.astype(np.float32)})[0].reshape(len(reference_inputs), -1)
+    with open(os.path.join(OUT, f"{name}.reference.json"), "w") as f:
+        json.dump({"inputs": reference_inputs.astype(np.float32).astype(float).tolist(),
+                   "outputs": outputs.astype(float).tolist()}, f)
+        f.write("\n")
+    np.savetxt(os.path.join(OUT, f"{name}.calibration.csv"), calibration.astype(np.float32), delimiter=",",
+               fmt="%.6g", header=",".join(f"x{i}" for i in range(calibration.shape[1])), comments="")
+    print(f"  wrote {name}.onnx, {name}.calibration.csv ({len(calibration)} rows), {name}.reference.json")
+
+
+# ---------------------------------------------------------------------------------------------
+# price feed
+
+REGIMES = {  # mean return %, AR(1) coefficient, volatility %
+    "bull": (0.30, 0.60, 0.6),
+    "bear": (-0.40, 0.60, 1.0),
+    "calm": (0.00, -0.50, 0.3),
+}
+WINDOW = 16
+
+
+def price_series(n, seed=7, stay=0.98):
+    """Returns (prices, returns in percent, regime names): a Markov chain over REGIMES that stays
+    with probability `stay`, and within a regime r_t = mu + phi (r_{t-1} - mu) + sigma eps."""
+    rng = np.random.default_rng(seed)
+    names = list(REGIMES)
+    regime = 0
+    r_prev = 0.0
+    returns, regimes = [], []
+    for _ in range(n):
+        if rng.random() > stay:
+            regime = (regime + 1 + rng.integers(len(names) - 1)) % len(names)
+        mu, phi, sigma = REGIMES[names[regime]]
+        r = mu + phi * (r_prev - mu) + sigma * rng.standard_normal()
+        returns.append(r)
+        regimes.append(names[regime])
+        r_prev = r
+    returns = np.array(returns)
+    prices = 100.0 * np.exp(np.cumsum(returns / 100.0))
+    return prices, returns, regimes
+
+
+def price_feed():
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType
+
+    _, returns, _ = price_series(6000)
+    x = np.stack([returns[i - WINDOW:i] for i in range(WINDOW, len(returns))])
+    y = returns[WINDOW:]
+    split = 5000
+    mlp = MLPRegressor(hidden_layer_sizes=(32, 16), activation="relu", max_iter=400, random_state=0,
+                       early_stopping=True).fit(x[:split], y[:split])
+    pred = mlp.predict(x[split:])
+    naive = np.abs(y[split:]).mean()
+    print(f"price_feed: test MAE {np.abs(pred - y[split:]).mean():.4f}% vs predicting 0: {naive:.4f}%")
+    model = convert_sklearn(mlp, initial_types=[("input", FloatTensorType([None, WINDOW]))], target_opset=OPSET)
+    model.graph.name = "price_feed"  # skl2onnx names the graph with a random uuid
+    write("price_feed", model, x[:400], x[split:split + 32])
+
+
+# ---------------------------------------------------------------------------------------------
+# tic-tac-toe
+
+LINES = [(0, 1, 2), (3, 4, 5), (6, 7, 8), (0, 3, 6), (1, 4, 7), (2, 5, 8), (0, 4, 8), (2, 4, 6)]
+
+
+def winner(board):
+    for a, b, c in LINES:
+        if board[a] != 0 and board[a] == board[b] == board[c]:
+            return board[a]
+    return 0
+
+
+@functools.lru_cache(maxsize=None)
+def minimax(board, player):
+    """Value of `board` for `player` to move (+1 win, 0 draw, -1 loss), preferring quick wins."""
+    w = winner(board)
+    if w != 0:
+        return (1 if w == player else -1) * (1 + board.count(0))
+    if 0 not in board:
+        return 0
+    best = -100
+    for i in range(9):
+        if board[i] == 0:
+            nb = board[:i] + (player,) + board[i + 1:]
+            best = max(best, -minimax(nb, -player))
+    return best
+
+
+def optimal_moves(board):
+    """The cells that minimax rates best for the side to move (+1)."""
+    scores = {}
+    for i in range(9):
+        if board[i] == 0:
+            nb = board[:i] + (1,) + board[i + 1:]
+            scores[i] = -minimax(nb, -1)
+    best = max(scores.values())
+    return [i for i, s in scores.items() if s == best]
+
+
+def npc_positions():
+    """Every non-terminal board the NPC (+1, moving second) can face, from its own view."""
+    seen, out = set(), []
+
+    def walk(board, to_move):
+        if winner(board) != 0 or 0 not in board:
+            return
+        if to_move == 1 and board not in seen:
+            seen.add(board)
+            out.append(board)
+        for i in range(9):
+            if board[i] == 0:
+                walk(board[:i] + (to_move,) + board[i + 1:], -to_move)
+
+    walk((0,) * 9, -1)  # the player (-1) moves first
+    return out
+
+
+def tictactoe():
+    boards = npc_positions()
+    x = np.array(boards, dtype=np.float64)
+    y = np.array([optimal_moves(b)[0] for b in boards])
+    mlp = MLPClassifier(hidden_layer_sizes=(64,), activation="relu", max_iter=2000, random_state=0, alpha=1e-4)
+    mlp.fit(x, y)
+    logits = x @ mlp.coefs_[0] + mlp.intercepts_[0]
+    logits = np.maximum(logits, 0) @ mlp.coefs_[1] + mlp.intercepts_[1]
+    pick = logits.argmax(axis=1)
+    masked = np.where(x == 0, logits, -np.inf).argmax(axis=1)
+    agree = np.mean([p in optimal_moves(b) for p, b in zip(pick, boards)])
+    agree_masked = np.mean([p in optimal_moves(b) for p, b in zip(masked, boards)])
+    illegal = np.mean([b[p] != 0 for p, b in zip(pick, boards)])
+    print(f"tictactoe: {len(boards)} positions; move is minimax-optimal in {agree:.2%} "
+          f"({agree_masked:.2%} with illegal cells masked); illegal argmax in {illegal:.2%}")
+    layers = [(w, b, r) for w, b, r in sklearn_layers(mlp)]
+    if len(mlp.classes_) != 9:
+        sys.exit("tictactoe: every cell must occur as a best move")
+    write("tictactoe", gemm_onnx("tictactoe", layers, 9), x, x[:32])
+
+
+# ---------------------------------------------------------------------------------------------
+# digits
+
+
+def digits():
+    data = load_digits()
+    x = data.data / 16.0
+    x_train, x_test, y_train, y_test = train_test_split(x, data.target, test_size=0.2, random_state=0)
+    mlp = MLPClassifier(hidden_layer_sizes=(32,), activation="relu", max_iter=1000, random_state=0)
+    mlp.fit(x_train, y_train)
+    print(f"digits: float test accuracy {mlp.score(x_test, y_test):.2%} on {len(x_test)} held-out images")
+    write("digits", gemm_onnx("digits", sklearn_layers(mlp), 64), x_train[:300], x_test[:32])
+    np.savetxt(os.path.join(OUT, "digits.test.csv"), np.column_stack([x_test, y_test]), delimiter=",",
+               fmt="%.6g", header=",".join([f"x{i}" for i in range(64)] + ["label"]), comments="")
+
+
+if __name__ == "__main__":
+    os.makedirs(OUT, exist_ok=True)
+    price_feed()
+    tictactoe()
+    digits()
