@@ -1,19 +1,18 @@
 #!/usr/bin/env bash
 # Installs the project's pinned toolchain into ./.tools (git-ignored): anvil, forge and cast
-# (npm @foundry-rs/*-linux-amd64), solc-js with a `solc` executable that forge can drive, and
-# forge-std. Idempotent: a second run checks versions and does nothing. Nothing global is touched.
+# (npm @foundry-rs/*-linux-amd64), solc-js with a `solc` executable that forge can drive.
+# Idempotent: a second run checks versions and does nothing. Nothing global is touched.
 set -euo pipefail
 
 FOUNDRY_VERSION=1.7.1
 SOLC_VERSION=0.8.37
-FORGE_STD_VERSION=1.1.2
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$root/.tools"
 npm_dir="$tools/npm"
 bin="$tools/bin"
 stamp="$tools/.installed"
-want="foundry=$FOUNDRY_VERSION solc=$SOLC_VERSION forge-std=$FORGE_STD_VERSION"
+want="foundry=$FOUNDRY_VERSION solc=$SOLC_VERSION"
 
 say() { printf 'setup: %s\n' "$*"; }
 
@@ -26,13 +25,11 @@ command -v npm >/dev/null || { echo "setup: npm is required (node/npm) but was n
 mkdir -p "$npm_dir" "$bin"
 [ -f "$npm_dir/package.json" ] || echo '{"name":"verdict-tools","private":true}' >"$npm_dir/package.json"
 
-say "installing @foundry-rs/{anvil,forge,cast}-linux-amd64@$FOUNDRY_VERSION, solc@$SOLC_VERSION, forge-std@$FORGE_STD_VERSION (npm)"
 npm install --prefix "$npm_dir" --ignore-scripts --no-audit --no-fund --loglevel=error \
   "@foundry-rs/anvil-linux-amd64@$FOUNDRY_VERSION" \
   "@foundry-rs/forge-linux-amd64@$FOUNDRY_VERSION" \
   "@foundry-rs/cast-linux-amd64@$FOUNDRY_VERSION" \
-  "solc@$SOLC_VERSION" \
-  "forge-std@$FORGE_STD_VERSION"
+  "solc@$SOLC_VERSION"
 
 for tool in anvil forge cast; do
   src=$(find "$npm_dir/node_modules/@foundry-rs/$tool-linux-amd64" -type f -name "$tool" -path '*bin*' | head -n 1)

@@ -7,6 +7,7 @@ mod float;
 mod model;
 mod onnx;
 mod quantize;
+mod trace_tree;
 
 pub use commit::{
     activation_commitment, layer_commitment, model_commitment_with, pack, poseidon_constants, poseidon_hash,
@@ -27,4 +28,5 @@ pub mod onnx_proto {
         TensorShapeProto, TensorTypeProto, TypeProto, ValueInfoProto, DATA_TYPE_FLOAT, DATA_TYPE_INT64,
     };
 }
+pub use trace_tree::{trace_leaf, trace_node, TraceTree};
 pub use quantize::{accuracy, argmax_f64, parse_csv_row, quantize, AccuracyReport, Calibration};

@@ -1,0 +1,15 @@
+//! Integration tests of the model pipeline (one binary).
+
+mod commitments;
+mod engine;
+mod model_format;
+mod onnx_errors;
+mod shipped;
+mod trace_tree;
+
+use std::path::PathBuf;
+
+/// The repository's `models/` folder.
+pub(crate) fn models_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models")
+}

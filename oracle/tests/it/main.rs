@@ -1,0 +1,3 @@
+//! Integration tests of the `oracle` binary (one test binary).
+
+mod model_cli;

@@ -1,0 +1,113 @@
+//! `oracle model …` driven as a user would: the real binary, real files.
+
+use std::{path::PathBuf, process::Command};
+
+use clap::Parser;
+use verdict_oracle::{Cli, Command as Top, ModelCommand};
+
+fn models() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models")
+}
+
+fn oracle(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_oracle")).args(args).env_remove("VERDICT_JSON").output().unwrap();
+    (out.status.success(), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let (ok, out, err) = oracle(args);
+    assert!(ok, "{args:?}: {err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not one JSON document ({e}): {out}"))
+}
+
+#[test]
+fn parsing_no_flags_gives_the_defaults() {
+    let cli = Cli::try_parse_from(["oracle", "model", "run", "m.json", "--input", "1,2"]).unwrap();
+    let Top::Model(ModelCommand::Run { quantized, trace, json, .. }) = cli.command else { panic!("run") };
+    assert!(!quantized && !trace && !json);
+    let cli = Cli::try_parse_from(["oracle", "model", "import", "m.onnx", "--calibration", "c.csv", "-o", "out.json"]).unwrap();
+    let Top::Model(ModelCommand::Import { name, task, json, .. }) = cli.command else { panic!("import") };
+    assert!(name.is_none() && task.is_none() && !json);
+}
+
+#[test]
+fn import_inspect_run_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("digits.json");
+    let onnx = models().join("digits.onnx");
+    let calib = models().join("digits.calibration.csv");
+    let doc = json(&["model", "import", onnx.to_str().unwrap(), "--calibration", calib.to_str().unwrap(), "-o", out.to_str().unwrap(), "--json"]);
+    assert_eq!(doc["report"]["task"], "classification");
+    assert!(doc["report"]["agreement"].as_f64().unwrap() > 0.95);
+    // The import reproduces the shipped model file byte for byte.
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(models().join("digits.model.json")).unwrap());
+
+    let (ok, text, _) = oracle(&["model", "import", onnx.to_str().unwrap(), "--calibration", calib.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert!(ok);
+    assert!(text.contains("top-1 agreement with the float model"), "{text}");
+
+    let inspect = json(&["model", "inspect", out.to_str().unwrap(), "--json"]);
+    assert_eq!(inspect["parameters"], 2410);
+    assert_eq!(inspect["layers"].as_array().unwrap().len(), 2);
+    assert_eq!(inspect["commitment"], doc["commitment"]);
+
+    let row = std::fs::read_to_string(models().join("digits.test.csv")).unwrap();
+    let first = row.lines().nth(1).unwrap();
+    let (pixels, label) = first.rsplit_once(',').unwrap();
+    let run = json(&["model", "run", out.to_str().unwrap(), "--input", pixels, "--trace", "--json"]);
+    assert_eq!(run["prediction"]["class"].as_u64().unwrap(), label.parse::<f64>().unwrap() as u64);
+    let trace = run["trace"].as_array().unwrap();
+    assert_eq!(trace.len(), 3, "z_0, z_1, z_2");
+    assert_eq!(trace[2]["values"], run["output"]);
+
+    // The same input as a JSON array, and as a file.
+    let as_json = format!("[{pixels}]");
+    let again = json(&["model", "run", out.to_str().unwrap(), "--input", &as_json, "--json"]);
+    assert_eq!(again["output"], run["output"]);
+    let file = dir.path().join("input.csv");
+    std::fs::write(&file, pixels).unwrap();
+    let from_file = json(&["model", "run", out.to_str().unwrap(), "--input", &format!("@{}", file.display()), "--json"]);
+    assert_eq!(from_file["output"], run["output"]);
+    // Quantized input gives the same trace.
+    let q: Vec<String> = run["input"].as_array().unwrap().iter().map(|v| v.to_string()).collect();
+    let quant = json(&["model", "run", out.to_str().unwrap(), "--input", &q.join(","), "--quantized", "--json"]);
+    assert_eq!(quant["output"], run["output"]);
+}
+
+#[test]
+fn bad_files_and_inputs_fail_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.onnx");
+    std::fs::write(&garbage, b"\x0a\xff\xff\xffnot onnx").unwrap();
+    let bad_model = dir.path().join("bad.json");
+    std::fs::write(&bad_model, "{\"format\": \"verdict-model\", \"version\": 7}").unwrap();
+    let model = models().join("price_feed.model.json");
+    let model = model.to_str().unwrap();
+    let calib = models().join("digits.calibration.csv");
+    let too_big = "200,".repeat(16);
+    let too_big = too_big.trim_end_matches(',');
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["model", "inspect", "/nonexistent.json"], "cannot access /nonexistent.json"),
+        (vec!["model", "inspect", bad_model.to_str().unwrap()], "expected format version 1, found 7"),
+        (vec!["model", "import", garbage.to_str().unwrap(), "--calibration", calib.to_str().unwrap(), "-o", "/tmp/x.json"], "not an onnx model"),
+        (vec!["model", "run", model, "--input", "1,2,3"], "invalid input: expected 16 values, found 3"),
+        (vec!["model", "run", model, "--input", "1,abc"], "invalid input: `abc` is not a number"),
+        (vec!["model", "run", model, "--input", "[1, 2"], "invalid input: expected a JSON array of numbers"),
+        (vec!["model", "run", model, "--input", "@/nonexistent.csv"], "cannot read input file /nonexistent.csv"),
+        (vec!["model", "run", model, "--input", too_big, "--quantized"], "expected an integer in [-127, 127]"),
+    ];
+    // The price-feed calibration has 16 columns, digits' 64: a mismatch names the row.
+    let onnx = models().join("price_feed.onnx");
+    let mut cases = cases;
+    cases.push((
+        vec!["model", "import", onnx.to_str().unwrap(), "--calibration", calib.to_str().unwrap(), "-o", "/tmp/x.json"],
+        "row 1: expected 16 values, found 64",
+    ));
+    for (args, expected) in cases {
+        let (ok, out, err) = oracle(&args);
+        assert!(!ok, "{args:?} succeeded: {out}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: not one line: {err}");
+        assert!(err.starts_with("error: ") && err.contains(expected), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

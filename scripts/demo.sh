@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The main job (the README's first command): a local run of Verdict with the shipped models.
+#
+# What runs today: the toolchain setup, a build, the model pipeline on the three shipped models
+# (inspect, one inference each with its step commitments and trace root), and a local anvil
+# chain that is started and stopped. The on-chain lifecycle (register, request, propose,
+# challenge, prove, settle) joins as the contracts, prover, oracle and watchtower land.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+start=$(date +%s)
+
+if [ -t 1 ]; then bold=$'\e[1m'; green=$'\e[32m'; dim=$'\e[2m'; reset=$'\e[0m'; else bold=; green=; dim=; reset=; fi
+step() { printf '%s==> %s%s\n' "$bold" "$*" "$reset"; }
+ok() { printf '%s    ok%s %s\n' "$green" "$reset" "$*"; }
+
+anvil_pid=
+cleanup() { if [ -n "$anvil_pid" ]; then kill "$anvil_pid" 2>/dev/null || true; wait "$anvil_pid" 2>/dev/null || true; fi; }
+trap cleanup EXIT INT TERM
+
+step "toolchain"
+scripts/setup.sh
+export PATH="$root/.tools/bin:$PATH"
+
+step "build (a first build compiles nova-snark and takes a few minutes)"
+cargo build --locked --bin oracle
+oracle="$root/target/debug/oracle"
+
+declare -A input=(
+  [price_feed]="$(sed -n 2p models/price_feed.calibration.csv)"
+  [tictactoe]="0,0,0,0,-1,0,0,0,0"
+  [digits]="$(sed -n 2p models/digits.test.csv | cut -d, -f1-64)"
+)
+declare -A what=(
+  [price_feed]="next-period return (%) from 16 past returns"
+  [tictactoe]="NPC move (cell 0-8) for a board where the player took the centre"
+  [digits]="the digit in an 8x8 image"
+)
+for m in price_feed tictactoe digits; do
+  step "model $m: ${what[$m]}"
+  "$oracle" model inspect "models/$m.model.json" | sed -n '1,6p' | sed 's/^/    /'
+  "$oracle" model run "models/$m.model.json" --input "${input[$m]}" --trace | sed 's/^/    /'
+done
+
+step "local chain"
+anvil --port 0 --silent >/dev/null 2>&1 &
+anvil_pid=$!
+sleep 1
+kill -0 "$anvil_pid" && ok "anvil started (pid $anvil_pid) and is stopped on exit"
+
+ok "demo finished in $(( $(date +%s) - start ))s"
