@@ -16,6 +16,13 @@ want="foundry=$FOUNDRY_VERSION solc=$SOLC_VERSION"
 
 say() { printf 'setup: %s\n' "$*"; }
 
+# `--with-just` also installs the `just` command runner (a Rust crate) into .tools/bin when it is
+# not on PATH. The README's two commands do not need it.
+if [ "${1:-}" = "--with-just" ] && ! command -v just >/dev/null && [ ! -x "$tools/bin/just" ]; then
+  say "installing just (cargo install --locked just --root .tools)"
+  cargo install --locked --quiet just --root "$tools"
+fi
+
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$bin/forge" ] && [ -x "$bin/solc" ]; then
   say "toolchain up to date in .tools ($want)"
   exit 0

@@ -206,17 +206,12 @@ pub fn model_commitment_with(model: &Model, layers: &[Fr]) -> Fr {
 impl Model {
     /// The unblinded commitment of every layer (public weights).
     pub fn layer_commitments(&self) -> Vec<Commitment> {
-        self.layers
-            .iter()
-            .enumerate()
-            .map(|(i, l)| Commitment::from_field(layer_commitment(i, l, Fr::ZERO)))
-            .collect()
+        self.layers.iter().enumerate().map(|(i, l)| Commitment::from_field(layer_commitment(i, l, Fr::ZERO))).collect()
     }
 
     /// The public model commitment (unblinded layers).
     pub fn commitment(&self) -> Commitment {
-        let layers: Vec<Fr> =
-            self.layers.iter().enumerate().map(|(i, l)| layer_commitment(i, l, Fr::ZERO)).collect();
+        let layers: Vec<Fr> = self.layers.iter().enumerate().map(|(i, l)| layer_commitment(i, l, Fr::ZERO)).collect();
         Commitment::from_field(model_commitment_with(self, &layers))
     }
 

@@ -63,11 +63,7 @@ impl Model {
     /// Quantizes a real input: `clamp(round_half_away(x / scale), -127, 127)`.
     pub fn quantize_input(&self, input: &[f64]) -> Result<Vec<i8>> {
         if input.len() != self.input.len {
-            return Err(Error::Input(format!(
-                "expected {} values, found {}",
-                self.input.len,
-                input.len()
-            )));
+            return Err(Error::Input(format!("expected {} values, found {}", self.input.len, input.len())));
         }
         input
             .iter()
@@ -85,16 +81,10 @@ impl Model {
     /// Runs the model on an int8 input and returns the full trace.
     pub fn run(&self, input: &[i8]) -> Result<Trace> {
         if input.len() != self.input.len {
-            return Err(Error::Input(format!(
-                "expected {} int8 values, found {}",
-                self.input.len,
-                input.len()
-            )));
+            return Err(Error::Input(format!("expected {} int8 values, found {}", self.input.len, input.len())));
         }
         if let Some(i) = input.iter().position(|v| *v == i8::MIN) {
-            return Err(Error::Input(format!(
-                "value {i} is -128, outside the symmetric int8 range [-127, 127]"
-            )));
+            return Err(Error::Input(format!("value {i} is -128, outside the symmetric int8 range [-127, 127]")));
         }
         let mut steps = Vec::with_capacity(self.layers.len() + 1);
         steps.push(input.iter().map(|v| i32::from(*v)).collect::<Vec<_>>());

@@ -10,8 +10,8 @@ mod quantize;
 mod trace_tree;
 
 pub use commit::{
-    activation_commitment, layer_commitment, model_commitment_with, pack, poseidon_constants, poseidon_hash,
-    step_bits, CommitArity, Commitment, Fr, PACK_BITS, TAG_ACTIVATIONS, TAG_LAYER, TAG_MODEL,
+    activation_commitment, layer_commitment, model_commitment_with, pack, poseidon_constants, poseidon_hash, step_bits,
+    CommitArity, Commitment, Fr, PACK_BITS, TAG_ACTIVATIONS, TAG_LAYER, TAG_MODEL,
 };
 pub use engine::{argmax, clamp_int8, requantize, Prediction, Trace};
 pub use error::{Error, Result, SUPPORTED_OPS};
@@ -28,5 +28,5 @@ pub mod onnx_proto {
         TensorShapeProto, TensorTypeProto, TypeProto, ValueInfoProto, DATA_TYPE_FLOAT, DATA_TYPE_INT64,
     };
 }
-pub use trace_tree::{trace_leaf, trace_node, TraceTree};
 pub use quantize::{accuracy, argmax_f64, parse_csv_row, quantize, AccuracyReport, Calibration};
+pub use trace_tree::{trace_leaf, trace_node, TraceTree};

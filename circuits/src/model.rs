@@ -118,8 +118,7 @@ impl Model {
             format: Option<String>,
             version: Option<u32>,
         }
-        let header: Header =
-            serde_json::from_str(text).map_err(|e| Error::Model(format!("not a model file: {e}")))?;
+        let header: Header = serde_json::from_str(text).map_err(|e| Error::Model(format!("not a model file: {e}")))?;
         if header.format.as_deref() != Some(MODEL_FORMAT) {
             return Err(Error::Model(format!(
                 "expected format \"{MODEL_FORMAT}\", found {:?}",
@@ -141,8 +140,13 @@ impl Model {
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        Self::from_json(&text)
-            .map_err(|e| if let Error::Model(m) = e { Error::Model(format!("{}: {m}", path.display())) } else { e })
+        Self::from_json(&text).map_err(|e| {
+            if let Error::Model(m) = e {
+                Error::Model(format!("{}: {m}", path.display()))
+            } else {
+                e
+            }
+        })
     }
 
     /// The model as pretty JSON (the file format).
@@ -221,12 +225,7 @@ impl Layer {
         }
         let cells = self.in_dim.checked_mul(self.out_dim);
         if cells != Some(self.weights.len()) {
-            return bad(format!(
-                "expected {} x {} weights, found {}",
-                self.out_dim,
-                self.in_dim,
-                self.weights.len()
-            ));
+            return bad(format!("expected {} x {} weights, found {}", self.out_dim, self.in_dim, self.weights.len()));
         }
         if self.weights.contains(&i8::MIN) {
             return bad("weight -128 is outside the symmetric int8 range [-127, 127]".into());
@@ -237,9 +236,7 @@ impl Layer {
         for o in 0..self.out_dim {
             let bound = self.accumulator_bound(o);
             if bound >= ACC_BOUND {
-                return bad(format!(
-                    "output {o} can reach |acc| = {bound}, expected below 2^31 (int32 accumulation)"
-                ));
+                return bad(format!("output {o} can reach |acc| = {bound}, expected below 2^31 (int32 accumulation)"));
             }
         }
         match (&self.requant, last) {

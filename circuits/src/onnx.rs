@@ -308,11 +308,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 note: " (only the default onnx domain is supported)".into(),
             });
         }
-        let out = node
-            .output
-            .first()
-            .cloned()
-            .ok_or_else(|| Error::graph(&at, "the node has no output"))?;
+        let out = node.output.first().cloned().ok_or_else(|| Error::graph(&at, "the node has no output"))?;
         let op = node.op_type.as_str();
         if op == "Constant" {
             let t = attr(node, "value")
@@ -328,7 +324,8 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             _ => return Err(unsupported("")),
         }
         // Every supported operator consumes the running tensor exactly once.
-        let running: Vec<usize> = node.input.iter().enumerate().filter(|(_, n)| **n == current).map(|(i, _)| i).collect();
+        let running: Vec<usize> =
+            node.input.iter().enumerate().filter(|(_, n)| **n == current).map(|(i, _)| i).collect();
         if running.len() != 1 {
             return Err(Error::graph(
                 &at,
@@ -367,12 +364,18 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 }
                 Tail::Activated => {} // ReLU is idempotent.
                 Tail::Input => {
-                    return Err(Error::graph(&at, "Relu on the model input is not supported: it must follow MatMul/Gemm"))
+                    return Err(Error::graph(
+                        &at,
+                        "Relu on the model input is not supported: it must follow MatMul/Gemm",
+                    ))
                 }
             },
             "Add" => {
                 if tail != Tail::Linear {
-                    return Err(Error::graph(&at, "Add of a constant is supported only as the bias right after MatMul/Gemm"));
+                    return Err(Error::graph(
+                        &at,
+                        "Add of a constant is supported only as the bias right after MatMul/Gemm",
+                    ));
                 }
                 let c = constant(1 - pos)?;
                 let b = c.floats(&at)?;
@@ -394,7 +397,10 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             }
             "Gemm" => {
                 if !(2..=3).contains(&node.input.len()) || pos > 1 {
-                    return Err(Error::graph(&at, "Gemm takes the running tensor as A or B, a constant as the other, and an optional constant C"));
+                    return Err(Error::graph(
+                        &at,
+                        "Gemm takes the running tensor as A or B, a constant as the other, and an optional constant C",
+                    ));
                 }
                 let alpha = attr(node, "alpha").map_or(1.0, |a| a.f);
                 let beta = attr(node, "beta").map_or(1.0, |a| a.f);
@@ -427,7 +433,10 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
     }
 
     let [output] = graph.output.as_slice() else {
-        return Err(Error::graph("graph outputs", format!("expected exactly one output, found {}", graph.output.len())));
+        return Err(Error::graph(
+            "graph outputs",
+            format!("expected exactly one output, found {}", graph.output.len()),
+        ));
     };
     if output.name != current {
         return Err(Error::graph(
@@ -468,7 +477,10 @@ fn input_width(input: &ValueInfoProto) -> Result<usize> {
         if d.dim_value <= 0 {
             return Err(Error::graph(
                 &at,
-                format!("expected fixed feature dimensions, found `{}`", if d.dim_param.is_empty() { d.dim_value.to_string() } else { d.dim_param.clone() }),
+                format!(
+                    "expected fixed feature dimensions, found `{}`",
+                    if d.dim_param.is_empty() { d.dim_value.to_string() } else { d.dim_param.clone() }
+                ),
             ));
         }
         width *= d.dim_value as usize;
@@ -526,7 +538,10 @@ fn matrix(c: &Constant, at: &str) -> Result<Matrix> {
 /// A layer from a weight matrix laid out [out, in].
 fn dense(w: Matrix, width: usize, at: &str) -> Result<FloatLayer> {
     if w.cols != width {
-        return Err(Error::graph(at, format!("the weight matrix expects {} inputs, but the running tensor has {width}", w.cols)));
+        return Err(Error::graph(
+            at,
+            format!("the weight matrix expects {} inputs, but the running tensor has {width}", w.cols),
+        ));
     }
     Ok(FloatLayer { in_dim: w.cols, out_dim: w.rows, weights: w.values, bias: vec![0.0; w.rows], relu: false })
 }

@@ -19,8 +19,8 @@ use crate::{
     engine::Prediction,
     float::FloatModel,
     model::{
-        Activation, InputSpec, Layer, Model, OutputSpec, Requant, Task, ACC_BOUND, INT8_MAX, MAX_SHIFT,
-        MODEL_FORMAT, MODEL_FORMAT_VERSION,
+        Activation, InputSpec, Layer, Model, OutputSpec, Requant, Task, ACC_BOUND, INT8_MAX, MAX_SHIFT, MODEL_FORMAT,
+        MODEL_FORMAT_VERSION,
     },
     Error, Result,
 };

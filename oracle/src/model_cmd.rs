@@ -96,9 +96,7 @@ pub fn run_model_command(command: &ModelCommand) -> anyhow::Result<String> {
 
 fn describe(p: &Prediction) -> String {
     match p {
-        Prediction::Regression { values } => {
-            values.iter().map(|v| format!("{v:.6}")).collect::<Vec<_>>().join(", ")
-        }
+        Prediction::Regression { values } => values.iter().map(|v| format!("{v:.6}")).collect::<Vec<_>>().join(", "),
         Prediction::Classification { class } => format!("class {class}"),
     }
 }
@@ -175,7 +173,9 @@ impl InputValues {
 /// Parses `--input`: a JSON array of numbers, a CSV row, or `@FILE` holding either.
 pub fn parse_input(arg: &str) -> anyhow::Result<InputValues> {
     let text = match arg.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(Path::new(path)).with_context(|| format!("cannot read input file {path}"))?,
+        Some(path) => {
+            std::fs::read_to_string(Path::new(path)).with_context(|| format!("cannot read input file {path}"))?
+        }
         None => arg.to_string(),
     };
     let text = text.trim();

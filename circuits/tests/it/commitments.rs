@@ -1,23 +1,15 @@
 //! Commitments: pinned values, packing boundaries, sensitivity to every input.
 
 use ff::Field;
-use verdict_circuits::{
-    activation_commitment, layer_commitment, pack, poseidon_hash, Commitment, Fr, Model,
-};
+use verdict_circuits::{activation_commitment, layer_commitment, pack, poseidon_hash, Commitment, Fr, Model};
 
 use crate::models_dir;
 
 #[test]
 fn commitments_are_pinned() {
     // Snapshot: a change here changes every commitment ever registered, so it must be reviewed.
-    assert_eq!(
-        Commitment::from_field(poseidon_hash(&[Fr::from(1u64), Fr::from(2u64)])).to_string(),
-        PINNED_HASH_1_2
-    );
-    assert_eq!(
-        Commitment::from_field(activation_commitment(0, &[1, -2, 3], 8)).to_string(),
-        PINNED_ACTIVATIONS
-    );
+    assert_eq!(Commitment::from_field(poseidon_hash(&[Fr::from(1u64), Fr::from(2u64)])).to_string(), PINNED_HASH_1_2);
+    assert_eq!(Commitment::from_field(activation_commitment(0, &[1, -2, 3], 8)).to_string(), PINNED_ACTIVATIONS);
     let digits = Model::load(models_dir().join("digits.model.json")).unwrap();
     assert_eq!(digits.commitment().to_string(), PINNED_DIGITS);
 }

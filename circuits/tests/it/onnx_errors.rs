@@ -51,7 +51,10 @@ fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
                 shape: Some(TensorShapeProto {
                     dim: dims
                         .iter()
-                        .map(|d| Dimension { dim_value: *d, dim_param: if *d < 0 { "batch".into() } else { String::new() } })
+                        .map(|d| Dimension {
+                            dim_value: *d,
+                            dim_param: if *d < 0 { "batch".into() } else { String::new() },
+                        })
                         .collect(),
                 }),
             }),
@@ -182,7 +185,13 @@ fn malformed_files_give_clear_errors() {
     let truncated = &good[..good.len() / 2];
     assert!(matches!(error(truncated), Error::OnnxDecode(_)), "{}", error(truncated));
 
-    let old = encode(vec![node("MatMul", "mm", &["x", "W"], "y", vec![])], vec![tensor("W", &[3, 2], &W_IN_OUT)], &[-1, 3], "y", 9);
+    let old = encode(
+        vec![node("MatMul", "mm", &["x", "W"], "y", vec![])],
+        vec![tensor("W", &[3, 2], &W_IN_OUT)],
+        &[-1, 3],
+        "y",
+        9,
+    );
     assert_eq!(error(&old).to_string(), "onnx opset 9 is not supported: expected opset 11 or newer");
 
     let mut no_graph = ModelProto::decode(good.as_slice()).unwrap();
@@ -195,7 +204,13 @@ fn graphs_that_are_not_layer_chains_are_rejected() {
     let cases = [
         (
             "shape mismatch",
-            encode(vec![node("MatMul", "mm", &["x", "W"], "y", vec![])], vec![tensor("W", &[4, 2], &[0.0; 8])], &[-1, 3], "y", 13),
+            encode(
+                vec![node("MatMul", "mm", &["x", "W"], "y", vec![])],
+                vec![tensor("W", &[4, 2], &[0.0; 8])],
+                &[-1, 3],
+                "y",
+                13,
+            ),
             "the weight matrix expects 4 inputs, but the running tensor has 3",
         ),
         (
@@ -215,7 +230,13 @@ fn graphs_that_are_not_layer_chains_are_rejected() {
         ),
         (
             "add without a layer",
-            encode(vec![node("Add", "a", &["x", "b"], "y", vec![])], vec![tensor("b", &[3], &[1.0; 3])], &[-1, 3], "y", 13),
+            encode(
+                vec![node("Add", "a", &["x", "b"], "y", vec![])],
+                vec![tensor("b", &[3], &[1.0; 3])],
+                &[-1, 3],
+                "y",
+                13,
+            ),
             "Add of a constant is supported only as the bias",
         ),
         (
@@ -231,7 +252,13 @@ fn graphs_that_are_not_layer_chains_are_rejected() {
         ),
         (
             "output is not the chain's end",
-            encode(vec![node("MatMul", "mm", &["x", "W"], "m", vec![])], vec![tensor("W", &[3, 2], &W_IN_OUT)], &[-1, 3], "y", 13),
+            encode(
+                vec![node("MatMul", "mm", &["x", "W"], "m", vec![])],
+                vec![tensor("W", &[3, 2], &W_IN_OUT)],
+                &[-1, 3],
+                "y",
+                13,
+            ),
             "is not the end of the layer chain",
         ),
         (
@@ -246,7 +273,13 @@ fn graphs_that_are_not_layer_chains_are_rejected() {
         ),
         (
             "symbolic feature dimension",
-            encode(vec![node("MatMul", "mm", &["x", "W"], "y", vec![])], vec![tensor("W", &[3, 2], &W_IN_OUT)], &[-1, -1], "y", 13),
+            encode(
+                vec![node("MatMul", "mm", &["x", "W"], "y", vec![])],
+                vec![tensor("W", &[3, 2], &W_IN_OUT)],
+                &[-1, -1],
+                "y",
+                13,
+            ),
             "expected fixed feature dimensions",
         ),
         (

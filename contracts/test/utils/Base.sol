@@ -19,6 +19,9 @@ interface Vm {
     function label(address account, string calldata name) external;
     function addr(uint256 privateKey) external pure returns (address);
     function assertTrue(bool condition, string calldata err) external pure;
+    function snapshotValue(string calldata name, uint256 value) external;
+    function snapshotGasLastCall(string calldata name) external returns (uint256 gasUsed);
+    function expectCall(address callee, bytes calldata data) external;
     function assertEq(uint256 left, uint256 right, string calldata err) external pure;
     function assertEq(int256 left, int256 right, string calldata err) external pure;
     function assertEq(bytes32 left, bytes32 right, string calldata err) external pure;
@@ -91,8 +94,16 @@ abstract contract Base {
         vm.assertEq(a, b, "int256 mismatch");
     }
 
+    function assertEq(int256 a, int256 b, string memory m) internal pure {
+        vm.assertEq(a, b, m);
+    }
+
     function assertEq(bytes32 a, bytes32 b) internal pure {
         vm.assertEq(a, b, "bytes32 mismatch");
+    }
+
+    function assertEq(bytes32 a, bytes32 b, string memory m) internal pure {
+        vm.assertEq(a, b, m);
     }
 
     function assertEq(address a, address b) internal pure {

@@ -25,7 +25,8 @@ fn parsing_no_flags_gives_the_defaults() {
     let cli = Cli::try_parse_from(["oracle", "model", "run", "m.json", "--input", "1,2"]).unwrap();
     let Top::Model(ModelCommand::Run { quantized, trace, json, .. }) = cli.command else { panic!("run") };
     assert!(!quantized && !trace && !json);
-    let cli = Cli::try_parse_from(["oracle", "model", "import", "m.onnx", "--calibration", "c.csv", "-o", "out.json"]).unwrap();
+    let cli = Cli::try_parse_from(["oracle", "model", "import", "m.onnx", "--calibration", "c.csv", "-o", "out.json"])
+        .unwrap();
     let Top::Model(ModelCommand::Import { name, task, json, .. }) = cli.command else { panic!("import") };
     assert!(name.is_none() && task.is_none() && !json);
 }
@@ -36,13 +37,30 @@ fn import_inspect_run_round_trip() {
     let out = dir.path().join("digits.json");
     let onnx = models().join("digits.onnx");
     let calib = models().join("digits.calibration.csv");
-    let doc = json(&["model", "import", onnx.to_str().unwrap(), "--calibration", calib.to_str().unwrap(), "-o", out.to_str().unwrap(), "--json"]);
+    let doc = json(&[
+        "model",
+        "import",
+        onnx.to_str().unwrap(),
+        "--calibration",
+        calib.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(doc["report"]["task"], "classification");
     assert!(doc["report"]["agreement"].as_f64().unwrap() > 0.95);
     // The import reproduces the shipped model file byte for byte.
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(models().join("digits.model.json")).unwrap());
 
-    let (ok, text, _) = oracle(&["model", "import", onnx.to_str().unwrap(), "--calibration", calib.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let (ok, text, _) = oracle(&[
+        "model",
+        "import",
+        onnx.to_str().unwrap(),
+        "--calibration",
+        calib.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert!(ok);
     assert!(text.contains("top-1 agreement with the float model"), "{text}");
 
@@ -66,7 +84,8 @@ fn import_inspect_run_round_trip() {
     assert_eq!(again["output"], run["output"]);
     let file = dir.path().join("input.csv");
     std::fs::write(&file, pixels).unwrap();
-    let from_file = json(&["model", "run", out.to_str().unwrap(), "--input", &format!("@{}", file.display()), "--json"]);
+    let from_file =
+        json(&["model", "run", out.to_str().unwrap(), "--input", &format!("@{}", file.display()), "--json"]);
     assert_eq!(from_file["output"], run["output"]);
     // Quantized input gives the same trace.
     let q: Vec<String> = run["input"].as_array().unwrap().iter().map(|v| v.to_string()).collect();
@@ -89,7 +108,18 @@ fn bad_files_and_inputs_fail_with_one_clear_line() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["model", "inspect", "/nonexistent.json"], "cannot access /nonexistent.json"),
         (vec!["model", "inspect", bad_model.to_str().unwrap()], "expected format version 1, found 7"),
-        (vec!["model", "import", garbage.to_str().unwrap(), "--calibration", calib.to_str().unwrap(), "-o", "/tmp/x.json"], "not an onnx model"),
+        (
+            vec![
+                "model",
+                "import",
+                garbage.to_str().unwrap(),
+                "--calibration",
+                calib.to_str().unwrap(),
+                "-o",
+                "/tmp/x.json",
+            ],
+            "not an onnx model",
+        ),
         (vec!["model", "run", model, "--input", "1,2,3"], "invalid input: expected 16 values, found 3"),
         (vec!["model", "run", model, "--input", "1,abc"], "invalid input: `abc` is not a number"),
         (vec!["model", "run", model, "--input", "[1, 2"], "invalid input: expected a JSON array of numbers"),
