@@ -2,9 +2,10 @@
 # The main job (the README's first command): a local run of Verdict with the shipped models.
 #
 # What runs today: the toolchain setup, a build, the model pipeline on the three shipped models
-# (inspect, one inference each with its step commitments and trace root), and a local anvil
-# chain that is started and stopped. The on-chain lifecycle (register, request, propose,
-# challenge, prove, settle) joins as the contracts, prover, oracle and watchtower land.
+# (inspect, one inference each with its step commitments), and a local anvil chain with the
+# protocol contracts deployed by the forge deploy script. Registering the models needs the
+# on-chain verifier, and the lifecycle (request, propose, challenge, prove, settle) the oracle
+# and watchtower services: they join as those land.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -42,10 +43,18 @@ for m in price_feed tictactoe digits; do
   "$oracle" model run "models/$m.model.json" --input "${input[$m]}" --trace | sed 's/^/    /'
 done
 
-step "local chain"
-anvil --port 0 --silent >/dev/null 2>&1 &
+step "local chain: anvil, and the protocol deployed with forge"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+anvil --port "$port" --silent >/dev/null 2>&1 &
 anvil_pid=$!
-sleep 1
-kill -0 "$anvil_pid" && ok "anvil started (pid $anvil_pid) and is stopped on exit"
+rpc="http://127.0.0.1:$port"
+for _ in $(seq 50); do cast chain-id --rpc-url "$rpc" >/dev/null 2>&1 && break; sleep 0.1; done
+ok "anvil on $rpc (pid $anvil_pid; stopped on exit)"
+mkdir -p .demo contracts/deployments
+# anvil's first well-known development key; never use it on a real chain.
+dev_key=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
+(cd contracts && VERDICT_DEPLOYMENT="$root/.demo/deployment.json" \
+  forge script script/Deploy.s.sol --rpc-url "$rpc" --private-key "$dev_key" --broadcast --quiet) >/dev/null
+ok "deployed: $(tr -d " \n" < .demo/deployment.json)"
 
 ok "demo finished in $(( $(date +%s) - start ))s"

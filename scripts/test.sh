@@ -1,16 +1,31 @@
 #!/usr/bin/env bash
 # The project's test command (the README's second command, and what CI runs): installs the pinned
-# toolchain if needed, then runs the Solidity suite (forge) and the Rust suite (cargo).
+# toolchain if needed, then runs the Solidity suite (forge) and the Rust suite (cargo), and ends
+# with one summary line.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 scripts/setup.sh
 export PATH="$root/.tools/bin:$PATH"
-# CI runs more fuzz and invariant cases.
-if [ "${CI:-}" = "true" ]; then export FOUNDRY_PROFILE=ci; fi
+if [ "${CI:-}" = "true" ]; then
+  # More fuzz and invariant cases, and the committed gas snapshots (contracts/snapshots) must match.
+  export FOUNDRY_PROFILE=ci FORGE_SNAPSHOT_CHECK=true
+fi
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 
 echo "== forge test (contracts/, profile ${FOUNDRY_PROFILE:-default})"
-(cd contracts && forge test)
+(cd contracts && forge test) 2>&1 | tee -a "$log"
 
 echo "== cargo test (workspace)"
-cargo test --workspace --locked
+cargo test --workspace --locked 2>&1 | tee -a "$log"
+
+# forge closes with "Ran N test suites ...: X tests passed, Y failed", cargo each binary with
+# "test result: ok. X passed; Y failed".
+python3 - "$log" <<'PY'
+import re, sys
+text = open(sys.argv[1], errors="replace").read()
+runs = re.findall(r"Ran \d+ test suites? .*?: (\d+) tests passed, (\d+) failed", text)
+runs += re.findall(r"test result: \w+\. (\d+) passed; (\d+) failed", text)
+print(f"total: {sum(int(p) for p, _ in runs)} passed, {sum(int(f) for _, f in runs)} failed")
+PY

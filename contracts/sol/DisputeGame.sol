@@ -106,6 +106,7 @@ contract DisputeGame {
     /// @notice A dispute's state (slot 0 packed).
     struct Dispute {
         Phase phase;
+        uint16 steps;
         uint16 lo;
         uint16 hi;
         Timestamp lastMove;
@@ -167,10 +168,14 @@ contract DisputeGame {
         _checkEnds(requestId, c, IInferenceVerifier(m.verifier), input, output, o.z0, o.zL);
         _checkStep(requestId, c.proposerRoot, m.steps, 0, o.z0, o.proof0);
         _checkStep(requestId, c.proposerRoot, m.steps, m.steps, o.zL, o.proofL);
+        d.steps = uint16(m.steps);
         d.lo = 0;
         d.hi = uint16(m.steps);
         d.zLo = o.z0;
         d.zHi = o.zL;
+        // Pre-warm the midpoint slot (overwritten before it is read), so that bisection moves
+        // rewrite a non-zero slot instead of paying for a fresh one.
+        d.zMid = o.zL;
         bool direct = m.isPrivate || m.steps <= maxSegment || c.challengerRoot == bytes32(0);
         d.phase = direct ? Phase.AwaitingProof : Phase.AwaitingChallengerOpen;
         emit DisputeOpened(requestId, o.z0, o.zL, d.phase);
@@ -202,7 +207,7 @@ contract DisputeGame {
         _expect(requestId, d, c, Phase.AwaitingProposerMid, c.proposer);
         _spend(requestId, d, true);
         uint256 mid = (uint256(d.lo) + d.hi) / 2;
-        _checkStep(requestId, c.proposerRoot, _steps(c), mid, zMid, proof);
+        _checkStep(requestId, c.proposerRoot, d.steps, mid, zMid, proof);
         d.zMid = zMid;
         d.phase = Phase.AwaitingChallengerMid;
         emit Moved(requestId, msg.sender, mid, zMid, Phase.AwaitingChallengerMid);
@@ -216,7 +221,7 @@ contract DisputeGame {
         _expect(requestId, d, c, Phase.AwaitingChallengerMid, c.challenger);
         _spend(requestId, d, false);
         uint16 mid = uint16((uint256(d.lo) + d.hi) / 2);
-        _checkStep(requestId, c.challengerRoot, _steps(c), mid, zMid, proof);
+        _checkStep(requestId, c.challengerRoot, d.steps, mid, zMid, proof);
         bytes32 proposerMid = d.zMid;
         if (zMid == proposerMid) {
             d.lo = mid;
@@ -225,7 +230,6 @@ contract DisputeGame {
             d.hi = mid;
             d.zHi = proposerMid;
         }
-        delete d.zMid;
         Phase next = d.hi - d.lo <= maxSegment ? Phase.AwaitingProof : Phase.AwaitingProposerMid;
         d.phase = next;
         emit Moved(requestId, msg.sender, mid, zMid, next);
@@ -409,10 +413,6 @@ contract DisputeGame {
     ) internal pure {
         // INVARIANT: every revealed commitment is the mover's own, at that index.
         if (!TraceMerkle.verify(root, steps + 1, index, z, proof)) revert DisputeGameBadMerkleProof(requestId, index);
-    }
-
-    function _steps(InferenceOracle.DisputeContext memory c) internal view returns (uint256) {
-        return registry.model(c.modelId).steps;
     }
 
     /*//////////////////////////////////////////////////////////////

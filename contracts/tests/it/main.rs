@@ -1,0 +1,3 @@
+//! Integration tests of the bindings against a real anvil chain and the real forge artifacts.
+
+mod lifecycle;
