@@ -6,6 +6,7 @@ mod error;
 mod float;
 mod model;
 mod onnx;
+mod poseidon_params;
 mod quantize;
 mod trace_tree;
 
@@ -21,6 +22,7 @@ pub use model::{
     MODEL_FORMAT_VERSION,
 };
 pub use onnx::{import_onnx, import_onnx_file, MIN_OPSET};
+pub use poseidon_params::{poseidon_params, sponge_tag, PoseidonParams};
 /// The protobuf messages of the ONNX subset the importer reads (they also encode).
 pub mod onnx_proto {
     pub use crate::onnx::{

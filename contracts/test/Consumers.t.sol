@@ -157,6 +157,34 @@ contract ConsumersTest is Fixture {
         ttt.onInferenceResult(1, "", "");
     }
 
+    function test_ticTacToe_unknownRequest_reverts() public {
+        vm.prank(address(oracle));
+        vm.expectRevert(abi.encodeWithSelector(TicTacToe.TicTacToeUnknownRequest.selector, 3));
+        ttt.onInferenceResult(3, "", "");
+    }
+
+    function test_ticTacToe_refundRefused_reverts() public {
+        RefusingPlayer p = new RefusingPlayer(ttt);
+        vm.deal(address(p), 1 ether);
+        uint256 gameId = p.start();
+        // Player X: 0, 1, then 2 wins. The NPC plays 3 and 4 (scores favour them).
+        _npc(p.play(gameId, 0, _fee()), _scores([int32(0), 0, 0, 9, 0, 0, 0, 0, 0]));
+        _npc(p.play(gameId, 1, _fee()), _scores([int32(0), 0, 0, 0, 9, 0, 0, 0, 0]));
+        vm.expectRevert(abi.encodeWithSelector(TicTacToe.TicTacToeRefundFailed.selector, address(p), _fee()));
+        p.play(gameId, 2, _fee());
+        // Without a fee the winning move goes through.
+        p.play(gameId, 2, 0);
+        assertEq(uint256(ttt.gameOf(gameId).state), uint256(TicTacToe.State.PlayerWon));
+    }
+
+    function test_output_badLengthOrIndex_reverts() public {
+        OutputHarness h = new OutputHarness();
+        vm.expectRevert(abi.encodeWithSelector(Output.OutputBadLength.selector, 5));
+        h.valueAt(hex"0000000001", 0);
+        vm.expectRevert(abi.encodeWithSelector(Output.OutputIndexOutOfRange.selector, 1, 1));
+        h.valueAt(hex"00000001", 1);
+    }
+
     function test_output_decoding_succeeds() public pure {
         int32[] memory v = new int32[](3);
         (v[0], v[1], v[2]) = (int32(-1), type(int32).max, type(int32).min);
@@ -165,5 +193,29 @@ contract ConsumersTest is Fixture {
         assertEq(int256(Output.valueAt(out, 1)), type(int32).max);
         assertEq(int256(Output.valueAt(out, 2)), type(int32).min);
         assertEq(Output.count(out), 3);
+    }
+}
+
+/// @dev A player contract that refuses ether.
+contract RefusingPlayer {
+    TicTacToe internal immutable ttt;
+
+    constructor(TicTacToe ttt_) {
+        ttt = ttt_;
+    }
+
+    function start() external returns (uint256) {
+        return ttt.newGame();
+    }
+
+    function play(uint256 gameId, uint8 cell, uint256 fee) external returns (uint256) {
+        return ttt.play{value: fee}(gameId, cell);
+    }
+}
+
+/// @dev Exposes the Output library.
+contract OutputHarness {
+    function valueAt(bytes memory output, uint256 i) external pure returns (int32) {
+        return Output.valueAt(output, i);
     }
 }

@@ -31,6 +31,22 @@ contract RecordingConsumer is IInferenceConsumer {
     }
 }
 
+/// @dev Records the error a re-entrant claim gets from inside a settlement callback.
+contract ReentrancyProbe is IInferenceConsumer {
+    InferenceOracle internal immutable oracle;
+    bytes4 public seen;
+
+    constructor(InferenceOracle oracle_) {
+        oracle = oracle_;
+    }
+
+    function onInferenceResult(uint256, bytes calldata, bytes calldata) external {
+        try oracle.claim() {} catch (bytes memory err) {
+            seen = bytes4(err);
+        }
+    }
+}
+
 /// @dev Tries to re-enter the oracle from its callback and from a payout.
 contract Reentrant is IInferenceConsumer {
     InferenceOracle internal immutable oracle;
@@ -60,10 +76,22 @@ contract Reentrant is IInferenceConsumer {
         oracle.withdrawBond(amount);
     }
 
+    function requestAndCancel(uint256 modelId, bytes calldata input) external payable returns (uint256 id) {
+        id = oracle.request{value: msg.value}(modelId, input, bytes32(0), address(0), 0, "");
+    }
+
+    function cancel(uint256 id) external {
+        oracle.cancel(id);
+    }
+
+    function claimCredit() external {
+        oracle.claim();
+    }
+
     receive() external payable {
         if (!inClaim) {
             inClaim = true;
-            oracle.withdrawBond(1); // re-enter a guarded function while being paid
+            oracle.claim(); // re-enter a guarded function while being paid
         }
     }
 }
@@ -411,6 +439,24 @@ contract InferenceOracleTest is Fixture {
         _assertSolvent();
     }
 
+    function test_settle_reentrantClaim_reverts() public {
+        ReentrancyProbe probe = new ReentrancyProbe(oracle);
+        uint256 id = _request(publicModel, address(probe), 200_000);
+        vm.prank(operator);
+        oracle.propose(id, output, root);
+        vm.warp(block.timestamp + WINDOW);
+        oracle.settle(id, output);
+        assertEq(uint256(uint32(probe.seen())), uint256(uint32(InferenceOracle.InferenceOracleReentrancy.selector)));
+    }
+
+    function test_depositBond_amountTooLarge_reverts() public {
+        uint256 tooMuch = uint256(type(uint80).max) + 1;
+        vm.deal(watcher, tooMuch);
+        vm.prank(watcher);
+        vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleAmountTooLarge.selector, tooMuch));
+        oracle.depositBond{value: tooMuch}();
+    }
+
     function test_settle_twice_reverts() public {
         uint256 id = _request(publicModel, address(0), 0);
         vm.prank(operator);
@@ -491,6 +537,21 @@ contract InferenceOracleTest is Fixture {
         vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleTransferFailed.selector, address(evil), 0.5 ether));
         evil.withdraw(0.5 ether);
         assertEq(oracle.accountOf(address(evil)).freeBond, 1 ether);
+        _assertSolvent();
+    }
+
+    function test_claim_reentrantReceiver_reverts() public {
+        Reentrant evil = new Reentrant(oracle);
+        actors.push(address(evil));
+        uint256 id = evil.requestAndCancel{value: _fee()}(publicModel, _input());
+        vm.warp(block.timestamp + 1 days);
+        evil.cancel(id);
+        assertEq(oracle.accountOf(address(evil)).credit, _fee());
+        // The receiver re-enters claim while being paid: refused, so the payout fails and the
+        // claim reverts whole; the credit is still there.
+        vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleTransferFailed.selector, address(evil), _fee()));
+        evil.claimCredit();
+        assertEq(oracle.accountOf(address(evil)).credit, _fee());
         _assertSolvent();
     }
 

@@ -88,3 +88,14 @@ fn commitment_hex_round_trips_and_rejects_non_canonical() {
     let json = serde_json::to_string(&c).unwrap();
     assert_eq!(serde_json::from_str::<Commitment>(&json).unwrap(), c);
 }
+
+#[test]
+fn exported_parameters_reproduce_the_sponge() {
+    let params = verdict_circuits::poseidon_params();
+    assert_eq!((params.width, params.full_rounds, params.partial_rounds), (9, 8, 57));
+    for n in [0usize, 1, 2, 7, 8, 9, 16, 17, 40] {
+        let elements: Vec<Fr> = (0..n as u64).map(|i| Fr::from(i * 7919 + 3)).collect();
+        assert_eq!(params.hash(&elements), poseidon_hash(&elements), "{n} elements");
+    }
+    assert_eq!(params.to_words().len(), 129 + 81 + 81 + 57 * 17);
+}

@@ -2,6 +2,7 @@
 
 mod commitments;
 mod engine;
+mod fixtures;
 mod model_format;
 mod onnx_errors;
 mod shipped;
