@@ -4,6 +4,8 @@ mod commit;
 mod engine;
 mod error;
 mod float;
+/// R1CS gadgets for integer inference (the step circuits are built from them).
+pub mod gadgets;
 mod model;
 mod onnx;
 mod poseidon_params;

@@ -1,0 +1,287 @@
+//! R1CS gadgets for integer inference, written with `nova_snark::frontend` (the bellpepper API).
+//!
+//! Every gadget takes its witness from a *hint* computed natively (the reference engine's
+//! integers); the constraints only check it. A dishonest hint therefore cannot change a result:
+//! it leaves the constraint system unsatisfied, which the tests show for each gadget.
+//!
+//! Values are signed integers embedded in BN254's scalar field (`-v` as `r - v`); every gadget
+//! range-checks what it produces, so no value can wrap around the modulus.
+
+use ff::{Field, PrimeField};
+use nova_snark::frontend::{ConstraintSystem, LinearCombination, SynthesisError, Variable};
+
+use crate::{
+    engine::requantize as native_requantize,
+    model::{Activation, Layer, INT8_MAX},
+    Fr,
+};
+
+/// A signed integer in the circuit: a linear combination and its native value.
+#[derive(Clone, Debug)]
+pub struct Int {
+    /// The value as a linear combination of variables.
+    pub lc: LinearCombination<Fr>,
+    /// The native value (the prover's claim; the constraints decide whether it holds).
+    pub value: i128,
+    /// Set when the value is a circuit constant (then products with it are linear).
+    pub constant: bool,
+}
+
+/// The field element of a signed integer.
+pub fn fr(v: i128) -> Fr {
+    let magnitude = Fr::from_u128(v.unsigned_abs());
+    if v < 0 {
+        -magnitude
+    } else {
+        magnitude
+    }
+}
+
+impl Int {
+    /// A fresh witness variable holding `value`.
+    pub fn alloc<CS: ConstraintSystem<Fr>>(mut cs: CS, value: i128) -> Result<Self, SynthesisError> {
+        let v = cs.alloc(|| "value", || Ok(fr(value)))?;
+        Ok(Self { lc: LinearCombination::zero() + v, value, constant: false })
+    }
+
+    /// A public input variable holding `value`.
+    pub fn alloc_input<CS: ConstraintSystem<Fr>>(mut cs: CS, value: i128) -> Result<Self, SynthesisError> {
+        let v = cs.alloc_input(|| "input", || Ok(fr(value)))?;
+        Ok(Self { lc: LinearCombination::zero() + v, value, constant: false })
+    }
+
+    /// A constant of the circuit.
+    pub fn constant<CS: ConstraintSystem<Fr>>(value: i128) -> Self {
+        Self { lc: LinearCombination::zero() + (fr(value), CS::one()), value, constant: true }
+    }
+
+    fn scaled(&self, k: i128) -> LinearCombination<Fr> {
+        let mut lc = LinearCombination::zero();
+        for (var, coeff) in self.lc.iter() {
+            lc = lc + (*coeff * fr(k), var);
+        }
+        lc
+    }
+}
+
+/// Enforces `0 ≤ x < 2^bits` by decomposing `x` into `bits` boolean variables. `value` is the
+/// claimed value of `x`; a value outside the range cannot satisfy the constraints.
+pub fn unsigned_bits<CS: ConstraintSystem<Fr>>(
+    mut cs: CS,
+    x: &LinearCombination<Fr>,
+    value: i128,
+    bits: u32,
+) -> Result<Vec<Variable>, SynthesisError> {
+    assert!(bits <= 120, "range checks stay far below the field size");
+    let mut out = Vec::with_capacity(bits as usize);
+    let mut sum = LinearCombination::zero();
+    let mut weight = Fr::ONE;
+    for i in 0..bits {
+        // For an out-of-range claim these are the bits of the truncated value: the sum check fails.
+        let bit = (value.rem_euclid(1i128 << 120) >> i) & 1 == 1;
+        let b = cs.alloc(|| format!("bit {i}"), || Ok(if bit { Fr::ONE } else { Fr::ZERO }))?;
+        cs.enforce(|| format!("bit {i} is boolean"), |lc| lc + b, |lc| lc + CS::one() - b, |lc| lc);
+        sum = sum + (weight, b);
+        weight = weight.double();
+        out.push(b);
+    }
+    cs.enforce(|| "bits sum to the value", |lc| lc + &sum, |lc| lc + CS::one(), |lc| lc + x);
+    Ok(out)
+}
+
+fn bits_for(span: i128) -> u32 {
+    128 - (span.max(1) as u128).leading_zeros()
+}
+
+/// Enforces `lo ≤ x ≤ hi` (two decompositions of `x - lo` and `hi - x`).
+pub fn in_range<CS: ConstraintSystem<Fr>>(mut cs: CS, x: &Int, lo: i128, hi: i128) -> Result<(), SynthesisError> {
+    let bits = bits_for(hi - lo);
+    let below = x.lc.clone() - (fr(lo), CS::one());
+    unsigned_bits(cs.namespace(|| "x - lo"), &below, x.value - lo, bits)?;
+    let above = LinearCombination::zero() + (fr(hi), CS::one()) - &x.lc;
+    unsigned_bits(cs.namespace(|| "hi - x"), &above, hi - x.value, bits)?;
+    Ok(())
+}
+
+/// `a · b`: linear when either is a constant, one constraint otherwise. `claimed` is the
+/// prover's product (the honest one is `a.value · b.value`).
+pub fn mul<CS: ConstraintSystem<Fr>>(mut cs: CS, a: &Int, b: &Int, claimed: i128) -> Result<Int, SynthesisError> {
+    if a.constant {
+        return Ok(Int { lc: b.scaled(a.value), value: a.value * b.value, constant: b.constant });
+    }
+    if b.constant {
+        return Ok(Int { lc: a.scaled(b.value), value: a.value * b.value, constant: false });
+    }
+    let p = Int::alloc(cs.namespace(|| "product"), claimed)?;
+    cs.enforce(|| "a * b = p", |lc| lc + &a.lc, |lc| lc + &b.lc, |lc| lc + &p.lc);
+    Ok(p)
+}
+
+/// The witness of one output of a layer, computed natively from the engine's integers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NeuronHint {
+    /// `w_i · x_i` for each input.
+    pub products: Vec<i128>,
+    /// Whether the accumulator is non-negative (ReLU's sign).
+    pub nonneg: bool,
+    /// `floor((acc · m + 2^(s-1)) / 2^s)` before the clamp (hidden layers).
+    pub quotient: i128,
+    /// The remainder of that division.
+    pub remainder: i128,
+    /// The quotient is above 127.
+    pub above: bool,
+    /// The quotient is below the clamp's floor.
+    pub below: bool,
+}
+
+impl NeuronHint {
+    /// The honest witness for output `o` of `layer` on input `x`.
+    pub fn honest(layer: &Layer, o: usize, x: &[i32]) -> Self {
+        let products: Vec<i128> = layer.row(o).iter().zip(x).map(|(w, v)| i128::from(*w) * i128::from(*v)).collect();
+        let acc = products.iter().sum::<i128>() + i128::from(layer.bias[o]);
+        let activated = if layer.activation == Activation::Relu { acc.max(0) } else { acc };
+        let (quotient, remainder) = match &layer.requant {
+            Some(r) => {
+                let m = i128::from(r.multipliers[o]);
+                let q = i128::from(native_requantize(activated as i64, m as i64, r.shift));
+                (q, activated * m + (1i128 << (r.shift - 1)) - (q << r.shift))
+            }
+            None => (0, 0),
+        };
+        let lo = if layer.activation == Activation::Relu { 0 } else { -i128::from(INT8_MAX) };
+        Self {
+            products,
+            nonneg: acc >= 0,
+            quotient,
+            remainder,
+            above: quotient > i128::from(INT8_MAX),
+            below: quotient < lo,
+        }
+    }
+}
+
+/// ReLU: `max(acc, 0)`, for `|acc| < 2^31`. The sign bit `nonneg` is checked: with it set,
+/// `acc ∈ [0, 2^31)`; cleared, `-acc - 1 ∈ [0, 2^31)`.
+pub fn relu<CS: ConstraintSystem<Fr>>(mut cs: CS, acc: &Int, nonneg: bool) -> Result<Int, SynthesisError> {
+    let s = Int::alloc(cs.namespace(|| "sign"), i128::from(nonneg))?;
+    cs.enforce(|| "sign is boolean", |lc| lc + &s.lc, |lc| lc + CS::one() - &s.lc, |lc| lc);
+    let t = mul(cs.namespace(|| "sign * acc"), &s, acc, if nonneg { acc.value } else { 0 })?;
+    // y = s·acc + (1 - s)·(-acc - 1) = 2t - acc - 1 + s
+    let y = t.scaled(2) - &acc.lc - (Fr::ONE, CS::one()) + &s.lc;
+    let y_value = if nonneg { acc.value } else { -acc.value - 1 };
+    unsigned_bits(cs.namespace(|| "|acc| < 2^31"), &y, y_value, 31)?;
+    Ok(t)
+}
+
+/// `q = floor((acc · m + 2^(shift-1)) / 2^shift)` for `|acc| < 2^31`, `0 ≤ m < 2^31`: checks
+/// `acc · m + 2^(shift-1) = q · 2^shift + r` with `0 ≤ r < 2^shift` and `q` in its range.
+pub fn requantize<CS: ConstraintSystem<Fr>>(
+    mut cs: CS,
+    acc: &Int,
+    m: &Int,
+    shift: u32,
+    quotient: i128,
+    remainder: i128,
+) -> Result<Int, SynthesisError> {
+    let product = mul(cs.namespace(|| "acc * m"), acc, m, acc.value * m.value)?;
+    let q = Int::alloc(cs.namespace(|| "quotient"), quotient)?;
+    let r = Int::alloc(cs.namespace(|| "remainder"), remainder)?;
+    let half = Fr::from_u128(1u128 << (shift - 1));
+    let unit = q.scaled(1i128 << shift);
+    cs.enforce(
+        || "acc*m + half = q*2^s + r",
+        |lc| lc + &product.lc + (half, CS::one()) - &unit - &r.lc,
+        |lc| lc + CS::one(),
+        |lc| lc,
+    );
+    unsigned_bits(cs.namespace(|| "0 <= r < 2^s"), &r.lc, remainder, shift)?;
+    let bound = (1i128 << (62 - shift.min(62))) + 1;
+    in_range(cs.namespace(|| "q range"), &q, -bound, bound)?;
+    Ok(q)
+}
+
+/// `clamp(x, lo, hi)` for `|x| < 2^63`, with the claimed comparison bits checked.
+pub fn clamp<CS: ConstraintSystem<Fr>>(
+    mut cs: CS,
+    x: &Int,
+    lo: i128,
+    hi: i128,
+    above: bool,
+    below: bool,
+) -> Result<Int, SynthesisError> {
+    let a = Int::alloc(cs.namespace(|| "above"), i128::from(above))?;
+    let b = Int::alloc(cs.namespace(|| "below"), i128::from(below))?;
+    cs.enforce(|| "above is boolean", |lc| lc + &a.lc, |lc| lc + CS::one() - &a.lc, |lc| lc);
+    cs.enforce(|| "below is boolean", |lc| lc + &b.lc, |lc| lc + CS::one() - &b.lc, |lc| lc);
+    let ax = mul(cs.namespace(|| "above * x"), &a, x, if above { x.value } else { 0 })?;
+    let bx = mul(cs.namespace(|| "below * x"), &b, x, if below { x.value } else { 0 })?;
+    // above: x - hi - 1 >= 0, else hi - x >= 0; y_a = a(2x - 2hi - 1) + hi - x.
+    let y_a = ax.scaled(2) - &a.scaled(2 * hi + 1) + (fr(hi), CS::one()) - &x.lc;
+    let y_a_value = if above { x.value - hi - 1 } else { hi - x.value };
+    unsigned_bits(cs.namespace(|| "above check"), &y_a, y_a_value, 64)?;
+    // below: lo - 1 - x >= 0, else x - lo >= 0; y_b = b(2lo - 1 - 2x) + x - lo.
+    let y_b = b.scaled(2 * lo - 1) - &bx.scaled(2) + &x.lc - (fr(lo), CS::one());
+    let y_b_value = if below { lo - 1 - x.value } else { x.value - lo };
+    unsigned_bits(cs.namespace(|| "below check"), &y_b, y_b_value, 64)?;
+    let value = if above {
+        hi
+    } else if below {
+        lo
+    } else {
+        x.value
+    };
+    // out = a·hi + b·lo + x - ax - bx
+    let lc = a.scaled(hi) + &b.scaled(lo) + &x.lc - &ax.lc - &bx.lc;
+    Ok(Int { lc, value, constant: false })
+}
+
+/// One dense layer: `acc = W·x + b`, ReLU, and for hidden layers requantization and clamp.
+/// `weights`, `bias` and `multipliers` are circuit values (witness or constants), `x` the
+/// range-checked inputs. Returns the outputs (int8 for hidden layers, int32 for the last).
+pub fn dense_layer<CS: ConstraintSystem<Fr>>(
+    mut cs: CS,
+    layer: &Layer,
+    weights: &[Int],
+    bias: &[Int],
+    multipliers: &[Int],
+    x: &[Int],
+    hints: &[NeuronHint],
+) -> Result<Vec<Int>, SynthesisError> {
+    let mut out = Vec::with_capacity(layer.out_dim);
+    for o in 0..layer.out_dim {
+        let mut cs = cs.namespace(|| format!("output {o}"));
+        let hint = &hints[o];
+        let mut acc = Int { lc: bias[o].lc.clone(), value: bias[o].value, constant: false };
+        for i in 0..layer.in_dim {
+            let w = &weights[o * layer.in_dim + i];
+            let p = mul(cs.namespace(|| format!("w{i} * x{i}")), w, &x[i], hint.products[i])?;
+            acc.lc = acc.lc + &p.lc;
+            acc.value += p.value;
+        }
+        let activated = match layer.activation {
+            Activation::Relu => relu(cs.namespace(|| "relu"), &acc, hint.nonneg)?,
+            Activation::None => {
+                // The last layer's accumulator must still be an int32.
+                in_range(cs.namespace(|| "int32"), &acc, -(1i128 << 31) + 1, (1i128 << 31) - 1)?;
+                acc
+            }
+        };
+        let y = match &layer.requant {
+            None => activated,
+            Some(r) => {
+                let q = requantize(
+                    cs.namespace(|| "requantize"),
+                    &activated,
+                    &multipliers[o],
+                    r.shift,
+                    hint.quotient,
+                    hint.remainder,
+                )?;
+                let lo = if layer.activation == Activation::Relu { 0 } else { -i128::from(INT8_MAX) };
+                clamp(cs.namespace(|| "clamp"), &q, lo, i128::from(INT8_MAX), hint.above, hint.below)?
+            }
+        };
+        out.push(y);
+    }
+    Ok(out)
+}

@@ -1,0 +1,229 @@
+//! Circuit gadgets: honest witnesses satisfy the constraints and reproduce the engine's integers
+//! bit for bit; every kind of wrong witness leaves the system unsatisfied.
+
+use nova_snark::frontend::{util_cs::test_cs::TestConstraintSystem, ConstraintSystem};
+use proptest::prelude::*;
+use verdict_circuits::{
+    clamp_int8,
+    gadgets::{clamp, dense_layer, in_range, relu, requantize, unsigned_bits, Int, NeuronHint},
+    requantize as native_requantize, Activation, Fr, Layer, Model,
+};
+
+use crate::models_dir;
+
+type Cs = TestConstraintSystem<Fr>;
+
+fn satisfied(build: impl FnOnce(&mut Cs)) -> bool {
+    let mut cs = Cs::new();
+    build(&mut cs);
+    cs.is_satisfied()
+}
+
+#[test]
+fn unsigned_bits_rejects_out_of_range_values() {
+    for (value, ok) in [(0i128, true), (255, true), (256, false), (-1, false), (1 << 40, false)] {
+        assert_eq!(
+            satisfied(|cs| {
+                let x = Int::alloc(cs.namespace(|| "x"), value).unwrap();
+                unsigned_bits(cs.namespace(|| "bits"), &x.lc, value, 8).unwrap();
+            }),
+            ok,
+            "{value}"
+        );
+    }
+}
+
+#[test]
+fn in_range_is_two_sided() {
+    for (value, ok) in [(-127i128, true), (127, true), (0, true), (-128, false), (128, false)] {
+        assert_eq!(
+            satisfied(|cs| {
+                let x = Int::alloc(cs.namespace(|| "x"), value).unwrap();
+                in_range(cs.namespace(|| "int8"), &x, -127, 127).unwrap();
+            }),
+            ok,
+            "{value}"
+        );
+    }
+}
+
+#[test]
+fn relu_rejects_a_wrong_sign() {
+    for acc in [-5i128, -1, 0, 1, 77, (1 << 31) - 1, -(1 << 31)] {
+        for nonneg in [true, false] {
+            let honest = nonneg == (acc >= 0);
+            let mut out = None;
+            let ok = satisfied(|cs| {
+                let a = Int::alloc(cs.namespace(|| "acc"), acc).unwrap();
+                out = Some(relu(cs.namespace(|| "relu"), &a, nonneg).unwrap().value);
+            });
+            assert_eq!(ok, honest, "acc {acc} sign {nonneg}");
+            if honest {
+                assert_eq!(out.unwrap(), acc.max(0));
+            }
+        }
+    }
+    // An accumulator outside int32 cannot pass either way.
+    for nonneg in [true, false] {
+        assert!(!satisfied(|cs| {
+            let a = Int::alloc(cs.namespace(|| "acc"), 1 << 31).unwrap();
+            relu(cs.namespace(|| "relu"), &a, nonneg).unwrap();
+        }));
+    }
+}
+
+fn requant_ok(acc: i128, m: i128, shift: u32, q: i128, r: i128, constant_m: bool) -> bool {
+    satisfied(|cs| {
+        let a = Int::alloc(cs.namespace(|| "acc"), acc).unwrap();
+        let m = if constant_m { Int::constant::<Cs>(m) } else { Int::alloc(cs.namespace(|| "m"), m).unwrap() };
+        requantize(cs.namespace(|| "rq"), &a, &m, shift, q, r).unwrap();
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn requantize_accepts_exactly_the_engine_rounding(
+        acc in -(1i128 << 31) + 1..(1i128 << 31),
+        m in 0i128..(1i128 << 31),
+        shift in 1u32..=62,
+        constant_m in any::<bool>(),
+    ) {
+        let q = i128::from(native_requantize(acc as i64, m as i64, shift));
+        let r = acc * m + (1i128 << (shift - 1)) - (q << shift);
+        prop_assert!(requant_ok(acc, m, shift, q, r, constant_m));
+        // Off by one either way (the remainder adjusted to keep the identity): rejected.
+        prop_assert!(!requant_ok(acc, m, shift, q + 1, r - (1i128 << shift), constant_m));
+        prop_assert!(!requant_ok(acc, m, shift, q - 1, r + (1i128 << shift), constant_m));
+        // The wrong identity: rejected.
+        prop_assert!(!requant_ok(acc, m, shift, q, r + 1, constant_m) || r + 1 == (1i128 << shift));
+    }
+
+    #[test]
+    fn clamp_accepts_only_the_true_comparison(x in -(1i128 << 40)..(1i128 << 40), relu_floor in any::<bool>()) {
+        let lo = if relu_floor { 0 } else { -127 };
+        let honest = (x > 127, x < lo);
+        for above in [false, true] {
+            for below in [false, true] {
+                let mut out = None;
+                let ok = satisfied(|cs| {
+                    let v = Int::alloc(cs.namespace(|| "x"), x).unwrap();
+                    out = Some(clamp(cs.namespace(|| "clamp"), &v, lo, 127, above, below).unwrap().value);
+                });
+                prop_assert_eq!(ok, (above, below) == honest, "x {} flags {:?}", x, (above, below));
+                if ok {
+                    let act = if relu_floor { Activation::Relu } else { Activation::None };
+                    prop_assert_eq!(out.unwrap(), i128::from(clamp_int8(x as i64, act)));
+                }
+            }
+        }
+    }
+}
+
+/// Builds one layer of a shipped model with witness weights; returns satisfaction, the output
+/// values, and the constraint count.
+fn layer_circuit(
+    layer: &Layer,
+    x: &[i32],
+    tamper: impl Fn(&mut Vec<NeuronHint>, &mut Vec<i128>),
+) -> (bool, Vec<i128>, usize) {
+    let mut hints: Vec<NeuronHint> = (0..layer.out_dim).map(|o| NeuronHint::honest(layer, o, x)).collect();
+    let mut weights: Vec<i128> = layer.weights.iter().map(|w| i128::from(*w)).collect();
+    tamper(&mut hints, &mut weights);
+    let mut cs = Cs::new();
+    let w: Vec<Int> = weights
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let w = Int::alloc(cs.namespace(|| format!("w{i}")), *v).unwrap();
+            in_range(cs.namespace(|| format!("w{i} int8")), &w, -127, 127).unwrap();
+            w
+        })
+        .collect();
+    let b: Vec<Int> = layer
+        .bias
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Int::alloc(cs.namespace(|| format!("b{i}")), i128::from(*v)).unwrap())
+        .collect();
+    let m: Vec<Int> = match &layer.requant {
+        Some(r) => r
+            .multipliers
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Int::alloc(cs.namespace(|| format!("m{i}")), i128::from(*v)).unwrap())
+            .collect(),
+        None => Vec::new(),
+    };
+    let xs: Vec<Int> = x
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let v = Int::alloc(cs.namespace(|| format!("x{i}")), i128::from(*v)).unwrap();
+            in_range(cs.namespace(|| format!("x{i} int8")), &v, -127, 127).unwrap();
+            v
+        })
+        .collect();
+    let out = dense_layer(cs.namespace(|| "layer"), layer, &w, &b, &m, &xs, &hints).unwrap();
+    (cs.is_satisfied(), out.iter().map(|o| o.value).collect(), cs.num_constraints())
+}
+
+#[test]
+fn dense_layers_of_the_shipped_models_match_the_engine() {
+    for name in ["price_feed", "tictactoe", "digits"] {
+        let model = Model::load(models_dir().join(format!("{name}.model.json"))).unwrap();
+        let input: Vec<i8> = (0..model.input.len).map(|i| ((i * 53) % 255) as i8 / 2).collect();
+        let trace = model.run(&input).unwrap();
+        for (l, layer) in model.layers.iter().enumerate() {
+            let (ok, out, _) = layer_circuit(layer, &trace.steps[l], |_, _| {});
+            assert!(ok, "{name} layer {l}: honest witness unsatisfied");
+            let expected: Vec<i128> = trace.steps[l + 1].iter().map(|v| i128::from(*v)).collect();
+            assert_eq!(out, expected, "{name} layer {l}");
+        }
+    }
+}
+
+#[test]
+fn dense_layer_rejects_wrong_witnesses() {
+    let model = Model::load(models_dir().join("price_feed.model.json")).unwrap();
+    let input: Vec<i8> = (0..16).map(|i| (i * 9 - 60) as i8).collect();
+    let trace = model.run(&input).unwrap();
+    let layer = &model.layers[0];
+    let x = &trace.steps[0];
+    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<NeuronHint>, &mut Vec<i128>)>)> = vec![
+        ("wrong product", Box::new(|h, _| h[0].products[3] += 1)),
+        ("wrong relu sign", Box::new(|h, _| h[1].nonneg = !h[1].nonneg)),
+        (
+            "wrong quotient",
+            Box::new(|h, _| {
+                h[2].quotient += 1;
+                h[2].remainder -= 1 << 40;
+            }),
+        ),
+        ("wrong clamp", Box::new(|h, _| h[4].above = !h[4].above)),
+        ("overflowing weight", Box::new(|_, w| w[0] = 200)),
+        ("weight -128", Box::new(|_, w| w[5] = -128)),
+    ];
+    for (label, tamper) in cases {
+        let (ok, _, _) = layer_circuit(layer, x, tamper);
+        assert!(!ok, "{label}: accepted");
+    }
+}
+
+#[test]
+fn layer_constraint_counts_are_pinned() {
+    // Snapshot: witness weights, int8 range checks on weights and inputs, one product a weight,
+    // ReLU, requantization and clamp. A change here is a reviewed change of the step shape.
+    let mut counts = Vec::new();
+    for name in ["price_feed", "tictactoe", "digits"] {
+        let model = Model::load(models_dir().join(format!("{name}.model.json"))).unwrap();
+        let trace = model.run(&vec![0; model.input.len]).unwrap();
+        for (l, layer) in model.layers.iter().enumerate() {
+            counts.push((name, l, layer_circuit(layer, &trace.steps[l], |_, _| {}).2));
+        }
+    }
+    assert_eq!(format!("{counts:?}"), PINNED_COUNTS);
+}
+
+const PINNED_COUNTS: &str = "[(\"price_feed\", 0, 18400), (\"price_feed\", 1, 14512), (\"price_feed\", 2, 658), (\"tictactoe\", 0, 27874), (\"tictactoe\", 1, 12690), (\"digits\", 0, 48416), (\"digits\", 1, 7316)]";
