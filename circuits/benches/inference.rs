@@ -1,3 +1,4 @@
+#![allow(missing_docs)] // criterion_group! generates an undocumented function
 //! Reference inference of each shipped model (engine only, and engine + step commitments).
 
 use criterion::{criterion_group, criterion_main, Criterion};

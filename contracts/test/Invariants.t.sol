@@ -5,7 +5,7 @@ import {Base} from "./utils/Base.sol";
 import {Fixture, TestVerifier} from "./utils/Fixture.sol";
 import {InferenceOracle} from "../sol/InferenceOracle.sol";
 import {DisputeGame} from "../sol/DisputeGame.sol";
-import {TraceMerkle} from "../sol/TraceMerkle.sol";
+import {Trees} from "./utils/Trees.sol";
 import {Timestamp} from "../sol/lib/Types.sol";
 
 /// @dev Drives the protocol with bounded random actions by a few actors; every action either
@@ -196,36 +196,11 @@ contract Handler is Base {
     }
 
     function _root(bytes32[] memory zs) internal pure returns (bytes32) {
-        bytes32[] memory level = _leaves(zs);
-        while (level.length > 1) {
-            bytes32[] memory next = new bytes32[](level.length / 2);
-            for (uint256 i; i < next.length; ++i) {
-                next[i] = TraceMerkle.node(level[2 * i], level[2 * i + 1]);
-            }
-            level = next;
-        }
-        return level[0];
+        return Trees.root(zs);
     }
 
-    function _leaves(bytes32[] memory zs) internal pure returns (bytes32[] memory level) {
-        level = new bytes32[](uint256(1) << TraceMerkle.depth(zs.length));
-        for (uint256 i; i < zs.length; ++i) {
-            level[i] = TraceMerkle.leaf(i, zs[i]);
-        }
-    }
-
-    function _proof(bytes32[] memory zs, uint256 index) internal pure returns (bytes32[] memory proof) {
-        bytes32[] memory level = _leaves(zs);
-        proof = new bytes32[](TraceMerkle.depth(zs.length));
-        for (uint256 l; l < proof.length; ++l) {
-            proof[l] = level[index ^ 1];
-            bytes32[] memory next = new bytes32[](level.length / 2);
-            for (uint256 i; i < next.length; ++i) {
-                next[i] = TraceMerkle.node(level[2 * i], level[2 * i + 1]);
-            }
-            level = next;
-            index >>= 1;
-        }
+    function _proof(bytes32[] memory zs, uint256 index) internal pure returns (bytes32[] memory) {
+        return Trees.proof(zs, index);
     }
 
     function _opening(bytes32[] memory zs) internal pure returns (DisputeGame.Opening memory) {

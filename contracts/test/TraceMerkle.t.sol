@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {Base} from "./utils/Base.sol";
 import {TraceMerkle} from "../sol/TraceMerkle.sol";
+import {Trees} from "./utils/Trees.sol";
 
 /// @dev Exposes the library's calldata function to tests.
 contract TraceMerkleHarness {
@@ -20,30 +21,6 @@ contract TraceMerkleTest is Base {
 
     function setUp() public {
         harness = new TraceMerkleHarness();
-    }
-
-    /// @dev Builds the whole tree in memory (independently of the library's proof walk).
-    function _tree(bytes32[] memory zs) internal pure returns (bytes32[][] memory levels) {
-        uint256 d = TraceMerkle.depth(zs.length);
-        levels = new bytes32[][](d + 1);
-        levels[0] = new bytes32[](uint256(1) << d);
-        for (uint256 i; i < zs.length; ++i) {
-            levels[0][i] = TraceMerkle.leaf(i, zs[i]);
-        }
-        for (uint256 l = 1; l <= d; ++l) {
-            levels[l] = new bytes32[](levels[l - 1].length / 2);
-            for (uint256 i; i < levels[l].length; ++i) {
-                levels[l][i] = TraceMerkle.node(levels[l - 1][2 * i], levels[l - 1][2 * i + 1]);
-            }
-        }
-    }
-
-    function _proof(bytes32[][] memory levels, uint256 index) internal pure returns (bytes32[] memory proof) {
-        proof = new bytes32[](levels.length - 1);
-        for (uint256 l; l < proof.length; ++l) {
-            proof[l] = levels[l][index ^ 1];
-            index >>= 1;
-        }
     }
 
     function _zs(uint256 count, uint256 seed) internal pure returns (bytes32[] memory zs) {
@@ -66,18 +43,15 @@ contract TraceMerkleTest is Base {
         count = bound(count, 1, 70);
         index = bound(index, 0, count - 1);
         bytes32[] memory zs = _zs(count, seed);
-        bytes32[][] memory levels = _tree(zs);
-        bytes32 root = levels[levels.length - 1][0];
-        assertTrue(harness.verify(root, count, index, zs[index], _proof(levels, index)));
+        assertTrue(harness.verify(Trees.root(zs), count, index, zs[index], Trees.proof(zs, index)));
     }
 
     function testFuzz_verify_wrongCommitmentOrIndex_fails(uint256 count, uint256 index, uint256 seed) public view {
         count = bound(count, 2, 70);
         index = bound(index, 0, count - 1);
         bytes32[] memory zs = _zs(count, seed);
-        bytes32[][] memory levels = _tree(zs);
-        bytes32 root = levels[levels.length - 1][0];
-        bytes32[] memory proof = _proof(levels, index);
+        bytes32 root = Trees.root(zs);
+        bytes32[] memory proof = Trees.proof(zs, index);
         assertFalse(harness.verify(root, count, index, zs[index] ^ bytes32(uint256(1)), proof));
         uint256 other = (index + 1) % count;
         assertFalse(harness.verify(root, count, other, zs[index], proof));
@@ -107,7 +81,7 @@ contract TraceMerkleTest is Base {
         bytes32 l1 = TraceMerkle.leaf(1, zs[1]);
         bytes32 l2 = TraceMerkle.leaf(2, zs[2]);
         bytes32 root = TraceMerkle.node(TraceMerkle.node(l0, l1), TraceMerkle.node(l2, bytes32(0)));
-        assertEq(root, _tree(zs)[2][0]);
+        assertEq(root, Trees.root(zs));
         assertEq(root, RUST_ROOT_1_2_3);
     }
 

@@ -6,6 +6,7 @@ use verdict_circuits::{
 };
 
 /// Straightforward i128 re-implementation: rounding by exact division, clamp by comparisons.
+#[allow(clippy::needless_range_loop)] // deliberately the plainest indexing
 fn naive_run(model: &Model, input: &[i8]) -> Vec<Vec<i32>> {
     let mut steps = vec![input.iter().map(|v| i32::from(*v)).collect::<Vec<i32>>()];
     for layer in &model.layers {

@@ -13,6 +13,9 @@ use crate::models_dir;
 
 type Cs = TestConstraintSystem<Fr>;
 
+/// Changes an honest witness (hints, weights) into a dishonest one.
+type Tamper = Box<dyn Fn(&mut Vec<NeuronHint>, &mut Vec<i128>)>;
+
 fn satisfied(build: impl FnOnce(&mut Cs)) -> bool {
     let mut cs = Cs::new();
     build(&mut cs);
@@ -191,7 +194,7 @@ fn dense_layer_rejects_wrong_witnesses() {
     let trace = model.run(&input).unwrap();
     let layer = &model.layers[0];
     let x = &trace.steps[0];
-    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<NeuronHint>, &mut Vec<i128>)>)> = vec![
+    let cases: Vec<(&str, Tamper)> = vec![
         ("wrong product", Box::new(|h, _| h[0].products[3] += 1)),
         ("wrong relu sign", Box::new(|h, _| h[1].nonneg = !h[1].nonneg)),
         (

@@ -5,7 +5,7 @@ import {Base} from "./Base.sol";
 import {ModelRegistry} from "../../sol/ModelRegistry.sol";
 import {InferenceOracle} from "../../sol/InferenceOracle.sol";
 import {DisputeGame} from "../../sol/DisputeGame.sol";
-import {TraceMerkle} from "../../sol/TraceMerkle.sol";
+import {Trees} from "./Trees.sol";
 import {IInferenceVerifier} from "../../sol/interfaces/IInferenceVerifier.sol";
 import {Duration} from "../../sol/lib/Types.sol";
 
@@ -130,33 +130,12 @@ abstract contract Fixture is Base {
         zs[steps] = verifier.outputCommitment(0, output);
     }
 
-    function _levels(bytes32[] memory zs) internal pure returns (bytes32[][] memory levels) {
-        uint256 d = TraceMerkle.depth(zs.length);
-        levels = new bytes32[][](d + 1);
-        levels[0] = new bytes32[](uint256(1) << d);
-        for (uint256 i; i < zs.length; ++i) {
-            levels[0][i] = TraceMerkle.leaf(i, zs[i]);
-        }
-        for (uint256 l = 1; l <= d; ++l) {
-            levels[l] = new bytes32[](levels[l - 1].length / 2);
-            for (uint256 i; i < levels[l].length; ++i) {
-                levels[l][i] = TraceMerkle.node(levels[l - 1][2 * i], levels[l - 1][2 * i + 1]);
-            }
-        }
-    }
-
     function _root(bytes32[] memory zs) internal pure returns (bytes32) {
-        bytes32[][] memory levels = _levels(zs);
-        return levels[levels.length - 1][0];
+        return Trees.root(zs);
     }
 
-    function _proof(bytes32[] memory zs, uint256 index) internal pure returns (bytes32[] memory proof) {
-        bytes32[][] memory levels = _levels(zs);
-        proof = new bytes32[](levels.length - 1);
-        for (uint256 l; l < proof.length; ++l) {
-            proof[l] = levels[l][index ^ 1];
-            index >>= 1;
-        }
+    function _proof(bytes32[] memory zs, uint256 index) internal pure returns (bytes32[] memory) {
+        return Trees.proof(zs, index);
     }
 
     function _opening(bytes32[] memory zs) internal pure returns (DisputeGame.Opening memory o) {
