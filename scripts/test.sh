@@ -12,13 +12,22 @@ if [ "${CI:-}" = "true" ]; then
   export FOUNDRY_PROFILE=ci FORGE_SNAPSHOT_CHECK=true
 fi
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log" "$log.demo"' EXIT
 
 echo "== forge test (contracts/, profile ${FOUNDRY_PROFILE:-default})"
 (cd contracts && forge test) 2>&1 | tee -a "$log"
+echo "== contract sizes (EIP-170: every deployable contract within 24,576 bytes)"
+(cd contracts && forge build --sizes --skip test --skip script >/dev/null 2>&1) \
+  || { echo "a deployable contract exceeds EIP-170 (forge build --sizes)" >&2; exit 1; }
+echo "sizes ok"
 
 echo "== cargo test (workspace)"
 cargo test --workspace --locked 2>&1 | tee -a "$log"
+
+echo "== demo (scripts/demo.sh, end to end on a local anvil)"
+scripts/demo.sh >"$log.demo" 2>&1 || { cat "$log.demo"; echo "demo failed" >&2; exit 1; }
+tail -n 3 "$log.demo"
+echo "test result: ok. 1 passed; 0 failed (demo)" >>"$log"
 
 # forge closes with "Ran N test suites ...: X tests passed, Y failed", cargo each binary with
 # "test result: ok. X passed; Y failed".
