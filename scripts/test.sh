@@ -16,6 +16,12 @@ trap 'rm -f "$log" "$log.demo"' EXIT
 
 echo "== forge test (contracts/, profile ${FOUNDRY_PROFILE:-default})"
 (cd contracts && forge test) 2>&1 | tee -a "$log"
+if [ "${CI:-}" = "true" ]; then
+  echo "== forge snapshot --check (contracts/.gas-snapshot, unit tests)"
+  (cd contracts && forge snapshot --check --no-match-test "testFuzz|invariant" >/dev/null 2>&1) \
+    || { echo "gas changed: rerun 'forge snapshot --no-match-test \"testFuzz|invariant\"' in contracts/ and review" >&2; exit 1; }
+  echo "gas snapshot unchanged"
+fi
 echo "== contract sizes (EIP-170: every deployable contract within 24,576 bytes)"
 (cd contracts && forge build --sizes --skip test --skip script >/dev/null 2>&1) \
   || { echo "a deployable contract exceeds EIP-170 (forge build --sizes)" >&2; exit 1; }

@@ -23,6 +23,7 @@ bindings! {
     dispute_game => DisputeGame, "out/DisputeGame.sol/DisputeGame.json";
     ai_price_feed => AiPriceFeed, "out/AiPriceFeed.sol/AiPriceFeed.json";
     tic_tac_toe => TicTacToe, "out/TicTacToe.sol/TicTacToe.json";
+    step_commitments => StepCommitments, "out/StepCommitments.sol/StepCommitments.json";
 }
 
 mod deployment;
