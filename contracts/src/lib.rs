@@ -27,4 +27,6 @@ bindings! {
 }
 
 mod deployment;
+/// The dispute state machine and the pure move solver.
+pub mod dispute;
 pub use deployment::{Deployment, DeploymentError};
