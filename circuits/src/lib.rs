@@ -4,6 +4,8 @@ mod commit;
 mod engine;
 mod error;
 mod float;
+/// Folding proofs of segments of steps (Keccak-transcript native folds + MicroSpartan/HyperKZG).
+pub mod folding;
 /// R1CS gadgets for integer inference (the step circuits are built from them).
 pub mod gadgets;
 mod model;

@@ -3,6 +3,7 @@
 mod commitments;
 mod engine;
 mod fixtures;
+mod folding;
 mod gadgets;
 mod model_format;
 mod onnx_errors;
