@@ -49,6 +49,9 @@ pub enum FoldError {
     /// nova-snark refused (unsatisfied circuit, wrong sizes, rejected proof).
     #[error("nova: {0}")]
     Nova(#[from] NovaError),
+    /// The bytes are not a folding proof.
+    #[error("malformed proof: {0}")]
+    Malformed(String),
     /// A step's circuit has another shape than the setup's.
     #[error("step {step}: expected the setup's shape ({expected} constraints), found {found}")]
     Shape {
@@ -95,6 +98,23 @@ pub struct FoldingProof {
     pub r_e: Fr,
     /// MicroSpartan over HyperKZG of the derandomized final instance.
     pub snark: Snark,
+}
+
+impl FoldingProof {
+    /// The proof's bytes (bincode, standard configuration).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        bincode::serde::encode_to_vec(self, bincode::config::standard()).expect("a proof always encodes")
+    }
+
+    /// Reads a proof; any trailing byte, truncation or malformed field is an error.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, FoldError> {
+        let (proof, used) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+            .map_err(|e| FoldError::Malformed(e.to_string()))?;
+        if used != bytes.len() {
+            return Err(FoldError::Malformed(format!("{} trailing bytes", bytes.len() - used)));
+        }
+        Ok(proof)
+    }
 }
 
 fn shape_of<C: Circuit<Fr> + Clone>(circuit: &C) -> Result<R1CSShape<E>, FoldError> {

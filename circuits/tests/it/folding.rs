@@ -82,6 +82,10 @@ impl Circuit<Fr> for Step {
     }
 }
 
+fn proof_from(bytes: &[u8]) -> verdict_circuits::folding::FoldingProof {
+    verdict_circuits::folding::FoldingProof::from_bytes(bytes).unwrap()
+}
+
 fn chain(start: &[i32], n: usize) -> Vec<Step> {
     let mut x = start.to_vec();
     let mut out = Vec::new();
@@ -123,6 +127,20 @@ fn folding_proofs_verify_and_reject_every_change() {
     let mut short = proof.clone();
     short.steps.pop();
     assert!(keys.verify(&context, &io[..3], &short).is_err(), "dropped a step");
+    // Any flipped byte: rejected (by decoding or by verification).
+    let bytes = proof.to_bytes();
+    assert_eq!(proof_from(&bytes).to_bytes(), bytes, "round trip");
+    let positions: Vec<usize> = (0..bytes.len()).step_by(bytes.len() / 97 + 1).chain([bytes.len() - 1]).collect();
+    for &i in &positions {
+        let mut flipped = bytes.clone();
+        flipped[i] ^= 0x01 << (i % 8);
+        let accepted = verdict_circuits::folding::FoldingProof::from_bytes(&flipped)
+            .map(|p| keys.verify(&context, &io, &p).is_ok())
+            .unwrap_or(false);
+        assert!(!accepted, "flipping byte {i} of {} was accepted", bytes.len());
+    }
+    assert!(verdict_circuits::folding::FoldingProof::from_bytes(&bytes[..bytes.len() - 1]).is_err(), "truncated");
+    println!("proof: {} bytes for {} folded steps; {} byte flips rejected", bytes.len(), steps.len(), positions.len());
     // Tampered proof parts: rejected.
     let mut t = proof.clone();
     t.r_w += Fr::ONE;
