@@ -100,35 +100,24 @@ async fn solver_agents_play_disputes_to_the_honest_outcome_on_anvil() {
             .await
             .unwrap();
     }
-    let request = || {
-        p.oracle
-            .request(U256::from(1), input.clone(), FixedBytes::ZERO, alloy::primitives::Address::ZERO, 0, Bytes::new())
-            .from(accounts.user)
-            .value(fee)
+    // A request, proposed by the operator with `proposed`, challenged by the watcher with `theirs`.
+    let challenged = |id: u64, output: Bytes, proposed: FixedBytes<32>, theirs: FixedBytes<32>| {
+        let (p, accounts, input) = (&p, &accounts, input.clone());
+        async move {
+            let id = U256::from(id);
+            let zero = alloy::primitives::Address::ZERO;
+            let req = p.oracle.request(U256::from(1), input, FixedBytes::ZERO, zero, 0, Bytes::new());
+            req.from(accounts.user).value(fee).send().await.unwrap().get_receipt().await.unwrap();
+            let prop = p.oracle.propose(id, output, proposed).from(accounts.operator);
+            prop.send().await.unwrap().get_receipt().await.unwrap();
+            let ch = p.oracle.challenge(id, theirs).from(accounts.watcher).value(U256::from(CHALLENGER_BOND));
+            ch.send().await.unwrap().get_receipt().await.unwrap();
+            id
+        }
     };
 
     // 1. A lying proposer against an honest challenger.
-    request().send().await.unwrap().get_receipt().await.unwrap();
-    let id = U256::from(1);
-    p.oracle
-        .propose(id, bad.clone(), root(&liar))
-        .from(accounts.operator)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    p.oracle
-        .challenge(id, root(&honest))
-        .from(accounts.watcher)
-        .value(U256::from(CHALLENGER_BOND))
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let id = challenged(1, bad.clone(), root(&liar), root(&honest)).await;
     let moves = play(&p, &accounts, id, &input, &bad, &Trace::from_words(&liar), &Trace::from_words(&honest)).await;
     assert_eq!(
         moves,
@@ -148,27 +137,7 @@ async fn solver_agents_play_disputes_to_the_honest_outcome_on_anvil() {
     assert_eq!(credit.to::<u64>(), CHALLENGER_BOND + PROPOSER_BOND - burned);
 
     // 2. An honest proposer against a lying challenger.
-    request().send().await.unwrap().get_receipt().await.unwrap();
-    let id = U256::from(2);
-    p.oracle
-        .propose(id, good.clone(), root(&honest))
-        .from(accounts.operator)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    p.oracle
-        .challenge(id, root(&liar))
-        .from(accounts.watcher)
-        .value(U256::from(CHALLENGER_BOND))
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let id = challenged(2, good.clone(), root(&honest), root(&liar)).await;
     play(&p, &accounts, id, &input, &good, &Trace::from_words(&honest), &Trace::from_words(&liar)).await;
     assert_eq!(p.oracle.requestOf(id).call().await.unwrap().status, 4, "Confirmed");
     p.oracle.settle(id, good.clone()).from(accounts.user).send().await.unwrap().get_receipt().await.unwrap();
