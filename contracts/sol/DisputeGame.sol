@@ -150,9 +150,7 @@ contract DisputeGame {
     ///         request's input and to its proposed output.
     /// @param input The request's input (empty for a private input).
     /// @param output The proposed output.
-    function openDispute(uint256 requestId, bytes calldata input, bytes calldata output, Opening calldata o)
-        external
-    {
+    function openDispute(uint256 requestId, bytes calldata input, bytes calldata output, Opening calldata o) external {
         InferenceOracle.DisputeContext memory c = oracle.disputeContext(requestId);
         Dispute storage d = _disputes[requestId];
         Phase phase = _phase(d, c);

@@ -490,8 +490,7 @@ contract InferenceOracle {
         address callback = r.callback;
         if (callback == address(0)) return;
         uint256 gasLimit = r.callbackGasLimit;
-        bytes memory data =
-            abi.encodeCall(IInferenceConsumer.onInferenceResult, (requestId, output, r.callbackData));
+        bytes memory data = abi.encodeCall(IInferenceConsumer.onInferenceResult, (requestId, output, r.callbackData));
         // INVARIANT: the callback gets its full gas limit, so a settler cannot make it fail by
         // sending too little gas (EIP-150 forwards at most 63/64).
         uint256 required = gasLimit + gasLimit / 63 + 10_000;

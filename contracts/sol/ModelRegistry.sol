@@ -101,7 +101,9 @@ contract ModelRegistry {
         // INVARIANT: proofs are checked by code, never by an account that could answer anything.
         if (verifier.code.length == 0) revert ModelRegistryBadVerifier(verifier);
         // INVARIANT: a trace has 1..65535 steps, an input and an output.
-        if (steps == 0 || steps > type(uint16).max || inputLen == 0 || outputLen == 0) revert ModelRegistryBadShape(steps, inputLen, outputLen);
+        if (steps == 0 || steps > type(uint16).max || inputLen == 0 || outputLen == 0) {
+            revert ModelRegistryBadShape(steps, inputLen, outputLen);
+        }
         modelId = ++modelCount;
         _models[modelId] = Model({
             owner: msg.sender,

@@ -24,7 +24,9 @@ contract StepCommitments {
 
     constructor(bytes memory poseidonConstants) {
         // INVARIANT: the constants are exactly the exported ones' size.
-        if (poseidonConstants.length != Poseidon.WORDS * 32) revert StepCommitmentsBadConstants(poseidonConstants.length);
+        if (poseidonConstants.length != Poseidon.WORDS * 32) {
+            revert StepCommitmentsBadConstants(poseidonConstants.length);
+        }
         uint256 half = 640 * 32;
         bytes memory a = new bytes(half);
         bytes memory b = new bytes(poseidonConstants.length - half);

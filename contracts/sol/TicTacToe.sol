@@ -126,7 +126,8 @@ contract TicTacToe is IInferenceConsumer {
             return 0;
         }
         g.state = State.NpcToMove;
-        requestId = oracle.request{value: msg.value}(modelId, boardInput(gameId), bytes32(0), address(this), CALLBACK_GAS, "");
+        requestId =
+            oracle.request{value: msg.value}(modelId, boardInput(gameId), bytes32(0), address(this), CALLBACK_GAS, "");
         g.pendingRequest = requestId;
         _gameOfRequest[requestId] = gameId;
         emit NpcThinking(gameId, requestId);
@@ -193,7 +194,8 @@ contract TicTacToe is IInferenceConsumer {
 
     /// @notice 1 or 2 for a line of the player's or the NPC's marks, else 0.
     function winner(uint8[9] memory b) public pure returns (uint8) {
-        uint24[8] memory lines = [uint24(0x000102), 0x030405, 0x060708, 0x000306, 0x010407, 0x020508, 0x000408, 0x020406];
+        uint24[8] memory lines =
+            [uint24(0x000102), 0x030405, 0x060708, 0x000306, 0x010407, 0x020508, 0x000408, 0x020406];
         for (uint256 i; i < 8; ++i) {
             uint8 x = b[uint8(lines[i] >> 16)];
             if (x != 0 && x == b[uint8(lines[i] >> 8)] && x == b[uint8(lines[i])]) return x;

@@ -16,7 +16,8 @@ contract ConsumersTest is Fixture {
     function setUp() public override {
         super.setUp();
         vm.startPrank(modelOwner);
-        priceModel = registry.register(keccak256("p"), keccak256("vkp"), address(verifier), 3, 4, 1, false, MODEL_FEE, "");
+        priceModel =
+            registry.register(keccak256("p"), keccak256("vkp"), address(verifier), 3, 4, 1, false, MODEL_FEE, "");
         npcModel = registry.register(keccak256("t"), keccak256("vkt"), address(verifier), 2, 9, 9, false, MODEL_FEE, "");
         vm.stopPrank();
         // One output unit is 0.0001 (in percent); 8 decimals: answer = acc * 10^4.
@@ -47,7 +48,8 @@ contract ConsumersTest is Fixture {
         feed.proposedAnswer(id, _one(1));
         vm.warp(block.timestamp + WINDOW);
         oracle.settle(id, _one(12_345));
-        (uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt, uint80 answeredIn) = feed.latestRoundData();
+        (uint80 roundId, int256 answer, uint256 startedAt, uint256 updatedAt, uint80 answeredIn) =
+            feed.latestRoundData();
         assertEq(roundId, 1);
         assertEq(answer, 123_450_000);
         assertEq(startedAt, block.timestamp - WINDOW);
@@ -132,7 +134,9 @@ contract ConsumersTest is Fixture {
         assertEq(r4, 0, "no NPC move after the game ends");
         assertEq(uint256(ttt.gameOf(gameId).state), uint256(TicTacToe.State.PlayerWon));
         vm.prank(user);
-        vm.expectRevert(abi.encodeWithSelector(TicTacToe.TicTacToeNotYourTurn.selector, gameId, TicTacToe.State.PlayerWon));
+        vm.expectRevert(
+            abi.encodeWithSelector(TicTacToe.TicTacToeNotYourTurn.selector, gameId, TicTacToe.State.PlayerWon)
+        );
         ttt.play(gameId, 7);
         assertEq(address(ttt).balance, 0, "the unneeded fee was refunded");
         _assertSolvent();
@@ -148,7 +152,9 @@ contract ConsumersTest is Fixture {
         vm.expectRevert(abi.encodeWithSelector(TicTacToe.TicTacToeBadCell.selector, gameId, 9));
         ttt.play(gameId, 9);
         ttt.play{value: _fee()}(gameId, 0);
-        vm.expectRevert(abi.encodeWithSelector(TicTacToe.TicTacToeNotYourTurn.selector, gameId, TicTacToe.State.NpcToMove));
+        vm.expectRevert(
+            abi.encodeWithSelector(TicTacToe.TicTacToeNotYourTurn.selector, gameId, TicTacToe.State.NpcToMove)
+        );
         ttt.play(gameId, 1);
         vm.expectRevert(abi.encodeWithSelector(TicTacToe.TicTacToeUnknownGame.selector, 5));
         ttt.play(5, 1);

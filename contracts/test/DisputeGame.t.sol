@@ -167,13 +167,17 @@ contract DisputeGameTest is Fixture {
         _liar(3);
         uint256 id = _challenged(bad, liar, honest);
         vm.expectRevert(
-            abi.encodeWithSelector(DisputeGame.DisputeGameNotExpired.selector, id, Timestamp.wrap(uint64(block.timestamp + CLOCK)))
+            abi.encodeWithSelector(
+                DisputeGame.DisputeGameNotExpired.selector, id, Timestamp.wrap(uint64(block.timestamp + CLOCK))
+            )
         );
         game.timeout(id);
         vm.warp(block.timestamp + CLOCK);
         vm.prank(operator);
         vm.expectRevert(
-            abi.encodeWithSelector(DisputeGame.DisputeGameClockExpired.selector, id, Timestamp.wrap(uint64(block.timestamp)))
+            abi.encodeWithSelector(
+                DisputeGame.DisputeGameClockExpired.selector, id, Timestamp.wrap(uint64(block.timestamp))
+            )
         );
         game.openDispute(id, _input(), bad, _opening(liar));
         game.timeout(id);
@@ -267,7 +271,9 @@ contract DisputeGameTest is Fixture {
         game.openDispute(id, _input(), good, o);
         o = _opening(honest);
         o.zL = keccak256("y");
-        vm.expectRevert(abi.encodeWithSelector(DisputeGame.DisputeGameBadOutputCommitment.selector, id, honest[STEPS], o.zL));
+        vm.expectRevert(
+            abi.encodeWithSelector(DisputeGame.DisputeGameBadOutputCommitment.selector, id, honest[STEPS], o.zL)
+        );
         game.openDispute(id, _input(), good, o);
         o = _opening(honest);
         o.proof0[0] = keccak256("z");
@@ -293,7 +299,9 @@ contract DisputeGameTest is Fixture {
         vm.prank(operator);
         game.openDispute(id2, _input(), good, _opening(honest));
         vm.prank(watcher);
-        vm.expectRevert(abi.encodeWithSelector(DisputeGame.DisputeGameStartDiffers.selector, id2, honest[0], offStart[0]));
+        vm.expectRevert(
+            abi.encodeWithSelector(DisputeGame.DisputeGameStartDiffers.selector, id2, honest[0], offStart[0])
+        );
         game.challengerOpen(id2, _opening(offStart));
         // A challenger that agrees on the end has nothing to dispute.
         bytes32[] memory sameEnd = _trace(STEPS, good, 2, keccak256("other middle"));
@@ -312,7 +320,9 @@ contract DisputeGameTest is Fixture {
         game.openDispute(id, _input(), good, _opening(honest));
         vm.prank(operator);
         vm.expectRevert(
-            abi.encodeWithSelector(DisputeGame.DisputeGameWrongPhase.selector, id, DisputeGame.Phase.AwaitingChallengerOpen)
+            abi.encodeWithSelector(
+                DisputeGame.DisputeGameWrongPhase.selector, id, DisputeGame.Phase.AwaitingChallengerOpen
+            )
         );
         game.proposerBisect(id, honest[2], _proof(honest, 2));
         vm.prank(watcher);
@@ -379,7 +389,9 @@ contract DisputeGameTest is Fixture {
         vm.warp(block.timestamp + PROOF_WINDOW);
         vm.prank(operator);
         vm.expectRevert(
-            abi.encodeWithSelector(DisputeGame.DisputeGameClockExpired.selector, id, Timestamp.wrap(uint64(block.timestamp)))
+            abi.encodeWithSelector(
+                DisputeGame.DisputeGameClockExpired.selector, id, Timestamp.wrap(uint64(block.timestamp))
+            )
         );
         game.proveSegment(id, _slice(honest, 2, 3), "ok");
     }
@@ -390,7 +402,14 @@ contract DisputeGameTest is Fixture {
         game.proveOutput(id, _input(), good, honest, "ok"); // the verifier was not told to accept
         vm.expectRevert(abi.encodeWithSelector(DisputeGame.DisputeGameBadSegment.selector, id, 0, STEPS, 2));
         game.proveOutput(id, _input(), good, _slice(honest, 0, 1), "ok");
-        vm.expectRevert(abi.encodeWithSelector(DisputeGame.DisputeGameBadOutputCommitment.selector, id, verifier.outputCommitment(0, bad), honest[STEPS]));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                DisputeGame.DisputeGameBadOutputCommitment.selector,
+                id,
+                verifier.outputCommitment(0, bad),
+                honest[STEPS]
+            )
+        );
         game.proveOutput(id, _input(), bad, honest, "ok");
         vm.prank(operator);
         oracle.propose(id, good, _root(honest));

@@ -41,7 +41,8 @@ contract ReentrancyProbe is IInferenceConsumer {
     }
 
     function onInferenceResult(uint256, bytes calldata, bytes calldata) external {
-        try oracle.claim() {} catch (bytes memory err) {
+        try oracle.claim() {}
+        catch (bytes memory err) {
             seen = bytes4(err);
         }
     }
@@ -150,14 +151,18 @@ contract InferenceOracleTest is Fixture {
         oracle.request{value: _fee()}(publicModel, hex"010203", bytes32(0), address(0), 0, "");
         vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleBadInput.selector, 0, 4, bytes32(0)));
         oracle.request{value: _fee()}(publicModel, "", bytes32(0), address(0), 0, "");
-        vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleBadInput.selector, 4, 4, bytes32(uint256(1))));
+        vm.expectRevert(
+            abi.encodeWithSelector(InferenceOracle.InferenceOracleBadInput.selector, 4, 4, bytes32(uint256(1)))
+        );
         oracle.request{value: _fee()}(publicModel, _input(), bytes32(uint256(1)), address(0), 0, "");
         vm.stopPrank();
     }
 
     function test_request_callbackGasTooHigh_reverts() public {
         vm.prank(user);
-        vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleCallbackGasTooHigh.selector, 500_001, 500_000));
+        vm.expectRevert(
+            abi.encodeWithSelector(InferenceOracle.InferenceOracleCallbackGasTooHigh.selector, 500_001, 500_000)
+        );
         oracle.request{value: _fee()}(publicModel, _input(), bytes32(0), address(0), 500_001, "");
     }
 
@@ -185,7 +190,9 @@ contract InferenceOracleTest is Fixture {
         uint256 id = _request(publicModel, address(0), 0);
         vm.startPrank(operator);
         oracle.propose(id, output, root);
-        vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleWithdrawTooLarge.selector, 10 ether, 9 ether));
+        vm.expectRevert(
+            abi.encodeWithSelector(InferenceOracle.InferenceOracleWithdrawTooLarge.selector, 10 ether, 9 ether)
+        );
         oracle.withdrawBond(10 ether);
         vm.stopPrank();
     }
@@ -196,7 +203,9 @@ contract InferenceOracleTest is Fixture {
         vm.startPrank(watcher);
         oracle.depositBond{value: deposit}();
         if (amount > deposit) {
-            vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleWithdrawTooLarge.selector, amount, deposit));
+            vm.expectRevert(
+                abi.encodeWithSelector(InferenceOracle.InferenceOracleWithdrawTooLarge.selector, amount, deposit)
+            );
         }
         oracle.withdrawBond(amount);
         vm.stopPrank();
@@ -225,9 +234,15 @@ contract InferenceOracleTest is Fixture {
         uint256 id = _request(publicModel, address(0), 0);
         vm.startPrank(operator);
         oracle.propose(id, output, root);
-        vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleWrongStatus.selector, id, InferenceOracle.Status.Proposed));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InferenceOracle.InferenceOracleWrongStatus.selector, id, InferenceOracle.Status.Proposed
+            )
+        );
         oracle.propose(id, output, root);
-        vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleWrongStatus.selector, 42, InferenceOracle.Status.None));
+        vm.expectRevert(
+            abi.encodeWithSelector(InferenceOracle.InferenceOracleWrongStatus.selector, 42, InferenceOracle.Status.None)
+        );
         oracle.propose(42, output, root);
         vm.stopPrank();
     }
@@ -249,7 +264,9 @@ contract InferenceOracleTest is Fixture {
     function test_propose_insufficientBond_reverts() public {
         uint256 id = _request(publicModel, address(0), 0);
         vm.prank(watcher);
-        vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleInsufficientBond.selector, watcher, 0, PROPOSER_BOND));
+        vm.expectRevert(
+            abi.encodeWithSelector(InferenceOracle.InferenceOracleInsufficientBond.selector, watcher, 0, PROPOSER_BOND)
+        );
         oracle.propose(id, output, root);
     }
 
@@ -276,7 +293,9 @@ contract InferenceOracleTest is Fixture {
         vm.warp(block.timestamp + WINDOW);
         vm.prank(watcher);
         vm.expectRevert(
-            abi.encodeWithSelector(InferenceOracle.InferenceOracleWindowClosed.selector, id, Timestamp.wrap(uint64(block.timestamp)))
+            abi.encodeWithSelector(
+                InferenceOracle.InferenceOracleWindowClosed.selector, id, Timestamp.wrap(uint64(block.timestamp))
+            )
         );
         oracle.challenge{value: CHALLENGER_BOND}(id, root);
     }
@@ -293,7 +312,11 @@ contract InferenceOracleTest is Fixture {
     function test_challenge_notProposed_reverts() public {
         uint256 id = _request(publicModel, address(0), 0);
         vm.prank(watcher);
-        vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleWrongStatus.selector, id, InferenceOracle.Status.Requested));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InferenceOracle.InferenceOracleWrongStatus.selector, id, InferenceOracle.Status.Requested
+            )
+        );
         oracle.challenge{value: CHALLENGER_BOND}(id, root);
     }
 
@@ -306,7 +329,11 @@ contract InferenceOracleTest is Fixture {
         vm.prank(watcher);
         if (elapsed >= WINDOW) {
             vm.expectRevert(
-                abi.encodeWithSelector(InferenceOracle.InferenceOracleWindowClosed.selector, id, Timestamp.wrap(uint64(block.timestamp - elapsed + WINDOW)))
+                abi.encodeWithSelector(
+                    InferenceOracle.InferenceOracleWindowClosed.selector,
+                    id,
+                    Timestamp.wrap(uint64(block.timestamp - elapsed + WINDOW))
+                )
             );
         }
         oracle.challenge{value: CHALLENGER_BOND}(id, root);
@@ -383,7 +410,8 @@ contract InferenceOracleTest is Fixture {
         vm.prank(operator);
         oracle.propose(id, output, root);
         vm.warp(block.timestamp + WINDOW);
-        (bool ok, bytes memory ret) = address(oracle).call{gas: 200_000}(abi.encodeCall(InferenceOracle.settle, (id, output)));
+        (bool ok, bytes memory ret) =
+            address(oracle).call{gas: 200_000}(abi.encodeCall(InferenceOracle.settle, (id, output)));
         assertFalse(ok);
         assertEq(bytes4(ret), InferenceOracle.InferenceOracleInsufficientGas.selector);
         assertFalse(oracle.isFinalized(id));
@@ -394,7 +422,9 @@ contract InferenceOracleTest is Fixture {
         vm.prank(operator);
         oracle.propose(id, output, root);
         vm.expectRevert(
-            abi.encodeWithSelector(InferenceOracle.InferenceOracleTooEarly.selector, id, Timestamp.wrap(uint64(block.timestamp + WINDOW)))
+            abi.encodeWithSelector(
+                InferenceOracle.InferenceOracleTooEarly.selector, id, Timestamp.wrap(uint64(block.timestamp + WINDOW))
+            )
         );
         oracle.settle(id, output);
     }
@@ -406,21 +436,31 @@ contract InferenceOracleTest is Fixture {
         vm.warp(block.timestamp + WINDOW);
         bytes memory other = _output(8, -3);
         vm.expectRevert(
-            abi.encodeWithSelector(InferenceOracle.InferenceOracleOutputMismatch.selector, id, keccak256(output), keccak256(other))
+            abi.encodeWithSelector(
+                InferenceOracle.InferenceOracleOutputMismatch.selector, id, keccak256(output), keccak256(other)
+            )
         );
         oracle.settle(id, other);
     }
 
     function test_settle_wrongStatus_reverts() public {
         uint256 id = _request(publicModel, address(0), 0);
-        vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleWrongStatus.selector, id, InferenceOracle.Status.Requested));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InferenceOracle.InferenceOracleWrongStatus.selector, id, InferenceOracle.Status.Requested
+            )
+        );
         oracle.settle(id, output);
         vm.prank(operator);
         oracle.propose(id, output, root);
         vm.prank(watcher);
         oracle.challenge{value: CHALLENGER_BOND}(id, root);
         vm.warp(block.timestamp + WINDOW);
-        vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleWrongStatus.selector, id, InferenceOracle.Status.Challenged));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InferenceOracle.InferenceOracleWrongStatus.selector, id, InferenceOracle.Status.Challenged
+            )
+        );
         oracle.settle(id, output);
     }
 
@@ -463,7 +503,11 @@ contract InferenceOracleTest is Fixture {
         oracle.propose(id, output, root);
         vm.warp(block.timestamp + WINDOW);
         oracle.settle(id, output);
-        vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleWrongStatus.selector, id, InferenceOracle.Status.Finalized));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InferenceOracle.InferenceOracleWrongStatus.selector, id, InferenceOracle.Status.Finalized
+            )
+        );
         oracle.settle(id, output);
     }
 
@@ -483,7 +527,9 @@ contract InferenceOracleTest is Fixture {
         uint256 id = _request(publicModel, address(0), 0);
         vm.prank(user);
         vm.expectRevert(
-            abi.encodeWithSelector(InferenceOracle.InferenceOracleTooEarly.selector, id, Timestamp.wrap(uint64(block.timestamp + 1 days)))
+            abi.encodeWithSelector(
+                InferenceOracle.InferenceOracleTooEarly.selector, id, Timestamp.wrap(uint64(block.timestamp + 1 days))
+            )
         );
         oracle.cancel(id);
     }
@@ -501,7 +547,11 @@ contract InferenceOracleTest is Fixture {
         vm.prank(operator);
         oracle.propose(id, output, root);
         vm.prank(user);
-        vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleWrongStatus.selector, id, InferenceOracle.Status.Proposed));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InferenceOracle.InferenceOracleWrongStatus.selector, id, InferenceOracle.Status.Proposed
+            )
+        );
         oracle.cancel(id);
     }
 
@@ -534,7 +584,9 @@ contract InferenceOracleTest is Fixture {
         evil.bond{value: 1 ether}();
         // The receiver re-enters withdrawBond while being paid: the guard refuses, the payout
         // fails, and the whole withdrawal reverts with nothing lost.
-        vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleTransferFailed.selector, address(evil), 0.5 ether));
+        vm.expectRevert(
+            abi.encodeWithSelector(InferenceOracle.InferenceOracleTransferFailed.selector, address(evil), 0.5 ether)
+        );
         evil.withdraw(0.5 ether);
         assertEq(oracle.accountOf(address(evil)).freeBond, 1 ether);
         _assertSolvent();
@@ -549,7 +601,9 @@ contract InferenceOracleTest is Fixture {
         assertEq(oracle.accountOf(address(evil)).credit, _fee());
         // The receiver re-enters claim while being paid: refused, so the payout fails and the
         // claim reverts whole; the credit is still there.
-        vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleTransferFailed.selector, address(evil), _fee()));
+        vm.expectRevert(
+            abi.encodeWithSelector(InferenceOracle.InferenceOracleTransferFailed.selector, address(evil), _fee())
+        );
         evil.claimCredit();
         assertEq(oracle.accountOf(address(evil)).credit, _fee());
         _assertSolvent();
@@ -570,7 +624,11 @@ contract InferenceOracleTest is Fixture {
     function test_resolveDispute_notChallenged_reverts() public {
         uint256 id = _request(publicModel, address(0), 0);
         vm.prank(address(game));
-        vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleWrongStatus.selector, id, InferenceOracle.Status.Requested));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InferenceOracle.InferenceOracleWrongStatus.selector, id, InferenceOracle.Status.Requested
+            )
+        );
         oracle.resolveDispute(id, true);
     }
 

@@ -58,7 +58,7 @@ contract Handler is Base {
     function actors() external view returns (address[] memory a) {
         a = new address[](6);
         (a[0], a[1], a[2], a[3], a[4], a[5]) =
-            (operators[0], operators[1], operators[2], challengers[0], challengers[1], requester);
+        (operators[0], operators[1], operators[2], challengers[0], challengers[1], requester);
     }
 
     function finalizedCount() external view returns (uint256) {

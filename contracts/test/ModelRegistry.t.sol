@@ -7,7 +7,8 @@ import {ModelRegistry} from "../sol/ModelRegistry.sol";
 contract ModelRegistryTest is Fixture {
     function test_register_succeeds() public {
         vm.prank(user);
-        uint256 id = registry.register(keccak256("m"), keccak256("vk"), address(verifier), 3, 16, 1, false, 5, "ipfs://w");
+        uint256 id =
+            registry.register(keccak256("m"), keccak256("vk"), address(verifier), 3, 16, 1, false, 5, "ipfs://w");
         ModelRegistry.Model memory m = registry.model(id);
         assertEq(id, 3);
         assertEq(m.owner, user);

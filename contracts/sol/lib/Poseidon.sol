@@ -74,7 +74,11 @@ library Poseidon {
                 for { let j := 0 } lt(j, 9) { j := add(j, 1) } {
                     let acc := 0
                     for { let i := 0 } lt(i, 9) { i := add(i, 1) } {
-                        acc := addmod(acc, mulmod(mload(add(a, shl(5, add(mul(i, 9), j)))), mload(add(st, shl(5, i))), P), P)
+                        acc := addmod(
+                            acc,
+                            mulmod(mload(add(a, shl(5, add(mul(i, 9), j)))), mload(add(st, shl(5, i))), P),
+                            P
+                        )
                     }
                     mstore(add(t, shl(5, j)), acc)
                 }
@@ -84,7 +88,11 @@ library Poseidon {
                 for { let i := 0 } lt(i, 9) { i := add(i, 1) } {
                     let acc := 0
                     for { let j := 0 } lt(j, 9) { j := add(j, 1) } {
-                        acc := addmod(acc, mulmod(mload(add(a, shl(5, add(mul(i, 9), j)))), mload(add(st, shl(5, j))), P), P)
+                        acc := addmod(
+                            acc,
+                            mulmod(mload(add(a, shl(5, add(mul(i, 9), j)))), mload(add(st, shl(5, j))), P),
+                            P
+                        )
                     }
                     mstore(add(t, shl(5, i)), acc)
                 }
@@ -98,7 +106,10 @@ library Poseidon {
                 }
                 mstore(t, acc)
                 for { let j := 1 } lt(j, 9) { j := add(j, 1) } {
-                    mstore(add(t, shl(5, j)), addmod(mload(add(st, shl(5, j))), mulmod(mload(add(w, shl(5, add(8, j)))), s0, P), P))
+                    mstore(
+                        add(t, shl(5, j)),
+                        addmod(mload(add(st, shl(5, j))), mulmod(mload(add(w, shl(5, add(8, j)))), s0, P), P)
+                    )
                 }
             }
             let base := add(c, 32)

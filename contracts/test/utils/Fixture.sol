@@ -33,7 +33,8 @@ contract TestVerifier is IInferenceVerifier {
         returns (bool)
     {
         if (keccak256(proof) == keccak256("revert")) revert("verifier reverted");
-        return keccak256(proof) == keccak256("ok") && accepts[keccak256(abi.encode(from, to, steps[0], steps[steps.length - 1]))];
+        return keccak256(proof) == keccak256("ok")
+            && accepts[keccak256(abi.encode(from, to, steps[0], steps[steps.length - 1]))];
     }
 }
 
@@ -76,8 +77,11 @@ abstract contract Fixture is Base {
         oracle.setDisputeGame(address(game));
         vm.stopPrank();
         vm.startPrank(modelOwner);
-        publicModel = registry.register(keccak256("m1"), keccak256("vk1"), address(verifier), STEPS, 4, 2, false, MODEL_FEE, "file://m1");
-        privateModel = registry.register(keccak256("m2"), keccak256("vk2"), address(verifier), 2, 4, 2, true, MODEL_FEE, "");
+        publicModel = registry.register(
+            keccak256("m1"), keccak256("vk1"), address(verifier), STEPS, 4, 2, false, MODEL_FEE, "file://m1"
+        );
+        privateModel =
+            registry.register(keccak256("m2"), keccak256("vk2"), address(verifier), 2, 4, 2, true, MODEL_FEE, "");
         vm.stopPrank();
         actors = [owner, treasury, modelOwner, operator, watcher, user];
         vm.deal(operator, 100 ether);
