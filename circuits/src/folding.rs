@@ -117,12 +117,14 @@ impl FoldingProof {
     }
 }
 
+/// Synthesizes a copy of `circuit` into `cs`, with synthesis errors as fold errors.
+fn synthesize<C: Circuit<Fr> + Clone, CS: ConstraintSystem<Fr>>(circuit: &C, cs: &mut CS) -> Result<(), FoldError> {
+    circuit.clone().synthesize(cs).map_err(|e| FoldError::Nova(NovaError::SynthesisError { reason: e.to_string() }))
+}
+
 fn shape_of<C: Circuit<Fr> + Clone>(circuit: &C) -> Result<R1CSShape<E>, FoldError> {
     let mut cs = ShapeCS::<E>::new();
-    circuit
-        .clone()
-        .synthesize(&mut cs)
-        .map_err(|e| FoldError::Nova(NovaError::SynthesisError { reason: e.to_string() }))?;
+    synthesize(circuit, &mut cs)?;
     Ok(cs.r1cs_shape()?)
 }
 
@@ -158,10 +160,7 @@ impl FoldingKeys {
         let mut rng = rand::rngs::OsRng;
         for (i, circuit) in circuits.iter().enumerate() {
             let mut cs = SatisfyingAssignment::<E>::new();
-            circuit
-                .clone()
-                .synthesize(&mut cs)
-                .map_err(|e| FoldError::Nova(NovaError::SynthesisError { reason: e.to_string() }))?;
+            synthesize(circuit, &mut cs)?;
             let (ui, wi) = cs.r1cs_instance_and_witness(&self.shape, &self.ck, &mut rng).map_err(|e| match e {
                 NovaError::InvalidWitnessLength => {
                     FoldError::Shape { step: i, expected: self.shape.num_cons(), found: cs.aux_assignment().len() }
