@@ -20,7 +20,7 @@ use nova_snark::{
         Circuit, ConstraintSystem,
     },
     provider::{hyperkzg::EvaluationEngine, keccak::Keccak256Transcript, Bn256EngineKZG},
-    r1cs::{R1CSInstance, R1CSShape, RelaxedR1CSInstance, RelaxedR1CSWitness},
+    r1cs::{R1CSInstance, R1CSShape, RelaxedR1CSInstance, RelaxedR1CSWitness, SparseMatrix},
     spartan::ppsnark::RelaxedR1CSSNARK,
     traits::{
         commitment::CommitmentEngineTrait,
@@ -28,6 +28,8 @@ use nova_snark::{
         Engine, TranscriptEngineTrait,
     },
 };
+use std::time::{Duration, Instant};
+
 use serde::{Deserialize, Serialize};
 
 use crate::Fr;
@@ -72,14 +74,111 @@ pub enum FoldError {
     },
 }
 
-/// Keys for one step shape. The commitment key comes from an insecure test setup (random tau):
-/// for tests only; deployments load a powers-of-tau file.
+/// Where the HyperKZG commitment key comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    /// Powers of tau from a ceremony: a directory of `ppot_pruned_{power}.ptau` files (or the
+    /// other names nova-snark's `commitment_key_from_ptau_dir` accepts).
+    PtauDir(std::path::PathBuf),
+    /// A fixed, publicly known tau: anyone can forge proofs under it. For tests and the local demo
+    /// only; every use logs a warning.
+    InsecureTest,
+}
+
+/// The seed of the insecure test setup's tau (public, so that every machine derives the same
+/// keys and a verifier exported from one matches proofs made on another).
+const INSECURE_TAU_SEED: u64 = 0x5645_5244_4943_5421;
+
+impl KeySource {
+    /// A short tag naming the source, for key-cache file names.
+    pub fn tag(&self) -> String {
+        match self {
+            Self::InsecureTest => "insecure-test".into(),
+            Self::PtauDir(dir) => {
+                use sha3::{Digest, Keccak256};
+                let mut names: Vec<(String, u64)> = std::fs::read_dir(dir)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .filter_map(|e| Some((e.file_name().to_string_lossy().into_owned(), e.metadata().ok()?.len())))
+                    .filter(|(n, _)| n.ends_with(".ptau"))
+                    .collect();
+                names.sort();
+                let digest = Keccak256::digest(format!("{names:?}"));
+                format!("ptau-{}", hex::encode(&digest[..8]))
+            }
+        }
+    }
+
+    fn commitment_key(&self, shape: &R1CSShape<E>) -> Result<Ck, FoldError> {
+        let floor = <Snark as RelaxedR1CSSNARKTrait<E>>::ck_floor();
+        match self {
+            Self::PtauDir(dir) => Ok(R1CSShape::commitment_key_from_ptau_dir(&[shape], &[&*floor], dir)?),
+            Self::InsecureTest => {
+                warn_insecure();
+                use rand::SeedableRng;
+                let n = shape.num_cons().max(shape.num_vars()).max(floor(shape));
+                let rng = rand::rngs::StdRng::seed_from_u64(INSECURE_TAU_SEED);
+                Ok(Ck::setup_from_rng(b"ck", n, rng))
+            }
+        }
+    }
+}
+
+/// Logs the insecure-setup warning (on every setup or key load that uses it).
+pub fn warn_insecure() {
+    tracing::warn!(
+        "INSECURE TEST SETUP: tau is public, so anyone can forge proofs under these keys; \
+         use a powers-of-tau file for anything of value"
+    );
+}
+
+/// What a verifier needs, and no more: MicroSpartan's verifying key, the derandomization key,
+/// the step's IO length (in a matrix-free stub of the shape) and the all-zero running instance.
+/// Small and fast to load, unlike the prover's keys.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct VerifierKeys {
+    stub: R1CSShape<E>,
+    initial: RelaxedR1CSInstance<E>,
+    dk: Dk,
+    vk: <Snark as RelaxedR1CSSNARKTrait<E>>::VerifierKey,
+}
+
+/// Keys for one step shape: the padded shape, the HyperKZG commitment key, MicroSpartan's
+/// prover key, and the verifier's keys.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
 pub struct FoldingKeys {
     shape: R1CSShape<E>,
     ck: Ck,
-    dk: Dk,
     pk: <Snark as RelaxedR1CSSNARKTrait<E>>::ProverKey,
-    vk: <Snark as RelaxedR1CSSNARKTrait<E>>::VerifierKey,
+    verifier: VerifierKeys,
+}
+
+/// Where a proof's time went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FoldTimings {
+    /// Synthesizing the step circuits (witness generation).
+    pub witness: Duration,
+    /// Committing to each step's witness and cross term, and folding.
+    pub fold: Duration,
+    /// The random fold, derandomization and MicroSpartan over HyperKZG.
+    pub compress: Duration,
+}
+
+/// What [`FoldingKeys::prove_with_progress`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Step `step` (0-based within the proof) of `of` is folded.
+    Folded {
+        /// The step just folded.
+        step: usize,
+        /// Steps in the proof.
+        of: usize,
+    },
+    /// All steps are folded; the random fold and the MicroSpartan proof follow (the long part).
+    Compressing,
 }
 
 /// A folding proof of a segment of steps.
@@ -128,15 +227,48 @@ fn shape_of<C: Circuit<Fr> + Clone>(circuit: &C) -> Result<R1CSShape<E>, FoldErr
     Ok(cs.r1cs_shape()?)
 }
 
+/// The size of `circuit`'s shape before padding: `(constraints, variables, nonzeros)`.
+pub fn shape_size_of<C: Circuit<Fr> + Clone>(circuit: &C) -> Result<(usize, usize, usize), FoldError> {
+    let shape = shape_of(circuit)?;
+    let nnz = shape.A().len() + shape.B().len() + shape.C().len();
+    Ok((shape.num_cons(), shape.num_vars(), nnz))
+}
+
+/// MicroSpartan's size parameter for a shape of `(constraints, variables, nonzeros)`: its
+/// proving time follows it (DESIGN.md): `next_pow2(max(nonzeros, 2 · padded size))`.
+pub fn snark_size((constraints, variables, nonzeros): (usize, usize, usize)) -> usize {
+    nonzeros.next_power_of_two().max(2 * constraints.max(variables).next_power_of_two())
+}
+
 impl FoldingKeys {
-    /// Setup for the shape of `circuit` (any instance of the step family).
+    /// Setup for the shape of `circuit` (any instance of the step family) under the insecure
+    /// test key (see [`KeySource::InsecureTest`]).
     pub fn insecure_test_setup<C: Circuit<Fr> + Clone>(circuit: &C) -> Result<Self, FoldError> {
+        Self::setup(circuit, &KeySource::InsecureTest)
+    }
+
+    /// Setup for the shape of `circuit` with the commitment key from `source`.
+    pub fn setup<C: Circuit<Fr> + Clone>(circuit: &C, source: &KeySource) -> Result<Self, FoldError> {
         let shape = shape_of(circuit)?.pad();
-        let floor = <Snark as RelaxedR1CSSNARKTrait<E>>::ck_floor();
-        let ck = R1CSShape::commitment_key(&[&shape], &[&*floor])?;
+        let ck = source.commitment_key(&shape)?;
         let dk = Ce::derand_key(&ck);
         let (pk, vk) = <Snark as RelaxedR1CSSNARKTrait<E>>::setup(&ck, &shape)?;
-        Ok(Self { shape, ck, dk, pk, vk })
+        let empty = || SparseMatrix::new(&[], shape.num_cons(), shape.num_vars() + shape.num_io() + 1);
+        let stub = R1CSShape::new(shape.num_cons(), shape.num_vars(), shape.num_io(), empty(), empty(), empty())?;
+        let initial = RelaxedR1CSInstance::default(&ck, &shape);
+        Ok(Self { shape, ck, pk, verifier: VerifierKeys { stub, initial, dk, vk } })
+    }
+
+    /// The step shape's size: `(constraints, variables, nonzero matrix entries of A, B and C)`.
+    /// MicroSpartan's cost follows `next_pow2(max(nonzeros, 2 · variables))`.
+    pub fn shape_size(&self) -> (usize, usize, usize) {
+        let nnz = self.shape.A().len() + self.shape.B().len() + self.shape.C().len();
+        (self.shape.num_cons(), self.shape.num_vars(), nnz)
+    }
+
+    /// The verifier's part of the keys.
+    pub fn verifier(&self) -> &VerifierKeys {
+        &self.verifier
     }
 
     /// Constraints of one step (padded).
@@ -144,23 +276,45 @@ impl FoldingKeys {
         self.shape.num_cons()
     }
 
-    fn transcript(&self, context: &[Fr]) -> Keccak256Transcript<E> {
-        let mut t = <Keccak256Transcript<E> as TranscriptEngineTrait<E>>::new(b"VerdictFold");
-        t.absorb(b"vk", &self.vk.digest());
-        t.absorb(b"ctx", &context);
-        t
+    /// The keys' bytes (bincode, standard configuration), for the on-disk cache.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Reads keys written by [`Self::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, FoldError> {
+        decode(bytes, "prover keys")
+    }
+
+    /// Verifies a proof (see [`VerifierKeys::verify`]).
+    pub fn verify(&self, context: &[Fr], io: &[Vec<Fr>], proof: &FoldingProof) -> Result<(), FoldError> {
+        self.verifier.verify(context, io, proof)
     }
 
     /// Proves the steps `circuits` (in order); `context` is bound into every challenge.
     pub fn prove<C: Circuit<Fr> + Clone>(&self, context: &[Fr], circuits: &[C]) -> Result<FoldingProof, FoldError> {
-        let mut t = self.transcript(context);
-        let mut u = RelaxedR1CSInstance::default(&self.ck, &self.shape);
+        Ok(self.prove_with_progress(context, circuits, |_| {})?.0)
+    }
+
+    /// [`Self::prove`], reporting each folded step and the start of the final proof.
+    pub fn prove_with_progress<C: Circuit<Fr> + Clone>(
+        &self,
+        context: &[Fr],
+        circuits: &[C],
+        mut progress: impl FnMut(Progress),
+    ) -> Result<(FoldingProof, FoldTimings), FoldError> {
+        let mut timings = FoldTimings::default();
+        let started = Instant::now();
+        let mut t = self.verifier.transcript(context);
+        let mut u = self.verifier.initial.clone();
         let mut w = RelaxedR1CSWitness::default(&self.shape);
         let mut steps = Vec::with_capacity(circuits.len());
         let mut rng = rand::rngs::OsRng;
         for (i, circuit) in circuits.iter().enumerate() {
             let mut cs = SatisfyingAssignment::<E>::new();
+            let synthesis = Instant::now();
             synthesize(circuit, &mut cs)?;
+            timings.witness += synthesis.elapsed();
             let (ui, wi) = cs.r1cs_instance_and_witness(&self.shape, &self.ck, &mut rng).map_err(|e| match e {
                 NovaError::InvalidWitnessLength => {
                     FoldError::Shape { step: i, expected: self.shape.num_cons(), found: cs.aux_assignment().len() }
@@ -176,7 +330,11 @@ impl FoldingKeys {
             steps.push((*ui.comm_W(), comm_t));
             u = u.fold(&ui, &comm_t, &r);
             w = w.fold(&wi, &cross, &r_t, &r)?;
+            progress(Progress::Folded { step: i, of: circuits.len() });
         }
+        progress(Progress::Compressing);
+        timings.fold = started.elapsed() - timings.witness;
+        let compressing = Instant::now();
         let (ur, wr) = self.shape.sample_random_instance_witness(&self.ck)?;
         let r_t = Fr::random(&mut rng);
         let (cross, random_t) = self.shape.commit_T_relaxed(&self.ck, &u, &w, &ur, &wr, &r_t)?;
@@ -187,9 +345,39 @@ impl FoldingKeys {
         let u = u.fold_relaxed(&ur, &random_t, &r);
         let w = w.fold_relaxed(&wr, &cross, &r_t, &r)?;
         let (w, r_w, r_e) = w.derandomize();
-        let u = u.derandomize(&self.dk, &r_w, &r_e);
+        let u = u.derandomize(&self.verifier.dk, &r_w, &r_e);
         let snark = <Snark as RelaxedR1CSSNARKTrait<E>>::prove(&self.ck, &self.pk, &self.shape, &u, &w)?;
-        Ok(FoldingProof { steps, random: ur, random_t, r_w, r_e, snark })
+        timings.compress = compressing.elapsed();
+        Ok((FoldingProof { steps, random: ur, random_t, r_w, r_e, snark }, timings))
+    }
+}
+
+impl VerifierKeys {
+    /// Constraints of one step (padded).
+    pub fn num_constraints(&self) -> usize {
+        self.stub.num_cons()
+    }
+
+    /// The verifying key's digest (what the transcript binds first).
+    pub fn vk_digest(&self) -> Fr {
+        self.vk.digest()
+    }
+
+    /// The keys' bytes (bincode, standard configuration), for the on-disk cache.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Reads keys written by [`Self::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, FoldError> {
+        decode(bytes, "verifier keys")
+    }
+
+    fn transcript(&self, context: &[Fr]) -> Keccak256Transcript<E> {
+        let mut t = <Keccak256Transcript<E> as TranscriptEngineTrait<E>>::new(b"VerdictFold");
+        t.absorb(b"vk", &self.vk.digest());
+        t.absorb(b"ctx", &context);
+        t
     }
 
     /// Verifies a proof for the steps whose public IO is `io` (one vector a step, in order).
@@ -198,9 +386,9 @@ impl FoldingKeys {
             return Err(FoldError::StepCount { expected: io.len(), found: proof.steps.len() });
         }
         let mut t = self.transcript(context);
-        let mut u = RelaxedR1CSInstance::default(&self.ck, &self.shape);
+        let mut u = self.initial.clone();
         for (x, (comm_w, comm_t)) in io.iter().zip(&proof.steps) {
-            let ui = R1CSInstance::new(&self.shape, comm_w, x)?;
+            let ui = R1CSInstance::new(&self.stub, comm_w, x)?;
             t.absorb(b"U", &u);
             t.absorb(b"u", &ui);
             t.absorb(b"T", comm_t);
@@ -216,4 +404,17 @@ impl FoldingKeys {
         proof.snark.verify(&self.vk, &u)?;
         Ok(())
     }
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    bincode::serde::encode_to_vec(value, bincode::config::standard()).expect("keys always encode")
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, FoldError> {
+    let (value, used): (T, usize) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+        .map_err(|e| FoldError::Malformed(format!("{what}: {e}")))?;
+    if used != bytes.len() {
+        return Err(FoldError::Malformed(format!("{what}: {} trailing bytes", bytes.len() - used)));
+    }
+    Ok(value)
 }

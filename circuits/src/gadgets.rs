@@ -103,6 +103,19 @@ pub fn in_range<CS: ConstraintSystem<Fr>>(mut cs: CS, x: &Int, lo: i128, hi: i12
     Ok(())
 }
 
+/// Enforces `-127 ≤ x ≤ 127` (symmetric int8) in 10 constraints: 8 bits of `x + 127` give
+/// `[-127, 128]`, and an inverse of `x - 128` excludes 128.
+pub fn int8<CS: ConstraintSystem<Fr>>(mut cs: CS, x: &Int) -> Result<(), SynthesisError> {
+    let max = i128::from(INT8_MAX);
+    let shifted = x.lc.clone() + (fr(max), CS::one());
+    unsigned_bits(cs.namespace(|| "x + 127"), &shifted, x.value + max, 8)?;
+    let gap = x.lc.clone() - (fr(max + 1), CS::one());
+    let inverse = Option::from(fr(x.value - max - 1).invert()).unwrap_or(Fr::ZERO);
+    let inv = cs.alloc(|| "inverse of x - 128", || Ok(inverse))?;
+    cs.enforce(|| "x != 128", |lc| lc + &gap, |lc| lc + inv, |lc| lc + CS::one());
+    Ok(())
+}
+
 /// `a · b`: linear when either is a constant, one constraint otherwise. `claimed` is the
 /// prover's product (the honest one is `a.value · b.value`).
 pub fn mul<CS: ConstraintSystem<Fr>>(mut cs: CS, a: &Int, b: &Int, claimed: i128) -> Result<Int, SynthesisError> {
@@ -160,22 +173,45 @@ impl NeuronHint {
     }
 }
 
-/// ReLU: `max(acc, 0)`, for `|acc| < 2^31`. The sign bit `nonneg` is checked: with it set,
-/// `acc ∈ [0, 2^31)`; cleared, `-acc - 1 ∈ [0, 2^31)`.
-pub fn relu<CS: ConstraintSystem<Fr>>(mut cs: CS, acc: &Int, nonneg: bool) -> Result<Int, SynthesisError> {
+/// ReLU: `max(acc, 0)`, for `|acc| < 2^bits` (`bits ≤ 31`). The sign bit `nonneg` is checked:
+/// with it set, `acc ∈ [0, 2^bits)`; cleared, `-acc - 1 ∈ [0, 2^bits)`.
+pub fn relu<CS: ConstraintSystem<Fr>>(mut cs: CS, acc: &Int, nonneg: bool, bits: u32) -> Result<Int, SynthesisError> {
+    assert!(bits <= 31, "accumulators are int32");
     let s = Int::alloc(cs.namespace(|| "sign"), i128::from(nonneg))?;
     cs.enforce(|| "sign is boolean", |lc| lc + &s.lc, |lc| lc + CS::one() - &s.lc, |lc| lc);
     let t = mul(cs.namespace(|| "sign * acc"), &s, acc, if nonneg { acc.value } else { 0 })?;
     // y = s·acc + (1 - s)·(-acc - 1) = 2t - acc - 1 + s
     let y = t.scaled(2) - &acc.lc - (Fr::ONE, CS::one()) + &s.lc;
     let y_value = if nonneg { acc.value } else { -acc.value - 1 };
-    unsigned_bits(cs.namespace(|| "|acc| < 2^31"), &y, y_value, 31)?;
+    unsigned_bits(cs.namespace(|| "|acc| < 2^bits"), &y, y_value, bits)?;
     Ok(t)
+}
+
+/// The largest `|q|` [`requantize`] admits for `shift`: `2^(62 - shift) + 1`.
+pub fn quotient_bound(shift: u32) -> i128 {
+    (1i128 << (62 - shift.min(62))) + 1
 }
 
 /// `q = floor((acc · m + 2^(shift-1)) / 2^shift)` for `|acc| < 2^31`, `0 ≤ m < 2^31`: checks
 /// `acc · m + 2^(shift-1) = q · 2^shift + r` with `0 ≤ r < 2^shift` and `q` in its range.
 pub fn requantize<CS: ConstraintSystem<Fr>>(
+    mut cs: CS,
+    acc: &Int,
+    m: &Int,
+    shift: u32,
+    quotient: i128,
+    remainder: i128,
+) -> Result<Int, SynthesisError> {
+    let q = requantize_identity(cs.namespace(|| "identity"), acc, m, shift, quotient, remainder)?;
+    let bound = quotient_bound(shift);
+    in_range(cs.namespace(|| "q range"), &q, -bound, bound)?;
+    Ok(q)
+}
+
+/// [`requantize`] without the range check of `q`: for a caller that bounds `q` itself (the
+/// clamp that follows in [`dense_layer`] does, with decompositions far below the field size, so
+/// the identity holds over the integers and `q` is unique).
+fn requantize_identity<CS: ConstraintSystem<Fr>>(
     mut cs: CS,
     acc: &Int,
     m: &Int,
@@ -195,12 +231,12 @@ pub fn requantize<CS: ConstraintSystem<Fr>>(
         |lc| lc,
     );
     unsigned_bits(cs.namespace(|| "0 <= r < 2^s"), &r.lc, remainder, shift)?;
-    let bound = (1i128 << (62 - shift.min(62))) + 1;
-    in_range(cs.namespace(|| "q range"), &q, -bound, bound)?;
     Ok(q)
 }
 
-/// `clamp(x, lo, hi)` for `|x| < 2^63`, with the claimed comparison bits checked.
+/// `clamp(x, lo, hi)` with the claimed comparison bits checked, for `x` that the caller has
+/// bounded so that `|x| + max(|lo|, |hi|) < 2^bits` (`bits ≤ 64`). Each comparison is one
+/// `bits`-bit decomposition, so a tight bound makes the clamp cheap.
 pub fn clamp<CS: ConstraintSystem<Fr>>(
     mut cs: CS,
     x: &Int,
@@ -208,7 +244,9 @@ pub fn clamp<CS: ConstraintSystem<Fr>>(
     hi: i128,
     above: bool,
     below: bool,
+    bits: u32,
 ) -> Result<Int, SynthesisError> {
+    assert!(bits <= 64, "the clamp's comparisons are at most 64 bits");
     let a = Int::alloc(cs.namespace(|| "above"), i128::from(above))?;
     let b = Int::alloc(cs.namespace(|| "below"), i128::from(below))?;
     cs.enforce(|| "above is boolean", |lc| lc + &a.lc, |lc| lc + CS::one() - &a.lc, |lc| lc);
@@ -218,11 +256,11 @@ pub fn clamp<CS: ConstraintSystem<Fr>>(
     // above: x - hi - 1 >= 0, else hi - x >= 0; y_a = a(2x - 2hi - 1) + hi - x.
     let y_a = ax.scaled(2) - &a.scaled(2 * hi + 1) + (fr(hi), CS::one()) - &x.lc;
     let y_a_value = if above { x.value - hi - 1 } else { hi - x.value };
-    unsigned_bits(cs.namespace(|| "above check"), &y_a, y_a_value, 64)?;
+    unsigned_bits(cs.namespace(|| "above check"), &y_a, y_a_value, bits)?;
     // below: lo - 1 - x >= 0, else x - lo >= 0; y_b = b(2lo - 1 - 2x) + x - lo.
     let y_b = b.scaled(2 * lo - 1) - &bx.scaled(2) + &x.lc - (fr(lo), CS::one());
     let y_b_value = if below { lo - 1 - x.value } else { x.value - lo };
-    unsigned_bits(cs.namespace(|| "below check"), &y_b, y_b_value, 64)?;
+    unsigned_bits(cs.namespace(|| "below check"), &y_b, y_b_value, bits)?;
     let value = if above {
         hi
     } else if below {
@@ -235,50 +273,98 @@ pub fn clamp<CS: ConstraintSystem<Fr>>(
     Ok(Int { lc, value, constant: false })
 }
 
+/// The range checks of a layer's accumulators and quotients: as many bits as the values can
+/// need, so that each decomposition is as short as it can be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerBounds {
+    /// `|acc| < 2^acc_bits` for every accumulator.
+    pub acc_bits: u32,
+    /// `|acc| ≤ acc_max`.
+    pub acc_max: i128,
+    /// The clamp's decomposition width (covers `|q| + 127`).
+    pub clamp_bits: u32,
+}
+
+impl LayerBounds {
+    /// From the layer's structure only (int32 accumulators, the shift): what a private model's
+    /// circuit uses, so that its shape says nothing about the weights.
+    pub fn generic(layer: &Layer) -> Self {
+        let acc_max = (1i128 << 31) - 1;
+        let q_max = layer.requant.as_ref().map_or(0, |r| quotient_bound(r.shift));
+        Self { acc_bits: 31, acc_max, clamp_bits: bits_for(q_max + i128::from(INT8_MAX) + 1) }
+    }
+
+    /// From the weights: the largest accumulator any int8 input can reach, and the quotient it
+    /// requantizes to. For public models (the weights are public anyway).
+    pub fn tight(layer: &Layer) -> Self {
+        let acc_max = (0..layer.out_dim).map(|o| i128::from(layer.accumulator_bound(o))).max().unwrap_or(0);
+        let q_max = layer.requant.as_ref().map_or(0, |r| {
+            let m = r.multipliers.iter().copied().max().unwrap_or(0);
+            ((acc_max * i128::from(m) + (1i128 << (r.shift - 1))) >> r.shift) + 1
+        });
+        Self {
+            acc_bits: bits_for(acc_max + 1).min(31),
+            acc_max,
+            clamp_bits: bits_for(q_max + i128::from(INT8_MAX) + 1),
+        }
+    }
+}
+
+/// A layer's parameters as circuit values (witness or constants).
+#[derive(Clone, Copy, Debug)]
+pub struct LayerParams<'a> {
+    /// Row-major weights (`W[o][i]` at `o · in_dim + i`).
+    pub weights: &'a [Int],
+    /// One bias an output.
+    pub bias: &'a [Int],
+    /// One multiplier an output (hidden layers; empty for the last).
+    pub multipliers: &'a [Int],
+}
+
 /// One dense layer: `acc = W·x + b`, ReLU, and for hidden layers requantization and clamp.
-/// `weights`, `bias` and `multipliers` are circuit values (witness or constants), `x` the
-/// range-checked inputs. Returns the outputs (int8 for hidden layers, int32 for the last).
+/// `params` are circuit values (witness or constants), `x` the range-checked inputs.
+/// Returns the outputs (int8 for hidden layers, int32 for the last).
 pub fn dense_layer<CS: ConstraintSystem<Fr>>(
     mut cs: CS,
     layer: &Layer,
-    weights: &[Int],
-    bias: &[Int],
-    multipliers: &[Int],
+    params: LayerParams<'_>,
     x: &[Int],
     hints: &[NeuronHint],
+    bounds: LayerBounds,
 ) -> Result<Vec<Int>, SynthesisError> {
     let mut out = Vec::with_capacity(layer.out_dim);
-    for o in 0..layer.out_dim {
+    for (o, hint) in hints.iter().enumerate().take(layer.out_dim) {
         let mut cs = cs.namespace(|| format!("output {o}"));
-        let hint = &hints[o];
-        let mut acc = Int { lc: bias[o].lc.clone(), value: bias[o].value, constant: false };
-        for i in 0..layer.in_dim {
-            let w = &weights[o * layer.in_dim + i];
-            let p = mul(cs.namespace(|| format!("w{i} * x{i}")), w, &x[i], hint.products[i])?;
+        let mut acc = Int { lc: params.bias[o].lc.clone(), value: params.bias[o].value, constant: false };
+        let row = &params.weights[o * layer.in_dim..(o + 1) * layer.in_dim];
+        for (i, (w, xi)) in row.iter().zip(x).enumerate() {
+            let p = mul(cs.namespace(|| format!("w{i} * x{i}")), w, xi, hint.products[i])?;
             acc.lc = acc.lc + &p.lc;
             acc.value += p.value;
         }
         let activated = match layer.activation {
-            Activation::Relu => relu(cs.namespace(|| "relu"), &acc, hint.nonneg)?,
+            Activation::Relu => relu(cs.namespace(|| "relu"), &acc, hint.nonneg, bounds.acc_bits)?,
             Activation::None => {
                 // The last layer's accumulator must still be an int32.
-                in_range(cs.namespace(|| "int32"), &acc, -(1i128 << 31) + 1, (1i128 << 31) - 1)?;
+                in_range(cs.namespace(|| "int32"), &acc, -bounds.acc_max, bounds.acc_max)?;
                 acc
             }
         };
         let y = match &layer.requant {
             None => activated,
             Some(r) => {
-                let q = requantize(
+                // The clamp's decompositions bound q (|q| < 2^bits + 127, far below the field).
+                let q = requantize_identity(
                     cs.namespace(|| "requantize"),
                     &activated,
-                    &multipliers[o],
+                    &params.multipliers[o],
                     r.shift,
                     hint.quotient,
                     hint.remainder,
                 )?;
                 let lo = if layer.activation == Activation::Relu { 0 } else { -i128::from(INT8_MAX) };
-                clamp(cs.namespace(|| "clamp"), &q, lo, i128::from(INT8_MAX), hint.above, hint.below)?
+                let bits = bounds.clamp_bits;
+                clamp(cs.namespace(|| "clamp"), &q, lo, i128::from(INT8_MAX), hint.above, hint.below, bits)?
             }
         };
         out.push(y);

@@ -8,10 +8,15 @@ mod float;
 pub mod folding;
 /// R1CS gadgets for integer inference (the step circuits are built from them).
 pub mod gadgets;
+mod input;
 mod model;
 mod onnx;
 mod poseidon_params;
+/// Segment proofs of a model: prover, reference verifier, key cache, proof files.
+pub mod prover;
 mod quantize;
+/// The uniform step circuit of a model (public or private weights).
+pub mod step;
 mod trace_tree;
 
 pub use commit::{
@@ -21,6 +26,7 @@ pub use commit::{
 pub use engine::{argmax, clamp_int8, requantize, Prediction, Trace};
 pub use error::{Error, Result, SUPPORTED_OPS};
 pub use float::{FloatLayer, FloatModel};
+pub use input::{parse_input, InputValues};
 pub use model::{
     Activation, InputSpec, Layer, Model, OutputSpec, Requant, Task, ACC_BOUND, INT8_MAX, MAX_SHIFT, MODEL_FORMAT,
     MODEL_FORMAT_VERSION,

@@ -4,4 +4,4 @@ mod cli;
 mod model_cmd;
 
 pub use cli::{Cli, Command, ModelCommand};
-pub use model_cmd::{parse_input, run_model_command, InputValues};
+pub use model_cmd::run_model_command;

@@ -1,13 +1,8 @@
 //! `oracle model …`: import, inspect, run. Each command returns what it prints, so that tests
 //! can check it without a process.
 
-use std::path::Path;
-
-use anyhow::{bail, Context};
 use serde_json::{json, Value};
-use verdict_circuits::{
-    accuracy, import_onnx_file, parse_csv_row, quantize, Activation, Calibration, Model, Prediction,
-};
+use verdict_circuits::{accuracy, import_onnx_file, parse_input, quantize, Activation, Calibration, Model, Prediction};
 
 use crate::cli::ModelCommand;
 
@@ -49,11 +44,7 @@ pub fn run_model_command(command: &ModelCommand) -> anyhow::Result<String> {
         }
         ModelCommand::Run { model, input, quantized, trace, json } => {
             let model = Model::load(model)?;
-            let values = parse_input(input)?;
-            let input_q = match values {
-                _ if *quantized => values.as_int8()?,
-                InputValues(v) => model.quantize_input(&v)?,
-            };
+            let input_q = parse_input(input)?.for_model(&model, *quantized)?;
             let run = model.run(&input_q)?;
             let prediction = model.predict(run.output());
             let commitments = if *trace { Some(model.step_commitments(&run)) } else { None };
@@ -148,46 +139,4 @@ fn inspect_json(model: &Model) -> Value {
         })).collect::<Vec<_>>(),
         "output": { "len": model.output_len(), "scales": model.output.scales },
     })
-}
-
-/// Input values as given on the command line.
-#[derive(Clone, Debug, PartialEq)]
-pub struct InputValues(pub Vec<f64>);
-
-impl InputValues {
-    /// The values as int8, when each is an integer in [-127, 127].
-    pub fn as_int8(&self) -> anyhow::Result<Vec<i8>> {
-        self.0
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                if v.fract() != 0.0 || !(-127.0..=127.0).contains(v) {
-                    bail!("invalid input: value {i} is {v}, expected an integer in [-127, 127] with --quantized");
-                }
-                Ok(*v as i8)
-            })
-            .collect()
-    }
-}
-
-/// Parses `--input`: a JSON array of numbers, a CSV row, or `@FILE` holding either.
-pub fn parse_input(arg: &str) -> anyhow::Result<InputValues> {
-    let text = match arg.strip_prefix('@') {
-        Some(path) => {
-            std::fs::read_to_string(Path::new(path)).with_context(|| format!("cannot read input file {path}"))?
-        }
-        None => arg.to_string(),
-    };
-    let text = text.trim();
-    if text.is_empty() {
-        bail!("invalid input: empty, expected a JSON array or a CSV row of numbers");
-    }
-    let values = if text.starts_with('[') {
-        serde_json::from_str::<Vec<f64>>(text)
-            .map_err(|e| anyhow::anyhow!("invalid input: expected a JSON array of numbers: {e}"))?
-    } else {
-        let line = text.lines().next().unwrap_or_default();
-        parse_csv_row(line).map_err(|e| anyhow::anyhow!("invalid input: {e}"))?
-    };
-    Ok(InputValues(values))
 }

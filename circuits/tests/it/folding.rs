@@ -6,7 +6,7 @@ use ff::Field;
 use nova_snark::frontend::{Circuit, ConstraintSystem, SynthesisError};
 use verdict_circuits::{
     folding::FoldingKeys,
-    gadgets::{dense_layer, fr, in_range, Int, NeuronHint},
+    gadgets::{dense_layer, fr, in_range, Int, LayerBounds, LayerParams, NeuronHint},
     Activation, Fr, Layer, Requant,
 };
 
@@ -69,7 +69,14 @@ impl Circuit<Fr> for Step {
         let b: Vec<Int> = l.bias.iter().map(|v| Int::constant::<CS>(i128::from(*v))).collect();
         let m: Vec<Int> =
             l.requant.as_ref().unwrap().multipliers.iter().map(|v| Int::constant::<CS>(i128::from(*v))).collect();
-        let y = dense_layer(cs.namespace(|| "layer"), &l, &w, &b, &m, &xs, &self.hints)?;
+        let y = dense_layer(
+            cs.namespace(|| "layer"),
+            &l,
+            LayerParams { weights: &w, bias: &b, multipliers: &m },
+            &xs,
+            &self.hints,
+            LayerBounds::tight(&l),
+        )?;
         let mut out = nova_snark::frontend::LinearCombination::zero();
         for (i, v) in y.iter().enumerate() {
             for (var, coeff) in v.lc.iter() {

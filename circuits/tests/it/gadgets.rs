@@ -5,7 +5,9 @@ use nova_snark::frontend::{util_cs::test_cs::TestConstraintSystem, ConstraintSys
 use proptest::prelude::*;
 use verdict_circuits::{
     clamp_int8,
-    gadgets::{clamp, dense_layer, in_range, relu, requantize, unsigned_bits, Int, NeuronHint},
+    gadgets::{
+        clamp, dense_layer, in_range, int8, relu, requantize, unsigned_bits, Int, LayerBounds, LayerParams, NeuronHint,
+    },
     requantize as native_requantize, Activation, Fr, Layer, Model,
 };
 
@@ -37,6 +39,17 @@ fn unsigned_bits_rejects_out_of_range_values() {
 }
 
 #[test]
+fn int8_accepts_exactly_the_symmetric_range() {
+    for v in -300i128..300 {
+        let ok = satisfied(|cs| {
+            let x = Int::alloc(cs.namespace(|| "x"), v).unwrap();
+            int8(cs.namespace(|| "int8"), &x).unwrap();
+        });
+        assert_eq!(ok, (-127..=127).contains(&v), "{v}");
+    }
+}
+
+#[test]
 fn in_range_is_two_sided() {
     for (value, ok) in [(-127i128, true), (127, true), (0, true), (-128, false), (128, false)] {
         assert_eq!(
@@ -58,7 +71,7 @@ fn relu_rejects_a_wrong_sign() {
             let mut out = None;
             let ok = satisfied(|cs| {
                 let a = Int::alloc(cs.namespace(|| "acc"), acc).unwrap();
-                out = Some(relu(cs.namespace(|| "relu"), &a, nonneg).unwrap().value);
+                out = Some(relu(cs.namespace(|| "relu"), &a, nonneg, 31).unwrap().value);
             });
             assert_eq!(ok, honest, "acc {acc} sign {nonneg}");
             if honest {
@@ -70,7 +83,7 @@ fn relu_rejects_a_wrong_sign() {
     for nonneg in [true, false] {
         assert!(!satisfied(|cs| {
             let a = Int::alloc(cs.namespace(|| "acc"), 1 << 31).unwrap();
-            relu(cs.namespace(|| "relu"), &a, nonneg).unwrap();
+            relu(cs.namespace(|| "relu"), &a, nonneg, 31).unwrap();
         }));
     }
 }
@@ -112,7 +125,7 @@ proptest! {
                 let mut out = None;
                 let ok = satisfied(|cs| {
                     let v = Int::alloc(cs.namespace(|| "x"), x).unwrap();
-                    out = Some(clamp(cs.namespace(|| "clamp"), &v, lo, 127, above, below).unwrap().value);
+                    out = Some(clamp(cs.namespace(|| "clamp"), &v, lo, 127, above, below, 42).unwrap().value);
                 });
                 prop_assert_eq!(ok, (above, below) == honest, "x {} flags {:?}", x, (above, below));
                 if ok {
@@ -168,7 +181,15 @@ fn layer_circuit(
             v
         })
         .collect();
-    let out = dense_layer(cs.namespace(|| "layer"), layer, &w, &b, &m, &xs, &hints).unwrap();
+    let out = dense_layer(
+        cs.namespace(|| "layer"),
+        layer,
+        LayerParams { weights: &w, bias: &b, multipliers: &m },
+        &xs,
+        &hints,
+        LayerBounds::generic(layer),
+    )
+    .unwrap();
     (cs.is_satisfied(), out.iter().map(|o| o.value).collect(), cs.num_constraints())
 }
 
@@ -229,4 +250,4 @@ fn layer_constraint_counts_are_pinned() {
     assert_eq!(format!("{counts:?}"), PINNED_COUNTS);
 }
 
-const PINNED_COUNTS: &str = "[(\"price_feed\", 0, 18400), (\"price_feed\", 1, 14512), (\"price_feed\", 2, 658), (\"tictactoe\", 0, 27874), (\"tictactoe\", 1, 12690), (\"digits\", 0, 48416), (\"digits\", 1, 7316)]";
+const PINNED_COUNTS: &str = "[(\"price_feed\", 0, 14176), (\"price_feed\", 1, 12400), (\"price_feed\", 2, 658), (\"tictactoe\", 0, 19426), (\"tictactoe\", 1, 12690), (\"digits\", 0, 44192), (\"digits\", 1, 7316)]";

@@ -7,7 +7,9 @@ mod folding;
 mod gadgets;
 mod model_format;
 mod onnx_errors;
+mod prove;
 mod shipped;
+mod step;
 mod trace_tree;
 
 use std::path::PathBuf;

@@ -123,7 +123,7 @@ fn bad_files_and_inputs_fail_with_one_clear_line() {
         (vec!["model", "run", model, "--input", "1,2,3"], "invalid input: expected 16 values, found 3"),
         (vec!["model", "run", model, "--input", "1,abc"], "invalid input: `abc` is not a number"),
         (vec!["model", "run", model, "--input", "[1, 2"], "invalid input: expected a JSON array of numbers"),
-        (vec!["model", "run", model, "--input", "@/nonexistent.csv"], "cannot read input file /nonexistent.csv"),
+        (vec!["model", "run", model, "--input", "@/nonexistent.csv"], "cannot access /nonexistent.csv"),
         (vec!["model", "run", model, "--input", too_big, "--quantized"], "expected an integer in [-127, 127]"),
     ];
     // The price-feed calibration has 16 columns, digits' 64: a mismatch names the row.

@@ -1,0 +1,95 @@
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Verdict fraud prover: Nova folding proofs of a model's inference steps, whole or by segment.
+#[derive(Debug, Parser)]
+#[command(name = "fraud-prover", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Prove steps of one inference (all of them by default) and write a proof file.
+    Prove(ProveArgs),
+    /// Check a proof file; prints `ok`, or the reason for rejection with a non-zero exit.
+    Verify(VerifyArgs),
+    /// Make a secret blinding file for a private model and print its (registrable) commitment.
+    Blinding {
+        /// The model file.
+        #[arg(long, env = "VERDICT_MODEL")]
+        model: PathBuf,
+        /// Where to write the blinding (keep it secret).
+        #[arg(short = 'o', long = "output", env = "VERDICT_BLINDING_OUT")]
+        output: PathBuf,
+    },
+}
+
+/// Where the proving keys come from.
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// A directory of powers-of-tau files (`ppot_pruned_{power}.ptau`), e.g. the Ethereum PPOT
+    /// ceremony's: the setup for anything of value.
+    #[arg(long, env = "VERDICT_PTAU_DIR", conflicts_with = "insecure_test_setup")]
+    pub ptau_dir: Option<PathBuf>,
+    /// Use the insecure test setup (a public tau: anyone can forge proofs). Tests and demos only.
+    #[arg(long, env = "VERDICT_INSECURE_TEST_SETUP")]
+    pub insecure_test_setup: bool,
+    /// Cache of proving and verifying keys; a second proof of the same model skips setup.
+    #[arg(long, env = "VERDICT_KEYS_DIR", default_value = ".verdict/keys")]
+    pub keys_dir: PathBuf,
+}
+
+/// `fraud-prover prove`.
+#[derive(Debug, Args)]
+pub struct ProveArgs {
+    /// The model file.
+    #[arg(long, env = "VERDICT_MODEL")]
+    pub model: PathBuf,
+    /// The input: a JSON array or a CSV row of numbers, or @FILE to read it from a file.
+    #[arg(long, env = "VERDICT_INPUT", allow_hyphen_values = true)]
+    pub input: String,
+    /// The input is already int8 (integers in [-127, 127]), not real values.
+    #[arg(long, env = "VERDICT_QUANTIZED")]
+    pub quantized: bool,
+    /// The steps to prove, `a..b` (default: every step, the whole inference).
+    #[arg(long, env = "VERDICT_SEGMENT")]
+    pub segment: Option<String>,
+    /// Private weights: the model's blinding file (see `fraud-prover blinding`).
+    #[arg(long, env = "VERDICT_BLINDING")]
+    pub private: Option<PathBuf>,
+    /// The request id the proof is bound to (decimal or 0x-hex).
+    #[arg(long, env = "VERDICT_REQUEST_ID", default_value = "0")]
+    pub request_id: String,
+    /// Where to write the proof file.
+    #[arg(short = 'o', long = "output", env = "VERDICT_PROOF_OUT")]
+    pub output: PathBuf,
+    /// Key setup.
+    #[command(flatten)]
+    pub setup: SetupArgs,
+    /// Print one JSON document.
+    #[arg(long, env = "VERDICT_JSON")]
+    pub json: bool,
+}
+
+/// `fraud-prover verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The model file (for a private model, its structure: the weights are not read).
+    #[arg(long, env = "VERDICT_MODEL")]
+    pub model: PathBuf,
+    /// The proof file.
+    #[arg(long, env = "VERDICT_PROOF")]
+    pub proof: PathBuf,
+    /// The registered model commitment to check against. Required for private models; for public
+    /// ones it defaults to the model file's commitment.
+    #[arg(long, env = "VERDICT_COMMITMENT")]
+    pub commitment: Option<String>,
+    /// Key setup (must be the prover's).
+    #[command(flatten)]
+    pub setup: SetupArgs,
+}

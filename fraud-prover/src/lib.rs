@@ -1,0 +1,167 @@
+//! The `fraud-prover` command line: folding proofs of a model's inference steps.
+//!
+//! Each command returns what it prints, so that tests can check it without a process; progress
+//! goes to stderr.
+
+mod cli;
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::{bail, Context};
+pub use cli::{Cli, Command, ProveArgs, SetupArgs, VerifyArgs};
+use serde_json::json;
+use verdict_circuits::{
+    folding::{KeySource, Progress},
+    parse_input,
+    prover::{KeyOrigin, ModelProver, RequestId, SegmentProof},
+    step::{Blinding, WeightMode},
+    Commitment, Model,
+};
+
+/// Runs a command and returns its output text.
+pub fn run(cli: &Cli) -> anyhow::Result<String> {
+    match &cli.command {
+        Command::Prove(args) => prove(args),
+        Command::Verify(args) => verify(args),
+        Command::Blinding { model, output } => {
+            let model = Model::load(model)?;
+            let blinding = Blinding::random(&model);
+            blinding.save(output)?;
+            Ok(format!(
+                "blinding   {} (secret: with it, the weights open the commitment)\ncommitment {}",
+                output.display(),
+                blinding.model_commitment(&model)?
+            ))
+        }
+    }
+}
+
+impl SetupArgs {
+    /// The key source the flags ask for; no silent default.
+    pub fn source(&self) -> anyhow::Result<KeySource> {
+        match (&self.ptau_dir, self.insecure_test_setup) {
+            (Some(dir), _) => Ok(KeySource::PtauDir(dir.clone())),
+            (None, true) => Ok(KeySource::InsecureTest),
+            (None, false) => bail!(
+                "no key setup: pass --ptau-dir with powers-of-tau files, or --insecure-test-setup for tests and demos only"
+            ),
+        }
+    }
+}
+
+/// Parses `a..b`.
+fn parse_segment(s: &str, steps: usize) -> anyhow::Result<std::ops::Range<usize>> {
+    let bad = || anyhow::anyhow!("invalid segment {s:?}: expected a..b with 0 <= a < b <= {steps}");
+    let (a, b) = s.split_once("..").ok_or_else(bad)?;
+    let (a, b): (usize, usize) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
+    if a >= b || b > steps {
+        return Err(bad());
+    }
+    Ok(a..b)
+}
+
+/// Draws progress on stderr: one redrawn bar on a terminal, one line an event otherwise.
+fn progress_printer() -> impl FnMut(Progress) {
+    let tty = std::io::stderr().is_terminal();
+    move |p| {
+        let mut err = std::io::stderr().lock();
+        let line = match p {
+            Progress::Folded { step, of } => {
+                let done = step + 1;
+                let bar: String = (0..20).map(|i| if i * of < 20 * done { '#' } else { '.' }).collect();
+                format!("folding  [{bar}] {done}/{of} steps")
+            }
+            Progress::Compressing => "compressing: random fold + MicroSpartan over HyperKZG".to_string(),
+        };
+        let _ = if tty { write!(err, "\r\x1b[2K{line}") } else { writeln!(err, "{line}") };
+        if tty && p == Progress::Compressing {
+            let _ = writeln!(err);
+        }
+    }
+}
+
+fn describe_keys(origin: &KeyOrigin) -> String {
+    match origin {
+        KeyOrigin::Cached(p) => format!("cached ({})", p.display()),
+        KeyOrigin::Generated(Some(p)) => format!("generated, cached to {}", p.display()),
+        KeyOrigin::Generated(None) => "generated".into(),
+    }
+}
+
+fn prove(args: &ProveArgs) -> anyhow::Result<String> {
+    let model = Model::load(&args.model)?;
+    let input = parse_input(&args.input)?.for_model(&model, args.quantized)?;
+    let segment = match &args.segment {
+        Some(s) => parse_segment(s, model.steps())?,
+        None => 0..model.steps(),
+    };
+    let request_id: RequestId = args.request_id.parse()?;
+    let mode = match &args.private {
+        Some(path) => WeightMode::Private(Blinding::load(path)?),
+        None => WeightMode::Public,
+    };
+    let source = args.setup.source()?;
+    let started = std::time::Instant::now();
+    let (prover, origin) = ModelProver::setup(model, mode, &source, Some(&args.setup.keys_dir))?;
+    let setup = started.elapsed();
+    let trace = prover.model().run(&input)?;
+    let (proof, timings) = prover.prove(request_id, &trace, segment.clone(), progress_printer())?;
+    proof.save(&args.output)?;
+    if args.json {
+        return Ok(json!({
+            "proof": args.output,
+            "model": proof.model,
+            "mode": proof.mode,
+            "request_id": proof.request_id,
+            "segment": [segment.start, segment.end],
+            "constraints_per_step": prover.num_constraints(),
+            "shape": prover.shape_size().map(|(c, v, n)| json!({"constraints": c, "variables": v, "nonzeros": n})),
+            "setup_ms": setup.as_millis(),
+            "keys": describe_keys(&origin),
+            "witness_ms": timings.witness.as_millis(),
+            "fold_ms": timings.fold.as_millis(),
+            "compress_ms": timings.compress.as_millis(),
+            "proof_bytes": proof.proof.len(),
+            "insecure_setup": prover.is_insecure(),
+        })
+        .to_string());
+    }
+    Ok(format!(
+        "proof      {}\nmodel      {} ({} weights)\nrequest    {}\nsegment    {}..{} of {} steps\nconstraints {} a step\nkeys       {} in {:.2?}\nwitness    {:.2?}\nfold       {:.2?}\ncompress   {:.2?}\nsize       {} bytes",
+        args.output.display(),
+        proof.model,
+        proof.mode,
+        proof.request_id,
+        segment.start,
+        segment.end,
+        prover.model().steps(),
+        prover.num_constraints(),
+        describe_keys(&origin),
+        setup,
+        timings.witness,
+        timings.fold,
+        timings.compress,
+        proof.proof.len(),
+    ))
+}
+
+fn verify(args: &VerifyArgs) -> anyhow::Result<String> {
+    let model = Model::load(&args.model)?;
+    let proof = SegmentProof::load(&args.proof)?;
+    let private = match proof.mode.as_str() {
+        "public" => false,
+        "private" => true,
+        other => bail!("rejected: unknown weight mode {other:?}"),
+    };
+    let commitment: Commitment = match (&args.commitment, private) {
+        (Some(c), _) => c.parse().context("--commitment")?,
+        (None, false) => model.commitment(),
+        (None, true) => {
+            bail!("a private model's proof is checked against its registered commitment: pass --commitment")
+        }
+    };
+    let source = args.setup.source()?;
+    let (verifier, _) = ModelProver::verifier(model, private, commitment, &source, Some(&args.setup.keys_dir))?;
+    verifier.verify(&proof)?;
+    Ok(format!("ok: steps {}..{} of request {} under model {commitment}", proof.from, proof.to, proof.request_id))
+}

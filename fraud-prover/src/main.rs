@@ -1,0 +1,42 @@
+//! The `fraud-prover` binary: parses the command line and runs it.
+
+use std::io::Write;
+
+use clap::Parser;
+use verdict_fraud_prover::{run, Cli};
+
+/// The real stdout, with file descriptor 1 pointed at stderr: halo2curves 0.9 prints debug lines
+/// to stdout on every BN254 G2 subgroup check (loading keys), which would corrupt our output.
+fn claim_stdout() -> std::fs::File {
+    use std::os::fd::FromRawFd;
+    // SAFETY: dup/dup2 on the process's own standard descriptors; the duplicate is owned by the
+    // returned File and nothing else closes it.
+    unsafe {
+        let saved = libc::dup(1);
+        if saved < 0 || libc::dup2(2, 1) < 0 {
+            eprintln!("error: cannot redirect stdout");
+            std::process::exit(1);
+        }
+        std::fs::File::from_raw_fd(saved)
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    // Parse first: --help and --version print to the real stdout.
+    let cli = Cli::parse();
+    let mut stdout = claim_stdout();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("VERDICT_LOG").unwrap_or_else(|_| "warn".into()))
+        .init();
+    match run(&cli) {
+        Ok(out) => {
+            let _ = writeln!(stdout, "{out}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
