@@ -5,7 +5,7 @@ use verdict_circuits::Task;
 
 /// Verdict oracle: serve ML inference on-chain, optimistically, and defend it with proofs.
 #[derive(Debug, Parser)]
-#[command(name = "oracle", version, about)]
+#[command(name = "oracle", version, about, args_override_self = true)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -18,6 +18,8 @@ pub enum Command {
     /// Import, inspect and run models.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Run the operator service: answer and settle requests, serve the HTTP API.
+    Serve(Box<crate::serve::ServeArgs>),
 }
 
 /// `oracle model …`

@@ -2,6 +2,10 @@
 
 mod cli;
 mod model_cmd;
+/// `oracle serve`: the chain loop, the HTTP API and their wiring.
+pub mod serve;
+/// The service's persistent state.
+pub mod store;
 
-pub use cli::{Cli, Command, ModelCommand};
+pub use cli::{Cli, Command, ModelCommand, TaskArg};
 pub use model_cmd::run_model_command;

@@ -1,16 +1,30 @@
 //! The `oracle` binary: parses the command line and runs it.
 
 use clap::Parser;
-use verdict_oracle::{run_model_command, Cli, Command};
+use verdict_oracle::{run_model_command, serve, Cli, Command};
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let result = match &cli.command {
-        Command::Model(command) => run_model_command(command),
-    };
+    let result = serve::expand_config(std::env::args().collect()).and_then(|args| {
+        let cli = Cli::parse_from(args);
+        match cli.command {
+            Command::Model(command) => run_model_command(&command).map(Some),
+            Command::Serve(args) => {
+                tracing_subscriber::fmt()
+                    .with_writer(std::io::stderr)
+                    .with_env_filter(
+                        tracing_subscriber::EnvFilter::try_from_env("VERDICT_LOG").unwrap_or_else(|_| "info".into()),
+                    )
+                    .init();
+                let runtime = tokio::runtime::Runtime::new()?;
+                runtime.block_on(serve::serve(*args)).map(|()| None)
+            }
+        }
+    });
     match result {
         Ok(out) => {
-            println!("{out}");
+            if let Some(out) = out {
+                println!("{out}");
+            }
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {

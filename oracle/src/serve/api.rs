@@ -1,0 +1,396 @@
+//! The HTTP API (axum). Reads are open; writes need the configured bearer token (compared in
+//! constant time) and are rate-limited per token. Every error is a JSON body
+//! `{"error": {"code", "message", "field"?}}`; internal error text never leaks.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    primitives::{Address, Bytes, FixedBytes, U256},
+    providers::{DynProvider, Provider},
+};
+use axum::{
+    extract::{rejection::JsonRejection, DefaultBodyLimit, Path, State},
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use verdict_contracts::inference_oracle::InferenceOracle;
+
+use super::{chain::describe_revert, metrics::Metrics, models::Models};
+use crate::store::Store;
+
+/// The most bytes a request body may have.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Shared state of the handlers.
+pub struct AppState {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The served models.
+    pub models: Arc<Models>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The chain.
+    pub provider: DynProvider,
+    /// `InferenceOracle`.
+    pub oracle: Address,
+    /// The operator's address (pays for API requests).
+    pub me: Address,
+    /// The bearer token writes need (`None`: writes are disabled).
+    pub token: Option<String>,
+    /// Writes a token may make a minute.
+    pub limiter: RateLimiter,
+}
+
+/// A token bucket per token: `per_minute` writes a minute, refilled continuously.
+pub struct RateLimiter {
+    per_minute: u32,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    /// A limiter allowing `per_minute` writes a minute (and bursts of as many).
+    pub fn new(per_minute: u32) -> Self {
+        Self { per_minute, buckets: Mutex::new(HashMap::new()) }
+    }
+
+    /// Takes one token from `key`'s bucket; `Err(wait)` when it is empty.
+    fn take(&self, key: &str) -> Result<(), Duration> {
+        let capacity = f64::from(self.per_minute.max(1));
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let (tokens, last) = buckets.entry(key.to_string()).or_insert((capacity, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * capacity / 60.0).min(capacity);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - *tokens) * 60.0 / capacity))
+        }
+    }
+}
+
+/// An API error: status, a stable code, a message safe to show, and the field at fault.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    field: Option<&'static str>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), field: None }
+    }
+
+    fn field(mut self, field: &'static str) -> Self {
+        self.field = Some(field);
+        self
+    }
+
+    fn internal(e: impl std::fmt::Display) -> Self {
+        tracing::error!("internal error: {e}");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error (logged)")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "code": self.code, "message": self.message });
+        if let Some(f) = self.field {
+            body["field"] = Value::from(f);
+        }
+        (self.status, Json(json!({ "error": body }))).into_response()
+    }
+}
+
+/// The router with every route; `/openapi.json` documents exactly these.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1/requests", post(create_request))
+        .route("/v1/requests/{id}", get(get_request))
+        .route("/v1/requests/{id}/trace", get(get_trace))
+        .route("/v1/models", get(list_models))
+        .route("/v1/models/{id}", get(get_model))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+/// Constant-time equality of two byte strings (length leaks, content does not).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    let Some(expected) = &state.token else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "writes_disabled",
+            "this service takes no writes (no API token configured)",
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing bearer token"))?;
+    if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "wrong bearer token"));
+    }
+    state.limiter.take(given).map_err(|wait| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many writes; retry in {} s", wait.as_secs() + 1),
+        )
+    })?;
+    Ok(given.to_string())
+}
+
+/// `POST /v1/requests` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    /// The registry's model id.
+    pub model_id: u64,
+    /// Input values: real (quantized with the model's scale) or int8 when `quantized`.
+    pub input: Vec<f64>,
+    /// The input is already int8.
+    #[serde(default)]
+    pub quantized: bool,
+}
+
+async fn create_request(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Json<CreateRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    authorize(&state, &headers)?;
+    let Json(body) = body.map_err(|e| {
+        let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { "invalid_body" };
+        ApiError::new(e.status(), code, e.body_text())
+    })?;
+    let served = state.models.get(&body.model_id).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "unknown_model", format!("model {} is not served here", body.model_id))
+            .field("model_id")
+    })?;
+    let input = verdict_circuits::InputValues(body.input)
+        .for_model(&served.model, body.quantized)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", e.to_string()).field("input"))?;
+    let oracle = InferenceOracle::new(state.oracle, state.provider.clone());
+    let model = U256::from(body.model_id);
+    let fee = oracle.estimateFee(model).call().await.map_err(ApiError::internal)?;
+    let bytes = Bytes::from(input.iter().map(|v| *v as u8).collect::<Vec<u8>>());
+    let call = oracle.request(model, bytes, FixedBytes::ZERO, Address::ZERO, 0, Bytes::new()).value(fee).from(state.me);
+    if let Err(e) = call.call_raw().await {
+        tracing::warn!("request dry run reverted: {}", describe_revert(&e));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "rejected_on_chain",
+            "the oracle contract refused the request",
+        ));
+    }
+    let receipt = call
+        .send()
+        .await
+        .map_err(ApiError::internal)?
+        .with_timeout(Some(Duration::from_secs(60)))
+        .get_receipt()
+        .await
+        .map_err(ApiError::internal)?;
+    let created = receipt
+        .decoded_log::<InferenceOracle::RequestCreated>()
+        .ok_or_else(|| ApiError::internal("no RequestCreated in the receipt"))?;
+    let id: u64 = created.requestId.try_into().map_err(ApiError::internal)?;
+    let block = receipt.block_number.unwrap_or_default();
+    state.store.insert_request(id, body.model_id, &input, &state.me.to_string(), block).map_err(ApiError::internal)?;
+    state.store.record_tx(&receipt.transaction_hash.to_string(), id, "request").map_err(ApiError::internal)?;
+    state.store.finish_tx(&receipt.transaction_hash.to_string(), "mined", None).map_err(ApiError::internal)?;
+    Metrics::inc(&state.metrics.api_requests);
+    Ok((StatusCode::ACCEPTED, Json(json!({ "request_id": id, "tx_hash": receipt.transaction_hash }))))
+}
+
+fn parse_id(raw: &str) -> Result<u64, ApiError> {
+    raw.parse().map_err(|_| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", format!("{raw:?} is not a request id")).field("id")
+    })
+}
+
+fn find(state: &AppState, raw: &str) -> Result<crate::store::RequestRecord, ApiError> {
+    let id = parse_id(raw)?;
+    state
+        .store
+        .request(id)
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown_request", format!("request {id} is unknown here")))
+}
+
+async fn get_request(State(state): State<Arc<AppState>>, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
+    let r = find(&state, &raw)?;
+    let txs = state.store.transactions(r.id).map_err(ApiError::internal)?;
+    let (output, prediction) = match (&r.trace, state.models.get(&r.model_id)) {
+        (Some(trace), Some(served)) => {
+            let out = trace.last().cloned().unwrap_or_default();
+            let p = served.model.predict(&out);
+            (Some(out), Some(p))
+        }
+        _ => (None, None),
+    };
+    let dispute = (r.status == crate::store::RequestStatus::Challenged).then(|| json!({ "state": "challenged" }));
+    Ok(Json(json!({
+        "id": r.id,
+        "model_id": r.model_id,
+        "status": r.status,
+        "input": r.input,
+        "output": output,
+        "prediction": prediction,
+        "steps": r.steps,
+        "trace_root": r.trace_root,
+        "deadline": r.deadline,
+        "error": r.error,
+        "transactions": txs,
+        "dispute": dispute,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+    })))
+}
+
+async fn get_trace(State(state): State<Arc<AppState>>, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
+    let r = find(&state, &raw)?;
+    let (Some(trace), Some(steps)) = (&r.trace, &r.steps) else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_computed",
+            format!("request {} is not computed yet", r.id),
+        ));
+    };
+    let items: Vec<Value> = trace
+        .iter()
+        .zip(steps)
+        .enumerate()
+        .map(|(i, (values, z))| json!({ "step": i, "commitment": z, "values": values }))
+        .collect();
+    Ok(Json(json!({ "id": r.id, "model_id": r.model_id, "trace_root": r.trace_root, "steps": items })))
+}
+
+async fn list_models(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({ "models": state.models.values().map(|m| m.view()).collect::<Vec<_>>() }))
+}
+
+async fn get_model(State(state): State<Arc<AppState>>, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
+    let id: u64 = raw.parse().map_err(|_| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", format!("{raw:?} is not a model id")).field("id")
+    })?;
+    let m = state.models.get(&id).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "unknown_model", format!("model {id} is not served here"))
+    })?;
+    Ok(Json(json!(m.view())))
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>) {
+    let head = state.provider.get_block_number().await;
+    let store_ok = state.store.probe().is_ok();
+    let last = state.store.last_block().ok().flatten();
+    let chain_ok = head.is_ok();
+    let lag = match (&head, last) {
+        (Ok(h), Some(l)) => Some(h.saturating_sub(l)),
+        _ => None,
+    };
+    let ok = chain_ok && store_ok;
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (
+        status,
+        Json(json!({
+            "ok": ok,
+            "chain": { "reachable": chain_ok, "head": head.ok() },
+            "store": { "writable": store_ok },
+            "last_processed_block": last,
+            "lag_blocks": lag,
+        })),
+    )
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(state.store.as_ref()))
+}
+
+async fn openapi() -> Json<Value> {
+    Json(openapi_document())
+}
+
+/// The OpenAPI 3.1 document of [`router`].
+pub fn openapi_document() -> Value {
+    let error = json!({ "$ref": "#/components/schemas/Error" });
+    let errors = |codes: &[&str]| -> Value {
+        codes
+            .iter()
+            .map(|c| {
+                (
+                    c.to_string(),
+                    json!({ "description": "error", "content": { "application/json": { "schema": error } } }),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    let ok = |desc: &str| json!({ "description": desc, "content": { "application/json": { "schema": { "type": "object" } } } });
+    let id_param =
+        json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 0 } }]);
+    let mut get_request = errors(&["400", "404"]);
+    get_request["200"] = ok("the request: status, output, step commitments, transactions, dispute");
+    let mut get_trace = errors(&["400", "404", "409"]);
+    get_trace["200"] = ok("the full trace: every step's values and commitment");
+    let mut post = errors(&["400", "401", "403", "404", "409", "413", "422", "429"]);
+    post["202"] = ok("the request was created on-chain: { request_id, tx_hash }");
+    let mut get_model = errors(&["400", "404"]);
+    get_model["200"] = ok("one model");
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "Verdict oracle", "version": env!("CARGO_PKG_VERSION") },
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "schemas": {
+                "Error": { "type": "object", "required": ["error"], "properties": { "error": {
+                    "type": "object", "required": ["code", "message"],
+                    "properties": { "code": { "type": "string" }, "message": { "type": "string" }, "field": { "type": "string" } }
+                } } },
+                "CreateRequest": { "type": "object", "required": ["model_id", "input"], "additionalProperties": false, "properties": {
+                    "model_id": { "type": "integer", "minimum": 0 },
+                    "input": { "type": "array", "items": { "type": "number" } },
+                    "quantized": { "type": "boolean", "default": false }
+                } }
+            }
+        },
+        "paths": {
+            "/v1/requests": { "post": {
+                "summary": "Create an inference request on-chain (the operator pays the fee)",
+                "security": [{ "bearer": [] }],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/CreateRequest" } } } },
+                "responses": post
+            } },
+            "/v1/requests/{id}": { "get": { "summary": "A request through its lifecycle", "parameters": id_param, "responses": get_request } },
+            "/v1/requests/{id}/trace": { "get": { "summary": "The full trace a challenger needs (public models)", "parameters": id_param, "responses": get_trace } },
+            "/v1/models": { "get": { "summary": "The served models", "responses": { "200": ok("{ models: [...] }") } } },
+            "/v1/models/{id}": { "get": { "summary": "One served model", "parameters": id_param, "responses": get_model } },
+            "/healthz": { "get": { "summary": "Chain reachable, store writable, lag in blocks", "responses": { "200": ok("healthy"), "503": ok("unhealthy") } } },
+            "/metrics": { "get": { "summary": "Prometheus metrics", "responses": { "200": { "description": "text exposition", "content": { "text/plain": {} } } } } },
+            "/openapi.json": { "get": { "summary": "This document", "responses": { "200": ok("OpenAPI 3.1") } } }
+        }
+    })
+}

@@ -1,0 +1,324 @@
+//! The chain loop: follow `RequestCreated` events of the served models (polling, resuming from
+//! the last processed block after a restart), compute each request with the reference engine,
+//! propose it with a bond, and settle it when its window ends.
+//!
+//! The chain is the arbiter: before acting on a request the loop reads its on-chain status, so a
+//! restart at any point (even between sending a transaction and recording it) never proposes or
+//! settles twice, and every transaction is dry-run first.
+
+use std::{sync::Arc, time::Duration};
+
+use alloy::{
+    contract::{CallBuilder, CallDecoder},
+    primitives::{Address, Bytes, FixedBytes, U256},
+    providers::{DynProvider, Provider},
+};
+use verdict_contracts::inference_oracle::InferenceOracle::{self, InferenceOracleErrors, InferenceOracleInstance};
+
+use super::{
+    metrics::Metrics,
+    models::{encode_output, Models},
+};
+use crate::store::{RequestRecord, RequestStatus, Store};
+
+/// On-chain request statuses (`InferenceOracle.Status`).
+mod status {
+    pub(super) const REQUESTED: u8 = 1;
+    pub(super) const PROPOSED: u8 = 2;
+    pub(super) const CHALLENGED: u8 = 3;
+    pub(super) const CONFIRMED: u8 = 4;
+    pub(super) const FINALIZED: u8 = 5;
+    pub(super) const CANCELLED: u8 = 6;
+}
+
+/// What can stop one pass of the loop (the next pass retries).
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// An RPC call failed (transient, retried).
+    #[error("rpc: {0}")]
+    Rpc(String),
+    /// A transaction's dry run or execution reverted.
+    #[error("{kind} of request {request} reverted: {reason}")]
+    Reverted {
+        /// `propose`, `settle`, …
+        kind: &'static str,
+        /// The request.
+        request: u64,
+        /// The decoded custom error.
+        reason: String,
+    },
+    /// The gas estimate is above the configured cap.
+    #[error("{kind} of request {request} needs {gas} gas, above the cap of {cap}")]
+    GasCap {
+        /// `propose`, `settle`, …
+        kind: &'static str,
+        /// The request.
+        request: u64,
+        /// The estimate.
+        gas: u64,
+        /// The cap.
+        cap: u64,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Tunables of the chain loop.
+#[derive(Clone, Debug)]
+pub struct ChainConfig {
+    /// Time between passes.
+    pub poll_interval: Duration,
+    /// Blocks an event must be deep before it is processed.
+    pub confirmations: u64,
+    /// Where to start on a fresh store.
+    pub start_block: u64,
+    /// The most blocks one `eth_getLogs` spans.
+    pub max_log_range: u64,
+    /// The most gas one transaction may use.
+    pub gas_cap: u64,
+    /// How long to wait for a receipt before giving up on a pass.
+    pub receipt_timeout: Duration,
+}
+
+/// The operator side of the chain: proposes and settles for the served models.
+pub struct Operator {
+    provider: DynProvider,
+    oracle: InferenceOracleInstance<DynProvider>,
+    me: Address,
+    store: Arc<dyn Store>,
+    models: Arc<Models>,
+    metrics: Arc<Metrics>,
+    config: ChainConfig,
+}
+
+fn rpc(e: impl std::fmt::Display) -> ChainError {
+    ChainError::Rpc(e.to_string())
+}
+
+/// A contract error, decoded into the oracle's custom errors when it is one of them.
+pub fn describe_revert(e: &alloy::contract::Error) -> String {
+    match e.as_decoded_interface_error::<InferenceOracleErrors>() {
+        Some(decoded) => format!("{decoded:?}"),
+        None => e.to_string(),
+    }
+}
+
+impl Operator {
+    /// An operator sending from `me` (the provider's wallet must sign for it).
+    pub fn new(
+        provider: DynProvider,
+        oracle: Address,
+        me: Address,
+        store: Arc<dyn Store>,
+        models: Arc<Models>,
+        metrics: Arc<Metrics>,
+        config: ChainConfig,
+    ) -> Self {
+        let oracle = InferenceOracle::new(oracle, provider.clone());
+        Self { provider, oracle, me, store, models, metrics, config }
+    }
+
+    /// Runs passes until `shutdown` resolves. Errors are logged and counted; the next pass
+    /// retries with a growing pause (capped at 30 s).
+    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut failures = 0u32;
+        loop {
+            match self.tick().await {
+                Ok(()) => failures = 0,
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    if matches!(e, ChainError::Rpc(_)) {
+                        Metrics::inc(&self.metrics.rpc_errors);
+                    }
+                    tracing::warn!(failures, "chain pass failed: {e}");
+                }
+            }
+            let backoff = self.config.poll_interval * 2u32.saturating_pow(failures.min(5));
+            tokio::select! {
+                _ = tokio::time::sleep(backoff.min(Duration::from_secs(30))) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// One pass: process new events, then advance every open request.
+    pub async fn tick(&self) -> Result<(), ChainError> {
+        self.scan().await?;
+        for request in self.store.open_requests()? {
+            if let Err(e) = self.advance(&request).await {
+                if matches!(e, ChainError::Reverted { .. }) {
+                    Metrics::inc(&self.metrics.reverts);
+                }
+                tracing::warn!(request = request.id, "{e}");
+            }
+        }
+        Ok(())
+    }
+
+    async fn scan(&self) -> Result<(), ChainError> {
+        let head = self.provider.get_block_number().await.map_err(rpc)?;
+        let safe = head.saturating_sub(self.config.confirmations);
+        let mut from = match self.store.last_block()? {
+            Some(b) => b + 1,
+            None => self.config.start_block,
+        };
+        while from <= safe {
+            let to = safe.min(from + self.config.max_log_range - 1);
+            let events =
+                self.oracle.RequestCreated_filter().from_block(from).to_block(to).query().await.map_err(rpc)?;
+            for (event, log) in events {
+                let model_id: u64 = event.modelId.try_into().unwrap_or(u64::MAX);
+                let id: u64 = event.requestId.try_into().unwrap_or(u64::MAX);
+                if !self.models.contains_key(&model_id) {
+                    continue;
+                }
+                let input: Vec<i8> = event.input.iter().map(|b| *b as i8).collect();
+                let block = log.block_number.unwrap_or(to);
+                if self.store.insert_request(id, model_id, &input, &event.requester.to_string(), block)? {
+                    tracing::info!(request = id, model = model_id, block, "request received");
+                }
+            }
+            // Recorded after the requests: a crash in between re-reads the range, and inserting
+            // a known request is a no-op.
+            self.store.set_last_block(to)?;
+            self.metrics.last_block.store(to, std::sync::atomic::Ordering::Relaxed);
+            from = to + 1;
+        }
+        let last = self.store.last_block()?.unwrap_or(0);
+        self.metrics.lag_blocks.store(head.saturating_sub(last), std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Moves one request forward by what its on-chain status allows.
+    async fn advance(&self, r: &RequestRecord) -> Result<(), ChainError> {
+        let id = U256::from(r.id);
+        let onchain = self.oracle.requestOf(id).call().await.map_err(rpc)?;
+        match onchain.status {
+            status::REQUESTED => self.propose(r).await,
+            status::PROPOSED | status::CONFIRMED => {
+                let p = self.oracle.proposalOf(id).call().await.map_err(rpc)?;
+                if p.proposer != self.me {
+                    self.store.set_status(r.id, RequestStatus::Taken, None, None)?;
+                    tracing::info!(request = r.id, proposer = %p.proposer, "another operator answered");
+                    return Ok(());
+                }
+                let deadline: u64 = p.deadline;
+                let now = self.block_time().await?;
+                if onchain.status == status::CONFIRMED || now >= deadline {
+                    self.settle(r).await
+                } else {
+                    if r.status != RequestStatus::Proposed {
+                        self.store.set_status(r.id, RequestStatus::Proposed, Some(deadline), None)?;
+                    }
+                    Ok(())
+                }
+            }
+            status::CHALLENGED => {
+                if r.status != RequestStatus::Challenged {
+                    self.store.set_status(r.id, RequestStatus::Challenged, None, None)?;
+                    Metrics::inc(&self.metrics.disputes_challenged);
+                    tracing::warn!(request = r.id, "our proposal was challenged; the dispute game decides");
+                }
+                Ok(())
+            }
+            status::FINALIZED => Ok(self.store.set_status(r.id, RequestStatus::Finalized, None, None)?),
+            status::CANCELLED => Ok(self.store.set_status(r.id, RequestStatus::Cancelled, None, None)?),
+            other => Err(ChainError::Rpc(format!("request {} has unknown on-chain status {other}", r.id))),
+        }
+    }
+
+    async fn block_time(&self) -> Result<u64, ChainError> {
+        let block = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(rpc)?
+            .ok_or_else(|| ChainError::Rpc("no latest block".into()))?;
+        Ok(block.header.timestamp)
+    }
+
+    /// The stored trace, computing and storing it first when needed.
+    fn computed(&self, r: &RequestRecord) -> Result<Option<(Vec<u8>, FixedBytes<32>)>, ChainError> {
+        let Some(served) = self.models.get(&r.model_id) else {
+            return Ok(None);
+        };
+        if let (Some(trace), Some(root)) = (&r.trace, &r.trace_root) {
+            let output = encode_output(trace.last().map_or(&[][..], Vec::as_slice));
+            let root: FixedBytes<32> = root.parse().map_err(|_| ChainError::Rpc(format!("corrupt root {root}")))?;
+            return Ok(Some((output, root)));
+        }
+        match served.compute(&r.input) {
+            Ok(c) => {
+                let steps: Vec<String> = c.steps.iter().map(ToString::to_string).collect();
+                let root = FixedBytes::from(c.root);
+                self.store.set_trace(r.id, &c.trace, &steps, &root.to_string())?;
+                Ok(Some((c.output, root)))
+            }
+            Err(e) => {
+                self.store.set_status(r.id, RequestStatus::Failed, None, Some(&e.to_string()))?;
+                tracing::warn!(request = r.id, "cannot serve: {e}");
+                Ok(None)
+            }
+        }
+    }
+
+    async fn propose(&self, r: &RequestRecord) -> Result<(), ChainError> {
+        let Some((output, root)) = self.computed(r)? else {
+            return Ok(());
+        };
+        self.store.set_status(r.id, RequestStatus::Proposing, None, None)?;
+        let call = self.oracle.propose(U256::from(r.id), Bytes::from(output), root).from(self.me);
+        self.send(r.id, "propose", call).await?;
+        Metrics::inc(&self.metrics.proposals);
+        let p = self.oracle.proposalOf(U256::from(r.id)).call().await.map_err(rpc)?;
+        self.store.set_status(r.id, RequestStatus::Proposed, Some(p.deadline), None)?;
+        tracing::info!(request = r.id, deadline = p.deadline, "proposed");
+        Ok(())
+    }
+
+    async fn settle(&self, r: &RequestRecord) -> Result<(), ChainError> {
+        let Some((output, _)) = self.computed(r)? else {
+            return Ok(());
+        };
+        self.store.set_status(r.id, RequestStatus::Settling, None, None)?;
+        let call = self.oracle.settle(U256::from(r.id), Bytes::from(output)).from(self.me);
+        self.send(r.id, "settle", call).await?;
+        Metrics::inc(&self.metrics.settlements);
+        self.store.set_status(r.id, RequestStatus::Finalized, None, None)?;
+        tracing::info!(request = r.id, "settled");
+        Ok(())
+    }
+
+    /// Dry-runs, estimates (against the cap), sends, records and awaits one transaction.
+    async fn send<D: CallDecoder + Send + Sync>(
+        &self,
+        request: u64,
+        kind: &'static str,
+        call: CallBuilder<&DynProvider, D>,
+    ) -> Result<(), ChainError> {
+        if let Err(e) = call.call_raw().await {
+            return Err(ChainError::Reverted { kind, request, reason: describe_revert(&e) });
+        }
+        let gas = call.estimate_gas().await.map_err(rpc)?;
+        if gas > self.config.gas_cap {
+            return Err(ChainError::GasCap { kind, request, gas, cap: self.config.gas_cap });
+        }
+        let pending = call.gas(gas + gas / 5).send().await.map_err(rpc)?;
+        let hash = pending.tx_hash().to_string();
+        self.store.record_tx(&hash, request, kind)?;
+        let receipt = pending
+            .with_required_confirmations(1)
+            .with_timeout(Some(self.config.receipt_timeout))
+            .get_receipt()
+            .await
+            .map_err(rpc)?;
+        if receipt.status() {
+            self.store.finish_tx(&hash, "mined", None)?;
+            Ok(())
+        } else {
+            self.store.finish_tx(&hash, "reverted", Some("reverted on-chain"))?;
+            Err(ChainError::Reverted { kind, request, reason: format!("transaction {hash} reverted") })
+        }
+    }
+}

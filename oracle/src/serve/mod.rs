@@ -1,0 +1,228 @@
+//! `oracle serve`: the operator service. A chain loop ([`chain::Operator`]) that answers the
+//! served models' requests and settles them, and the HTTP API ([`api::router`]), over one
+//! [`Store`](crate::store::Store).
+
+pub mod api;
+pub mod chain;
+pub mod metrics;
+pub mod models;
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::Address,
+    providers::{DynProvider, Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
+use anyhow::{bail, Context};
+use clap::Args;
+use verdict_circuits::{Commitment, Model};
+use verdict_contracts::{model_registry::ModelRegistry, Deployment};
+
+use self::{
+    api::{AppState, RateLimiter},
+    chain::{ChainConfig, Operator},
+    metrics::Metrics,
+    models::{ModelArg, Models, ServedModel},
+};
+use crate::store::{SqliteStore, Store};
+
+/// `oracle serve` flags. Each has an environment variable; `--config FILE` reads a TOML file
+/// whose keys are the flags' long names (flags given on the command line win). Secrets never
+/// come from a flag value: the operator key from `--key-file` or `VERDICT_OPERATOR_KEY`, the API
+/// token from `--api-token-file` or `VERDICT_API_TOKEN`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A TOML file of flag values (keys are the long flag names).
+    #[arg(long, env = "VERDICT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The JSON-RPC endpoint.
+    #[arg(long, env = "VERDICT_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    pub rpc_url: String,
+    /// The deployment file (`contracts/deployments/*.json`).
+    #[arg(long, env = "VERDICT_DEPLOYMENT")]
+    pub deployment: PathBuf,
+    /// A file holding the operator's hex private key (or set `VERDICT_OPERATOR_KEY`).
+    #[arg(long, env = "VERDICT_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Serve registered model `ID` with the model file `PATH` (repeat, or comma-separate).
+    #[arg(long = "model", env = "VERDICT_MODELS", value_delimiter = ',', required = true)]
+    pub models: Vec<ModelArg>,
+    /// The SQLite file.
+    #[arg(long, env = "VERDICT_DB", default_value = ".verdict/oracle.sqlite")]
+    pub db: PathBuf,
+    /// Where the HTTP API listens.
+    #[arg(long, env = "VERDICT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// A file holding the API's bearer token (or set `VERDICT_API_TOKEN`); without one, the API
+    /// takes no writes.
+    #[arg(long, env = "VERDICT_API_TOKEN_FILE")]
+    pub api_token_file: Option<PathBuf>,
+    /// Writes a token may make a minute.
+    #[arg(long, env = "VERDICT_RATE_LIMIT", default_value_t = 60)]
+    pub rate_limit: u32,
+    /// Milliseconds between chain passes.
+    #[arg(long, env = "VERDICT_POLL_MS", default_value_t = 1000)]
+    pub poll_ms: u64,
+    /// Blocks an event must be deep before it is processed.
+    #[arg(long, env = "VERDICT_CONFIRMATIONS", default_value_t = 0)]
+    pub confirmations: u64,
+    /// The first block to scan on a fresh store.
+    #[arg(long, env = "VERDICT_START_BLOCK", default_value_t = 0)]
+    pub start_block: u64,
+    /// The most gas one transaction may use.
+    #[arg(long, env = "VERDICT_GAS_CAP", default_value_t = 2_000_000)]
+    pub gas_cap: u64,
+}
+
+fn read_secret(file: Option<&PathBuf>, env: &str, what: &str) -> anyhow::Result<Option<String>> {
+    if let Some(path) = file {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read the {what} file {}", path.display()))?;
+        return Ok(Some(text.trim().to_string()));
+    }
+    Ok(std::env::var(env).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty()))
+}
+
+/// Turns `--config FILE` into command-line arguments placed before the given ones (which win).
+pub fn expand_config(args: Vec<String>) -> anyhow::Result<Vec<String>> {
+    let Some(pos) = args.iter().position(|a| a == "--config" || a.starts_with("--config=")) else {
+        return Ok(args);
+    };
+    let path = match args[pos].strip_prefix("--config=") {
+        Some(p) => p.to_string(),
+        None => args.get(pos + 1).cloned().context("--config needs a file")?,
+    };
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read the config file {path}"))?;
+    let table: toml::Table = text.parse().with_context(|| format!("invalid TOML in {path}"))?;
+    let Some(serve) = args.iter().position(|a| a == "serve") else {
+        return Ok(args);
+    };
+    let mut from_file = Vec::new();
+    for (key, value) in table {
+        if matches!(key.as_str(), "key" | "operator_key" | "api_token") {
+            bail!("{path}: secrets do not belong in the config file; use key_file / api_token_file");
+        }
+        let flag = format!("--{}", key.replace('_', "-"));
+        let values: Vec<String> = match value {
+            toml::Value::String(s) => vec![s],
+            toml::Value::Integer(i) => vec![i.to_string()],
+            toml::Value::Boolean(b) => vec![b.to_string()],
+            toml::Value::Array(items) => {
+                items.into_iter().map(|v| v.as_str().map_or(v.to_string(), str::to_string)).collect()
+            }
+            other => bail!("{path}: unsupported value for {key}: {other}"),
+        };
+        for v in values {
+            from_file.push(flag.clone());
+            from_file.push(v);
+        }
+    }
+    let mut out = args[..=serve].to_vec();
+    out.extend(from_file);
+    out.extend(args[serve + 1..].iter().cloned());
+    Ok(out)
+}
+
+/// Loads the served models and checks each against the registry (commitment and shape).
+pub async fn load_models(provider: &DynProvider, registry: Address, args: &[ModelArg]) -> anyhow::Result<Models> {
+    let registry = ModelRegistry::new(registry, provider.clone());
+    let mut models = Models::new();
+    for arg in args {
+        let model = Model::load(&arg.path)?;
+        let commitment = model.commitment();
+        let onchain = registry
+            .model(alloy::primitives::U256::from(arg.id))
+            .call()
+            .await
+            .with_context(|| format!("cannot read model {} from the registry", arg.id))?;
+        let registered = Commitment(onchain.commitment.0);
+        if registered != commitment {
+            bail!(
+                "model {} in the registry commits to {registered}, but {} commits to {commitment}; refusing to serve it",
+                arg.id,
+                arg.path.display()
+            );
+        }
+        if usize::from(onchain.inputLen) != model.input.len
+            || usize::from(onchain.outputLen) != model.output_len()
+            || onchain.steps as usize != model.steps()
+        {
+            bail!("model {}: the registry's shape differs from {}", arg.id, arg.path.display());
+        }
+        models.insert(arg.id, ServedModel { id: arg.id, model, commitment });
+    }
+    Ok(models)
+}
+
+/// Runs the service until Ctrl-C or SIGTERM.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let key = read_secret(args.key_file.as_ref(), "VERDICT_OPERATOR_KEY", "key")?
+        .context("no operator key: pass --key-file or set VERDICT_OPERATOR_KEY")?;
+    let signer: PrivateKeySigner = key.parse().context("the operator key is not a hex private key")?;
+    let me = signer.address();
+    let token = read_secret(args.api_token_file.as_ref(), "VERDICT_API_TOKEN", "API token")?;
+    let deployment = Deployment::load(&args.deployment)?;
+    let url = args.rpc_url.parse().with_context(|| format!("invalid RPC URL {}", args.rpc_url))?;
+    let provider = ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased();
+    let chain_id = provider.get_chain_id().await.context("the chain is not reachable")?;
+    if chain_id != deployment.chain_id {
+        bail!("the RPC serves chain {chain_id}, the deployment is for chain {}", deployment.chain_id);
+    }
+    let models = Arc::new(load_models(&provider, deployment.registry, &args.models).await?);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&args.db)?);
+    let metrics = Arc::new(Metrics::default());
+    let config = ChainConfig {
+        poll_interval: Duration::from_millis(args.poll_ms.max(50)),
+        confirmations: args.confirmations,
+        start_block: args.start_block,
+        max_log_range: 2_000,
+        gas_cap: args.gas_cap,
+        receipt_timeout: Duration::from_secs(120),
+    };
+    let operator =
+        Operator::new(provider.clone(), deployment.oracle, me, store.clone(), models.clone(), metrics.clone(), config);
+    let state = Arc::new(AppState {
+        store,
+        models,
+        metrics,
+        provider,
+        oracle: deployment.oracle,
+        me,
+        token,
+        limiter: RateLimiter::new(args.rate_limit),
+    });
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(operator = %me, listen = %listener.local_addr()?, "serving");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let chain = tokio::spawn(operator.run(stopped.clone()));
+    let mut on_stop = stopped.clone();
+    let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(async move {
+        let _ = on_stop.changed().await;
+    });
+    let server = tokio::spawn(async move { server.await });
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop.send(true);
+    let _ = chain.await;
+    server.await.context("the API task panicked")?.context("the API server failed")?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

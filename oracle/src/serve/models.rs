@@ -1,0 +1,107 @@
+//! The models a service serves: local model files matched against the registry.
+
+use std::{collections::BTreeMap, path::PathBuf, str::FromStr};
+
+use serde::Serialize;
+use verdict_circuits::{Commitment, Model, TraceTree};
+
+/// `ID=PATH`: serve registered model `ID` with the model file at `PATH`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelArg {
+    /// The registry's model id.
+    pub id: u64,
+    /// The model file.
+    pub path: PathBuf,
+}
+
+impl FromStr for ModelArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (id, path) = s.split_once('=').ok_or_else(|| format!("expected ID=PATH, found {s:?}"))?;
+        let id = id.trim().parse().map_err(|_| format!("model id {id:?} is not a number"))?;
+        Ok(Self { id, path: PathBuf::from(path.trim()) })
+    }
+}
+
+/// One served model.
+#[derive(Debug)]
+pub struct ServedModel {
+    /// The registry's id.
+    pub id: u64,
+    /// The model.
+    pub model: Model,
+    /// Its public commitment (checked against the registry at startup).
+    pub commitment: Commitment,
+}
+
+/// A computed inference: what a proposal needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Computed {
+    /// z_0..z_L preimages.
+    pub trace: Vec<Vec<i32>>,
+    /// z_0..z_L.
+    pub steps: Vec<Commitment>,
+    /// The Keccak Merkle root over the steps.
+    pub root: [u8; 32],
+    /// The output as the contract takes it: big-endian int32 values.
+    pub output: Vec<u8>,
+}
+
+impl ServedModel {
+    /// Runs the engine on `input` and commits to the trace.
+    pub fn compute(&self, input: &[i8]) -> Result<Computed, verdict_circuits::Error> {
+        let trace = self.model.run(input)?;
+        let steps = self.model.step_commitments(&trace);
+        let root = TraceTree::new(&steps).root();
+        Ok(Computed { output: encode_output(trace.output()), root, steps, trace: trace.steps })
+    }
+}
+
+/// The contract's output encoding: each int32 big-endian.
+pub fn encode_output(values: &[i32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_be_bytes()).collect()
+}
+
+/// What the API shows of a model.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelView {
+    /// The registry's id.
+    pub id: u64,
+    /// The model's name.
+    pub name: String,
+    /// `regression` or `classification`.
+    pub task: String,
+    /// The public model commitment.
+    pub commitment: Commitment,
+    /// int8 input values.
+    pub input_len: usize,
+    /// int32 output values.
+    pub output_len: usize,
+    /// Steps (layers).
+    pub steps: usize,
+    /// Weights and biases.
+    pub parameters: usize,
+}
+
+impl ServedModel {
+    /// The API view.
+    pub fn view(&self) -> ModelView {
+        ModelView {
+            id: self.id,
+            name: self.model.name.clone(),
+            task: match self.model.task {
+                verdict_circuits::Task::Regression => "regression".into(),
+                verdict_circuits::Task::Classification => "classification".into(),
+            },
+            commitment: self.commitment,
+            input_len: self.model.input.len,
+            output_len: self.model.output_len(),
+            steps: self.model.steps(),
+            parameters: self.model.parameter_count(),
+        }
+    }
+}
+
+/// The served models by registry id.
+pub type Models = BTreeMap<u64, ServedModel>;

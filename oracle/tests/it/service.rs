@@ -1,0 +1,458 @@
+//! `oracle serve` against a real anvil chain (1-second blocks) and the real contracts: a price
+//! feed round from request to `latestRoundData`, the HTTP API route by route, and SIGKILL at
+//! every stage of a request followed by a restart that finishes it exactly once.
+
+use std::{
+    io::Write,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    network::EthereumWallet,
+    node_bindings::{Anvil, AnvilInstance},
+    primitives::{aliases::U96, Address, Bytes, FixedBytes, U256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::Filter,
+    signers::local::PrivateKeySigner,
+    sol,
+    sol_types::SolEvent,
+};
+use serde_json::{json, Value};
+use verdict_circuits::Model;
+use verdict_contracts::{ai_price_feed::AiPriceFeed, inference_oracle::InferenceOracle, DisputeGame, ModelRegistry};
+
+sol!(
+    #[sol(rpc)]
+    #[allow(missing_docs)]
+    TestVerifier,
+    "../contracts/out/Fixture.sol/TestVerifier.json"
+);
+
+const BOND: u64 = 1_000_000_000_000_000_000;
+const WINDOW: u64 = 3;
+const TOKEN: &str = "test-token-7f3a";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A chain with the protocol deployed, the price-feed model registered (id 1), the operator
+/// bonded, and the files the service reads.
+pub(crate) struct Env {
+    _anvil: AnvilInstance,
+    pub(crate) provider: DynProvider,
+    pub(crate) oracle: InferenceOracle::InferenceOracleInstance<DynProvider>,
+    pub(crate) feed: AiPriceFeed::AiPriceFeedInstance<DynProvider>,
+    pub(crate) user: Address,
+    pub(crate) model: Model,
+    dir: tempfile::TempDir,
+    rpc: String,
+}
+
+impl Env {
+    pub(crate) async fn new() -> Self {
+        let anvil = Anvil::new()
+            .path(root().join(".tools/bin/anvil"))
+            .block_time(1)
+            .try_spawn()
+            .expect("anvil starts (run scripts/setup.sh first)");
+        let keys: Vec<PrivateKeySigner> = anvil.keys()[..3].iter().cloned().map(Into::into).collect();
+        let (deployer, operator, user) = (keys[0].address(), keys[1].address(), keys[2].address());
+        let mut wallet = EthereumWallet::from(keys[0].clone());
+        wallet.register_signer(keys[1].clone());
+        wallet.register_signer(keys[2].clone());
+        let provider = ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
+
+        let verifier = TestVerifier::deploy(provider.clone()).await.unwrap();
+        let registry = ModelRegistry::deploy(provider.clone()).await.unwrap();
+        let config = InferenceOracle::Config {
+            livenessWindow: WINDOW,
+            operatorFee: U96::from(1_000_000_000_000_000u64),
+            burnBps: 2_000,
+            maxCallbackGas: 500_000,
+            requestTimeout: 600,
+            treasury: deployer,
+        };
+        let oracle = InferenceOracle::deploy(
+            provider.clone(),
+            *registry.address(),
+            U96::from(BOND),
+            U96::from(BOND / 2),
+            config,
+        )
+        .await
+        .unwrap();
+        let game = DisputeGame::deploy(provider.clone(), *oracle.address(), 1, 120, 300).await.unwrap();
+        oracle.setDisputeGame(*game.address()).send().await.unwrap().get_receipt().await.unwrap();
+        let model = Model::load(root().join("models/price_feed.model.json")).unwrap();
+        registry
+            .register(
+                FixedBytes::from(model.commitment().0),
+                FixedBytes::from([1u8; 32]),
+                *verifier.address(),
+                model.steps() as u32,
+                model.input.len as u16,
+                model.output_len() as u16,
+                false,
+                U96::from(1_000u64),
+                "file://models/price_feed.model.json".into(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        oracle
+            .depositBond()
+            .from(operator)
+            .value(U256::from(BOND) * U256::from(20))
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        let feed = AiPriceFeed::deploy(
+            provider.clone(),
+            *oracle.address(),
+            U256::from(1),
+            8,
+            alloy::primitives::I256::try_from(1).unwrap(),
+            alloy::primitives::I256::try_from(1).unwrap(),
+            200_000,
+            "AI/USD".into(),
+        )
+        .await
+        .unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let chain_id = provider.get_chain_id().await.unwrap();
+        let deployment = json!({
+            "registry": registry.address(), "oracle": oracle.address(), "dispute_game": game.address(), "chain_id": chain_id,
+        });
+        std::fs::write(dir.path().join("deployment.json"), deployment.to_string()).unwrap();
+        let key = format!("0x{}", alloy::hex::encode(keys[1].to_bytes()));
+        std::fs::write(dir.path().join("operator.key"), key).unwrap();
+        std::fs::write(dir.path().join("api.token"), TOKEN).unwrap();
+        let rpc = anvil.endpoint();
+        Self { _anvil: anvil, provider, oracle, feed, user, model, dir, rpc }
+    }
+
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Starts `oracle serve` on a free port; returns the process and the API's base URL.
+    pub(crate) fn spawn(&self, extra: &[&str]) -> Service {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.path("service.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_oracle"))
+            .args(["serve", "--rpc-url", &self.rpc, "--poll-ms", "200"])
+            .arg("--deployment")
+            .arg(self.path("deployment.json"))
+            .arg("--key-file")
+            .arg(self.path("operator.key"))
+            .arg("--api-token-file")
+            .arg(self.path("api.token"))
+            .arg("--db")
+            .arg(self.path("oracle.sqlite"))
+            .arg("--model")
+            .arg(format!("1={}", root().join("models/price_feed.model.json").display()))
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .env_remove("VERDICT_OPERATOR_KEY")
+            .env_remove("VERDICT_API_TOKEN")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Service { child, url: format!("http://127.0.0.1:{port}") }
+    }
+
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.path("service.log")).unwrap_or_default()
+    }
+
+    /// Asks the feed for a round on an input; returns the request id.
+    pub(crate) async fn request_round(&self, input: &[i8]) -> u64 {
+        let fee = self.oracle.estimateFee(U256::from(1)).call().await.unwrap();
+        let bytes = Bytes::from(input.iter().map(|v| *v as u8).collect::<Vec<_>>());
+        let receipt =
+            self.feed.requestRound(bytes).value(fee).from(self.user).send().await.unwrap().get_receipt().await.unwrap();
+        let created = receipt.decoded_log::<InferenceOracle::RequestCreated>().unwrap();
+        created.requestId.try_into().unwrap()
+    }
+
+    /// How many times `E` was emitted for request `id`.
+    pub(crate) async fn count<E: SolEvent>(&self, id: u64) -> usize {
+        let filter = Filter::new()
+            .address(*self.oracle.address())
+            .event_signature(E::SIGNATURE_HASH)
+            .topic1(U256::from(id))
+            .from_block(0);
+        self.provider.get_logs(&filter).await.unwrap().len()
+    }
+}
+
+/// A running service.
+pub(crate) struct Service {
+    child: Child,
+    pub(crate) url: String,
+}
+
+impl Service {
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+
+    pub(crate) async fn ready(&self) {
+        let client = reqwest::Client::new();
+        wait_for(Duration::from_secs(60), || async {
+            client.get(format!("{}/healthz", self.url)).send().await.is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub(crate) async fn wait_for<F: std::future::Future<Output = bool>>(limit: Duration, mut f: impl FnMut() -> F) {
+    let started = Instant::now();
+    while !f().await {
+        assert!(started.elapsed() < limit, "timed out after {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn status_of(url: &str, id: u64) -> Option<String> {
+    let r = reqwest::get(format!("{url}/v1/requests/{id}")).await.ok()?;
+    let v: Value = r.json().await.ok()?;
+    v["status"].as_str().map(str::to_string)
+}
+
+fn sample_input(model: &Model) -> Vec<i8> {
+    (0..model.input.len).map(|i| ((i as i32 * 29) % 200 - 100) as i8).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_feed_round_is_proposed_settled_and_read_by_a_consumer() {
+    let env = Env::new().await;
+    let service = env.spawn(&[]);
+    service.ready().await;
+    let input = sample_input(&env.model);
+    let id = env.request_round(&input).await;
+    wait_for(Duration::from_secs(60), || async { status_of(&service.url, id).await.as_deref() == Some("finalized") })
+        .await;
+
+    let expected = env.model.run(&input).unwrap().output()[0];
+    let (round, answer, _, _, _) = {
+        let r = env.feed.latestRoundData().call().await.unwrap();
+        (r._0, r._1, r._2, r._3, r._4)
+    };
+    assert_eq!(round, 1);
+    assert_eq!(answer, alloy::primitives::I256::try_from(expected).unwrap());
+    let doc: Value = reqwest::get(format!("{}/v1/requests/{id}", service.url)).await.unwrap().json().await.unwrap();
+    let kinds: Vec<&str> =
+        doc["transactions"].as_array().unwrap().iter().map(|t| t["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["propose", "settle"], "{doc}");
+    assert!(doc["transactions"].as_array().unwrap().iter().all(|t| t["status"] == "mined"));
+    assert_eq!(doc["output"], json!([expected]));
+    assert_eq!(doc["steps"].as_array().unwrap().len(), env.model.steps() + 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_at_any_stage_then_restart_finishes_each_request_exactly_once() {
+    let env = Env::new().await;
+    let input = sample_input(&env.model);
+    // Kill after these delays from the request: before it is seen, while computing/proposing,
+    // inside the liveness window, around settlement.
+    for (round, delay_ms) in [0u64, 400, 1_500, 3_000, 4_500].into_iter().enumerate() {
+        let id = env.request_round(&input).await;
+        let mut service = env.spawn(&[]);
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        service.kill();
+        let restarted = env.spawn(&[]);
+        restarted.ready().await;
+        wait_for(Duration::from_secs(60), || async {
+            status_of(&restarted.url, id).await.as_deref() == Some("finalized")
+        })
+        .await;
+        assert_eq!(env.count::<InferenceOracle::Proposed>(id).await, 1, "round {round}: one proposal");
+        assert_eq!(env.count::<InferenceOracle::Finalized>(id).await, 1, "round {round}: one finalization");
+        let latest = env.feed.latestRound().call().await.unwrap();
+        assert_eq!(latest, round as u128 + 1, "one feed round per request");
+        drop(restarted);
+    }
+    assert!(!env.log().contains("panicked"), "{}", env.log());
+}
+
+fn post(url: &str, token: Option<&str>, body: &str) -> reqwest::RequestBuilder {
+    let mut r = reqwest::Client::new()
+        .post(format!("{url}/v1/requests"))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    r
+}
+
+async fn error_of(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_route_and_every_validation_error() {
+    let env = Env::new().await;
+    let service = env.spawn(&["--rate-limit", "4"]);
+    service.ready().await;
+    let url = &service.url;
+    let input: Vec<f64> = (0..16).map(|i| f64::from(i) / 10.0 - 0.8).collect();
+    let good = json!({ "model_id": 1, "input": input }).to_string();
+
+    // Writes: token checks, then validation with the field named.
+    type Case<'a> = (Option<&'a str>, String, u16, &'a str, Option<&'a str>);
+    let cases: Vec<Case<'_>> = vec![
+        (None, good.clone(), 401, "unauthorized", None),
+        (Some("wrong-token-0000"), good.clone(), 401, "unauthorized", None),
+        (Some(TOKEN), "{not json".into(), 400, "invalid_body", None),
+        (Some(TOKEN), json!({ "model_id": 9, "input": [1.0] }).to_string(), 404, "unknown_model", Some("model_id")),
+    ];
+    for (token, body, code, err, field) in cases {
+        let (status, doc) = error_of(post(url, token, &body).send().await.unwrap()).await;
+        assert_eq!(status, code, "{body}: {doc}");
+        assert_eq!(doc["error"]["code"], err, "{doc}");
+        if let Some(f) = field {
+            assert_eq!(doc["error"]["field"], f, "{doc}");
+        }
+        assert!(!doc["error"]["message"].as_str().unwrap().is_empty());
+    }
+    // Oversized bodies are refused before parsing.
+    let huge = format!("{{\"model_id\": 1, \"input\": [{}]}}", vec!["1.0"; 40_000].join(","));
+    let (status, doc) = error_of(post(url, Some(TOKEN), &huge).send().await.unwrap()).await;
+    assert_eq!((status, doc["error"]["code"].as_str()), (413, Some("body_too_large")), "{doc}");
+
+    // The rate limit (4 a minute) counts authorized writes: three above were authorized.
+    let (status, doc) = error_of(
+        post(url, Some(TOKEN), &json!({ "model_id": 1, "input": [1.0, 2.0] }).to_string()).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!((status, doc["error"]["field"].as_str()), (422, Some("input")), "{doc}");
+    let (status, doc) = error_of(post(url, Some(TOKEN), &good).send().await.unwrap()).await;
+    assert_eq!(status, 429, "{doc}");
+    assert_eq!(doc["error"]["code"], "rate_limited");
+
+    // Reads.
+    let get = |path: &str| reqwest::get(format!("{url}{path}"));
+    let (status, doc) = error_of(get("/v1/requests/abc").await.unwrap()).await;
+    assert_eq!((status, doc["error"]["field"].as_str()), (400, Some("id")));
+    let (status, doc) = error_of(get("/v1/requests/999").await.unwrap()).await;
+    assert_eq!((status, doc["error"]["code"].as_str()), (404, Some("unknown_request")));
+    let (status, _) = error_of(get("/v1/requests/999/trace").await.unwrap()).await;
+    assert_eq!(status, 404);
+    let (status, doc) = error_of(get("/v1/models").await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["models"][0]["commitment"], env.model.commitment().to_string());
+    let (status, doc) = error_of(get("/v1/models/1").await.unwrap()).await;
+    assert_eq!((status, doc["input_len"].as_u64()), (200, Some(16)));
+    let (status, _) = error_of(get("/v1/models/2").await.unwrap()).await;
+    assert_eq!(status, 404);
+    let (status, doc) = error_of(get("/healthz").await.unwrap()).await;
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["store"]["writable"], true);
+    let (status, doc) = error_of(get("/nope").await.unwrap()).await;
+    assert_eq!((status, doc["error"]["code"].as_str()), (404, Some("not_found")));
+
+    // A request made through the API (a fresh service: the first one's token bucket is empty).
+    drop(service);
+    let service = env.spawn(&[]);
+    service.ready().await;
+    let url = &service.url;
+    let r = post(url, Some(TOKEN), &good).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let doc: Value = r.json().await.unwrap();
+    let id = doc["request_id"].as_u64().unwrap();
+    wait_for(Duration::from_secs(60), || async { status_of(url, id).await.as_deref() == Some("finalized") }).await;
+    let trace: Value = reqwest::get(format!("{url}/v1/requests/{id}/trace")).await.unwrap().json().await.unwrap();
+    assert_eq!(trace["steps"].as_array().unwrap().len(), env.model.steps() + 1);
+    let quantized = env.model.quantize_input(&input).unwrap();
+    assert_eq!(trace["steps"][0]["values"], json!(quantized));
+    let metrics = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("verdict_oracle_requests{status=\"finalized\"} 1"), "{metrics}");
+    assert!(metrics.contains("verdict_oracle_api_requests_total 1"), "{metrics}");
+    assert!(metrics.contains("verdict_oracle_proposals_total 1"), "{metrics}");
+
+    // The OpenAPI document lists exactly the routes.
+    let doc: Value = reqwest::get(format!("{url}/openapi.json")).await.unwrap().json().await.unwrap();
+    let mut paths: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(p, ops)| ops.as_object().unwrap().keys().map(move |m| (m.clone(), p.clone())))
+        .collect();
+    paths.sort();
+    let mut routes: Vec<(String, String)> = [
+        ("post", "/v1/requests"),
+        ("get", "/v1/requests/{id}"),
+        ("get", "/v1/requests/{id}/trace"),
+        ("get", "/v1/models"),
+        ("get", "/v1/models/{id}"),
+        ("get", "/healthz"),
+        ("get", "/metrics"),
+        ("get", "/openapi.json"),
+    ]
+    .iter()
+    .map(|(m, p)| (m.to_string(), p.to_string()))
+    .collect();
+    routes.sort();
+    assert_eq!(paths, routes);
+    // And every documented route answers (not the fallback's 404 "no such route").
+    for (method, path) in &routes {
+        let concrete = path.replace("{id}", &id.to_string());
+        let r = match method.as_str() {
+            "get" => reqwest::get(format!("{url}{concrete}")).await.unwrap(),
+            _ => post(url, None, "{}").send().await.unwrap(),
+        };
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        assert!(!body.contains("no such route"), "{method} {path}: {status} {body}");
+    }
+}
+
+#[test]
+fn bad_configuration_fails_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    let mut f = std::fs::File::create(&config).unwrap();
+    writeln!(f, "operator_key = \"0x01\"").unwrap();
+    let model = format!("1={}", root().join("models/price_feed.model.json").display());
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["serve".into(), "--deployment".into(), "/nonexistent.json".into(), "--model".into(), model.clone()],
+            "no operator key",
+        ),
+        (
+            vec!["serve".into(), "--config".into(), config.display().to_string(), "--deployment".into(), "x".into()],
+            "secrets do not belong in the config file",
+        ),
+        (vec!["serve".into(), "--deployment".into(), "x".into(), "--model".into(), "one=2".into()], "is not a number"),
+    ];
+    for (args, expected) in cases {
+        let out =
+            Command::new(env!("CARGO_BIN_EXE_oracle")).args(&args).env_remove("VERDICT_OPERATOR_KEY").output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+    let _ = Path::new("");
+}
