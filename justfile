@@ -23,8 +23,10 @@ test:
 ci:
     CI=true .ci/run
 
-# Benchmarks: reference inference of each shipped model (criterion).
-bench:
+# Benchmarks: proving, Verdict vs EZKL side by side (installs EZKL into .venv-bench), then
+# reference inference of each shipped model (criterion).
+bench *args:
+    scripts/bench_prove.sh {{args}}
     cargo bench -p verdict-circuits --bench inference
 
 # Check formatting (Rust and Solidity).

@@ -170,6 +170,10 @@ pub trait Store: Send + Sync + 'static {
     fn counts(&self) -> StoreResult<Vec<(RequestStatus, u64)>>;
     /// Writes and reads back a probe value (health check).
     fn probe(&self) -> StoreResult<()>;
+    /// A small named value (feed cursors and the like).
+    fn meta(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Sets a small named value.
+    fn set_meta(&self, key: &str, value: &str) -> StoreResult<()>;
 }
 
 const MIGRATIONS: &[&str] = &[
@@ -284,17 +288,23 @@ fn finish(rows: Vec<(RequestRecord, String)>) -> StoreResult<Vec<RequestRecord>>
 
 impl Store for SqliteStore {
     fn last_block(&self) -> StoreResult<Option<u64>> {
-        let v: Option<String> =
-            self.with(|c| c.query_row("SELECT value FROM meta WHERE key = 'last_block'", [], |r| r.get(0)).optional())?;
+        let v = self.meta("last_block")?;
         v.map(|v| v.parse().map_err(|_| StoreError(format!("corrupt last_block {v:?}")))).transpose()
     }
 
     fn set_last_block(&self, block: u64) -> StoreResult<()> {
+        self.set_meta("last_block", &block.to_string())
+    }
+
+    fn meta(&self, key: &str) -> StoreResult<Option<String>> {
+        self.with(|c| c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional())
+    }
+
+    fn set_meta(&self, key: &str, value: &str) -> StoreResult<()> {
         self.with(|c| {
             c.execute(
-                "INSERT INTO meta (key, value) VALUES ('last_block', ?1)
-                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                params![block.to_string()],
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, value],
             )
             .map(drop)
         })
@@ -412,12 +422,10 @@ impl Store for SqliteStore {
 
     fn probe(&self) -> StoreResult<()> {
         let t = now().to_string();
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO meta (key, value) VALUES ('probe', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                [&t],
-            )?;
-            c.query_row("SELECT value FROM meta WHERE key = 'probe'", [], |r| r.get::<_, String>(0)).map(drop)
-        })
+        self.set_meta("probe", &t)?;
+        match self.meta("probe")? {
+            Some(v) if v == t => Ok(()),
+            other => Err(StoreError(format!("probe read back {other:?}"))),
+        }
     }
 }

@@ -13,9 +13,13 @@ use alloy::{
     primitives::{Address, Bytes, FixedBytes, U256},
     providers::{DynProvider, Provider},
 };
-use verdict_contracts::inference_oracle::InferenceOracle::{self, InferenceOracleErrors, InferenceOracleInstance};
+use verdict_contracts::{
+    dispute_game::DisputeGame::DisputeGameErrors,
+    inference_oracle::InferenceOracle::{self, InferenceOracleErrors, InferenceOracleInstance},
+};
 
 use super::{
+    defense::{Defender, Move},
     metrics::Metrics,
     models::{encode_output, Models},
 };
@@ -90,18 +94,23 @@ pub struct Operator {
     models: Arc<Models>,
     metrics: Arc<Metrics>,
     config: ChainConfig,
+    defender: Option<Defender>,
 }
 
 fn rpc(e: impl std::fmt::Display) -> ChainError {
     ChainError::Rpc(e.to_string())
 }
 
-/// A contract error, decoded into the oracle's custom errors when it is one of them.
+/// A contract error, decoded into the oracle's or the dispute game's custom errors when it is
+/// one of them.
 pub fn describe_revert(e: &alloy::contract::Error) -> String {
-    match e.as_decoded_interface_error::<InferenceOracleErrors>() {
-        Some(decoded) => format!("{decoded:?}"),
-        None => e.to_string(),
+    if let Some(decoded) = e.as_decoded_interface_error::<InferenceOracleErrors>() {
+        return format!("{decoded:?}");
     }
+    if let Some(decoded) = e.as_decoded_interface_error::<DisputeGameErrors>() {
+        return format!("{decoded:?}");
+    }
+    e.to_string()
 }
 
 impl Operator {
@@ -116,7 +125,13 @@ impl Operator {
         config: ChainConfig,
     ) -> Self {
         let oracle = InferenceOracle::new(oracle, provider.clone());
-        Self { provider, oracle, me, store, models, metrics, config }
+        Self { provider, oracle, me, store, models, metrics, config, defender: None }
+    }
+
+    /// Defends challenged proposals with `defender` (without one, a challenge is only logged).
+    pub fn with_defender(mut self, defender: Defender) -> Self {
+        self.defender = Some(defender);
+        self
     }
 
     /// Runs passes until `shutdown` resolves. Errors are logged and counted; the next pass
@@ -142,7 +157,7 @@ impl Operator {
         }
     }
 
-    /// One pass: process new events, then advance every open request.
+    /// One pass: process new events, advance every open request, claim credits.
     pub async fn tick(&self) -> Result<(), ChainError> {
         self.scan().await?;
         for request in self.store.open_requests()? {
@@ -153,6 +168,19 @@ impl Operator {
                 tracing::warn!(request = request.id, "{e}");
             }
         }
+        self.claim().await
+    }
+
+    /// Claims the operator's credits (fees earned, bonds won) when there are any.
+    async fn claim(&self) -> Result<(), ChainError> {
+        let account = self.oracle.accountOf(self.me).call().await.map_err(rpc)?;
+        let credit: u128 = account.credit.to();
+        if credit == 0 {
+            return Ok(());
+        }
+        self.send(0, "claim", self.oracle.claim().from(self.me)).await?;
+        Metrics::inc(&self.metrics.claims);
+        tracing::info!(wei = credit, "claimed credits");
         Ok(())
     }
 
@@ -195,6 +223,14 @@ impl Operator {
         let id = U256::from(r.id);
         let onchain = self.oracle.requestOf(id).call().await.map_err(rpc)?;
         match onchain.status {
+            status::REQUESTED if r.status == RequestStatus::Challenged => {
+                // Reopened: our proposal lost its dispute. Proposing the same answer again would
+                // lose again; an operator looks at it first.
+                Metrics::inc(&self.metrics.disputes_lost);
+                self.store.set_status(r.id, RequestStatus::Failed, None, Some("our proposal lost its dispute"))?;
+                tracing::error!(request = r.id, "our proposal lost its dispute; not proposing again");
+                Ok(())
+            }
             status::REQUESTED => self.propose(r).await,
             status::PROPOSED | status::CONFIRMED => {
                 let p = self.oracle.proposalOf(id).call().await.map_err(rpc)?;
@@ -204,6 +240,10 @@ impl Operator {
                     return Ok(());
                 }
                 let deadline: u64 = p.deadline;
+                if r.status == RequestStatus::Challenged && onchain.status == status::CONFIRMED {
+                    Metrics::inc(&self.metrics.disputes_won);
+                    tracing::info!(request = r.id, "our proposal won its dispute");
+                }
                 let now = self.block_time().await?;
                 if onchain.status == status::CONFIRMED || now >= deadline {
                     self.settle(r).await
@@ -218,13 +258,49 @@ impl Operator {
                 if r.status != RequestStatus::Challenged {
                     self.store.set_status(r.id, RequestStatus::Challenged, None, None)?;
                     Metrics::inc(&self.metrics.disputes_challenged);
-                    tracing::warn!(request = r.id, "our proposal was challenged; the dispute game decides");
+                    tracing::warn!(request = r.id, "our proposal was challenged; defending");
                 }
-                Ok(())
+                self.defend(r).await
             }
             status::FINALIZED => Ok(self.store.set_status(r.id, RequestStatus::Finalized, None, None)?),
             status::CANCELLED => Ok(self.store.set_status(r.id, RequestStatus::Cancelled, None, None)?),
             other => Err(ChainError::Rpc(format!("request {} has unknown on-chain status {other}", r.id))),
+        }
+    }
+
+    /// Plays our next move in the dispute of `r`, if it is ours to play.
+    async fn defend(&self, r: &RequestRecord) -> Result<(), ChainError> {
+        let Some(defender) = &self.defender else {
+            return Ok(());
+        };
+        let Some((output, _)) = self.computed(r)? else {
+            return Ok(());
+        };
+        let stored = self.store.request(r.id)?.unwrap_or_else(|| r.clone());
+        let (Some(trace), Some(steps), Some(served)) = (&stored.trace, &stored.steps, self.models.get(&r.model_id))
+        else {
+            return Ok(());
+        };
+        let steps: Vec<verdict_circuits::Commitment> = steps
+            .iter()
+            .map(|z| z.parse())
+            .collect::<Result<_, _>>()
+            .map_err(|e| ChainError::Rpc(format!("corrupt stored step commitment: {e}")))?;
+        let id = U256::from(r.id);
+        let game = defender.game();
+        let next = defender.next(r.id, r.model_id, &served.model, trace, &steps).await.map_err(ChainError::Rpc)?;
+        match next {
+            None => Ok(()),
+            Some(Move::Open(o)) => {
+                let input = Bytes::from(r.input.iter().map(|v| *v as u8).collect::<Vec<u8>>());
+                self.send(r.id, "open_dispute", game.openDispute(id, input, Bytes::from(output), o).from(self.me)).await
+            }
+            Some(Move::Bisect(z, proof)) => {
+                self.send(r.id, "proposer_bisect", game.proposerBisect(id, z, proof).from(self.me)).await
+            }
+            Some(Move::Prove(steps, proof)) => {
+                self.send(r.id, "prove_segment", game.proveSegment(id, steps, Bytes::from(proof)).from(self.me)).await
+            }
         }
     }
 

@@ -16,6 +16,10 @@ pub struct Metrics {
     pub settlements: AtomicU64,
     /// Our proposals that were challenged.
     pub disputes_challenged: AtomicU64,
+    /// Disputes our proposal won.
+    pub disputes_won: AtomicU64,
+    /// Disputes our proposal lost.
+    pub disputes_lost: AtomicU64,
     /// Transactions that reverted on-chain or in their dry run.
     pub reverts: AtomicU64,
     /// RPC calls that failed.
@@ -26,6 +30,8 @@ pub struct Metrics {
     pub last_block: AtomicU64,
     /// Requests created through the API.
     pub api_requests: AtomicU64,
+    /// Credit claims mined.
+    pub claims: AtomicU64,
 }
 
 fn counter(out: &mut String, name: &str, help: &str, kind: &str, value: u64) {
@@ -60,6 +66,12 @@ impl Metrics {
             "counter",
             get(&self.disputes_challenged),
         );
+        let _ = writeln!(
+            out,
+            "# HELP verdict_oracle_dispute_outcomes_total Disputes of our proposals, by outcome.\n# TYPE verdict_oracle_dispute_outcomes_total counter"
+        );
+        let _ = writeln!(out, "verdict_oracle_dispute_outcomes_total{{outcome=\"won\"}} {}", get(&self.disputes_won));
+        let _ = writeln!(out, "verdict_oracle_dispute_outcomes_total{{outcome=\"lost\"}} {}", get(&self.disputes_lost));
         counter(&mut out, "verdict_oracle_reverts_total", "Transactions that reverted.", "counter", get(&self.reverts));
         counter(&mut out, "verdict_oracle_rpc_errors_total", "Failed RPC calls.", "counter", get(&self.rpc_errors));
         counter(
@@ -70,6 +82,7 @@ impl Metrics {
             get(&self.lag_blocks),
         );
         counter(&mut out, "verdict_oracle_last_block", "The last processed block.", "gauge", get(&self.last_block));
+        counter(&mut out, "verdict_oracle_claims_total", "Credit claims mined.", "counter", get(&self.claims));
         counter(
             &mut out,
             "verdict_oracle_api_requests_total",

@@ -4,6 +4,8 @@
 
 pub mod api;
 pub mod chain;
+pub mod defense;
+pub mod feeds;
 pub mod metrics;
 pub mod models;
 
@@ -74,6 +76,19 @@ pub struct ServeArgs {
     /// The most gas one transaction may use.
     #[arg(long, env = "VERDICT_GAS_CAP", default_value_t = 2_000_000)]
     pub gas_cap: u64,
+    /// A scheduled feed: `contract=0x…,source=csv:PATH|http(s)://URL,every=SECONDS` (repeat).
+    /// The contract is an `AiPriceFeed` of a served model; the service pays each round's fee.
+    #[arg(long = "feed", env = "VERDICT_FEEDS", value_delimiter = ';')]
+    pub feeds: Vec<feeds::FeedSpec>,
+    /// Powers-of-tau files for the prover's keys (defending disputes needs a setup).
+    #[arg(long, env = "VERDICT_PTAU_DIR", conflicts_with = "insecure_test_setup")]
+    pub ptau_dir: Option<PathBuf>,
+    /// Prove with the insecure test setup (public tau): tests and the local demo only.
+    #[arg(long, env = "VERDICT_INSECURE_TEST_SETUP")]
+    pub insecure_test_setup: bool,
+    /// The proving-key cache.
+    #[arg(long, env = "VERDICT_KEYS_DIR", default_value = ".verdict/keys")]
+    pub keys_dir: PathBuf,
 }
 
 fn read_secret(file: Option<&PathBuf>, env: &str, what: &str) -> anyhow::Result<Option<String>> {
@@ -181,8 +196,29 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         gas_cap: args.gas_cap,
         receipt_timeout: Duration::from_secs(120),
     };
+    let mut scheduled = Vec::new();
+    for spec in &args.feeds {
+        scheduled.push(
+            feeds::Feed::new(spec.clone(), provider.clone(), deployment.oracle, me, &models, store.clone()).await?,
+        );
+    }
+    let source = match (&args.ptau_dir, args.insecure_test_setup) {
+        (Some(dir), _) => Some(verdict_circuits::folding::KeySource::PtauDir(dir.clone())),
+        (None, true) => {
+            verdict_circuits::folding::warn_insecure();
+            Some(verdict_circuits::folding::KeySource::InsecureTest)
+        }
+        (None, false) => {
+            tracing::warn!(
+                "no prover setup (--ptau-dir or --insecure-test-setup): challenged proposals cannot be proven"
+            );
+            None
+        }
+    };
+    let prover = source.map(|source| defense::ProverConfig { source, keys_dir: args.keys_dir.clone() });
     let operator =
-        Operator::new(provider.clone(), deployment.oracle, me, store.clone(), models.clone(), metrics.clone(), config);
+        Operator::new(provider.clone(), deployment.oracle, me, store.clone(), models.clone(), metrics.clone(), config)
+            .with_defender(defense::Defender::new(provider.clone(), deployment.dispute_game, me, prover));
     let state = Arc::new(AppState {
         store,
         models,
@@ -199,6 +235,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(operator = %me, listen = %listener.local_addr()?, "serving");
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let chain = tokio::spawn(operator.run(stopped.clone()));
+    let feeds = tokio::spawn(feeds::run(scheduled, stopped.clone()));
     let mut on_stop = stopped.clone();
     let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(async move {
         let _ = on_stop.changed().await;
@@ -208,6 +245,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     let _ = stop.send(true);
     let _ = chain.await;
+    let _ = feeds.await;
     server.await.context("the API task panicked")?.context("the API server failed")?;
     Ok(())
 }

@@ -1,0 +1,181 @@
+//! Defending a challenged proposal: each move of the bisection comes from the pure solver
+//! (`verdict_contracts::dispute::next_action`) over the service's own stored trace; at the end
+//! the disputed segment is proven with the folding prover on a blocking worker thread, checked by
+//! the reference verifier, and submitted. A proof job never blocks the chain loop: the loop starts
+//! it, and a later pass submits it once done.
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+};
+
+use alloy::{
+    primitives::{Address, FixedBytes, U256},
+    providers::DynProvider,
+};
+use tokio::task::JoinHandle;
+use verdict_circuits::{
+    folding::KeySource,
+    prover::{ModelProver, RequestId},
+    step::WeightMode,
+    Commitment, Model, Trace as EngineTrace,
+};
+use verdict_contracts::{
+    dispute::{next_action, Action, DisputeView, Phase, Role, Trace},
+    dispute_game::DisputeGame::{self, DisputeGameInstance},
+};
+
+/// Where proving keys come from and are cached.
+#[derive(Clone, Debug)]
+pub struct ProverConfig {
+    /// The HyperKZG setup.
+    pub source: KeySource,
+    /// The key cache.
+    pub keys_dir: PathBuf,
+}
+
+type ProofJob = JoinHandle<Result<Vec<u8>, String>>;
+
+/// The defender: the dispute game and the proof jobs in flight (one a request).
+pub struct Defender {
+    game: DisputeGameInstance<DynProvider>,
+    me: Address,
+    prover: Option<ProverConfig>,
+    jobs: Mutex<HashMap<u64, ProofJob>>,
+    provers: Arc<Mutex<HashMap<u64, Arc<ModelProver>>>>,
+}
+
+/// A move ready to send.
+pub enum Move {
+    /// `openDispute`.
+    Open(DisputeGame::Opening),
+    /// `proposerBisect`.
+    Bisect(FixedBytes<32>, Vec<FixedBytes<32>>),
+    /// `proveSegment`.
+    Prove(Vec<FixedBytes<32>>, Vec<u8>),
+}
+
+impl Defender {
+    /// A defender playing for `me`; without a prover config it plays the bisection but cannot
+    /// prove (and then loses at the proof step).
+    pub fn new(provider: DynProvider, game: Address, me: Address, prover: Option<ProverConfig>) -> Self {
+        Self {
+            game: DisputeGame::new(game, provider),
+            me,
+            prover,
+            jobs: Mutex::new(HashMap::new()),
+            provers: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// The game.
+    pub fn game(&self) -> &DisputeGameInstance<DynProvider> {
+        &self.game
+    }
+
+    /// The sender.
+    pub fn me(&self) -> Address {
+        self.me
+    }
+
+    /// The proposer's next move in the dispute of `request`, given its stored trace.
+    pub async fn next(
+        &self,
+        request: u64,
+        model_id: u64,
+        model: &Model,
+        trace: &[Vec<i32>],
+        steps: &[Commitment],
+    ) -> Result<Option<Move>, String> {
+        let d = self.game.disputeOf(U256::from(request)).call().await.map_err(|e| e.to_string())?;
+        let view =
+            DisputeView { phase: Phase::from(d.phase), steps: model.steps(), lo: d.lo as usize, hi: d.hi as usize };
+        if view.phase == Phase::None {
+            return Ok(None);
+        }
+        let ours = Trace::new(steps.to_vec());
+        Ok(match next_action(Role::Proposer, &view, &ours) {
+            Action::Wait => None,
+            Action::Open { z0, z_last } => {
+                Some(Move::Open(DisputeGame::Opening { z0: z0.0, proof0: z0.1, zL: z_last.0, proofL: z_last.1 }))
+            }
+            Action::Bisect { z, proof, .. } => Some(Move::Bisect(z, proof)),
+            Action::ProveSegment { lo, hi, steps } => {
+                self.proof(request, model_id, model, trace, lo..hi).map(|bytes| Move::Prove(steps, bytes))
+            }
+        })
+    }
+
+    /// The proof of `segment`: started on a worker thread the first time, returned once done.
+    fn proof(
+        &self,
+        request: u64,
+        model_id: u64,
+        model: &Model,
+        trace: &[Vec<i32>],
+        segment: std::ops::Range<usize>,
+    ) -> Option<Vec<u8>> {
+        let Some(config) = self.prover.clone() else {
+            tracing::error!(
+                request,
+                "challenged at the proof step, but no prover is configured (--ptau-dir or --insecure-test-setup)"
+            );
+            return None;
+        };
+        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(job) = jobs.get(&request) {
+            if !job.is_finished() {
+                return None;
+            }
+            let job = jobs.remove(&request).expect("present");
+            return match futures_now(job) {
+                Ok(bytes) => Some(bytes),
+                Err(e) => {
+                    tracing::error!(request, "proof failed: {e}; retrying");
+                    None
+                }
+            };
+        }
+        let (model, trace, provers) = (model.clone(), EngineTrace { steps: trace.to_vec() }, self.provers.clone());
+        tracing::info!(request, from = segment.start, to = segment.end, "proving the disputed segment");
+        jobs.insert(
+            request,
+            tokio::task::spawn_blocking(move || {
+                let prover = {
+                    let cached = provers.lock().unwrap_or_else(|p| p.into_inner()).get(&model_id).cloned();
+                    match cached {
+                        Some(p) => p,
+                        None => {
+                            let (p, _) =
+                                ModelProver::setup(model, WeightMode::Public, &config.source, Some(&config.keys_dir))
+                                    .map_err(|e| e.to_string())?;
+                            let p = Arc::new(p);
+                            provers.lock().unwrap_or_else(|p| p.into_inner()).insert(model_id, p.clone());
+                            p
+                        }
+                    }
+                };
+                let started = std::time::Instant::now();
+                let (proof, _) =
+                    prover.prove(RequestId::from_u64(request), &trace, segment, |_| {}).map_err(|e| e.to_string())?;
+                // Never submit what our own verifier would refuse.
+                prover.verify(&proof).map_err(|e| format!("self-check failed: {e}"))?;
+                tracing::info!(
+                    request,
+                    ms = started.elapsed().as_millis() as u64,
+                    bytes = proof.proof.len(),
+                    "segment proven"
+                );
+                Ok(proof.proof)
+            }),
+        );
+        None
+    }
+}
+
+/// The result of a finished job (it is finished, so this does not block).
+fn futures_now(job: ProofJob) -> Result<Vec<u8>, String> {
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::block_in_place(|| handle.block_on(job)).map_err(|e| format!("proof job panicked: {e}"))?
+}
