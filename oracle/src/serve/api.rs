@@ -14,7 +14,7 @@ use alloy::{
 };
 use axum::{
     extract::{rejection::JsonRejection, DefaultBodyLimit, Path, State},
-    http::{header, HeaderMap, StatusCode},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
     Json, Router,
@@ -47,6 +47,8 @@ pub struct AppState {
     pub token: Option<String>,
     /// Writes a token may make a minute.
     pub limiter: RateLimiter,
+    /// The one browser origin allowed cross-origin access (`None`: CORS off).
+    pub cors_origin: Option<HeaderValue>,
 }
 
 /// A token bucket per token: `per_minute` writes a minute, refilled continuously.
@@ -126,7 +128,31 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), cors))
         .with_state(state)
+}
+
+/// CORS, off unless an origin is configured: then that origin (only) may read and write, and
+/// preflight requests are answered here.
+async fn cors(
+    State(state): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(origin) = state.cors_origin.clone() else {
+        return next.run(request).await;
+    };
+    let matches = request.headers().get(header::ORIGIN) == Some(&origin);
+    let preflight = request.method() == axum::http::Method::OPTIONS;
+    let mut response = if preflight { StatusCode::NO_CONTENT.into_response() } else { next.run(request).await };
+    if matches {
+        let h = response.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("authorization, content-type"));
+        h.insert(header::VARY, HeaderValue::from_static("origin"));
+    }
+    response
 }
 
 /// Constant-time equality of two byte strings (length leaks, content does not).

@@ -83,6 +83,8 @@ pub struct ChainConfig {
     pub gas_cap: u64,
     /// How long to wait for a receipt before giving up on a pass.
     pub receipt_timeout: Duration,
+    /// Blocks a transaction must be deep before it counts as mined.
+    pub tx_confirmations: u64,
 }
 
 /// The operator side of the chain: proposes and settles for the served models.
@@ -384,7 +386,7 @@ impl Operator {
         let hash = pending.tx_hash().to_string();
         self.store.record_tx(&hash, request, kind)?;
         let receipt = pending
-            .with_required_confirmations(1)
+            .with_required_confirmations(self.config.tx_confirmations.max(1))
             .with_timeout(Some(self.config.receipt_timeout))
             .get_receipt()
             .await

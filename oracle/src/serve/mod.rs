@@ -73,6 +73,12 @@ pub struct ServeArgs {
     /// The first block to scan on a fresh store.
     #[arg(long, env = "VERDICT_START_BLOCK", default_value_t = 0)]
     pub start_block: u64,
+    /// Blocks a sent transaction must be deep before the service moves on.
+    #[arg(long, env = "VERDICT_TX_CONFIRMATIONS", default_value_t = 1)]
+    pub tx_confirmations: u64,
+    /// Allow this browser origin cross-origin access to the API (CORS is off without it).
+    #[arg(long, env = "VERDICT_CORS_ORIGIN")]
+    pub cors_origin: Option<String>,
     /// The most gas one transaction may use.
     #[arg(long, env = "VERDICT_GAS_CAP", default_value_t = 2_000_000)]
     pub gas_cap: u64,
@@ -195,6 +201,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_log_range: 2_000,
         gas_cap: args.gas_cap,
         receipt_timeout: Duration::from_secs(120),
+        tx_confirmations: args.tx_confirmations,
     };
     let mut scheduled = Vec::new();
     for spec in &args.feeds {
@@ -228,6 +235,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         me,
         token,
         limiter: RateLimiter::new(args.rate_limit),
+        cors_origin: args
+            .cors_origin
+            .as_deref()
+            .map(axum::http::HeaderValue::from_str)
+            .transpose()
+            .context("--cors-origin is not a valid header value")?,
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -384,12 +384,34 @@ async fn every_route_and_every_validation_error() {
     assert_eq!(doc["store"]["writable"], true);
     let (status, doc) = error_of(get("/nope").await.unwrap()).await;
     assert_eq!((status, doc["error"]["code"].as_str()), (404, Some("not_found")));
+    // CORS is off unless configured.
+    let r = reqwest::Client::new()
+        .get(format!("{url}/v1/models"))
+        .header("origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
 
-    // A request made through the API (a fresh service: the first one's token bucket is empty).
+    // A request made through the API (a fresh service: the first one's token bucket is empty),
+    // with CORS allowed for one origin.
     drop(service);
-    let service = env.spawn(&[]);
+    let service = env.spawn(&["--cors-origin", "https://app.example"]);
     service.ready().await;
     let url = &service.url;
+    let client = reqwest::Client::new();
+    let r = client.get(format!("{url}/v1/models")).header("origin", "https://app.example").send().await.unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "https://app.example");
+    let r = client.get(format!("{url}/v1/models")).header("origin", "https://evil.example").send().await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    let r = client
+        .request(reqwest::Method::OPTIONS, format!("{url}/v1/requests"))
+        .header("origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    assert!(r.headers()["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
     let r = post(url, Some(TOKEN), &good).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 202);
     let doc: Value = r.json().await.unwrap();
@@ -551,7 +573,8 @@ async fn a_challenged_honest_proposal_is_defended_with_a_real_proof_and_the_chal
             .unwrap();
     }
     let keys = env.path("keys");
-    let service = env.spawn(&["--insecure-test-setup", "--keys-dir", keys.to_str().unwrap()]);
+    let args = ["--insecure-test-setup", "--keys-dir", keys.to_str().unwrap()];
+    let mut service = env.spawn(&args);
     service.ready().await;
     let id = env.request_round(&input).await;
     wait_for(Duration::from_secs(60), || async { status_of(&service.url, id).await.as_deref() == Some("proposed") })
@@ -576,54 +599,50 @@ async fn a_challenged_honest_proposal_is_defended_with_a_real_proof_and_the_chal
         .unwrap();
     let before = env.provider.get_balance(env.watcher).await.unwrap();
 
-    // The watcher plays its side with the solver; the service plays the proposer's.
+    // The watcher plays its side with the solver; the service plays the proposer's. The service
+    // is SIGKILLed once, after its first dispute move, and restarted.
     let rid = U256::from(id);
-    let played = tokio::time::timeout(
-        Duration::from_secs(150),
-        wait_for(Duration::from_secs(600), || async {
-            let d = env.game.disputeOf(rid).call().await.unwrap();
-            let view = DisputeView {
-                phase: Phase::from(d.phase),
-                steps: env.model.steps(),
-                lo: d.lo as usize,
-                hi: d.hi as usize,
-            };
-            match next_action(Role::Challenger, &view, &liar) {
-                Action::Open { z0, z_last } => {
-                    let o = verdict_contracts::dispute_game::DisputeGame::Opening {
-                        z0: z0.0,
-                        proof0: z0.1,
-                        zL: z_last.0,
-                        proofL: z_last.1,
-                    };
-                    env.game
-                        .challengerOpen(rid, o)
-                        .from(env.watcher)
-                        .send()
-                        .await
-                        .unwrap()
-                        .get_receipt()
-                        .await
-                        .unwrap();
-                }
-                Action::Bisect { z, proof, .. } => {
-                    env.game
-                        .challengerBisect(rid, z, proof)
-                        .from(env.watcher)
-                        .send()
-                        .await
-                        .unwrap()
-                        .get_receipt()
-                        .await
-                        .unwrap();
-                }
-                _ => {}
+    let mut killed = false;
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(150), "the dispute did not end; service log:\n{}", env.log());
+        let d = env.game.disputeOf(rid).call().await.unwrap();
+        let view =
+            DisputeView { phase: Phase::from(d.phase), steps: env.model.steps(), lo: d.lo as usize, hi: d.hi as usize };
+        match next_action(Role::Challenger, &view, &liar) {
+            Action::Open { z0, z_last } => {
+                let o = verdict_contracts::dispute_game::DisputeGame::Opening {
+                    z0: z0.0,
+                    proof0: z0.1,
+                    zL: z_last.0,
+                    proofL: z_last.1,
+                };
+                env.game.challengerOpen(rid, o).from(env.watcher).send().await.unwrap().get_receipt().await.unwrap();
             }
-            status_of(&service.url, id).await.as_deref() == Some("finalized")
-        }),
-    )
-    .await;
-    assert!(played.is_ok(), "the dispute did not end; service log:\n{}", env.log());
+            Action::Bisect { z, proof, .. } => {
+                env.game
+                    .challengerBisect(rid, z, proof)
+                    .from(env.watcher)
+                    .send()
+                    .await
+                    .unwrap()
+                    .get_receipt()
+                    .await
+                    .unwrap();
+            }
+            _ => {}
+        }
+        if !killed && view.phase != Phase::AwaitingProposerOpen {
+            killed = true;
+            service.kill();
+            service = env.spawn(&args);
+            service.ready().await;
+        }
+        if status_of(&service.url, id).await.as_deref() == Some("finalized") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let doc: Value = reqwest::get(format!("{}/v1/requests/{id}", service.url)).await.unwrap().json().await.unwrap();
     let kinds: Vec<&str> =
