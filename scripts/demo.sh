@@ -2,10 +2,12 @@
 # The main job (the README's first command): a local run of Verdict with the shipped models.
 #
 # What runs today: the toolchain setup, a build, the model pipeline on the three shipped models
-# (inspect, one inference each with its step commitments), and a local anvil chain with the
-# protocol contracts deployed by the forge deploy script. Registering the models needs the
-# on-chain verifier, and the lifecycle (request, propose, challenge, prove, settle) the oracle
-# and watchtower services: they join as those land.
+# (inspect, one inference each with its step commitments), a Nova folding proof of the digit
+# classification (whole inference) and of one disputed step of the price feed, each checked by
+# the verifier, and a local anvil chain with the protocol contracts deployed by the forge deploy
+# script. Registering the models needs the on-chain verifier, and the live lifecycle on the
+# chain (the `oracle serve` service is tested on anvil by `cargo test -p verdict-oracle`) joins
+# the demo with it and the watchtower.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -24,8 +26,9 @@ scripts/setup.sh
 export PATH="$root/.tools/bin:$PATH"
 
 step "build (a first build compiles nova-snark and takes a few minutes)"
-cargo build --locked --bin oracle
+cargo build --locked --bin oracle --bin fraud-prover
 oracle="$root/target/debug/oracle"
+prover="$root/target/debug/fraud-prover"
 
 declare -A input=(
   [price_feed]="$(sed -n 2p models/price_feed.calibration.csv)"
@@ -42,6 +45,19 @@ for m in price_feed tictactoe digits; do
   "$oracle" model inspect "models/$m.model.json" | sed -n '1,6p' | sed 's/^/    /'
   "$oracle" model run "models/$m.model.json" --input "${input[$m]}" --trace | sed 's/^/    /'
 done
+
+step "proofs: Nova folds + MicroSpartan over HyperKZG (insecure test setup: a demo, not a deployment)"
+keys="$root/.demo/keys"
+"$prover" prove --model models/digits.model.json --input "${input[digits]}" --request-id 1 \
+  -o .demo/digits.proof.json --keys-dir "$keys" --insecure-test-setup | sed 's/^/    /'
+"$prover" verify --model models/digits.model.json --proof .demo/digits.proof.json \
+  --keys-dir "$keys" --insecure-test-setup | sed 's/^/    /'
+"$prover" prove --model models/price_feed.model.json --input "${input[price_feed]}" --request-id 2 \
+  --segment 1..2 -o .demo/price_feed.segment.json --keys-dir "$keys" --insecure-test-setup \
+  | sed 's/^/    /'
+"$prover" verify --model models/price_feed.model.json --proof .demo/price_feed.segment.json \
+  --keys-dir "$keys" --insecure-test-setup | sed 's/^/    /'
+ok "both proofs verified; a flipped byte or another request id is rejected (cargo test -p verdict-fraud-prover)"
 
 step "local chain: anvil, and the protocol deployed with forge"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

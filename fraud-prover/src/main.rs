@@ -5,15 +5,18 @@ use std::io::Write;
 use clap::Parser;
 use verdict_fraud_prover::{run, Cli};
 
-/// The real stdout, with file descriptor 1 pointed at stderr: halo2curves 0.9 prints debug lines
-/// to stdout on every BN254 G2 subgroup check (loading keys), which would corrupt our output.
+/// The real stdout, with file descriptor 1 pointed at /dev/null: halo2curves 0.9 prints a line
+/// of debug output to stdout for each bit of the curve parameter on every BN254 G2 subgroup check
+/// (loading keys), which would corrupt our output. Nothing of ours writes to fd 1 directly.
 fn claim_stdout() -> std::fs::File {
-    use std::os::fd::FromRawFd;
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let null = std::fs::OpenOptions::new().write(true).open("/dev/null");
     // SAFETY: dup/dup2 on the process's own standard descriptors; the duplicate is owned by the
     // returned File and nothing else closes it.
     unsafe {
         let saved = libc::dup(1);
-        if saved < 0 || libc::dup2(2, 1) < 0 {
+        let redirected = null.as_ref().map(|n| libc::dup2(n.as_raw_fd(), 1) >= 0).unwrap_or(false);
+        if saved < 0 || !redirected {
             eprintln!("error: cannot redirect stdout");
             std::process::exit(1);
         }
