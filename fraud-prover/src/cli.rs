@@ -18,6 +18,8 @@ pub enum Command {
     Prove(ProveArgs),
     /// Check a proof file; prints `ok`, or the reason for rejection with a non-zero exit.
     Verify(VerifyArgs),
+    /// Watch proposals: re-execute, challenge wrong ones, play the dispute, prove the right output.
+    Watch(Box<verdict_oracle::watch::WatchArgs>),
     /// Make a secret blinding file for a private model and print its (registrable) commitment.
     Blinding {
         /// The model file.

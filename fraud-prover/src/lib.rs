@@ -23,6 +23,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<String> {
     match &cli.command {
         Command::Prove(args) => prove(args),
         Command::Verify(args) => verify(args),
+        Command::Watch(_) => bail!("watch runs a service; call verdict_oracle::watch::watch"),
         Command::Blinding { model, output } => {
             let model = Model::load(model)?;
             let blinding = Blinding::random(&model);

@@ -32,6 +32,18 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("VERDICT_LOG").unwrap_or_else(|_| "warn".into()))
         .init();
+    if let verdict_fraud_prover::Command::Watch(args) = cli.command {
+        let result = tokio::runtime::Runtime::new()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(verdict_oracle::watch::watch(*args)));
+        return match result {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     match run(&cli) {
         Ok(out) => {
             let _ = writeln!(stdout, "{out}");

@@ -6,6 +6,8 @@ mod model_cmd;
 pub mod serve;
 /// The service's persistent state.
 pub mod store;
+/// The watchtower (`fraud-prover watch`).
+pub mod watch;
 
 pub use cli::{Cli, Command, ModelCommand, TaskArg};
 pub use model_cmd::run_model_command;

@@ -143,8 +143,39 @@ pub struct TxRecord {
     pub sent_at: u64,
 }
 
+/// A proposal the watchtower checked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WatchRecord {
+    /// The request.
+    pub id: u64,
+    /// Its model.
+    pub model_id: u64,
+    /// Who proposed.
+    pub proposer: String,
+    /// The request's int8 input.
+    pub input: Vec<i8>,
+    /// Our trace (z_0..z_L preimages).
+    pub trace: Vec<Vec<i32>>,
+    /// Our step commitments (bytes32 hex).
+    pub steps: Vec<String>,
+    /// `agree`, `mismatch`, `challenged`, `won`, `proven`, `lost`, `late`, `done`.
+    pub status: String,
+    /// What happened last.
+    pub detail: Option<String>,
+}
+
 /// The service's persistent state.
 pub trait Store: Send + Sync + 'static {
+    /// Records a checked proposal; `false` when it was already known.
+    fn insert_watched(&self, r: &WatchRecord) -> StoreResult<bool>;
+    /// Watched proposals not yet settled one way or the other.
+    fn open_watched(&self) -> StoreResult<Vec<WatchRecord>>;
+    /// One watched proposal.
+    fn watched(&self, id: u64) -> StoreResult<Option<WatchRecord>>;
+    /// Moves a watched proposal to `status`.
+    fn set_watched(&self, id: u64, status: &str, detail: Option<&str>) -> StoreResult<()>;
+    /// Watched proposals by status.
+    fn watched_counts(&self) -> StoreResult<Vec<(String, u64)>>;
     /// The last block whose events are processed.
     fn last_block(&self) -> StoreResult<Option<u64>>;
     /// Records that every event up to `block` is processed.
@@ -204,6 +235,19 @@ const MIGRATIONS: &[&str] = &[
          sent_at INTEGER NOT NULL
      );
      CREATE INDEX transactions_request ON transactions(request_id);",
+    // v2: the watchtower's view of other operators' proposals
+    "CREATE TABLE watched (
+         id INTEGER PRIMARY KEY,
+         model_id INTEGER NOT NULL,
+         proposer TEXT NOT NULL,
+         input BLOB NOT NULL,
+         trace TEXT NOT NULL,
+         steps TEXT NOT NULL,
+         status TEXT NOT NULL,
+         detail TEXT,
+         updated_at INTEGER NOT NULL
+     );
+     CREATE INDEX watched_status ON watched(status);",
 ];
 
 /// The SQLite store: one file, WAL journal, migrations by `user_version`.
@@ -286,7 +330,77 @@ fn finish(rows: Vec<(RequestRecord, String)>) -> StoreResult<Vec<RequestRecord>>
         .collect()
 }
 
+fn row_to_watched(r: &rusqlite::Row<'_>) -> rusqlite::Result<WatchRecord> {
+    let input: Vec<u8> = r.get("input")?;
+    Ok(WatchRecord {
+        id: r.get::<_, i64>("id")? as u64,
+        model_id: r.get::<_, i64>("model_id")? as u64,
+        proposer: r.get("proposer")?,
+        input: input.into_iter().map(|b| b as i8).collect(),
+        trace: json_col(r.get("trace")?)?.unwrap_or_default(),
+        steps: json_col(r.get("steps")?)?.unwrap_or_default(),
+        status: r.get("status")?,
+        detail: r.get("detail")?,
+    })
+}
+
 impl Store for SqliteStore {
+    fn insert_watched(&self, w: &WatchRecord) -> StoreResult<bool> {
+        let input: Vec<u8> = w.input.iter().map(|v| *v as u8).collect();
+        let trace = serde_json::to_string(&w.trace).expect("a trace serializes");
+        let steps = serde_json::to_string(&w.steps).expect("strings serialize");
+        self.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO watched (id, model_id, proposer, input, trace, steps, status, detail, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    w.id as i64,
+                    w.model_id as i64,
+                    w.proposer,
+                    input,
+                    trace,
+                    steps,
+                    w.status,
+                    w.detail,
+                    now() as i64
+                ],
+            )
+            .map(|n| n == 1)
+        })
+    }
+
+    fn open_watched(&self) -> StoreResult<Vec<WatchRecord>> {
+        self.with(|c| {
+            let mut s =
+                c.prepare("SELECT * FROM watched WHERE status IN ('mismatch', 'challenged', 'won') ORDER BY id")?;
+            let rows = s.query_map([], row_to_watched)?.collect::<rusqlite::Result<Vec<_>>>();
+            rows
+        })
+    }
+
+    fn watched(&self, id: u64) -> StoreResult<Option<WatchRecord>> {
+        self.with(|c| c.query_row("SELECT * FROM watched WHERE id = ?1", [id as i64], row_to_watched).optional())
+    }
+
+    fn set_watched(&self, id: u64, status: &str, detail: Option<&str>) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE watched SET status = ?2, detail = COALESCE(?3, detail), updated_at = ?4 WHERE id = ?1",
+                params![id as i64, status, detail, now() as i64],
+            )
+            .map(drop)
+        })
+    }
+
+    fn watched_counts(&self) -> StoreResult<Vec<(String, u64)>> {
+        self.with(|c| {
+            let mut s = c.prepare("SELECT status, COUNT(*) FROM watched GROUP BY status")?;
+            let rows =
+                s.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?.collect::<rusqlite::Result<Vec<_>>>();
+            rows
+        })
+    }
+
     fn last_block(&self) -> StoreResult<Option<u64>> {
         let v = self.meta("last_block")?;
         v.map(|v| v.parse().map_err(|_| StoreError(format!("corrupt last_block {v:?}")))).transpose()

@@ -99,7 +99,7 @@ pub struct Operator {
     defender: Option<Defender>,
 }
 
-fn rpc(e: impl std::fmt::Display) -> ChainError {
+pub(crate) fn rpc(e: impl std::fmt::Display) -> ChainError {
     ChainError::Rpc(e.to_string())
 }
 
@@ -375,28 +375,41 @@ impl Operator {
         kind: &'static str,
         call: CallBuilder<&DynProvider, D>,
     ) -> Result<(), ChainError> {
-        if let Err(e) = call.call_raw().await {
-            return Err(ChainError::Reverted { kind, request, reason: describe_revert(&e) });
-        }
-        let gas = call.estimate_gas().await.map_err(rpc)?;
-        if gas > self.config.gas_cap {
-            return Err(ChainError::GasCap { kind, request, gas, cap: self.config.gas_cap });
-        }
-        let pending = call.gas(gas + gas / 5).send().await.map_err(rpc)?;
-        let hash = pending.tx_hash().to_string();
-        self.store.record_tx(&hash, request, kind)?;
-        let receipt = pending
-            .with_required_confirmations(self.config.tx_confirmations.max(1))
-            .with_timeout(Some(self.config.receipt_timeout))
-            .get_receipt()
-            .await
-            .map_err(rpc)?;
-        if receipt.status() {
-            self.store.finish_tx(&hash, "mined", None)?;
-            Ok(())
-        } else {
-            self.store.finish_tx(&hash, "reverted", Some("reverted on-chain"))?;
-            Err(ChainError::Reverted { kind, request, reason: format!("transaction {hash} reverted") })
-        }
+        send_tx(self.store.as_ref(), &self.config, request, kind, call).await
+    }
+}
+
+/// Dry-runs `call` (`eth_call`), estimates its gas against the cap, sends it, records it in the
+/// store (under `request`; 0 for none) and waits for its receipt to the configured depth. A
+/// revert comes back decoded.
+pub async fn send_tx<D: CallDecoder + Send + Sync>(
+    store: &dyn Store,
+    config: &ChainConfig,
+    request: u64,
+    kind: &'static str,
+    call: CallBuilder<&DynProvider, D>,
+) -> Result<(), ChainError> {
+    if let Err(e) = call.call_raw().await {
+        return Err(ChainError::Reverted { kind, request, reason: describe_revert(&e) });
+    }
+    let gas = call.estimate_gas().await.map_err(rpc)?;
+    if gas > config.gas_cap {
+        return Err(ChainError::GasCap { kind, request, gas, cap: config.gas_cap });
+    }
+    let pending = call.gas(gas + gas / 5).send().await.map_err(rpc)?;
+    let hash = pending.tx_hash().to_string();
+    store.record_tx(&hash, request, kind)?;
+    let receipt = pending
+        .with_required_confirmations(config.tx_confirmations.max(1))
+        .with_timeout(Some(config.receipt_timeout))
+        .get_receipt()
+        .await
+        .map_err(rpc)?;
+    if receipt.status() {
+        store.finish_tx(&hash, "mined", None)?;
+        Ok(())
+    } else {
+        store.finish_tx(&hash, "reverted", Some("reverted on-chain"))?;
+        Err(ChainError::Reverted { kind, request, reason: format!("transaction {hash} reverted") })
     }
 }

@@ -107,8 +107,9 @@ impl Defender {
         })
     }
 
-    /// The proof of `segment`: started on a worker thread the first time, returned once done.
-    fn proof(
+    /// The proof of `segment` for `request`: started on a worker thread the first time, returned
+    /// once done (`None` meanwhile, or without a prover setup).
+    pub fn proof(
         &self,
         request: u64,
         model_id: u64,

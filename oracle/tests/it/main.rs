@@ -2,3 +2,4 @@
 
 mod model_cli;
 mod service;
+mod watch;

@@ -34,6 +34,7 @@ sol!(
 const BOND: u64 = 1_000_000_000_000_000_000;
 const WINDOW: u64 = 3;
 const TOKEN: &str = "test-token-7f3a";
+pub(crate) const CLOCK: u64 = 20;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -47,12 +48,13 @@ pub(crate) struct Env {
     pub(crate) oracle: InferenceOracle::InferenceOracleInstance<DynProvider>,
     pub(crate) feed: AiPriceFeed::AiPriceFeedInstance<DynProvider>,
     pub(crate) user: Address,
+    pub(crate) operator: Address,
     pub(crate) watcher: Address,
     pub(crate) verifier: SegmentTestVerifier::SegmentTestVerifierInstance<DynProvider>,
     pub(crate) game: verdict_contracts::dispute_game::DisputeGame::DisputeGameInstance<DynProvider>,
     pub(crate) model: Model,
     dir: tempfile::TempDir,
-    rpc: String,
+    pub(crate) rpc: String,
 }
 
 impl Env {
@@ -95,7 +97,8 @@ impl Env {
         )
         .await
         .unwrap();
-        let game = DisputeGame::deploy(provider.clone(), *oracle.address(), 1, 120, 300).await.unwrap();
+        // Clocks of 20 s: long enough for the services, short enough for a timeout in a test.
+        let game = DisputeGame::deploy(provider.clone(), *oracle.address(), 1, CLOCK, 300).await.unwrap();
         oracle.setDisputeGame(*game.address()).send().await.unwrap().get_receipt().await.unwrap();
         let model = Model::load(root().join("models/price_feed.model.json")).unwrap();
         registry
@@ -148,10 +151,12 @@ impl Env {
         std::fs::write(dir.path().join("deployment.json"), deployment.to_string()).unwrap();
         let key = format!("0x{}", alloy::hex::encode(keys[1].to_bytes()));
         std::fs::write(dir.path().join("operator.key"), key).unwrap();
+        let key = format!("0x{}", alloy::hex::encode(keys[3].to_bytes()));
+        std::fs::write(dir.path().join("watcher.key"), key).unwrap();
         std::fs::write(dir.path().join("api.token"), TOKEN).unwrap();
         let rpc = anvil.endpoint();
         let game = verdict_contracts::dispute_game::DisputeGame::new(*game.address(), provider.clone());
-        Self { _anvil: anvil, provider, oracle, feed, user, watcher, verifier, game, model, dir, rpc }
+        Self { _anvil: anvil, provider, oracle, feed, user, operator, watcher, verifier, game, model, dir, rpc }
     }
 
     pub(crate) fn path(&self, name: &str) -> PathBuf {
@@ -245,13 +250,13 @@ pub(crate) async fn wait_for<F: std::future::Future<Output = bool>>(limit: Durat
     }
 }
 
-async fn status_of(url: &str, id: u64) -> Option<String> {
+pub(crate) async fn status_of(url: &str, id: u64) -> Option<String> {
     let r = reqwest::get(format!("{url}/v1/requests/{id}")).await.ok()?;
     let v: Value = r.json().await.ok()?;
     v["status"].as_str().map(str::to_string)
 }
 
-fn sample_input(model: &Model) -> Vec<i8> {
+pub(crate) fn sample_input(model: &Model) -> Vec<i8> {
     (0..model.input.len).map(|i| ((i as i32 * 29) % 200 - 100) as i8).collect()
 }
 

@@ -1,0 +1,465 @@
+//! The watchtower (`fraud-prover watch`): re-executes every proposal of the models it watches,
+//! challenges the wrong ones within their window, plays the challenger's side of the bisection
+//! (each move from the pure solver), calls the timeout when the proposer runs out of clock, and,
+//! once a wrong proposal is thrown out, proves the correct output so that the consumer gets it;
+//! then claims its credits.
+//!
+//! Layered as STYLE.md asks: the monitor (`scan`) records what it saw, the scheduler (`tick`)
+//! visits every open record, the agent (`advance`) reads the chain and picks the pure solver's
+//! move, and the responder (`send_tx`) sends it. Like the operator, it acts only on the chain's
+//! current state, so a restart at any point resumes every open dispute.
+
+use std::{
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::{Address, Bytes, FixedBytes, U256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::Filter,
+    signers::local::PrivateKeySigner,
+    sol_types::SolEvent,
+};
+use anyhow::{bail, Context};
+use axum::{extract::State, http::StatusCode, routing::get, Json, Router};
+use clap::Args;
+use serde_json::json;
+use verdict_circuits::Commitment;
+use verdict_contracts::{
+    dispute::{next_action, Action, DisputeView, Phase, Role, Trace},
+    dispute_game::DisputeGame,
+    inference_oracle::InferenceOracle,
+    Deployment,
+};
+
+use crate::{
+    serve::{
+        chain::{rpc, send_tx, ChainConfig, ChainError},
+        defense::{Defender, ProverConfig},
+        load_models,
+        models::{encode_output, ModelArg, Models},
+    },
+    store::{SqliteStore, Store, WatchRecord},
+};
+
+/// `fraud-prover watch` flags (each with a `VERDICT_*` variable). The key comes from
+/// `--key-file` or `VERDICT_WATCHER_KEY`, never from a flag value.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The JSON-RPC endpoint.
+    #[arg(long, env = "VERDICT_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    pub rpc_url: String,
+    /// The deployment file.
+    #[arg(long, env = "VERDICT_DEPLOYMENT")]
+    pub deployment: PathBuf,
+    /// A file holding the watcher's hex private key (or set `VERDICT_WATCHER_KEY`).
+    #[arg(long, env = "VERDICT_WATCHER_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Watch registered model `ID` with the model file `PATH`, checked against the registry.
+    #[arg(long = "model", env = "VERDICT_MODELS", value_delimiter = ',', required = true)]
+    pub models: Vec<ModelArg>,
+    /// The SQLite file.
+    #[arg(long, env = "VERDICT_DB", default_value = ".verdict/watchtower.sqlite")]
+    pub db: PathBuf,
+    /// Where `/healthz` and `/metrics` listen.
+    #[arg(long, env = "VERDICT_LISTEN", default_value = "127.0.0.1:9090")]
+    pub listen: std::net::SocketAddr,
+    /// Milliseconds between passes.
+    #[arg(long, env = "VERDICT_POLL_MS", default_value_t = 1000)]
+    pub poll_ms: u64,
+    /// Do not challenge with less than this many seconds left in the window.
+    #[arg(long, env = "VERDICT_MIN_MARGIN", default_value_t = 2)]
+    pub min_margin: u64,
+    /// The most gas one transaction may use.
+    #[arg(long, env = "VERDICT_GAS_CAP", default_value_t = 3_000_000)]
+    pub gas_cap: u64,
+    /// Powers-of-tau files for the prover's keys (proving the correct output needs a setup).
+    #[arg(long, env = "VERDICT_PTAU_DIR", conflicts_with = "insecure_test_setup")]
+    pub ptau_dir: Option<PathBuf>,
+    /// Prove with the insecure test setup (public tau): tests and the local demo only.
+    #[arg(long, env = "VERDICT_INSECURE_TEST_SETUP")]
+    pub insecure_test_setup: bool,
+    /// The proving-key cache.
+    #[arg(long, env = "VERDICT_KEYS_DIR", default_value = ".verdict/keys")]
+    pub keys_dir: PathBuf,
+}
+
+/// What the watchtower counts.
+#[derive(Debug, Default)]
+pub struct WatchMetrics {
+    /// Proposals re-executed.
+    pub checked: AtomicU64,
+    /// Proposals that differ from our trace.
+    pub mismatches: AtomicU64,
+    /// Challenges mined.
+    pub challenges: AtomicU64,
+    /// Disputes we won.
+    pub won: AtomicU64,
+    /// Disputes we lost.
+    pub lost: AtomicU64,
+    /// Correct outputs proven after a win.
+    pub proven: AtomicU64,
+    /// Failed RPC calls.
+    pub rpc_errors: AtomicU64,
+}
+
+/// The watchtower.
+pub struct Watcher {
+    provider: DynProvider,
+    oracle: InferenceOracle::InferenceOracleInstance<DynProvider>,
+    game: DisputeGame::DisputeGameInstance<DynProvider>,
+    me: Address,
+    store: Arc<dyn Store>,
+    models: Arc<Models>,
+    metrics: Arc<WatchMetrics>,
+    config: ChainConfig,
+    margin: u64,
+    prover: Defender,
+}
+
+mod status {
+    pub(super) const REQUESTED: u8 = 1;
+    pub(super) const PROPOSED: u8 = 2;
+    pub(super) const CHALLENGED: u8 = 3;
+}
+
+fn inc(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Watcher {
+    async fn block_time(&self) -> Result<u64, ChainError> {
+        let block = self
+            .provider
+            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+            .await
+            .map_err(rpc)?
+            .ok_or_else(|| ChainError::Rpc("no latest block".into()))?;
+        Ok(block.header.timestamp)
+    }
+
+    /// One pass: check new proposals, advance every open one, claim credits.
+    pub async fn tick(&self) -> Result<(), ChainError> {
+        self.scan().await?;
+        for w in self.store.open_watched()? {
+            if let Err(e) = self.advance(&w).await {
+                tracing::warn!(request = w.id, "{e}");
+            }
+        }
+        let account = self.oracle.accountOf(self.me).call().await.map_err(rpc)?;
+        if account.credit.to::<u128>() > 0 {
+            send_tx(self.store.as_ref(), &self.config, 0, "claim", self.oracle.claim().from(self.me)).await?;
+            tracing::info!(wei = account.credit.to::<u128>(), "claimed credits");
+        }
+        Ok(())
+    }
+
+    /// The monitor: re-executes each new proposal of a watched model and records the verdict.
+    async fn scan(&self) -> Result<(), ChainError> {
+        let head = self.provider.get_block_number().await.map_err(rpc)?;
+        let from = self.store.meta("watch:last_block")?.and_then(|v| v.parse::<u64>().ok()).map_or(0, |b| b + 1);
+        if from > head {
+            return Ok(());
+        }
+        let proposals = self.oracle.Proposed_filter().from_block(from).to_block(head).query().await.map_err(rpc)?;
+        for (p, _) in proposals {
+            let id: u64 = p.requestId.try_into().unwrap_or(u64::MAX);
+            if p.proposer == self.me || self.store.watched(id)?.is_some() {
+                continue;
+            }
+            let request = self.oracle.requestOf(p.requestId).call().await.map_err(rpc)?;
+            let model_id = request.modelId;
+            let Some(served) = self.models.get(&model_id) else { continue };
+            let created = Filter::new()
+                .address(*self.oracle.address())
+                .event_signature(InferenceOracle::RequestCreated::SIGNATURE_HASH)
+                .topic1(p.requestId)
+                .from_block(0);
+            let logs = self.provider.get_logs(&created).await.map_err(rpc)?;
+            let Some(event) = logs.iter().find_map(|l| l.log_decode::<InferenceOracle::RequestCreated>().ok()) else {
+                continue;
+            };
+            let input: Vec<i8> = event.inner.data.input.iter().map(|b| *b as i8).collect();
+            let Ok(ours) = served.compute(&input) else {
+                tracing::warn!(request = id, "the request's input is not valid for the model; not watching it");
+                continue;
+            };
+            inc(&self.metrics.checked);
+            let agrees = ours.output == p.output.as_ref() && FixedBytes::from(ours.root) == p.traceRoot;
+            if !agrees {
+                inc(&self.metrics.mismatches);
+                tracing::warn!(request = id, proposer = %p.proposer, "the proposal differs from our re-execution");
+            }
+            self.store.insert_watched(&WatchRecord {
+                id,
+                model_id,
+                proposer: p.proposer.to_string(),
+                input,
+                trace: ours.trace,
+                steps: ours.steps.iter().map(ToString::to_string).collect(),
+                status: if agrees { "agree" } else { "mismatch" }.into(),
+                detail: None,
+            })?;
+        }
+        self.store.set_meta("watch:last_block", &head.to_string())?;
+        Ok(())
+    }
+
+    /// The agent: one move for one watched proposal, from the chain's state.
+    async fn advance(&self, w: &WatchRecord) -> Result<(), ChainError> {
+        let rid = U256::from(w.id);
+        let served = self.models.get(&w.model_id).ok_or_else(|| ChainError::Rpc("unwatched model".into()))?;
+        let steps: Vec<Commitment> = w
+            .steps
+            .iter()
+            .map(|z| z.parse())
+            .collect::<Result<_, _>>()
+            .map_err(|e| ChainError::Rpc(format!("corrupt stored commitment: {e}")))?;
+        let trace = Trace::new(steps.clone());
+        let onchain = self.oracle.requestOf(rid).call().await.map_err(rpc)?;
+        match (onchain.status, w.status.as_str()) {
+            (status::PROPOSED, "mismatch") => {
+                let deadline = self.oracle.proposalOf(rid).call().await.map_err(rpc)?.deadline;
+                if self.block_time().await? + self.margin >= deadline {
+                    self.store.set_watched(w.id, "late", Some("the window closed before we could challenge"))?;
+                    return Ok(());
+                }
+                // Second evaluation path: the model re-read from disk and checked against the
+                // registry again, and the trace recomputed from it, must give our commitments.
+                let again = served.compute(&w.input).map_err(|e| ChainError::Rpc(e.to_string()))?;
+                if again.steps != steps {
+                    self.store.set_watched(w.id, "done", Some("our two evaluations disagree; not challenging"))?;
+                    return Ok(());
+                }
+                let bond = self.oracle.challengerBond().call().await.map_err(rpc)?;
+                let call = self.oracle.challenge(rid, trace.root()).value(U256::from(bond)).from(self.me);
+                send_tx(self.store.as_ref(), &self.config, w.id, "challenge", call).await?;
+                inc(&self.metrics.challenges);
+                self.store.set_watched(w.id, "challenged", None)?;
+                tracing::info!(request = w.id, "challenged");
+                Ok(())
+            }
+            (status::CHALLENGED, _) => {
+                let c = self.oracle.challengeOf(rid).call().await.map_err(rpc)?;
+                if c.challenger != self.me {
+                    self.store.set_watched(w.id, "done", Some("another watcher challenged it"))?;
+                    return Ok(());
+                }
+                let d = self.game.disputeOf(rid).call().await.map_err(rpc)?;
+                let view = DisputeView {
+                    phase: Phase::from(d.phase),
+                    steps: served.model.steps(),
+                    lo: d.lo as usize,
+                    hi: d.hi as usize,
+                };
+                match next_action(Role::Challenger, &view, &trace) {
+                    Action::Open { z0, z_last } => {
+                        let o = DisputeGame::Opening { z0: z0.0, proof0: z0.1, zL: z_last.0, proofL: z_last.1 };
+                        send_tx(
+                            self.store.as_ref(),
+                            &self.config,
+                            w.id,
+                            "challenger_open",
+                            self.game.challengerOpen(rid, o).from(self.me),
+                        )
+                        .await
+                    }
+                    Action::Bisect { z, proof, .. } => {
+                        let call = self.game.challengerBisect(rid, z, proof).from(self.me);
+                        send_tx(self.store.as_ref(), &self.config, w.id, "challenger_bisect", call).await
+                    }
+                    _ => {
+                        // The proposer's move: call the timeout once its clock has run out.
+                        let (expires, proposer_to_move) = match self.game.deadlineOf(rid).call().await {
+                            Ok(r) => (r.expiresAt, r.proposerToMove),
+                            Err(_) => return Ok(()),
+                        };
+                        if proposer_to_move && self.block_time().await? > expires {
+                            send_tx(
+                                self.store.as_ref(),
+                                &self.config,
+                                w.id,
+                                "timeout",
+                                self.game.timeout(rid).from(self.me),
+                            )
+                            .await?;
+                        }
+                        Ok(())
+                    }
+                }
+            }
+            (status::REQUESTED, "challenged" | "won") => {
+                if w.status == "challenged" {
+                    inc(&self.metrics.won);
+                    self.store.set_watched(w.id, "won", None)?;
+                    tracing::info!(request = w.id, "the wrong proposal was thrown out");
+                }
+                // Give the consumer the correct output: a proof of the whole inference.
+                let Some(proof) = self.prover.proof(w.id, w.model_id, &served.model, &w.trace, 0..served.model.steps())
+                else {
+                    return Ok(());
+                };
+                let input = Bytes::from(w.input.iter().map(|v| *v as u8).collect::<Vec<u8>>());
+                let output = Bytes::from(encode_output(w.trace.last().map_or(&[][..], Vec::as_slice)));
+                let zs: Vec<FixedBytes<32>> = steps.iter().map(|z| FixedBytes::from(z.0)).collect();
+                let call = self.game.proveOutput(rid, input, output, zs, Bytes::from(proof)).from(self.me);
+                send_tx(self.store.as_ref(), &self.config, w.id, "prove_output", call).await?;
+                inc(&self.metrics.proven);
+                self.store.set_watched(w.id, "proven", None).map_err(ChainError::from)
+            }
+            (status::PROPOSED | 4, "challenged") => {
+                // Confirmed (4), or back to a proposal that is not the one we challenged.
+                inc(&self.metrics.lost);
+                self.store.set_watched(w.id, "lost", Some("the proposer won the dispute"))?;
+                tracing::error!(request = w.id, "we lost a dispute");
+                Ok(())
+            }
+            _ => {
+                let detail = format!("on-chain status {}", onchain.status);
+                self.store.set_watched(w.id, "done", Some(&detail))?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs passes until `shutdown`, backing off on failures.
+    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut failures = 0u32;
+        loop {
+            match self.tick().await {
+                Ok(()) => failures = 0,
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    inc(&self.metrics.rpc_errors);
+                    tracing::warn!(failures, "watch pass failed: {e}");
+                }
+            }
+            let backoff = self.config.poll_interval * 2u32.saturating_pow(failures.min(5));
+            tokio::select! {
+                _ = tokio::time::sleep(backoff.min(Duration::from_secs(30))) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+fn render(metrics: &WatchMetrics, store: &dyn Store) -> String {
+    let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let mut out = String::new();
+    for (name, help, v) in [
+        ("verdict_watch_proposals_checked_total", "Proposals re-executed.", get(&metrics.checked)),
+        ("verdict_watch_mismatches_total", "Proposals that differ from our re-execution.", get(&metrics.mismatches)),
+        ("verdict_watch_challenges_total", "Challenges mined.", get(&metrics.challenges)),
+        ("verdict_watch_outputs_proven_total", "Correct outputs proven after a win.", get(&metrics.proven)),
+        ("verdict_watch_rpc_errors_total", "Failed passes.", get(&metrics.rpc_errors)),
+    ] {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"));
+    }
+    out.push_str(
+        "# HELP verdict_watch_disputes_total Our disputes, by outcome.\n# TYPE verdict_watch_disputes_total counter\n",
+    );
+    out.push_str(&format!("verdict_watch_disputes_total{{outcome=\"won\"}} {}\n", get(&metrics.won)));
+    out.push_str(&format!("verdict_watch_disputes_total{{outcome=\"lost\"}} {}\n", get(&metrics.lost)));
+    out.push_str(
+        "# HELP verdict_watch_proposals Watched proposals, by status.\n# TYPE verdict_watch_proposals gauge\n",
+    );
+    for (status, n) in store.watched_counts().unwrap_or_default() {
+        out.push_str(&format!("verdict_watch_proposals{{status=\"{status}\"}} {n}\n"));
+    }
+    out
+}
+
+/// Runs the watchtower until Ctrl-C or SIGTERM.
+pub async fn watch(args: WatchArgs) -> anyhow::Result<()> {
+    let key = match &args.key_file {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+        None => std::env::var("VERDICT_WATCHER_KEY")
+            .context("no watcher key: pass --key-file or set VERDICT_WATCHER_KEY")?,
+    };
+    let signer: PrivateKeySigner = key.trim().parse().context("the watcher key is not a hex private key")?;
+    let me = signer.address();
+    let deployment = Deployment::load(&args.deployment)?;
+    let url = args.rpc_url.parse().with_context(|| format!("invalid RPC URL {}", args.rpc_url))?;
+    let provider = ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased();
+    let chain_id = provider.get_chain_id().await.context("the chain is not reachable")?;
+    if chain_id != deployment.chain_id {
+        bail!("the RPC serves chain {chain_id}, the deployment is for chain {}", deployment.chain_id);
+    }
+    let models = Arc::new(load_models(&provider, deployment.registry, &args.models).await?);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&args.db)?);
+    let source = match (&args.ptau_dir, args.insecure_test_setup) {
+        (Some(dir), _) => Some(verdict_circuits::folding::KeySource::PtauDir(dir.clone())),
+        (None, true) => {
+            verdict_circuits::folding::warn_insecure();
+            Some(verdict_circuits::folding::KeySource::InsecureTest)
+        }
+        (None, false) => None,
+    };
+    let prover = Defender::new(
+        provider.clone(),
+        deployment.dispute_game,
+        me,
+        source.map(|source| ProverConfig { source, keys_dir: args.keys_dir.clone() }),
+    );
+    let metrics = Arc::new(WatchMetrics::default());
+    let watcher = Watcher {
+        oracle: InferenceOracle::new(deployment.oracle, provider.clone()),
+        game: DisputeGame::new(deployment.dispute_game, provider.clone()),
+        provider: provider.clone(),
+        me,
+        store: store.clone(),
+        models,
+        metrics: metrics.clone(),
+        config: ChainConfig {
+            poll_interval: Duration::from_millis(args.poll_ms.max(50)),
+            confirmations: 0,
+            start_block: 0,
+            max_log_range: 2_000,
+            gas_cap: args.gas_cap,
+            receipt_timeout: Duration::from_secs(120),
+            tx_confirmations: 1,
+        },
+        margin: args.min_margin,
+        prover,
+    };
+    let state = (metrics, store, provider);
+    let app = Router::new()
+        .route(
+            "/healthz",
+            get(|State((_, store, provider)): State<(Arc<WatchMetrics>, Arc<dyn Store>, DynProvider)>| async move {
+                let chain = provider.get_block_number().await.is_ok();
+                let db = store.probe().is_ok();
+                let code = if chain && db { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+                (code, Json(json!({ "ok": chain && db, "chain": chain, "store": db })))
+            }),
+        )
+        .route(
+            "/metrics",
+            get(|State((metrics, store, _)): State<(Arc<WatchMetrics>, Arc<dyn Store>, DynProvider)>| async move {
+                render(&metrics, store.as_ref())
+            }),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(watcher = %me, listen = %listener.local_addr()?, "watching");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(watcher.run(stopped.clone()));
+    let mut on_stop = stopped;
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = on_stop.changed().await;
+    });
+    let server = tokio::spawn(async move { server.await });
+    crate::serve::shutdown_signal().await;
+    let _ = stop.send(true);
+    let _ = task.await;
+    server.await.context("the metrics task panicked")?.context("the metrics server failed")?;
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! The watchtower against a dishonest operator on anvil with the real contracts: it re-executes
+//! the proposal, challenges, plays the dispute, calls the timeout when the liar stops answering,
+//! proves the correct output for the consumer with a real whole-inference proof, and collects.
+//! The watchtower runs in-process here (its command is `fraud-prover watch`); a restart is an
+//! aborted task followed by a fresh one over the same store.
+
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Bytes, FixedBytes, U256};
+use verdict_circuits::{activation_commitment, Commitment, Fr};
+use verdict_contracts::{dispute::Trace, inference_oracle::InferenceOracle};
+use verdict_oracle::{serve::models::ModelArg, watch::WatchArgs};
+
+use crate::service::{sample_input, Env, CLOCK};
+
+fn args(env: &Env, port: u16) -> WatchArgs {
+    WatchArgs {
+        rpc_url: env.rpc.clone(),
+        deployment: env.path("deployment.json"),
+        key_file: Some(env.path("watcher.key")),
+        models: vec![ModelArg {
+            id: 1,
+            path: std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/price_feed.model.json"),
+        }],
+        db: env.path("watchtower.sqlite"),
+        listen: format!("127.0.0.1:{port}").parse().unwrap(),
+        poll_ms: 200,
+        min_margin: 1,
+        gas_cap: 3_000_000,
+        ptau_dir: None,
+        insecure_test_setup: true,
+        keys_dir: env.path("watch-keys"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lying_operator_that_stops_answering_is_caught_and_the_consumer_gets_the_right_output() {
+    let env = Env::new().await;
+    let model = &env.model;
+    let input = sample_input(model);
+    let honest = model.run(&input).unwrap();
+    let zs: Vec<Commitment> = model.step_commitments(&honest);
+    let words: Vec<FixedBytes<32>> = zs.iter().map(|z| FixedBytes::from(z.0)).collect();
+    // The honest whole inference is provable (the stand-in verifier accepts it, issue 5).
+    env.verifier
+        .accept(U256::ZERO, U256::from(model.steps()), words[0], words[model.steps()])
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+
+    // The liar: a wrong output with a consistent trace (its z_L commits to the wrong output).
+    let wrong: Vec<i32> = honest.output().iter().map(|v| v + 1000).collect();
+    let mut lie = words.clone();
+    let z_last = activation_commitment(model.steps(), &wrong, 32);
+    lie[model.steps()] = FixedBytes::from(Commitment::from_field(z_last).0);
+    let _: Fr = z_last;
+    let root = Trace::from_words(&lie).root();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut watcher = tokio::spawn(verdict_oracle::watch::watch(args(&env, port)));
+    let id = env.request_round(&input).await;
+    let output = Bytes::from(wrong.iter().flat_map(|v| v.to_be_bytes()).collect::<Vec<u8>>());
+    env.oracle
+        .propose(U256::from(id), output, root)
+        .from(env.operator)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+
+    // Restart the watchtower once it has challenged (an aborted task, then a fresh one).
+    let started = Instant::now();
+    let mut restarted = false;
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(4 * CLOCK + 90), "the watchtower did not win in time");
+        let challenged = env.count::<InferenceOracle::Challenged>(id).await == 1;
+        if challenged && !restarted {
+            watcher.abort();
+            let _ = watcher.await;
+            watcher = tokio::spawn(verdict_oracle::watch::watch(args(&env, port + 1)));
+            restarted = true;
+        }
+        if env.count::<InferenceOracle::Finalized>(id).await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    watcher.abort();
+
+    // The consumer got the honest answer, proven; the liar's bond went to the watcher.
+    let r = env.feed.latestRoundData().call().await.unwrap();
+    assert_eq!(r._1, alloy::primitives::I256::try_from(honest.output()[0]).unwrap());
+    let result = env.oracle.resultOf(U256::from(id)).call().await.unwrap();
+    assert_eq!(result.operator, env.watcher, "the watchtower answered the reopened request");
+    assert_eq!(env.count::<InferenceOracle::DisputeResolved>(id).await, 1);
+    let resolved = {
+        let filter = alloy::rpc::types::Filter::new()
+            .address(*env.oracle.address())
+            .event_signature(<InferenceOracle::DisputeResolved as alloy::sol_types::SolEvent>::SIGNATURE_HASH)
+            .topic1(U256::from(id))
+            .from_block(0);
+        let logs = alloy::providers::Provider::get_logs(&env.provider, &filter).await.unwrap();
+        logs[0].log_decode::<InferenceOracle::DisputeResolved>().unwrap().inner.data
+    };
+    assert_eq!((resolved.winner, resolved.loser), (env.watcher, env.operator));
+}
