@@ -191,11 +191,28 @@ impl Watcher {
                 continue;
             };
             inc(&self.metrics.checked);
-            let agrees = ours.output == p.output.as_ref() && FixedBytes::from(ours.root) == p.traceRoot;
-            if !agrees {
-                inc(&self.metrics.mismatches);
-                tracing::warn!(request = id, proposer = %p.proposer, "the proposal differs from our re-execution");
-            }
+            let same_output = ours.output == p.output.as_ref();
+            let same_root = FixedBytes::from(ours.root) == p.traceRoot;
+            let verdict = match (same_output, same_root) {
+                (true, true) => "agree",
+                (false, _) => {
+                    inc(&self.metrics.mismatches);
+                    tracing::warn!(request = id, proposer = %p.proposer, "the proposed output is wrong");
+                    "mismatch"
+                }
+                (true, false) => {
+                    // The game bisects between an agreed z_0 and a disputed z_L; with the right
+                    // output there is no disputed end, so a challenge could only time out and
+                    // cost our bond. The consumer gets the right output anyway.
+                    inc(&self.metrics.mismatches);
+                    tracing::error!(
+                        request = id,
+                        proposer = %p.proposer,
+                        "right output with a wrong trace root: recorded, not challengeable in this game"
+                    );
+                    "root_mismatch"
+                }
+            };
             self.store.insert_watched(&WatchRecord {
                 id,
                 model_id,
@@ -203,7 +220,7 @@ impl Watcher {
                 input,
                 trace: ours.trace,
                 steps: ours.steps.iter().map(ToString::to_string).collect(),
-                status: if agrees { "agree" } else { "mismatch" }.into(),
+                status: verdict.into(),
                 detail: None,
             })?;
         }

@@ -109,3 +109,143 @@ async fn a_lying_operator_that_stops_answering_is_caught_and_the_consumer_gets_t
     };
     assert_eq!((resolved.winner, resolved.loser), (env.watcher, env.operator));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_liar_that_plays_the_bisection_and_submits_a_bad_proof_loses_to_the_watchtower() {
+    use verdict_contracts::dispute::{next_action, Action, DisputeView, Phase, Role};
+
+    let env = Env::new().await;
+    let model = &env.model;
+    let input = sample_input(model);
+    let honest = model.run(&input).unwrap();
+    let words: Vec<FixedBytes<32>> = model.step_commitments(&honest).iter().map(|z| FixedBytes::from(z.0)).collect();
+    let l = model.steps();
+    env.verifier
+        .accept(U256::ZERO, U256::from(l), words[0], words[l])
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+
+    // A wrong output whose trace diverges from step 2 on (so the bisection has work to do).
+    let wrong: Vec<i32> = honest.output().iter().map(|v| v - 7).collect();
+    let mut lie = words.clone();
+    lie[2].0[31] ^= 1;
+    lie[l] = FixedBytes::from(Commitment::from_field(activation_commitment(l, &wrong, 32)).0);
+    let liar = Trace::from_words(&lie);
+    let output = Bytes::from(wrong.iter().flat_map(|v| v.to_be_bytes()).collect::<Vec<u8>>());
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let watcher = tokio::spawn(verdict_oracle::watch::watch(args(&env, port)));
+    let id = env.request_round(&input).await;
+    let rid = U256::from(id);
+    env.oracle
+        .propose(rid, output.clone(), liar.root())
+        .from(env.operator)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+
+    // The liar plays its side with the solver, and at the end submits a proof that is not one.
+    let started = Instant::now();
+    let mut bad_proof_sent = false;
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(4 * CLOCK + 90), "the watchtower did not win in time");
+        if env.count::<InferenceOracle::Challenged>(id).await == 1 {
+            let d = env.game.disputeOf(rid).call().await.unwrap();
+            let view = DisputeView { phase: Phase::from(d.phase), steps: l, lo: d.lo as usize, hi: d.hi as usize };
+            let call = match next_action(Role::Proposer, &view, &liar) {
+                Action::Open { z0, z_last } => {
+                    let o = verdict_contracts::dispute_game::DisputeGame::Opening {
+                        z0: z0.0,
+                        proof0: z0.1,
+                        zL: z_last.0,
+                        proofL: z_last.1,
+                    };
+                    Some(
+                        env.game
+                            .openDispute(
+                                rid,
+                                Bytes::from(input.iter().map(|v| *v as u8).collect::<Vec<u8>>()),
+                                output.clone(),
+                                o,
+                            )
+                            .from(env.operator)
+                            .send()
+                            .await,
+                    )
+                }
+                Action::Bisect { z, proof, .. } => {
+                    Some(env.game.proposerBisect(rid, z, proof).from(env.operator).send().await)
+                }
+                Action::ProveSegment { steps, .. } if !bad_proof_sent => {
+                    bad_proof_sent = true;
+                    Some(
+                        env.game
+                            .proveSegment(rid, steps, Bytes::from_static(b"not a proof"))
+                            .from(env.operator)
+                            .send()
+                            .await,
+                    )
+                }
+                _ => None,
+            };
+            if let Some(sent) = call {
+                sent.unwrap().get_receipt().await.unwrap();
+            }
+        }
+        if env.count::<InferenceOracle::Finalized>(id).await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    watcher.abort();
+    assert!(bad_proof_sent, "the dispute reached the proof step");
+    let result = env.oracle.resultOf(rid).call().await.unwrap();
+    assert_eq!(result.operator, env.watcher, "the watchtower proved the output after the liar lost");
+    let r = env.feed.latestRoundData().call().await.unwrap();
+    assert_eq!(r._1, alloy::primitives::I256::try_from(honest.output()[0]).unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_right_output_with_a_wrong_trace_root_is_recorded_but_never_challenged() {
+    let env = Env::new().await;
+    let model = &env.model;
+    let input = sample_input(model);
+    let honest = model.run(&input).unwrap();
+    let mut words: Vec<FixedBytes<32>> =
+        model.step_commitments(&honest).iter().map(|z| FixedBytes::from(z.0)).collect();
+    words[1].0[31] ^= 1;
+    let root = Trace::from_words(&words).root();
+    let output = Bytes::from(honest.output().iter().flat_map(|v| v.to_be_bytes()).collect::<Vec<u8>>());
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let watcher = tokio::spawn(verdict_oracle::watch::watch(args(&env, port)));
+    let id = env.request_round(&input).await;
+    let rid = U256::from(id);
+    env.oracle.propose(rid, output.clone(), root).from(env.operator).send().await.unwrap().get_receipt().await.unwrap();
+    // Past the window (3 s) and then some: no challenge came, and the proposal settles.
+    let metrics = format!("http://127.0.0.1:{port}/metrics");
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(60), "the watchtower never looked at the proposal");
+        let text = match reqwest::get(&metrics).await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if text.contains("verdict_watch_proposals{status=\"root_mismatch\"} 1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    env.oracle.settle(rid, output).from(env.user).send().await.unwrap().get_receipt().await.unwrap();
+    watcher.abort();
+    assert_eq!(env.count::<InferenceOracle::Challenged>(id).await, 0, "the watchtower must not risk its bond");
+    assert_eq!(env.count::<InferenceOracle::Finalized>(id).await, 1);
+}
