@@ -134,12 +134,14 @@ pub fn warn_insecure() {
 }
 
 /// What a verifier needs, and no more: MicroSpartan's verifying key, the derandomization key,
-/// the step's IO length (in a matrix-free stub of the shape) and the all-zero running instance.
+/// the step shape's sizes (an `R1CSShape` without its matrices, which is all
+/// `R1CSInstance::new` reads; the verifying key commits to the matrices themselves) and the
+/// all-zero running instance.
 /// Small and fast to load, unlike the prover's keys.
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
 pub struct VerifierKeys {
-    stub: R1CSShape<E>,
+    sizes: R1CSShape<E>,
     initial: RelaxedR1CSInstance<E>,
     dk: Dk,
     vk: <Snark as RelaxedR1CSSNARKTrait<E>>::VerifierKey,
@@ -254,9 +256,9 @@ impl FoldingKeys {
         let dk = Ce::derand_key(&ck);
         let (pk, vk) = <Snark as RelaxedR1CSSNARKTrait<E>>::setup(&ck, &shape)?;
         let empty = || SparseMatrix::new(&[], shape.num_cons(), shape.num_vars() + shape.num_io() + 1);
-        let stub = R1CSShape::new(shape.num_cons(), shape.num_vars(), shape.num_io(), empty(), empty(), empty())?;
+        let sizes = R1CSShape::new(shape.num_cons(), shape.num_vars(), shape.num_io(), empty(), empty(), empty())?;
         let initial = RelaxedR1CSInstance::default(&ck, &shape);
-        Ok(Self { shape, ck, pk, verifier: VerifierKeys { stub, initial, dk, vk } })
+        Ok(Self { shape, ck, pk, verifier: VerifierKeys { sizes, initial, dk, vk } })
     }
 
     /// The step shape's size: `(constraints, variables, nonzero matrix entries of A, B and C)`.
@@ -355,7 +357,7 @@ impl FoldingKeys {
 impl VerifierKeys {
     /// Constraints of one step (padded).
     pub fn num_constraints(&self) -> usize {
-        self.stub.num_cons()
+        self.sizes.num_cons()
     }
 
     /// The verifying key's digest (what the transcript binds first).
@@ -388,7 +390,7 @@ impl VerifierKeys {
         let mut t = self.transcript(context);
         let mut u = self.initial.clone();
         for (x, (comm_w, comm_t)) in io.iter().zip(&proof.steps) {
-            let ui = R1CSInstance::new(&self.stub, comm_w, x)?;
+            let ui = R1CSInstance::new(&self.sizes, comm_w, x)?;
             t.absorb(b"U", &u);
             t.absorb(b"u", &ui);
             t.absorb(b"T", comm_t);

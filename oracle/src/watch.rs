@@ -19,14 +19,12 @@ use std::{
 };
 
 use alloy::{
-    network::EthereumWallet,
     primitives::{Address, Bytes, FixedBytes, U256},
-    providers::{DynProvider, Provider, ProviderBuilder},
+    providers::{DynProvider, Provider},
     rpc::types::Filter,
-    signers::local::PrivateKeySigner,
     sol_types::SolEvent,
 };
-use anyhow::{bail, Context};
+use anyhow::Context;
 use axum::{extract::State, http::StatusCode, routing::get, Json, Router};
 use clap::Args;
 use serde_json::json;
@@ -35,15 +33,16 @@ use verdict_contracts::{
     dispute::{next_action, Action, DisputeView, Phase, Role, Trace},
     dispute_game::DisputeGame,
     inference_oracle::InferenceOracle,
-    Deployment,
 };
 
 use crate::{
     serve::{
-        chain::{rpc, send_tx, ChainConfig, ChainError},
-        defense::{Defender, ProverConfig},
+        chain::{block_time, rpc, send_tx, status, ChainConfig, ChainError},
+        connect,
+        defense::Defender,
         load_models,
         models::{encode_output, ModelArg, Models},
+        prover_config,
     },
     store::{SqliteStore, Store, WatchRecord},
 };
@@ -123,25 +122,13 @@ pub struct Watcher {
     prover: Defender,
 }
 
-mod status {
-    pub(super) const REQUESTED: u8 = 1;
-    pub(super) const PROPOSED: u8 = 2;
-    pub(super) const CHALLENGED: u8 = 3;
-}
-
 fn inc(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
 impl Watcher {
     async fn block_time(&self) -> Result<u64, ChainError> {
-        let block = self
-            .provider
-            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-            .await
-            .map_err(rpc)?
-            .ok_or_else(|| ChainError::Rpc("no latest block".into()))?;
-        Ok(block.header.timestamp)
+        block_time(&self.provider).await
     }
 
     /// One pass: check new proposals, advance every open one, claim credits.
@@ -330,8 +317,8 @@ impl Watcher {
                 inc(&self.metrics.proven);
                 self.store.set_watched(w.id, "proven", None).map_err(ChainError::from)
             }
-            (status::PROPOSED | 4, "challenged") => {
-                // Confirmed (4), or back to a proposal that is not the one we challenged.
+            (status::PROPOSED | status::CONFIRMED, "challenged") => {
+                // The proposer won (confirmed), or a new proposal replaced the one we challenged.
                 inc(&self.metrics.lost);
                 self.store.set_watched(w.id, "lost", Some("the proposer won the dispute"))?;
                 tracing::error!(request = w.id, "we lost a dispute");
@@ -394,35 +381,15 @@ fn render(metrics: &WatchMetrics, store: &dyn Store) -> String {
 
 /// Runs the watchtower until Ctrl-C or SIGTERM.
 pub async fn watch(args: WatchArgs) -> anyhow::Result<()> {
-    let key = match &args.key_file {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
-        None => std::env::var("VERDICT_WATCHER_KEY")
-            .context("no watcher key: pass --key-file or set VERDICT_WATCHER_KEY")?,
-    };
-    let signer: PrivateKeySigner = key.trim().parse().context("the watcher key is not a hex private key")?;
-    let me = signer.address();
-    let deployment = Deployment::load(&args.deployment)?;
-    let url = args.rpc_url.parse().with_context(|| format!("invalid RPC URL {}", args.rpc_url))?;
-    let provider = ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased();
-    let chain_id = provider.get_chain_id().await.context("the chain is not reachable")?;
-    if chain_id != deployment.chain_id {
-        bail!("the RPC serves chain {chain_id}, the deployment is for chain {}", deployment.chain_id);
-    }
+    let (provider, me, deployment) =
+        connect(&args.rpc_url, args.key_file.as_ref(), "VERDICT_WATCHER_KEY", "watcher", &args.deployment).await?;
     let models = Arc::new(load_models(&provider, deployment.registry, &args.models).await?);
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&args.db)?);
-    let source = match (&args.ptau_dir, args.insecure_test_setup) {
-        (Some(dir), _) => Some(verdict_circuits::folding::KeySource::PtauDir(dir.clone())),
-        (None, true) => {
-            verdict_circuits::folding::warn_insecure();
-            Some(verdict_circuits::folding::KeySource::InsecureTest)
-        }
-        (None, false) => None,
-    };
     let prover = Defender::new(
         provider.clone(),
         deployment.dispute_game,
         me,
-        source.map(|source| ProverConfig { source, keys_dir: args.keys_dir.clone() }),
+        prover_config(args.ptau_dir.as_ref(), args.insecure_test_setup, &args.keys_dir),
     );
     let metrics = Arc::new(WatchMetrics::default());
     let watcher = Watcher {

@@ -26,13 +26,23 @@ use super::{
 use crate::store::{RequestRecord, RequestStatus, Store};
 
 /// On-chain request statuses (`InferenceOracle.Status`).
-mod status {
-    pub(super) const REQUESTED: u8 = 1;
-    pub(super) const PROPOSED: u8 = 2;
-    pub(super) const CHALLENGED: u8 = 3;
-    pub(super) const CONFIRMED: u8 = 4;
-    pub(super) const FINALIZED: u8 = 5;
-    pub(super) const CANCELLED: u8 = 6;
+pub(crate) mod status {
+    pub(crate) const REQUESTED: u8 = 1;
+    pub(crate) const PROPOSED: u8 = 2;
+    pub(crate) const CHALLENGED: u8 = 3;
+    pub(crate) const CONFIRMED: u8 = 4;
+    pub(crate) const FINALIZED: u8 = 5;
+    pub(crate) const CANCELLED: u8 = 6;
+}
+
+/// The latest block's timestamp (what the contracts compare deadlines with).
+pub(crate) async fn block_time(provider: &DynProvider) -> Result<u64, ChainError> {
+    let block = provider
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .map_err(rpc)?
+        .ok_or_else(|| ChainError::Rpc("no latest block".into()))?;
+    Ok(block.header.timestamp)
 }
 
 /// What can stop one pass of the loop (the next pass retries).
@@ -307,13 +317,7 @@ impl Operator {
     }
 
     async fn block_time(&self) -> Result<u64, ChainError> {
-        let block = self
-            .provider
-            .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-            .await
-            .map_err(rpc)?
-            .ok_or_else(|| ChainError::Rpc("no latest block".into()))?;
-        Ok(block.header.timestamp)
+        block_time(&self.provider).await
     }
 
     /// The stored trace, computing and storing it first when needed.

@@ -146,6 +146,46 @@ pub fn expand_config(args: Vec<String>) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
+/// The signing provider for the key from `key_file` (or the `key_env` variable), checked to
+/// serve the deployment's chain: `(provider, the key's address, the deployment)`.
+pub async fn connect(
+    rpc_url: &str,
+    key_file: Option<&PathBuf>,
+    key_env: &str,
+    role: &str,
+    deployment: &std::path::Path,
+) -> anyhow::Result<(DynProvider, Address, Deployment)> {
+    let key = read_secret(key_file, key_env, "key")?
+        .with_context(|| format!("no {role} key: pass --key-file or set {key_env}"))?;
+    let signer: PrivateKeySigner = key.parse().with_context(|| format!("the {role} key is not a hex private key"))?;
+    let me = signer.address();
+    let deployment = Deployment::load(deployment)?;
+    let url = rpc_url.parse().with_context(|| format!("invalid RPC URL {rpc_url}"))?;
+    let provider = ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased();
+    let chain_id = provider.get_chain_id().await.context("the chain is not reachable")?;
+    if chain_id != deployment.chain_id {
+        bail!("the RPC serves chain {chain_id}, the deployment is for chain {}", deployment.chain_id);
+    }
+    Ok((provider, me, deployment))
+}
+
+/// The prover's key setup the flags ask for (`None` without one; the insecure one warns).
+pub fn prover_config(
+    ptau_dir: Option<&PathBuf>,
+    insecure_test_setup: bool,
+    keys_dir: &std::path::Path,
+) -> Option<defense::ProverConfig> {
+    let source = match (ptau_dir, insecure_test_setup) {
+        (Some(dir), _) => verdict_circuits::folding::KeySource::PtauDir(dir.clone()),
+        (None, true) => {
+            verdict_circuits::folding::warn_insecure();
+            verdict_circuits::folding::KeySource::InsecureTest
+        }
+        (None, false) => return None,
+    };
+    Some(defense::ProverConfig { source, keys_dir: keys_dir.to_path_buf() })
+}
+
 /// Loads the served models and checks each against the registry (commitment and shape).
 pub async fn load_models(provider: &DynProvider, registry: Address, args: &[ModelArg]) -> anyhow::Result<Models> {
     let registry = ModelRegistry::new(registry, provider.clone());
@@ -179,18 +219,9 @@ pub async fn load_models(provider: &DynProvider, registry: Address, args: &[Mode
 
 /// Runs the service until Ctrl-C or SIGTERM.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let key = read_secret(args.key_file.as_ref(), "VERDICT_OPERATOR_KEY", "key")?
-        .context("no operator key: pass --key-file or set VERDICT_OPERATOR_KEY")?;
-    let signer: PrivateKeySigner = key.parse().context("the operator key is not a hex private key")?;
-    let me = signer.address();
     let token = read_secret(args.api_token_file.as_ref(), "VERDICT_API_TOKEN", "API token")?;
-    let deployment = Deployment::load(&args.deployment)?;
-    let url = args.rpc_url.parse().with_context(|| format!("invalid RPC URL {}", args.rpc_url))?;
-    let provider = ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased();
-    let chain_id = provider.get_chain_id().await.context("the chain is not reachable")?;
-    if chain_id != deployment.chain_id {
-        bail!("the RPC serves chain {chain_id}, the deployment is for chain {}", deployment.chain_id);
-    }
+    let (provider, me, deployment) =
+        connect(&args.rpc_url, args.key_file.as_ref(), "VERDICT_OPERATOR_KEY", "operator", &args.deployment).await?;
     let models = Arc::new(load_models(&provider, deployment.registry, &args.models).await?);
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&args.db)?);
     let metrics = Arc::new(Metrics::default());
@@ -209,20 +240,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             feeds::Feed::new(spec.clone(), provider.clone(), deployment.oracle, me, &models, store.clone()).await?,
         );
     }
-    let source = match (&args.ptau_dir, args.insecure_test_setup) {
-        (Some(dir), _) => Some(verdict_circuits::folding::KeySource::PtauDir(dir.clone())),
-        (None, true) => {
-            verdict_circuits::folding::warn_insecure();
-            Some(verdict_circuits::folding::KeySource::InsecureTest)
-        }
-        (None, false) => {
-            tracing::warn!(
-                "no prover setup (--ptau-dir or --insecure-test-setup): challenged proposals cannot be proven"
-            );
-            None
-        }
-    };
-    let prover = source.map(|source| defense::ProverConfig { source, keys_dir: args.keys_dir.clone() });
+    let prover = prover_config(args.ptau_dir.as_ref(), args.insecure_test_setup, &args.keys_dir);
+    if prover.is_none() {
+        tracing::warn!("no prover setup (--ptau-dir or --insecure-test-setup): challenged proposals cannot be proven");
+    }
     let operator =
         Operator::new(provider.clone(), deployment.oracle, me, store.clone(), models.clone(), metrics.clone(), config)
             .with_defender(defense::Defender::new(provider.clone(), deployment.dispute_game, me, prover));

@@ -130,18 +130,7 @@ impl Env {
             .get_receipt()
             .await
             .unwrap();
-        let feed = AiPriceFeed::deploy(
-            provider.clone(),
-            *oracle.address(),
-            U256::from(1),
-            8,
-            alloy::primitives::I256::try_from(1).unwrap(),
-            alloy::primitives::I256::try_from(1).unwrap(),
-            200_000,
-            "AI/USD".into(),
-        )
-        .await
-        .unwrap();
+        let feed = deploy_feed(&provider, *oracle.address(), "AI/USD").await;
 
         let dir = tempfile::tempdir().unwrap();
         let chain_id = provider.get_chain_id().await.unwrap();
@@ -213,6 +202,18 @@ impl Env {
             .from_block(0);
         self.provider.get_logs(&filter).await.unwrap().len()
     }
+}
+
+/// An `AiPriceFeed` of model 1 (8 decimals, answer = output, 200k callback gas).
+pub(crate) async fn deploy_feed(
+    provider: &DynProvider,
+    oracle: Address,
+    description: &str,
+) -> AiPriceFeed::AiPriceFeedInstance<DynProvider> {
+    let one = alloy::primitives::I256::try_from(1).unwrap();
+    AiPriceFeed::deploy(provider.clone(), oracle, U256::from(1), 8, one, one, 200_000, description.into())
+        .await
+        .unwrap()
 }
 
 /// A running service.
@@ -525,18 +526,7 @@ async fn scheduled_feeds_produce_final_rounds_from_csv_and_http_sources() {
     let app = axum::Router::new()
         .route("/price", axum::routing::get(move || async move { axum::Json(json!({ "input": row })) }));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let second = AiPriceFeed::deploy(
-        env.provider.clone(),
-        *env.oracle.address(),
-        U256::from(1),
-        8,
-        alloy::primitives::I256::try_from(1).unwrap(),
-        alloy::primitives::I256::try_from(1).unwrap(),
-        200_000,
-        "AI/USD (http)".into(),
-    )
-    .await
-    .unwrap();
+    let second = deploy_feed(&env.provider, *env.oracle.address(), "AI/USD (http)").await;
 
     let csv_feed = format!("contract={},source=csv:{},every=2", env.feed.address(), csv.display());
     let http_feed = format!("contract={},source={http},every=3", second.address());

@@ -33,6 +33,29 @@ fn args(env: &Env, port: u16) -> WatchArgs {
     }
 }
 
+/// Starts the watchtower (in-process) on a free port, then has the operator propose `output`
+/// with `root` for a fresh feed round on `input`; returns the task, the request id and the port.
+async fn watch_a_proposal(
+    env: &Env,
+    input: &[i8],
+    output: Bytes,
+    root: FixedBytes<32>,
+) -> (tokio::task::JoinHandle<anyhow::Result<()>>, u64, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let watcher = tokio::spawn(verdict_oracle::watch::watch(args(env, port)));
+    let id = env.request_round(input).await;
+    env.oracle
+        .propose(U256::from(id), output, root)
+        .from(env.operator)
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    (watcher, id, port)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lying_operator_that_stops_answering_is_caught_and_the_consumer_gets_the_right_output() {
     let env = Env::new().await;
@@ -59,19 +82,8 @@ async fn a_lying_operator_that_stops_answering_is_caught_and_the_consumer_gets_t
     let _: Fr = z_last;
     let root = Trace::from_words(&lie).root();
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut watcher = tokio::spawn(verdict_oracle::watch::watch(args(&env, port)));
-    let id = env.request_round(&input).await;
     let output = Bytes::from(wrong.iter().flat_map(|v| v.to_be_bytes()).collect::<Vec<u8>>());
-    env.oracle
-        .propose(U256::from(id), output, root)
-        .from(env.operator)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
+    let (mut watcher, id, port) = watch_a_proposal(&env, &input, output, root).await;
 
     // Restart the watchtower once it has challenged (an aborted task, then a fresh one).
     let started = Instant::now();
@@ -137,19 +149,8 @@ async fn a_liar_that_plays_the_bisection_and_submits_a_bad_proof_loses_to_the_wa
     let liar = Trace::from_words(&lie);
     let output = Bytes::from(wrong.iter().flat_map(|v| v.to_be_bytes()).collect::<Vec<u8>>());
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let watcher = tokio::spawn(verdict_oracle::watch::watch(args(&env, port)));
-    let id = env.request_round(&input).await;
+    let (watcher, id, _) = watch_a_proposal(&env, &input, output.clone(), liar.root()).await;
     let rid = U256::from(id);
-    env.oracle
-        .propose(rid, output.clone(), liar.root())
-        .from(env.operator)
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
 
     // The liar plays its side with the solver, and at the end submits a proof that is not one.
     let started = Instant::now();
@@ -224,11 +225,8 @@ async fn a_right_output_with_a_wrong_trace_root_is_recorded_but_never_challenged
     let root = Trace::from_words(&words).root();
     let output = Bytes::from(honest.output().iter().flat_map(|v| v.to_be_bytes()).collect::<Vec<u8>>());
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let watcher = tokio::spawn(verdict_oracle::watch::watch(args(&env, port)));
-    let id = env.request_round(&input).await;
+    let (watcher, id, port) = watch_a_proposal(&env, &input, output.clone(), root).await;
     let rid = U256::from(id);
-    env.oracle.propose(rid, output.clone(), root).from(env.operator).send().await.unwrap().get_receipt().await.unwrap();
     // Past the window (3 s) and then some: no challenge came, and the proposal settles.
     let metrics = format!("http://127.0.0.1:{port}/metrics");
     let started = Instant::now();
