@@ -365,6 +365,16 @@ impl VerifierKeys {
         self.vk.digest()
     }
 
+    /// MicroSpartan's verifying key.
+    pub(crate) fn snark_key(&self) -> &<Snark as RelaxedR1CSSNARKTrait<E>>::VerifierKey {
+        &self.vk
+    }
+
+    /// The blinding generator's key (derandomization).
+    pub(crate) fn derand_key(&self) -> &Dk {
+        &self.dk
+    }
+
     /// The keys' bytes (bincode, standard configuration), for the on-disk cache.
     pub fn to_bytes(&self) -> Vec<u8> {
         encode(self)

@@ -3,6 +3,8 @@
 mod commit;
 mod engine;
 mod error;
+/// The Solidity verifier's encodings: the flat proof and the verifying-key blob.
+pub mod evm;
 mod float;
 /// Folding proofs of segments of steps (Keccak-transcript native folds + MicroSpartan/HyperKZG).
 pub mod folding;

@@ -26,7 +26,7 @@ use crate::{
 /// The `format` field of a segment proof file.
 pub const PROOF_FORMAT: &str = "verdict-segment-proof";
 /// The version of the proof file and of the keys' cache layout.
-pub const PROOF_VERSION: u32 = 1;
+pub const PROOF_VERSION: u32 = 2;
 
 /// What can go wrong while setting up, proving or verifying.
 #[derive(Debug, thiserror::Error)]
@@ -120,7 +120,7 @@ pub struct SegmentProof {
     pub to: usize,
     /// `z_from, …, z_to`.
     pub steps: Vec<Commitment>,
-    /// The folding proof (bincode; `circuits/PROOF_FORMAT.md`).
+    /// The folding proof, flat (the bytes the contract reads; `circuits/PROOF_FORMAT.md`).
     #[serde(with = "hex_bytes")]
     pub proof: Vec<u8>,
 }
@@ -339,6 +339,11 @@ impl ModelProver {
         }
     }
 
+    /// Whether the weights are private (witness, bound by the blinded commitment).
+    pub fn is_private(&self) -> bool {
+        matches!(self.mode, WeightMode::Private(_))
+    }
+
     /// Whether the keys come from the insecure test setup.
     pub fn is_insecure(&self) -> bool {
         self.insecure
@@ -386,9 +391,14 @@ impl ModelProver {
             from: segment.start,
             to: segment.end,
             steps: zs,
-            proof: proof.to_bytes(),
+            proof: proof.to_flat(&keys.verifier().layout(segment.len())?)?,
         };
         Ok((file, timings))
+    }
+
+    /// The Solidity verifier's key blob for this model and mode (`fraud-prover export-verifier`).
+    pub fn evm_key(&self) -> Result<crate::evm::EvmKey, ProofError> {
+        Ok(self.keys.verifier().evm_key()?)
     }
 
     /// Verifies `proof` against this model's keys and commitment: what a contract accepts.
@@ -436,11 +446,16 @@ pub fn verify_with(
             proof.steps.len()
         )));
     }
-    let m = model.to_field().expect("canonical");
-    let zs: Vec<Fr> = proof.steps.iter().map(|z| z.to_field().expect("parsed commitments are canonical")).collect();
+    let m = model.to_field().ok_or_else(|| ProofError::Rejected(format!("model commitment {model} is not a scalar")))?;
+    let zs = proof
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, z)| z.to_field().ok_or_else(|| ProofError::Rejected(format!("step commitment {i} ({z}) is not a scalar"))))
+        .collect::<Result<Vec<Fr>, _>>()?;
     let io: Vec<Vec<Fr>> =
         (proof.from..proof.to).map(|i| step_io(i, zs[i - proof.from], zs[i - proof.from + 1], m)).collect();
-    let folding = FoldingProof::from_bytes(&proof.proof)?;
+    let folding = FoldingProof::from_flat(&proof.proof, &keys.layout(io.len())?)?;
     keys.verify(&context(model, proof.request_id, &(proof.from..proof.to)), &io, &folding)?;
     Ok(())
 }

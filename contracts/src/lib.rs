@@ -24,6 +24,7 @@ bindings! {
     ai_price_feed => AiPriceFeed, "out/AiPriceFeed.sol/AiPriceFeed.json";
     tic_tac_toe => TicTacToe, "out/TicTacToe.sol/TicTacToe.json";
     step_commitments => StepCommitments, "out/StepCommitments.sol/StepCommitments.json";
+    nova_verifier => NovaVerifier, "out/NovaVerifier.sol/NovaVerifier.json";
 }
 
 mod deployment;

@@ -18,6 +18,8 @@ pub enum Command {
     Prove(ProveArgs),
     /// Check a proof file; prints `ok`, or the reason for rejection with a non-zero exit.
     Verify(VerifyArgs),
+    /// Write the on-chain verifier's key blob of a model (register the model with its digest).
+    ExportVerifier(ExportArgs),
     /// Watch proposals: re-execute, challenge wrong ones, play the dispute, prove the right output.
     Watch(Box<verdict_oracle::watch::WatchArgs>),
     /// Make a secret blinding file for a private model and print its (registrable) commitment.
@@ -94,4 +96,25 @@ pub struct VerifyArgs {
     /// Key setup (must be the prover's).
     #[command(flatten)]
     pub setup: SetupArgs,
+}
+
+/// `fraud-prover export-verifier`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The model file (for a private model, its structure: the weights are not read).
+    #[arg(long, env = "VERDICT_MODEL")]
+    pub model: PathBuf,
+    /// The key of the private-weight circuit (proofs made with `prove --private`).
+    #[arg(long, env = "VERDICT_PRIVATE")]
+    pub private: bool,
+    /// Where to write the key blob (binary; `PROOF_FORMAT.md`). Publish it with
+    /// `NovaVerifier.publishKey`.
+    #[arg(short = 'o', long = "output", env = "VERDICT_KEY_OUT")]
+    pub output: PathBuf,
+    /// Key setup (must be the prover's).
+    #[command(flatten)]
+    pub setup: SetupArgs,
+    /// Print one JSON document.
+    #[arg(long, env = "VERDICT_JSON")]
+    pub json: bool,
 }

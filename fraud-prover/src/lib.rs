@@ -8,7 +8,7 @@ mod cli;
 use std::io::{IsTerminal, Write};
 
 use anyhow::{bail, Context};
-pub use cli::{Cli, Command, ProveArgs, SetupArgs, VerifyArgs};
+pub use cli::{Cli, Command, ExportArgs, ProveArgs, SetupArgs, VerifyArgs};
 use serde_json::json;
 use verdict_circuits::{
     folding::{KeySource, Progress},
@@ -23,6 +23,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<String> {
     match &cli.command {
         Command::Prove(args) => prove(args),
         Command::Verify(args) => verify(args),
+        Command::ExportVerifier(args) => export_verifier(args),
         Command::Watch(_) => bail!("watch runs a service; call verdict_oracle::watch::watch"),
         Command::Blinding { model, output } => {
             let model = Model::load(model)?;
@@ -165,4 +166,33 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<String> {
     let (verifier, _) = ModelProver::verifier(model, private, commitment, &source, Some(&args.setup.keys_dir))?;
     verifier.verify(&proof)?;
     Ok(format!("ok: steps {}..{} of request {} under model {commitment}", proof.from, proof.to, proof.request_id))
+}
+
+fn export_verifier(args: &ExportArgs) -> anyhow::Result<String> {
+    let model = Model::load(&args.model)?;
+    let source = args.setup.source()?;
+    // The key depends on the shape only: for a private model, any commitment gives the same key.
+    let commitment = model.commitment();
+    let (verifier, _) = ModelProver::verifier(model, args.private, commitment, &source, Some(&args.setup.keys_dir))?;
+    let key = verifier.evm_key()?;
+    std::fs::write(&args.output, &key.blob).with_context(|| format!("writing {}", args.output.display()))?;
+    let digest = format!("0x{}", hex::encode(key.digest()));
+    if args.json {
+        return Ok(json!({
+            "digest": digest,
+            "key": format!("0x{}", hex::encode(&key.blob)),
+            "outer_rounds": key.outer,
+            "inner_rounds": key.inner,
+            "proof_bytes_one_step": key.layout(1).len(),
+            "proof_bytes_per_step": key.layout(2).len() - key.layout(1).len(),
+        })
+        .to_string());
+    }
+    Ok(format!(
+        "key      {} ({} bytes)\ndigest   {digest} (register the model with this vkDigest)\nproofs   {} bytes for one step, +{} a step",
+        args.output.display(),
+        key.blob.len(),
+        key.layout(1).len(),
+        key.layout(2).len() - key.layout(1).len()
+    ))
 }

@@ -3,3 +3,4 @@
 mod common;
 mod dispute;
 mod lifecycle;
+mod nova;

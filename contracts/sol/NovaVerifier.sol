@@ -1,0 +1,828 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {IInferenceVerifier} from "./interfaces/IInferenceVerifier.sol";
+import {ModelRegistry} from "./ModelRegistry.sol";
+import {StepCommitments} from "./StepCommitments.sol";
+import {DataContract} from "./lib/DataContract.sol";
+
+/// @title NovaVerifier
+/// @notice Verifies Verdict's segment proofs on-chain: it replays the Keccak transcript of the
+///         folds exactly as `verdict_circuits::folding` does, re-computes each fold with the BN254
+///         precompiles, derandomizes, then verifies nova-snark 0.76's MicroSpartan
+///         (`spartan::ppsnark`) proof and its HyperKZG evaluation argument (one pairing check).
+///         Spec: circuits/PROOF_FORMAT.md (flat proof bytes, verifying-key blob, transcript).
+/// @dev One deployment serves every model registered with it. A model's verifying key is a
+///      960-byte blob (`fraud-prover export-verifier`), published once as a data contract; the
+///      registry stores its keccak256 as the model's `vkDigest`, so the key a proof is checked
+///      against is the one the model owner registered. Every rejection reverts with a reason.
+contract NovaVerifier is IInferenceVerifier {
+    /*//////////////////////////////////////////////////////////////
+                                 ERRORS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice The key blob is not 960 bytes of supported sizes and valid points.
+    error NovaVerifierBadKey();
+    /// @notice No key with the model's registered `vkDigest` has been published.
+    error NovaVerifierUnknownKey(bytes32 vkDigest);
+    /// @notice The segment is not a non-empty range within the model's steps.
+    error NovaVerifierBadSegment(uint256 from, uint256 to, uint256 steps);
+    /// @notice A segment [from, to) needs to - from + 1 step commitments.
+    error NovaVerifierBadStepCount(uint256 expected, uint256 found);
+    /// @notice The proof's length does not match the key and the segment.
+    error NovaVerifierBadProofLength(uint256 expected, uint256 found);
+    /// @notice A scalar (of the proof, a step commitment or the model commitment) is not below the
+    ///         scalar field's modulus; `at` is its byte offset in the proof, or the step index.
+    error NovaVerifierNotCanonical(uint256 at);
+    /// @notice A point of the proof has a coordinate not below the base field's modulus, or is not
+    ///         on the curve; `at` is its byte offset in the proof.
+    error NovaVerifierBadPoint(uint256 at);
+    /// @notice The outer sum-check's final claim is wrong.
+    error NovaVerifierOuterSumcheck();
+    /// @notice The inner sum-check's final claim is wrong.
+    error NovaVerifierInnerSumcheck();
+    /// @notice HyperKZG's evaluations are inconsistent at row `row`.
+    error NovaVerifierEvaluations(uint256 row);
+    /// @notice HyperKZG's pairing check failed.
+    error NovaVerifierPairing();
+    /// @notice A precompile call failed (cannot happen for validated inputs).
+    error NovaVerifierPrecompile();
+
+    /// @notice A key blob was published.
+    event KeyPublished(bytes32 indexed vkDigest, address pointer);
+
+    /*//////////////////////////////////////////////////////////////
+                               CONSTANTS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @dev The BN254 scalar field's modulus.
+    uint256 internal constant R = 21888242871839275222246405745257275088548364400416034343698204186575808495617;
+    /// @dev The BN254 base field's modulus.
+    uint256 internal constant P = 21888242871839275222246405745257275088696311157297823662689037894645226208583;
+    /// @dev 2^256 mod R: a challenge is (hi · 2^256 + lo) mod R.
+    uint256 internal constant R256 = 0x0e0a77c19a07df2f666ea36f7879462e36fc76959f60cd29ac96341c4ffffffb;
+    /// @dev Bytes of the key blob: 30 words.
+    uint256 internal constant KEY_BYTES = 960;
+    /// @dev Bytes of a step (its witness and cross-term commitments), and of the fixed fold part
+    ///      (the random instance, its cross term, r_W and r_E).
+    uint256 internal constant STEP_BYTES = 128;
+    uint256 internal constant FOLD_BYTES = 416;
+
+    /// @notice The registry of the models this verifier serves.
+    ModelRegistry public immutable registry;
+    /// @notice Computes z_0 and z_L from inputs and outputs.
+    StepCommitments public immutable commitments;
+    /// @notice Published key blobs by keccak256: the data contract holding each.
+    mapping(bytes32 => address) public keyOf;
+
+    /// @dev A verifying key (the blob, decoded). Points are (x, y); G2 points in EIP-197 order.
+    struct Key {
+        uint256 outer; // log2 of the padded constraint count: outer sum-check rounds
+        uint256 inner; // log2 of MicroSpartan's N: inner rounds, HyperKZG variables
+        uint256 logVars; // log2 of the padded variable count
+        uint256 digest; // nova-snark's digest of MicroSpartan's verifying key
+        uint256[2] g; // G1 generator of the commitment key
+        uint256[4] h; // G2 generator
+        uint256[4] tauH; // tau · H
+        uint256[14] s; // val_A, val_B, val_C, row, ts_row, col, ts_col
+        uint256[2] blind; // the blinding generator (derandomization)
+    }
+
+    /// @dev A relaxed R1CS instance.
+    struct Instance {
+        uint256[2] w;
+        uint256[2] e;
+        uint256 u;
+        uint256[4] x;
+    }
+
+    /// @dev The Keccak transcript (nova-snark's `Keccak256Transcript` with `evm`): a 64-byte state
+    ///      hi ‖ lo, a round counter, and the bytes absorbed since the last squeeze at [start, ptr).
+    struct Transcript {
+        uint256 hi;
+        uint256 lo;
+        uint256 round;
+        uint256 start;
+        uint256 ptr;
+    }
+
+    /// @dev MicroSpartan's verifier state between its phases.
+    struct Spartan {
+        uint256 at; // calldata offset of the snark
+        uint256 claims; // calldata offset of the 4 outer claims (Az, Bz, Cz, E)
+        uint256 evals; // calldata offset of the 15 evaluations
+        uint256 kzg; // calldata offset of HyperKZG's argument
+        uint256 factor; // Π (1 - r_pad)
+        uint256 c;
+        uint256 gamma;
+        uint256 r;
+        uint256 coeff; // s: the claims' batching challenge
+        uint256[] rOuter; // r_pad ‖ r_outer
+        uint256[] rho;
+        uint256[] rInner; // the inner sum-check's point
+        uint256[5] io; // the folded instance's (u, X)
+    }
+
+    constructor(ModelRegistry registry_, StepCommitments commitments_) {
+        registry = registry_;
+        commitments = commitments_;
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                EXTERNAL
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Publishes a key blob (`fraud-prover export-verifier`); anyone may, once per blob.
+    ///         A model registered with `vkDigest = keccak256(vk)` is then verified under it.
+    function publishKey(bytes calldata vk) external returns (bytes32 vkDigest) {
+        _checkKey(vk);
+        vkDigest = keccak256(vk);
+        if (keyOf[vkDigest] != address(0)) return vkDigest;
+        address pointer = DataContract.write(vk);
+        keyOf[vkDigest] = pointer;
+        emit KeyPublished(vkDigest, pointer);
+    }
+
+    /// @inheritdoc IInferenceVerifier
+    function inputCommitment(uint256, bytes calldata input) external view returns (bytes32) {
+        return commitments.commitment(0, input, 8);
+    }
+
+    /// @inheritdoc IInferenceVerifier
+    function outputCommitment(uint256 modelId, bytes calldata output) external view returns (bytes32) {
+        return commitments.commitment(registry.model(modelId).steps, output, 32);
+    }
+
+    /// @inheritdoc IInferenceVerifier
+    /// @dev Returns true or reverts with the reason for rejection.
+    function verifySegment(
+        uint256 modelId,
+        uint256 requestId,
+        uint256 from,
+        uint256 to,
+        bytes32[] calldata steps,
+        bytes calldata proof
+    ) external view returns (bool) {
+        (Key memory k, uint256 model) = _model(modelId, from, to, steps);
+        uint256 at = _proof(k, to - from, proof);
+        Instance memory u = _fold(k, at, model, requestId, from, steps);
+        _spartan(k, u, at + (to - from) * STEP_BYTES + FOLD_BYTES);
+        return true;
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                           KEYS AND VALIDATION
+    //////////////////////////////////////////////////////////////*/
+
+    /// @dev The model's key and commitment, after checking the segment and its step commitments.
+    function _model(uint256 modelId, uint256 from, uint256 to, bytes32[] calldata steps)
+        internal
+        view
+        returns (Key memory k, uint256 model)
+    {
+        ModelRegistry.Model memory m = registry.model(modelId);
+        // INVARIANT: a segment is a non-empty range of the model's steps, with one commitment at
+        // each end of each step.
+        if (from >= to || to > m.steps) revert NovaVerifierBadSegment(from, to, m.steps);
+        if (steps.length != to - from + 1) revert NovaVerifierBadStepCount(to - from + 1, steps.length);
+        // INVARIANT: the model and step commitments are scalars (the circuit's public IO).
+        model = uint256(m.commitment);
+        if (model >= R) revert NovaVerifierNotCanonical(type(uint256).max);
+        for (uint256 i; i < steps.length; ++i) {
+            if (uint256(steps[i]) >= R) revert NovaVerifierNotCanonical(i);
+        }
+        k = _key(m.vkDigest);
+    }
+
+    /// @dev The proof's calldata offset, after checking its length and every value in it.
+    function _proof(Key memory k, uint256 steps, bytes calldata proof) internal pure returns (uint256 at) {
+        uint256 expected = steps * STEP_BYTES + FOLD_BYTES + _snarkBytes(k);
+        if (proof.length != expected) revert NovaVerifierBadProofLength(expected, proof.length);
+        assembly ("memory-safe") {
+            at := proof.offset
+        }
+        // INVARIANT: every value read from the proof is canonical, every point on the curve.
+        _checkProof(k, at, steps);
+    }
+
+    function _checkKey(bytes calldata vk) internal view {
+        if (vk.length != KEY_BYTES) revert NovaVerifierBadKey();
+        Key memory k = abi.decode(vk, (Key));
+        // INVARIANT: sizes the verifier handles (MicroSpartan pads N ≥ 2 · vars ≥ 2 · constraints;
+        // the public IO polynomial needs 2^4 variables).
+        if (k.outer == 0 || k.inner <= k.outer || k.logVars < 4 || k.logVars + 1 > k.inner || k.inner > 40) {
+            revert NovaVerifierBadKey();
+        }
+        if (k.digest >= R || !_onCurve(k.g[0], k.g[1]) || !_onCurve(k.blind[0], k.blind[1])) {
+            revert NovaVerifierBadKey();
+        }
+        for (uint256 i; i < 14; i += 2) {
+            if (!_onCurve(k.s[i], k.s[i + 1])) revert NovaVerifierBadKey();
+        }
+    }
+
+    function _key(bytes32 vkDigest) internal view returns (Key memory) {
+        address pointer = keyOf[vkDigest];
+        if (pointer == address(0)) revert NovaVerifierUnknownKey(vkDigest);
+        bytes memory blob = new bytes(KEY_BYTES);
+        DataContract.readInto(pointer, blob, 0);
+        return abi.decode(blob, (Key));
+    }
+
+    /// @dev Bytes of MicroSpartan's part: 6 commitments, the outer sum-check, 4 claims, the inner
+    ///      sum-check, 15 evaluations, HyperKZG's inner - 1 + 3 commitments and inner rows of 3.
+    function _snarkBytes(Key memory k) internal pure returns (uint256) {
+        return 384 + 96 * k.outer + 128 + 96 * k.inner + 480 + 64 * (k.inner + 2) + 96 * k.inner;
+    }
+
+    function _onCurve(uint256 x, uint256 y) internal pure returns (bool) {
+        if (x >= P || y >= P) return false;
+        if (x == 0 && y == 0) return true; // the identity
+        return mulmod(y, y, P) == addmod(mulmod(mulmod(x, x, P), x, P), 3, P);
+    }
+
+    function _points(uint256 at, uint256 count, uint256 base) internal pure {
+        for (uint256 i; i < count; ++i) {
+            uint256 o = at + 64 * i;
+            if (!_onCurve(_cd(o), _cd(o + 32))) revert NovaVerifierBadPoint(o - base);
+        }
+    }
+
+    function _scalars(uint256 at, uint256 count, uint256 base) internal pure {
+        for (uint256 i; i < count; ++i) {
+            if (_cd(at + 32 * i) >= R) revert NovaVerifierNotCanonical(at + 32 * i - base);
+        }
+    }
+
+    /// @dev Walks the flat layout (PROOF_FORMAT.md) and checks every point and scalar.
+    function _checkProof(Key memory k, uint256 base, uint256 steps) internal pure {
+        uint256 at = base;
+        _points(at, 2 * steps + 2, base); // step commitments, random W and E
+        at += STEP_BYTES * steps + 128;
+        _scalars(at, 5, base); // random X and u
+        at += 160;
+        _points(at, 1, base); // random cross term
+        at += 64;
+        _scalars(at, 2, base); // r_W, r_E
+        at += 64;
+        _points(at, 6, base);
+        at += 384;
+        uint256 scalars = 3 * k.outer + 4 + 3 * k.inner + 15;
+        _scalars(at, scalars, base);
+        at += 32 * scalars;
+        _points(at, k.inner + 2, base);
+        at += 64 * (k.inner + 2);
+        _scalars(at, 3 * k.inner, base);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 FOLDS
+    //////////////////////////////////////////////////////////////*/
+
+    /// @dev Replays the folds of `folding::VerifierKeys::verify` and derandomizes.
+    function _fold(Key memory k, uint256 at, uint256 model, uint256 requestId, uint256 from, bytes32[] calldata steps)
+        internal
+        view
+        returns (Instance memory u)
+    {
+        Transcript memory t = _transcript("VerdictFold", 11, k.inner);
+        _label(t, "vk", 2);
+        _scalar(t, k.digest);
+        _label(t, "ctx", 3);
+        _scalar(t, model);
+        _scalar(t, requestId >> 128);
+        _scalar(t, requestId & type(uint128).max);
+        _scalar(t, from);
+        _scalar(t, from + steps.length - 1);
+        for (uint256 j; j + 1 < steps.length; ++j) {
+            uint256 o = at + STEP_BYTES * j;
+            uint256[4] memory x = [from + j, uint256(steps[j]), uint256(steps[j + 1]), model];
+            _label(t, "U", 1);
+            _instance(t, u);
+            _label(t, "u", 1);
+            _pointAt(t, o);
+            for (uint256 i; i < 4; ++i) {
+                _scalar(t, x[i]);
+            }
+            _label(t, "T", 1);
+            _pointAt(t, o + 64);
+            uint256 r = _squeeze(t, "r", 1);
+            for (uint256 i; i < 4; ++i) {
+                u.x[i] = addmod(u.x[i], mulmod(r, x[i], R), R);
+            }
+            _mulAdd(u.w, _cdPoint(o), r);
+            _mulAdd(u.e, _cdPoint(o + 64), r);
+            u.u = addmod(u.u, r, R);
+        }
+        // The random instance R: W, E, X[4], u at `o`; its cross term at o + 288; r_W, r_E after.
+        uint256 o = at + STEP_BYTES * (steps.length - 1);
+        _label(t, "U", 1);
+        _instance(t, u);
+        _label(t, "R", 1);
+        _pointAt(t, o);
+        _pointAt(t, o + 64);
+        _scalar(t, _cd(o + 256));
+        for (uint256 i; i < 4; ++i) {
+            _scalar(t, _cd(o + 128 + 32 * i));
+        }
+        _label(t, "T", 1);
+        _pointAt(t, o + 288);
+        uint256 rr = _squeeze(t, "r", 1);
+        for (uint256 i; i < 4; ++i) {
+            u.x[i] = addmod(u.x[i], mulmod(rr, _cd(o + 128 + 32 * i), R), R);
+        }
+        u.u = addmod(u.u, mulmod(rr, _cd(o + 256), R), R);
+        _mulAdd(u.w, _cdPoint(o), rr);
+        _mulAdd(u.e, _cdPoint(o + 288), rr);
+        _mulAdd(u.e, _cdPoint(o + 64), mulmod(rr, rr, R));
+        // Derandomize: comm - r · h.
+        _mulAdd(u.w, k.blind, (R - _cd(o + 352)) % R);
+        _mulAdd(u.e, k.blind, (R - _cd(o + 384)) % R);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                              MICROSPARTAN
+    //////////////////////////////////////////////////////////////*/
+
+    /// @dev `ppsnark::RelaxedR1CSSNARK::verify` (nova-snark 0.76, spartan/ppsnark.rs).
+    function _spartan(Key memory k, Instance memory u, uint256 at) internal view {
+        Transcript memory t = _transcript("RelaxedR1CSSNARK", 16, k.inner);
+        _label(t, "vk", 2);
+        _scalar(t, k.digest);
+        _label(t, "U", 1);
+        _instance(t, u);
+        Spartan memory s;
+        s.at = at;
+        s.claims = at + 384 + 96 * k.outer;
+        s.evals = s.claims + 128 + 96 * k.inner;
+        s.kzg = s.evals + 480;
+        s.io = [u.u, u.x[0], u.x[1], u.x[2], u.x[3]];
+        _outer(k, u, t, s);
+        _innerClaims(k, t, s);
+        (uint256[2] memory comm, uint256 y) = _batch(k, u, t, s);
+        _hyperKzg(k, t, s, comm, y);
+    }
+
+    /// @dev The outer sum-check and its final claim; then r_pad and the transcript up to ρ.
+    function _outer(Key memory k, Instance memory u, Transcript memory t, Spartan memory s) internal pure {
+        uint256[] memory tau = new uint256[](k.outer);
+        for (uint256 i; i < k.outer; ++i) {
+            tau[i] = _squeeze(t, "t", 1);
+        }
+        (uint256 e, uint256[] memory rx) = _sumcheck(t, 0, s.at + 384, k.outer);
+        uint256 c = s.claims;
+        uint256 inner =
+            addmod(mulmod(_cd(c), _cd(c + 32), R), R - addmod(mulmod(u.u, _cd(c + 64), R), _cd(c + 96), R), R);
+        if (e != mulmod(_eq(tau, rx), inner, R)) revert NovaVerifierOuterSumcheck();
+        _label(t, "e", 1);
+        _copy(t, c, 128);
+        uint256 pad = k.inner - k.outer;
+        s.rOuter = new uint256[](k.inner);
+        s.factor = 1;
+        for (uint256 i; i < pad; ++i) {
+            uint256 r = _squeeze(t, "p", 1);
+            s.rOuter[i] = r;
+            s.factor = mulmod(s.factor, R + 1 - r, R);
+        }
+        for (uint256 i; i < k.outer; ++i) {
+            s.rOuter[pad + i] = rx[i];
+        }
+        _label(t, "e", 1);
+        _pointAt(t, s.at);
+        _pointAt(t, s.at + 64);
+        s.c = _squeeze(t, "c", 1);
+        s.gamma = _squeeze(t, "g", 1);
+        s.r = _squeeze(t, "r", 1);
+        _label(t, "l", 1);
+        for (uint256 i = 2; i < 6; ++i) {
+            _pointAt(t, s.at + 64 * i);
+        }
+        s.rho = new uint256[](k.inner);
+        for (uint256 i; i < k.inner; ++i) {
+            s.rho[i] = _squeeze(t, "r", 1);
+        }
+        s.coeff = _squeeze(t, "r", 1);
+    }
+
+    /// @dev The inner batched sum-check (9 claims) and its final claim.
+    function _innerClaims(Key memory k, Transcript memory t, Spartan memory s) internal pure {
+        uint256[9] memory co = _powers9(s.coeff);
+        uint256 c = s.claims;
+        uint256 abc = addmod(addmod(_cd(c), mulmod(s.c, _cd(c + 32), R), R), mulmod(mulmod(s.c, s.c, R), _cd(c + 64), R), R);
+        uint256 claim =
+            addmod(mulmod(co[6], mulmod(s.factor, abc, R), R), mulmod(co[7], mulmod(s.factor, _cd(c + 96), R), R), R);
+        uint256 e;
+        (e, s.rInner) = _sumcheck(t, claim, c + 128, k.inner);
+        if (e != _innerExpected(k, s, co)) revert NovaVerifierInnerSumcheck();
+    }
+
+    /// @dev Evaluation `i` of the 15 in the proof's order: E, L_row, L_col, val_A, val_B, val_C,
+    ///      W, t⁻¹_row, row, w⁻¹_row, ts_row, t⁻¹_col, col, w⁻¹_col, ts_col.
+    function _ev(Spartan memory s, uint256 i) internal pure returns (uint256) {
+        return _cd(s.evals + 32 * i);
+    }
+
+    /// @dev The final claim the inner sum-check must end in (ppsnark.rs, "claim_sc_inner_batched_expected").
+    function _innerExpected(Key memory k, Spartan memory s, uint256[9] memory co) internal pure returns (uint256) {
+        (uint256 eqLo, uint256 eqHi, uint256 maskLo) = _outerEq(k, s);
+        uint256 eqOuter = mulmod(eqLo, eqHi, R);
+        uint256 total = _memoryClaims(s, co, _identity(s.rInner), eqOuter, _evalZ(k, s));
+        // ABC: L_row · L_col · (val_A + c·val_B + c²·val_C).
+        uint256 abc = addmod(
+            addmod(_ev(s, 3), mulmod(s.c, _ev(s, 4), R), R), mulmod(mulmod(s.c, s.c, R), _ev(s, 5), R), R
+        );
+        total = addmod(total, mulmod(co[6], mulmod(mulmod(_ev(s, 1), _ev(s, 2), R), abc, R), R), R);
+        total = addmod(total, mulmod(co[7], mulmod(eqOuter, _ev(s, 0), R), R), R);
+        // The witness bound: the masked eq (eq_lo − mask_lo) · eq_hi.
+        uint256 masked = mulmod(addmod(eqLo, R - maskLo, R), eqHi, R);
+        return addmod(total, mulmod(co[8], mulmod(masked, _ev(s, 6), R), R), R);
+    }
+
+    /// @dev eq(r_outer_full, x) split at ν − log(vars): (eq_lo, eq_hi, Π_lo (1 − r)(1 − x)).
+    function _outerEq(Key memory k, Spartan memory s)
+        internal
+        pure
+        returns (uint256 eqLo, uint256 eqHi, uint256 maskLo)
+    {
+        uint256 split = k.inner - k.logVars;
+        (eqLo, eqHi, maskLo) = (1, 1, 1);
+        for (uint256 i; i < k.inner; ++i) {
+            uint256 a = s.rOuter[i];
+            uint256 b = s.rInner[i];
+            uint256 zero = mulmod(R + 1 - a, R + 1 - b, R);
+            uint256 term = addmod(mulmod(a, b, R), zero, R);
+            if (i < split) {
+                eqLo = mulmod(eqLo, term, R);
+                maskLo = mulmod(maskLo, zero, R);
+            } else {
+                eqHi = mulmod(eqHi, term, R);
+            }
+        }
+    }
+
+    /// @dev The identity polynomial: Σ 2^(ν−1−i) · x_i.
+    function _identity(uint256[] memory x) internal pure returns (uint256 id) {
+        for (uint256 i; i < x.length; ++i) {
+            id = addmod(addmod(id, id, R), x[i], R);
+        }
+    }
+
+    /// @dev Z at the inner point: W's evaluation plus the public IO (u, X) as a sparse polynomial.
+    function _evalZ(Key memory k, Spartan memory s) internal pure returns (uint256) {
+        uint256[] memory x = s.rInner;
+        uint256 nu = k.inner;
+        uint256 l = nu - k.logVars - 1;
+        uint256 unpad = 1;
+        for (uint256 i; i < l; ++i) {
+            unpad = mulmod(unpad, R + 1 - x[i], R);
+        }
+        // The IO (u, X0..X3) sits at indices 0..4 of the last 3 variables; every higher variable
+        // of the unpadded point is 0 there.
+        uint256 common = 1;
+        for (uint256 i = nu - k.logVars; i < nu - 3; ++i) {
+            common = mulmod(common, R + 1 - x[i], R);
+        }
+        uint256 evalX = mulmod(common, _ioSum(s, x[nu - 3], x[nu - 2], x[nu - 1]), R);
+        return addmod(_ev(s, 6), mulmod(mulmod(unpad, x[l], R), evalX, R), R);
+    }
+
+    /// @dev Σ_j io_j · eq((a, b, c), j) over the 5 IO values (u, X0, X1, X2, X3) at j = 0..4.
+    function _ioSum(Spartan memory s, uint256 a, uint256 b, uint256 c) internal pure returns (uint256 sum) {
+        uint256 na = R + 1 - a;
+        uint256 nb = R + 1 - b;
+        uint256 nc = R + 1 - c;
+        uint256[5] memory io = s.io;
+        sum = mulmod(mulmod(na, nb, R), addmod(mulmod(nc, io[0], R), mulmod(c, io[1], R), R), R);
+        sum = addmod(sum, mulmod(mulmod(na, b, R), addmod(mulmod(nc, io[2], R), mulmod(c, io[3], R), R), R), R);
+        sum = addmod(sum, mulmod(mulmod(a, nb, R), mulmod(nc, io[4], R), R), R);
+    }
+
+    /// @dev The memory-check claims (coefficients 0 to 5).
+    function _memoryClaims(Spartan memory s, uint256[9] memory co, uint256 id, uint256 eqOuter, uint256 evalZ)
+        internal
+        pure
+        returns (uint256 total)
+    {
+        // t_row, w_row, t_col, w_col: each (address + γ·value + r).
+        uint256[4] memory m = [
+            addmod(addmod(id, mulmod(s.gamma, eqOuter, R), R), s.r, R),
+            addmod(addmod(_ev(s, 8), mulmod(s.gamma, _ev(s, 1), R), R), s.r, R),
+            addmod(addmod(id, mulmod(s.gamma, evalZ, R), R), s.r, R),
+            addmod(addmod(_ev(s, 12), mulmod(s.gamma, _ev(s, 2), R), R), s.r, R)
+        ];
+        uint256 inner = mulmod(co[2], addmod(mulmod(_ev(s, 7), m[0], R), R - _ev(s, 10), R), R);
+        inner = addmod(inner, mulmod(co[3], addmod(mulmod(_ev(s, 9), m[1], R), R - 1, R), R), R);
+        inner = addmod(inner, mulmod(co[4], addmod(mulmod(_ev(s, 11), m[2], R), R - _ev(s, 14), R), R), R);
+        inner = addmod(inner, mulmod(co[5], addmod(mulmod(_ev(s, 13), m[3], R), R - 1, R), R), R);
+        total = mulmod(_eq(s.rho, s.rInner), inner, R);
+        total = addmod(total, mulmod(co[0], addmod(_ev(s, 7), R - _ev(s, 9), R), R), R);
+        total = addmod(total, mulmod(co[1], addmod(_ev(s, 11), R - _ev(s, 13), R), R), R);
+    }
+
+    /// @dev Absorbs the 15 evaluations and batches them and their commitments with the powers of
+    ///      a fresh challenge c′ (`PolyEvalInstance::batch`): returns (C, e).
+    function _batch(Key memory k, Instance memory u, Transcript memory t, Spartan memory s)
+        internal
+        view
+        returns (uint256[2] memory comm, uint256 e)
+    {
+        // Transcript and batch order: W, E, L_row, L_col, val_A, val_B, val_C, t⁻¹_row, row,
+        // w⁻¹_row, ts_row, t⁻¹_col, col, w⁻¹_col, ts_col; as indices of the proof's order:
+        uint8[15] memory order = [6, 0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14];
+        _label(t, "e", 1);
+        for (uint256 i; i < 15; ++i) {
+            _scalar(t, _ev(s, order[i]));
+        }
+        uint256 c = _squeeze(t, "c", 1);
+        // Commitments: U's (0, 1), the proof's (2, 3, 7, 9, 11, 13), the key's (4, 5, 6, 8, 10, 12, 14).
+        comm = [u.w[0], u.w[1]];
+        uint256 power = 1;
+        e = _ev(s, 6);
+        uint256 key;
+        uint256 own = 2;
+        for (uint256 i = 1; i < 15; ++i) {
+            power = mulmod(power, c, R);
+            e = addmod(e, mulmod(power, _ev(s, order[i]), R), R);
+            uint256[2] memory point;
+            if (i == 1) {
+                point = u.e;
+            } else if (i == 2 || i == 3 || i == 7 || i == 9 || i == 11 || i == 13) {
+                point = _cdPoint(s.at + 64 * (own - 2));
+                ++own;
+            } else {
+                point = [k.s[2 * key], k.s[2 * key + 1]];
+                ++key;
+            }
+            _mulAdd(comm, point, power);
+        }
+    }
+
+    /// @dev `hyperkzg::EvaluationEngine::verify` of (C, x = the inner point, y).
+    function _hyperKzg(Key memory k, Transcript memory t, Spartan memory s, uint256[2] memory comm, uint256 y)
+        internal
+        view
+    {
+        uint256 nu = k.inner;
+        uint256 rows = s.kzg + 64 * (nu + 2); // v: nu rows of (ypos, yneg, Y)
+        _label(t, "c", 1);
+        for (uint256 j; j + 1 < nu; ++j) {
+            _pointAt(t, s.kzg + 64 * j);
+        }
+        uint256 r = _squeeze(t, "c", 1);
+        for (uint256 i; i < nu; ++i) {
+            uint256 o = rows + 96 * i;
+            uint256 next = i + 1 < nu ? _cd(o + 96 + 64) : y;
+            uint256 xi = s.rInner[nu - i - 1];
+            uint256 ypos = _cd(o);
+            uint256 yneg = _cd(o + 32);
+            uint256 rhs = addmod(
+                mulmod(mulmod(r, R + 1 - xi, R), addmod(ypos, yneg, R), R), mulmod(xi, addmod(ypos, R - yneg, R), R), R
+            );
+            if (mulmod(addmod(r, r, R), next, R) != rhs) revert NovaVerifierEvaluations(i);
+        }
+        _label(t, "v", 1);
+        _copy(t, rows, 96 * nu);
+        uint256 q = _squeeze(t, "r", 1);
+        uint256 w = s.kzg + 64 * (nu - 1);
+        _label(t, "W", 1);
+        for (uint256 j; j < 3; ++j) {
+            _pointAt(t, w + 64 * j);
+        }
+        uint256 d0 = _squeeze(t, "d", 1);
+        _pairing(k, _kzgLeft(k, s, comm, r, q, d0), _kzgRight(w, d0));
+    }
+
+    /// @dev L = Σ (1 + d0 + d1)·q^j·[C, com_0, …] + r·w0 − r·d0·w1 + r²·d1·w2 − (B0 + d0·B1 + d1·B2)·G,
+    ///      with B_i = Σ_j q^j·v[j][i].
+    function _kzgLeft(Key memory k, Spartan memory s, uint256[2] memory comm, uint256 r, uint256 q, uint256 d0)
+        internal
+        view
+        returns (uint256[2] memory left)
+    {
+        uint256 nu = k.inner;
+        uint256 d1 = mulmod(d0, d0, R);
+        uint256 qp = addmod(addmod(1, d0, R), d1, R);
+        _mulAdd(left, comm, qp);
+        for (uint256 j = 1; j < nu; ++j) {
+            qp = mulmod(qp, q, R);
+            _mulAdd(left, _cdPoint(s.kzg + 64 * (j - 1)), qp);
+        }
+        uint256 w = s.kzg + 64 * (nu - 1);
+        _mulAdd(left, _cdPoint(w), r);
+        _mulAdd(left, _cdPoint(w + 64), mulmod(R - r, d0, R));
+        _mulAdd(left, _cdPoint(w + 128), mulmod(mulmod(r, r, R), d1, R));
+        uint256 rows = s.kzg + 64 * (nu + 2);
+        uint256 b;
+        for (uint256 i; i < 3; ++i) {
+            uint256 acc;
+            for (uint256 j = nu; j > 0; --j) {
+                acc = addmod(mulmod(acc, q, R), _cd(rows + 96 * (j - 1) + 32 * i), R);
+            }
+            b = addmod(b, mulmod(i == 0 ? 1 : (i == 1 ? d0 : d1), acc, R), R);
+        }
+        _mulAdd(left, k.g, (R - b) % R);
+    }
+
+    /// @dev R = w0 + d0·w1 + d0²·w2.
+    function _kzgRight(uint256 w, uint256 d0) internal view returns (uint256[2] memory right) {
+        right = _cdPoint(w);
+        _mulAdd(right, _cdPoint(w + 64), d0);
+        _mulAdd(right, _cdPoint(w + 128), mulmod(d0, d0, R));
+    }
+
+    /// @dev e(L, H) = e(R, τH), as e(L, H) · e(−R, τH) = 1.
+    function _pairing(Key memory k, uint256[2] memory left, uint256[2] memory right) internal view {
+        uint256[12] memory input = [
+            left[0],
+            left[1],
+            k.h[0],
+            k.h[1],
+            k.h[2],
+            k.h[3],
+            right[0],
+            right[1] == 0 ? 0 : P - right[1],
+            k.tauH[0],
+            k.tauH[1],
+            k.tauH[2],
+            k.tauH[3]
+        ];
+        uint256[1] memory out;
+        bool ok;
+        assembly ("memory-safe") {
+            ok := staticcall(gas(), 0x08, input, 384, out, 32)
+        }
+        if (!ok) revert NovaVerifierPrecompile();
+        if (out[0] != 1) revert NovaVerifierPairing();
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                          SUM-CHECK AND FIELD
+    //////////////////////////////////////////////////////////////*/
+
+    /// @dev Verifies `rounds` rounds of a degree-3 sum-check starting at `claim`; each round's
+    ///      polynomial comes as [c0, c2, c3] (the linear term follows from the running claim).
+    function _sumcheck(Transcript memory t, uint256 claim, uint256 at, uint256 rounds)
+        internal
+        pure
+        returns (uint256 e, uint256[] memory r)
+    {
+        e = claim;
+        r = new uint256[](rounds);
+        for (uint256 i; i < rounds; ++i) {
+            uint256 o = at + 96 * i;
+            uint256 c0 = _cd(o);
+            uint256 c2 = _cd(o + 32);
+            uint256 c3 = _cd(o + 64);
+            // c1 = e - 2·c0 - c2 - c3
+            uint256 c1 = addmod(e, R - addmod(addmod(c0, c0, R), addmod(c2, c3, R), R), R);
+            _label(t, "p", 1);
+            _copy(t, o, 96);
+            uint256 x = _squeeze(t, "c", 1);
+            r[i] = x;
+            e = addmod(c0, mulmod(x, addmod(c1, mulmod(x, addmod(c2, mulmod(x, c3, R), R), R), R), R), R);
+        }
+    }
+
+    /// @dev eq(a, b) = Π (a_i·b_i + (1 - a_i)(1 - b_i)).
+    function _eq(uint256[] memory a, uint256[] memory b) internal pure returns (uint256 acc) {
+        acc = 1;
+        for (uint256 i; i < a.length; ++i) {
+            uint256 term = addmod(mulmod(a[i], b[i], R), mulmod(R + 1 - a[i], R + 1 - b[i], R), R);
+            acc = mulmod(acc, term, R);
+        }
+    }
+
+    function _powers9(uint256 s) internal pure returns (uint256[9] memory p) {
+        p[0] = 1;
+        for (uint256 i = 1; i < 9; ++i) {
+            p[i] = mulmod(p[i - 1], s, R);
+        }
+    }
+
+    function _cd(uint256 at) internal pure returns (uint256 v) {
+        assembly ("memory-safe") {
+            v := calldataload(at)
+        }
+    }
+
+    function _cdPoint(uint256 at) internal pure returns (uint256[2] memory p) {
+        p[0] = _cd(at);
+        p[1] = _cd(at + 32);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                               TRANSCRIPT
+    //////////////////////////////////////////////////////////////*/
+
+    /// @dev `Keccak256Transcript::new(label)`: state = keccak("NoTR" ‖ label ‖ 1) ‖ keccak(… ‖ 0),
+    ///      with a buffer large enough for the largest absorb (HyperKZG's evaluations).
+    function _transcript(bytes32 label, uint256 len, uint256 inner) internal pure returns (Transcript memory t) {
+        bytes memory buf = new bytes(512 + 96 * inner + 65 * inner);
+        assembly ("memory-safe") {
+            let start := add(buf, 32)
+            mstore(start, "NoTR")
+            mstore(add(start, 4), label)
+            let end := add(add(start, 4), len)
+            mstore8(end, 0)
+            mstore(add(t, 32), keccak256(start, add(len, 5)))
+            mstore8(end, 1)
+            mstore(t, keccak256(start, add(len, 5)))
+            mstore(add(t, 96), start)
+            mstore(add(t, 128), start)
+        }
+    }
+
+    function _label(Transcript memory t, bytes32 label, uint256 len) internal pure {
+        assembly ("memory-safe") {
+            let p := mload(add(t, 128))
+            mstore(p, label)
+            mstore(add(t, 128), add(p, len))
+        }
+    }
+
+    function _scalar(Transcript memory t, uint256 x) internal pure {
+        assembly ("memory-safe") {
+            let p := mload(add(t, 128))
+            mstore(p, x)
+            mstore(add(t, 128), add(p, 32))
+        }
+    }
+
+    /// @dev A commitment: x ‖ y ‖ infinity flag (1 for the identity (0, 0)).
+    function _point(Transcript memory t, uint256 x, uint256 y) internal pure {
+        assembly ("memory-safe") {
+            let p := mload(add(t, 128))
+            mstore(p, x)
+            mstore(add(p, 32), y)
+            mstore8(add(p, 64), iszero(or(x, y)))
+            mstore(add(t, 128), add(p, 65))
+        }
+    }
+
+    function _pointAt(Transcript memory t, uint256 at) internal pure {
+        _point(t, _cd(at), _cd(at + 32));
+    }
+
+    /// @dev `len` bytes of calldata at `at` (scalars, already big-endian).
+    function _copy(Transcript memory t, uint256 at, uint256 len) internal pure {
+        assembly ("memory-safe") {
+            let p := mload(add(t, 128))
+            calldatacopy(p, at, len)
+            mstore(add(t, 128), add(p, len))
+        }
+    }
+
+    /// @dev A relaxed instance: W ‖ E ‖ u ‖ X.
+    function _instance(Transcript memory t, Instance memory u) internal pure {
+        _point(t, u.w[0], u.w[1]);
+        _point(t, u.e[0], u.e[1]);
+        _scalar(t, u.u);
+        for (uint256 i; i < 4; ++i) {
+            _scalar(t, u.x[i]);
+        }
+    }
+
+    /// @dev `squeeze(label)`: keccak(buffer ‖ "NoDS" ‖ round (8 bytes, big-endian) ‖ hi ‖ lo ‖ label
+    ///      ‖ b) for b = 0 (lo) and 1 (hi); the challenge is (hi · 2^256 + lo) mod R.
+    function _squeeze(Transcript memory t, bytes32 label, uint256 len) internal pure returns (uint256 c) {
+        assembly ("memory-safe") {
+            let p := mload(add(t, 128))
+            let start := mload(add(t, 96))
+            mstore(p, "NoDS")
+            mstore(add(p, 4), shl(192, mload(add(t, 64))))
+            mstore(add(p, 12), mload(t))
+            mstore(add(p, 44), mload(add(t, 32)))
+            mstore(add(p, 76), label)
+            let end := add(add(p, 76), len)
+            mstore8(end, 0)
+            let lo := keccak256(start, sub(add(end, 1), start))
+            mstore8(end, 1)
+            let hi := keccak256(start, sub(add(end, 1), start))
+            mstore(t, hi)
+            mstore(add(t, 32), lo)
+            mstore(add(t, 64), add(mload(add(t, 64)), 1))
+            mstore(add(t, 128), start)
+            c := addmod(mulmod(hi, R256, R), lo, R)
+        }
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 CURVE
+    //////////////////////////////////////////////////////////////*/
+
+    /// @dev acc ← acc + s · p (ecMul then ecAdd), in place.
+    function _mulAdd(uint256[2] memory acc, uint256[2] memory p, uint256 s) internal view {
+        bool ok;
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            mstore(m, mload(p))
+            mstore(add(m, 32), mload(add(p, 32)))
+            mstore(add(m, 64), s)
+            ok := staticcall(gas(), 0x07, m, 96, add(m, 64), 64)
+            mstore(m, mload(acc))
+            mstore(add(m, 32), mload(add(acc, 32)))
+            ok := and(ok, staticcall(gas(), 0x06, m, 128, acc, 64))
+        }
+        if (!ok) revert NovaVerifierPrecompile();
+    }
+}

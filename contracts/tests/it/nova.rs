@@ -1,0 +1,319 @@
+//! The on-chain Nova verifier against the Rust verifier, on anvil with real proofs of every shipped
+//! model (whole and by segment, public and private weights): both accept the honest proofs, and
+//! they never disagree on a tampered one (flipped bytes, changed step commitments, another model,
+//! request or segment, malformed points and scalars).
+
+use std::{ops::Range, path::PathBuf};
+
+use alloy::{
+    primitives::{aliases::U96, Bytes, FixedBytes, U256},
+    providers::Provider,
+};
+use verdict_circuits::{
+    folding::KeySource,
+    prover::{ModelProver, RequestId, SegmentProof},
+    step::{Blinding, WeightMode},
+    Commitment, Model,
+};
+use verdict_contracts::{nova_verifier::NovaVerifier::NovaVerifierErrors, ModelRegistry, NovaVerifier, StepCommitments};
+
+use crate::common::*;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn shipped(name: &str) -> Model {
+    Model::load(root().join(format!("models/{name}.model.json"))).unwrap()
+}
+
+fn sample_input(model: &Model, seed: i32) -> Vec<i8> {
+    (0..model.input.len as i32).map(|i| ((i * 37 + seed * 11) % 255 - 127).clamp(-127, 127) as i8).collect()
+}
+
+/// The verifier and registry on a fresh chain.
+pub(crate) struct Chain<P: Provider + Clone> {
+    pub(crate) registry: ModelRegistry::ModelRegistryInstance<P>,
+    pub(crate) verifier: NovaVerifier::NovaVerifierInstance<P>,
+}
+
+pub(crate) async fn chain<P: Provider + Clone>(provider: &P) -> Chain<P> {
+    let constants = std::fs::read_to_string(root().join("contracts/data/poseidon_t9.hex")).unwrap();
+    let constants = Bytes::from(alloy::hex::decode(constants.trim()).unwrap());
+    let commitments = StepCommitments::deploy(provider.clone(), constants).await.unwrap();
+    let registry = ModelRegistry::deploy(provider.clone()).await.unwrap();
+    let verifier = NovaVerifier::deploy(provider.clone(), *registry.address(), *commitments.address()).await.unwrap();
+    Chain { registry, verifier }
+}
+
+/// Publishes `prover`'s key and registers its model under `commitment`; returns the model id.
+pub(crate) async fn register<P: Provider + Clone>(chain: &Chain<P>, prover: &ModelProver, commitment: Commitment) -> U256 {
+    let key = prover.evm_key().unwrap();
+    chain.verifier.publishKey(Bytes::from(key.blob.clone())).send().await.unwrap().get_receipt().await.unwrap();
+    let model = prover.model();
+    let receipt = chain
+        .registry
+        .register(
+            FixedBytes::from(commitment.0),
+            FixedBytes::from(key.digest()),
+            *chain.verifier.address(),
+            model.steps() as u32,
+            model.input.len as u16,
+            model.output_len() as u16,
+            prover.is_private(),
+            U96::from(1u64),
+            String::new(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status());
+    chain.registry.modelCount().call().await.unwrap()
+}
+
+/// The contract's answer: `Ok(gas)` or the name of its custom error.
+pub(crate) async fn on_chain<P: Provider + Clone>(
+    chain: &Chain<P>,
+    model_id: U256,
+    proof: &SegmentProof,
+) -> Result<u64, String> {
+    let steps: Vec<FixedBytes<32>> = proof.steps.iter().map(|z| FixedBytes::from(z.0)).collect();
+    let call = chain.verifier.verifySegment(
+        model_id,
+        U256::from_be_bytes(proof.request_id.0),
+        U256::from(proof.from),
+        U256::from(proof.to),
+        steps,
+        Bytes::from(proof.proof.clone()),
+    );
+    match call.call().await {
+        Ok(true) => Ok(call.estimate_gas().await.unwrap()),
+        Ok(false) => Err("returned false".into()),
+        Err(e) => Err(match e.as_decoded_interface_error::<NovaVerifierErrors>() {
+            Some(err) => format!("{:?}", err).split('(').next().unwrap_or_default().to_string(),
+            None => format!("undecoded: {e}"),
+        }),
+    }
+}
+
+fn proof_of(prover: &ModelProver, seed: i32, request: u64, segment: Range<usize>) -> SegmentProof {
+    let trace = prover.model().run(&sample_input(prover.model(), seed)).unwrap();
+    prover.prove(RequestId::from_u64(request), &trace, segment, |_| {}).unwrap().0
+}
+
+/// Both verifiers' answers to `proof` (the contract's for model `id`); asserts they agree and
+/// returns whether it was accepted, with the contract's gas or error.
+async fn both<P: Provider + Clone>(
+    chain: &Chain<P>,
+    id: U256,
+    prover: &ModelProver,
+    proof: &SegmentProof,
+    case: &str,
+) -> Result<u64, String> {
+    let rust = prover.verify(proof);
+    let contract = on_chain(chain, id, proof).await;
+    assert_eq!(
+        rust.is_ok(),
+        contract.is_ok(),
+        "{case}: the verifiers disagree: rust {:?}, contract {contract:?}",
+        rust.as_ref().err().map(ToString::to_string)
+    );
+    contract
+}
+
+/// A small deterministic generator for sampled byte positions (splitmix64).
+struct Positions(u64);
+
+impl Positions {
+    fn next(&mut self, below: usize) -> usize {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) % below as u64) as usize
+    }
+}
+
+/// Every tampering of `proof` is rejected by both verifiers (and they agree on each).
+async fn tampered_are_rejected<P: Provider + Clone>(
+    chain: &Chain<P>,
+    id: U256,
+    prover: &ModelProver,
+    proof: &SegmentProof,
+    flips: usize,
+    seed: u64,
+) {
+    let name = format!("{} {} {}..{}", prover.model().name, if prover.is_private() { "private" } else { "public" }, proof.from, proof.to);
+    let mut positions = Positions(seed);
+    for _ in 0..flips {
+        let (at, bit) = (positions.next(proof.proof.len()), positions.next(8));
+        let mut bad = proof.clone();
+        bad.proof[at] ^= 1 << bit;
+        let verdict = both(chain, id, prover, &bad, &format!("{name}: bit {bit} of byte {at}")).await;
+        assert!(verdict.is_err(), "{name}: flipping bit {bit} of byte {at} was accepted");
+    }
+    for i in 0..proof.steps.len() {
+        let mut bad = proof.clone();
+        bad.steps[i].0[31] ^= 1;
+        assert!(both(chain, id, prover, &bad, &format!("{name}: step commitment {i}")).await.is_err());
+    }
+    let mut bad = proof.clone();
+    bad.request_id.0[0] ^= 0x80;
+    assert!(both(chain, id, prover, &bad, &format!("{name}: request id")).await.is_err());
+    // The same step commitments claimed for a shifted segment.
+    let steps = prover.model().steps();
+    let shifted = if proof.to < steps {
+        Some((proof.from + 1, proof.to + 1))
+    } else {
+        proof.from.checked_sub(1).map(|from| (from, proof.to - 1))
+    };
+    if let Some(shifted) = shifted {
+        let mut bad = proof.clone();
+        (bad.from, bad.to) = shifted;
+        assert!(both(chain, id, prover, &bad, &format!("{name}: segment moved")).await.is_err());
+    }
+}
+
+/// Proves whole and last-step segments of `name` in both modes; checks acceptance on both sides
+/// and the rejection of every tampering; returns (mode, segment, gas, proof bytes) rows.
+async fn model_round_trip(name: &str, flips: usize) -> Vec<(String, Range<usize>, u64, usize)> {
+    let anvil = anvil();
+    let (provider, _) = provider(&anvil);
+    let chain = chain(&provider).await;
+    let model = shipped(name);
+    let blinding = Blinding::random(&model);
+    let commitment = blinding.model_commitment(&model).unwrap();
+    let mut rows = Vec::new();
+    for mode in [WeightMode::Public, WeightMode::Private(blinding.clone())] {
+        let prover = ModelProver::setup(model.clone(), mode, &KeySource::InsecureTest, None).unwrap().0;
+        let registered = if prover.is_private() { commitment } else { prover.commitment() };
+        let id = register(&chain, &prover, registered).await;
+        let steps = model.steps();
+        for (k, segment) in [0..steps, steps - 1..steps].into_iter().enumerate() {
+            let proof = proof_of(&prover, k as i32 + 1, 40 + k as u64, segment.clone());
+            let gas = both(&chain, id, &prover, &proof, &format!("{name} {segment:?}")).await;
+            let gas = gas.unwrap_or_else(|e| panic!("{name} {segment:?}: honest proof rejected: {e}"));
+            rows.push((prover.model().name.clone(), segment, gas, proof.proof.len()));
+            tampered_are_rejected(&chain, id, &prover, &proof, flips, 0x5eed + k as u64).await;
+        }
+    }
+    // Another model's proof under this model's id: the public proof checked as the private
+    // model (id 2: other key, other commitment) and the other way round.
+    let public = ModelProver::setup(model.clone(), WeightMode::Public, &KeySource::InsecureTest, None).unwrap().0;
+    let proof = proof_of(&public, 9, 9, 0..model.steps());
+    let contract = on_chain(&chain, U256::from(2), &proof).await;
+    assert!(contract.is_err(), "{name}: a public proof accepted for the private model");
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn price_feed_proofs_verify_on_chain_and_tampering_is_rejected() {
+    for row in model_round_trip("price_feed", 24).await {
+        eprintln!("{row:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tictactoe_proofs_verify_on_chain_and_tampering_is_rejected() {
+    for row in model_round_trip("tictactoe", 8).await {
+        eprintln!("{row:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn digits_proofs_verify_on_chain_and_tampering_is_rejected() {
+    for row in model_round_trip("digits", 8).await {
+        eprintln!("{row:?}");
+    }
+}
+
+fn put(bytes: &mut [u8], at: usize, word: U256) {
+    bytes[at..at + 32].copy_from_slice(&word.to_be_bytes::<32>());
+}
+
+const R: &str = "21888242871839275222246405745257275088548364400416034343698204186575808495617";
+const P: &str = "21888242871839275222246405745257275088696311157297823662689037894645226208583";
+
+/// Malformed input gets its custom error from the contract (never out-of-gas or a panic) and a
+/// rejection from the Rust verifier.
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_input_gets_its_custom_error() {
+    let anvil = anvil();
+    let (provider, _) = provider(&anvil);
+    let chain = chain(&provider).await;
+    let model = shipped("price_feed");
+    let prover = ModelProver::setup(model.clone(), WeightMode::Public, &KeySource::InsecureTest, None).unwrap().0;
+    let id = register(&chain, &prover, prover.commitment()).await;
+    let proof = proof_of(&prover, 3, 5, 0..model.steps());
+    let (r, p) = (U256::from_str_radix(R, 10).unwrap(), U256::from_str_radix(P, 10).unwrap());
+    let layout = prover.evm_key().unwrap().layout(model.steps());
+    let fold = layout.steps * 128 + 288 + 64;
+
+    let mut cases: Vec<(&str, SegmentProof, &str)> = Vec::new();
+    let mut bad = proof.clone();
+    bad.proof.pop();
+    cases.push(("truncated", bad, "NovaVerifierBadProofLength"));
+    let mut bad = proof.clone();
+    bad.proof.push(0);
+    cases.push(("a trailing byte", bad, "NovaVerifierBadProofLength"));
+    let mut bad = proof.clone();
+    bad.proof[63] ^= 1;
+    cases.push(("a point off the curve", bad, "NovaVerifierBadPoint"));
+    let mut bad = proof.clone();
+    put(&mut bad.proof, 0, p);
+    cases.push(("a coordinate = p", bad, "NovaVerifierBadPoint"));
+    let mut bad = proof.clone();
+    put(&mut bad.proof, fold, r);
+    cases.push(("r_W = r", bad, "NovaVerifierNotCanonical"));
+    let mut bad = proof.clone();
+    let x = U256::from_be_slice(&proof.proof[fold + 32..fold + 64]);
+    put(&mut bad.proof, fold + 32, x + r);
+    cases.push(("r_E + r (non-canonical, same value mod r)", bad, "NovaVerifierNotCanonical"));
+    let mut bad = proof.clone();
+    bad.steps[1] = Commitment(r.to_be_bytes::<32>());
+    cases.push(("a step commitment = r", bad, "NovaVerifierNotCanonical"));
+    let mut bad = proof.clone();
+    bad.steps.pop();
+    cases.push(("a missing step commitment", bad, "NovaVerifierBadStepCount"));
+    let mut bad = proof.clone();
+    bad.to = model.steps() + 1;
+    bad.steps.push(bad.steps[0]);
+    cases.push(("a segment past the last step", bad, "NovaVerifierBadSegment"));
+    for (case, bad, error) in cases {
+        assert!(prover.verify(&bad).is_err(), "{case}: the Rust verifier accepted");
+        assert_eq!(on_chain(&chain, id, &bad).await, Err(error.to_string()), "{case}");
+    }
+    assert!(on_chain(&chain, id, &proof).await.is_ok());
+
+    // A model registered with a key nobody published.
+    let receipt = chain
+        .registry
+        .register(FixedBytes::from(prover.commitment().0), FixedBytes::from([7u8; 32]), *chain.verifier.address(), 3, 16, 1, false, U96::from(1u64), String::new())
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status());
+    let unknown = chain.registry.modelCount().call().await.unwrap();
+    assert_eq!(on_chain(&chain, unknown, &proof).await, Err("NovaVerifierUnknownKey".into()));
+
+    // Key blobs: wrong length, a point off the curve, unsupported sizes.
+    let blob = prover.evm_key().unwrap().blob;
+    let mut bad_keys = vec![blob[..blob.len() - 1].to_vec()];
+    let mut off_curve = blob.clone();
+    off_curve[5 * 32 - 1] ^= 1; // G's y
+    bad_keys.push(off_curve);
+    let mut sizes = blob.clone();
+    put(&mut sizes, 0, U256::from(40)); // outer rounds above inner
+    bad_keys.push(sizes);
+    for bad in bad_keys {
+        let err = chain.verifier.publishKey(Bytes::from(bad)).call().await.unwrap_err();
+        let decoded = err.as_decoded_interface_error::<NovaVerifierErrors>();
+        assert!(matches!(decoded, Some(NovaVerifierErrors::NovaVerifierBadKey(_))), "{err}");
+    }
+}
