@@ -85,7 +85,8 @@ pub fn scalar_bytes(x: &Fr) -> [u8; 32] {
 fn scalar_from(bytes: &[u8], what: &str) -> Result<Fr, FoldError> {
     let mut le: [u8; 32] = bytes.try_into().expect("32 bytes");
     le.reverse();
-    Option::from(Fr::from_repr(le.into())).ok_or_else(|| FoldError::Malformed(format!("{what}: scalar not below the modulus")))
+    Option::from(Fr::from_repr(le.into()))
+        .ok_or_else(|| FoldError::Malformed(format!("{what}: scalar not below the modulus")))
 }
 
 /// Reads bincode (standard configuration) of nova-snark values and writes their flat form:
@@ -310,7 +311,7 @@ impl VerifierKeys {
         let outer = log2_exact(r.varint(), "num_cons")?;
         let log_vars = log2_exact(r.varint(), "num_vars")?;
         let g = r.take(POINT).to_vec();
-        let g2 = |r: &mut Reader|  {
+        let g2 = |r: &mut Reader| {
             // EIP-197 wants each Fq2 coordinate as c1 ‖ c0.
             let raw = r.take(4 * SCALAR);
             [&raw[32..64], &raw[0..32], &raw[96..128], &raw[64..96]].concat()

@@ -446,12 +446,15 @@ pub fn verify_with(
             proof.steps.len()
         )));
     }
-    let m = model.to_field().ok_or_else(|| ProofError::Rejected(format!("model commitment {model} is not a scalar")))?;
+    let m =
+        model.to_field().ok_or_else(|| ProofError::Rejected(format!("model commitment {model} is not a scalar")))?;
     let zs = proof
         .steps
         .iter()
         .enumerate()
-        .map(|(i, z)| z.to_field().ok_or_else(|| ProofError::Rejected(format!("step commitment {i} ({z}) is not a scalar"))))
+        .map(|(i, z)| {
+            z.to_field().ok_or_else(|| ProofError::Rejected(format!("step commitment {i} ({z}) is not a scalar")))
+        })
         .collect::<Result<Vec<Fr>, _>>()?;
     let io: Vec<Vec<Fr>> =
         (proof.from..proof.to).map(|i| step_io(i, zs[i - proof.from], zs[i - proof.from + 1], m)).collect();

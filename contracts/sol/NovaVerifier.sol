@@ -241,17 +241,38 @@ contract NovaVerifier is IInferenceVerifier {
         return mulmod(y, y, P) == addmod(mulmod(mulmod(x, x, P), x, P), 3, P);
     }
 
+    /// @dev Reverts unless the `count` points at `at` are on the curve (or the identity (0, 0)).
     function _points(uint256 at, uint256 count, uint256 base) internal pure {
-        for (uint256 i; i < count; ++i) {
-            uint256 o = at + 64 * i;
-            if (!_onCurve(_cd(o), _cd(o + 32))) revert NovaVerifierBadPoint(o - base);
+        uint256 bad = type(uint256).max;
+        assembly ("memory-safe") {
+            for { let o := at } lt(o, add(at, mul(64, count))) { o := add(o, 64) } {
+                let x := calldataload(o)
+                let y := calldataload(add(o, 32))
+                let ok := and(lt(x, P), lt(y, P))
+                if and(ok, iszero(iszero(or(x, y)))) {
+                    ok := eq(mulmod(y, y, P), addmod(mulmod(mulmod(x, x, P), x, P), 3, P))
+                }
+                if iszero(ok) {
+                    bad := o
+                    break
+                }
+            }
         }
+        if (bad != type(uint256).max) revert NovaVerifierBadPoint(bad - base);
     }
 
+    /// @dev Reverts unless the `count` scalars at `at` are below R.
     function _scalars(uint256 at, uint256 count, uint256 base) internal pure {
-        for (uint256 i; i < count; ++i) {
-            if (_cd(at + 32 * i) >= R) revert NovaVerifierNotCanonical(at + 32 * i - base);
+        uint256 bad = type(uint256).max;
+        assembly ("memory-safe") {
+            for { let o := at } lt(o, add(at, mul(32, count))) { o := add(o, 32) } {
+                if iszero(lt(calldataload(o), R)) {
+                    bad := o
+                    break
+                }
+            }
         }
+        if (bad != type(uint256).max) revert NovaVerifierNotCanonical(bad - base);
     }
 
     /// @dev Walks the flat layout (PROOF_FORMAT.md) and checks every point and scalar.
@@ -310,8 +331,8 @@ contract NovaVerifier is IInferenceVerifier {
             for (uint256 i; i < 4; ++i) {
                 u.x[i] = addmod(u.x[i], mulmod(r, x[i], R), R);
             }
-            _mulAdd(u.w, _cdPoint(o), r);
-            _mulAdd(u.e, _cdPoint(o + 64), r);
+            _mulAddAt(u.w, o, r);
+            _mulAddAt(u.e, o + 64, r);
             u.u = addmod(u.u, r, R);
         }
         // The random instance R: W, E, X[4], u at `o`; its cross term at o + 288; r_W, r_E after.
@@ -332,9 +353,9 @@ contract NovaVerifier is IInferenceVerifier {
             u.x[i] = addmod(u.x[i], mulmod(rr, _cd(o + 128 + 32 * i), R), R);
         }
         u.u = addmod(u.u, mulmod(rr, _cd(o + 256), R), R);
-        _mulAdd(u.w, _cdPoint(o), rr);
-        _mulAdd(u.e, _cdPoint(o + 288), rr);
-        _mulAdd(u.e, _cdPoint(o + 64), mulmod(rr, rr, R));
+        _mulAddAt(u.w, o, rr);
+        _mulAddAt(u.e, o + 288, rr);
+        _mulAddAt(u.e, o + 64, mulmod(rr, rr, R));
         // Derandomize: comm - r · h.
         _mulAdd(u.w, k.blind, (R - _cd(o + 352)) % R);
         _mulAdd(u.e, k.blind, (R - _cd(o + 384)) % R);
@@ -408,7 +429,8 @@ contract NovaVerifier is IInferenceVerifier {
     function _innerClaims(Key memory k, Transcript memory t, Spartan memory s) internal pure {
         uint256[9] memory co = _powers9(s.coeff);
         uint256 c = s.claims;
-        uint256 abc = addmod(addmod(_cd(c), mulmod(s.c, _cd(c + 32), R), R), mulmod(mulmod(s.c, s.c, R), _cd(c + 64), R), R);
+        uint256 abc =
+            addmod(addmod(_cd(c), mulmod(s.c, _cd(c + 32), R), R), mulmod(mulmod(s.c, s.c, R), _cd(c + 64), R), R);
         uint256 claim =
             addmod(mulmod(co[6], mulmod(s.factor, abc, R), R), mulmod(co[7], mulmod(s.factor, _cd(c + 96), R), R), R);
         uint256 e;
@@ -428,9 +450,8 @@ contract NovaVerifier is IInferenceVerifier {
         uint256 eqOuter = mulmod(eqLo, eqHi, R);
         uint256 total = _memoryClaims(s, co, _identity(s.rInner), eqOuter, _evalZ(k, s));
         // ABC: L_row · L_col · (val_A + c·val_B + c²·val_C).
-        uint256 abc = addmod(
-            addmod(_ev(s, 3), mulmod(s.c, _ev(s, 4), R), R), mulmod(mulmod(s.c, s.c, R), _ev(s, 5), R), R
-        );
+        uint256 abc =
+            addmod(addmod(_ev(s, 3), mulmod(s.c, _ev(s, 4), R), R), mulmod(mulmod(s.c, s.c, R), _ev(s, 5), R), R);
         total = addmod(total, mulmod(co[6], mulmod(mulmod(_ev(s, 1), _ev(s, 2), R), abc, R), R), R);
         total = addmod(total, mulmod(co[7], mulmod(eqOuter, _ev(s, 0), R), R), R);
         // The witness bound: the masked eq (eq_lo − mask_lo) · eq_hi.
@@ -539,21 +560,19 @@ contract NovaVerifier is IInferenceVerifier {
         uint256 power = 1;
         e = _ev(s, 6);
         uint256 key;
-        uint256 own = 2;
+        uint256 own;
         for (uint256 i = 1; i < 15; ++i) {
             power = mulmod(power, c, R);
             e = addmod(e, mulmod(power, _ev(s, order[i]), R), R);
-            uint256[2] memory point;
             if (i == 1) {
-                point = u.e;
+                _mulAdd(comm, u.e, power);
             } else if (i == 2 || i == 3 || i == 7 || i == 9 || i == 11 || i == 13) {
-                point = _cdPoint(s.at + 64 * (own - 2));
+                _mulAddAt(comm, s.at + 64 * own, power);
                 ++own;
             } else {
-                point = [k.s[2 * key], k.s[2 * key + 1]];
+                _mulAdd(comm, [k.s[2 * key], k.s[2 * key + 1]], power);
                 ++key;
             }
-            _mulAdd(comm, point, power);
         }
     }
 
@@ -605,12 +624,12 @@ contract NovaVerifier is IInferenceVerifier {
         _mulAdd(left, comm, qp);
         for (uint256 j = 1; j < nu; ++j) {
             qp = mulmod(qp, q, R);
-            _mulAdd(left, _cdPoint(s.kzg + 64 * (j - 1)), qp);
+            _mulAddAt(left, s.kzg + 64 * (j - 1), qp);
         }
         uint256 w = s.kzg + 64 * (nu - 1);
-        _mulAdd(left, _cdPoint(w), r);
-        _mulAdd(left, _cdPoint(w + 64), mulmod(R - r, d0, R));
-        _mulAdd(left, _cdPoint(w + 128), mulmod(mulmod(r, r, R), d1, R));
+        _mulAddAt(left, w, r);
+        _mulAddAt(left, w + 64, mulmod(R - r, d0, R));
+        _mulAddAt(left, w + 128, mulmod(mulmod(r, r, R), d1, R));
         uint256 rows = s.kzg + 64 * (nu + 2);
         uint256 b;
         for (uint256 i; i < 3; ++i) {
@@ -626,8 +645,8 @@ contract NovaVerifier is IInferenceVerifier {
     /// @dev R = w0 + d0·w1 + d0²·w2.
     function _kzgRight(uint256 w, uint256 d0) internal view returns (uint256[2] memory right) {
         right = _cdPoint(w);
-        _mulAdd(right, _cdPoint(w + 64), d0);
-        _mulAdd(right, _cdPoint(w + 128), mulmod(d0, d0, R));
+        _mulAddAt(right, w + 64, d0);
+        _mulAddAt(right, w + 128, mulmod(d0, d0, R));
     }
 
     /// @dev e(L, H) = e(R, τH), as e(L, H) · e(−R, τH) = 1.
@@ -809,6 +828,21 @@ contract NovaVerifier is IInferenceVerifier {
     /*//////////////////////////////////////////////////////////////
                                  CURVE
     //////////////////////////////////////////////////////////////*/
+
+    /// @dev acc ← acc + s · (the point at calldata offset `at`), in place.
+    function _mulAddAt(uint256[2] memory acc, uint256 at, uint256 s) internal view {
+        bool ok;
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            calldatacopy(m, at, 64)
+            mstore(add(m, 64), s)
+            ok := staticcall(gas(), 0x07, m, 96, add(m, 64), 64)
+            mstore(m, mload(acc))
+            mstore(add(m, 32), mload(add(acc, 32)))
+            ok := and(ok, staticcall(gas(), 0x06, m, 128, acc, 64))
+        }
+        if (!ok) revert NovaVerifierPrecompile();
+    }
 
     /// @dev acc ← acc + s · p (ecMul then ecAdd), in place.
     function _mulAdd(uint256[2] memory acc, uint256[2] memory p, uint256 s) internal view {

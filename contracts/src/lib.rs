@@ -30,4 +30,6 @@ bindings! {
 mod deployment;
 /// The dispute state machine and the pure move solver.
 pub mod dispute;
+/// The on-chain Nova verifier: deploy, publish keys, verify proof files.
+pub mod nova;
 pub use deployment::{Deployment, DeploymentError};

@@ -15,7 +15,7 @@ use verdict_circuits::{
     step::{Blinding, WeightMode},
     Commitment, Model,
 };
-use verdict_contracts::{nova_verifier::NovaVerifier::NovaVerifierErrors, ModelRegistry, NovaVerifier, StepCommitments};
+use verdict_contracts::{nova, nova_verifier::NovaVerifier::NovaVerifierErrors, ModelRegistry, NovaVerifier};
 
 use crate::common::*;
 
@@ -38,24 +38,25 @@ pub(crate) struct Chain<P: Provider + Clone> {
 }
 
 pub(crate) async fn chain<P: Provider + Clone>(provider: &P) -> Chain<P> {
-    let constants = std::fs::read_to_string(root().join("contracts/data/poseidon_t9.hex")).unwrap();
-    let constants = Bytes::from(alloy::hex::decode(constants.trim()).unwrap());
-    let commitments = StepCommitments::deploy(provider.clone(), constants).await.unwrap();
     let registry = ModelRegistry::deploy(provider.clone()).await.unwrap();
-    let verifier = NovaVerifier::deploy(provider.clone(), *registry.address(), *commitments.address()).await.unwrap();
+    let verifier = nova::deploy_verifier(provider, *registry.address()).await.unwrap();
     Chain { registry, verifier }
 }
 
 /// Publishes `prover`'s key and registers its model under `commitment`; returns the model id.
-pub(crate) async fn register<P: Provider + Clone>(chain: &Chain<P>, prover: &ModelProver, commitment: Commitment) -> U256 {
+pub(crate) async fn register<P: Provider + Clone>(
+    chain: &Chain<P>,
+    prover: &ModelProver,
+    commitment: Commitment,
+) -> U256 {
     let key = prover.evm_key().unwrap();
-    chain.verifier.publishKey(Bytes::from(key.blob.clone())).send().await.unwrap().get_receipt().await.unwrap();
+    let digest = nova::publish_key(&chain.verifier, &key).await.unwrap();
     let model = prover.model();
     let receipt = chain
         .registry
         .register(
             FixedBytes::from(commitment.0),
-            FixedBytes::from(key.digest()),
+            digest,
             *chain.verifier.address(),
             model.steps() as u32,
             model.input.len as u16,
@@ -74,29 +75,8 @@ pub(crate) async fn register<P: Provider + Clone>(chain: &Chain<P>, prover: &Mod
     chain.registry.modelCount().call().await.unwrap()
 }
 
-/// The contract's answer: `Ok(gas)` or the name of its custom error.
-pub(crate) async fn on_chain<P: Provider + Clone>(
-    chain: &Chain<P>,
-    model_id: U256,
-    proof: &SegmentProof,
-) -> Result<u64, String> {
-    let steps: Vec<FixedBytes<32>> = proof.steps.iter().map(|z| FixedBytes::from(z.0)).collect();
-    let call = chain.verifier.verifySegment(
-        model_id,
-        U256::from_be_bytes(proof.request_id.0),
-        U256::from(proof.from),
-        U256::from(proof.to),
-        steps,
-        Bytes::from(proof.proof.clone()),
-    );
-    match call.call().await {
-        Ok(true) => Ok(call.estimate_gas().await.unwrap()),
-        Ok(false) => Err("returned false".into()),
-        Err(e) => Err(match e.as_decoded_interface_error::<NovaVerifierErrors>() {
-            Some(err) => format!("{:?}", err).split('(').next().unwrap_or_default().to_string(),
-            None => format!("undecoded: {e}"),
-        }),
-    }
+async fn on_chain<P: Provider + Clone>(chain: &Chain<P>, model_id: U256, proof: &SegmentProof) -> Result<u64, String> {
+    nova::verify_on_chain(&chain.verifier, model_id, proof).await
 }
 
 fn proof_of(prover: &ModelProver, seed: i32, request: u64, segment: Range<usize>) -> SegmentProof {
@@ -146,7 +126,13 @@ async fn tampered_are_rejected<P: Provider + Clone>(
     flips: usize,
     seed: u64,
 ) {
-    let name = format!("{} {} {}..{}", prover.model().name, if prover.is_private() { "private" } else { "public" }, proof.from, proof.to);
+    let name = format!(
+        "{} {} {}..{}",
+        prover.model().name,
+        if prover.is_private() { "private" } else { "public" },
+        proof.from,
+        proof.to
+    );
     let mut positions = Positions(seed);
     for _ in 0..flips {
         let (at, bit) = (positions.next(proof.proof.len()), positions.next(8));
@@ -248,6 +234,9 @@ async fn malformed_input_gets_its_custom_error() {
     let prover = ModelProver::setup(model.clone(), WeightMode::Public, &KeySource::InsecureTest, None).unwrap().0;
     let id = register(&chain, &prover, prover.commitment()).await;
     let proof = proof_of(&prover, 3, 5, 0..model.steps());
+    // The forge fixture (contracts/data/nova/) is this model's current key: no silent drift.
+    let fixture = std::fs::read(root().join("contracts/data/nova/price_feed.key")).unwrap();
+    assert!(fixture == prover.evm_key().unwrap().blob, "stale forge fixture: run scripts/nova_fixture.sh");
     let (r, p) = (U256::from_str_radix(R, 10).unwrap(), U256::from_str_radix(P, 10).unwrap());
     let layout = prover.evm_key().unwrap().layout(model.steps());
     let fold = layout.steps * 128 + 288 + 64;
@@ -291,7 +280,17 @@ async fn malformed_input_gets_its_custom_error() {
     // A model registered with a key nobody published.
     let receipt = chain
         .registry
-        .register(FixedBytes::from(prover.commitment().0), FixedBytes::from([7u8; 32]), *chain.verifier.address(), 3, 16, 1, false, U96::from(1u64), String::new())
+        .register(
+            FixedBytes::from(prover.commitment().0),
+            FixedBytes::from([7u8; 32]),
+            *chain.verifier.address(),
+            3,
+            16,
+            1,
+            false,
+            U96::from(1u64),
+            String::new(),
+        )
         .send()
         .await
         .unwrap()

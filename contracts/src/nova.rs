@@ -1,0 +1,77 @@
+//! The on-chain Nova verifier from Rust: deploy it, publish a model's verifying-key blob, and
+//! check a proof file with `verifySegment` (an `eth_call`, with its gas).
+
+use alloy::{
+    contract::Error as ContractError,
+    primitives::{Address, Bytes, FixedBytes, U256},
+    providers::Provider,
+};
+use verdict_circuits::{evm::EvmKey, prover::SegmentProof};
+
+use crate::{nova_verifier::NovaVerifier::NovaVerifierErrors, NovaVerifier, StepCommitments};
+
+/// The Poseidon constants `StepCommitments` is deployed with (`data/poseidon_t9.hex`).
+pub fn poseidon_constants() -> Bytes {
+    let hex = include_str!("../data/poseidon_t9.hex").trim();
+    Bytes::from(alloy::hex::decode(hex).expect("the shipped constants are hex"))
+}
+
+/// Deploys `StepCommitments` and a `NovaVerifier` serving the models of `registry`.
+pub async fn deploy_verifier<P: Provider + Clone>(
+    provider: &P,
+    registry: Address,
+) -> Result<NovaVerifier::NovaVerifierInstance<P>, ContractError> {
+    let commitments = StepCommitments::deploy(provider.clone(), poseidon_constants()).await?;
+    NovaVerifier::deploy(provider.clone(), registry, *commitments.address()).await
+}
+
+/// Publishes `key` (once; a second publication is a no-op) and returns its digest, the
+/// `vkDigest` to register the model with.
+pub async fn publish_key<P: Provider + Clone>(
+    verifier: &NovaVerifier::NovaVerifierInstance<P>,
+    key: &EvmKey,
+) -> Result<FixedBytes<32>, ContractError> {
+    let digest = FixedBytes::from(key.digest());
+    if verifier.keyOf(digest).call().await? == Address::ZERO {
+        let receipt = verifier.publishKey(Bytes::from(key.blob.clone())).send().await?.get_receipt().await?;
+        if !receipt.status() {
+            return Err(ContractError::UnknownSelector(Default::default()));
+        }
+    }
+    Ok(digest)
+}
+
+/// `verifySegment`'s arguments for a proof file: (request id, from, to, steps, proof).
+pub fn segment_args(proof: &SegmentProof) -> (U256, U256, U256, Vec<FixedBytes<32>>, Bytes) {
+    (
+        U256::from_be_bytes(proof.request_id.0),
+        U256::from(proof.from),
+        U256::from(proof.to),
+        proof.steps.iter().map(|z| FixedBytes::from(z.0)).collect(),
+        Bytes::from(proof.proof.clone()),
+    )
+}
+
+/// The contract's verdict on `proof` for model `model_id`: `Ok(gas)` (the gas of a transaction
+/// calling it, as `eth_estimateGas` measures it) or `Err` with the name of its custom error.
+pub async fn verify_on_chain<P: Provider + Clone>(
+    verifier: &NovaVerifier::NovaVerifierInstance<P>,
+    model_id: U256,
+    proof: &SegmentProof,
+) -> Result<u64, String> {
+    let (request, from, to, steps, bytes) = segment_args(proof);
+    let call = verifier.verifySegment(model_id, request, from, to, steps, bytes);
+    match call.call().await {
+        Ok(true) => call.estimate_gas().await.map_err(|e| format!("gas estimate failed: {e}")),
+        Ok(false) => Err("returned false".into()),
+        Err(e) => Err(revert_name(&e)),
+    }
+}
+
+/// The name of a `NovaVerifier` custom error, or the error's text.
+pub fn revert_name(e: &ContractError) -> String {
+    match e.as_decoded_interface_error::<NovaVerifierErrors>() {
+        Some(err) => format!("{err:?}").split('(').next().unwrap_or_default().to_string(),
+        None => e.to_string(),
+    }
+}
