@@ -57,6 +57,9 @@ contract DisputeGame {
     error DisputeGameBadSegment(uint256 requestId, uint256 from, uint256 to, uint256 given);
     /// @notice The whole-inference proof was not accepted.
     error DisputeGameInvalidProof(uint256 requestId);
+    /// @notice The verifier ran out of gas (it reverted without a reason): too little gas was sent
+    ///         to decide. Nothing changed; send the proof again with more gas.
+    error DisputeGameVerifierOutOfGas(uint256 requestId);
 
     /*//////////////////////////////////////////////////////////////
                                  EVENTS
@@ -300,7 +303,11 @@ contract DisputeGame {
     ) internal view returns (bool) {
         try registry.verifierOf(modelId).verifySegment(modelId, requestId, lo, hi, steps, proof) returns (bool ok) {
             return ok;
-        } catch {
+        } catch (bytes memory reason) {
+            // INVARIANT: running out of gas is not a verdict: a proof sent with too little gas (an
+            // `eth_estimateGas` that found the cheaper catch path, or a griefing relayer) must not
+            // make the prover lose. Verifiers reject with a reason.
+            if (reason.length == 0) revert DisputeGameVerifierOutOfGas(requestId);
             return false;
         }
     }

@@ -382,6 +382,18 @@ contract DisputeGameTest is Fixture {
         assertEq(uint256(oracle.requestOf(id).status), uint256(InferenceOracle.Status.Requested));
     }
 
+    function test_proveSegment_verifierOutOfGas_reverts() public {
+        _liar(3);
+        uint256 id = _challenged(bad, liar, honest);
+        _bisect(id, bad, liar, honest);
+        verifier.accept(2, 3, liar[2], liar[3]);
+        vm.prank(operator);
+        vm.expectRevert(abi.encodeWithSelector(DisputeGame.DisputeGameVerifierOutOfGas.selector, id));
+        game.proveSegment{gas: 400_000}(id, _slice(liar, 2, 3), "burn");
+        // Nothing was decided: the dispute still waits for the proof.
+        assertEq(uint256(oracle.requestOf(id).status), uint256(InferenceOracle.Status.Challenged));
+    }
+
     function test_proveSegment_afterWindow_reverts() public {
         _liar(3);
         uint256 id = _challenged(good, honest, liar);

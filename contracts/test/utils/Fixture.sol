@@ -8,7 +8,6 @@ import {DisputeGame} from "../../sol/DisputeGame.sol";
 import {Trees} from "./Trees.sol";
 import {IInferenceVerifier} from "../../sol/interfaces/IInferenceVerifier.sol";
 import {Duration} from "../../sol/lib/Types.sol";
-import {StepCommitments} from "../../sol/StepCommitments.sol";
 
 /// @dev A verifier for the game's unit tests that answers as told: a segment proof is accepted
 ///      iff its bytes are "ok" and it was told to accept that segment's ends. Commitments are
@@ -34,46 +33,15 @@ contract TestVerifier is IInferenceVerifier {
         returns (bool)
     {
         if (keccak256(proof) == keccak256("revert")) revert("verifier reverted");
+        if (keccak256(proof) == keccak256("burn")) {
+            // Runs out of gas: a revert without a reason.
+            uint256 x;
+            while (gasleft() > 0) {
+                x = uint256(keccak256(abi.encode(x)));
+            }
+        }
         return keccak256(proof) == keccak256("ok")
             && accepts[keccak256(abi.encode(from, to, steps[0], steps[steps.length - 1]))];
-    }
-}
-
-/// @dev For the services' end-to-end tests until the Nova verifier lands (issue 5): the real
-///      Poseidon input and output commitments (`StepCommitments`), and a segment accepted iff the
-///      test registered its ends, whatever the proof bytes. The services still produce real proofs
-///      and check them with the Rust verifier before submitting; this contract does not.
-contract SegmentTestVerifier is IInferenceVerifier {
-    StepCommitments public immutable commitments;
-    mapping(uint256 => uint256) public stepsOf;
-    mapping(bytes32 => bool) public accepts;
-
-    constructor(StepCommitments commitments_) {
-        commitments = commitments_;
-    }
-
-    function setSteps(uint256 modelId, uint256 steps) external {
-        stepsOf[modelId] = steps;
-    }
-
-    function accept(uint256 from, uint256 to, bytes32 zFrom, bytes32 zTo) external {
-        accepts[keccak256(abi.encode(from, to, zFrom, zTo))] = true;
-    }
-
-    function inputCommitment(uint256, bytes calldata input) external view returns (bytes32) {
-        return commitments.commitment(0, input, 8);
-    }
-
-    function outputCommitment(uint256 modelId, bytes calldata output) external view returns (bytes32) {
-        return commitments.commitment(stepsOf[modelId], output, 32);
-    }
-
-    function verifySegment(uint256, uint256, uint256 from, uint256 to, bytes32[] calldata steps, bytes calldata)
-        external
-        view
-        returns (bool)
-    {
-        return accepts[keccak256(abi.encode(from, to, steps[0], steps[steps.length - 1]))];
     }
 }
 

@@ -17,19 +17,29 @@ use alloy::{
     providers::{DynProvider, Provider, ProviderBuilder},
     rpc::types::Filter,
     signers::local::PrivateKeySigner,
-    sol,
     sol_types::SolEvent,
 };
 use serde_json::{json, Value};
 use verdict_circuits::Model;
 use verdict_contracts::{ai_price_feed::AiPriceFeed, inference_oracle::InferenceOracle, DisputeGame, ModelRegistry};
 
-sol!(
-    #[sol(rpc)]
-    #[allow(missing_docs)]
-    SegmentTestVerifier,
-    "../contracts/out/Fixture.sol/SegmentTestVerifier.json"
-);
+/// The price-feed model's verifying-key blob (public weights, insecure test setup: the keys the
+/// services derive too), set up once per test binary.
+fn price_feed_key() -> &'static verdict_circuits::evm::EvmKey {
+    static KEY: std::sync::OnceLock<verdict_circuits::evm::EvmKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let model = Model::load(root().join("models/price_feed.model.json")).unwrap();
+        let source = verdict_circuits::folding::KeySource::InsecureTest;
+        let (prover, _) = verdict_circuits::prover::ModelProver::setup(
+            model,
+            verdict_circuits::step::WeightMode::Public,
+            &source,
+            None,
+        )
+        .unwrap();
+        prover.evm_key().unwrap()
+    })
+}
 
 const BOND: u64 = 1_000_000_000_000_000_000;
 const WINDOW: u64 = 3;
@@ -50,7 +60,6 @@ pub(crate) struct Env {
     pub(crate) user: Address,
     pub(crate) operator: Address,
     pub(crate) watcher: Address,
-    pub(crate) verifier: SegmentTestVerifier::SegmentTestVerifierInstance<DynProvider>,
     pub(crate) game: verdict_contracts::dispute_game::DisputeGame::DisputeGameInstance<DynProvider>,
     pub(crate) model: Model,
     dir: tempfile::TempDir,
@@ -73,13 +82,11 @@ impl Env {
         }
         let provider = ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
 
-        // Real Poseidon commitments on-chain; segment proofs accepted as the test says until the
-        // Nova verifier lands (issue 5).
-        let constants = std::fs::read_to_string(root().join("contracts/data/poseidon_t9.hex")).unwrap();
-        let constants = Bytes::from(alloy::hex::decode(constants.trim()).unwrap());
-        let commitments = verdict_contracts::StepCommitments::deploy(provider.clone(), constants).await.unwrap();
-        let verifier = SegmentTestVerifier::deploy(provider.clone(), *commitments.address()).await.unwrap();
+        // The real verifier: Poseidon commitments on-chain and Nova proofs checked by NovaVerifier.
         let registry = ModelRegistry::deploy(provider.clone()).await.unwrap();
+        let verifier = verdict_contracts::nova::deploy_verifier(&provider, *registry.address()).await.unwrap();
+        let key = tokio::task::spawn_blocking(price_feed_key).await.unwrap();
+        let vk_digest = verdict_contracts::nova::publish_key(&verifier, key).await.unwrap();
         let config = InferenceOracle::Config {
             livenessWindow: WINDOW,
             operatorFee: U96::from(1_000_000_000_000_000u64),
@@ -104,7 +111,7 @@ impl Env {
         registry
             .register(
                 FixedBytes::from(model.commitment().0),
-                FixedBytes::from([1u8; 32]),
+                vk_digest,
                 *verifier.address(),
                 model.steps() as u32,
                 model.input.len as u16,
@@ -119,7 +126,6 @@ impl Env {
             .get_receipt()
             .await
             .unwrap();
-        verifier.setSteps(U256::from(1), U256::from(model.steps())).send().await.unwrap().get_receipt().await.unwrap();
         oracle
             .depositBond()
             .from(operator)
@@ -145,7 +151,7 @@ impl Env {
         std::fs::write(dir.path().join("api.token"), TOKEN).unwrap();
         let rpc = anvil.endpoint();
         let game = verdict_contracts::dispute_game::DisputeGame::new(*game.address(), provider.clone());
-        Self { _anvil: anvil, provider, oracle, feed, user, operator, watcher, verifier, game, model, dir, rpc }
+        Self { _anvil: anvil, provider, oracle, feed, user, operator, watcher, game, model, dir, rpc }
     }
 
     pub(crate) fn path(&self, name: &str) -> PathBuf {
@@ -554,19 +560,6 @@ async fn a_challenged_honest_proposal_is_defended_with_a_real_proof_and_the_chal
     let trace = env.model.run(&input).unwrap();
     let honest: Vec<FixedBytes<32>> =
         env.model.step_commitments(&trace).iter().map(|c| FixedBytes::from(c.0)).collect();
-    // Until the on-chain verifier lands (issue 5), the test verifier stands in for it: it accepts
-    // exactly the honest segments. The service still computes the real proof and checks it with
-    // the reference verifier before submitting it.
-    for i in 0..env.model.steps() {
-        env.verifier
-            .accept(U256::from(i), U256::from(i + 1), honest[i], honest[i + 1])
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
-    }
     let keys = env.path("keys");
     let args = ["--insecure-test-setup", "--keys-dir", keys.to_str().unwrap()];
     let mut service = env.spawn(&args);

@@ -64,16 +64,6 @@ async fn a_lying_operator_that_stops_answering_is_caught_and_the_consumer_gets_t
     let honest = model.run(&input).unwrap();
     let zs: Vec<Commitment> = model.step_commitments(&honest);
     let words: Vec<FixedBytes<32>> = zs.iter().map(|z| FixedBytes::from(z.0)).collect();
-    // The honest whole inference is provable (the stand-in verifier accepts it, issue 5).
-    env.verifier
-        .accept(U256::ZERO, U256::from(model.steps()), words[0], words[model.steps()])
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-
     // The liar: a wrong output with a consistent trace (its z_L commits to the wrong output).
     let wrong: Vec<i32> = honest.output().iter().map(|v| v + 1000).collect();
     let mut lie = words.clone();
@@ -132,15 +122,6 @@ async fn a_liar_that_plays_the_bisection_and_submits_a_bad_proof_loses_to_the_wa
     let honest = model.run(&input).unwrap();
     let words: Vec<FixedBytes<32>> = model.step_commitments(&honest).iter().map(|z| FixedBytes::from(z.0)).collect();
     let l = model.steps();
-    env.verifier
-        .accept(U256::ZERO, U256::from(l), words[0], words[l])
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-
     // A wrong output whose trace diverges from step 2 on (so the bisection has work to do).
     let wrong: Vec<i32> = honest.output().iter().map(|v| v - 7).collect();
     let mut lie = words.clone();
