@@ -107,6 +107,8 @@ pub struct Operator {
     metrics: Arc<Metrics>,
     config: ChainConfig,
     defender: Option<Defender>,
+    /// Lie on every proposal (tests and demos).
+    dishonest: bool,
 }
 
 pub(crate) fn rpc(e: impl std::fmt::Display) -> ChainError {
@@ -137,7 +139,13 @@ impl Operator {
         config: ChainConfig,
     ) -> Self {
         let oracle = InferenceOracle::new(oracle, provider.clone());
-        Self { provider, oracle, me, store, models, metrics, config, defender: None }
+        Self { provider, oracle, me, store, models, metrics, config, defender: None, dishonest: false }
+    }
+
+    /// Lies on every proposal (see `ServeArgs::dishonest`): tests and demos only.
+    pub fn dishonest(mut self, dishonest: bool) -> Self {
+        self.dishonest = dishonest;
+        self
     }
 
     /// Defends challenged proposals with `defender` (without one, a challenge is only logged).
@@ -330,7 +338,8 @@ impl Operator {
             let root: FixedBytes<32> = root.parse().map_err(|_| ChainError::Rpc(format!("corrupt root {root}")))?;
             return Ok(Some((output, root)));
         }
-        match served.compute(&r.input) {
+        let computed = served.compute(&r.input).map(|c| if self.dishonest { c.falsified() } else { c });
+        match computed {
             Ok(c) => {
                 let steps: Vec<String> = c.steps.iter().map(ToString::to_string).collect();
                 let root = FixedBytes::from(c.root);

@@ -37,12 +37,18 @@ pub struct ProverConfig {
 
 type ProofJob = JoinHandle<Result<Vec<u8>, String>>;
 
+/// Proof attempts for one dispute before the defender gives up: a proof that fails this often
+/// fails for a reason retrying does not fix (a trace that is not the model's, as a dishonest
+/// proposal has; or a broken setup), and each attempt costs seconds of CPU.
+const PROOF_ATTEMPTS: u32 = 3;
+
 /// The defender: the dispute game and the proof jobs in flight (one a request).
 pub struct Defender {
     game: DisputeGameInstance<DynProvider>,
     me: Address,
     prover: Option<ProverConfig>,
     jobs: Mutex<HashMap<u64, ProofJob>>,
+    failures: Mutex<HashMap<u64, u32>>,
     provers: Arc<Mutex<HashMap<u64, Arc<ModelProver>>>>,
 }
 
@@ -65,6 +71,7 @@ impl Defender {
             me,
             prover,
             jobs: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
             provers: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -125,6 +132,7 @@ impl Defender {
             return None;
         };
         let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(job) = jobs.get(&request) {
             if !job.is_finished() {
                 return None;
@@ -133,10 +141,23 @@ impl Defender {
             return match futures_now(job) {
                 Ok(bytes) => Some(bytes),
                 Err(e) => {
-                    tracing::error!(request, "proof failed: {e}; retrying");
+                    let failed = failures.entry(request).or_default();
+                    *failed += 1;
+                    if *failed < PROOF_ATTEMPTS {
+                        tracing::error!(request, attempt = *failed, "proof failed: {e}; retrying");
+                    } else {
+                        tracing::error!(
+                            request,
+                            "proof failed {PROOF_ATTEMPTS} times ({e}); giving up: this dispute will be lost \
+                             (is the proposal's trace the model's?)"
+                        );
+                    }
                     None
                 }
             };
+        }
+        if failures.get(&request).is_some_and(|f| *f >= PROOF_ATTEMPTS) {
+            return None;
         }
         let (model, trace, provers) = (model.clone(), EngineTrace { steps: trace.to_vec() }, self.provers.clone());
         tracing::info!(request, from = segment.start, to = segment.end, "proving the disputed segment");

@@ -95,6 +95,11 @@ pub struct ServeArgs {
     /// The proving-key cache.
     #[arg(long, env = "VERDICT_KEYS_DIR", default_value = ".verdict/keys")]
     pub keys_dir: PathBuf,
+    /// Lie on purpose, for tests and the demo: propose a wrong output (its first value + 1000)
+    /// with a trace consistent with it, and play the dispute with that trace (the final proof
+    /// then cannot be made, so the lie loses its bond). Never on a real chain.
+    #[arg(long, env = "VERDICT_DISHONEST", hide = true)]
+    pub dishonest: bool,
 }
 
 fn read_secret(file: Option<&PathBuf>, env: &str, what: &str) -> anyhow::Result<Option<String>> {
@@ -244,9 +249,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if prover.is_none() {
         tracing::warn!("no prover setup (--ptau-dir or --insecure-test-setup): challenged proposals cannot be proven");
     }
+    if args.dishonest {
+        tracing::warn!("DISHONEST MODE: every proposal is a deliberate lie (tests and demos only)");
+    }
     let operator =
         Operator::new(provider.clone(), deployment.oracle, me, store.clone(), models.clone(), metrics.clone(), config)
-            .with_defender(defense::Defender::new(provider.clone(), deployment.dispute_game, me, prover));
+            .with_defender(defense::Defender::new(provider.clone(), deployment.dispute_game, me, prover))
+            .dishonest(args.dishonest);
     let state = Arc::new(AppState {
         store,
         models,

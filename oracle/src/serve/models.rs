@@ -58,6 +58,21 @@ impl ServedModel {
     }
 }
 
+impl Computed {
+    /// A lie consistent with itself: the output's first value + 1000, its step commitment z_L
+    /// and the root recomputed (what a dishonest operator posts; tests and demos only).
+    pub fn falsified(mut self) -> Self {
+        let last = self.steps.len() - 1;
+        if let Some(v) = self.trace[last].first_mut() {
+            *v = v.saturating_add(1000);
+        }
+        self.steps[last] = Commitment::from_field(verdict_circuits::activation_commitment(last, &self.trace[last], 32));
+        self.root = TraceTree::new(&self.steps).root();
+        self.output = encode_output(&self.trace[last]);
+        self
+    }
+}
+
 /// The contract's output encoding: each int32 big-endian.
 pub fn encode_output(values: &[i32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_be_bytes()).collect()

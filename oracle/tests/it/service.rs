@@ -45,6 +45,8 @@ const BOND: u64 = 1_000_000_000_000_000_000;
 const WINDOW: u64 = 3;
 const TOKEN: &str = "test-token-7f3a";
 pub(crate) const CLOCK: u64 = 20;
+/// Long enough for a segment proof on a loaded 2-core machine, short enough for a test.
+pub(crate) const PROOF_WINDOW: u64 = 60;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -105,7 +107,7 @@ impl Env {
         .await
         .unwrap();
         // Clocks of 20 s: long enough for the services, short enough for a timeout in a test.
-        let game = DisputeGame::deploy(provider.clone(), *oracle.address(), 1, CLOCK, 300).await.unwrap();
+        let game = DisputeGame::deploy(provider.clone(), *oracle.address(), 1, CLOCK, PROOF_WINDOW).await.unwrap();
         oracle.setDisputeGame(*game.address()).send().await.unwrap().get_receipt().await.unwrap();
         let model = Model::load(root().join("models/price_feed.model.json")).unwrap();
         registry

@@ -11,7 +11,7 @@ use verdict_circuits::{activation_commitment, Commitment, Fr};
 use verdict_contracts::{dispute::Trace, inference_oracle::InferenceOracle};
 use verdict_oracle::{serve::models::ModelArg, watch::WatchArgs};
 
-use crate::service::{sample_input, Env, CLOCK};
+use crate::service::{sample_input, Env, CLOCK, PROOF_WINDOW};
 
 fn args(env: &Env, port: u16) -> WatchArgs {
     WatchArgs {
@@ -227,4 +227,44 @@ async fn a_right_output_with_a_wrong_trace_root_is_recorded_but_never_challenged
     watcher.abort();
     assert_eq!(env.count::<InferenceOracle::Challenged>(id).await, 0, "the watchtower must not risk its bond");
     assert_eq!(env.count::<InferenceOracle::Finalized>(id).await, 1);
+}
+
+/// The dishonest mode of `oracle serve` (a real service process that proposes a wrong output with
+/// a consistent trace and plays the dispute with it) against the watchtower: the lie is caught,
+/// the liar cannot prove its last step and times out, loses its bond, and the consumer gets the
+/// right answer from the watchtower's whole-inference proof, verified on-chain.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dishonest_service_is_caught_and_the_consumer_gets_the_right_answer() {
+    let env = Env::new().await;
+    let input = sample_input(&env.model);
+    let honest = env.model.run(&input).unwrap();
+    let keys = env.path("keys");
+    let mut liar = env.spawn(&["--dishonest", "--insecure-test-setup", "--keys-dir", keys.to_str().unwrap()]);
+    liar.ready().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let watcher = tokio::spawn(verdict_oracle::watch::watch(args(&env, port)));
+    let id = env.request_round(&input).await;
+    let started = Instant::now();
+    while env.count::<InferenceOracle::Finalized>(id).await == 0 {
+        let limit = Duration::from_secs(4 * CLOCK + PROOF_WINDOW + 90);
+        assert!(started.elapsed() < limit, "no resolution; service log:\n{}", env.log());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    watcher.abort();
+    liar.kill();
+    assert_eq!(env.count::<InferenceOracle::Challenged>(id).await, 1);
+    let r = env.feed.latestRoundData().call().await.unwrap();
+    assert_eq!(r._1, alloy::primitives::I256::try_from(honest.output()[0]).unwrap(), "the right answer");
+    let result = env.oracle.resultOf(U256::from(id)).call().await.unwrap();
+    assert_eq!(result.operator, env.watcher, "the watchtower answered the reopened request");
+    let slashed = {
+        let filter = alloy::rpc::types::Filter::new()
+            .address(*env.oracle.address())
+            .event_signature(<InferenceOracle::DisputeResolved as alloy::sol_types::SolEvent>::SIGNATURE_HASH)
+            .topic1(U256::from(id))
+            .from_block(0);
+        let logs = alloy::providers::Provider::get_logs(&env.provider, &filter).await.unwrap();
+        logs[0].log_decode::<InferenceOracle::DisputeResolved>().unwrap().inner.data
+    };
+    assert_eq!((slashed.winner, slashed.loser), (env.watcher, env.operator));
 }
