@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The main job (the README's first command): a local run of Verdict with the shipped models.
+# The main job (the README's first command): the whole of Verdict running locally.
 #
-# What runs today: the toolchain setup, a build, the model pipeline on the three shipped models
-# (inspect, one inference each with its step commitments), a Nova folding proof of the digit
-# classification (whole inference) and of one disputed step of the price feed, each checked by
-# the verifier, and a local anvil chain with the protocol contracts deployed by the forge deploy
-# script. Registering the models needs the on-chain verifier, and the live lifecycle on the
-# chain (the `oracle serve` service is tested on anvil by `cargo test -p verdict-oracle`) joins
-# the demo with it and the watchtower.
+# After the toolchain and a build: the model pipeline on the three shipped models (inspect, one
+# inference each with its step commitments) and a Nova proof from the command line; then the live
+# system on a fresh anvil chain (oracle/examples/demo.rs): the contracts deployed, the models
+# registered with their on-chain verifying keys, an honest oracle, a watchtower and later a
+# dishonest oracle as real processes, the AI price feed, a tic-tac-toe game against the NPC,
+# digit classification over the HTTP API, a lie caught and slashed with the right answer proven
+# on-chain, and a summary table. Exits non-zero with the reason on any failure; leaves no process
+# behind. Logs and databases go to .demo/.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -17,16 +18,12 @@ if [ -t 1 ]; then bold=$'\e[1m'; green=$'\e[32m'; dim=$'\e[2m'; reset=$'\e[0m'; 
 step() { printf '%s==> %s%s\n' "$bold" "$*" "$reset"; }
 ok() { printf '%s    ok%s %s\n' "$green" "$reset" "$*"; }
 
-anvil_pid=
-cleanup() { if [ -n "$anvil_pid" ]; then kill "$anvil_pid" 2>/dev/null || true; wait "$anvil_pid" 2>/dev/null || true; fi; }
-trap cleanup EXIT INT TERM
-
 step "toolchain"
 scripts/setup.sh
 export PATH="$root/.tools/bin:$PATH"
 
 step "build (a first build compiles nova-snark and takes a few minutes)"
-cargo build --locked --bin oracle --bin fraud-prover
+cargo build --locked --bin oracle --bin fraud-prover --example demo
 oracle="$root/target/debug/oracle"
 prover="$root/target/debug/fraud-prover"
 
@@ -52,25 +49,10 @@ keys="$root/.demo/keys"
   -o .demo/digits.proof.json --keys-dir "$keys" --insecure-test-setup | sed 's/^/    /'
 "$prover" verify --model models/digits.model.json --proof .demo/digits.proof.json \
   --keys-dir "$keys" --insecure-test-setup | sed 's/^/    /'
-"$prover" prove --model models/price_feed.model.json --input "${input[price_feed]}" --request-id 2 \
-  --segment 1..2 -o .demo/price_feed.segment.json --keys-dir "$keys" --insecure-test-setup \
-  | sed 's/^/    /'
-"$prover" verify --model models/price_feed.model.json --proof .demo/price_feed.segment.json \
-  --keys-dir "$keys" --insecure-test-setup | sed 's/^/    /'
-ok "both proofs verified; a flipped byte or another request id is rejected (cargo test -p verdict-fraud-prover)"
+ok "verified; a flipped byte or another request id is rejected (cargo test -p verdict-fraud-prover)"
 
-step "local chain: anvil, and the protocol deployed with forge"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-anvil --port "$port" --silent >/dev/null 2>&1 &
-anvil_pid=$!
-rpc="http://127.0.0.1:$port"
-for _ in $(seq 50); do cast chain-id --rpc-url "$rpc" >/dev/null 2>&1 && break; sleep 0.1; done
-ok "anvil on $rpc (pid $anvil_pid; stopped on exit)"
-mkdir -p .demo contracts/deployments
-# anvil's first well-known development key; never use it on a real chain.
-dev_key=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
-(cd contracts && VERDICT_DEPLOYMENT="$root/.demo/deployment.json" \
-  forge script script/Deploy.s.sol --rpc-url "$rpc" --private-key "$dev_key" --broadcast --quiet) >/dev/null
-ok "deployed: $(tr -d " \n" < .demo/deployment.json)"
+# The live system: the driver prints its own steps, one line per on-chain event.
+mkdir -p .demo
+"$root/target/debug/examples/demo" "$root/target/debug" "$root/.demo"
 
 ok "demo finished in $(( $(date +%s) - start ))s"

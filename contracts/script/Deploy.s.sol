@@ -5,6 +5,8 @@ import {ModelRegistry} from "../sol/ModelRegistry.sol";
 import {InferenceOracle} from "../sol/InferenceOracle.sol";
 import {DisputeGame} from "../sol/DisputeGame.sol";
 import {Duration} from "../sol/lib/Types.sol";
+import {NovaVerifier} from "../sol/NovaVerifier.sol";
+import {StepCommitments} from "../sol/StepCommitments.sol";
 
 interface VmScript {
     function startBroadcast() external;
@@ -15,10 +17,15 @@ interface VmScript {
     function writeJson(string calldata json, string calldata path) external;
     function toString(address value) external pure returns (string memory);
     function toString(uint256 value) external pure returns (string memory);
+    function readFile(string calldata path) external view returns (string memory);
+    function parseBytes(string calldata s) external pure returns (bytes memory);
+    function trim(string calldata s) external pure returns (string memory);
 }
 
-/// @notice Deploys the protocol core (registry, oracle, dispute game) and writes the addresses
-///         to `VERDICT_DEPLOYMENT` (default `deployments/local.json`) for the services.
+/// @notice Deploys the protocol core (registry, Nova verifier with its Poseidon commitments,
+///         oracle, dispute game) and writes the addresses to `VERDICT_DEPLOYMENT` (default
+///         `deployments/local.json`) for the services. Register a model with the verifier's
+///         address and its key's digest: `fraud-prover export-verifier`, then `publishKey`.
 /// @dev Parameters come from the environment (VERDICT_PROPOSER_BOND, VERDICT_CHALLENGER_BOND,
 ///      VERDICT_LIVENESS_WINDOW, VERDICT_OPERATOR_FEE, VERDICT_BURN_BPS, VERDICT_MAX_CALLBACK_GAS,
 ///      VERDICT_REQUEST_TIMEOUT, VERDICT_TREASURY, VERDICT_MAX_SEGMENT, VERDICT_CLOCK,
@@ -29,6 +36,8 @@ contract Deploy {
     function run() external {
         vm.startBroadcast();
         ModelRegistry registry = new ModelRegistry();
+        bytes memory poseidon = vm.parseBytes(vm.trim(vm.readFile("data/poseidon_t9.hex")));
+        NovaVerifier verifier = new NovaVerifier(registry, new StepCommitments(poseidon));
         InferenceOracle.Config memory config = InferenceOracle.Config({
             livenessWindow: Duration.wrap(uint64(vm.envOr("VERDICT_LIVENESS_WINDOW", uint256(30)))),
             operatorFee: uint96(vm.envOr("VERDICT_OPERATOR_FEE", uint256(0.001 ether))),
@@ -59,6 +68,8 @@ contract Deploy {
             vm.toString(address(oracle)),
             "\",\"dispute_game\":\"",
             vm.toString(address(game)),
+            "\",\"verifier\":\"",
+            vm.toString(address(verifier)),
             "\",\"chain_id\":",
             vm.toString(block.chainid),
             "}"
