@@ -75,6 +75,10 @@ pub struct WatchArgs {
     /// Do not challenge with less than this many seconds left in the window.
     #[arg(long, env = "VERDICT_MIN_MARGIN", default_value_t = 2)]
     pub min_margin: u64,
+    /// Seconds a sent transaction may stay unmined before it is replaced (same nonce, fees
+    /// raised to at least 125%).
+    #[arg(long, env = "VERDICT_REPLACE_AFTER_SECS", default_value_t = 60)]
+    pub replace_after_secs: u64,
     /// The most gas one transaction may use.
     #[arg(long, env = "VERDICT_GAS_CAP", default_value_t = 3_000_000)]
     pub gas_cap: u64,
@@ -406,7 +410,8 @@ pub async fn watch(args: WatchArgs) -> anyhow::Result<()> {
             start_block: 0,
             max_log_range: 2_000,
             gas_cap: args.gas_cap,
-            receipt_timeout: Duration::from_secs(120),
+            receipt_timeout: Duration::from_secs(120).max(Duration::from_secs(args.replace_after_secs * 4)),
+            replace_after: Duration::from_secs(args.replace_after_secs.max(1)),
             tx_confirmations: 1,
         },
         margin: args.min_margin,

@@ -95,6 +95,32 @@ pub struct ChainConfig {
     pub receipt_timeout: Duration,
     /// Blocks a transaction must be deep before it counts as mined.
     pub tx_confirmations: u64,
+    /// How long a sent transaction may wait before it is replaced with higher fees.
+    pub replace_after: Duration,
+}
+
+/// The most replacements of one stuck transaction.
+pub const MAX_REPLACEMENTS: usize = 5;
+
+/// The receipt of whichever of `hashes` is mined (with the configured depth checked by the
+/// caller's node view), polling until `wait` is over; `None` if none is.
+async fn mined(
+    provider: &DynProvider,
+    hashes: &[alloy::primitives::B256],
+    wait: Duration,
+) -> Result<Option<alloy::rpc::types::TransactionReceipt>, ChainError> {
+    let until = tokio::time::Instant::now() + wait;
+    loop {
+        for hash in hashes {
+            if let Some(receipt) = provider.get_transaction_receipt(*hash).await.map_err(rpc)? {
+                return Ok(Some(receipt));
+            }
+        }
+        if tokio::time::Instant::now() >= until {
+            return Ok(None);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// The operator side of the chain: proposes and settles for the served models.
@@ -382,7 +408,7 @@ impl Operator {
     }
 
     /// Dry-runs, estimates (against the cap), sends, records and awaits one transaction.
-    async fn send<D: CallDecoder + Send + Sync>(
+    async fn send<D: CallDecoder + Send + Sync + Clone>(
         &self,
         request: u64,
         kind: &'static str,
@@ -392,10 +418,13 @@ impl Operator {
     }
 }
 
-/// Dry-runs `call` (`eth_call`), estimates its gas against the cap, sends it, records it in the
-/// store (under `request`; 0 for none) and waits for its receipt to the configured depth. A
-/// revert comes back decoded.
-pub async fn send_tx<D: CallDecoder + Send + Sync>(
+/// Dry-runs `call` (`eth_call`), estimates its gas against the cap, sends it with EIP-1559 fees,
+/// records it in the store (under `request`; 0 for none) and waits for its receipt to the
+/// configured depth. A transaction not mined within `replace_after` is replaced: the same call
+/// with the same nonce and fees raised to at least 125% (or the market's, when higher), up to
+/// [`MAX_REPLACEMENTS`] times; whichever version is mined counts, the others are recorded as
+/// replaced. A revert comes back decoded.
+pub async fn send_tx<D: CallDecoder + Send + Sync + Clone>(
     store: &dyn Store,
     config: &ChainConfig,
     request: u64,
@@ -409,15 +438,63 @@ pub async fn send_tx<D: CallDecoder + Send + Sync>(
     if gas > config.gas_cap {
         return Err(ChainError::GasCap { kind, request, gas, cap: config.gas_cap });
     }
-    let pending = call.gas(gas + gas / 5).send().await.map_err(rpc)?;
-    let hash = pending.tx_hash().to_string();
-    store.record_tx(&hash, request, kind)?;
-    let receipt = pending
-        .with_required_confirmations(config.tx_confirmations.max(1))
-        .with_timeout(Some(config.receipt_timeout))
-        .get_receipt()
+    let provider = call.provider;
+    let fees = provider.estimate_eip1559_fees().await.map_err(rpc)?;
+    let (mut max_fee, mut tip) = (fees.max_fee_per_gas, fees.max_priority_fee_per_gas);
+    let call = call.gas(gas + gas / 5);
+    let first = call.clone().max_fee_per_gas(max_fee).max_priority_fee_per_gas(tip).send().await.map_err(rpc)?;
+    let first = *first.tx_hash();
+    store.record_tx(&first.to_string(), request, kind)?;
+    let nonce = provider
+        .get_transaction_by_hash(first)
         .await
-        .map_err(rpc)?;
+        .map_err(rpc)?
+        .map(|tx| alloy::consensus::Transaction::nonce(&tx))
+        .ok_or_else(|| ChainError::Rpc(format!("the node does not know the transaction {first} it just took")))?;
+    let mut sent = vec![first];
+    let deadline = tokio::time::Instant::now() + config.receipt_timeout;
+    let receipt = loop {
+        let wait = config.replace_after.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        if let Some(receipt) = mined(provider, &sent, wait).await? {
+            break receipt;
+        }
+        if tokio::time::Instant::now() >= deadline || sent.len() > MAX_REPLACEMENTS {
+            return Err(ChainError::Rpc(format!(
+                "{kind} of request {request}: not mined in time ({} sent)",
+                sent.len()
+            )));
+        }
+        // Stuck: the same call, the same nonce, higher fees.
+        let market = provider.estimate_eip1559_fees().await.map_err(rpc)?;
+        max_fee = (max_fee + max_fee / 4).max(market.max_fee_per_gas);
+        tip = (tip + tip / 4).max(market.max_priority_fee_per_gas).max(1);
+        let replacement = call.clone().nonce(nonce).max_fee_per_gas(max_fee).max_priority_fee_per_gas(tip).send().await;
+        match replacement {
+            Ok(p) => {
+                let hash = *p.tx_hash();
+                tracing::warn!(request, kind, nonce, %hash, max_fee, "transaction stuck; replaced with higher fees");
+                store.record_tx(&hash.to_string(), request, kind)?;
+                sent.push(hash);
+            }
+            // The stuck one was mined meanwhile (nonce used) or the node refused the bump: wait on.
+            Err(e) => tracing::warn!(request, kind, nonce, "replacement not sent: {e}"),
+        }
+    };
+    // The configured depth before it counts.
+    if let Some(block) = receipt.block_number {
+        let depth = config.tx_confirmations.max(1);
+        while provider.get_block_number().await.map_err(rpc)? + 1 < block + depth {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ChainError::Rpc(format!("{kind} of request {request}: not {depth} blocks deep in time")));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    let hash = receipt.transaction_hash;
+    for other in sent.iter().filter(|h| **h != hash) {
+        store.finish_tx(&other.to_string(), "replaced", None)?;
+    }
+    let hash = hash.to_string();
     if receipt.status() {
         store.finish_tx(&hash, "mined", None)?;
         Ok(())

@@ -79,6 +79,10 @@ pub struct ServeArgs {
     /// Allow this browser origin cross-origin access to the API (CORS is off without it).
     #[arg(long, env = "VERDICT_CORS_ORIGIN")]
     pub cors_origin: Option<String>,
+    /// Seconds a sent transaction may stay unmined before it is replaced (same nonce, fees
+    /// raised to at least 125%).
+    #[arg(long, env = "VERDICT_REPLACE_AFTER_SECS", default_value_t = 60)]
+    pub replace_after_secs: u64,
     /// The most gas one transaction may use.
     #[arg(long, env = "VERDICT_GAS_CAP", default_value_t = 2_000_000)]
     pub gas_cap: u64,
@@ -236,8 +240,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         start_block: args.start_block,
         max_log_range: 2_000,
         gas_cap: args.gas_cap,
-        receipt_timeout: Duration::from_secs(120),
+        receipt_timeout: Duration::from_secs(120).max(Duration::from_secs(args.replace_after_secs * 4)),
         tx_confirmations: args.tx_confirmations,
+        replace_after: Duration::from_secs(args.replace_after_secs.max(1)),
     };
     let mut scheduled = Vec::new();
     for spec in &args.feeds {

@@ -650,3 +650,52 @@ async fn a_challenged_honest_proposal_is_defended_with_a_real_proof_and_the_chal
     let metrics = reqwest::get(format!("{}/metrics", service.url)).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("verdict_oracle_dispute_outcomes_total{outcome=\"won\"} 1"), "{metrics}");
 }
+
+/// A transaction that cannot be mined (its fee cap falls below the base fee) is replaced with the
+/// same nonce and higher fees; exactly one version is mined, the other recorded as replaced.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stuck_transaction_is_replaced_with_higher_fees() {
+    use verdict_oracle::{
+        serve::chain::{send_tx, ChainConfig},
+        store::{SqliteStore, Store},
+    };
+    let env = Env::new().await;
+    let store = SqliteStore::open(env.path("stuck.sqlite")).unwrap();
+    let config = ChainConfig {
+        poll_interval: Duration::from_millis(200),
+        confirmations: 0,
+        start_block: 0,
+        max_log_range: 2_000,
+        gas_cap: 1_000_000,
+        receipt_timeout: Duration::from_secs(60),
+        tx_confirmations: 1,
+        replace_after: Duration::from_secs(3),
+    };
+    let rpc = |method: &'static str, params: Value| {
+        let provider = env.provider.clone();
+        async move {
+            let _: Value = provider.raw_request(method.into(), params).await.unwrap();
+        }
+    };
+    let before = env.oracle.accountOf(env.operator).call().await.unwrap().freeBond;
+    // Stop mining, let the deposit into the pool at today's fees, then make blocks cost far more.
+    rpc("evm_setIntervalMining", json!([0])).await;
+    rpc("evm_setAutomine", json!([false])).await;
+    let store_ref = &store;
+    let config_ref = &config;
+    let deposit = env.oracle.depositBond().value(U256::from(7u64)).from(env.operator);
+    let sending = send_tx(store_ref, config_ref, 99, "deposit", deposit);
+    let chain = async {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        rpc("anvil_setNextBlockBaseFeePerGas", json!(["0x2540be4000"])).await; // 160 gwei
+        rpc("evm_setIntervalMining", json!([1])).await;
+    };
+    let (sent, ()) = tokio::join!(sending, chain);
+    sent.unwrap();
+    let txs = store.transactions(99).unwrap();
+    let statuses: Vec<&str> = txs.iter().map(|t| t.status.as_str()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == "mined").count(), 1, "{statuses:?}");
+    assert!(statuses.contains(&"replaced"), "the stuck transaction was replaced: {statuses:?}");
+    let after = env.oracle.accountOf(env.operator).call().await.unwrap().freeBond;
+    assert_eq!(after - before, alloy::primitives::aliases::U80::from(7u64), "deposited exactly once");
+}

@@ -27,6 +27,7 @@ fn args(env: &Env, port: u16) -> WatchArgs {
         poll_ms: 200,
         min_margin: 1,
         gas_cap: 3_000_000,
+        replace_after_secs: 60,
         ptau_dir: None,
         insecure_test_setup: true,
         keys_dir: env.path("watch-keys"),
