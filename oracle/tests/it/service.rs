@@ -70,11 +70,16 @@ pub(crate) struct Env {
 
 impl Env {
     pub(crate) async fn new() -> Self {
-        let anvil = Anvil::new()
-            .path(root().join(".tools/bin/anvil"))
-            .block_time(1)
-            .try_spawn()
-            .expect("anvil starts (run scripts/setup.sh first)");
+        Self::with_block_time(Some(1)).await
+    }
+
+    /// A chain with `block_time`-second blocks, or one block per transaction (`None`).
+    pub(crate) async fn with_block_time(block_time: Option<u64>) -> Self {
+        let mut anvil = Anvil::new().path(root().join(".tools/bin/anvil"));
+        if let Some(seconds) = block_time {
+            anvil = anvil.block_time(seconds);
+        }
+        let anvil = anvil.try_spawn().expect("anvil starts (run scripts/setup.sh first)");
         let keys: Vec<PrivateKeySigner> = anvil.keys()[..4].iter().cloned().map(Into::into).collect();
         let (deployer, operator, user, watcher) =
             (keys[0].address(), keys[1].address(), keys[2].address(), keys[3].address());

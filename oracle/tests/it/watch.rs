@@ -269,3 +269,53 @@ async fn the_dishonest_service_is_caught_and_the_consumer_gets_the_right_answer(
     };
     assert_eq!((slashed.winner, slashed.loser), (env.watcher, env.operator));
 }
+
+/// An honest operator over a few hundred requests: the watchtower checks every proposal and never
+/// challenges one (its own bug must not cost its bond). One block per transaction, to keep it fast.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_honest_operator_is_never_challenged_over_hundreds_of_requests() {
+    const REQUESTS: usize = 200;
+    let env = Env::with_block_time(None).await;
+    let mut honest = env.spawn(&[]);
+    honest.ready().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let watcher = tokio::spawn(verdict_oracle::watch::watch(args(&env, port)));
+    let model = &env.model;
+    let rows: Vec<Vec<i8>> = (0..REQUESTS)
+        .map(|k| (0..model.input.len).map(|i| (((i * 31 + k * 17) % 255) as i32 - 127) as i8).collect())
+        .collect();
+    for input in &rows {
+        env.request_round(input).await;
+    }
+    let started = Instant::now();
+    loop {
+        let rounds = env.feed.latestRoundData().call().await.unwrap()._0.to::<u64>();
+        if rounds as usize == REQUESTS {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(600), "{rounds} of {REQUESTS} rounds; log:\n{}", env.log());
+        // Blocks come with transactions only: a heartbeat block lets the liveness windows pass.
+        let _: serde_json::Value =
+            alloy::providers::Provider::raw_request(&env.provider, "evm_mine".into(), ()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap().text().await.unwrap();
+    watcher.abort();
+    honest.kill();
+    let value = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("{name} missing from the watchtower's metrics:\n{metrics}"))
+    };
+    assert_eq!(value("verdict_watch_proposals_checked_total"), REQUESTS as u64, "every proposal checked");
+    assert_eq!(value("verdict_watch_mismatches_total"), 0);
+    for id in [1, REQUESTS as u64 / 2, REQUESTS as u64] {
+        assert_eq!(env.count::<InferenceOracle::Challenged>(id).await, 0, "request {id} challenged");
+    }
+    let challenged = alloy::rpc::types::Filter::new()
+        .address(*env.oracle.address())
+        .event_signature(<InferenceOracle::Challenged as alloy::sol_types::SolEvent>::SIGNATURE_HASH)
+        .from_block(0);
+    assert!(alloy::providers::Provider::get_logs(&env.provider, &challenged).await.unwrap().is_empty());
+}
