@@ -301,7 +301,8 @@ async fn run() -> anyhow::Result<()> {
     let api = format!("http://127.0.0.1:{api_port}");
     let serve = |key: &str, db: &str, port: u16, dishonest: bool| {
         let mut c = Command::new(bin.join("oracle"));
-        c.args(["serve", "--rpc-url", &anvil.endpoint(), "--poll-ms", "300", "--insecure-test-setup"])
+        c.args(["serve", "--rpc-url", &anvil.endpoint(), "--ws-url", &anvil.ws_endpoint()])
+            .args(["--poll-ms", "1000", "--insecure-test-setup"])
             .arg("--deployment")
             .arg(work.join("deployment.json"))
             .arg("--key-file")

@@ -40,6 +40,7 @@ use crate::{
         chain::{block_time, rpc, send_tx, status, ChainConfig, ChainError},
         connect,
         defense::Defender,
+        heads::NewHeads,
         load_models,
         models::{encode_output, ModelArg, Models},
         prover_config,
@@ -75,6 +76,10 @@ pub struct WatchArgs {
     /// Do not challenge with less than this many seconds left in the window.
     #[arg(long, env = "VERDICT_MIN_MARGIN", default_value_t = 2)]
     pub min_margin: u64,
+    /// A WebSocket endpoint of the same node (ws://…): a pass runs on every new block
+    /// (`eth_subscribe`), besides the polls.
+    #[arg(long, env = "VERDICT_WS_URL")]
+    pub ws_url: Option<String>,
     /// Seconds a sent transaction may stay unmined before it is replaced (same nonce, fees
     /// raised to at least 125%).
     #[arg(long, env = "VERDICT_REPLACE_AFTER_SECS", default_value_t = 60)]
@@ -124,6 +129,7 @@ pub struct Watcher {
     config: ChainConfig,
     margin: u64,
     prover: Defender,
+    heads: NewHeads,
 }
 
 fn inc(c: &AtomicU64) {
@@ -351,6 +357,7 @@ impl Watcher {
             let backoff = self.config.poll_interval * 2u32.saturating_pow(failures.min(5));
             tokio::select! {
                 _ = tokio::time::sleep(backoff.min(Duration::from_secs(30))) => {}
+                _ = self.heads.next(), if failures == 0 => {}
                 _ = shutdown.changed() => return,
             }
         }
@@ -416,6 +423,7 @@ pub async fn watch(args: WatchArgs) -> anyhow::Result<()> {
         },
         margin: args.min_margin,
         prover,
+        heads: args.ws_url.clone().map_or_else(NewHeads::none, NewHeads::subscribe),
     };
     let state = (metrics, store, provider);
     let app = Router::new()

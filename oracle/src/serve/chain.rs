@@ -135,6 +135,8 @@ pub struct Operator {
     defender: Option<Defender>,
     /// Lie on every proposal (tests and demos).
     dishonest: bool,
+    /// Wakes the loop on new blocks (a subscription, when the node offers one).
+    heads: super::heads::NewHeads,
 }
 
 pub(crate) fn rpc(e: impl std::fmt::Display) -> ChainError {
@@ -165,7 +167,24 @@ impl Operator {
         config: ChainConfig,
     ) -> Self {
         let oracle = InferenceOracle::new(oracle, provider.clone());
-        Self { provider, oracle, me, store, models, metrics, config, defender: None, dishonest: false }
+        Self {
+            provider,
+            oracle,
+            me,
+            store,
+            models,
+            metrics,
+            config,
+            defender: None,
+            dishonest: false,
+            heads: Default::default(),
+        }
+    }
+
+    /// Runs a pass on every new block `heads` announces, besides the polls.
+    pub fn with_heads(mut self, heads: super::heads::NewHeads) -> Self {
+        self.heads = heads;
+        self
     }
 
     /// Lies on every proposal (see `ServeArgs::dishonest`): tests and demos only.
@@ -198,6 +217,8 @@ impl Operator {
             let backoff = self.config.poll_interval * 2u32.saturating_pow(failures.min(5));
             tokio::select! {
                 _ = tokio::time::sleep(backoff.min(Duration::from_secs(30))) => {}
+                // A new block: no need to wait for the poll (unless the last pass failed).
+                _ = self.heads.next(), if failures == 0 => {}
                 _ = shutdown.changed() => return,
             }
         }

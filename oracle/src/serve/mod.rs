@@ -6,6 +6,8 @@ pub mod api;
 pub mod chain;
 pub mod defense;
 pub mod feeds;
+/// New-block subscriptions over WebSocket.
+pub mod heads;
 pub mod metrics;
 pub mod models;
 
@@ -64,6 +66,10 @@ pub struct ServeArgs {
     /// Writes a token may make a minute.
     #[arg(long, env = "VERDICT_RATE_LIMIT", default_value_t = 60)]
     pub rate_limit: u32,
+    /// A WebSocket endpoint of the same node (ws://…): a pass runs on every new block it
+    /// announces (`eth_subscribe`), besides the polls. Without it, the service polls only.
+    #[arg(long, env = "VERDICT_WS_URL")]
+    pub ws_url: Option<String>,
     /// Milliseconds between chain passes.
     #[arg(long, env = "VERDICT_POLL_MS", default_value_t = 1000)]
     pub poll_ms: u64,
@@ -260,7 +266,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let operator =
         Operator::new(provider.clone(), deployment.oracle, me, store.clone(), models.clone(), metrics.clone(), config)
             .with_defender(defense::Defender::new(provider.clone(), deployment.dispute_game, me, prover))
-            .dishonest(args.dishonest);
+            .dishonest(args.dishonest)
+            .with_heads(args.ws_url.clone().map_or_else(heads::NewHeads::none, heads::NewHeads::subscribe));
     let state = Arc::new(AppState {
         store,
         models,

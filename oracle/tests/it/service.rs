@@ -170,7 +170,8 @@ impl Env {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.path("service.log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_oracle"))
-            .args(["serve", "--rpc-url", &self.rpc, "--poll-ms", "200"])
+            .args(["serve", "--rpc-url", &self.rpc])
+            .args(if extra.contains(&"--poll-ms") { &[][..] } else { &["--poll-ms", "200"][..] })
             .arg("--deployment")
             .arg(self.path("deployment.json"))
             .arg("--key-file")
@@ -703,4 +704,35 @@ async fn a_stuck_transaction_is_replaced_with_higher_fees() {
     assert!(statuses.contains(&"replaced"), "the stuck transaction was replaced: {statuses:?}");
     let after = env.oracle.accountOf(env.operator).call().await.unwrap().freeBond;
     assert_eq!(after - before, alloy::primitives::aliases::U80::from(7u64), "deposited exactly once");
+}
+
+/// New blocks by subscription: with polls ten minutes apart, the service still answers a request
+/// within seconds when it follows the node's `newHeads` over WebSocket, and does not without it.
+#[tokio::test(flavor = "multi_thread")]
+async fn new_blocks_by_subscription_wake_the_service() {
+    let env = Env::new().await;
+    let input = sample_input(&env.model);
+    let ws = env.rpc.replace("http://", "ws://");
+
+    // Control: polling only, ten minutes apart: the request waits.
+    let mut service = env.spawn(&["--poll-ms", "600000"]);
+    service.ready().await;
+    tokio::time::sleep(Duration::from_secs(3)).await; // the startup pass is over
+    let id = env.request_round(&input).await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(status_of(&service.url, id).await, None, "polling only: not seen yet");
+    service.kill();
+
+    // Subscribed: every new block wakes it; the request goes through to the feed.
+    let mut service = env.spawn(&["--poll-ms", "600000", "--ws-url", &ws]);
+    service.ready().await;
+    wait_for(Duration::from_secs(40), || async { status_of(&service.url, id).await.as_deref() == Some("finalized") })
+        .await;
+    assert!(env.log().contains("subscribed to new heads"), "log:\n{}", env.log());
+    let id2 = env.request_round(&input).await;
+    let started = Instant::now();
+    wait_for(Duration::from_secs(30), || async { status_of(&service.url, id2).await.as_deref() == Some("finalized") })
+        .await;
+    eprintln!("request to finalized with subscriptions: {:?}", started.elapsed());
+    service.kill();
 }

@@ -28,6 +28,7 @@ fn args(env: &Env, port: u16) -> WatchArgs {
         min_margin: 1,
         gas_cap: 3_000_000,
         replace_after_secs: 60,
+        ws_url: Some(env.rpc.replace("http://", "ws://")),
         ptau_dir: None,
         insecure_test_setup: true,
         keys_dir: env.path("watch-keys"),
