@@ -23,10 +23,12 @@ test:
 ci:
     CI=true .ci/run
 
-# Benchmarks: proving, Verdict vs EZKL side by side (installs EZKL into .venv-bench), then
-# reference inference of each shipped model (criterion).
+# Benchmarks: proving, Verdict vs EZKL side by side (installs EZKL into .venv-bench); the
+# on-chain verifier's gas; the watchtower's latency on anvil; reference inference (criterion).
 bench *args:
     scripts/bench_prove.sh {{args}}
+    scripts/bench_gas.sh
+    scripts/bench_watch.sh
     cargo bench -p verdict-circuits --bench inference
 
 # Check formatting (Rust and Solidity).

@@ -171,6 +171,8 @@ async fn run() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let bin = PathBuf::from(args.next().context("usage: demo <bin dir> <work dir>")?);
     let work = PathBuf::from(args.next().context("usage: demo <bin dir> <work dir>")?);
+    // `--latency`: the watchtower's latency benchmark instead of the demo.
+    let latency = args.next().as_deref() == Some("--latency");
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     std::fs::create_dir_all(&work)?;
     let keys_dir = work.join("keys");
@@ -324,24 +326,10 @@ async fn run() -> anyhow::Result<()> {
         c
     };
 
-    step("services: an honest oracle (oracle serve) and a watchtower (fraud-prover watch)");
-    processes.start(
-        "honest oracle",
-        serve("honest.key", "honest.sqlite", api_port, false),
-        &work.join("honest.log"),
-    )?;
     let mut watch = Command::new(bin.join("fraud-prover"));
     watch
-        .args([
-            "watch",
-            "--rpc-url",
-            &anvil.endpoint(),
-            "--poll-ms",
-            "300",
-            "--min-margin",
-            "1",
-            "--insecure-test-setup",
-        ])
+        .args(["watch", "--rpc-url", &anvil.endpoint(), "--ws-url", &anvil.ws_endpoint()])
+        .args(["--poll-ms", "1000", "--min-margin", "1", "--insecure-test-setup"])
         .arg("--deployment")
         .arg(work.join("deployment.json"))
         .arg("--key-file")
@@ -354,6 +342,24 @@ async fn run() -> anyhow::Result<()> {
         .arg("--model")
         .arg(model_args.join(","))
         .env("RUST_LOG", "info");
+    if latency {
+        step("services: a dishonest oracle (oracle serve --dishonest) and a watchtower (fraud-prover watch)");
+        processes.start("watchtower", watch, &work.join("watcher.log"))?;
+        let liar_port = free_port()?;
+        processes.start(
+            "dishonest oracle",
+            serve("liar.key", "liar.sqlite", liar_port, true),
+            &work.join("liar.log"),
+        )?;
+        wait_http(&format!("http://127.0.0.1:{liar_port}/healthz"), Duration::from_secs(120), &processes).await?;
+        return watch_latency(&system, &models, &processes, user).await;
+    }
+    step("services: an honest oracle (oracle serve) and a watchtower (fraud-prover watch)");
+    processes.start(
+        "honest oracle",
+        serve("honest.key", "honest.sqlite", api_port, false),
+        &work.join("honest.log"),
+    )?;
     processes.start("watchtower", watch, &work.join("watcher.log"))?;
     wait_http(&format!("{api}/healthz"), Duration::from_secs(120), &processes).await?;
     println!("    honest oracle API on {api} (OpenAPI at {api}/openapi.json); logs in {}", work.display());
@@ -721,6 +727,76 @@ async fn print_events(
         }
         tokio::time::sleep(Duration::from_millis(400)).await;
     }
+}
+
+/// The watchtower's latency (`--latency`): one request per shipped model, all answered by the
+/// dishonest oracle; from each proposal to the challenge transaction and from the challenge to
+/// the resolution (the correct answer final), by block timestamps on the 1-second chain.
+async fn watch_latency(
+    system: &System,
+    models: &BTreeMap<u64, (&'static str, Model)>,
+    processes: &Processes,
+    user: Address,
+) -> anyhow::Result<()> {
+    step("watchtower latency: one lie per model, caught and resolved");
+    let mut ids = Vec::new();
+    for (id, (name, model)) in models {
+        // int8 values in the symmetric range [-127, 127].
+        let input: Vec<u8> = (0..model.input.len).map(|i| ((((i * 37 + 11) % 255) as i32 - 127) as i8) as u8).collect();
+        let fee = system.oracle.estimateFee(U256::from(*id)).call().await?;
+        let receipt = system
+            .oracle
+            .request(U256::from(*id), input.into(), FixedBytes::ZERO, Address::ZERO, 0, Bytes::new())
+            .value(fee)
+            .from(user)
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        let request = receipt.decoded_log::<InferenceOracle::RequestCreated>().context("no RequestCreated")?.requestId;
+        ids.push((*name, request));
+    }
+    for (name, request) in &ids {
+        wait_until(Duration::from_secs(4 * CLOCK + PROOF_WINDOW + 240), processes, || async {
+            Ok(system.oracle.resultOf(*request).call().await?.finalized)
+        })
+        .await
+        .with_context(|| format!("{name}: the lie was not resolved in time"))?;
+    }
+    println!(
+        "    {:<11} {:>5} {:>26} {:>30} {:>22}",
+        "model", "steps", "proposal → challenge tx (s)", "challenge → correct answer (s)", "ended by"
+    );
+    for (name, request) in ids {
+        let at = |sig| async move {
+            let filter = Filter::new()
+                .address(vec![*system.oracle.address(), *system.game.address()])
+                .event_signature(sig)
+                .topic1(request)
+                .from_block(0);
+            let log = system.provider.get_logs(&filter).await?.into_iter().next().context("missing event")?;
+            let block = log.block_number.context("pending log")?;
+            let header = system.provider.get_block_by_number(block.into()).await?.context("no block")?;
+            anyhow::Ok(header.header.timestamp)
+        };
+        let proposed = at(InferenceOracle::Proposed::SIGNATURE_HASH).await?;
+        let challenged = at(InferenceOracle::Challenged::SIGNATURE_HASH).await?;
+        let finalized = at(InferenceOracle::Finalized::SIGNATURE_HASH).await?;
+        let steps = models.values().find(|(n, _)| *n == name).map_or(0, |(_, m)| m.steps());
+        println!(
+            "    {:<11} {:>5} {:>26} {:>30} {:>22}",
+            name,
+            steps,
+            challenged - proposed,
+            finalized - challenged,
+            "timeout + proveOutput"
+        );
+    }
+    println!(
+        "    anvil, 1-second blocks; liveness {LIVENESS} s, clocks {CLOCK} s, proof window {PROOF_WINDOW} s: \
+         the liar cannot prove its last step, so each dispute waits out the proof window"
+    );
+    Ok(())
 }
 
 /// The gas of `verifySegment` alone on the proof of a `proveOutput` transaction, and the proof's
