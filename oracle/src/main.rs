@@ -3,20 +3,28 @@
 use clap::Parser;
 use verdict_oracle::{run_model_command, serve, Cli, Command};
 
+/// Logs to stderr, `info` unless `VERDICT_LOG` says otherwise.
+fn logging() {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("VERDICT_LOG").unwrap_or_else(|_| "info".into()))
+        .init();
+}
+
 fn main() -> std::process::ExitCode {
     let result = serve::expand_config(std::env::args().collect()).and_then(|args| {
         let cli = Cli::parse_from(args);
         match cli.command {
             Command::Model(command) => run_model_command(&command).map(Some),
             Command::Serve(args) => {
-                tracing_subscriber::fmt()
-                    .with_writer(std::io::stderr)
-                    .with_env_filter(
-                        tracing_subscriber::EnvFilter::try_from_env("VERDICT_LOG").unwrap_or_else(|_| "info".into()),
-                    )
-                    .init();
+                logging();
                 let runtime = tokio::runtime::Runtime::new()?;
                 runtime.block_on(serve::serve(*args)).map(|()| None)
+            }
+            Command::Watch(args) => {
+                logging();
+                let runtime = tokio::runtime::Runtime::new()?;
+                runtime.block_on(verdict_oracle::watch::watch(*args)).map(|()| None)
             }
         }
     });

@@ -320,3 +320,77 @@ async fn an_honest_operator_is_never_challenged_over_hundreds_of_requests() {
         .from_block(0);
     assert!(alloy::providers::Provider::get_logs(&env.provider, &challenged).await.unwrap().is_empty());
 }
+
+/// The watchtower as a process (`oracle watch`, the same code as `fraud-prover watch`), SIGKILLed
+/// at every stage of a dispute (challenge, each move, the proof window, the reopened request) and
+/// restarted over the same store: the dispute is still won and the consumer gets the right answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_watchtower_survives_sigkill_at_every_stage_of_a_dispute() {
+    use std::process::{Command, Stdio};
+    let env = Env::new().await;
+    let input = sample_input(&env.model);
+    let honest = env.model.run(&input).unwrap();
+    let keys = env.path("keys");
+    let mut liar = env.spawn(&["--dishonest", "--insecure-test-setup", "--keys-dir", keys.to_str().unwrap()]);
+    liar.ready().await;
+    let model = format!(
+        "1={}",
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/price_feed.model.json").display()
+    );
+    let log = env.path("watch-process.log");
+    let spawn = || {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        Command::new(env!("CARGO_BIN_EXE_oracle"))
+            .args(["watch", "--rpc-url", &env.rpc, "--poll-ms", "200", "--min-margin", "1", "--insecure-test-setup"])
+            .arg("--deployment")
+            .arg(env.path("deployment.json"))
+            .arg("--key-file")
+            .arg(env.path("watcher.key"))
+            .arg("--db")
+            .arg(env.path("watchtower.sqlite"))
+            .arg("--keys-dir")
+            .arg(env.path("watch-keys"))
+            .args(["--model", &model, "--listen", &format!("127.0.0.1:{port}")])
+            .env_remove("VERDICT_WATCHER_KEY")
+            .stdout(Stdio::null())
+            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let mut watcher = spawn();
+    let id = env.request_round(&input).await;
+    let rid = U256::from(id);
+    let mut seen = Vec::new();
+    let started = Instant::now();
+    loop {
+        let limit = Duration::from_secs(6 * CLOCK + PROOF_WINDOW + 120);
+        assert!(
+            started.elapsed() < limit,
+            "no resolution; stages {seen:?}; watchtower log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        let status = env.oracle.requestOf(rid).call().await.unwrap().status;
+        if env.count::<InferenceOracle::Finalized>(id).await == 1 {
+            break;
+        }
+        let d = env.game.disputeOf(rid).call().await.unwrap();
+        let stage = (status, d.phase, d.lo, d.hi);
+        // A stage the watchtower has not been killed at yet, once the dispute has begun.
+        if env.count::<InferenceOracle::Proposed>(id).await == 1 && !seen.contains(&stage) {
+            seen.push(stage);
+            let _ = watcher.kill(); // SIGKILL
+            let _ = watcher.wait();
+            watcher = spawn();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    liar.kill();
+    assert!(seen.len() >= 5, "killed at too few stages: {seen:?}");
+    let r = env.feed.latestRoundData().call().await.unwrap();
+    assert_eq!(r._1, alloy::primitives::I256::try_from(honest.output()[0]).unwrap(), "the right answer");
+    let result = env.oracle.resultOf(rid).call().await.unwrap();
+    assert_eq!(result.operator, env.watcher, "the watchtower answered the reopened request");
+    eprintln!("killed at {} stages: {seen:?}", seen.len());
+}
