@@ -206,30 +206,61 @@ pub async fn load_models(provider: &DynProvider, registry: Address, args: &[Mode
     let registry = ModelRegistry::new(registry, provider.clone());
     let mut models = Models::new();
     for arg in args {
-        let model = Model::load(&arg.path)?;
-        let commitment = model.commitment();
         let onchain = registry
             .model(alloy::primitives::U256::from(arg.id))
             .call()
             .await
             .with_context(|| format!("cannot read model {} from the registry", arg.id))?;
+        let (model, origin) = match &arg.path {
+            Some(path) => (Model::load(path)?, path.display().to_string()),
+            None => {
+                (fetch_model(&onchain.uri).await.with_context(|| format!("model {}", arg.id))?, onchain.uri.clone())
+            }
+        };
+        let commitment = model.commitment();
         let registered = Commitment(onchain.commitment.0);
+        // INVARIANT: weights are used only when they open the registered commitment.
         if registered != commitment {
             bail!(
-                "model {} in the registry commits to {registered}, but {} commits to {commitment}; refusing to serve it",
+                "model {} in the registry commits to {registered}, but {origin} commits to {commitment}; refusing to serve it",
                 arg.id,
-                arg.path.display()
             );
         }
         if usize::from(onchain.inputLen) != model.input.len
             || usize::from(onchain.outputLen) != model.output_len()
             || onchain.steps as usize != model.steps()
         {
-            bail!("model {}: the registry's shape differs from {}", arg.id, arg.path.display());
+            bail!("model {}: the registry's shape differs from {origin}", arg.id);
         }
+        tracing::info!(model = arg.id, name = %model.name, from = %origin, "model loaded and matched to the registry");
         models.insert(arg.id, ServedModel { id: arg.id, model, commitment });
     }
     Ok(models)
+}
+
+/// The model file at a registered URI: `file://PATH` (relative to the working directory) or
+/// `http://…` (at most 64 MiB, 30 s).
+pub async fn fetch_model(uri: &str) -> anyhow::Result<Model> {
+    if let Some(path) = uri.strip_prefix("file://") {
+        return Ok(Model::load(path)?);
+    }
+    if uri.starts_with("http://") {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+        let response = client.get(uri).send().await?.error_for_status()?;
+        if response.content_length().is_some_and(|n| n > 64 << 20) {
+            bail!("{uri}: larger than 64 MiB");
+        }
+        let bytes = response.bytes().await?;
+        if bytes.len() > 64 << 20 {
+            bail!("{uri}: larger than 64 MiB");
+        }
+        let text = std::str::from_utf8(&bytes).with_context(|| format!("{uri}: not UTF-8"))?;
+        return Model::from_json(text).with_context(|| format!("{uri}: not a model file"));
+    }
+    if uri.is_empty() {
+        bail!("no URI is registered (a private model?): pass ID=PATH");
+    }
+    bail!("unsupported URI {uri:?}: expected file://PATH or http://…; pass ID=PATH instead")
 }
 
 /// Runs the service until Ctrl-C or SIGTERM.

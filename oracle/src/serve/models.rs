@@ -5,22 +5,27 @@ use std::{collections::BTreeMap, path::PathBuf, str::FromStr};
 use serde::Serialize;
 use verdict_circuits::{Commitment, Model, TraceTree};
 
-/// `ID=PATH`: serve registered model `ID` with the model file at `PATH`.
+/// `ID=PATH`: serve registered model `ID` with the model file at `PATH`; `ID` alone: with the
+/// model file fetched from the URI the model is registered with (`file://` or `http://`).
+/// Either way the file must match the registered commitment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelArg {
     /// The registry's model id.
     pub id: u64,
-    /// The model file.
-    pub path: PathBuf,
+    /// The model file; `None` to fetch it from the registered URI.
+    pub path: Option<PathBuf>,
 }
 
 impl FromStr for ModelArg {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let (id, path) = s.split_once('=').ok_or_else(|| format!("expected ID=PATH, found {s:?}"))?;
-        let id = id.trim().parse().map_err(|_| format!("model id {id:?} is not a number"))?;
-        Ok(Self { id, path: PathBuf::from(path.trim()) })
+        let (id, path) = match s.split_once('=') {
+            Some((id, path)) => (id, Some(PathBuf::from(path.trim()))),
+            None => (s, None),
+        };
+        let id = id.trim().parse().map_err(|_| format!("expected ID=PATH or ID, found {s:?}"))?;
+        Ok(Self { id, path })
     }
 }
 

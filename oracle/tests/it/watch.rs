@@ -20,7 +20,7 @@ fn args(env: &Env, port: u16) -> WatchArgs {
         key_file: Some(env.path("watcher.key")),
         models: vec![ModelArg {
             id: 1,
-            path: std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/price_feed.model.json"),
+            path: Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/price_feed.model.json")),
         }],
         db: env.path("watchtower.sqlite"),
         listen: format!("127.0.0.1:{port}").parse().unwrap(),
@@ -393,4 +393,50 @@ async fn the_watchtower_survives_sigkill_at_every_stage_of_a_dispute() {
     let result = env.oracle.resultOf(rid).call().await.unwrap();
     assert_eq!(result.operator, env.watcher, "the watchtower answered the reopened request");
     eprintln!("killed at {} stages: {seen:?}", seen.len());
+}
+
+/// Weights from the URI a model is registered with (`--model ID` without a path): fetched over
+/// HTTP or from a file, used only when they open the registered commitment.
+#[tokio::test(flavor = "multi_thread")]
+async fn model_weights_come_from_the_registered_uri_and_must_match_the_commitment() {
+    use verdict_oracle::serve::load_models;
+    let env = Env::new().await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let good = std::fs::read_to_string(root.join("models/price_feed.model.json")).unwrap();
+    let mut tampered: serde_json::Value = serde_json::from_str(&good).unwrap();
+    let w = &mut tampered["layers"][0]["weights"][0];
+    *w = serde_json::Value::from(w.as_i64().unwrap() + 1);
+    let tampered = tampered.to_string();
+    let app = axum::Router::new()
+        .route("/good.json", axum::routing::get(move || std::future::ready(good.clone())))
+        .route("/tampered.json", axum::routing::get(move || std::future::ready(tampered.clone())));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let deployment = verdict_contracts::Deployment::load(env.path("deployment.json")).unwrap();
+    let registry = verdict_contracts::ModelRegistry::new(deployment.registry, env.provider.clone());
+    let from_registry = [ModelArg { id: 1, path: None }];
+    let set_uri = |uri: String| {
+        let registry = registry.clone();
+        async move { registry.setUri(U256::from(1), uri).send().await.unwrap().get_receipt().await.unwrap() }
+    };
+
+    set_uri(format!("{base}/good.json")).await;
+    let models = load_models(&env.provider, deployment.registry, &from_registry).await.unwrap();
+    assert_eq!(models[&1].model.name, env.model.name);
+    assert_eq!(models[&1].commitment, env.model.commitment());
+
+    set_uri(format!("file://{}", root.join("models/price_feed.model.json").display())).await;
+    assert!(load_models(&env.provider, deployment.registry, &from_registry).await.is_ok());
+
+    set_uri(format!("{base}/tampered.json")).await;
+    let err = load_models(&env.provider, deployment.registry, &from_registry).await.unwrap_err().to_string();
+    assert!(err.contains("refusing to serve it"), "{err}");
+
+    for (uri, expected) in [(format!("{base}/missing.json"), "404"), ("ipfs://Qm".to_string(), "unsupported URI")] {
+        set_uri(uri).await;
+        let err = format!("{:#}", load_models(&env.provider, deployment.registry, &from_registry).await.unwrap_err());
+        assert!(err.contains(expected), "{err}");
+    }
 }
