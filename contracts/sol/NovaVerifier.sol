@@ -466,25 +466,35 @@ contract NovaVerifier is IInferenceVerifier {
         returns (uint256 eqLo, uint256 eqHi, uint256 maskLo)
     {
         uint256 split = k.inner - k.logVars;
-        (eqLo, eqHi, maskLo) = (1, 1, 1);
-        for (uint256 i; i < k.inner; ++i) {
-            uint256 a = s.rOuter[i];
-            uint256 b = s.rInner[i];
-            uint256 zero = mulmod(R + 1 - a, R + 1 - b, R);
-            uint256 term = addmod(mulmod(a, b, R), zero, R);
-            if (i < split) {
-                eqLo = mulmod(eqLo, term, R);
-                maskLo = mulmod(maskLo, zero, R);
-            } else {
-                eqHi = mulmod(eqHi, term, R);
+        uint256 n = k.inner;
+        uint256[] memory ro = s.rOuter;
+        uint256[] memory ri = s.rInner;
+        assembly ("memory-safe") {
+            eqLo := 1
+            eqHi := 1
+            maskLo := 1
+            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                let a := mload(add(ro, mul(32, add(i, 1))))
+                let b := mload(add(ri, mul(32, add(i, 1))))
+                let zero := mulmod(sub(add(R, 1), a), sub(add(R, 1), b), R)
+                let term := addmod(mulmod(a, b, R), zero, R)
+                switch lt(i, split)
+                case 1 {
+                    eqLo := mulmod(eqLo, term, R)
+                    maskLo := mulmod(maskLo, zero, R)
+                }
+                default { eqHi := mulmod(eqHi, term, R) }
             }
         }
     }
 
     /// @dev The identity polynomial: Σ 2^(ν−1−i) · x_i.
     function _identity(uint256[] memory x) internal pure returns (uint256 id) {
-        for (uint256 i; i < x.length; ++i) {
-            id = addmod(addmod(id, id, R), x[i], R);
+        assembly ("memory-safe") {
+            let end := add(x, mul(32, mload(x)))
+            for { let p := add(x, 32) } iszero(gt(p, end)) { p := add(p, 32) } {
+                id := addmod(addmod(id, id, R), mload(p), R)
+            }
         }
     }
 
@@ -588,17 +598,8 @@ contract NovaVerifier is IInferenceVerifier {
             _pointAt(t, s.kzg + 64 * j);
         }
         uint256 r = _squeeze(t, "c", 1);
-        for (uint256 i; i < nu; ++i) {
-            uint256 o = rows + 96 * i;
-            uint256 next = i + 1 < nu ? _cd(o + 96 + 64) : y;
-            uint256 xi = s.rInner[nu - i - 1];
-            uint256 ypos = _cd(o);
-            uint256 yneg = _cd(o + 32);
-            uint256 rhs = addmod(
-                mulmod(mulmod(r, R + 1 - xi, R), addmod(ypos, yneg, R), R), mulmod(xi, addmod(ypos, R - yneg, R), R), R
-            );
-            if (mulmod(addmod(r, r, R), next, R) != rhs) revert NovaVerifierEvaluations(i);
-        }
+        uint256 bad = _kzgRows(s.rInner, rows, r, y);
+        if (bad != type(uint256).max) revert NovaVerifierEvaluations(bad);
         _label(t, "v", 1);
         _copy(t, rows, 96 * nu);
         uint256 q = _squeeze(t, "r", 1);
@@ -609,6 +610,34 @@ contract NovaVerifier is IInferenceVerifier {
         }
         uint256 d0 = _squeeze(t, "d", 1);
         _pairing(k, _kzgLeft(k, s, comm, r, q, d0), _kzgRight(w, d0));
+    }
+
+    /// @dev HyperKZG's row checks: 2r·Y_{i+1} = r(1 − x_{ν−i−1})(ypos_i + yneg_i) + x_{ν−i−1}(ypos_i − yneg_i),
+    ///      with Y_ν = y. Returns the first failing row, or type(uint256).max.
+    function _kzgRows(uint256[] memory x, uint256 rows, uint256 r, uint256 y) internal pure returns (uint256 bad) {
+        bad = type(uint256).max;
+        assembly ("memory-safe") {
+            let nu := mload(x)
+            let twoR := addmod(r, r, R)
+            for { let i := 0 } lt(i, nu) { i := add(i, 1) } {
+                let o := add(rows, mul(96, i))
+                let next := y
+                if lt(add(i, 1), nu) { next := calldataload(add(o, 160)) }
+                let xi := mload(add(x, mul(32, sub(nu, i))))
+                let ypos := calldataload(o)
+                let yneg := calldataload(add(o, 32))
+                let rhs :=
+                    addmod(
+                        mulmod(mulmod(r, sub(add(R, 1), xi), R), addmod(ypos, yneg, R), R),
+                        mulmod(xi, addmod(ypos, sub(R, yneg), R), R),
+                        R
+                    )
+                if iszero(eq(mulmod(twoR, next, R), rhs)) {
+                    bad := i
+                    break
+                }
+            }
+        }
     }
 
     /// @dev L = Σ (1 + d0 + d1)·q^j·[C, com_0, …] + r·w0 − r·d0·w1 + r²·d1·w2 − (B0 + d0·B1 + d1·B2)·G,
@@ -630,16 +659,24 @@ contract NovaVerifier is IInferenceVerifier {
         _mulAddAt(left, w, r);
         _mulAddAt(left, w + 64, mulmod(R - r, d0, R));
         _mulAddAt(left, w + 128, mulmod(mulmod(r, r, R), d1, R));
-        uint256 rows = s.kzg + 64 * (nu + 2);
-        uint256 b;
-        for (uint256 i; i < 3; ++i) {
-            uint256 acc;
-            for (uint256 j = nu; j > 0; --j) {
-                acc = addmod(mulmod(acc, q, R), _cd(rows + 96 * (j - 1) + 32 * i), R);
-            }
-            b = addmod(b, mulmod(i == 0 ? 1 : (i == 1 ? d0 : d1), acc, R), R);
-        }
+        uint256 b = _kzgB(s.kzg + 64 * (nu + 2), nu, q, d0, d1);
         _mulAdd(left, k.g, (R - b) % R);
+    }
+
+    /// @dev B_0 + d0·B_1 + d1·B_2 with B_i = Σ_j q^j·v[j][i] (Horner from the last row).
+    function _kzgB(uint256 rows, uint256 nu, uint256 q, uint256 d0, uint256 d1) internal pure returns (uint256 b) {
+        assembly ("memory-safe") {
+            let b0 := 0
+            let b1 := 0
+            let b2 := 0
+            for { let j := nu } gt(j, 0) { j := sub(j, 1) } {
+                let o := add(rows, mul(96, sub(j, 1)))
+                b0 := addmod(mulmod(b0, q, R), calldataload(o), R)
+                b1 := addmod(mulmod(b1, q, R), calldataload(add(o, 32)), R)
+                b2 := addmod(mulmod(b2, q, R), calldataload(add(o, 64)), R)
+            }
+            b := addmod(addmod(b0, mulmod(d0, b1, R), R), mulmod(d1, b2, R), R)
+        }
     }
 
     /// @dev R = w0 + d0·w1 + d0²·w2.
@@ -689,25 +726,40 @@ contract NovaVerifier is IInferenceVerifier {
         r = new uint256[](rounds);
         for (uint256 i; i < rounds; ++i) {
             uint256 o = at + 96 * i;
-            uint256 c0 = _cd(o);
-            uint256 c2 = _cd(o + 32);
-            uint256 c3 = _cd(o + 64);
-            // c1 = e - 2·c0 - c2 - c3
-            uint256 c1 = addmod(e, R - addmod(addmod(c0, c0, R), addmod(c2, c3, R), R), R);
             _label(t, "p", 1);
             _copy(t, o, 96);
             uint256 x = _squeeze(t, "c", 1);
             r[i] = x;
-            e = addmod(c0, mulmod(x, addmod(c1, mulmod(x, addmod(c2, mulmod(x, c3, R), R), R), R), R), R);
+            assembly ("memory-safe") {
+                let c0 := calldataload(o)
+                let c2 := calldataload(add(o, 32))
+                let c3 := calldataload(add(o, 64))
+                // The linear term from the running claim: c1 = e − 2·c0 − c2 − c3.
+                let c1 := addmod(e, sub(R, addmod(addmod(c0, c0, R), addmod(c2, c3, R), R)), R)
+                e := addmod(c0, mulmod(x, addmod(c1, mulmod(x, addmod(c2, mulmod(x, c3, R), R), R), R), R), R)
+            }
         }
     }
 
     /// @dev eq(a, b) = Π (a_i·b_i + (1 - a_i)(1 - b_i)).
+    ///      `a` and `b` have the same length (the callers' invariant).
     function _eq(uint256[] memory a, uint256[] memory b) internal pure returns (uint256 acc) {
-        acc = 1;
-        for (uint256 i; i < a.length; ++i) {
-            uint256 term = addmod(mulmod(a[i], b[i], R), mulmod(R + 1 - a[i], R + 1 - b[i], R), R);
-            acc = mulmod(acc, term, R);
+        assembly ("memory-safe") {
+            acc := 1
+            let end := add(a, mul(32, mload(a)))
+            for {
+                let p := add(a, 32)
+                let q := add(b, 32)
+            } iszero(gt(p, end)) {
+                p := add(p, 32)
+                q := add(q, 32)
+            } {
+                let x := mload(p)
+                let y := mload(q)
+                // x·y + (1 − x)(1 − y), with 1 − v as R + 1 − v (v < R).
+                let term := addmod(mulmod(x, y, R), mulmod(sub(add(R, 1), x), sub(add(R, 1), y), R), R)
+                acc := mulmod(acc, term, R)
+            }
         }
     }
 
