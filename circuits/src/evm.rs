@@ -61,18 +61,7 @@ impl Layout {
     }
 }
 
-fn bincode_of<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    bincode::serde::encode_to_vec(value, bincode::config::standard()).expect("proof values always encode")
-}
-
-fn bincode_from<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, FoldError> {
-    let (value, used): (T, usize) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())
-        .map_err(|e| FoldError::Malformed(format!("{what}: {e}")))?;
-    if used != bytes.len() {
-        return Err(FoldError::Malformed(format!("{what}: {} bytes left over", bytes.len() - used)));
-    }
-    Ok(value)
-}
+use crate::folding::{decode as bincode_from, encode as bincode_of};
 
 /// A scalar as 32 big-endian bytes.
 pub fn scalar_bytes(x: &Fr) -> [u8; 32] {

@@ -418,11 +418,13 @@ impl VerifierKeys {
     }
 }
 
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    bincode::serde::encode_to_vec(value, bincode::config::standard()).expect("keys always encode")
+/// Bincode (standard configuration) of a value that always encodes (keys, proof parts).
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    bincode::serde::encode_to_vec(value, bincode::config::standard()).expect("keys and proofs always encode")
 }
 
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, FoldError> {
+/// Reads bincode (standard configuration) of exactly `bytes`; `what` names it in errors.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, FoldError> {
     let (value, used): (T, usize) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())
         .map_err(|e| FoldError::Malformed(format!("{what}: {e}")))?;
     if used != bytes.len() {

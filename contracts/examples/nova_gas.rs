@@ -7,11 +7,7 @@
 use std::path::PathBuf;
 
 use alloy::{
-    network::EthereumWallet,
-    node_bindings::Anvil,
-    primitives::{aliases::U96, FixedBytes},
-    providers::ProviderBuilder,
-    signers::local::PrivateKeySigner,
+    network::EthereumWallet, node_bindings::Anvil, providers::ProviderBuilder, signers::local::PrivateKeySigner,
 };
 use verdict_circuits::{
     folding::KeySource,
@@ -39,25 +35,15 @@ async fn main() -> anyhow::Result<()> {
         for mode in [WeightMode::Public, WeightMode::Private(blinding.clone())] {
             let prover = ModelProver::setup(model.clone(), mode, &KeySource::InsecureTest, None)?.0;
             let key = prover.evm_key()?;
-            let digest = nova::publish_key(&verifier, &key).await?;
             let commitment = if prover.is_private() { blinding.model_commitment(&model)? } else { prover.commitment() };
-            registry
-                .register(
-                    FixedBytes::from(commitment.0),
-                    digest,
-                    *verifier.address(),
-                    model.steps() as u32,
-                    model.input.len as u16,
-                    model.output_len() as u16,
-                    prover.is_private(),
-                    U96::from(1u64),
-                    String::new(),
-                )
-                .send()
-                .await?
-                .get_receipt()
-                .await?;
-            let id = registry.modelCount().call().await?;
+            let registration = nova::Registration {
+                model: &model,
+                commitment,
+                private: prover.is_private(),
+                fee: 1,
+                uri: String::new(),
+            };
+            let (id, _) = nova::register_model(&registry, &verifier, &key, registration).await?;
             let input: Vec<i8> = (0..model.input.len as i32).map(|i| ((i * 37 + 11) % 255 - 127) as i8).collect();
             let trace = model.run(&input)?;
             let steps = model.steps();

@@ -883,26 +883,30 @@ contract NovaVerifier is IInferenceVerifier {
 
     /// @dev acc ← acc + s · (the point at calldata offset `at`), in place.
     function _mulAddAt(uint256[2] memory acc, uint256 at, uint256 s) internal view {
-        bool ok;
+        uint256 m;
         assembly ("memory-safe") {
-            let m := mload(0x40)
+            m := mload(0x40)
             calldatacopy(m, at, 64)
-            mstore(add(m, 64), s)
-            ok := staticcall(gas(), 0x07, m, 96, add(m, 64), 64)
-            mstore(m, mload(acc))
-            mstore(add(m, 32), mload(add(acc, 32)))
-            ok := and(ok, staticcall(gas(), 0x06, m, 128, acc, 64))
         }
-        if (!ok) revert NovaVerifierPrecompile();
+        _mulAddScratch(acc, m, s);
     }
 
-    /// @dev acc ← acc + s · p (ecMul then ecAdd), in place.
+    /// @dev acc ← acc + s · p, in place.
     function _mulAdd(uint256[2] memory acc, uint256[2] memory p, uint256 s) internal view {
-        bool ok;
+        uint256 m;
         assembly ("memory-safe") {
-            let m := mload(0x40)
+            m := mload(0x40)
             mstore(m, mload(p))
             mstore(add(m, 32), mload(add(p, 32)))
+        }
+        _mulAddScratch(acc, m, s);
+    }
+
+    /// @dev acc ← acc + s · (the point at scratch memory `m`, free memory not yet allocated):
+    ///      ecMul in place, then ecAdd into acc.
+    function _mulAddScratch(uint256[2] memory acc, uint256 m, uint256 s) internal view {
+        bool ok;
+        assembly ("memory-safe") {
             mstore(add(m, 64), s)
             ok := staticcall(gas(), 0x07, m, 96, add(m, 64), 64)
             mstore(m, mload(acc))

@@ -1,14 +1,19 @@
 //! The on-chain Nova verifier from Rust: deploy it, publish a model's verifying-key blob, and
 //! check a proof file with `verifySegment` (an `eth_call`, with its gas).
 
+use alloy::primitives::aliases::U96;
 use alloy::{
     contract::Error as ContractError,
     primitives::{Address, Bytes, FixedBytes, U256},
     providers::Provider,
 };
-use verdict_circuits::{evm::EvmKey, prover::SegmentProof};
+use verdict_circuits::{evm::EvmKey, prover::SegmentProof, Commitment, Model};
 
-use crate::{nova_verifier::NovaVerifier::NovaVerifierErrors, NovaVerifier, StepCommitments};
+use crate::{
+    model_registry::ModelRegistry::{ModelRegistered, ModelRegistryInstance},
+    nova_verifier::NovaVerifier::NovaVerifierErrors,
+    NovaVerifier, StepCommitments,
+};
 
 /// The Poseidon constants `StepCommitments` is deployed with (`data/poseidon_t9.hex`).
 pub fn poseidon_constants() -> Bytes {
@@ -39,6 +44,53 @@ pub async fn publish_key<P: Provider + Clone>(
         }
     }
     Ok(digest)
+}
+
+/// How a model is registered: everything but the key, which [`register_model`] publishes.
+#[derive(Clone, Debug)]
+pub struct Registration<'a> {
+    /// The model (its shape).
+    pub model: &'a Model,
+    /// Its commitment: the public one, or the blinded one of a private model.
+    pub commitment: Commitment,
+    /// Private weights.
+    pub private: bool,
+    /// The model fee (wei).
+    pub fee: u64,
+    /// Where its weights can be fetched (empty for a private model).
+    pub uri: String,
+}
+
+/// Publishes `key` with `verifier` and registers the model with it; returns the model id and
+/// the registration's gas.
+pub async fn register_model<P: Provider + Clone>(
+    registry: &ModelRegistryInstance<P>,
+    verifier: &NovaVerifier::NovaVerifierInstance<P>,
+    key: &EvmKey,
+    r: Registration<'_>,
+) -> Result<(U256, u64), ContractError> {
+    let digest = publish_key(verifier, key).await?;
+    let receipt = registry
+        .register(
+            FixedBytes::from(r.commitment.0),
+            digest,
+            *verifier.address(),
+            r.model.steps() as u32,
+            r.model.input.len as u16,
+            r.model.output_len() as u16,
+            r.private,
+            U96::from(r.fee),
+            r.uri,
+        )
+        .send()
+        .await?
+        .get_receipt()
+        .await?;
+    let id = receipt
+        .decoded_log::<ModelRegistered>()
+        .map(|e| e.modelId)
+        .ok_or_else(|| ContractError::UnknownSelector(Default::default()))?;
+    Ok((id, receipt.gas_used))
 }
 
 /// `verifySegment`'s arguments for a proof file: (request id, from, to, steps, proof).

@@ -225,24 +225,16 @@ async fn run() -> anyhow::Result<()> {
         .await??
         .0;
         let key = prover.evm_key()?;
-        let digest = nova::publish_key(&verifier, &key).await?;
-        let receipt = registry
-            .register(
-                FixedBytes::from(model.commitment().0),
-                digest,
-                *verifier.address(),
-                model.steps() as u32,
-                model.input.len as u16,
-                model.output_len() as u16,
-                false,
-                U96::from(100_000_000_000_000u64),
-                format!("file://models/{name}.model.json"),
-            )
-            .send()
-            .await?
-            .get_receipt()
-            .await?;
-        tally.registration_gas += receipt.gas_used;
+        let registration = nova::Registration {
+            model: &model,
+            commitment: model.commitment(),
+            private: false,
+            fee: 100_000_000_000_000,
+            uri: format!("file://models/{name}.model.json"),
+        };
+        let (_, gas) = nova::register_model(&registry, &verifier, &key, registration).await?;
+        let digest = FixedBytes::<32>::from(key.digest());
+        tally.registration_gas += gas;
         println!(
             "    model {id} {name:<10} {} steps, commitment {}, vkDigest {digest} (keys {:.1} s, insecure test setup)",
             model.steps(),

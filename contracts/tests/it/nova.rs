@@ -49,30 +49,14 @@ pub(crate) async fn register<P: Provider + Clone>(
     prover: &ModelProver,
     commitment: Commitment,
 ) -> U256 {
-    let key = prover.evm_key().unwrap();
-    let digest = nova::publish_key(&chain.verifier, &key).await.unwrap();
-    let model = prover.model();
-    let receipt = chain
-        .registry
-        .register(
-            FixedBytes::from(commitment.0),
-            digest,
-            *chain.verifier.address(),
-            model.steps() as u32,
-            model.input.len as u16,
-            model.output_len() as u16,
-            prover.is_private(),
-            U96::from(1u64),
-            String::new(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .get_receipt()
-        .await
-        .unwrap();
-    assert!(receipt.status());
-    chain.registry.modelCount().call().await.unwrap()
+    let registration = nova::Registration {
+        model: prover.model(),
+        commitment,
+        private: prover.is_private(),
+        fee: 1,
+        uri: String::new(),
+    };
+    nova::register_model(&chain.registry, &chain.verifier, &prover.evm_key().unwrap(), registration).await.unwrap().0
 }
 
 async fn on_chain<P: Provider + Clone>(chain: &Chain<P>, model_id: U256, proof: &SegmentProof) -> Result<u64, String> {

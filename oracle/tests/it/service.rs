@@ -93,7 +93,6 @@ impl Env {
         let registry = ModelRegistry::deploy(provider.clone()).await.unwrap();
         let verifier = verdict_contracts::nova::deploy_verifier(&provider, *registry.address()).await.unwrap();
         let key = tokio::task::spawn_blocking(price_feed_key).await.unwrap();
-        let vk_digest = verdict_contracts::nova::publish_key(&verifier, key).await.unwrap();
         let config = InferenceOracle::Config {
             livenessWindow: WINDOW,
             operatorFee: U96::from(1_000_000_000_000_000u64),
@@ -115,24 +114,14 @@ impl Env {
         let game = DisputeGame::deploy(provider.clone(), *oracle.address(), 1, CLOCK, PROOF_WINDOW).await.unwrap();
         oracle.setDisputeGame(*game.address()).send().await.unwrap().get_receipt().await.unwrap();
         let model = Model::load(root().join("models/price_feed.model.json")).unwrap();
-        registry
-            .register(
-                FixedBytes::from(model.commitment().0),
-                vk_digest,
-                *verifier.address(),
-                model.steps() as u32,
-                model.input.len as u16,
-                model.output_len() as u16,
-                false,
-                U96::from(1_000u64),
-                "file://models/price_feed.model.json".into(),
-            )
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
+        let registration = verdict_contracts::nova::Registration {
+            model: &model,
+            commitment: model.commitment(),
+            private: false,
+            fee: 1_000,
+            uri: "file://models/price_feed.model.json".into(),
+        };
+        verdict_contracts::nova::register_model(&registry, &verifier, key, registration).await.unwrap();
         oracle
             .depositBond()
             .from(operator)

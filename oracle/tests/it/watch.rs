@@ -13,6 +13,25 @@ use verdict_oracle::{serve::models::ModelArg, watch::WatchArgs};
 
 use crate::service::{sample_input, Env, CLOCK, PROOF_WINDOW};
 
+/// `oracle serve --dishonest`, started and ready.
+async fn dishonest_service(env: &Env) -> crate::service::Service {
+    let keys = env.path("keys");
+    let liar = env.spawn(&["--dishonest", "--insecure-test-setup", "--keys-dir", keys.to_str().unwrap()]);
+    liar.ready().await;
+    liar
+}
+
+/// The `DisputeResolved` event of request `id`.
+async fn resolution(env: &Env, id: u64) -> InferenceOracle::DisputeResolved {
+    let filter = alloy::rpc::types::Filter::new()
+        .address(*env.oracle.address())
+        .event_signature(<InferenceOracle::DisputeResolved as alloy::sol_types::SolEvent>::SIGNATURE_HASH)
+        .topic1(U256::from(id))
+        .from_block(0);
+    let logs = alloy::providers::Provider::get_logs(&env.provider, &filter).await.unwrap();
+    logs[0].log_decode::<InferenceOracle::DisputeResolved>().unwrap().inner.data
+}
+
 fn args(env: &Env, port: u16) -> WatchArgs {
     WatchArgs {
         rpc_url: env.rpc.clone(),
@@ -102,15 +121,7 @@ async fn a_lying_operator_that_stops_answering_is_caught_and_the_consumer_gets_t
     let result = env.oracle.resultOf(U256::from(id)).call().await.unwrap();
     assert_eq!(result.operator, env.watcher, "the watchtower answered the reopened request");
     assert_eq!(env.count::<InferenceOracle::DisputeResolved>(id).await, 1);
-    let resolved = {
-        let filter = alloy::rpc::types::Filter::new()
-            .address(*env.oracle.address())
-            .event_signature(<InferenceOracle::DisputeResolved as alloy::sol_types::SolEvent>::SIGNATURE_HASH)
-            .topic1(U256::from(id))
-            .from_block(0);
-        let logs = alloy::providers::Provider::get_logs(&env.provider, &filter).await.unwrap();
-        logs[0].log_decode::<InferenceOracle::DisputeResolved>().unwrap().inner.data
-    };
+    let resolved = resolution(&env, id).await;
     assert_eq!((resolved.winner, resolved.loser), (env.watcher, env.operator));
 }
 
@@ -240,9 +251,7 @@ async fn the_dishonest_service_is_caught_and_the_consumer_gets_the_right_answer(
     let env = Env::new().await;
     let input = sample_input(&env.model);
     let honest = env.model.run(&input).unwrap();
-    let keys = env.path("keys");
-    let mut liar = env.spawn(&["--dishonest", "--insecure-test-setup", "--keys-dir", keys.to_str().unwrap()]);
-    liar.ready().await;
+    let mut liar = dishonest_service(&env).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let watcher = tokio::spawn(verdict_oracle::watch::watch(args(&env, port)));
     let id = env.request_round(&input).await;
@@ -259,15 +268,7 @@ async fn the_dishonest_service_is_caught_and_the_consumer_gets_the_right_answer(
     assert_eq!(r._1, alloy::primitives::I256::try_from(honest.output()[0]).unwrap(), "the right answer");
     let result = env.oracle.resultOf(U256::from(id)).call().await.unwrap();
     assert_eq!(result.operator, env.watcher, "the watchtower answered the reopened request");
-    let slashed = {
-        let filter = alloy::rpc::types::Filter::new()
-            .address(*env.oracle.address())
-            .event_signature(<InferenceOracle::DisputeResolved as alloy::sol_types::SolEvent>::SIGNATURE_HASH)
-            .topic1(U256::from(id))
-            .from_block(0);
-        let logs = alloy::providers::Provider::get_logs(&env.provider, &filter).await.unwrap();
-        logs[0].log_decode::<InferenceOracle::DisputeResolved>().unwrap().inner.data
-    };
+    let slashed = resolution(&env, id).await;
     assert_eq!((slashed.winner, slashed.loser), (env.watcher, env.operator));
 }
 
@@ -330,9 +331,7 @@ async fn the_watchtower_survives_sigkill_at_every_stage_of_a_dispute() {
     let env = Env::new().await;
     let input = sample_input(&env.model);
     let honest = env.model.run(&input).unwrap();
-    let keys = env.path("keys");
-    let mut liar = env.spawn(&["--dishonest", "--insecure-test-setup", "--keys-dir", keys.to_str().unwrap()]);
-    liar.ready().await;
+    let mut liar = dishonest_service(&env).await;
     let model = format!(
         "1={}",
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/price_feed.model.json").display()
