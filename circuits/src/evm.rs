@@ -10,7 +10,7 @@
 use ff::PrimeField;
 
 use crate::{
-    folding::{FoldError, FoldingProof, VerifierKeys},
+    folding::{decode as bincode_from, encode as bincode_of, FoldError, FoldingProof, VerifierKeys},
     Fr,
 };
 
@@ -60,8 +60,6 @@ impl Layout {
         false
     }
 }
-
-use crate::folding::{decode as bincode_from, encode as bincode_of};
 
 /// A scalar as 32 big-endian bytes.
 pub fn scalar_bytes(x: &Fr) -> [u8; 32] {
