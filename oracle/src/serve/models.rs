@@ -24,7 +24,7 @@ impl FromStr for ModelArg {
             Some((id, path)) => (id, Some(PathBuf::from(path.trim()))),
             None => (s, None),
         };
-        let id = id.trim().parse().map_err(|_| format!("expected ID=PATH or ID, found {s:?}"))?;
+        let id = id.trim().parse().map_err(|_| format!("model id {id:?} is not a number (expected ID=PATH or ID)"))?;
         Ok(Self { id, path })
     }
 }
