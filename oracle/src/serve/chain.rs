@@ -214,12 +214,8 @@ impl Operator {
                     tracing::warn!(failures, "chain pass failed: {e}");
                 }
             }
-            let backoff = self.config.poll_interval * 2u32.saturating_pow(failures.min(5));
-            tokio::select! {
-                _ = tokio::time::sleep(backoff.min(Duration::from_secs(30))) => {}
-                // A new block: no need to wait for the poll (unless the last pass failed).
-                _ = self.heads.next(), if failures == 0 => {}
-                _ = shutdown.changed() => return,
+            if !self.heads.pause(self.config.poll_interval, failures, &mut shutdown).await {
+                return;
             }
         }
     }

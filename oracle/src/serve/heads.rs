@@ -43,6 +43,23 @@ impl NewHeads {
     pub async fn next(&self) {
         self.notify.notified().await;
     }
+
+    /// The pause between two passes of a chain loop: the poll interval, doubled per consecutive
+    /// failure (capped at 30 s), cut short by a new block unless the last pass failed. Returns
+    /// false once `shutdown` fires.
+    pub async fn pause(
+        &self,
+        poll: Duration,
+        failures: u32,
+        shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> bool {
+        let backoff = poll * 2u32.saturating_pow(failures.min(5));
+        tokio::select! {
+            _ = tokio::time::sleep(backoff.min(Duration::from_secs(30))) => true,
+            _ = self.next(), if failures == 0 => true,
+            _ = shutdown.changed() => false,
+        }
+    }
 }
 
 /// One connection: subscribe, then wake the loop on each notification until the stream ends.
