@@ -15,13 +15,17 @@ import {Duration, Timestamp, now_} from "./lib/Types.sol";
 ///         segment [lo, hi) of at most `maxSegment` steps on whose first commitment both agree
 ///         and on whose last they differ. The proposer must then prove that segment with the
 ///         model's verifier within `proofWindow`. Private models, blind challenges and models of
-///         at most `maxSegment` steps go straight to a proof of the whole inference. A side whose
-///         clock runs out, or a proposer whose proof fails, loses. Holds no funds.
+///         at most `maxSegment` steps go straight to a proof of the whole inference, and so does
+///         a challenger that agrees on z_L but not on the trace root (the right output with a
+///         wrong step commitment inside: bisection needs a disputed end). A whole-trace proof's
+///         commitments must be exactly the proposer's trace (their Merkle root is its posted
+///         root), so a wrong commitment anywhere in it cannot be proven. A side whose clock runs
+///         out, or a proposer whose proof fails, loses. Holds no funds.
 /// @dev The phase is an explicit state machine; `None` is invalid (for a challenged request it
 ///      reads as `AwaitingProposerOpen`, so that a challenge costs the challenger no game storage).
 ///      Transitions:
 ///        AwaitingProposerOpen  --openDispute-->        AwaitingChallengerOpen | AwaitingProof
-///        AwaitingChallengerOpen --challengerOpen-->    AwaitingProposerMid
+///        AwaitingChallengerOpen --challengerOpen-->    AwaitingProposerMid | AwaitingProof (same z_L)
 ///        AwaitingProposerMid   --proposerBisect-->     AwaitingChallengerMid
 ///        AwaitingChallengerMid --challengerBisect-->   AwaitingProposerMid | AwaitingProof
 ///        AwaitingProof         --proveSegment-->       (resolved)
@@ -51,8 +55,10 @@ contract DisputeGame {
     error DisputeGameBadOutputCommitment(uint256 requestId, bytes32 expected, bytes32 revealed);
     /// @notice The challenger's z_0 differs from the (input-bound) agreed one.
     error DisputeGameStartDiffers(uint256 requestId, bytes32 agreed, bytes32 revealed);
-    /// @notice The challenger's z_L equals the proposer's: there is nothing to dispute.
+    /// @notice The challenger's trace root equals the proposer's: there is nothing to dispute.
     error DisputeGameNoDisagreement(uint256 requestId);
+    /// @notice A whole-trace proof's commitments are not the proposer's posted trace.
+    error DisputeGameNotProposersTrace(uint256 requestId, bytes32 posted, bytes32 given);
     /// @notice The step commitments do not span the segment or do not match its ends.
     error DisputeGameBadSegment(uint256 requestId, uint256 from, uint256 to, uint256 given);
     /// @notice The whole-inference proof was not accepted.
@@ -184,7 +190,8 @@ contract DisputeGame {
     }
 
     /// @notice The challenger opens its trace's endpoints: its z_0 must equal the agreed,
-    ///         input-bound z_0 and its z_L must differ from the proposer's.
+    ///         input-bound z_0. A z_L that differs from the proposer's starts the bisection; the
+    ///         same z_L (with another trace root) asks the proposer to prove its whole trace.
     function challengerOpen(uint256 requestId, Opening calldata o) external {
         InferenceOracle.DisputeContext memory c = oracle.disputeContext(requestId);
         Dispute storage d = _disputes[requestId];
@@ -195,8 +202,15 @@ contract DisputeGame {
         _checkStep(requestId, c.challengerRoot, steps, steps, o.zL, o.proofL);
         // INVARIANT: both traces start at the same, input-bound commitment.
         if (o.z0 != d.zLo) revert DisputeGameStartDiffers(requestId, d.zLo, o.z0);
-        // INVARIANT: a dispute needs a disagreement at the end.
-        if (o.zL == d.zHi) revert DisputeGameNoDisagreement(requestId);
+        if (o.zL == d.zHi) {
+            // INVARIANT: a dispute needs a disagreement; with the same end it is inside the trace,
+            // where bisection cannot find it (both ends agree), so the whole trace is proven.
+            if (c.challengerRoot == c.proposerRoot) revert DisputeGameNoDisagreement(requestId);
+            d.phase = Phase.AwaitingProof;
+            emit Moved(requestId, msg.sender, steps, o.zL, Phase.AwaitingProof);
+            emit SegmentReady(requestId, 0, steps, d.zLo, d.zHi);
+            return;
+        }
         d.phase = Phase.AwaitingProposerMid;
         emit Moved(requestId, msg.sender, steps, o.zL, Phase.AwaitingProposerMid);
     }
@@ -251,6 +265,12 @@ contract DisputeGame {
         // INVARIANT: the proof is about exactly the disputed segment and its agreed ends.
         if (steps.length != hi - lo + 1 || steps[0] != d.zLo || steps[steps.length - 1] != d.zHi) {
             revert DisputeGameBadSegment(requestId, lo, hi, steps.length);
+        }
+        if (lo == 0 && hi == d.steps) {
+            bytes32 given = TraceMerkle.root(steps);
+            // INVARIANT: a whole-trace proof proves the proposer's posted trace, every commitment
+            // of it (a bisected segment's inner commitments need no binding: its ends decide).
+            if (given != c.proposerRoot) revert DisputeGameNotProposersTrace(requestId, c.proposerRoot, given);
         }
         bool accepted = _tryVerify(c.modelId, requestId, lo, hi, steps, proof);
         _end(requestId, accepted, accepted ? EndReason.ProofAccepted : EndReason.ProofRejected);

@@ -43,6 +43,24 @@ library TraceMerkle {
         }
     }
 
+    /// @notice The root of the trace `zs` (z_0..z_L), as a proposal posts it.
+    function root(bytes32[] calldata zs) internal pure returns (bytes32) {
+        uint256 count = zs.length;
+        uint256 width = uint256(1) << depth(count);
+        bytes32[] memory level = new bytes32[](width);
+        for (uint256 i; i < count; ++i) {
+            level[i] = leaf(i, zs[i]);
+        }
+        // Padding leaves stay zero. Each pass halves the level in place.
+        while (width > 1) {
+            width >>= 1;
+            for (uint256 i; i < width; ++i) {
+                level[i] = node(level[2 * i], level[2 * i + 1]);
+            }
+        }
+        return level[0];
+    }
+
     /// @notice Whether `z` is step `index` of the trace with root `root` over `count` steps.
     function verify(bytes32 root, uint256 count, uint256 index, bytes32 z, bytes32[] calldata proof)
         internal

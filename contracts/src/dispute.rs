@@ -7,7 +7,7 @@
 //! | phase | who moves | move | next |
 //! |---|---|---|---|
 //! | `awaiting_proposer_open` | proposer | `openDispute` (z_0, z_L) | `awaiting_challenger_open`, or `awaiting_proof` for private models, blind challenges and L ≤ K |
-//! | `awaiting_challenger_open` | challenger | `challengerOpen` (z_0, z_L) | `awaiting_proposer_mid` |
+//! | `awaiting_challenger_open` | challenger | `challengerOpen` (z_0, z_L) | `awaiting_proposer_mid`, or `awaiting_proof` of the whole trace [0, L] when both z_L agree (the trace roots differ inside) |
 //! | `awaiting_proposer_mid` | proposer | `proposerBisect` (z_mid) | `awaiting_challenger_mid` |
 //! | `awaiting_challenger_mid` | challenger | `challengerBisect` (z_mid) | `awaiting_proposer_mid`, or `awaiting_proof` once hi - lo ≤ K |
 //! | `awaiting_proof` | proposer | `proveSegment` (z_lo..z_hi, proof) | resolved |

@@ -303,14 +303,58 @@ contract DisputeGameTest is Fixture {
             abi.encodeWithSelector(DisputeGame.DisputeGameStartDiffers.selector, id2, honest[0], offStart[0])
         );
         game.challengerOpen(id2, _opening(offStart));
-        // A challenger that agrees on the end has nothing to dispute.
-        bytes32[] memory sameEnd = _trace(STEPS, good, 2, keccak256("other middle"));
-        uint256 id3 = _challenged(good, honest, sameEnd);
+        // A challenger with the proposer's own trace has nothing to dispute.
+        uint256 id3 = _challenged(good, honest, honest);
         vm.prank(operator);
         game.openDispute(id3, _input(), good, _opening(honest));
         vm.prank(watcher);
         vm.expectRevert(abi.encodeWithSelector(DisputeGame.DisputeGameNoDisagreement.selector, id3));
-        game.challengerOpen(id3, _opening(sameEnd));
+        game.challengerOpen(id3, _opening(honest));
+    }
+
+    /// @dev A proposal of `good` with trace `p`, challenged with trace `c` (same z_L), both opened.
+    function _openedWithSameEnd(bytes32[] memory p, bytes32[] memory c) internal returns (uint256 id) {
+        id = _challenged(good, p, c);
+        vm.prank(operator);
+        game.openDispute(id, _input(), good, _opening(p));
+        vm.prank(watcher);
+        game.challengerOpen(id, _opening(c));
+    }
+
+    /// @dev The right output with a wrong step commitment inside: both ends agree, so the
+    ///      proposer must prove its whole posted trace, which it cannot.
+    function test_rightOutputWrongStep_wholeTraceProof_challengerWins_succeeds() public {
+        bytes32[] memory midLie = _trace(STEPS, good, 2, keccak256("mid lie"));
+        uint256 id = _openedWithSameEnd(midLie, honest);
+        DisputeGame.Dispute memory d = game.disputeOf(id);
+        assertEq(uint256(d.phase), uint256(DisputeGame.Phase.AwaitingProof));
+        assertEq(d.lo, 0, "the whole trace");
+        assertEq(d.hi, STEPS, "the whole trace");
+        // A real proof exists only for the honest chain; it is not the trace the liar posted.
+        verifier.acceptExactly(0, STEPS, honest);
+        vm.startPrank(operator);
+        vm.expectRevert(
+            abi.encodeWithSelector(DisputeGame.DisputeGameNotProposersTrace.selector, id, _root(midLie), _root(honest))
+        );
+        game.proveSegment(id, honest, "ok");
+        // Its own trace does not verify: the challenger wins and the request reopens.
+        game.proveSegment(id, midLie, "ok");
+        vm.stopPrank();
+        assertEq(uint256(oracle.requestOf(id).status), uint256(InferenceOracle.Status.Requested), "reopened");
+        assertEq(oracle.accountOf(operator).lockedBond, 0, "the liar's bond is gone");
+        _assertSolvent();
+    }
+
+    /// @dev An honest proposer challenged by a trace that differs only inside proves its whole
+    ///      trace and wins.
+    function test_sameEndOtherTrace_honestProposerProvesWholeTrace_succeeds() public {
+        bytes32[] memory wrongMid = _trace(STEPS, good, 1, keccak256("wrong middle"));
+        uint256 id = _openedWithSameEnd(honest, wrongMid);
+        verifier.acceptExactly(0, STEPS, honest);
+        vm.prank(operator);
+        game.proveSegment(id, honest, "ok");
+        assertEq(uint256(oracle.requestOf(id).status), uint256(InferenceOracle.Status.Confirmed));
+        _assertSolvent();
     }
 
     function test_bisect_outOfTurn_reverts() public {

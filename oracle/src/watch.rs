@@ -8,8 +8,15 @@
 //! visits every open record, the agent (`advance`) reads the chain and picks the pure solver's
 //! move, and the responder (`send_tx`) sends it. Like the operator, it acts only on the chain's
 //! current state, so a restart at any point resumes every open dispute.
+//!
+//! Private models cannot be re-executed. With `--blind-challenge ID` the watchtower challenges
+//! every proposal of private model `ID` blind (no trace of its own), except those of operators
+//! named with `--trust`: the proposer must then prove the whole inference within the proof
+//! window, or lose its bond. Off by default, because an honest proposer proves and the
+//! challenger's bond is lost; it is for operators the watcher has reason not to trust.
 
 use std::{
+    collections::HashSet,
     path::PathBuf,
     sync::{
         atomic::{AtomicU64, Ordering},
@@ -61,9 +68,18 @@ pub struct WatchArgs {
     /// A file holding the watcher's hex private key (or set `VERDICT_WATCHER_KEY`).
     #[arg(long, env = "VERDICT_WATCHER_KEY_FILE")]
     pub key_file: Option<PathBuf>,
-    /// Watch registered model `ID` with the model file `PATH`, checked against the registry.
-    #[arg(long = "model", env = "VERDICT_MODELS", value_delimiter = ',', required = true)]
+    /// Watch registered model `ID` with the model file `PATH` (`ID=PATH`), or with the file at
+    /// the model's registered URI (`ID`), checked against the registry.
+    #[arg(long = "model", env = "VERDICT_MODELS", value_delimiter = ',')]
     pub models: Vec<ModelArg>,
+    /// Challenge every proposal of private model `ID` blind, by bond (the proposer must prove
+    /// the whole inference or lose). Off by default: each proposal an honest operator proves
+    /// costs the challenger bond.
+    #[arg(long = "blind-challenge", env = "VERDICT_BLIND_CHALLENGE", value_delimiter = ',', value_name = "ID")]
+    pub blind_challenge: Vec<u64>,
+    /// Operators never challenged blind.
+    #[arg(long = "trust", env = "VERDICT_TRUSTED_OPERATORS", value_delimiter = ',', value_name = "ADDRESS")]
+    pub trust: Vec<Address>,
     /// The SQLite file.
     #[arg(long, env = "VERDICT_DB", default_value = ".verdict/watchtower.sqlite")]
     pub db: PathBuf,
@@ -125,6 +141,8 @@ pub struct Watcher {
     me: Address,
     store: Arc<dyn Store>,
     models: Arc<Models>,
+    blind: HashSet<u64>,
+    trusted: HashSet<Address>,
     metrics: Arc<WatchMetrics>,
     config: ChainConfig,
     margin: u64,
@@ -172,6 +190,22 @@ impl Watcher {
             }
             let request = self.oracle.requestOf(p.requestId).call().await.map_err(rpc)?;
             let model_id = request.modelId;
+            if self.blind.contains(&model_id) {
+                if !self.trusted.contains(&p.proposer) {
+                    tracing::info!(request = id, proposer = %p.proposer, "a private model's proposal: challenging blind");
+                    self.store.insert_watched(&WatchRecord {
+                        id,
+                        model_id,
+                        proposer: p.proposer.to_string(),
+                        input: Vec::new(),
+                        trace: Vec::new(),
+                        steps: Vec::new(),
+                        status: "blind".into(),
+                        detail: None,
+                    })?;
+                }
+                continue;
+            }
             let Some(served) = self.models.get(&model_id) else { continue };
             let created = Filter::new()
                 .address(*self.oracle.address())
@@ -198,16 +232,15 @@ impl Watcher {
                     "mismatch"
                 }
                 (true, false) => {
-                    // The game bisects between an agreed z_0 and a disputed z_L; with the right
-                    // output there is no disputed end, so a challenge could only time out and
-                    // cost our bond. The consumer gets the right output anyway.
+                    // Both traces end at the same z_L, so the game asks the proposer to prove its
+                    // whole posted trace, which a wrong commitment anywhere in it makes impossible.
                     inc(&self.metrics.mismatches);
-                    tracing::error!(
+                    tracing::warn!(
                         request = id,
                         proposer = %p.proposer,
-                        "right output with a wrong trace root: recorded, not challengeable in this game"
+                        "the output is right but the trace root is not: a step commitment inside is wrong"
                     );
-                    "root_mismatch"
+                    "mismatch"
                 }
             };
             self.store.insert_watched(&WatchRecord {
@@ -228,22 +261,33 @@ impl Watcher {
     /// The agent: one move for one watched proposal, from the chain's state.
     async fn advance(&self, w: &WatchRecord) -> Result<(), ChainError> {
         let rid = U256::from(w.id);
-        let served = self.models.get(&w.model_id).ok_or_else(|| ChainError::Rpc("unwatched model".into()))?;
+        // A blind record has no trace (and the model no weights we hold).
+        let blind = w.steps.is_empty();
+        let served = || self.models.get(&w.model_id).ok_or_else(|| ChainError::Rpc("unwatched model".into()));
         let steps: Vec<Commitment> = w
             .steps
             .iter()
             .map(|z| z.parse())
             .collect::<Result<_, _>>()
             .map_err(|e| ChainError::Rpc(format!("corrupt stored commitment: {e}")))?;
-        let trace = Trace::new(steps.clone());
         let onchain = self.oracle.requestOf(rid).call().await.map_err(rpc)?;
         match (onchain.status, w.status.as_str()) {
-            (status::PROPOSED, "mismatch") => {
+            (status::PROPOSED, "mismatch" | "blind") => {
                 let deadline = self.oracle.proposalOf(rid).call().await.map_err(rpc)?.deadline;
                 if self.block_time().await? + self.margin >= deadline {
                     self.store.set_watched(w.id, "late", Some("the window closed before we could challenge"))?;
                     return Ok(());
                 }
+                let bond = self.oracle.challengerBond().call().await.map_err(rpc)?;
+                if blind {
+                    let call = self.oracle.challenge(rid, FixedBytes::ZERO).value(U256::from(bond)).from(self.me);
+                    send_tx(self.store.as_ref(), &self.config, w.id, "challenge", call).await?;
+                    inc(&self.metrics.challenges);
+                    self.store.set_watched(w.id, "challenged", Some("blind"))?;
+                    tracing::info!(request = w.id, "challenged blind");
+                    return Ok(());
+                }
+                let served = served()?;
                 // Second evaluation path: the model re-read from disk and checked against the
                 // registry again, and the trace recomputed from it, must give our commitments.
                 let again = served.compute(&w.input).map_err(|e| ChainError::Rpc(e.to_string()))?;
@@ -251,8 +295,7 @@ impl Watcher {
                     self.store.set_watched(w.id, "done", Some("our two evaluations disagree; not challenging"))?;
                     return Ok(());
                 }
-                let bond = self.oracle.challengerBond().call().await.map_err(rpc)?;
-                let call = self.oracle.challenge(rid, trace.root()).value(U256::from(bond)).from(self.me);
+                let call = self.oracle.challenge(rid, Trace::new(steps).root()).value(U256::from(bond)).from(self.me);
                 send_tx(self.store.as_ref(), &self.config, w.id, "challenge", call).await?;
                 inc(&self.metrics.challenges);
                 self.store.set_watched(w.id, "challenged", None)?;
@@ -266,13 +309,19 @@ impl Watcher {
                     return Ok(());
                 }
                 let d = self.game.disputeOf(rid).call().await.map_err(rpc)?;
-                let view = DisputeView {
-                    phase: Phase::from(d.phase),
-                    steps: served.model.steps(),
-                    lo: d.lo as usize,
-                    hi: d.hi as usize,
+                let action = if blind {
+                    // The proposer moves alone: it opens and proves, or runs out of time.
+                    Action::Wait
+                } else {
+                    let view = DisputeView {
+                        phase: Phase::from(d.phase),
+                        steps: served()?.model.steps(),
+                        lo: d.lo as usize,
+                        hi: d.hi as usize,
+                    };
+                    next_action(Role::Challenger, &view, &Trace::new(steps.clone()))
                 };
-                match next_action(Role::Challenger, &view, &trace) {
+                match action {
                     Action::Open { z0, z_last } => {
                         let o = DisputeGame::Opening { z0: z0.0, proof0: z0.1, zL: z_last.0, proofL: z_last.1 };
                         send_tx(
@@ -314,6 +363,11 @@ impl Watcher {
                     self.store.set_watched(w.id, "won", None)?;
                     tracing::info!(request = w.id, "the wrong proposal was thrown out");
                 }
+                if blind {
+                    let detail = "won blind: without the weights we cannot prove the output; the request is open again";
+                    return self.store.set_watched(w.id, "reopened", Some(detail)).map_err(ChainError::from);
+                }
+                let served = served()?;
                 // Give the consumer the correct output: a proof of the whole inference.
                 let Some(proof) = self.prover.proof(w.id, w.model_id, &served.model, &w.trace, 0..served.model.steps())
                 else {
@@ -387,11 +441,36 @@ fn render(metrics: &WatchMetrics, store: &dyn Store) -> String {
     out
 }
 
+/// The `--blind-challenge` models, each checked to be registered with private weights (a public
+/// model is re-executed, never challenged blind).
+async fn blind_models(provider: &DynProvider, registry: Address, args: &WatchArgs) -> anyhow::Result<HashSet<u64>> {
+    if args.models.is_empty() && args.blind_challenge.is_empty() {
+        anyhow::bail!("nothing to watch: name models with --model ID[=PATH] (or --blind-challenge ID)");
+    }
+    let registry = verdict_contracts::ModelRegistry::new(registry, provider.clone());
+    let mut blind = HashSet::new();
+    for &id in &args.blind_challenge {
+        let m = registry.model(U256::from(id)).call().await.with_context(|| format!("cannot read model {id}"))?;
+        if !m.isPrivate {
+            anyhow::bail!(
+                "--blind-challenge {id}: model {id} has public weights; watch it with --model {id} (blind challenges \
+                 are for private models)"
+            );
+        }
+        if args.models.iter().any(|m| m.id == id) {
+            anyhow::bail!("model {id} is named by both --model and --blind-challenge");
+        }
+        blind.insert(id);
+    }
+    Ok(blind)
+}
+
 /// Runs the watchtower until Ctrl-C or SIGTERM.
 pub async fn watch(args: WatchArgs) -> anyhow::Result<()> {
     let (provider, me, deployment) =
         connect(&args.rpc_url, args.key_file.as_ref(), "VERDICT_WATCHER_KEY", "watcher", &args.deployment).await?;
     let models = Arc::new(load_models(&provider, deployment.registry, &args.models).await?);
+    let blind = blind_models(&provider, deployment.registry, &args).await?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&args.db)?);
     let prover = Defender::new(
         provider.clone(),
@@ -407,6 +486,8 @@ pub async fn watch(args: WatchArgs) -> anyhow::Result<()> {
         me,
         store: store.clone(),
         models,
+        blind,
+        trusted: args.trust.iter().copied().collect(),
         metrics: metrics.clone(),
         config: ChainConfig {
             poll_interval: Duration::from_millis(args.poll_ms.max(50)),

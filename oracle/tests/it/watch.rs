@@ -51,6 +51,8 @@ fn args(env: &Env, port: u16) -> WatchArgs {
         ptau_dir: None,
         insecure_test_setup: true,
         keys_dir: env.path("watch-keys"),
+        blind_challenge: vec![],
+        trust: vec![],
     }
 }
 
@@ -207,39 +209,202 @@ async fn a_liar_that_plays_the_bisection_and_submits_a_bad_proof_loses_to_the_wa
     assert_eq!(r._1, alloy::primitives::I256::try_from(honest.output()[0]).unwrap());
 }
 
+/// Case (2): the right output with one wrong step commitment in the middle. Both traces end at
+/// the same z_L, so the game asks the liar to prove its whole posted trace. A real proof of the
+/// honest chain is refused (its commitments are not the posted trace), and the proof of its own
+/// trace fails: the liar loses its bond, and the consumer gets the (right) output from the
+/// watchtower's proof.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_right_output_with_a_wrong_trace_root_is_recorded_but_never_challenged() {
+async fn a_right_output_with_a_wrong_step_commitment_inside_loses_its_bond() {
+    use verdict_circuits::{
+        folding::KeySource,
+        prover::{ModelProver, RequestId},
+        step::WeightMode,
+    };
+    use verdict_contracts::{
+        dispute::{next_action, Action, DisputeView, Phase, Role},
+        dispute_game::DisputeGame,
+    };
+
     let env = Env::new().await;
     let model = &env.model;
+    let l = model.steps();
     let input = sample_input(model);
     let honest = model.run(&input).unwrap();
-    let mut words: Vec<FixedBytes<32>> =
-        model.step_commitments(&honest).iter().map(|z| FixedBytes::from(z.0)).collect();
-    words[1].0[31] ^= 1;
-    let root = Trace::from_words(&words).root();
+    let words: Vec<FixedBytes<32>> = model.step_commitments(&honest).iter().map(|z| FixedBytes::from(z.0)).collect();
+    let mut lie = words.clone();
+    lie[1].0[31] ^= 1;
+    let liar = Trace::from_words(&lie);
     let output = Bytes::from(honest.output().iter().flat_map(|v| v.to_be_bytes()).collect::<Vec<u8>>());
 
-    let (watcher, id, port) = watch_a_proposal(&env, &input, output.clone(), root).await;
+    // A real proof of the honest trace, the best the liar can have, made before it proposes (so
+    // that proving does not eat its clock).
+    let id = env.request_round(&input).await;
     let rid = U256::from(id);
-    // Past the window (3 s) and then some: no challenge came, and the proposal settles.
-    let metrics = format!("http://127.0.0.1:{port}/metrics");
+    let keys = env.path("liar-keys");
+    let honest_trace = honest.clone();
+    let (model_copy, request) = (model.clone(), RequestId::from_u64(id));
+    let real_proof = tokio::task::spawn_blocking(move || {
+        let (prover, _) = ModelProver::setup(model_copy, WeightMode::Public, &KeySource::InsecureTest, Some(&keys))?;
+        prover.prove(request, &honest_trace, 0..l, |_| {}).map(|(p, _)| p.proof)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let watcher = tokio::spawn(verdict_oracle::watch::watch(args(&env, port)));
+    let proposed = env.oracle.propose(rid, output.clone(), liar.root()).from(env.operator).send().await.unwrap();
+    proposed.get_receipt().await.unwrap();
+
     let started = Instant::now();
+    let mut tried = false;
     loop {
-        assert!(started.elapsed() < Duration::from_secs(60), "the watchtower never looked at the proposal");
-        let text = match reqwest::get(&metrics).await {
-            Ok(r) => r.text().await.unwrap_or_default(),
-            Err(_) => String::new(),
-        };
-        if text.contains("verdict_watch_proposals{status=\"root_mismatch\"} 1") {
+        assert!(started.elapsed() < Duration::from_secs(4 * CLOCK + 90), "the watchtower did not win in time");
+        if env.count::<InferenceOracle::Challenged>(id).await == 1 && !tried {
+            let d = env.game.disputeOf(rid).call().await.unwrap();
+            let view = DisputeView { phase: Phase::from(d.phase), steps: l, lo: d.lo as usize, hi: d.hi as usize };
+            match next_action(Role::Proposer, &view, &liar) {
+                Action::Open { z0, z_last } => {
+                    let o = DisputeGame::Opening { z0: z0.0, proof0: z0.1, zL: z_last.0, proofL: z_last.1 };
+                    let input = Bytes::from(input.iter().map(|v| *v as u8).collect::<Vec<u8>>());
+                    let sent = env.game.openDispute(rid, input, output.clone(), o).from(env.operator).send().await;
+                    sent.unwrap().get_receipt().await.unwrap();
+                }
+                Action::ProveSegment { lo, hi, steps } => {
+                    // The challenger agreed on z_L: the whole trace is due.
+                    assert_eq!((lo, hi), (0, l));
+                    let proof = Bytes::from(real_proof.clone());
+                    let refused =
+                        env.game.proveSegment(rid, words.clone(), proof.clone()).from(env.operator).call().await;
+                    let err = refused.expect_err("the honest chain is not the liar's posted trace");
+                    assert!(
+                        matches!(
+                            err.as_decoded_interface_error::<DisputeGame::DisputeGameErrors>(),
+                            Some(DisputeGame::DisputeGameErrors::DisputeGameNotProposersTrace(_))
+                        ),
+                        "{err}"
+                    );
+                    let own = env.game.proveSegment(rid, steps, proof).from(env.operator).gas(3_000_000);
+                    own.send().await.unwrap().get_receipt().await.unwrap();
+                    tried = true;
+                }
+                _ => {}
+            }
+        }
+        if env.count::<InferenceOracle::Finalized>(id).await == 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    env.oracle.settle(rid, output).from(env.user).send().await.unwrap().get_receipt().await.unwrap();
     watcher.abort();
-    assert_eq!(env.count::<InferenceOracle::Challenged>(id).await, 0, "the watchtower must not risk its bond");
-    assert_eq!(env.count::<InferenceOracle::Finalized>(id).await, 1);
+    assert!(tried, "the dispute reached the whole-trace proof");
+    let ended = alloy::rpc::types::Filter::new()
+        .address(*env.game.address())
+        .event_signature(<DisputeGame::DisputeEnded as alloy::sol_types::SolEvent>::SIGNATURE_HASH)
+        .topic1(rid)
+        .from_block(0);
+    let logs = alloy::providers::Provider::get_logs(&env.provider, &ended).await.unwrap();
+    let ended = logs[0].log_decode::<DisputeGame::DisputeEnded>().unwrap().inner.data;
+    assert!(!ended.proposerWon);
+    assert_eq!(ended.reason, 1, "ProofRejected");
+    let slashed = resolution(&env, id).await;
+    assert_eq!((slashed.winner, slashed.loser), (env.watcher, env.operator));
+    let result = env.oracle.resultOf(rid).call().await.unwrap();
+    assert_eq!(result.operator, env.watcher, "the watchtower answered the reopened request");
+    let r = env.feed.latestRoundData().call().await.unwrap();
+    assert_eq!(r._1, alloy::primitives::I256::try_from(honest.output()[0]).unwrap());
+}
+
+/// Blind challenges (`--blind-challenge`, off by default): the price-feed model registered again
+/// with private weights. A trusted operator's proposal is left alone; an untrusted one's is
+/// challenged without a trace, and an operator that does not prove the whole inference in time
+/// loses its bond, and the request opens again for any operator.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blind_challenge_of_a_private_model_wins_when_the_operator_does_not_prove() {
+    use verdict_circuits::{
+        folding::KeySource,
+        prover::ModelProver,
+        step::{Blinding, WeightMode},
+    };
+    use verdict_contracts::{nova, ModelRegistry, NovaVerifier};
+
+    let env = Env::new().await;
+    let model = env.model.clone();
+    let (key, commitment) = tokio::task::spawn_blocking(move || {
+        let blinding = Blinding::random(&model);
+        let (prover, _) = ModelProver::setup(model, WeightMode::Private(blinding), &KeySource::InsecureTest, None)?;
+        prover.evm_key().map(|k| (k, prover.commitment()))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let deployment: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(env.path("deployment.json")).unwrap()).unwrap();
+    let registry = ModelRegistry::new(deployment["registry"].as_str().unwrap().parse().unwrap(), env.provider.clone());
+    let verifier =
+        NovaVerifier::new(registry.model(U256::from(1)).call().await.unwrap().verifier, env.provider.clone());
+    let registration =
+        nova::Registration { model: &env.model, commitment, private: true, fee: 1_000, uri: String::new() };
+    let (private_id, _) = nova::register_model(&registry, &verifier, &key, registration).await.unwrap();
+
+    let input = sample_input(&env.model);
+    let honest = env.model.run(&input).unwrap();
+    let output = Bytes::from(honest.output().iter().flat_map(|v| v.to_be_bytes()).collect::<Vec<u8>>());
+    let root = Trace::new(env.model.step_commitments(&honest)).root();
+    let propose = || async {
+        let fee = env.oracle.estimateFee(private_id).call().await.unwrap();
+        let bytes = Bytes::from(input.iter().map(|v| *v as u8).collect::<Vec<u8>>());
+        let call =
+            env.oracle.request(private_id, bytes, FixedBytes::ZERO, alloy::primitives::Address::ZERO, 0, Bytes::new());
+        let receipt = call.value(fee).from(env.user).send().await.unwrap().get_receipt().await.unwrap();
+        let rid = receipt.decoded_log::<InferenceOracle::RequestCreated>().unwrap().requestId;
+        let sent = env.oracle.propose(rid, output.clone(), root).from(env.operator).send().await.unwrap();
+        sent.get_receipt().await.unwrap();
+        rid.to::<u64>()
+    };
+    let blind_args = |port: u16, db: &str, trust: Vec<alloy::primitives::Address>| WatchArgs {
+        models: vec![],
+        blind_challenge: vec![private_id.to::<u64>()],
+        trust,
+        db: env.path(db),
+        ..args(&env, port)
+    };
+    let free_port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+
+    // Trusted: never challenged; the proposal settles after its window.
+    let trusting =
+        tokio::spawn(verdict_oracle::watch::watch(blind_args(free_port(), "trusting.sqlite", vec![env.operator])));
+    let trusted = propose().await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let settled = env.oracle.settle(U256::from(trusted), output.clone()).from(env.user).send().await.unwrap();
+    settled.get_receipt().await.unwrap();
+    trusting.abort();
+    assert_eq!(env.count::<InferenceOracle::Challenged>(trusted).await, 0, "a trusted operator is not challenged");
+
+    // Untrusted: challenged blind; the operator never opens, its clock runs out, the watchtower wins.
+    let port = free_port();
+    let watcher = tokio::spawn(verdict_oracle::watch::watch(blind_args(port, "blind.sqlite", vec![])));
+    let id = propose().await;
+    let started = Instant::now();
+    let metrics = format!("http://127.0.0.1:{port}/metrics");
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(CLOCK + 60), "the blind challenge was not won in time");
+        let text = match reqwest::get(&metrics).await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if text.contains("verdict_watch_proposals{status=\"reopened\"} 1") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    watcher.abort();
+    let challenge = env.oracle.challengeOf(U256::from(id)).call().await.unwrap();
+    assert_eq!(challenge.traceRoot, FixedBytes::<32>::ZERO, "a blind challenge carries no trace");
+    let slashed = resolution(&env, id).await;
+    assert_eq!((slashed.winner, slashed.loser), (env.watcher, env.operator));
+    let request = env.oracle.requestOf(U256::from(id)).call().await.unwrap();
+    assert_eq!(request.status, 1, "Requested: open again for any operator");
 }
 
 /// The dishonest mode of `oracle serve` (a real service process that proposes a wrong output with
