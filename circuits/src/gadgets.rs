@@ -148,11 +148,13 @@ pub struct NeuronHint {
 }
 
 impl NeuronHint {
-    /// The honest witness for output `o` of `layer` on input `x`.
-    pub fn honest(layer: &Layer, o: usize, x: &[i32]) -> Self {
+    /// The honest witness for output `o` of `layer` on input `x`, for a circuit built with
+    /// `bounds` (which decide whether ReLU is folded into the clamp, see [`dense_layer`]).
+    pub fn honest(layer: &Layer, o: usize, x: &[i32], bounds: &LayerBounds) -> Self {
         let products: Vec<i128> = layer.row(o).iter().zip(x).map(|(w, v)| i128::from(*w) * i128::from(*v)).collect();
         let acc = products.iter().sum::<i128>() + i128::from(layer.bias[o]);
-        let activated = if layer.activation == Activation::Relu { acc.max(0) } else { acc };
+        let relu = layer.activation == Activation::Relu && !bounds.fuses_relu(layer);
+        let activated = if relu { acc.max(0) } else { acc };
         let (quotient, remainder) = match &layer.requant {
             Some(r) => {
                 let m = i128::from(r.multipliers[o]);
@@ -283,6 +285,10 @@ pub struct LayerBounds {
     pub acc_max: i128,
     /// The clamp's decomposition width (covers `|q| + 127`).
     pub clamp_bits: u32,
+    /// The bounds follow from constant weights: every accumulator of int8 inputs is within
+    /// `acc_max` by construction, so [`dense_layer`] checks no accumulator range itself, and
+    /// folds ReLU into the clamp where the multipliers are non-negative.
+    pub exact: bool,
 }
 
 impl LayerBounds {
@@ -291,7 +297,7 @@ impl LayerBounds {
     pub fn generic(layer: &Layer) -> Self {
         let acc_max = (1i128 << 31) - 1;
         let q_max = layer.requant.as_ref().map_or(0, |r| quotient_bound(r.shift));
-        Self { acc_bits: 31, acc_max, clamp_bits: bits_for(q_max + i128::from(INT8_MAX) + 1) }
+        Self { acc_bits: 31, acc_max, clamp_bits: bits_for(q_max + i128::from(INT8_MAX) + 1), exact: false }
     }
 
     /// From the weights: the largest accumulator any int8 input can reach, and the quotient it
@@ -306,7 +312,17 @@ impl LayerBounds {
             acc_bits: bits_for(acc_max + 1).min(31),
             acc_max,
             clamp_bits: bits_for(q_max + i128::from(INT8_MAX) + 1),
+            exact: true,
         }
+    }
+
+    /// Whether [`dense_layer`] folds this ReLU into the clamp: with exact bounds, requantization
+    /// and non-negative multipliers, `clamp(rq(max(acc, 0)), 0, 127) = clamp(rq(acc), 0, 127)`
+    /// (a negative `acc` rounds to a quotient ≤ 0, which the clamp's floor of 0 maps to 0).
+    pub fn fuses_relu(&self, layer: &Layer) -> bool {
+        self.exact
+            && layer.activation == Activation::Relu
+            && layer.requant.as_ref().is_some_and(|r| r.multipliers.iter().all(|m| *m >= 0))
     }
 }
 
@@ -342,8 +358,18 @@ pub fn dense_layer<CS: ConstraintSystem<Fr>>(
             acc.lc = acc.lc + &p.lc;
             acc.value += p.value;
         }
+        let constant = row.iter().all(|w| w.constant)
+            && params.bias[o].constant
+            && params.multipliers.get(o).is_none_or(|m| m.constant && m.value >= 0);
+        // Exact bounds hold by construction only for constant parameters; anything else is
+        // checked in full (and a hint made for the folded form then fails).
+        let exact = bounds.exact && constant;
         let activated = match layer.activation {
+            // Folded into the clamp below: the quotient of a negative acc is at most 0.
+            Activation::Relu if exact && bounds.fuses_relu(layer) => acc,
             Activation::Relu => relu(cs.namespace(|| "relu"), &acc, hint.nonneg, bounds.acc_bits)?,
+            // Constant weights on int8 inputs: |acc| ≤ acc_max < 2^31 already.
+            Activation::None if exact => acc,
             Activation::None => {
                 // The last layer's accumulator must still be an int32.
                 in_range(cs.namespace(|| "int32"), &acc, -bounds.acc_max, bounds.acc_max)?;

@@ -214,9 +214,10 @@ fn cache_files(dir: &Path, model: &Model, mode: &WeightMode, compact: bool, sour
     // structure in private mode, which the public commitment covers too.
     let layout = if compact { "compact" } else { "plain" };
     let stem = format!(
-        "{}-{}-{layout}-{}-v{PROOF_VERSION}",
+        "{}-{}-{layout}-c{}-{}-v{PROOF_VERSION}",
         &model.commitment().to_string()[2..18],
         mode.name(),
+        crate::step::CIRCUIT_VERSION,
         source.tag()
     );
     (dir.join(format!("{stem}.prover.keys")), dir.join(format!("{stem}.verifier.keys")))

@@ -7,10 +7,13 @@
 //!
 //! - public IO (in this order): `[i, z_i, z_{i+1}, M]`, where `M` is the model commitment;
 //! - the input `x` (as wide as the widest layer input) is witness, range-checked to int8;
-//! - for every layer `l`, `H(1, l, in_dim_l, 8, pack(x[..in_dim_l]))` and
-//!   `H(1, l+1, out_dim_l, b, pack(layer_l(x[..in_dim_l])))` are computed in-circuit (Poseidon,
-//!   exactly the commitments of `COMMITMENTS.md`), and `z_i`, `z_{i+1}` must equal the selected
-//!   layer's pair. Unselected layers run on the same input and are discarded.
+//! - every layer `l` runs on the same input (unselected layers' results are discarded), and
+//!   `z_i`, `z_{i+1}` must equal the selected layer's `H(1, l, in_dim_l, 8, pack(x[..in_dim_l]))`
+//!   and `H(1, l+1, out_dim_l, b, pack(layer_l(x[..in_dim_l])))` (Poseidon, exactly the
+//!   commitments of `COMMITMENTS.md`). A commitment of at most 7 elements is one permutation of
+//!   `[tag(n), e_1..e_n, 0..]`, so the layers' hashes share ONE permutation whose initial state
+//!   is the selector-weighted sum of theirs (see [`selected_hash`]): two permutations a step,
+//!   not two a layer.
 //!
 //! Weights come in two modes ([`WeightMode`]):
 //! - **public**: the weights are constants of the circuit, so a matrix product costs no
@@ -38,6 +41,11 @@ use crate::{
     model::{Activation, Model, Task, INT8_MAX},
     Error, Fr, Result,
 };
+
+/// The step circuit's revision: part of the key cache's file names, so that keys made for an
+/// older circuit are never loaded for a newer one. Raise it with every change of the shape.
+/// 2: the layers' commitments share one permutation; public ReLU folded into the clamp.
+pub const CIRCUIT_VERSION: u32 = 2;
 
 /// Public inputs of one step: `[i, z_i, z_{i+1}, M]`.
 pub const STEP_IO_LEN: usize = 4;
@@ -289,20 +297,128 @@ fn hash<CS: ConstraintSystem<Fr>>(
     Ok(out[0].clone())
 }
 
-/// `Σ_l sel_l · h_l = target`: the selected candidate's hash is the claimed commitment.
-fn select_equal<CS: ConstraintSystem<Fr>>(
+/// A layer's selector: its variable, and whether it is the step's layer.
+type Selector = (Variable, bool);
+
+/// One element of a commitment's preimage: a constant (a header field) or a variable (a packed
+/// payload element).
+#[derive(Clone)]
+enum Piece {
+    Const(Fr),
+    Var(AllocatedNum<Fr>),
+}
+
+/// The largest preimage that is one permutation: `[tag(n), e_1..e_n, 0..]` with `n` below the
+/// rate (arity 8).
+const ONE_PERMUTATION: usize = 7;
+
+/// A sum of selectors: the LC and whether the step's layer is among them.
+fn selector_sum(selectors: &[Selector]) -> (LinearCombination<Fr>, bool) {
+    selectors.iter().fold((LinearCombination::zero(), false), |(lc, on), (v, o)| (lc + *v, on || *o))
+}
+
+/// `target = H(preimages[l])` for the selected layer `l`.
+///
+/// Every layer whose preimage fits one permutation shares one: the sponge's initial state for
+/// `H(e_1..e_n)` is `[tag(n), e_1, .., e_n, 0, ..]` (the tag depends only on `n`), so with
+/// one-hot selectors the selected layer's state is `Σ_l sel_l · state_l`, a linear combination
+/// of the constants and one product `sel · e` a distinct payload variable. One permutation of it
+/// gives exactly the selected layer's commitment (`tests: selected_hash_is_each_layers_commitment`).
+/// Longer preimages are hashed one by one and selected with one product each.
+fn selected_hash<CS: ConstraintSystem<Fr>>(
     cs: &mut CS,
     name: &str,
-    selectors: &[(Variable, bool)],
-    candidates: &[Elt<Fr>],
+    selectors: &[Selector],
+    preimages: &[Vec<Piece>],
+    compact: bool,
     target: &AllocatedNum<Fr>,
 ) -> std::result::Result<(), SynthesisError> {
+    let short: Vec<usize> = (0..preimages.len()).filter(|&l| preimages[l].len() <= ONE_PERMUTATION).collect();
+    let mut candidates: Vec<(LinearCombination<Fr>, bool, Elt<Fr>)> = Vec::new();
+    if !short.is_empty() {
+        let mut ns = cs.namespace(|| format!("{name} shared permutation"));
+        let cs = &mut ns;
+        let width = ONE_PERMUTATION + 2;
+        let mut state: Vec<(LinearCombination<Fr>, Option<Fr>)> =
+            vec![(LinearCombination::zero(), Some(Fr::ZERO)); width];
+        let add = |slot: &mut (LinearCombination<Fr>, Option<Fr>), lc: LinearCombination<Fr>, v: Option<Fr>| {
+            slot.0 = slot.0.clone() + &lc;
+            slot.1 = slot.1.zip(v).map(|(a, b)| a + b);
+        };
+        let on = |l: usize| if selectors[l].1 { Fr::ONE } else { Fr::ZERO };
+        for &l in &short {
+            let tag = crate::sponge_tag(preimages[l].len());
+            add(&mut state[0], LinearCombination::zero() + (tag, selectors[l].0), Some(tag * on(l)));
+        }
+        for k in 0..ONE_PERMUTATION {
+            // Constants weight their layers' selectors; each distinct variable is multiplied once
+            // by the sum of the selectors of the layers that hold it.
+            let mut vars: Vec<(AllocatedNum<Fr>, Vec<Selector>)> = Vec::new();
+            for &l in &short {
+                match preimages[l].get(k) {
+                    Some(Piece::Const(c)) => {
+                        add(&mut state[k + 1], LinearCombination::zero() + (*c, selectors[l].0), Some(*c * on(l)))
+                    }
+                    Some(Piece::Var(v)) => match vars.iter_mut().find(|(u, _)| u.get_variable() == v.get_variable()) {
+                        Some((_, sels)) => sels.push(selectors[l]),
+                        None => vars.push((v.clone(), vec![selectors[l]])),
+                    },
+                    None => {}
+                }
+            }
+            for (j, (v, sels)) in vars.iter().enumerate() {
+                let (sum, chosen) = selector_sum(sels);
+                let p = AllocatedNum::alloc(cs.namespace(|| format!("element {k} term {j}")), || {
+                    Ok(if chosen { v.get_value().ok_or(SynthesisError::AssignmentMissing)? } else { Fr::ZERO })
+                })?;
+                cs.enforce(
+                    || format!("element {k} term {j} is selected"),
+                    |z| z + &sum,
+                    |z| z + v.get_variable(),
+                    |z| z + p.get_variable(),
+                );
+                add(&mut state[k + 1], LinearCombination::zero() + p.get_variable(), p.get_value());
+            }
+        }
+        // Each state element becomes a variable: the permutation's first round reads it once.
+        let mut sponge = SpongeCircuit::<Fr, CommitArity, _>::new_with_constants(poseidon_constants(), Simplex);
+        sponge.set_compact(compact);
+        for (i, (lc, value)) in state.into_iter().enumerate() {
+            let var = cs.alloc(|| format!("state {i}"), || value.ok_or(SynthesisError::AssignmentMissing))?;
+            cs.enforce(|| format!("state {i} is the selected"), |z| z + &lc, |z| z + CS::one(), |z| z + var);
+            // The sponge mirrors values natively; while only the shape is synthesized there are
+            // none, and any stands in.
+            let e = AllocatedNum::from_parts(var, Some(value.unwrap_or(Fr::ZERO)));
+            SpongeTrait::set_element(&mut sponge, i, Elt::Allocated(e));
+        }
+        SpongeTrait::permute(&mut sponge, cs)?;
+        let (sum, chosen) = selector_sum(&short.iter().map(|&l| selectors[l]).collect::<Vec<_>>());
+        candidates.push((sum, chosen, SpongeTrait::element(&sponge, 1)));
+    }
+    for l in (0..preimages.len()).filter(|l| !short.contains(l)) {
+        let elements: Vec<Elt<Fr>> = preimages[l]
+            .iter()
+            .map(|p| match p {
+                Piece::Const(c) => Elt::num_from_fr::<nova_snark::frontend::test_cs::TestConstraintSystem<Fr>>(*c),
+                Piece::Var(v) => Elt::Allocated(v.clone()),
+            })
+            .collect();
+        let h = hash(&mut cs.namespace(|| format!("{name} layer {l}")), &elements, compact)?;
+        candidates.push((LinearCombination::zero() + selectors[l].0, selectors[l].1, h));
+    }
+    if let [(_, _, h)] = candidates.as_slice() {
+        if short.len() == preimages.len() {
+            // Every layer shares the permutation: its output is the selected commitment.
+            cs.enforce(|| format!("{name} is the hash"), |_| h.lc(), |z| z + CS::one(), |z| z + target.get_variable());
+            return Ok(());
+        }
+    }
     let mut sum = LinearCombination::zero();
-    for (l, ((sel, on), h)) in selectors.iter().zip(candidates).enumerate() {
-        let p = AllocatedNum::alloc(cs.namespace(|| format!("{name} candidate {l}")), || {
-            Ok(if *on { h.val().ok_or(SynthesisError::AssignmentMissing)? } else { Fr::ZERO })
+    for (c, (sel, chosen, h)) in candidates.iter().enumerate() {
+        let p = AllocatedNum::alloc(cs.namespace(|| format!("{name} candidate {c}")), || {
+            Ok(if *chosen { h.val().ok_or(SynthesisError::AssignmentMissing)? } else { Fr::ZERO })
         })?;
-        cs.enforce(|| format!("{name} sel {l} * h {l}"), |z| z + *sel, |_| h.lc(), |z| z + p.get_variable());
+        cs.enforce(|| format!("{name} sel {c} * h {c}"), |z| z + sel, |_| h.lc(), |z| z + p.get_variable());
         sum = sum + p.get_variable();
     }
     cs.enforce(|| format!("{name} is the selected"), |z| z + &sum, |z| z + CS::one(), |z| z + target.get_variable());
@@ -361,18 +477,34 @@ impl Circuit<Fr> for StepCircuit<'_> {
             x.push(xi);
         }
 
-        let mut inputs = Vec::with_capacity(model.layers.len());
-        let mut outputs = Vec::with_capacity(model.layers.len());
+        let mut inputs: Vec<Vec<Piece>> = Vec::with_capacity(model.layers.len());
+        let mut outputs: Vec<Vec<Piece>> = Vec::with_capacity(model.layers.len());
         let mut layer_commitments = Vec::with_capacity(model.layers.len());
+        // Layers of the same input width share the packed input.
+        let mut packed_inputs: Vec<(usize, Vec<Piece>)> = Vec::new();
+        let header = |tag: u64, index: usize, len: usize, bits: u32| {
+            [tag, index as u64, len as u64, u64::from(bits)].map(|v| Piece::Const(Fr::from(v))).to_vec()
+        };
+        let pieces = |elts: Vec<Elt<Fr>>| -> std::result::Result<Vec<Piece>, SynthesisError> {
+            elts.into_iter()
+                .map(|e| match e {
+                    Elt::Allocated(v) => Ok(Piece::Var(v)),
+                    Elt::Num(_) => Err(SynthesisError::Unsatisfiable("packing allocates".into())),
+                })
+                .collect()
+        };
         for (l, layer) in model.layers.iter().enumerate() {
             let mut cs = cs.namespace(|| format!("layer {l}"));
             let xs = &x[..layer.in_dim];
-            let header = |tag: u64, index: usize, len: usize, bits: u32| {
-                vec![constant(tag), constant(index as u64), constant(len as u64), constant(u64::from(bits))]
-            };
+            if !packed_inputs.iter().any(|(d, _)| *d == layer.in_dim) {
+                let packed = pieces(pack_circuit(&mut cs.namespace(|| "pack input"), xs, 8)?)?;
+                packed_inputs.push((layer.in_dim, packed));
+            }
             let mut elements = header(TAG_ACTIVATIONS, l, layer.in_dim, 8);
-            elements.extend(pack_circuit(&mut cs.namespace(|| "pack input"), xs, 8)?);
-            inputs.push(hash(&mut cs.namespace(|| "input commitment"), &elements, self.compact)?);
+            elements.extend(
+                packed_inputs.iter().find(|(d, _)| *d == layer.in_dim).map(|(_, p)| p.clone()).unwrap_or_default(),
+            );
+            inputs.push(elements);
 
             let (multipliers, shift) = match &layer.requant {
                 Some(r) => (r.multipliers.as_slice(), r.shift),
@@ -410,18 +542,18 @@ impl Circuit<Fr> for StepCircuit<'_> {
             }
 
             let input_values: Vec<i32> = self.input[..layer.in_dim].to_vec();
-            let hints: Vec<NeuronHint> =
-                (0..layer.out_dim).map(|o| NeuronHint::honest(layer, o, &input_values)).collect();
-            let params = LayerParams { weights: &w, bias: &b, multipliers: &mul };
             let bounds = if self.blinding.is_some() { LayerBounds::generic(layer) } else { LayerBounds::tight(layer) };
+            let hints: Vec<NeuronHint> =
+                (0..layer.out_dim).map(|o| NeuronHint::honest(layer, o, &input_values, &bounds)).collect();
+            let params = LayerParams { weights: &w, bias: &b, multipliers: &mul };
             let y = dense_layer(cs.namespace(|| "dense"), layer, params, xs, &hints, bounds)?;
             let bits = step_bits(model, l + 1);
             let mut elements = header(TAG_ACTIVATIONS, l + 1, layer.out_dim, bits);
-            elements.extend(pack_circuit(&mut cs.namespace(|| "pack output"), &y, bits)?);
-            outputs.push(hash(&mut cs.namespace(|| "output commitment"), &elements, self.compact)?);
+            elements.extend(pieces(pack_circuit(&mut cs.namespace(|| "pack output"), &y, bits)?)?);
+            outputs.push(elements);
         }
-        select_equal(cs, "z_in", &selectors, &inputs, &z_in)?;
-        select_equal(cs, "z_out", &selectors, &outputs, &z_out)?;
+        selected_hash(cs, "z_in", &selectors, &inputs, self.compact, &z_in)?;
+        selected_hash(cs, "z_out", &selectors, &outputs, self.compact, &z_out)?;
 
         // The model commitment: a constant in public mode, recomputed from the witness in private mode.
         let model_lc = if self.blinding.is_some() {

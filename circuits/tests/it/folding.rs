@@ -35,7 +35,7 @@ struct Step {
 impl Step {
     fn honest(x: &[i32]) -> Self {
         let l = layer();
-        Self { x: x.to_vec(), hints: (0..4).map(|o| NeuronHint::honest(&l, o, x)).collect() }
+        Self { x: x.to_vec(), hints: (0..4).map(|o| NeuronHint::honest(&l, o, x, &LayerBounds::tight(&l))).collect() }
     }
 
     fn io(&self) -> Vec<Fr> {
@@ -163,7 +163,7 @@ fn folding_proofs_verify_and_reject_every_change() {
 #[test]
 fn a_dishonest_witness_never_verifies() {
     let mut steps = chain(&[5, 6, 7, 8], 2);
-    steps[1].hints[0].nonneg = !steps[1].hints[0].nonneg; // a wrong ReLU sign
+    steps[1].hints[0].above = !steps[1].hints[0].above; // a wrong clamp
     let keys = FoldingKeys::insecure_test_setup(&steps[0]).unwrap();
     let io: Vec<Vec<Fr>> = steps.iter().map(Step::io).collect();
     let context = vec![Fr::from(1u64)];

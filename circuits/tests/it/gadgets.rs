@@ -17,6 +17,8 @@ type Cs = TestConstraintSystem<Fr>;
 
 /// Changes an honest witness (hints, weights) into a dishonest one.
 type Tamper = Box<dyn Fn(&mut Vec<NeuronHint>, &mut Vec<i128>)>;
+/// Changes honest hints into dishonest ones (constant weights).
+type HintTamper = Box<dyn Fn(&mut Vec<NeuronHint>)>;
 
 fn satisfied(build: impl FnOnce(&mut Cs)) -> bool {
     let mut cs = Cs::new();
@@ -144,7 +146,8 @@ fn layer_circuit(
     x: &[i32],
     tamper: impl Fn(&mut Vec<NeuronHint>, &mut Vec<i128>),
 ) -> (bool, Vec<i128>, usize) {
-    let mut hints: Vec<NeuronHint> = (0..layer.out_dim).map(|o| NeuronHint::honest(layer, o, x)).collect();
+    let bounds = LayerBounds::generic(layer);
+    let mut hints: Vec<NeuronHint> = (0..layer.out_dim).map(|o| NeuronHint::honest(layer, o, x, &bounds)).collect();
     let mut weights: Vec<i128> = layer.weights.iter().map(|w| i128::from(*w)).collect();
     tamper(&mut hints, &mut weights);
     let mut cs = Cs::new();
@@ -187,7 +190,7 @@ fn layer_circuit(
         LayerParams { weights: &w, bias: &b, multipliers: &m },
         &xs,
         &hints,
-        LayerBounds::generic(layer),
+        bounds,
     )
     .unwrap();
     (cs.is_satisfied(), out.iter().map(|o| o.value).collect(), cs.num_constraints())
@@ -251,3 +254,156 @@ fn layer_constraint_counts_are_pinned() {
 }
 
 const PINNED_COUNTS: &str = "[(\"price_feed\", 0, 14176), (\"price_feed\", 1, 12400), (\"price_feed\", 2, 658), (\"tictactoe\", 0, 19426), (\"tictactoe\", 1, 12690), (\"digits\", 0, 44192), (\"digits\", 1, 7316)]";
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The identity behind the public step's folded ReLU: with a non-negative multiplier,
+    /// requantizing then clamping to [0, 127] gives the same int8 whether or not ReLU came first.
+    #[test]
+    fn relu_folds_into_the_clamp_for_non_negative_multipliers(
+        acc in -(1i64 << 31) + 1..(1i64 << 31),
+        m in 0i64..(1i64 << 31),
+        shift in 1u32..=62,
+    ) {
+        let engine = clamp_int8(native_requantize(acc.max(0), m, shift), Activation::Relu);
+        let folded = clamp_int8(native_requantize(acc, m, shift), Activation::Relu);
+        prop_assert_eq!(engine, folded);
+    }
+}
+
+/// One shipped layer as the public step builds it: constant weights, exact bounds (ReLU folded
+/// into the clamp, no accumulator range check). Returns satisfaction and the outputs.
+fn public_layer_circuit(layer: &Layer, x: &[i32], tamper: impl Fn(&mut Vec<NeuronHint>)) -> (bool, Vec<i128>) {
+    let bounds = LayerBounds::tight(layer);
+    let mut hints: Vec<NeuronHint> = (0..layer.out_dim).map(|o| NeuronHint::honest(layer, o, x, &bounds)).collect();
+    tamper(&mut hints);
+    let mut cs = Cs::new();
+    let constants = |v: &[i128]| v.iter().map(|v| Int::constant::<Cs>(*v)).collect::<Vec<_>>();
+    let w = constants(&layer.weights.iter().map(|v| i128::from(*v)).collect::<Vec<_>>());
+    let b = constants(&layer.bias.iter().map(|v| i128::from(*v)).collect::<Vec<_>>());
+    let m =
+        constants(&layer.requant.as_ref().map_or(vec![], |r| r.multipliers.iter().map(|v| i128::from(*v)).collect()));
+    let xs: Vec<Int> = x
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let v = Int::alloc(cs.namespace(|| format!("x{i}")), i128::from(*v)).unwrap();
+            int8(cs.namespace(|| format!("x{i} int8")), &v).unwrap();
+            v
+        })
+        .collect();
+    let params = LayerParams { weights: &w, bias: &b, multipliers: &m };
+    let out = dense_layer(cs.namespace(|| "layer"), layer, params, &xs, &hints, bounds).unwrap();
+    (cs.is_satisfied(), out.iter().map(|o| o.value).collect())
+}
+
+/// Inputs that drive accumulators far both ways: all-extreme rows and pseudo-random ones.
+fn probing_inputs(len: usize) -> Vec<Vec<i32>> {
+    let mut out = vec![vec![127; len], vec![-127; len], vec![0; len]];
+    let mut state = 0x2545_f491_u64;
+    for _ in 0..24 {
+        out.push(
+            (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state % 255) as i32 - 127
+                })
+                .collect(),
+        );
+    }
+    out
+}
+
+#[test]
+fn public_layers_match_the_engine_with_relu_folded_into_the_clamp() {
+    let mut folded = 0;
+    let mut negative = 0;
+    for name in ["price_feed", "tictactoe", "digits"] {
+        let model = Model::load(models_dir().join(format!("{name}.model.json"))).unwrap();
+        for (l, layer) in model.layers.iter().enumerate() {
+            folded += usize::from(LayerBounds::tight(layer).fuses_relu(layer));
+            for x in probing_inputs(layer.in_dim) {
+                let (ok, out) = public_layer_circuit(layer, &x, |_| {});
+                assert!(ok, "{name} layer {l}: honest witness unsatisfied on {x:?}");
+                let x8: Vec<i32> = x.clone();
+                let expected: Vec<i128> = (0..layer.out_dim)
+                    .map(|o| {
+                        let acc: i64 =
+                            layer.row(o).iter().zip(&x8).map(|(w, v)| i64::from(*w) * i64::from(*v)).sum::<i64>()
+                                + i64::from(layer.bias[o]);
+                        negative += usize::from(acc < 0 && layer.activation == Activation::Relu);
+                        match (&layer.requant, layer.activation) {
+                            (Some(r), act) => {
+                                let a = if act == Activation::Relu { acc.max(0) } else { acc };
+                                i128::from(clamp_int8(native_requantize(a, i64::from(r.multipliers[o]), r.shift), act))
+                            }
+                            (None, Activation::Relu) => i128::from(acc.max(0)),
+                            (None, Activation::None) => i128::from(acc),
+                        }
+                    })
+                    .collect();
+                assert_eq!(out, expected, "{name} layer {l}");
+            }
+        }
+    }
+    assert_eq!(folded, 4, "every hidden ReLU layer of the shipped models is folded");
+    assert!(negative > 100, "the probes reach negative accumulators ({negative})");
+}
+
+#[test]
+fn public_layers_reject_wrong_witnesses() {
+    let model = Model::load(models_dir().join("price_feed.model.json")).unwrap();
+    let layer = &model.layers[0];
+    let shift = layer.requant.as_ref().unwrap().shift;
+    // One input where some neuron's accumulator is negative (its quotient below the floor) and
+    // some neuron saturates above 127.
+    let x = probing_inputs(layer.in_dim)
+        .into_iter()
+        .find(|x| {
+            let bounds = LayerBounds::tight(layer);
+            let hints: Vec<NeuronHint> = (0..layer.out_dim).map(|o| NeuronHint::honest(layer, o, x, &bounds)).collect();
+            hints.iter().any(|h| h.below) && hints.iter().any(|h| h.above)
+        })
+        .expect("a probe with both a negative and a saturated neuron");
+    let bounds = LayerBounds::tight(layer);
+    let hints: Vec<NeuronHint> = (0..layer.out_dim).map(|o| NeuronHint::honest(layer, o, &x, &bounds)).collect();
+    let below = hints.iter().position(|h| h.below).unwrap();
+    let above = hints.iter().position(|h| h.above).unwrap();
+    let inside = hints.iter().position(|h| !h.above && !h.below).unwrap_or(0);
+    let cases: Vec<(&str, HintTamper)> = vec![
+        (
+            "quotient + 1",
+            Box::new(move |h| {
+                h[inside].quotient += 1;
+                h[inside].remainder -= 1 << shift;
+            }),
+        ),
+        (
+            "quotient - 1",
+            Box::new(move |h| {
+                h[inside].quotient -= 1;
+                h[inside].remainder += 1 << shift;
+            }),
+        ),
+        ("a negative neuron not clamped to 0", Box::new(move |h| h[below].below = false)),
+        ("a saturated neuron not clamped to 127", Box::new(move |h| h[above].above = false)),
+        ("an inside neuron clamped to 0", Box::new(move |h| h[inside].below = true)),
+        ("an inside neuron clamped to 127", Box::new(move |h| h[inside].above = true)),
+        (
+            "the ReLU's quotient (of max(acc, 0)) for a negative neuron",
+            Box::new(move |h| {
+                let r = h[below].remainder;
+                let q = h[below].quotient;
+                // The quotient ReLU would give (0), the identity kept by the remainder (now out of range).
+                h[below].quotient = 0;
+                h[below].remainder = r + (q << shift);
+            }),
+        ),
+    ];
+    for (label, tamper) in cases {
+        assert!(!public_layer_circuit(layer, &x, tamper).0, "{label}: accepted");
+    }
+}

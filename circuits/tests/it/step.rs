@@ -53,9 +53,9 @@ fn every_step_of_the_shipped_models_is_satisfied_in_both_modes() {
     // A change here is a reviewed change of the step shapes (and so of every verifying key).
     assert_eq!(
         format!("{pinned:?}"),
-        "[(\"price_feed\", \"public\", 6960), (\"price_feed\", \"private\", 27670), \
-         (\"tictactoe\", \"public\", 8026), (\"tictactoe\", \"private\", 32254), \
-         (\"digits\", \"public\", 5488), (\"digits\", \"private\", 39787)]"
+        "[(\"price_feed\", \"public\", 4366), (\"price_feed\", \"private\", 26140), \
+         (\"tictactoe\", \"public\", 5617), (\"tictactoe\", \"private\", 31503), \
+         (\"digits\", \"public\", 3633), (\"digits\", \"private\", 39036)]"
     );
 }
 
