@@ -254,7 +254,7 @@ fn pack_circuit<CS: ConstraintSystem<Fr>>(
     cs: &mut CS,
     values: &[Int],
     bits: u32,
-) -> std::result::Result<Vec<Elt<Fr>>, SynthesisError> {
+) -> std::result::Result<Vec<AllocatedNum<Fr>>, SynthesisError> {
     let per = (PACK_BITS / bits) as usize;
     let radix = Fr::from(1u64 << bits);
     let offset = fr(1i128 << (bits - 1));
@@ -268,7 +268,7 @@ fn pack_circuit<CS: ConstraintSystem<Fr>>(
         }
         let e = AllocatedNum::alloc(cs.namespace(|| format!("packed {k}")), || Ok(value))?;
         cs.enforce(|| format!("packed {k} is the sum"), |z| z + &lc, |z| z + CS::one(), |z| z + e.get_variable());
-        out.push(Elt::Allocated(e));
+        out.push(e);
     }
     Ok(out)
 }
@@ -276,7 +276,11 @@ fn pack_circuit<CS: ConstraintSystem<Fr>>(
 /// A constant sponge element. `num_from_fr` names a constraint system only for `CS::one()`, the
 /// same variable in every one.
 fn constant(v: u64) -> Elt<Fr> {
-    Elt::num_from_fr::<nova_snark::frontend::test_cs::TestConstraintSystem<Fr>>(Fr::from(v))
+    constant_fr(Fr::from(v))
+}
+
+fn constant_fr(v: Fr) -> Elt<Fr> {
+    Elt::num_from_fr::<nova_snark::frontend::test_cs::TestConstraintSystem<Fr>>(v)
 }
 
 /// The commitment hash `H(elements)` in-circuit (same sponge and IO pattern as [`crate::poseidon_hash`]).
@@ -323,7 +327,8 @@ fn selector_sum(selectors: &[Selector]) -> (LinearCombination<Fr>, bool) {
 /// `H(e_1..e_n)` is `[tag(n), e_1, .., e_n, 0, ..]` (the tag depends only on `n`), so with
 /// one-hot selectors the selected layer's state is `Σ_l sel_l · state_l`, a linear combination
 /// of the constants and one product `sel · e` a distinct payload variable. One permutation of it
-/// gives exactly the selected layer's commitment (`tests: selected_hash_is_each_layers_commitment`).
+/// gives exactly the selected layer's commitment (the step tests check every step of every
+/// shipped model against the native commitments, and that other layers' commitments fail).
 /// Longer preimages are hashed one by one and selected with one product each.
 fn selected_hash<CS: ConstraintSystem<Fr>>(
     cs: &mut CS,
@@ -399,7 +404,7 @@ fn selected_hash<CS: ConstraintSystem<Fr>>(
         let elements: Vec<Elt<Fr>> = preimages[l]
             .iter()
             .map(|p| match p {
-                Piece::Const(c) => Elt::num_from_fr::<nova_snark::frontend::test_cs::TestConstraintSystem<Fr>>(*c),
+                Piece::Const(c) => constant_fr(*c),
                 Piece::Var(v) => Elt::Allocated(v.clone()),
             })
             .collect();
@@ -481,29 +486,22 @@ impl Circuit<Fr> for StepCircuit<'_> {
         let mut outputs: Vec<Vec<Piece>> = Vec::with_capacity(model.layers.len());
         let mut layer_commitments = Vec::with_capacity(model.layers.len());
         // Layers of the same input width share the packed input.
-        let mut packed_inputs: Vec<(usize, Vec<Piece>)> = Vec::new();
+        let mut packed_inputs: std::collections::HashMap<usize, Vec<Piece>> = std::collections::HashMap::new();
         let header = |tag: u64, index: usize, len: usize, bits: u32| {
             [tag, index as u64, len as u64, u64::from(bits)].map(|v| Piece::Const(Fr::from(v))).to_vec()
         };
-        let pieces = |elts: Vec<Elt<Fr>>| -> std::result::Result<Vec<Piece>, SynthesisError> {
-            elts.into_iter()
-                .map(|e| match e {
-                    Elt::Allocated(v) => Ok(Piece::Var(v)),
-                    Elt::Num(_) => Err(SynthesisError::Unsatisfiable("packing allocates".into())),
-                })
-                .collect()
-        };
+        let pieces = |packed: Vec<AllocatedNum<Fr>>| packed.into_iter().map(Piece::Var).collect::<Vec<_>>();
         for (l, layer) in model.layers.iter().enumerate() {
             let mut cs = cs.namespace(|| format!("layer {l}"));
             let xs = &x[..layer.in_dim];
-            if !packed_inputs.iter().any(|(d, _)| *d == layer.in_dim) {
-                let packed = pieces(pack_circuit(&mut cs.namespace(|| "pack input"), xs, 8)?)?;
-                packed_inputs.push((layer.in_dim, packed));
-            }
+            let packed = match packed_inputs.entry(layer.in_dim) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(pieces(pack_circuit(&mut cs.namespace(|| "pack input"), xs, 8)?))
+                }
+            };
             let mut elements = header(TAG_ACTIVATIONS, l, layer.in_dim, 8);
-            elements.extend(
-                packed_inputs.iter().find(|(d, _)| *d == layer.in_dim).map(|(_, p)| p.clone()).unwrap_or_default(),
-            );
+            elements.extend(packed.iter().cloned());
             inputs.push(elements);
 
             let (multipliers, shift) = match &layer.requant {
@@ -533,9 +531,13 @@ impl Circuit<Fr> for StepCircuit<'_> {
                     constant(u64::from(layer.activation == Activation::Relu)),
                     constant(u64::from(shift)),
                 ];
-                elements.extend(pack_circuit(&mut cs.namespace(|| "pack weights"), &w, 8)?);
-                elements.extend(pack_circuit(&mut cs.namespace(|| "pack bias"), &b, 32)?);
-                elements.extend(pack_circuit(&mut cs.namespace(|| "pack multipliers"), &mul, 32)?);
+                elements
+                    .extend(pack_circuit(&mut cs.namespace(|| "pack weights"), &w, 8)?.into_iter().map(Elt::Allocated));
+                elements
+                    .extend(pack_circuit(&mut cs.namespace(|| "pack bias"), &b, 32)?.into_iter().map(Elt::Allocated));
+                elements.extend(
+                    pack_circuit(&mut cs.namespace(|| "pack multipliers"), &mul, 32)?.into_iter().map(Elt::Allocated),
+                );
                 let blind = AllocatedNum::alloc(cs.namespace(|| "blinding"), || Ok(blinds[l]))?;
                 elements.push(Elt::Allocated(blind));
                 layer_commitments.push(hash(&mut cs.namespace(|| "layer commitment"), &elements, self.compact)?);
@@ -549,7 +551,7 @@ impl Circuit<Fr> for StepCircuit<'_> {
             let y = dense_layer(cs.namespace(|| "dense"), layer, params, xs, &hints, bounds)?;
             let bits = step_bits(model, l + 1);
             let mut elements = header(TAG_ACTIVATIONS, l + 1, layer.out_dim, bits);
-            elements.extend(pieces(pack_circuit(&mut cs.namespace(|| "pack output"), &y, bits)?)?);
+            elements.extend(pieces(pack_circuit(&mut cs.namespace(|| "pack output"), &y, bits)?));
             outputs.push(elements);
         }
         selected_hash(cs, "z_in", &selectors, &inputs, self.compact, &z_in)?;

@@ -156,7 +156,7 @@ impl Env {
 
     /// Starts `oracle serve` on a free port; returns the process and the API's base URL.
     pub(crate) fn spawn(&self, extra: &[&str]) -> Service {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.path("service.log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_oracle"))
             .args(["serve", "--rpc-url", &self.rpc])
@@ -244,6 +244,11 @@ impl Drop for Service {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A TCP port free right now on 127.0.0.1.
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 pub(crate) async fn wait_for<F: std::future::Future<Output = bool>>(limit: Duration, mut f: impl FnMut() -> F) {

@@ -8,10 +8,14 @@ use std::time::{Duration, Instant};
 
 use alloy::primitives::{Bytes, FixedBytes, U256};
 use verdict_circuits::{activation_commitment, Commitment, Fr};
-use verdict_contracts::{dispute::Trace, inference_oracle::InferenceOracle};
+use verdict_contracts::{
+    dispute::{Trace, Z},
+    dispute_game::DisputeGame,
+    inference_oracle::InferenceOracle,
+};
 use verdict_oracle::{serve::models::ModelArg, watch::WatchArgs};
 
-use crate::service::{sample_input, Env, CLOCK, PROOF_WINDOW};
+use crate::service::{free_port, sample_input, Env, CLOCK, PROOF_WINDOW};
 
 /// `oracle serve --dishonest`, started and ready.
 async fn dishonest_service(env: &Env) -> crate::service::Service {
@@ -56,6 +60,14 @@ fn args(env: &Env, port: u16) -> WatchArgs {
     }
 }
 
+/// The liar's `openDispute` with the solver's opening of its trace, mined.
+async fn open_as_liar(env: &Env, rid: U256, input: &[i8], output: &Bytes, z0: (Z, Vec<Z>), z_last: (Z, Vec<Z>)) {
+    let o = DisputeGame::Opening { z0: z0.0, proof0: z0.1, zL: z_last.0, proofL: z_last.1 };
+    let input = Bytes::from(input.iter().map(|v| *v as u8).collect::<Vec<u8>>());
+    let sent = env.game.openDispute(rid, input, output.clone(), o).from(env.operator).send().await.unwrap();
+    sent.get_receipt().await.unwrap();
+}
+
 /// Starts the watchtower (in-process) on a free port, then has the operator propose `output`
 /// with `root` for a fresh feed round on `input`; returns the task, the request id and the port.
 async fn watch_a_proposal(
@@ -64,7 +76,7 @@ async fn watch_a_proposal(
     output: Bytes,
     root: FixedBytes<32>,
 ) -> (tokio::task::JoinHandle<anyhow::Result<()>>, u64, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let watcher = tokio::spawn(verdict_oracle::watch::watch(args(env, port)));
     let id = env.request_round(input).await;
     env.oracle
@@ -158,24 +170,8 @@ async fn a_liar_that_plays_the_bisection_and_submits_a_bad_proof_loses_to_the_wa
             let view = DisputeView { phase: Phase::from(d.phase), steps: l, lo: d.lo as usize, hi: d.hi as usize };
             let call = match next_action(Role::Proposer, &view, &liar) {
                 Action::Open { z0, z_last } => {
-                    let o = verdict_contracts::dispute_game::DisputeGame::Opening {
-                        z0: z0.0,
-                        proof0: z0.1,
-                        zL: z_last.0,
-                        proofL: z_last.1,
-                    };
-                    Some(
-                        env.game
-                            .openDispute(
-                                rid,
-                                Bytes::from(input.iter().map(|v| *v as u8).collect::<Vec<u8>>()),
-                                output.clone(),
-                                o,
-                            )
-                            .from(env.operator)
-                            .send()
-                            .await,
-                    )
+                    open_as_liar(&env, rid, &input, &output, z0, z_last).await;
+                    None
                 }
                 Action::Bisect { z, proof, .. } => {
                     Some(env.game.proposerBisect(rid, z, proof).from(env.operator).send().await)
@@ -221,10 +217,7 @@ async fn a_right_output_with_a_wrong_step_commitment_inside_loses_its_bond() {
         prover::{ModelProver, RequestId},
         step::WeightMode,
     };
-    use verdict_contracts::{
-        dispute::{next_action, Action, DisputeView, Phase, Role},
-        dispute_game::DisputeGame,
-    };
+    use verdict_contracts::dispute::{next_action, Action, DisputeView, Phase, Role};
 
     let env = Env::new().await;
     let model = &env.model;
@@ -251,7 +244,7 @@ async fn a_right_output_with_a_wrong_step_commitment_inside_loses_its_bond() {
     .await
     .unwrap()
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let watcher = tokio::spawn(verdict_oracle::watch::watch(args(&env, port)));
     let proposed = env.oracle.propose(rid, output.clone(), liar.root()).from(env.operator).send().await.unwrap();
     proposed.get_receipt().await.unwrap();
@@ -264,12 +257,7 @@ async fn a_right_output_with_a_wrong_step_commitment_inside_loses_its_bond() {
             let d = env.game.disputeOf(rid).call().await.unwrap();
             let view = DisputeView { phase: Phase::from(d.phase), steps: l, lo: d.lo as usize, hi: d.hi as usize };
             match next_action(Role::Proposer, &view, &liar) {
-                Action::Open { z0, z_last } => {
-                    let o = DisputeGame::Opening { z0: z0.0, proof0: z0.1, zL: z_last.0, proofL: z_last.1 };
-                    let input = Bytes::from(input.iter().map(|v| *v as u8).collect::<Vec<u8>>());
-                    let sent = env.game.openDispute(rid, input, output.clone(), o).from(env.operator).send().await;
-                    sent.unwrap().get_receipt().await.unwrap();
-                }
+                Action::Open { z0, z_last } => open_as_liar(&env, rid, &input, &output, z0, z_last).await,
                 Action::ProveSegment { lo, hi, steps } => {
                     // The challenger agreed on z_L: the whole trace is due.
                     assert_eq!((lo, hi), (0, l));
@@ -369,7 +357,6 @@ async fn a_blind_challenge_of_a_private_model_wins_when_the_operator_does_not_pr
         db: env.path(db),
         ..args(&env, port)
     };
-    let free_port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
 
     // Trusted: never challenged; the proposal settles after its window.
     let trusting =
@@ -417,7 +404,7 @@ async fn the_dishonest_service_is_caught_and_the_consumer_gets_the_right_answer(
     let input = sample_input(&env.model);
     let honest = env.model.run(&input).unwrap();
     let mut liar = dishonest_service(&env).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let watcher = tokio::spawn(verdict_oracle::watch::watch(args(&env, port)));
     let id = env.request_round(&input).await;
     let started = Instant::now();
@@ -445,7 +432,7 @@ async fn an_honest_operator_is_never_challenged_over_hundreds_of_requests() {
     let env = Env::with_block_time(None).await;
     let mut honest = env.spawn(&[]);
     honest.ready().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let watcher = tokio::spawn(verdict_oracle::watch::watch(args(&env, port)));
     let model = &env.model;
     let rows: Vec<Vec<i8>> = (0..REQUESTS)
@@ -506,7 +493,7 @@ async fn the_watchtower_survives_sigkill_at_every_stage_of_a_dispute() {
     );
     let log = env.path("watch-process.log");
     let spawn = || {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         Command::new(env!("CARGO_BIN_EXE_oracle"))
             .args(["watch", "--rpc-url", &env.rpc, "--poll-ms", "200", "--min-margin", "1", "--insecure-test-setup"])
             .arg("--deployment")
