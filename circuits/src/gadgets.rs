@@ -289,6 +289,9 @@ pub struct LayerBounds {
     /// `acc_max` by construction, so [`dense_layer`] checks no accumulator range itself, and
     /// folds ReLU into the clamp where the multipliers are non-negative.
     pub exact: bool,
+    /// The caller range-checks the multipliers as non-negative (private weights, see
+    /// [`LayerBounds::private`]): ReLU folds into the clamp whatever their values.
+    pub nonneg_multipliers: bool,
 }
 
 impl LayerBounds {
@@ -297,7 +300,20 @@ impl LayerBounds {
     pub fn generic(layer: &Layer) -> Self {
         let acc_max = (1i128 << 31) - 1;
         let q_max = layer.requant.as_ref().map_or(0, |r| quotient_bound(r.shift));
-        Self { acc_bits: 31, acc_max, clamp_bits: bits_for(q_max + i128::from(INT8_MAX) + 1), exact: false }
+        Self {
+            acc_bits: 31,
+            acc_max,
+            clamp_bits: bits_for(q_max + i128::from(INT8_MAX) + 1),
+            exact: false,
+            nonneg_multipliers: false,
+        }
+    }
+
+    /// [`LayerBounds::generic`] for a caller that range-checks the multipliers as unsigned
+    /// (31 bits): the private step circuit. A model with a negative multiplier cannot be proven
+    /// this way; quantization never makes one (a multiplier is a ratio of positive scales).
+    pub fn private(layer: &Layer) -> Self {
+        Self { nonneg_multipliers: true, ..Self::generic(layer) }
     }
 
     /// From the weights: the largest accumulator any int8 input can reach, and the quotient it
@@ -313,16 +329,21 @@ impl LayerBounds {
             acc_max,
             clamp_bits: bits_for(q_max + i128::from(INT8_MAX) + 1),
             exact: true,
+            nonneg_multipliers: false,
         }
     }
 
-    /// Whether [`dense_layer`] folds this ReLU into the clamp: with exact bounds, requantization
-    /// and non-negative multipliers, `clamp(rq(max(acc, 0)), 0, 127) = clamp(rq(acc), 0, 127)`
-    /// (a negative `acc` rounds to a quotient ≤ 0, which the clamp's floor of 0 maps to 0).
+    /// Whether [`dense_layer`] folds this ReLU into the clamp: with requantization and
+    /// non-negative multipliers (constants, with exact bounds, or range-checked by the caller),
+    /// `clamp(rq(max(acc, 0)), 0, 127) = clamp(rq(acc), 0, 127)` (a negative `acc` rounds to a
+    /// quotient ≤ 0, which the clamp's floor of 0 maps to 0). The private circuit's decision reads
+    /// no parameter value, so its shape says nothing about them.
     pub fn fuses_relu(&self, layer: &Layer) -> bool {
-        self.exact
-            && layer.activation == Activation::Relu
-            && layer.requant.as_ref().is_some_and(|r| r.multipliers.iter().all(|m| *m >= 0))
+        layer.activation == Activation::Relu
+            && layer
+                .requant
+                .as_ref()
+                .is_some_and(|r| self.nonneg_multipliers || (self.exact && r.multipliers.iter().all(|m| *m >= 0)))
     }
 }
 
@@ -366,7 +387,7 @@ pub fn dense_layer<CS: ConstraintSystem<Fr>>(
         let exact = bounds.exact && constant;
         let activated = match layer.activation {
             // Folded into the clamp below: the quotient of a negative acc is at most 0.
-            Activation::Relu if exact && bounds.fuses_relu(layer) => acc,
+            Activation::Relu if (exact || bounds.nonneg_multipliers) && bounds.fuses_relu(layer) => acc,
             Activation::Relu => relu(cs.namespace(|| "relu"), &acc, hint.nonneg, bounds.acc_bits)?,
             // Constant weights on int8 inputs: |acc| ≤ acc_max < 2^31 already.
             Activation::None if exact => acc,
@@ -396,4 +417,44 @@ pub fn dense_layer<CS: ConstraintSystem<Fr>>(
         out.push(y);
     }
     Ok(out)
+}
+
+/// Range checks of the selected layer's values only (the private step circuit, whose `selectors`
+/// are one-hot over the layers): slot `k` checks `Σ_l sel_l · v_l[k]` (the
+/// selected layer's `v[k]`, or 0), as `bits`-bit signed (offset by `2^(bits-1)`) or unsigned.
+/// A slot only one layer has is checked on its value directly (no product). The other layers'
+/// values are free: their layers' results are discarded, and their commitments are not computed.
+pub fn selected_range<CS: ConstraintSystem<Fr>>(
+    cs: &mut CS,
+    name: &str,
+    selectors: &[(Variable, bool)],
+    per_layer: &[&[Int]],
+    bits: u32,
+    signed: bool,
+) -> std::result::Result<(), SynthesisError> {
+    let slots = per_layer.iter().map(|v| v.len()).max().unwrap_or(0);
+    let offset = if signed { 1i128 << (bits - 1) } else { 0 };
+    for k in 0..slots {
+        let mut cs = cs.namespace(|| format!("{name} {k}"));
+        let holders: Vec<(usize, &Int)> =
+            per_layer.iter().enumerate().filter_map(|(l, v)| v.get(k).map(|x| (l, x))).collect();
+        let (lc, value) = if let [(_, x)] = holders.as_slice() {
+            (x.lc.clone(), x.value)
+        } else {
+            let (mut lc, mut value) = (LinearCombination::zero(), 0i128);
+            for (l, x) in holders {
+                let (sel, on) = selectors[l];
+                // p = sel · x: x when the layer is selected, else 0.
+                let p = Int::alloc(cs.namespace(|| format!("layer {l}")), if on { x.value } else { 0 })?;
+                cs.enforce(|| format!("layer {l}: sel * x"), |z| z + sel, |z| z + &x.lc, |z| z + &p.lc);
+                lc = lc + &p.lc;
+                if on {
+                    value = x.value;
+                }
+            }
+            (lc, value)
+        };
+        unsigned_bits(cs.namespace(|| "range"), &(lc + (fr(offset), CS::one())), value + offset, bits)?;
+    }
+    Ok(())
 }

@@ -13,6 +13,8 @@ pub mod gadgets;
 mod input;
 mod model;
 mod onnx;
+/// The commitment hash's Poseidon permutation and sponge in-circuit.
+pub mod poseidon_circuit;
 mod poseidon_params;
 /// Segment proofs of a model: prover, reference verifier, key cache, proof files.
 pub mod prover;

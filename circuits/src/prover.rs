@@ -16,9 +16,7 @@ use ff::PrimeField;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    folding::{
-        shape_size_of, snark_size, FoldError, FoldTimings, FoldingKeys, FoldingProof, KeySource, Progress, VerifierKeys,
-    },
+    folding::{FoldError, FoldTimings, FoldingKeys, FoldingProof, KeySource, Progress, VerifierKeys},
     step::{step_io, Blinding, StepCircuit, WeightMode},
     Commitment, Error, Fr, Model, Trace,
 };
@@ -171,7 +169,6 @@ pub struct ModelProver {
     commitment: Commitment,
     keys: Keys,
     insecure: bool,
-    compact: bool,
 }
 
 /// Full keys, or only a verifier's (small and fast to load).
@@ -209,12 +206,11 @@ pub enum KeyOrigin {
 }
 
 /// The cache files of a model's keys: `(prover, verifier)`.
-fn cache_files(dir: &Path, model: &Model, mode: &WeightMode, compact: bool, source: &KeySource) -> (PathBuf, PathBuf) {
+fn cache_files(dir: &Path, model: &Model, mode: &WeightMode, source: &KeySource) -> (PathBuf, PathBuf) {
     // The shape (and so the keys) depends on the weights in public mode and only on the
     // structure in private mode, which the public commitment covers too.
-    let layout = if compact { "compact" } else { "plain" };
     let stem = format!(
-        "{}-{}-{layout}-c{}-{}-v{PROOF_VERSION}",
+        "{}-{}-c{}-{}-v{PROOF_VERSION}",
         &model.commitment().to_string()[2..18],
         mode.name(),
         crate::step::CIRCUIT_VERSION,
@@ -267,8 +263,7 @@ impl ModelProver {
         model.validate()?;
         let commitment = mode.model_commitment(&model)?;
         let insecure = *source == KeySource::InsecureTest;
-        let compact = choose_layout(&model, &mode)?;
-        let files = cache_dir.map(|dir| cache_files(dir, &model, &mode, compact, source));
+        let files = cache_dir.map(|dir| cache_files(dir, &model, &mode, source));
         let cached = files.as_ref().and_then(|(prover, verifier)| {
             if verifier_only {
                 let keys = read_cache(verifier, VerifierKeys::from_bytes)?;
@@ -282,16 +277,16 @@ impl ModelProver {
             if insecure {
                 crate::folding::warn_insecure();
             }
-            return Ok((Self { model, mode, commitment, keys, insecure, compact }, KeyOrigin::Cached(path)));
+            return Ok((Self { model, mode, commitment, keys, insecure }, KeyOrigin::Cached(path)));
         }
-        let circuit = StepCircuit::for_setup(&model, &mode)?.compact(compact);
+        let circuit = StepCircuit::for_setup(&model, &mode)?;
         let keys = FoldingKeys::setup(&circuit, source)?;
         if let Some((prover, verifier)) = &files {
             write_cache(verifier, &keys.verifier().to_bytes())?;
             write_cache(prover, &keys.to_bytes())?;
         }
         let origin = KeyOrigin::Generated(files.map(|(p, v)| if verifier_only { v } else { p }));
-        Ok((Self { model, mode, commitment, keys: Keys::Prover(Box::new(keys)), insecure, compact }, origin))
+        Ok((Self { model, mode, commitment, keys: Keys::Prover(Box::new(keys)), insecure }, origin))
     }
 
     /// Keys to verify proofs of `model` against its registered `commitment`. A private model's
@@ -377,7 +372,7 @@ impl ModelProver {
         };
         let circuits = segment
             .clone()
-            .map(|i| StepCircuit::new(&self.model, &self.mode, i, &trace.steps[i]).map(|c| c.compact(self.compact)))
+            .map(|i| StepCircuit::new(&self.model, &self.mode, i, &trace.steps[i]))
             .collect::<Result<Vec<_>, _>>()?;
         let all = self.model.step_commitments(trace);
         let zs = all[segment.start..=segment.end].to_vec();
@@ -406,15 +401,6 @@ impl ModelProver {
     pub fn verify(&self, proof: &SegmentProof) -> Result<(), ProofError> {
         verify_with(self.keys.verifier(), self.commitment, self.model.steps(), proof)
     }
-}
-
-/// Whether the model's step circuit lays Poseidon out compactly: whichever makes MicroSpartan's
-/// size smaller (compact trades constraints for nonzeros), plain on a tie (cheaper folds).
-/// Deterministic, so that a verifier derives the same shape.
-pub fn choose_layout(model: &Model, mode: &WeightMode) -> Result<bool, ProofError> {
-    let plain = StepCircuit::for_setup(model, mode)?;
-    let compact = plain.clone().compact(true);
-    Ok(snark_size(shape_size_of(&compact)?) < snark_size(shape_size_of(&plain)?))
 }
 
 fn context(model: Commitment, request_id: RequestId, segment: &Range<usize>) -> Vec<Fr> {

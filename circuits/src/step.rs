@@ -10,42 +10,44 @@
 //! - every layer `l` runs on the same input (unselected layers' results are discarded), and
 //!   `z_i`, `z_{i+1}` must equal the selected layer's `H(1, l, in_dim_l, 8, pack(x[..in_dim_l]))`
 //!   and `H(1, l+1, out_dim_l, b, pack(layer_l(x[..in_dim_l])))` (Poseidon, exactly the
-//!   commitments of `COMMITMENTS.md`). A commitment of at most 7 elements is one permutation of
-//!   `[tag(n), e_1..e_n, 0..]`, so the layers' hashes share ONE permutation whose initial state
-//!   is the selector-weighted sum of theirs (see [`selected_hash`]): two permutations a step,
-//!   not two a layer.
+//!   commitments of `COMMITMENTS.md`). The sponge's state is linear in the preimage before each
+//!   permutation, so the layers' hashes share ONE sponge whose state is the selector-weighted
+//!   sum of theirs (see [`selected_hash`]): as many permutations as the longest preimage needs,
+//!   not the sum over the layers. Poseidon is laid out by [`crate::poseidon_circuit`].
 //!
 //! Weights come in two modes ([`WeightMode`]):
 //! - **public**: the weights are constants of the circuit, so a matrix product costs no
 //!   multiplication constraint and the verifying key's digest binds them; `M` must equal the
 //!   model's public commitment (a constant);
-//! - **private**: the weights, biases and multipliers are witness, range-checked by their packing,
-//!   and every layer commitment (blinded with a secret element) and then `M` are recomputed
-//!   in-circuit; `M` is the registered, blinded model commitment. The folding prover's random
-//!   instance hides the witness.
+//! - **private**: every layer's weights, biases and multipliers are witness. Only the selected
+//!   layer's are range-checked (int8, int32, and unsigned 31-bit multipliers, so ReLU folds
+//!   into the clamp) and hashed into its blinded layer commitment, through the shared sponge;
+//!   `M` is recomputed in-circuit from every layer's commitment (witness), of which the selected
+//!   one must be that hash. `M` is the registered, blinded model commitment, so collision
+//!   resistance binds the selected layer's parameters to the registered ones; the other layers'
+//!   results are discarded. The folding prover's random instance hides the witness.
 
 use ff::Field;
-use nova_snark::frontend::{
-    gadgets::poseidon::{IOPattern, Simplex, SpongeAPI, SpongeOp, SpongeTrait},
-    num::AllocatedNum,
-    Circuit, ConstraintSystem, Elt, LinearCombination, SpongeCircuit, SynthesisError, Variable,
-};
+use nova_snark::frontend::{num::AllocatedNum, Circuit, ConstraintSystem, LinearCombination, SynthesisError, Variable};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     commit::{
-        activation_commitment, layer_commitment, model_commitment_with, poseidon_constants, step_bits, CommitArity,
-        Commitment, PACK_BITS, TAG_ACTIVATIONS, TAG_LAYER, TAG_MODEL,
+        activation_commitment, layer_commitment, model_commitment_with, step_bits, Commitment, PACK_BITS,
+        TAG_ACTIVATIONS, TAG_LAYER, TAG_MODEL,
     },
-    gadgets::{dense_layer, fr, int8, unsigned_bits, Int, LayerBounds, LayerParams, NeuronHint},
+    gadgets::{dense_layer, fr, int8, selected_range, Int, LayerBounds, LayerParams, NeuronHint},
     model::{Activation, Model, Task, INT8_MAX},
+    poseidon_circuit::{self, Num},
     Error, Fr, Result,
 };
 
 /// The step circuit's revision: part of the key cache's file names, so that keys made for an
 /// older circuit are never loaded for a newer one. Raise it with every change of the shape.
 /// 2: the layers' commitments share one permutation; public ReLU folded into the clamp.
-pub const CIRCUIT_VERSION: u32 = 2;
+/// 3: our own Poseidon layout ([`crate::poseidon_circuit`]); private layers share one sponge and
+/// range-check only the selected layer's parameters; private ReLU folded into the clamp.
+pub const CIRCUIT_VERSION: u32 = 3;
 
 /// Public inputs of one step: `[i, z_i, z_{i+1}, M]`.
 pub const STEP_IO_LEN: usize = 4;
@@ -184,8 +186,6 @@ pub struct StepCircuit<'a> {
     /// The step's input, zero-padded to [`step_width`].
     input: Vec<i32>,
     io: [Fr; STEP_IO_LEN],
-    /// Poseidon in nova-snark's compact layout (more constraints, about half the nonzeros).
-    compact: bool,
 }
 
 impl<'a> StepCircuit<'a> {
@@ -202,7 +202,20 @@ impl<'a> StepCircuit<'a> {
         }
         let blinding = match mode {
             WeightMode::Public => None,
-            WeightMode::Private(b) => Some(b.elements(model)?),
+            WeightMode::Private(b) => {
+                // The private circuit range-checks multipliers as unsigned (ReLU folds into the
+                // clamp): a negative one cannot be proven, so refuse it here, by name.
+                let negative = model.layers.iter().enumerate().find_map(|(l, layer)| {
+                    layer.requant.as_ref().and_then(|r| r.multipliers.iter().position(|m| *m < 0).map(|o| (l, o)))
+                });
+                if let Some((l, o)) = negative {
+                    return Err(Error::Input(format!(
+                        "layer {l}, output {o}: a negative requantization multiplier; private weights need \
+                         non-negative multipliers (quantization makes them so)"
+                    )));
+                }
+                Some(b.elements(model)?)
+            }
         };
         let commitment = mode.model_commitment(model)?.to_field().expect("canonical");
         let output = layer.forward(input);
@@ -211,18 +224,12 @@ impl<'a> StepCircuit<'a> {
         let mut padded = input.to_vec();
         padded.resize(step_width(model), 0);
         let io = [Fr::from(step as u64), z_in, z_out, commitment];
-        Ok(Self { model, blinding, commitment, step, input: padded, io, compact: false })
+        Ok(Self { model, blinding, commitment, step, input: padded, io })
     }
 
     /// A step with a zero input: any step has the circuit's shape, this one is for key setup.
     pub fn for_setup(model: &'a Model, mode: &WeightMode) -> Result<Self> {
         Self::new(model, mode, 0, &vec![0; model.input.len])
-    }
-
-    /// Lays the Poseidon hashes out compactly (or not): another shape, the same statement.
-    pub fn compact(mut self, compact: bool) -> Self {
-        self.compact = compact;
-        self
     }
 
     /// The public inputs this step claims: `[i, z_i, z_{i+1}, M]`.
@@ -273,36 +280,13 @@ fn pack_circuit<CS: ConstraintSystem<Fr>>(
     Ok(out)
 }
 
-/// A constant sponge element. `num_from_fr` names a constraint system only for `CS::one()`, the
-/// same variable in every one.
-fn constant(v: u64) -> Elt<Fr> {
-    constant_fr(Fr::from(v))
-}
-
-fn constant_fr(v: Fr) -> Elt<Fr> {
-    Elt::num_from_fr::<nova_snark::frontend::test_cs::TestConstraintSystem<Fr>>(v)
-}
-
-/// The commitment hash `H(elements)` in-circuit (same sponge and IO pattern as [`crate::poseidon_hash`]).
-fn hash<CS: ConstraintSystem<Fr>>(
-    cs: &mut CS,
-    elements: &[Elt<Fr>],
-    compact: bool,
-) -> std::result::Result<Elt<Fr>, SynthesisError> {
-    let n = u32::try_from(elements.len()).expect("fewer than 2^32 elements");
-    let mut ns = cs.namespace(|| "poseidon");
-    let acc = &mut ns;
-    let mut sponge = SpongeCircuit::<Fr, CommitArity, _>::new_with_constants(poseidon_constants(), Simplex);
-    sponge.set_compact(compact);
-    sponge.start(IOPattern(vec![SpongeOp::Absorb(n), SpongeOp::Squeeze(1)]), None, acc);
-    SpongeAPI::absorb(&mut sponge, n, elements, acc);
-    let out = SpongeAPI::squeeze(&mut sponge, 1, acc);
-    sponge.finish(acc).map_err(|e| SynthesisError::Unsatisfiable(format!("sponge: {e:?}")))?;
-    Ok(out[0].clone())
-}
-
 /// A layer's selector: its variable, and whether it is the step's layer.
 type Selector = (Variable, bool);
+
+/// A selector as a value.
+fn selector_num((var, on): Selector) -> Num {
+    Num::var(var, Some(if on { Fr::ONE } else { Fr::ZERO }))
+}
 
 /// One element of a commitment's preimage: a constant (a header field) or a variable (a packed
 /// payload element).
@@ -312,144 +296,111 @@ enum Piece {
     Var(AllocatedNum<Fr>),
 }
 
-/// The largest preimage that is one permutation: `[tag(n), e_1..e_n, 0..]` with `n` below the
-/// rate (arity 8).
-const ONE_PERMUTATION: usize = 7;
-
 /// A sum of selectors: the LC and whether the step's layer is among them.
 fn selector_sum(selectors: &[Selector]) -> (LinearCombination<Fr>, bool) {
     selectors.iter().fold((LinearCombination::zero(), false), |(lc, on), (v, o)| (lc + *v, on || *o))
 }
 
-/// `target = H(preimages[l])` for the selected layer `l`.
+/// `sel · x` as a new variable (`x` if `sel` is on, else 0): one constraint.
+fn select<CS: ConstraintSystem<Fr>>(
+    mut cs: CS,
+    (sel, on): (LinearCombination<Fr>, bool),
+    x: &Num,
+) -> std::result::Result<Num, SynthesisError> {
+    let value = if on { x.value } else { Some(Fr::ZERO) };
+    let p = cs.alloc(|| "selected", || value.ok_or(SynthesisError::AssignmentMissing))?;
+    cs.enforce(|| "sel * x", |z| z + &sel, |z| z + &x.lc, |z| z + p);
+    Ok(Num::var(p, value))
+}
+
+/// `H(preimages[l])` for the selected layer `l`, with ONE sponge for all layers.
 ///
-/// Every layer whose preimage fits one permutation shares one: the sponge's initial state for
-/// `H(e_1..e_n)` is `[tag(n), e_1, .., e_n, 0, ..]` (the tag depends only on `n`), so with
-/// one-hot selectors the selected layer's state is `Σ_l sel_l · state_l`, a linear combination
-/// of the constants and one product `sel · e` a distinct payload variable. One permutation of it
-/// gives exactly the selected layer's commitment (the step tests check every step of every
-/// shipped model against the native commitments, and that other layers' commitments fail).
-/// Longer preimages are hashed one by one and selected with one product each.
+/// The sponge's state after absorbing chunk `j` of `H(e_1..e_n)` depends on the preimage only
+/// through `tag(n)` and the elements, and it is linear in them before each permutation. With
+/// one-hot selectors, the selected layer's state is `Σ_l sel_l · state_l`: linear in the
+/// constants, plus one product `sel · e` a distinct payload variable. So the layers share every
+/// permutation: as many as the longest preimage needs, not the sum over layers. Layer `l`'s hash
+/// is `state[1]` after its own last chunk (a shorter preimage's later chunks add nothing to its
+/// state, and its output is taken before them), and the output is the selected candidate.
+/// The step tests check every step of every shipped model against the native commitments, and
+/// that other layers' commitments fail.
 fn selected_hash<CS: ConstraintSystem<Fr>>(
     cs: &mut CS,
     name: &str,
     selectors: &[Selector],
     preimages: &[Vec<Piece>],
-    compact: bool,
-    target: &AllocatedNum<Fr>,
-) -> std::result::Result<(), SynthesisError> {
-    let short: Vec<usize> = (0..preimages.len()).filter(|&l| preimages[l].len() <= ONE_PERMUTATION).collect();
-    let mut candidates: Vec<(LinearCombination<Fr>, bool, Elt<Fr>)> = Vec::new();
-    if !short.is_empty() {
-        let mut ns = cs.namespace(|| format!("{name} shared permutation"));
-        let cs = &mut ns;
-        let width = ONE_PERMUTATION + 2;
-        let mut state: Vec<(LinearCombination<Fr>, Option<Fr>)> =
-            vec![(LinearCombination::zero(), Some(Fr::ZERO)); width];
-        let add = |slot: &mut (LinearCombination<Fr>, Option<Fr>), lc: LinearCombination<Fr>, v: Option<Fr>| {
-            slot.0 = slot.0.clone() + &lc;
-            slot.1 = slot.1.zip(v).map(|(a, b)| a + b);
-        };
-        let on = |l: usize| if selectors[l].1 { Fr::ONE } else { Fr::ZERO };
-        for &l in &short {
-            let tag = crate::sponge_tag(preimages[l].len());
-            add(&mut state[0], LinearCombination::zero() + (tag, selectors[l].0), Some(tag * on(l)));
-        }
-        for k in 0..ONE_PERMUTATION {
+) -> std::result::Result<Num, SynthesisError> {
+    let rate = poseidon_circuit::rate();
+    let chunks = |n: usize| n.div_ceil(rate).max(1);
+    let longest = preimages.iter().map(|p| chunks(p.len())).max().unwrap_or(1);
+    let mut state = poseidon_circuit::initial_state::<CS>(0);
+    state[0] =
+        Num::combine(preimages.iter().zip(selectors).map(|(p, s)| (crate::sponge_tag(p.len()), selector_num(*s))));
+    let mut candidates: Vec<((LinearCombination<Fr>, bool), Num)> = Vec::new();
+    for j in 0..longest {
+        let mut cs = cs.namespace(|| format!("{name} chunk {j}"));
+        for k in 0..rate {
+            let e = j * rate + k;
             // Constants weight their layers' selectors; each distinct variable is multiplied once
-            // by the sum of the selectors of the layers that hold it.
+            // by the sum of the selectors of the layers that hold it (by none when all do).
+            let mut add = Num::zero();
             let mut vars: Vec<(AllocatedNum<Fr>, Vec<Selector>)> = Vec::new();
-            for &l in &short {
-                match preimages[l].get(k) {
-                    Some(Piece::Const(c)) => {
-                        add(&mut state[k + 1], LinearCombination::zero() + (*c, selectors[l].0), Some(*c * on(l)))
-                    }
+            for (p, s) in preimages.iter().zip(selectors) {
+                match p.get(e) {
+                    Some(Piece::Const(c)) => add = add.add_scaled(*c, &selector_num(*s)),
                     Some(Piece::Var(v)) => match vars.iter_mut().find(|(u, _)| u.get_variable() == v.get_variable()) {
-                        Some((_, sels)) => sels.push(selectors[l]),
-                        None => vars.push((v.clone(), vec![selectors[l]])),
+                        Some((_, sels)) => sels.push(*s),
+                        None => vars.push((v.clone(), vec![*s])),
                     },
                     None => {}
                 }
             }
-            for (j, (v, sels)) in vars.iter().enumerate() {
-                let (sum, chosen) = selector_sum(sels);
-                let p = AllocatedNum::alloc(cs.namespace(|| format!("element {k} term {j}")), || {
-                    Ok(if chosen { v.get_value().ok_or(SynthesisError::AssignmentMissing)? } else { Fr::ZERO })
-                })?;
-                cs.enforce(
-                    || format!("element {k} term {j} is selected"),
-                    |z| z + &sum,
-                    |z| z + v.get_variable(),
-                    |z| z + p.get_variable(),
-                );
-                add(&mut state[k + 1], LinearCombination::zero() + p.get_variable(), p.get_value());
+            for (i, (v, sels)) in vars.iter().enumerate() {
+                let v = Num::var(v.get_variable(), v.get_value());
+                let term = if sels.len() == selectors.len() {
+                    v
+                } else {
+                    select(cs.namespace(|| format!("element {k} term {i}")), selector_sum(sels), &v)?
+                };
+                add = add.add_scaled(Fr::ONE, &term);
             }
+            state[k + 1] = state[k + 1].add_scaled(Fr::ONE, &add);
         }
-        // Each state element becomes a variable: the permutation's first round reads it once.
-        let mut sponge = SpongeCircuit::<Fr, CommitArity, _>::new_with_constants(poseidon_constants(), Simplex);
-        sponge.set_compact(compact);
-        for (i, (lc, value)) in state.into_iter().enumerate() {
-            let var = cs.alloc(|| format!("state {i}"), || value.ok_or(SynthesisError::AssignmentMissing))?;
-            cs.enforce(|| format!("state {i} is the selected"), |z| z + &lc, |z| z + CS::one(), |z| z + var);
-            // The sponge mirrors values natively; while only the shape is synthesized there are
-            // none, and any stands in.
-            let e = AllocatedNum::from_parts(var, Some(value.unwrap_or(Fr::ZERO)));
-            SpongeTrait::set_element(&mut sponge, i, Elt::Allocated(e));
-        }
-        SpongeTrait::permute(&mut sponge, cs)?;
-        let (sum, chosen) = selector_sum(&short.iter().map(|&l| selectors[l]).collect::<Vec<_>>());
-        candidates.push((sum, chosen, SpongeTrait::element(&sponge, 1)));
-    }
-    for l in (0..preimages.len()).filter(|l| !short.contains(l)) {
-        let elements: Vec<Elt<Fr>> = preimages[l]
-            .iter()
-            .map(|p| match p {
-                Piece::Const(c) => constant_fr(*c),
-                Piece::Var(v) => Elt::Allocated(v.clone()),
-            })
-            .collect();
-        let h = hash(&mut cs.namespace(|| format!("{name} layer {l}")), &elements, compact)?;
-        candidates.push((LinearCombination::zero() + selectors[l].0, selectors[l].1, h));
-    }
-    if let [(_, _, h)] = candidates.as_slice() {
-        if short.len() == preimages.len() {
-            // Every layer shares the permutation: its output is the selected commitment.
-            cs.enforce(|| format!("{name} is the hash"), |_| h.lc(), |z| z + CS::one(), |z| z + target.get_variable());
-            return Ok(());
+        state = poseidon_circuit::permute(cs.namespace(|| "permutation"), &state)?;
+        let ending: Vec<Selector> =
+            preimages.iter().zip(selectors).filter(|(p, _)| chunks(p.len()) == j + 1).map(|(_, s)| *s).collect();
+        if !ending.is_empty() {
+            candidates.push((selector_sum(&ending), state[1].clone()));
         }
     }
-    let mut sum = LinearCombination::zero();
-    for (c, (sel, chosen, h)) in candidates.iter().enumerate() {
-        let p = AllocatedNum::alloc(cs.namespace(|| format!("{name} candidate {c}")), || {
-            Ok(if *chosen { h.val().ok_or(SynthesisError::AssignmentMissing)? } else { Fr::ZERO })
-        })?;
-        cs.enforce(|| format!("{name} sel {c} * h {c}"), |z| z + sel, |_| h.lc(), |z| z + p.get_variable());
-        sum = sum + p.get_variable();
+    if let [(_, h)] = candidates.as_slice() {
+        return Ok(h.clone());
     }
-    cs.enforce(|| format!("{name} is the selected"), |z| z + &sum, |z| z + CS::one(), |z| z + target.get_variable());
-    Ok(())
+    let mut out = Num::zero();
+    for (c, (sel, h)) in candidates.into_iter().enumerate() {
+        out = out.add_scaled(Fr::ONE, &select(cs.namespace(|| format!("{name} candidate {c}")), sel, &h)?);
+    }
+    Ok(out)
 }
 
-/// A witness integer of `bits` bits (signed, offset by `2^(bits-1)`), range-checked.
-fn witness_int<CS: ConstraintSystem<Fr>>(
-    mut cs: CS,
-    value: i128,
-    bits: u32,
-) -> std::result::Result<Int, SynthesisError> {
-    let v = Int::alloc(cs.namespace(|| "value"), value)?;
-    let half = 1i128 << (bits - 1);
-    let shifted = v.lc.clone() + (fr(half), CS::one());
-    unsigned_bits(cs.namespace(|| "range"), &shifted, value + half, bits)?;
-    Ok(v)
+/// `a = b`.
+fn equal<CS: ConstraintSystem<Fr>>(cs: &mut CS, name: &str, a: &Num, b: &AllocatedNum<Fr>) {
+    cs.enforce(|| format!("{name} is the hash"), |z| z + &a.lc, |z| z + CS::one(), |z| z + b.get_variable());
 }
 
 fn witness_ints<CS: ConstraintSystem<Fr>>(
     cs: &mut CS,
     name: &str,
     values: impl Iterator<Item = i128>,
-    bits: u32,
 ) -> std::result::Result<Vec<Int>, SynthesisError> {
-    values.enumerate().map(|(k, v)| witness_int(cs.namespace(|| format!("{name} {k}")), v, bits)).collect()
+    values.enumerate().map(|(k, v)| Int::alloc(cs.namespace(|| format!("{name} {k}")), v)).collect()
+}
+
+/// A private layer's parameters as witness.
+struct PrivateLayer {
+    weights: Vec<Int>,
+    bias: Vec<Int>,
+    multipliers: Vec<Int>,
 }
 
 impl Circuit<Fr> for StepCircuit<'_> {
@@ -482,9 +433,34 @@ impl Circuit<Fr> for StepCircuit<'_> {
             x.push(xi);
         }
 
+        // Private mode: every layer's parameters are witness; only the selected layer's are
+        // range-checked and hashed (the others' results are discarded).
+        let private: Option<Vec<PrivateLayer>> = match &self.blinding {
+            None => None,
+            Some(_) => {
+                let mut ns = cs.namespace(|| "weights");
+                let mut layers = Vec::with_capacity(model.layers.len());
+                for (l, layer) in model.layers.iter().enumerate() {
+                    let mut cs = ns.namespace(|| format!("layer {l}"));
+                    let multipliers = layer.requant.as_ref().map_or(&[][..], |r| r.multipliers.as_slice());
+                    layers.push(PrivateLayer {
+                        weights: witness_ints(&mut cs, "w", layer.weights.iter().map(|v| i128::from(*v)))?,
+                        bias: witness_ints(&mut cs, "b", layer.bias.iter().map(|v| i128::from(*v)))?,
+                        multipliers: witness_ints(&mut cs, "m", multipliers.iter().map(|v| i128::from(*v)))?,
+                    });
+                }
+                let of = |f: fn(&PrivateLayer) -> &[Int]| layers.iter().map(f).collect::<Vec<_>>();
+                selected_range(&mut ns, "w", &selectors, &of(|p| &p.weights), 8, true)?;
+                selected_range(&mut ns, "b", &selectors, &of(|p| &p.bias), 32, true)?;
+                // Unsigned: with non-negative multipliers, ReLU folds into the clamp.
+                selected_range(&mut ns, "m", &selectors, &of(|p| &p.multipliers), 31, false)?;
+                Some(layers)
+            }
+        };
+
         let mut inputs: Vec<Vec<Piece>> = Vec::with_capacity(model.layers.len());
         let mut outputs: Vec<Vec<Piece>> = Vec::with_capacity(model.layers.len());
-        let mut layer_commitments = Vec::with_capacity(model.layers.len());
+        let mut layer_preimages: Vec<Vec<Piece>> = Vec::with_capacity(model.layers.len());
         // Layers of the same input width share the packed input.
         let mut packed_inputs: std::collections::HashMap<usize, Vec<Piece>> = std::collections::HashMap::new();
         let header = |tag: u64, index: usize, len: usize, bits: u32| {
@@ -504,77 +480,96 @@ impl Circuit<Fr> for StepCircuit<'_> {
             elements.extend(packed.iter().cloned());
             inputs.push(elements);
 
-            let (multipliers, shift) = match &layer.requant {
-                Some(r) => (r.multipliers.as_slice(), r.shift),
-                None => (&[][..], 0),
-            };
-            let (w, b, mul) = match &self.blinding {
-                None => (
-                    layer.weights.iter().map(|v| Int::constant::<CS>(i128::from(*v))).collect::<Vec<_>>(),
-                    layer.bias.iter().map(|v| Int::constant::<CS>(i128::from(*v))).collect::<Vec<_>>(),
-                    multipliers.iter().map(|v| Int::constant::<CS>(i128::from(*v))).collect::<Vec<_>>(),
-                ),
-                Some(_) => {
-                    let mut ns = cs.namespace(|| "weights");
-                    let w = witness_ints(&mut ns, "w", layer.weights.iter().map(|v| i128::from(*v)), 8)?;
-                    let b = witness_ints(&mut ns, "b", layer.bias.iter().map(|v| i128::from(*v)), 32)?;
-                    let m = witness_ints(&mut ns, "m", multipliers.iter().map(|v| i128::from(*v)), 32)?;
-                    (w, b, m)
+            let constants =
+                |values: &[i32]| values.iter().map(|v| Int::constant::<CS>(i128::from(*v))).collect::<Vec<_>>();
+            let public;
+            let (w, b, mul) = match &private {
+                None => {
+                    let multipliers = layer.requant.as_ref().map_or(&[][..], |r| r.multipliers.as_slice());
+                    let weights: Vec<i32> = layer.weights.iter().map(|w| i32::from(*w)).collect();
+                    public = (constants(&weights), constants(&layer.bias), constants(multipliers));
+                    (&public.0, &public.1, &public.2)
                 }
+                Some(layers) => (&layers[l].weights, &layers[l].bias, &layers[l].multipliers),
             };
             if let Some(blinds) = &self.blinding {
-                let mut elements = vec![
-                    constant(TAG_LAYER),
-                    constant(l as u64),
-                    constant(layer.in_dim as u64),
-                    constant(layer.out_dim as u64),
-                    constant(u64::from(layer.activation == Activation::Relu)),
-                    constant(u64::from(shift)),
-                ];
-                elements
-                    .extend(pack_circuit(&mut cs.namespace(|| "pack weights"), &w, 8)?.into_iter().map(Elt::Allocated));
-                elements
-                    .extend(pack_circuit(&mut cs.namespace(|| "pack bias"), &b, 32)?.into_iter().map(Elt::Allocated));
-                elements.extend(
-                    pack_circuit(&mut cs.namespace(|| "pack multipliers"), &mul, 32)?.into_iter().map(Elt::Allocated),
-                );
-                let blind = AllocatedNum::alloc(cs.namespace(|| "blinding"), || Ok(blinds[l]))?;
-                elements.push(Elt::Allocated(blind));
-                layer_commitments.push(hash(&mut cs.namespace(|| "layer commitment"), &elements, self.compact)?);
+                let shift = layer.requant.as_ref().map_or(0, |r| r.shift);
+                let mut elements: Vec<Piece> = [
+                    TAG_LAYER,
+                    l as u64,
+                    layer.in_dim as u64,
+                    layer.out_dim as u64,
+                    u64::from(layer.activation == Activation::Relu),
+                    u64::from(shift),
+                ]
+                .map(|v| Piece::Const(Fr::from(v)))
+                .to_vec();
+                elements.extend(pieces(pack_circuit(&mut cs.namespace(|| "pack weights"), w, 8)?));
+                elements.extend(pieces(pack_circuit(&mut cs.namespace(|| "pack bias"), b, 32)?));
+                elements.extend(pieces(pack_circuit(&mut cs.namespace(|| "pack multipliers"), mul, 32)?));
+                elements.push(Piece::Var(AllocatedNum::alloc(cs.namespace(|| "blinding"), || Ok(blinds[l]))?));
+                layer_preimages.push(elements);
             }
 
             let input_values: Vec<i32> = self.input[..layer.in_dim].to_vec();
-            let bounds = if self.blinding.is_some() { LayerBounds::generic(layer) } else { LayerBounds::tight(layer) };
+            let bounds = if private.is_some() { LayerBounds::private(layer) } else { LayerBounds::tight(layer) };
             let hints: Vec<NeuronHint> =
                 (0..layer.out_dim).map(|o| NeuronHint::honest(layer, o, &input_values, &bounds)).collect();
-            let params = LayerParams { weights: &w, bias: &b, multipliers: &mul };
+            let params = LayerParams { weights: w, bias: b, multipliers: mul };
             let y = dense_layer(cs.namespace(|| "dense"), layer, params, xs, &hints, bounds)?;
             let bits = step_bits(model, l + 1);
             let mut elements = header(TAG_ACTIVATIONS, l + 1, layer.out_dim, bits);
             elements.extend(pieces(pack_circuit(&mut cs.namespace(|| "pack output"), &y, bits)?));
             outputs.push(elements);
         }
-        selected_hash(cs, "z_in", &selectors, &inputs, self.compact, &z_in)?;
-        selected_hash(cs, "z_out", &selectors, &outputs, self.compact, &z_out)?;
+        let h = selected_hash(cs, "z_in", &selectors, &inputs)?;
+        equal(cs, "z_in", &h, &z_in);
+        let h = selected_hash(cs, "z_out", &selectors, &outputs)?;
+        equal(cs, "z_out", &h, &z_out);
 
-        // The model commitment: a constant in public mode, recomputed from the witness in private mode.
-        let model_lc = if self.blinding.is_some() {
-            let mut elements = vec![
-                constant(TAG_MODEL),
-                constant(u64::from(model.version)),
-                constant(match model.task {
-                    Task::Regression => 0,
-                    Task::Classification => 1,
-                }),
-                constant(model.input.len as u64),
-                constant(model.input.scale.to_bits()),
-                constant(model.layers.len() as u64),
-            ];
-            elements.extend(layer_commitments);
-            elements.extend(model.output.scales.iter().map(|s| constant(s.to_bits())));
-            hash(&mut cs.namespace(|| "model hash"), &elements, self.compact)?.lc()
-        } else {
-            LinearCombination::zero() + (self.commitment, CS::one())
+        // The model commitment: a constant in public mode. In private mode, `M`'s preimage holds
+        // every layer's commitment as witness, and the selected one must be the hash of the
+        // selected layer's parameters (the others are bound by `M` alone).
+        let model_lc = match &self.blinding {
+            None => LinearCombination::zero() + (self.commitment, CS::one()),
+            Some(blinds) => {
+                let selected = selected_hash(cs, "layer commitment", &selectors, &layer_preimages)?;
+                let mut ns = cs.namespace(|| "model hash");
+                let mut chosen = Num::zero();
+                let mut commitments = Vec::with_capacity(model.layers.len());
+                for (l, (layer, blind)) in model.layers.iter().zip(blinds).enumerate() {
+                    let value = layer_commitment(l, layer, *blind);
+                    let c = ns.alloc(|| format!("layer {l} commitment"), || Ok(value))?;
+                    let c = Num::var(c, Some(value));
+                    let (sel, on) = selectors[l];
+                    let term =
+                        select(ns.namespace(|| format!("layer {l}")), (LinearCombination::zero() + sel, on), &c)?;
+                    chosen = chosen.add_scaled(Fr::ONE, &term);
+                    commitments.push(c);
+                }
+                ns.enforce(
+                    || "the selected layer's commitment",
+                    |z| z + &chosen.lc,
+                    |z| z + CS::one(),
+                    |z| z + &selected.lc,
+                );
+                let mut elements: Vec<Num> = [
+                    TAG_MODEL,
+                    u64::from(model.version),
+                    match model.task {
+                        Task::Regression => 0,
+                        Task::Classification => 1,
+                    },
+                    model.input.len as u64,
+                    model.input.scale.to_bits(),
+                    model.layers.len() as u64,
+                ]
+                .map(|v| Num::constant::<CS>(Fr::from(v)))
+                .to_vec();
+                elements.extend(commitments);
+                elements.extend(model.output.scales.iter().map(|s| Num::constant::<CS>(Fr::from(s.to_bits()))));
+                poseidon_circuit::hash(ns.namespace(|| "poseidon"), &elements)?.lc
+            }
         };
         cs.enforce(|| "model commitment", |z| z + &model_lc, |z| z + CS::one(), |z| z + m.get_variable());
         Ok(())

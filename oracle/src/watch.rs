@@ -308,6 +308,12 @@ impl Watcher {
                     self.store.set_watched(w.id, "done", Some("another watcher challenged it"))?;
                     return Ok(());
                 }
+                if w.status != "challenged" {
+                    // Our challenge was mined but not recorded (a crash between sending and
+                    // recording it): the chain says it is ours.
+                    inc(&self.metrics.challenges);
+                    self.store.set_watched(w.id, "challenged", blind.then_some("blind"))?;
+                }
                 let d = self.game.disputeOf(rid).call().await.map_err(rpc)?;
                 let action = if blind {
                     // The proposer moves alone: it opens and proves, or runs out of time.
@@ -357,7 +363,9 @@ impl Watcher {
                     }
                 }
             }
-            (status::REQUESTED, "challenged" | "won") => {
+            // "mismatch": the wrong proposal was thrown out while we were down (by our challenge,
+            // mined but not recorded, or another's); we still hold the correct output.
+            (status::REQUESTED, "challenged" | "won" | "mismatch") => {
                 if w.status == "challenged" {
                     inc(&self.metrics.won);
                     self.store.set_watched(w.id, "won", None)?;
@@ -467,7 +475,7 @@ async fn blind_models(provider: &DynProvider, registry: Address, args: &WatchArg
 
 /// Runs the watchtower until Ctrl-C or SIGTERM.
 pub async fn watch(args: WatchArgs) -> anyhow::Result<()> {
-    let (provider, me, deployment) =
+    let (provider, me, deployment, nonces) =
         connect(&args.rpc_url, args.key_file.as_ref(), "VERDICT_WATCHER_KEY", "watcher", &args.deployment).await?;
     let models = Arc::new(load_models(&provider, deployment.registry, &args.models).await?);
     let blind = blind_models(&provider, deployment.registry, &args).await?;
@@ -498,6 +506,7 @@ pub async fn watch(args: WatchArgs) -> anyhow::Result<()> {
             receipt_timeout: Duration::from_secs(120).max(Duration::from_secs(args.replace_after_secs * 4)),
             replace_after: Duration::from_secs(args.replace_after_secs.max(1)),
             tx_confirmations: 1,
+            nonces,
         },
         margin: args.min_margin,
         prover,

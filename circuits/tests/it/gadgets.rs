@@ -6,7 +6,8 @@ use proptest::prelude::*;
 use verdict_circuits::{
     clamp_int8,
     gadgets::{
-        clamp, dense_layer, in_range, int8, relu, requantize, unsigned_bits, Int, LayerBounds, LayerParams, NeuronHint,
+        clamp, dense_layer, in_range, int8, relu, requantize, selected_range, unsigned_bits, Int, LayerBounds,
+        LayerParams, NeuronHint,
     },
     requantize as native_requantize, Activation, Fr, Layer, Model,
 };
@@ -272,14 +273,43 @@ proptest! {
     }
 }
 
-/// One shipped layer as the public step builds it: constant weights, exact bounds (ReLU folded
-/// into the clamp, no accumulator range check). Returns satisfaction and the outputs.
-fn public_layer_circuit(layer: &Layer, x: &[i32], tamper: impl Fn(&mut Vec<NeuronHint>)) -> (bool, Vec<i128>) {
-    let bounds = LayerBounds::tight(layer);
+/// The bounds of a public layer (constant parameters) or a private one (witness parameters,
+/// multipliers range-checked as unsigned by the step circuit).
+fn bounds_of(layer: &Layer, private: bool) -> LayerBounds {
+    if private {
+        LayerBounds::private(layer)
+    } else {
+        LayerBounds::tight(layer)
+    }
+}
+
+/// One layer as the step circuit lays it out: constant parameters (public) or witness ones
+/// (private), on int8 inputs `x`, with honest hints changed by `tamper`. Public: exact bounds
+/// (ReLU folded into the clamp, no accumulator range check); private: ReLU folded too (the
+/// multipliers are unsigned). Returns satisfaction and the outputs.
+fn step_layer_circuit(
+    layer: &Layer,
+    x: &[i32],
+    private: bool,
+    tamper: impl Fn(&mut Vec<NeuronHint>),
+) -> (bool, Vec<i128>) {
+    let bounds = bounds_of(layer, private);
     let mut hints: Vec<NeuronHint> = (0..layer.out_dim).map(|o| NeuronHint::honest(layer, o, x, &bounds)).collect();
     tamper(&mut hints);
     let mut cs = Cs::new();
-    let constants = |v: &[i128]| v.iter().map(|v| Int::constant::<Cs>(*v)).collect::<Vec<_>>();
+    let mut allocated = 0;
+    let mut constants = |v: &[i128]| {
+        v.iter()
+            .map(|v| {
+                allocated += 1;
+                if private {
+                    Int::alloc(cs.namespace(|| format!("param {allocated}")), *v).unwrap()
+                } else {
+                    Int::constant::<Cs>(*v)
+                }
+            })
+            .collect::<Vec<_>>()
+    };
     let w = constants(&layer.weights.iter().map(|v| i128::from(*v)).collect::<Vec<_>>());
     let b = constants(&layer.bias.iter().map(|v| i128::from(*v)).collect::<Vec<_>>());
     let m =
@@ -318,23 +348,23 @@ fn probing_inputs(len: usize) -> Vec<Vec<i32>> {
 }
 
 #[test]
-fn public_layers_match_the_engine_with_relu_folded_into_the_clamp() {
+fn layers_match_the_engine_with_relu_folded_into_the_clamp_in_both_modes() {
     let mut folded = 0;
     let mut negative = 0;
     for name in ["price_feed", "tictactoe", "digits"] {
         let model = Model::load(models_dir().join(format!("{name}.model.json"))).unwrap();
         for (l, layer) in model.layers.iter().enumerate() {
             folded += usize::from(LayerBounds::tight(layer).fuses_relu(layer));
-            for x in probing_inputs(layer.in_dim) {
-                let (ok, out) = public_layer_circuit(layer, &x, |_| {});
-                assert!(ok, "{name} layer {l}: honest witness unsatisfied on {x:?}");
+            for (x, private) in probing_inputs(layer.in_dim).into_iter().flat_map(|x| [(x.clone(), false), (x, true)]) {
+                let (ok, out) = step_layer_circuit(layer, &x, private, |_| {});
+                assert!(ok, "{name} layer {l} (private: {private}): honest witness unsatisfied on {x:?}");
                 let x8: Vec<i32> = x.clone();
                 let expected: Vec<i128> = (0..layer.out_dim)
                     .map(|o| {
                         let acc: i64 =
                             layer.row(o).iter().zip(&x8).map(|(w, v)| i64::from(*w) * i64::from(*v)).sum::<i64>()
                                 + i64::from(layer.bias[o]);
-                        negative += usize::from(acc < 0 && layer.activation == Activation::Relu);
+                        negative += usize::from(acc < 0 && layer.activation == Activation::Relu && !private);
                         match (&layer.requant, layer.activation) {
                             (Some(r), act) => {
                                 let a = if act == Activation::Relu { acc.max(0) } else { acc };
@@ -354,7 +384,7 @@ fn public_layers_match_the_engine_with_relu_folded_into_the_clamp() {
 }
 
 #[test]
-fn public_layers_reject_wrong_witnesses() {
+fn layers_reject_wrong_witnesses_in_both_modes() {
     let model = Model::load(models_dir().join("price_feed.model.json")).unwrap();
     let layer = &model.layers[0];
     let shift = layer.requant.as_ref().unwrap().shift;
@@ -404,6 +434,54 @@ fn public_layers_reject_wrong_witnesses() {
         ),
     ];
     for (label, tamper) in cases {
-        assert!(!public_layer_circuit(layer, &x, tamper).0, "{label}: accepted");
+        for private in [false, true] {
+            assert!(!step_layer_circuit(layer, &x, private, &tamper).0, "{label} (private: {private}): accepted");
+        }
     }
+}
+
+/// The private circuit's range checks of the selected layer's parameters: a value out of range
+/// in the selected layer is caught (also as an int8 pair that packs like an honest one: 300 and
+/// -1 next to each other), whether its slot is shared with other layers or not; the unselected
+/// layers' values are free (their results are discarded).
+#[test]
+fn selected_range_checks_exactly_the_selected_layer() {
+    // Layer 0 has 3 slots, layer 1 has 5: slots 3 and 4 belong to layer 1 alone.
+    let run = |selected: usize, values: [&[i128]; 2], bits: u32, signed: bool| {
+        satisfied(|cs| {
+            let selectors: Vec<_> = (0..2)
+                .map(|l| {
+                    let on = l == selected;
+                    let v = cs.alloc(|| format!("sel {l}"), || Ok(Fr::from(u64::from(on)))).unwrap();
+                    (v, on)
+                })
+                .collect();
+            let ints: Vec<Vec<Int>> = values
+                .iter()
+                .enumerate()
+                .map(|(l, vs)| {
+                    vs.iter()
+                        .enumerate()
+                        .map(|(k, v)| Int::alloc(cs.namespace(|| format!("v{l}{k}")), *v).unwrap())
+                        .collect()
+                })
+                .collect();
+            let per_layer: Vec<&[Int]> = ints.iter().map(Vec::as_slice).collect();
+            selected_range(cs, "r", &selectors, &per_layer, bits, signed).unwrap();
+        })
+    };
+    let ok0: &[i128] = &[-128, 0, 127];
+    let ok1: &[i128] = &[5, -7, 9, 127, -128];
+    assert!(run(0, [ok0, ok1], 8, true));
+    assert!(run(1, [ok0, ok1], 8, true));
+    // Out of range in the selected layer, in a shared slot and in a slot of its own.
+    assert!(!run(0, [&[300, -1, 0], ok1], 8, true), "300 then -1 (packs like 44, 0) accepted");
+    assert!(!run(1, [ok0, &[5, -7, 9, 127, -129]], 8, true));
+    assert!(!run(1, [ok0, &[5, -7, 128, 0, 0]], 8, true));
+    // Out of range only in the unselected layer (a shared slot): free.
+    assert!(run(1, [&[300, 0, 0], ok1], 8, true));
+    // Unsigned multipliers: a negative one in the selected layer is refused.
+    assert!(run(0, [&[0, 1 << 30, (1 << 31) - 1], &[1, 2, 3, 4, 5]], 31, false));
+    assert!(!run(0, [&[0, -1, 3], &[1, 2, 3, 4, 5]], 31, false));
+    assert!(!run(1, [&[1, 2, 3], &[1, 2, 3, 4, 1 << 31]], 31, false));
 }

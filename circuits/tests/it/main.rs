@@ -7,6 +7,7 @@ mod folding;
 mod gadgets;
 mod model_format;
 mod onnx_errors;
+mod poseidon;
 mod prove;
 mod shipped;
 mod step;

@@ -53,9 +53,9 @@ fn every_step_of_the_shipped_models_is_satisfied_in_both_modes() {
     // A change here is a reviewed change of the step shapes (and so of every verifying key).
     assert_eq!(
         format!("{pinned:?}"),
-        "[(\"price_feed\", \"public\", 4366), (\"price_feed\", \"private\", 26140), \
-         (\"tictactoe\", \"public\", 5617), (\"tictactoe\", \"private\", 31503), \
-         (\"digits\", \"public\", 3633), (\"digits\", \"private\", 39036)]"
+        "[(\"price_feed\", \"public\", 4686), (\"price_feed\", \"private\", 18983), \
+         (\"tictactoe\", \"public\", 5937), (\"tictactoe\", \"private\", 25312), \
+         (\"digits\", \"public\", 3953), (\"digits\", \"private\", 36988)]"
     );
 }
 
@@ -121,4 +121,28 @@ fn private_weights_must_open_the_registered_commitment() {
 
     // The blinding hides: the private commitment is not the public one.
     assert_ne!(registered, model.commitment());
+
+    // Every layer's weights are bound at its own step: a changed weight in layer 0 or 2 fails
+    // there too (each step checks only the selected layer's commitment against `M`).
+    for (layer, step) in [(0usize, 0usize), (2, 2)] {
+        let mut forged = model.clone();
+        let w = &mut forged.layers[layer].weights[3];
+        *w = if *w < 100 { *w + 1 } else { *w - 1 };
+        let forged_trace = forged.run(&sample_input(&model, 9)).unwrap();
+        let circuit = StepCircuit::new(&forged, &mode, step, &forged_trace.steps[step]).unwrap();
+        let io = *circuit.io();
+        let (ok, _) = check(circuit.with_io([io[0], io[1], io[2], registered.to_field().unwrap()]));
+        assert!(!ok, "a changed weight of layer {layer} opened the registered commitment at step {step}");
+    }
+}
+
+#[test]
+fn private_models_need_non_negative_multipliers() {
+    let mut model = shipped("price_feed");
+    model.layers[1].requant.as_mut().unwrap().multipliers[4] *= -1;
+    let mode = WeightMode::Private(Blinding::random(&model));
+    let err = StepCircuit::new(&model, &mode, 0, &[0; 16]).err().unwrap().to_string();
+    assert!(err.contains("layer 1, output 4") && err.contains("non-negative multipliers"), "{err}");
+    // Public weights are constants: a negative multiplier is proven with ReLU unfolded.
+    assert!(StepCircuit::new(&model, &WeightMode::Public, 0, &[0; 16]).is_ok());
 }

@@ -39,6 +39,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The chain.
     pub provider: DynProvider,
+    /// The operator key's nonces (the provider's).
+    pub nonces: super::nonces::Nonces,
     /// `InferenceOracle`.
     pub oracle: Address,
     /// The operator's address (pays for API requests).
@@ -232,8 +234,7 @@ async fn create_request(
             "the oracle contract refused the request",
         ));
     }
-    let receipt = call
-        .send()
+    let receipt = super::nonces::send(&state.nonces, &call)
         .await
         .map_err(ApiError::internal)?
         .with_timeout(Some(Duration::from_secs(60)))

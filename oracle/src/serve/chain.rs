@@ -22,6 +22,7 @@ use super::{
     defense::{Defender, Move},
     metrics::Metrics,
     models::{encode_output, Models},
+    nonces::{self, Nonces},
 };
 use crate::store::{RequestRecord, RequestStatus, Store};
 
@@ -97,6 +98,8 @@ pub struct ChainConfig {
     pub tx_confirmations: u64,
     /// How long a sent transaction may wait before it is replaced with higher fees.
     pub replace_after: Duration,
+    /// The signing key's nonces, shared with the provider's nonce filler (see [`Nonces`]).
+    pub nonces: Nonces,
 }
 
 /// The most replacements of one stuck transaction.
@@ -459,7 +462,8 @@ pub async fn send_tx<D: CallDecoder + Send + Sync + Clone>(
     let fees = provider.estimate_eip1559_fees().await.map_err(rpc)?;
     let (mut max_fee, mut tip) = (fees.max_fee_per_gas, fees.max_priority_fee_per_gas);
     let call = call.gas(gas + gas / 5);
-    let first = call.clone().max_fee_per_gas(max_fee).max_priority_fee_per_gas(tip).send().await.map_err(rpc)?;
+    let first = call.clone().max_fee_per_gas(max_fee).max_priority_fee_per_gas(tip);
+    let first = nonces::send(&config.nonces, &first).await.map_err(rpc)?;
     let first = *first.tx_hash();
     store.record_tx(&first.to_string(), request, kind)?;
     let nonce = provider

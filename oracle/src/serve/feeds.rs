@@ -16,7 +16,11 @@ use alloy::{
 use verdict_circuits::{parse_csv_row, Model};
 use verdict_contracts::{ai_price_feed::AiPriceFeed, inference_oracle::InferenceOracle};
 
-use super::{chain::describe_revert, models::Models};
+use super::{
+    chain::describe_revert,
+    models::Models,
+    nonces::{self, Nonces},
+};
 use crate::store::Store;
 
 /// Where a feed's inputs come from.
@@ -136,6 +140,7 @@ pub struct Feed {
     oracle: InferenceOracle::InferenceOracleInstance<DynProvider>,
     model_id: U256,
     me: Address,
+    nonces: Nonces,
     store: Arc<dyn Store>,
 }
 
@@ -144,6 +149,7 @@ impl Feed {
     pub async fn new(
         spec: FeedSpec,
         provider: DynProvider,
+        nonces: Nonces,
         oracle: Address,
         me: Address,
         models: &Models,
@@ -162,6 +168,7 @@ impl Feed {
             oracle: InferenceOracle::new(oracle, provider),
             model_id,
             me,
+            nonces,
             store,
             spec,
         })
@@ -189,7 +196,8 @@ impl Feed {
         if let Err(e) = call.call_raw().await {
             anyhow::bail!("feed {} round refused: {}", self.spec.contract, describe_revert(&e));
         }
-        let receipt = call.send().await?.with_timeout(Some(Duration::from_secs(60))).get_receipt().await?;
+        let receipt =
+            nonces::send(&self.nonces, &call).await?.with_timeout(Some(Duration::from_secs(60))).get_receipt().await?;
         let created = receipt
             .decoded_log::<InferenceOracle::RequestCreated>()
             .ok_or_else(|| anyhow::anyhow!("no RequestCreated in the feed's receipt"))?;

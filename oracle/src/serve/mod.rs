@@ -10,6 +10,7 @@ pub mod feeds;
 pub mod heads;
 pub mod metrics;
 pub mod models;
+pub mod nonces;
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -29,6 +30,7 @@ use self::{
     chain::{ChainConfig, Operator},
     metrics::Metrics,
     models::{ModelArg, Models, ServedModel},
+    nonces::Nonces,
 };
 use crate::store::{SqliteStore, Store};
 
@@ -162,26 +164,35 @@ pub fn expand_config(args: Vec<String>) -> anyhow::Result<Vec<String>> {
 }
 
 /// The signing provider for the key from `key_file` (or the `key_env` variable), checked to
-/// serve the deployment's chain: `(provider, the key's address, the deployment)`.
+/// serve the deployment's chain: `(provider, the key's address, the deployment, its nonces)`.
+/// The provider fills gas, the chain id and nonces (from the returned [`Nonces`]) and signs.
 pub async fn connect(
     rpc_url: &str,
     key_file: Option<&PathBuf>,
     key_env: &str,
     role: &str,
     deployment: &std::path::Path,
-) -> anyhow::Result<(DynProvider, Address, Deployment)> {
+) -> anyhow::Result<(DynProvider, Address, Deployment, Nonces)> {
     let key = read_secret(key_file, key_env, "key")?
         .with_context(|| format!("no {role} key: pass --key-file or set {key_env}"))?;
     let signer: PrivateKeySigner = key.parse().with_context(|| format!("the {role} key is not a hex private key"))?;
     let me = signer.address();
     let deployment = Deployment::load(deployment)?;
     let url = rpc_url.parse().with_context(|| format!("invalid RPC URL {rpc_url}"))?;
-    let provider = ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url).erased();
+    let nonces = Nonces::default();
+    let provider = ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .with_gas_estimation()
+        .with_nonce_management(nonces.clone())
+        .fetch_chain_id()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(url)
+        .erased();
     let chain_id = provider.get_chain_id().await.context("the chain is not reachable")?;
     if chain_id != deployment.chain_id {
         bail!("the RPC serves chain {chain_id}, the deployment is for chain {}", deployment.chain_id);
     }
-    Ok((provider, me, deployment))
+    Ok((provider, me, deployment, nonces))
 }
 
 /// The prover's key setup the flags ask for (`None` without one; the insecure one warns).
@@ -266,7 +277,7 @@ pub async fn fetch_model(uri: &str) -> anyhow::Result<Model> {
 /// Runs the service until Ctrl-C or SIGTERM.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let token = read_secret(args.api_token_file.as_ref(), "VERDICT_API_TOKEN", "API token")?;
-    let (provider, me, deployment) =
+    let (provider, me, deployment, nonces) =
         connect(&args.rpc_url, args.key_file.as_ref(), "VERDICT_OPERATOR_KEY", "operator", &args.deployment).await?;
     let models = Arc::new(load_models(&provider, deployment.registry, &args.models).await?);
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&args.db)?);
@@ -280,11 +291,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         receipt_timeout: Duration::from_secs(120).max(Duration::from_secs(args.replace_after_secs * 4)),
         tx_confirmations: args.tx_confirmations,
         replace_after: Duration::from_secs(args.replace_after_secs.max(1)),
+        nonces: nonces.clone(),
     };
     let mut scheduled = Vec::new();
     for spec in &args.feeds {
         scheduled.push(
-            feeds::Feed::new(spec.clone(), provider.clone(), deployment.oracle, me, &models, store.clone()).await?,
+            feeds::Feed::new(
+                spec.clone(),
+                provider.clone(),
+                nonces.clone(),
+                deployment.oracle,
+                me,
+                &models,
+                store.clone(),
+            )
+            .await?,
         );
     }
     let prover = prover_config(args.ptau_dir.as_ref(), args.insecure_test_setup, &args.keys_dir);
@@ -304,6 +325,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         models,
         metrics,
         provider,
+        nonces,
         oracle: deployment.oracle,
         me,
         token,

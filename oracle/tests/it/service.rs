@@ -651,26 +651,36 @@ async fn a_challenged_honest_proposal_is_defended_with_a_real_proof_and_the_chal
     assert!(metrics.contains("verdict_oracle_dispute_outcomes_total{outcome=\"won\"} 1"), "{metrics}");
 }
 
-/// A transaction that cannot be mined (its fee cap falls below the base fee) is replaced with the
-/// same nonce and higher fees; exactly one version is mined, the other recorded as replaced.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_stuck_transaction_is_replaced_with_higher_fees() {
-    use verdict_oracle::{
-        serve::chain::{send_tx, ChainConfig},
-        store::{SqliteStore, Store},
-    };
-    let env = Env::new().await;
-    let store = SqliteStore::open(env.path("stuck.sqlite")).unwrap();
-    let config = ChainConfig {
+/// The chain settings of the `send_tx` tests: one confirmation, a 1M gas cap.
+fn send_config(
+    receipt_timeout: Duration,
+    replace_after: Duration,
+    nonces: verdict_oracle::serve::nonces::Nonces,
+) -> verdict_oracle::serve::chain::ChainConfig {
+    verdict_oracle::serve::chain::ChainConfig {
         poll_interval: Duration::from_millis(200),
         confirmations: 0,
         start_block: 0,
         max_log_range: 2_000,
         gas_cap: 1_000_000,
-        receipt_timeout: Duration::from_secs(60),
+        receipt_timeout,
         tx_confirmations: 1,
-        replace_after: Duration::from_secs(3),
+        replace_after,
+        nonces,
+    }
+}
+
+/// A transaction that cannot be mined (its fee cap falls below the base fee) is replaced with the
+/// same nonce and higher fees; exactly one version is mined, the other recorded as replaced.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stuck_transaction_is_replaced_with_higher_fees() {
+    use verdict_oracle::{
+        serve::chain::send_tx,
+        store::{SqliteStore, Store},
     };
+    let env = Env::new().await;
+    let store = SqliteStore::open(env.path("stuck.sqlite")).unwrap();
+    let config = send_config(Duration::from_secs(60), Duration::from_secs(3), Default::default());
     let rpc = |method: &'static str, params: Value| {
         let provider = env.provider.clone();
         async move {
@@ -698,6 +708,35 @@ async fn a_stuck_transaction_is_replaced_with_higher_fees() {
     assert!(statuses.contains(&"replaced"), "the stuck transaction was replaced: {statuses:?}");
     let after = env.oracle.accountOf(env.operator).call().await.unwrap().freeBond;
     assert_eq!(after - before, alloy::primitives::aliases::U80::from(7u64), "deposited exactly once");
+}
+
+/// A send the node refuses (here: no funds for gas) leaves no nonce gap: the next transaction of
+/// the same process takes the nonce the refused one would have had, and is mined. (alloy's cached
+/// nonce manager would hand out the next nonce and that transaction would wait forever.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_send_leaves_no_nonce_gap() {
+    use verdict_oracle::{
+        serve::{chain::send_tx, connect},
+        store::SqliteStore,
+    };
+    let env = Env::new().await;
+    let key = env.path("poor.key");
+    std::fs::write(&key, format!("{:064x}", 0xA11CE_u64)).unwrap();
+    let (provider, me, _, nonces) =
+        connect(&env.rpc, Some(&key), "VERDICT_TEST_UNSET_KEY", "test", &env.path("deployment.json")).await.unwrap();
+    let store = SqliteStore::open(env.path("nonces.sqlite")).unwrap();
+    let config = send_config(Duration::from_secs(20), Duration::from_secs(5), nonces);
+    let oracle = InferenceOracle::new(*env.oracle.address(), provider.clone());
+    let deposit = || oracle.depositBond().from(me);
+    // No ether: the dry run passes (no value, no gas price), the node refuses the send.
+    let err = send_tx(&store, &config, 1, "deposit", deposit()).await.unwrap_err().to_string();
+    assert!(err.to_lowercase().contains("fund"), "{err}");
+    assert_eq!(provider.get_transaction_count(me).pending().await.unwrap(), 0);
+    let _: Value = env.provider.raw_request("anvil_setBalance".into(), json!([me, "0xde0b6b3a7640000"])).await.unwrap(); // 1 ether
+    send_tx(&store, &config, 1, "deposit", deposit()).await.expect("mined with nonce 0");
+    assert_eq!(provider.get_transaction_count(me).await.unwrap(), 1);
+    send_tx(&store, &config, 1, "deposit", deposit()).await.expect("and the next one with nonce 1");
+    assert_eq!(provider.get_transaction_count(me).await.unwrap(), 2);
 }
 
 /// New blocks by subscription: with polls ten minutes apart, the service still answers a request
