@@ -57,9 +57,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut rows: Vec<_> = by.into_iter().collect();
     rows.sort_by_key(|row| std::cmp::Reverse(row.1 .0));
-    println!("{} {}: {} constraints, {total} nonzeros", model.name, mode.name(), cs.num_constraints());
+    // Written at once, and a closed pipe (`| head`) is not an error.
+    let mut report =
+        format!("{} {}: {} constraints, {total} nonzeros\n", model.name, mode.name(), cs.num_constraints());
     for (name, (n, k)) in rows.iter().take(40) {
-        println!("{n:>9} {k:>7}  {name}");
+        report.push_str(&format!("{n:>9} {k:>7}  {name}\n"));
     }
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), report.as_bytes());
     Ok(())
 }
