@@ -372,7 +372,7 @@ impl Store for SqliteStore {
     fn open_watched(&self) -> StoreResult<Vec<WatchRecord>> {
         self.with(|c| {
             let mut s = c.prepare(
-                "SELECT * FROM watched WHERE status IN ('mismatch', 'blind', 'challenged', 'won') ORDER BY id",
+                "SELECT * FROM watched WHERE status IN ('mismatch', 'blind', 'challenged', 'won', 'reopened') ORDER BY id",
             )?;
             let rows = s.query_map([], row_to_watched)?.collect::<rusqlite::Result<Vec<_>>>();
             rows

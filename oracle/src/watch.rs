@@ -26,7 +26,7 @@ use std::{
 };
 
 use alloy::{
-    primitives::{Address, Bytes, FixedBytes, U256},
+    primitives::{keccak256, Address, Bytes, FixedBytes, U256},
     providers::{DynProvider, Provider},
     rpc::types::Filter,
     sol_types::SolEvent,
@@ -389,11 +389,56 @@ impl Watcher {
                 inc(&self.metrics.proven);
                 self.store.set_watched(w.id, "proven", None).map_err(ChainError::from)
             }
+            // Reopened, and proposed again before our proof (or, blind, at all): a new proposal,
+            // checked like the first (a second liar must not slip in behind the first).
+            (status::PROPOSED, "won" | "reopened") => {
+                let p = self.oracle.proposalOf(rid).call().await.map_err(rpc)?;
+                inc(&self.metrics.checked);
+                let (verdict, what) = if blind {
+                    if self.trusted.contains(&p.proposer) {
+                        ("done", "proposed again by a trusted operator")
+                    } else {
+                        ("blind", "proposed again by an untrusted operator: challenging blind")
+                    }
+                } else {
+                    let output = encode_output(w.trace.last().map_or(&[][..], Vec::as_slice));
+                    if keccak256(&output) == p.outputHash && Trace::new(steps).root() == p.traceRoot {
+                        ("agree", "proposed again, correctly")
+                    } else {
+                        inc(&self.metrics.mismatches);
+                        ("mismatch", "proposed again, wrongly")
+                    }
+                };
+                tracing::warn!(request = w.id, proposer = %p.proposer, "{what}");
+                self.store.set_watched(w.id, verdict, Some(&format!("{what} by {}", p.proposer)))?;
+                Ok(())
+            }
+            // Blind and reopened: wait for the next proposal.
+            (status::REQUESTED, "reopened") => Ok(()),
             (status::PROPOSED | status::CONFIRMED, "challenged") => {
-                // The proposer won (confirmed), or a new proposal replaced the one we challenged.
-                inc(&self.metrics.lost);
-                self.store.set_watched(w.id, "lost", Some("the proposer won the dispute"))?;
-                tracing::error!(request = w.id, "we lost a dispute");
+                // Resolved while we were not looking: the proposer won, or we did and a new
+                // proposal came at once. The dispute's resolution says which.
+                let resolved = Filter::new()
+                    .address(*self.oracle.address())
+                    .event_signature(InferenceOracle::DisputeResolved::SIGNATURE_HASH)
+                    .topic1(rid)
+                    .from_block(0);
+                let logs = self.provider.get_logs(&resolved).await.map_err(rpc)?;
+                let last = logs.iter().rev().find_map(|l| l.log_decode::<InferenceOracle::DisputeResolved>().ok());
+                match last.map(|l| l.inner.data.winner) {
+                    Some(winner) if winner == self.me => {
+                        inc(&self.metrics.won);
+                        tracing::info!(request = w.id, "the wrong proposal was thrown out; a new one came at once");
+                        self.store.set_watched(w.id, "won", Some("won; proposed again at once"))?;
+                    }
+                    Some(_) => {
+                        inc(&self.metrics.lost);
+                        self.store.set_watched(w.id, "lost", Some("the proposer won the dispute"))?;
+                        tracing::error!(request = w.id, "we lost a dispute");
+                    }
+                    // Not resolved yet in the node's view: ask again next pass.
+                    None => {}
+                }
                 Ok(())
             }
             _ => {

@@ -91,23 +91,28 @@ async fn watch_a_proposal(
     (watcher, id, port)
 }
 
+/// A liar's proposal: the honest output moved by `delta`, with a consistent trace (the honest
+/// step commitments, but z_L commits to the wrong output): `(output, trace root)`.
+fn consistent_lie(
+    model: &verdict_circuits::Model,
+    honest: &verdict_circuits::Trace,
+    delta: i32,
+) -> (Bytes, FixedBytes<32>) {
+    let wrong: Vec<i32> = honest.output().iter().map(|v| v + delta).collect();
+    let mut lie: Vec<FixedBytes<32>> = model.step_commitments(honest).iter().map(|z| FixedBytes::from(z.0)).collect();
+    let z_last: Fr = activation_commitment(model.steps(), &wrong, 32);
+    lie[model.steps()] = FixedBytes::from(Commitment::from_field(z_last).0);
+    let output = Bytes::from(wrong.iter().flat_map(|v| v.to_be_bytes()).collect::<Vec<u8>>());
+    (output, Trace::from_words(&lie).root())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lying_operator_that_stops_answering_is_caught_and_the_consumer_gets_the_right_output() {
     let env = Env::new().await;
     let model = &env.model;
     let input = sample_input(model);
     let honest = model.run(&input).unwrap();
-    let zs: Vec<Commitment> = model.step_commitments(&honest);
-    let words: Vec<FixedBytes<32>> = zs.iter().map(|z| FixedBytes::from(z.0)).collect();
-    // The liar: a wrong output with a consistent trace (its z_L commits to the wrong output).
-    let wrong: Vec<i32> = honest.output().iter().map(|v| v + 1000).collect();
-    let mut lie = words.clone();
-    let z_last = activation_commitment(model.steps(), &wrong, 32);
-    lie[model.steps()] = FixedBytes::from(Commitment::from_field(z_last).0);
-    let _: Fr = z_last;
-    let root = Trace::from_words(&lie).root();
-
-    let output = Bytes::from(wrong.iter().flat_map(|v| v.to_be_bytes()).collect::<Vec<u8>>());
+    let (output, root) = consistent_lie(model, &honest, 1000);
     let (mut watcher, id, port) = watch_a_proposal(&env, &input, output, root).await;
 
     // Restart the watchtower once it has challenged (an aborted task, then a fresh one).
@@ -306,7 +311,8 @@ async fn a_right_output_with_a_wrong_step_commitment_inside_loses_its_bond() {
 /// Blind challenges (`--blind-challenge`, off by default): the price-feed model registered again
 /// with private weights. A trusted operator's proposal is left alone; an untrusted one's is
 /// challenged without a trace, and an operator that does not prove the whole inference in time
-/// loses its bond, and the request opens again for any operator.
+/// loses its bond, and the request opens again for any operator; the same operator proposing
+/// again is challenged blind again.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_blind_challenge_of_a_private_model_wins_when_the_operator_does_not_prove() {
     use verdict_circuits::{
@@ -346,8 +352,11 @@ async fn a_blind_challenge_of_a_private_model_wins_when_the_operator_does_not_pr
             env.oracle.request(private_id, bytes, FixedBytes::ZERO, alloy::primitives::Address::ZERO, 0, Bytes::new());
         let receipt = call.value(fee).from(env.user).send().await.unwrap().get_receipt().await.unwrap();
         let rid = receipt.decoded_log::<InferenceOracle::RequestCreated>().unwrap().requestId;
-        let sent = env.oracle.propose(rid, output.clone(), root).from(env.operator).send().await.unwrap();
-        sent.get_receipt().await.unwrap();
+        let call = env.oracle.propose(rid, output.clone(), root).from(env.operator);
+        if let Err(e) = call.call().await {
+            panic!("propose refused: {e}");
+        }
+        assert!(call.send().await.unwrap().get_receipt().await.unwrap().status());
         rid.to::<u64>()
     };
     let blind_args = |port: u16, db: &str, trust: Vec<alloy::primitives::Address>| WatchArgs {
@@ -385,13 +394,67 @@ async fn a_blind_challenge_of_a_private_model_wins_when_the_operator_does_not_pr
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    watcher.abort();
     let challenge = env.oracle.challengeOf(U256::from(id)).call().await.unwrap();
     assert_eq!(challenge.traceRoot, FixedBytes::<32>::ZERO, "a blind challenge carries no trace");
     let slashed = resolution(&env, id).await;
     assert_eq!((slashed.winner, slashed.loser), (env.watcher, env.operator));
     let request = env.oracle.requestOf(U256::from(id)).call().await.unwrap();
     assert_eq!(request.status, 1, "Requested: open again for any operator");
+
+    // Proposed again by the same untrusted operator: challenged blind again.
+    let again = env.oracle.propose(U256::from(id), output.clone(), root).from(env.operator);
+    assert!(again.send().await.unwrap().get_receipt().await.unwrap().status());
+    while env.count::<InferenceOracle::Challenged>(id).await < 2 {
+        assert!(started.elapsed() < Duration::from_secs(CLOCK + 120), "the second proposal was not challenged");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    watcher.abort();
+    assert_eq!(env.oracle.challengeOf(U256::from(id)).call().await.unwrap().challenger, env.watcher);
+}
+
+/// The same lie proposed again once the first was thrown out, before the watchtower's proof (here
+/// it has no prover, so it never proves): the new proposal is checked like the first and
+/// challenged again. A second liar cannot slip in behind the first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lie_proposed_again_after_the_reopening_is_challenged_again() {
+    let env = Env::new().await;
+    let model = &env.model;
+    let input = sample_input(model);
+    let honest = model.run(&input).unwrap();
+    let (output, root) = consistent_lie(model, &honest, -7);
+
+    let port = free_port();
+    let watcher =
+        tokio::spawn(verdict_oracle::watch::watch(WatchArgs { insecure_test_setup: false, ..args(&env, port) }));
+    let id = env.request_round(&input).await;
+    let rid = U256::from(id);
+    let propose = || async {
+        let call = env.oracle.propose(rid, output.clone(), root).from(env.operator);
+        if let Err(e) = call.call().await {
+            panic!("propose refused: {e}");
+        }
+        assert!(call.send().await.unwrap().get_receipt().await.unwrap().status());
+    };
+    propose().await;
+    // The liar does not answer: the watchtower wins by timeout and the request reopens.
+    let started = Instant::now();
+    while env.oracle.requestOf(rid).call().await.unwrap().status != 1 {
+        assert!(started.elapsed() < Duration::from_secs(4 * CLOCK + 90), "the first lie was not thrown out");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    propose().await;
+    while env.count::<InferenceOracle::Challenged>(id).await < 2 {
+        if started.elapsed() > Duration::from_secs(4 * CLOCK + 150) {
+            let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap().text().await.unwrap();
+            panic!("the second lie was not challenged; metrics:\n{metrics}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap().text().await.unwrap();
+    watcher.abort();
+    assert!(metrics.contains("verdict_watch_mismatches_total 2"), "{metrics}");
+    assert!(metrics.contains("verdict_watch_disputes_total{outcome=\"won\"} 1"), "{metrics}");
+    assert_eq!(env.oracle.challengeOf(rid).call().await.unwrap().challenger, env.watcher);
 }
 
 /// The dishonest mode of `oracle serve` (a real service process that proposes a wrong output with
