@@ -150,31 +150,51 @@ pub fn step_bits(model: &Model, step: usize) -> u32 {
 
 /// z_step: `H(TAG_ACTIVATIONS, step, len, bits, pack(values, bits)...)`.
 pub fn activation_commitment(step: usize, values: &[i32], bits: u32) -> Fr {
-    let mut elements = vec![
-        Fr::from(TAG_ACTIVATIONS),
-        Fr::from(step as u64),
-        Fr::from(values.len() as u64),
-        Fr::from(u64::from(bits)),
-    ];
+    let mut elements = activation_header(step, values.len(), bits).to_vec();
     elements.extend(pack(values.iter().map(|v| i64::from(*v)), bits));
     poseidon_hash(&elements)
+}
+
+/// The constant head of z_step's preimage: `[TAG_ACTIVATIONS, step, len, bits]`.
+pub(crate) fn activation_header(step: usize, len: usize, bits: u32) -> [Fr; 4] {
+    [TAG_ACTIVATIONS, step as u64, len as u64, u64::from(bits)].map(Fr::from)
+}
+
+/// The constant head of a layer commitment's preimage: `[TAG_LAYER, index, in_dim, out_dim,
+/// relu, shift]`.
+pub(crate) fn layer_header(index: usize, layer: &Layer) -> [Fr; 6] {
+    [
+        TAG_LAYER,
+        index as u64,
+        layer.in_dim as u64,
+        layer.out_dim as u64,
+        u64::from(layer.activation == Activation::Relu),
+        u64::from(layer.requant.as_ref().map_or(0, |r| r.shift)),
+    ]
+    .map(Fr::from)
+}
+
+/// The constant head of the model commitment's preimage: `[TAG_MODEL, version, task, input_len,
+/// bits(input_scale), n_layers]`.
+pub(crate) fn model_header(model: &Model, n_layers: usize) -> [Fr; 6] {
+    let task = match model.task {
+        Task::Regression => 0u64,
+        Task::Classification => 1,
+    };
+    [TAG_MODEL, u64::from(model.version), task, model.input.len as u64, model.input.scale.to_bits(), n_layers as u64]
+        .map(Fr::from)
+}
+
+/// The constant tail of the model commitment's preimage: `bits(output_scale_0)..`.
+pub(crate) fn model_trailer(model: &Model) -> impl Iterator<Item = Fr> + '_ {
+    model.output.scales.iter().map(|s| Fr::from(s.to_bits()))
 }
 
 /// A layer's commitment: `H(TAG_LAYER, index, in_dim, out_dim, relu, shift, pack(weights, 8)...,
 /// pack(bias, 32)..., pack(multipliers, 32)..., blinding)`. Public models use blinding 0.
 pub fn layer_commitment(index: usize, layer: &Layer, blinding: Fr) -> Fr {
-    let (multipliers, shift) = match &layer.requant {
-        Some(r) => (r.multipliers.as_slice(), r.shift),
-        None => (&[][..], 0),
-    };
-    let mut elements = vec![
-        Fr::from(TAG_LAYER),
-        Fr::from(index as u64),
-        Fr::from(layer.in_dim as u64),
-        Fr::from(layer.out_dim as u64),
-        Fr::from(u64::from(layer.activation == Activation::Relu)),
-        Fr::from(u64::from(shift)),
-    ];
+    let multipliers = layer.requant.as_ref().map_or(&[][..], |r| r.multipliers.as_slice());
+    let mut elements = layer_header(index, layer).to_vec();
     elements.extend(pack(layer.weights.iter().map(|w| i64::from(*w)), 8));
     elements.extend(pack(layer.bias.iter().map(|b| i64::from(*b)), 32));
     elements.extend(pack(multipliers.iter().map(|m| i64::from(*m)), 32));
@@ -187,19 +207,9 @@ pub fn layer_commitment(index: usize, layer: &Layer, blinding: Fr) -> Fr {
 /// layer_0..layer_{n-1}, bits(output_scale_0)..)`, where `bits(x)` is the IEEE-754 bit pattern of
 /// an f64 as a u64. The name is not committed.
 pub fn model_commitment_with(model: &Model, layers: &[Fr]) -> Fr {
-    let mut elements = vec![
-        Fr::from(TAG_MODEL),
-        Fr::from(u64::from(model.version)),
-        Fr::from(match model.task {
-            Task::Regression => 0u64,
-            Task::Classification => 1,
-        }),
-        Fr::from(model.input.len as u64),
-        Fr::from(model.input.scale.to_bits()),
-        Fr::from(layers.len() as u64),
-    ];
+    let mut elements = model_header(model, layers.len()).to_vec();
     elements.extend_from_slice(layers);
-    elements.extend(model.output.scales.iter().map(|s| Fr::from(s.to_bits())));
+    elements.extend(model_trailer(model));
     poseidon_hash(&elements)
 }
 

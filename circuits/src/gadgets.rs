@@ -445,8 +445,8 @@ pub fn selected_range<CS: ConstraintSystem<Fr>>(
             for (l, x) in holders {
                 let (sel, on) = selectors[l];
                 // p = sel · x: x when the layer is selected, else 0.
-                let p = Int::alloc(cs.namespace(|| format!("layer {l}")), if on { x.value } else { 0 })?;
-                cs.enforce(|| format!("layer {l}: sel * x"), |z| z + sel, |z| z + &x.lc, |z| z + &p.lc);
+                let sel = Int { lc: LinearCombination::zero() + sel, value: i128::from(on), constant: false };
+                let p = mul(cs.namespace(|| format!("layer {l}")), &sel, x, if on { x.value } else { 0 })?;
                 lc = lc + &p.lc;
                 if on {
                     value = x.value;

@@ -144,13 +144,6 @@ pub fn permute<CS: ConstraintSystem<Fr>>(mut cs: CS, state: &[Num]) -> Result<Ve
     Ok(state)
 }
 
-/// The sponge's initial state for a preimage of `n` elements: `[tag(n), 0, …]`.
-pub fn initial_state<CS: ConstraintSystem<Fr>>(n: usize) -> Vec<Num> {
-    let mut state = vec![Num::zero(); params().width];
-    state[0] = Num::constant::<CS>(sponge_tag(n));
-    state
-}
-
 /// The rate: elements absorbed a permutation.
 pub fn rate() -> usize {
     params().width - 1
@@ -159,7 +152,9 @@ pub fn rate() -> usize {
 /// `H(elements)` (as [`crate::poseidon_hash`]): each group of up to eight elements is added into
 /// the rate and permuted; the output is `state[1]`, a linear combination.
 pub fn hash<CS: ConstraintSystem<Fr>>(mut cs: CS, elements: &[Num]) -> Result<Num, SynthesisError> {
-    let mut state = initial_state::<CS>(elements.len());
+    // The sponge's initial state: `[tag(n), 0, …]`.
+    let mut state = vec![Num::zero(); params().width];
+    state[0] = Num::constant::<CS>(sponge_tag(elements.len()));
     if elements.is_empty() {
         state = permute(cs.namespace(|| "permutation"), &state)?;
     }

@@ -33,11 +33,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     commit::{
-        activation_commitment, layer_commitment, model_commitment_with, step_bits, Commitment, PACK_BITS,
-        TAG_ACTIVATIONS, TAG_LAYER, TAG_MODEL,
+        activation_commitment, activation_header, layer_commitment, layer_header, model_commitment_with, model_header,
+        model_trailer, step_bits, Commitment, PACK_BITS,
     },
     gadgets::{dense_layer, fr, int8, selected_range, Int, LayerBounds, LayerParams, NeuronHint},
-    model::{Activation, Model, Task, INT8_MAX},
+    model::{Model, INT8_MAX},
     poseidon_circuit::{self, Num},
     Error, Fr, Result,
 };
@@ -174,12 +174,19 @@ pub fn step_io(step: usize, z_in: Fr, z_out: Fr, model_commitment: Fr) -> Vec<Fr
     vec![Fr::from(step as u64), z_in, z_out, model_commitment]
 }
 
+/// A private model's blinding elements and its blinded layer commitments, one each a layer.
+#[derive(Clone)]
+struct Blinded {
+    blinds: Vec<Fr>,
+    layers: Vec<Fr>,
+}
+
 /// One step of a model's inference, ready to synthesize.
 #[derive(Clone)]
 pub struct StepCircuit<'a> {
     model: &'a Model,
-    /// Private mode: the layer blindings; public mode: none.
-    blinding: Option<Vec<Fr>>,
+    /// Private mode: the layers' blindings and blinded commitments; public mode: none.
+    blinding: Option<Blinded>,
     /// `M` for this mode, computed natively from the model (the circuit's constant in public mode).
     commitment: Fr,
     step: usize,
@@ -214,10 +221,13 @@ impl<'a> StepCircuit<'a> {
                          non-negative multipliers (quantization makes them so)"
                     )));
                 }
-                Some(b.elements(model)?)
+                Some(Blinded { blinds: b.elements(model)?, layers: b.layer_commitments(model)? })
             }
         };
-        let commitment = mode.model_commitment(model)?.to_field().expect("canonical");
+        let commitment = match &blinding {
+            None => model.commitment().to_field().expect("canonical"),
+            Some(b) => model_commitment_with(model, &b.layers),
+        };
         let output = layer.forward(input);
         let z_in = activation_commitment(step, input, 8);
         let z_out = activation_commitment(step + 1, &output, step_bits(model, step + 1));
@@ -333,7 +343,8 @@ fn selected_hash<CS: ConstraintSystem<Fr>>(
     let rate = poseidon_circuit::rate();
     let chunks = |n: usize| n.div_ceil(rate).max(1);
     let longest = preimages.iter().map(|p| chunks(p.len())).max().unwrap_or(1);
-    let mut state = poseidon_circuit::initial_state::<CS>(0);
+    // The selected layer's initial state: `[Σ_l sel_l · tag(n_l), 0, …]`.
+    let mut state = vec![Num::zero(); rate + 1];
     state[0] =
         Num::combine(preimages.iter().zip(selectors).map(|(p, s)| (crate::sponge_tag(p.len()), selector_num(*s))));
     let mut candidates: Vec<((LinearCombination<Fr>, bool), Num)> = Vec::new();
@@ -463,9 +474,7 @@ impl Circuit<Fr> for StepCircuit<'_> {
         let mut layer_preimages: Vec<Vec<Piece>> = Vec::with_capacity(model.layers.len());
         // Layers of the same input width share the packed input.
         let mut packed_inputs: std::collections::HashMap<usize, Vec<Piece>> = std::collections::HashMap::new();
-        let header = |tag: u64, index: usize, len: usize, bits: u32| {
-            [tag, index as u64, len as u64, u64::from(bits)].map(|v| Piece::Const(Fr::from(v))).to_vec()
-        };
+        let header = |step: usize, len: usize, bits: u32| activation_header(step, len, bits).map(Piece::Const).to_vec();
         let pieces = |packed: Vec<AllocatedNum<Fr>>| packed.into_iter().map(Piece::Var).collect::<Vec<_>>();
         for (l, layer) in model.layers.iter().enumerate() {
             let mut cs = cs.namespace(|| format!("layer {l}"));
@@ -476,7 +485,7 @@ impl Circuit<Fr> for StepCircuit<'_> {
                     e.insert(pieces(pack_circuit(&mut cs.namespace(|| "pack input"), xs, 8)?))
                 }
             };
-            let mut elements = header(TAG_ACTIVATIONS, l, layer.in_dim, 8);
+            let mut elements = header(l, layer.in_dim, 8);
             elements.extend(packed.iter().cloned());
             inputs.push(elements);
 
@@ -492,22 +501,12 @@ impl Circuit<Fr> for StepCircuit<'_> {
                 }
                 Some(layers) => (&layers[l].weights, &layers[l].bias, &layers[l].multipliers),
             };
-            if let Some(blinds) = &self.blinding {
-                let shift = layer.requant.as_ref().map_or(0, |r| r.shift);
-                let mut elements: Vec<Piece> = [
-                    TAG_LAYER,
-                    l as u64,
-                    layer.in_dim as u64,
-                    layer.out_dim as u64,
-                    u64::from(layer.activation == Activation::Relu),
-                    u64::from(shift),
-                ]
-                .map(|v| Piece::Const(Fr::from(v)))
-                .to_vec();
+            if let Some(blinded) = &self.blinding {
+                let mut elements = layer_header(l, layer).map(Piece::Const).to_vec();
                 elements.extend(pieces(pack_circuit(&mut cs.namespace(|| "pack weights"), w, 8)?));
                 elements.extend(pieces(pack_circuit(&mut cs.namespace(|| "pack bias"), b, 32)?));
                 elements.extend(pieces(pack_circuit(&mut cs.namespace(|| "pack multipliers"), mul, 32)?));
-                elements.push(Piece::Var(AllocatedNum::alloc(cs.namespace(|| "blinding"), || Ok(blinds[l]))?));
+                elements.push(Piece::Var(AllocatedNum::alloc(cs.namespace(|| "blinding"), || Ok(blinded.blinds[l]))?));
                 layer_preimages.push(elements);
             }
 
@@ -518,7 +517,7 @@ impl Circuit<Fr> for StepCircuit<'_> {
             let params = LayerParams { weights: w, bias: b, multipliers: mul };
             let y = dense_layer(cs.namespace(|| "dense"), layer, params, xs, &hints, bounds)?;
             let bits = step_bits(model, l + 1);
-            let mut elements = header(TAG_ACTIVATIONS, l + 1, layer.out_dim, bits);
+            let mut elements = header(l + 1, layer.out_dim, bits);
             elements.extend(pieces(pack_circuit(&mut cs.namespace(|| "pack output"), &y, bits)?));
             outputs.push(elements);
         }
@@ -532,13 +531,12 @@ impl Circuit<Fr> for StepCircuit<'_> {
         // selected layer's parameters (the others are bound by `M` alone).
         let model_lc = match &self.blinding {
             None => LinearCombination::zero() + (self.commitment, CS::one()),
-            Some(blinds) => {
+            Some(blinded) => {
                 let selected = selected_hash(cs, "layer commitment", &selectors, &layer_preimages)?;
                 let mut ns = cs.namespace(|| "model hash");
                 let mut chosen = Num::zero();
                 let mut commitments = Vec::with_capacity(model.layers.len());
-                for (l, (layer, blind)) in model.layers.iter().zip(blinds).enumerate() {
-                    let value = layer_commitment(l, layer, *blind);
+                for (l, &value) in blinded.layers.iter().enumerate() {
                     let c = ns.alloc(|| format!("layer {l} commitment"), || Ok(value))?;
                     let c = Num::var(c, Some(value));
                     let (sel, on) = selectors[l];
@@ -553,21 +551,9 @@ impl Circuit<Fr> for StepCircuit<'_> {
                     |z| z + CS::one(),
                     |z| z + &selected.lc,
                 );
-                let mut elements: Vec<Num> = [
-                    TAG_MODEL,
-                    u64::from(model.version),
-                    match model.task {
-                        Task::Regression => 0,
-                        Task::Classification => 1,
-                    },
-                    model.input.len as u64,
-                    model.input.scale.to_bits(),
-                    model.layers.len() as u64,
-                ]
-                .map(|v| Num::constant::<CS>(Fr::from(v)))
-                .to_vec();
+                let mut elements: Vec<Num> = model_header(model, model.layers.len()).map(Num::constant::<CS>).to_vec();
                 elements.extend(commitments);
-                elements.extend(model.output.scales.iter().map(|s| Num::constant::<CS>(Fr::from(s.to_bits()))));
+                elements.extend(model_trailer(model).map(Num::constant::<CS>));
                 poseidon_circuit::hash(ns.namespace(|| "poseidon"), &elements)?.lc
             }
         };

@@ -68,6 +68,14 @@ async fn open_as_liar(env: &Env, rid: U256, input: &[i8], output: &Bytes, z0: (Z
     sent.get_receipt().await.unwrap();
 }
 
+/// The consumer got the honest answer, proven by the watchtower on the reopened request.
+async fn assert_the_watchtower_answered(env: &Env, id: u64, honest: &verdict_circuits::Trace) {
+    let result = env.oracle.resultOf(U256::from(id)).call().await.unwrap();
+    assert_eq!(result.operator, env.watcher, "the watchtower answered the reopened request");
+    let r = env.feed.latestRoundData().call().await.unwrap();
+    assert_eq!(r._1, alloy::primitives::I256::try_from(honest.output()[0]).unwrap(), "the right answer");
+}
+
 /// Starts the watchtower (in-process) on a free port, then has the operator propose `output`
 /// with `root` for a fresh feed round on `input`; returns the task, the request id and the port.
 async fn watch_a_proposal(
@@ -135,10 +143,7 @@ async fn a_lying_operator_that_stops_answering_is_caught_and_the_consumer_gets_t
     watcher.abort();
 
     // The consumer got the honest answer, proven; the liar's bond went to the watcher.
-    let r = env.feed.latestRoundData().call().await.unwrap();
-    assert_eq!(r._1, alloy::primitives::I256::try_from(honest.output()[0]).unwrap());
-    let result = env.oracle.resultOf(U256::from(id)).call().await.unwrap();
-    assert_eq!(result.operator, env.watcher, "the watchtower answered the reopened request");
+    assert_the_watchtower_answered(&env, id, &honest).await;
     assert_eq!(env.count::<InferenceOracle::DisputeResolved>(id).await, 1);
     let resolved = resolution(&env, id).await;
     assert_eq!((resolved.winner, resolved.loser), (env.watcher, env.operator));
@@ -204,10 +209,7 @@ async fn a_liar_that_plays_the_bisection_and_submits_a_bad_proof_loses_to_the_wa
     }
     watcher.abort();
     assert!(bad_proof_sent, "the dispute reached the proof step");
-    let result = env.oracle.resultOf(rid).call().await.unwrap();
-    assert_eq!(result.operator, env.watcher, "the watchtower proved the output after the liar lost");
-    let r = env.feed.latestRoundData().call().await.unwrap();
-    assert_eq!(r._1, alloy::primitives::I256::try_from(honest.output()[0]).unwrap());
+    assert_the_watchtower_answered(&env, id, &honest).await;
 }
 
 /// Case (2): the right output with one wrong step commitment in the middle. Both traces end at
@@ -302,10 +304,7 @@ async fn a_right_output_with_a_wrong_step_commitment_inside_loses_its_bond() {
     assert_eq!(ended.reason, 1, "ProofRejected");
     let slashed = resolution(&env, id).await;
     assert_eq!((slashed.winner, slashed.loser), (env.watcher, env.operator));
-    let result = env.oracle.resultOf(rid).call().await.unwrap();
-    assert_eq!(result.operator, env.watcher, "the watchtower answered the reopened request");
-    let r = env.feed.latestRoundData().call().await.unwrap();
-    assert_eq!(r._1, alloy::primitives::I256::try_from(honest.output()[0]).unwrap());
+    assert_the_watchtower_answered(&env, id, &honest).await;
 }
 
 /// Blind challenges (`--blind-challenge`, off by default): the price-feed model registered again
@@ -479,10 +478,7 @@ async fn the_dishonest_service_is_caught_and_the_consumer_gets_the_right_answer(
     watcher.abort();
     liar.kill();
     assert_eq!(env.count::<InferenceOracle::Challenged>(id).await, 1);
-    let r = env.feed.latestRoundData().call().await.unwrap();
-    assert_eq!(r._1, alloy::primitives::I256::try_from(honest.output()[0]).unwrap(), "the right answer");
-    let result = env.oracle.resultOf(U256::from(id)).call().await.unwrap();
-    assert_eq!(result.operator, env.watcher, "the watchtower answered the reopened request");
+    assert_the_watchtower_answered(&env, id, &honest).await;
     let slashed = resolution(&env, id).await;
     assert_eq!((slashed.winner, slashed.loser), (env.watcher, env.operator));
 }
@@ -588,10 +584,7 @@ async fn a_challenge_mined_but_not_recorded_before_a_crash_is_still_played_and_w
     liar.kill();
     let slashed = resolution(&env, id).await;
     assert_eq!((slashed.winner, slashed.loser), (env.watcher, env.operator));
-    let result = env.oracle.resultOf(rid).call().await.unwrap();
-    assert_eq!(result.operator, env.watcher, "the watchtower answered the reopened request");
-    let r = env.feed.latestRoundData().call().await.unwrap();
-    assert_eq!(r._1, alloy::primitives::I256::try_from(honest.output()[0]).unwrap(), "the right answer");
+    assert_the_watchtower_answered(&env, id, &honest).await;
     assert!(metrics.contains("verdict_watch_challenges_total 1"), "{metrics}");
 }
 
@@ -664,10 +657,7 @@ async fn the_watchtower_survives_sigkill_at_every_stage_of_a_dispute() {
     assert!(seen.len() >= 5, "killed at too few stages: {seen:?}");
     assert!(seen.iter().any(|s| s.1 == 5), "killed while the proof was due: {seen:?}");
     assert!(seen.iter().any(|s| s.0 == 1), "killed after the reopening, before the proof: {seen:?}");
-    let r = env.feed.latestRoundData().call().await.unwrap();
-    assert_eq!(r._1, alloy::primitives::I256::try_from(honest.output()[0]).unwrap(), "the right answer");
-    let result = env.oracle.resultOf(rid).call().await.unwrap();
-    assert_eq!(result.operator, env.watcher, "the watchtower answered the reopened request");
+    assert_the_watchtower_answered(&env, id, &honest).await;
     eprintln!("killed at {} stages: {seen:?}", seen.len());
 }
 
