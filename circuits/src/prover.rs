@@ -208,15 +208,36 @@ pub enum KeyOrigin {
 /// The cache files of a model's keys: `(prover, verifier)`.
 fn cache_files(dir: &Path, model: &Model, mode: &WeightMode, source: &KeySource) -> (PathBuf, PathBuf) {
     // The shape (and so the keys) depends on the weights in public mode and only on the
-    // structure in private mode, which the public commitment covers too.
+    // structure in private mode. A private model's file name must say nothing about its
+    // weights, so it names a hash of the structure alone (every parameter value zeroed).
+    let id = match mode {
+        WeightMode::Public => model.commitment().to_string()[2..18].to_string(),
+        WeightMode::Private(_) => structure_tag(model),
+    };
     let stem = format!(
-        "{}-{}-c{}-{}-v{PROOF_VERSION}",
-        &model.commitment().to_string()[2..18],
+        "{id}-{}-c{}-{}-v{PROOF_VERSION}",
         mode.name(),
         crate::step::CIRCUIT_VERSION,
         source.tag()
     );
     (dir.join(format!("{stem}.prover.keys")), dir.join(format!("{stem}.verifier.keys")))
+}
+
+/// A tag of a model's structure: SHA3-256 of the model with every weight, bias and multiplier
+/// set to zero (the dimensions, activations, shifts and scales kept), first 8 bytes in hex.
+fn structure_tag(model: &Model) -> String {
+    use sha3::Digest;
+    let mut bare = model.clone();
+    for layer in &mut bare.layers {
+        layer.weights.fill(0);
+        layer.bias.fill(0);
+        if let Some(r) = &mut layer.requant {
+            r.multipliers.fill(0);
+        }
+    }
+    let json = serde_json::to_vec(&bare).expect("a model always serializes");
+    let digest = sha3::Sha3_256::digest(&json);
+    format!("s{}", digest[..8].iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
 fn read_cache<T>(path: &Path, decode: impl Fn(&[u8]) -> Result<T, FoldError>) -> Option<T> {

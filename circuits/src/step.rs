@@ -160,7 +160,20 @@ impl Blinding {
     pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
         let path = path.as_ref();
         let text = serde_json::to_string_pretty(self).expect("a blinding always serializes");
-        std::fs::write(path, text + "\n").map_err(|source| Error::Io { path: path.into(), source })
+        // A secret: readable by its owner only (0600), from the moment it exists.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut file = options.open(path)?;
+            #[cfg(unix)]
+            file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+            file.write_all((text + "\n").as_bytes())?;
+            file.sync_all()
+        };
+        write().map_err(|source| Error::Io { path: path.into(), source })
     }
 }
 

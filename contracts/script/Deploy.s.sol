@@ -28,8 +28,9 @@ interface VmScript {
 ///         address and its key's digest: `fraud-prover export-verifier`, then `publishKey`.
 /// @dev Parameters come from the environment (VERDICT_PROPOSER_BOND, VERDICT_CHALLENGER_BOND,
 ///      VERDICT_LIVENESS_WINDOW, VERDICT_OPERATOR_FEE, VERDICT_BURN_BPS, VERDICT_MAX_CALLBACK_GAS,
-///      VERDICT_REQUEST_TIMEOUT, VERDICT_TREASURY, VERDICT_MAX_SEGMENT, VERDICT_CLOCK,
-///      VERDICT_PROOF_WINDOW); the defaults are short test windows for a local chain.
+///      VERDICT_REQUEST_TIMEOUT, VERDICT_TREASURY, VERDICT_CONFIG_DELAY, VERDICT_MAX_SEGMENT,
+///      VERDICT_CLOCK, VERDICT_PROOF_WINDOW); the defaults are short test windows for a local
+///      chain. The deployed liveness window is the shortest the owner can ever set.
 contract Deploy {
     VmScript internal constant vm = VmScript(address(uint160(uint256(keccak256("hevm cheat code")))));
 
@@ -50,6 +51,7 @@ contract Deploy {
             registry,
             uint96(vm.envOr("VERDICT_PROPOSER_BOND", uint256(1 ether))),
             uint96(vm.envOr("VERDICT_CHALLENGER_BOND", uint256(0.5 ether))),
+            Duration.wrap(uint64(vm.envOr("VERDICT_CONFIG_DELAY", uint256(1 days)))),
             config
         );
         DisputeGame game = new DisputeGame(

@@ -11,7 +11,12 @@ import {Output} from "./lib/Output.sol";
 ///         registered model. A round exists only once its request is final, so
 ///         `latestRoundData` never shows a proposed value, and a round whose proposal was
 ///         overturned carries the corrected (proven) value. Proposed values are readable through
-///         `proposedAnswer`, never through the aggregator views.
+///         `proposedAnswer`, never through the aggregator views. Only the feed's `updater` (the
+///         party that chooses its inputs, e.g. the operator's scheduled feed reading a market
+///         data source) may request rounds. Rounds follow the order of their requests: a result
+///         that becomes final after a newer request's (an old request held up by a dispute) makes
+///         no round, so `latestRoundData` never goes back in time; `startedAt` is the request's
+///         time, the age of the input, and `updatedAt` the time it became final.
 /// @dev answer = output[0] * scaleNumerator / scaleDenominator, with `decimals` decimals.
 contract AiPriceFeed is AggregatorV3Interface, IInferenceConsumer {
     /*//////////////////////////////////////////////////////////////
@@ -24,6 +29,8 @@ contract AiPriceFeed is AggregatorV3Interface, IInferenceConsumer {
     error AiPriceFeedUnknownRequest(uint256 requestId);
     /// @notice No such round.
     error AiPriceFeedNoRound(uint80 roundId);
+    /// @notice Only the updater requests rounds.
+    error AiPriceFeedNotUpdater(address caller, address updater);
     /// @notice The output is not the live proposal of that request.
     error AiPriceFeedNotProposed(uint256 requestId);
 
@@ -35,6 +42,8 @@ contract AiPriceFeed is AggregatorV3Interface, IInferenceConsumer {
     event AnswerUpdated(int256 indexed current, uint256 indexed roundId, uint256 updatedAt);
     /// @notice A round was requested from the oracle.
     event RoundRequested(uint256 indexed requestId, address indexed by);
+    /// @notice A result became final after a newer request's round: it makes no round.
+    event StaleResult(uint256 indexed requestId, int256 answer, uint256 latestRequestId);
 
     /*//////////////////////////////////////////////////////////////
                                  STORAGE
@@ -58,6 +67,8 @@ contract AiPriceFeed is AggregatorV3Interface, IInferenceConsumer {
     int256 public immutable scaleDenominator;
     /// @notice Gas for `onInferenceResult`.
     uint32 public immutable callbackGasLimit;
+    /// @notice The only account that may request rounds (it chooses the feed's inputs).
+    address public immutable updater;
     uint8 internal immutable _decimals;
     string internal _description;
 
@@ -78,8 +89,10 @@ contract AiPriceFeed is AggregatorV3Interface, IInferenceConsumer {
         int256 scaleNumerator_,
         int256 scaleDenominator_,
         uint32 callbackGasLimit_,
+        address updater_,
         string memory description_
     ) {
+        updater = updater_;
         oracle = oracle_;
         modelId = modelId_;
         _decimals = decimals_;
@@ -95,6 +108,8 @@ contract AiPriceFeed is AggregatorV3Interface, IInferenceConsumer {
 
     /// @notice Asks the oracle for a new round on `input` (int8 values); the value sent pays the fee.
     function requestRound(bytes calldata input) external payable returns (uint256 requestId) {
+        // INVARIANT: nobody but the updater picks the feed's inputs, so nobody else picks its price.
+        if (msg.sender != updater) revert AiPriceFeedNotUpdater(msg.sender, updater);
         requestId = oracle.request{value: msg.value}(modelId, input, bytes32(0), address(this), callbackGasLimit, "");
         pendingSince[requestId] = uint64(block.timestamp);
         emit RoundRequested(requestId, msg.sender);
@@ -109,6 +124,12 @@ contract AiPriceFeed is AggregatorV3Interface, IInferenceConsumer {
         if (startedAt == 0) revert AiPriceFeedUnknownRequest(requestId);
         delete pendingSince[requestId];
         int256 answer = toAnswer(output);
+        uint256 latestRequest = _rounds[latestRound].requestId;
+        // Rounds follow their requests' order: an older request's late result is not the news.
+        if (requestId < latestRequest) {
+            emit StaleResult(requestId, answer, latestRequest);
+            return;
+        }
         uint80 roundId = ++latestRound;
         _rounds[roundId] = Round(answer, startedAt, uint64(block.timestamp), requestId);
         emit AnswerUpdated(answer, roundId, block.timestamp);

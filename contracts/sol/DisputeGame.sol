@@ -19,8 +19,11 @@ import {Duration, Timestamp, now_} from "./lib/Types.sol";
 ///         a challenger that agrees on z_L but not on the trace root (the right output with a
 ///         wrong step commitment inside: bisection needs a disputed end). A whole-trace proof's
 ///         commitments must be exactly the proposer's trace (their Merkle root is its posted
-///         root), so a wrong commitment anywhere in it cannot be proven. A side whose clock runs
-///         out, or a proposer whose proof fails, loses. Holds no funds.
+///         root), so a wrong commitment anywhere in it cannot be proven. A proposer whose clock
+///         runs out, or whose proof fails, loses. A challenger whose clock runs out forfeits its
+///         bond, but the proposal is not confirmed by that: it stands challengeable again for the
+///         rest of its window (`InferenceOracle.dismissChallenge`), so only a proof confirms a
+///         challenged proposal. Holds no funds.
 /// @dev The phase is an explicit state machine; `None` is invalid (for a challenged request it
 ///      reads as `AwaitingProposerOpen`, so that a challenge costs the challenger no game storage).
 ///      Transitions:
@@ -29,7 +32,8 @@ import {Duration, Timestamp, now_} from "./lib/Types.sol";
 ///        AwaitingProposerMid   --proposerBisect-->     AwaitingChallengerMid
 ///        AwaitingChallengerMid --challengerBisect-->   AwaitingProposerMid | AwaitingProof
 ///        AwaitingProof         --proveSegment-->       (resolved)
-///        any awaiting phase    --timeout-->            (resolved against the side to move)
+///        any awaiting phase    --timeout-->            proposer to move: resolved for the challenger;
+///                                                      challenger to move: challenge dismissed
 contract DisputeGame {
     /*//////////////////////////////////////////////////////////////
                                  ERRORS
@@ -395,7 +399,10 @@ contract DisputeGame {
     function _end(uint256 requestId, bool proposerWon, EndReason reason) internal {
         delete _disputes[requestId];
         emit DisputeEnded(requestId, proposerWon, reason);
-        oracle.resolveDispute(requestId, proposerWon);
+        // A challenger that walks away proves nothing about the proposal: it goes back to its
+        // window (the challenger may be the proposer's own sock puppet).
+        if (reason == EndReason.ChallengerTimedOut) oracle.dismissChallenge(requestId);
+        else oracle.resolveDispute(requestId, proposerWon);
     }
 
     /// @dev z0 must commit to the request's input and zL to `output`.

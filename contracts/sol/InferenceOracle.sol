@@ -15,6 +15,10 @@ import {Duration, Timestamp, now_} from "./lib/Types.sol";
 ///      open challenges, fees of open requests and unclaimed credits, and nothing else (the
 ///      solvency invariant, checked by the tests against independently kept books; no running
 ///      totals are stored, to keep the hot paths cheap). Payouts are pulled with `claim`.
+///      No proposal becomes final without a proof or a full liveness window in which anyone could
+///      have challenged it: a challenger that runs out of clock forfeits its bond and the proposal
+///      goes back to `Proposed` with the part of its window the challenge interrupted, so a
+///      proposer cannot make a lie final by challenging it itself and walking away.
 contract InferenceOracle {
     /*//////////////////////////////////////////////////////////////
                                  ERRORS
@@ -54,6 +58,15 @@ contract InferenceOracle {
     error InferenceOracleGameAlreadySet(address game);
     /// @notice A parameter is out of range.
     error InferenceOracleBadConfig();
+    /// @notice No parameter change is queued.
+    error InferenceOracleNoPendingConfig();
+    /// @notice The queued parameter change is not due yet.
+    error InferenceOracleConfigNotDue(Timestamp effectiveAt);
+    /// @notice A proposer cannot challenge its own proposal.
+    error InferenceOracleSelfChallenge(uint256 requestId, address proposer);
+    /// @notice An input value is -128, outside the symmetric int8 range [-127, 127] that the
+    ///         circuits prove (so a lie about such an input could never be disputed).
+    error InferenceOracleInputOutOfRange(uint256 index);
     /// @notice The account has nothing to claim.
     error InferenceOracleNothingToClaim(address account);
     /// @notice The amount exceeds the free bond.
@@ -94,6 +107,12 @@ contract InferenceOracle {
     );
     /// @notice The proposal lost its dispute: the request takes new proposals or a proven result.
     event RequestReopened(uint256 indexed requestId);
+    /// @notice The challenger ran out of clock: it forfeited its bond (the proposer got `reward`,
+    ///         the treasury `burned`), and the proposal stands again, challengeable until `deadline`
+    ///         (the part of its liveness window the challenge interrupted).
+    event ChallengeDismissed(
+        uint256 indexed requestId, address indexed challenger, uint256 reward, uint256 burned, Timestamp deadline
+    );
     /// @notice The result is final.
     event Finalized(uint256 indexed requestId, address indexed operator, bytes output, bool proven);
     /// @notice The consumer's callback reverted or ran out of gas; settlement went on.
@@ -108,6 +127,8 @@ contract InferenceOracle {
     event Claimed(address indexed account, uint256 amount);
     /// @notice Parameters changed.
     event ConfigUpdated(Config config);
+    /// @notice A parameter change was queued; anyone may apply it from `effectiveAt` on.
+    event ConfigQueued(Config config, Timestamp effectiveAt);
     /// @notice The dispute game was set.
     event DisputeGameSet(address game);
     /// @notice Ownership moved.
@@ -141,6 +162,8 @@ contract InferenceOracle {
         address modelOwner;
         uint96 modelFee;
         uint96 operatorFee;
+        /// The request timeout in force when it was made (a later change does not apply).
+        Duration timeout;
         /// keccak256(input) for public inputs, the input commitment z_0 for private ones.
         bytes32 input;
         bytes callbackData;
@@ -159,6 +182,8 @@ contract InferenceOracle {
     struct Challenge {
         address challenger;
         Timestamp challengedAt;
+        /// The burn share in force when the challenge was made (the loser's bond is split by it).
+        uint16 burnBps;
         bytes32 traceRoot;
     }
 
@@ -183,8 +208,10 @@ contract InferenceOracle {
         uint80 credit;
     }
 
-    /// @notice Parameters governable by the owner. (The bond sizes are immutable: a locked bond
-    ///         is always released at the size it was locked at.)
+    /// @notice Parameters governable by the owner, within bounds and behind `configDelay`. (The
+    ///         bond sizes are immutable: a locked bond is always released at the size it was
+    ///         locked at.) What a request or dispute depends on is fixed when it starts: the fees
+    ///         and the timeout at `request`, the window at `propose`, the burn share at `challenge`.
     struct Config {
         Duration livenessWindow;
         uint96 operatorFee;
@@ -200,8 +227,21 @@ contract InferenceOracle {
     uint96 public immutable proposerBond;
     /// @notice The bond a challenge takes.
     uint96 public immutable challengerBond;
+    /// @notice How long a parameter change waits before it can apply (so that operators and
+    ///         watchers see it coming).
+    Duration public immutable configDelay;
+    /// @notice The shortest liveness window the owner may set: the one deployed with.
+    Duration public immutable minLivenessWindow;
+    /// @notice The longest liveness window, and the longest request timeout.
+    uint64 public constant MAX_WINDOW = 30 days;
+    /// @notice The most callback gas the owner may allow.
+    uint32 public constant MAX_CALLBACK_GAS = 5_000_000;
     /// @notice The parameters.
     Config public config;
+    /// @notice A queued parameter change.
+    Config public pendingConfig;
+    /// @notice When `pendingConfig` may apply (zero: nothing queued).
+    Timestamp public pendingConfigAt;
     /// @notice The owner (parameters only; never funds).
     address public owner;
     /// @notice The dispute game, the only caller of `resolveDispute` and `finalizeProven`.
@@ -220,12 +260,23 @@ contract InferenceOracle {
                                CONSTRUCTOR
     //////////////////////////////////////////////////////////////*/
 
-    constructor(ModelRegistry registry_, uint96 proposerBond_, uint96 challengerBond_, Config memory config_) {
-        // INVARIANT: proposals and challenges are always backed by something.
-        if (proposerBond_ == 0 || challengerBond_ == 0) revert InferenceOracleBadConfig();
+    constructor(
+        ModelRegistry registry_,
+        uint96 proposerBond_,
+        uint96 challengerBond_,
+        Duration configDelay_,
+        Config memory config_
+    ) {
+        // INVARIANT: proposals and challenges are always backed by something, and parameter
+        // changes are never immediate.
+        if (proposerBond_ == 0 || challengerBond_ == 0 || Duration.unwrap(configDelay_) == 0) {
+            revert InferenceOracleBadConfig();
+        }
         registry = registry_;
         proposerBond = proposerBond_;
         challengerBond = challengerBond_;
+        configDelay = configDelay_;
+        minLivenessWindow = config_.livenessWindow;
         owner = msg.sender;
         _setConfig(config_);
         emit OwnerTransferred(address(0), msg.sender);
@@ -284,6 +335,9 @@ contract InferenceOracle {
         if (callbackGasLimit > config.maxCallbackGas) {
             revert InferenceOracleCallbackGasTooHigh(callbackGasLimit, config.maxCallbackGas);
         }
+        // INVARIANT: every accepted input is provable, so a lie about it can always be disputed.
+        uint256 bad = _minusOneTwentyEightAt(input);
+        if (bad != type(uint256).max) revert InferenceOracleInputOutOfRange(bad);
         requestId = ++requestCount;
         _requests[requestId] = Request({
             requester: msg.sender,
@@ -297,6 +351,7 @@ contract InferenceOracle {
             modelOwner: m.owner,
             modelFee: m.fee,
             operatorFee: config.operatorFee,
+            timeout: config.requestTimeout,
             input: privateInput ? inputCommitment : keccak256(input),
             callbackData: callbackData
         });
@@ -354,8 +409,12 @@ contract InferenceOracle {
         if (deadline.passed()) revert InferenceOracleWindowClosed(requestId, deadline);
         // INVARIANT: every challenge is backed by exactly the challenger bond.
         if (msg.value != challengerBond) revert InferenceOracleWrongBond(challengerBond, msg.value);
+        address proposer = _proposals[requestId].proposer;
+        // INVARIANT: a dispute has two sides. (A sock-puppet challenger gains nothing either: a
+        // challenger that walks away forfeits its bond and the proposal stands challengeable again.)
+        if (msg.sender == proposer) revert InferenceOracleSelfChallenge(requestId, proposer);
         r.status = Status.Challenged;
-        _challenges[requestId] = Challenge(msg.sender, now_(), traceRoot);
+        _challenges[requestId] = Challenge(msg.sender, now_(), config.burnBps, traceRoot);
         emit Challenged(requestId, msg.sender, traceRoot);
     }
 
@@ -393,7 +452,7 @@ contract InferenceOracle {
         if (r.status != Status.Requested) revert InferenceOracleWrongStatus(requestId, r.status);
         // INVARIANT: only the requester cancels.
         if (msg.sender != r.requester) revert InferenceOracleNotRequester(requestId, msg.sender);
-        Timestamp notBefore = r.createdAt.plus(config.requestTimeout);
+        Timestamp notBefore = r.createdAt.plus(r.timeout);
         // INVARIANT: operators get the full timeout to answer.
         if (!notBefore.passed()) revert InferenceOracleTooEarly(requestId, notBefore);
         r.status = Status.Cancelled;
@@ -413,25 +472,29 @@ contract InferenceOracle {
         _send(msg.sender, amount);
     }
 
-    /// @notice Ends the dispute of `requestId` (dispute game only). The winner gets its bond back
-    ///         plus the loser's bond less the burn share, which goes to the treasury.
+    /// @notice Ends the dispute of `requestId` (dispute game only) by its proof: accepted
+    ///         (`proposerWon`) or not made in time, rejected. The winner gets its bond back plus
+    ///         the loser's bond less the burn share, which goes to the treasury. A proposer wins
+    ///         only by a proof: a challenger that runs out of clock is `dismissChallenge`d.
     function resolveDispute(uint256 requestId, bool proposerWon) external onlyGame {
         Request storage r = _requests[requestId];
         // INVARIANT: only a challenged request has a dispute to resolve.
         if (r.status != Status.Challenged) revert InferenceOracleWrongStatus(requestId, r.status);
         address proposer = _proposals[requestId].proposer;
-        address challenger = _challenges[requestId].challenger;
+        Challenge storage ch = _challenges[requestId];
+        address challenger = ch.challenger;
+        uint256 burnBps = ch.burnBps;
         uint256 pBond = proposerBond;
         uint256 cBond = challengerBond;
         if (proposerWon) {
-            uint256 burned = cBond * config.burnBps / 10_000;
+            uint256 burned = cBond * burnBps / 10_000;
             // The proposer's bond stays locked until `settle`, which unlocks it.
             _credit(proposer, cBond - burned);
             _credit(config.treasury, burned);
             r.status = Status.Confirmed;
             emit DisputeResolved(requestId, proposer, challenger, cBond - burned, burned);
         } else {
-            uint256 burned = pBond * config.burnBps / 10_000;
+            uint256 burned = pBond * burnBps / 10_000;
             _accounts[proposer].lockedBond -= uint80(pBond);
             _credit(challenger, cBond + pBond - burned);
             _credit(config.treasury, burned);
@@ -441,6 +504,31 @@ contract InferenceOracle {
             emit DisputeResolved(requestId, challenger, proposer, pBond - burned, burned);
             emit RequestReopened(requestId);
         }
+    }
+
+    /// @notice Ends the dispute of `requestId` whose challenger ran out of clock (dispute game
+    ///         only): the challenger forfeits its bond (to the proposer, less the burn share), and
+    ///         the proposal stands again in `Proposed`, challengeable for the rest of its liveness
+    ///         window (as much as was left when it was challenged). It is not confirmed: nothing
+    ///         was proven, and the challenger may have been the proposer's own.
+    function dismissChallenge(uint256 requestId) external onlyGame {
+        Request storage r = _requests[requestId];
+        // INVARIANT: only a challenged request has a challenge to dismiss.
+        if (r.status != Status.Challenged) revert InferenceOracleWrongStatus(requestId, r.status);
+        Proposal storage p = _proposals[requestId];
+        Challenge storage ch = _challenges[requestId];
+        address challenger = ch.challenger;
+        uint256 cBond = challengerBond;
+        uint256 burned = cBond * ch.burnBps / 10_000;
+        Timestamp deadline =
+            now_().plus(Duration.wrap(Timestamp.unwrap(p.deadline) - Timestamp.unwrap(ch.challengedAt)));
+        p.deadline = deadline;
+        delete _challenges[requestId];
+        r.status = Status.Proposed;
+        _credit(p.proposer, cBond - burned);
+        _credit(config.treasury, burned);
+        emit DisputeResolved(requestId, p.proposer, challenger, cBond - burned, burned);
+        emit ChallengeDismissed(requestId, challenger, cBond - burned, burned, deadline);
     }
 
     /// @notice Records a proven result of an open request (dispute game only, after it checked
@@ -463,9 +551,28 @@ contract InferenceOracle {
         emit DisputeGameSet(game);
     }
 
-    /// @notice Changes the parameters (owner only). Open proposals keep the deadline they got.
+    /// @notice Queues a parameter change (owner only), which anyone may apply with `applyConfig`
+    ///         once `configDelay` has passed; a new call replaces a queued change. Requests,
+    ///         proposals and challenges already made keep what they started with.
     function setConfig(Config calldata config_) external onlyOwner {
-        _setConfig(config_);
+        _checkConfig(config_);
+        Timestamp due = now_().plus(configDelay);
+        pendingConfig = config_;
+        pendingConfigAt = due;
+        emit ConfigQueued(config_, due);
+    }
+
+    /// @notice Applies the queued parameter change once it is due. Anyone may call.
+    function applyConfig() external {
+        Timestamp due = pendingConfigAt;
+        // INVARIANT: only a queued change applies.
+        if (Timestamp.unwrap(due) == 0) revert InferenceOracleNoPendingConfig();
+        // INVARIANT: a change applies only after its delay.
+        if (!due.passed()) revert InferenceOracleConfigNotDue(due);
+        Config memory c = pendingConfig;
+        delete pendingConfig;
+        pendingConfigAt = Timestamp.wrap(0);
+        _setConfig(c);
     }
 
     /// @notice Hands the owner role on (owner only).
@@ -522,13 +629,50 @@ contract InferenceOracle {
     }
 
     function _setConfig(Config memory c) internal {
-        // INVARIANT: the burn share is a share; a window and a timeout exist; a treasury receives burns.
-        if (
-            c.burnBps > 10_000 || Duration.unwrap(c.livenessWindow) == 0 || Duration.unwrap(c.requestTimeout) == 0
-                || c.treasury == address(0)
-        ) revert InferenceOracleBadConfig();
+        _checkConfig(c);
         config = c;
         emit ConfigUpdated(c);
+    }
+
+    function _checkConfig(Config memory c) internal view {
+        uint64 window = Duration.unwrap(c.livenessWindow);
+        uint64 timeout = Duration.unwrap(c.requestTimeout);
+        // INVARIANT: the burn share is a share and not zero (so that challenging yourself never
+        // pays); the window is never shorter than the deployed one (lies must not settle before
+        // anyone can challenge) nor absurdly long; a timeout exists and cannot overflow a
+        // timestamp; callbacks fit a block; a treasury receives burns.
+        if (
+            c.burnBps == 0 || c.burnBps > 10_000 || window == 0 || window < Duration.unwrap(minLivenessWindow)
+                || window > MAX_WINDOW || timeout == 0 || timeout > MAX_WINDOW || c.maxCallbackGas > MAX_CALLBACK_GAS
+                || c.treasury == address(0)
+        ) revert InferenceOracleBadConfig();
+    }
+
+    /// @dev The index of the first byte 0x80 (int8 -128) of `input`, or `type(uint256).max`. A
+    ///      word at a time: a byte of `word ^ 0x80..80` is zero exactly where `word` has 0x80, and
+    ///      the classic zero-byte test finds one; bytes past the end are masked to zero, which never
+    ///      match. Only the revert path looks at single bytes.
+    function _minusOneTwentyEightAt(bytes calldata input) internal pure returns (uint256 index) {
+        bool found;
+        uint256 first;
+        assembly ("memory-safe") {
+            let ones := 0x0101010101010101010101010101010101010101010101010101010101010101
+            let highs := shl(7, ones)
+            let end := add(input.offset, input.length)
+            for { let at := input.offset } lt(at, end) { at := add(at, 32) } {
+                let word := calldataload(at)
+                let left := sub(end, at)
+                if lt(left, 32) { word := and(word, not(shr(mul(8, left), not(0)))) }
+                let v := xor(word, highs)
+                if and(and(sub(v, ones), not(v)), highs) {
+                    found := 1
+                    first := sub(at, input.offset)
+                    break
+                }
+            }
+        }
+        if (!found) return type(uint256).max;
+        for (index = first; input[index] != 0x80; ++index) {}
     }
 
     /*//////////////////////////////////////////////////////////////

@@ -12,6 +12,8 @@ pub struct Deployment {
     pub oracle: Address,
     /// `DisputeGame`.
     pub dispute_game: Address,
+    /// `NovaVerifier`: the services refuse a model registered with any other verifier.
+    pub verifier: Address,
     /// The chain the addresses live on.
     pub chain_id: u64,
 }

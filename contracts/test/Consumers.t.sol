@@ -21,7 +21,7 @@ contract ConsumersTest is Fixture {
         npcModel = registry.register(keccak256("t"), keccak256("vkt"), address(verifier), 2, 9, 9, false, MODEL_FEE, "");
         vm.stopPrank();
         // One output unit is 0.0001 (in percent); 8 decimals: answer = acc * 10^4.
-        feed = new AiPriceFeed(oracle, priceModel, 8, 10_000, 1, 200_000, "SYN next-period return (%)");
+        feed = new AiPriceFeed(oracle, priceModel, 8, 10_000, 1, 200_000, user, "SYN next-period return (%)");
         ttt = new TicTacToe(oracle, npcModel);
     }
 
@@ -83,6 +83,39 @@ contract ConsumersTest is Fixture {
         assertEq(roundId, 1);
         assertEq(answer, 420_000, "the corrected value, never the lie");
         lie; // the lie's trace is never revealed: the proposer timed out
+        _assertSolvent();
+    }
+
+    /// @dev Anyone else picking a round's input would pick the feed's next price.
+    function test_feed_requestRound_notUpdater_reverts() public {
+        vm.deal(watcher, 1 ether);
+        vm.prank(watcher);
+        vm.expectRevert(abi.encodeWithSelector(AiPriceFeed.AiPriceFeedNotUpdater.selector, watcher, user));
+        feed.requestRound{value: _fee()}(_input());
+    }
+
+    /// @dev An old request held up by a dispute becomes final after a newer one: it makes no round,
+    ///      so the latest round never goes back in time (and its `startedAt` is its request's time).
+    function test_feed_lateResultOfAnOlderRequest_makesNoRound_succeeds() public {
+        uint256 old = _round(99_999); // a lie, disputed
+        bytes32[] memory truth = _trace(3, _one(42), 0, 0);
+        vm.prank(watcher);
+        oracle.challenge{value: CHALLENGER_BOND}(old, _root(truth));
+        vm.warp(block.timestamp + 10);
+        uint256 requestedAt = block.timestamp;
+        uint256 fresh = _round(7);
+        vm.warp(block.timestamp + WINDOW);
+        oracle.settle(fresh, _one(7));
+        vm.warp(block.timestamp + CLOCK); // the liar never answers
+        game.timeout(old);
+        verifier.accept(0, 3, truth[0], truth[3]);
+        vm.prank(watcher);
+        game.proveOutput(old, _input(), _one(42), truth, "ok");
+        assertTrue(oracle.isFinalized(old));
+        (uint80 roundId, int256 answer, uint256 startedAt,,) = feed.latestRoundData();
+        assertEq(roundId, 1, "the late result made no round");
+        assertEq(answer, 70_000, "the newer request's answer stays the latest");
+        assertEq(startedAt, requestedAt);
         _assertSolvent();
     }
 

@@ -185,15 +185,68 @@ contract DisputeGameTest is Fixture {
         _assertSolvent();
     }
 
+    /// @dev A challenger that walks away forfeits its bond, but proves nothing about the proposal:
+    ///      it goes back to `Proposed` with the rest of its window (here all of it: it was
+    ///      challenged at once), not to `Confirmed`.
     function test_timeout_challengerStops_succeeds() public {
         _liar(3);
         uint256 id = _challenged(good, honest, liar);
+        vm.warp(block.timestamp + 100);
         vm.prank(operator);
         game.openDispute(id, _input(), good, _opening(honest));
         vm.warp(block.timestamp + CLOCK);
         game.timeout(id);
-        assertEq(uint256(oracle.requestOf(id).status), uint256(InferenceOracle.Status.Confirmed));
+        assertEq(uint256(oracle.requestOf(id).status), uint256(InferenceOracle.Status.Proposed));
+        uint256 left = Timestamp.unwrap(oracle.proposalOf(id).deadline) - block.timestamp;
+        assertEq(left, WINDOW, "the window's remainder: it was challenged at once");
+        uint256 burned = uint256(CHALLENGER_BOND) * BURN_BPS / 10_000;
+        assertEq(oracle.accountOf(operator).credit, CHALLENGER_BOND - burned, "the challenger's bond, less the burn");
+        assertEq(oracle.challengeOf(id).challenger, address(0));
         _assertSolvent();
+        // Not final before the window's remainder has passed, then settled as any proposal.
+        vm.expectRevert();
+        oracle.settle(id, good);
+        vm.warp(block.timestamp + left);
+        oracle.settle(id, good);
+        assertTrue(oracle.isFinalized(id));
+        _assertSolvent();
+    }
+
+    /// @dev The attack: a liar proposes, challenges its own proposal from a sock puppet with a junk
+    ///      root, opens the dispute and lets the puppet's clock run out. Before, the timeout
+    ///      confirmed the lie with no proof and honest challenges reverted; now the proposal stands
+    ///      challengeable again, an honest watcher challenges it, and the liar loses its bond.
+    function test_selfChallenge_puppetTimesOut_lieNotConfirmed_succeeds() public {
+        _liar(3);
+        address puppet = address(0x5157);
+        actors.push(puppet);
+        vm.deal(puppet, 10 ether);
+        uint256 id = _request(publicModel, address(0), 0);
+        vm.prank(operator);
+        oracle.propose(id, bad, _root(liar));
+        vm.prank(puppet);
+        oracle.challenge{value: CHALLENGER_BOND}(id, keccak256("junk"));
+        vm.prank(operator);
+        game.openDispute(id, _input(), bad, _opening(liar));
+        vm.warp(block.timestamp + CLOCK);
+        game.timeout(id);
+        assertEq(uint256(oracle.requestOf(id).status), uint256(InferenceOracle.Status.Proposed), "not confirmed");
+        // The honest watcher still has the window the puppet interrupted.
+        vm.warp(block.timestamp + WINDOW - 1);
+        vm.prank(watcher);
+        oracle.challenge{value: CHALLENGER_BOND}(id, _root(honest));
+        _bisect(id, bad, liar, honest);
+        vm.warp(block.timestamp + PROOF_WINDOW);
+        game.timeout(id);
+        assertEq(uint256(oracle.requestOf(id).status), uint256(InferenceOracle.Status.Requested), "the lie lost");
+        uint256 burned = uint256(PROPOSER_BOND) * BURN_BPS / 10_000;
+        assertEq(oracle.accountOf(watcher).credit, CHALLENGER_BOND + PROPOSER_BOND - burned);
+        // The liar's whole loss is its bond plus the puppet's burn share.
+        _assertSolvent();
+        verifier.accept(0, STEPS, honest[0], honest[STEPS]);
+        game.proveOutput(id, _input(), good, honest, "ok");
+        (, bytes32 h,) = oracle.resultOf(id);
+        assertEq(h, keccak256(good), "the consumer gets the right output");
     }
 
     function test_timeout_clocksAccumulate_succeeds() public {

@@ -158,6 +158,37 @@ contract InferenceOracleTest is Fixture {
         vm.stopPrank();
     }
 
+    /// @dev -128 is outside the symmetric int8 range the circuits prove: accepting it would make a
+    ///      lie about that input impossible to dispute.
+    function test_request_minusOneTwentyEight_reverts() public {
+        vm.startPrank(user);
+        vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleInputOutOfRange.selector, 2));
+        oracle.request{value: _fee()}(publicModel, hex"01fe8000", bytes32(0), address(0), 0, "");
+        vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleInputOutOfRange.selector, 0));
+        oracle.request{value: _fee()}(publicModel, hex"80000000", bytes32(0), address(0), 0, "");
+        // 0x7f (127) and 0x81 (-127) are fine.
+        oracle.request{value: _fee()}(publicModel, hex"7f81ff01", bytes32(0), address(0), 0, "");
+        vm.stopPrank();
+    }
+
+    function testFuzz_request_minusOneTwentyEightAnywhere_reverts(bytes32 seed, uint256 at) public {
+        vm.prank(modelOwner);
+        uint256 wide =
+            registry.register(keccak256("w"), keccak256("vkw"), address(verifier), 2, 70, 2, false, MODEL_FEE, "");
+        bytes memory input = new bytes(70);
+        for (uint256 i; i < 70; ++i) {
+            bytes1 b = bytes1(uint8(uint256(keccak256(abi.encode(seed, i)))));
+            input[i] = b == 0x80 ? bytes1(0x7f) : b;
+        }
+        vm.prank(user);
+        oracle.request{value: _fee()}(wide, input, bytes32(0), address(0), 0, "");
+        at = bound(at, 0, 69);
+        input[at] = 0x80;
+        vm.prank(user);
+        vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleInputOutOfRange.selector, at));
+        oracle.request{value: _fee()}(wide, input, bytes32(0), address(0), 0, "");
+    }
+
     function test_request_callbackGasTooHigh_reverts() public {
         vm.prank(user);
         vm.expectRevert(
@@ -284,6 +315,20 @@ contract InferenceOracleTest is Fixture {
         assertEq(uint256(oracle.requestOf(id).status), uint256(InferenceOracle.Status.Challenged));
         assertEq(oracle.challengeOf(id).challenger, watcher);
         _assertSolvent();
+    }
+
+    function test_challenge_byTheProposer_reverts() public {
+        uint256 id = _request(publicModel, address(0), 0);
+        vm.startPrank(operator);
+        oracle.propose(id, output, root);
+        vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleSelfChallenge.selector, id, operator));
+        oracle.challenge{value: CHALLENGER_BOND}(id, keccak256("junk"));
+        vm.stopPrank();
+    }
+
+    function test_dismissChallenge_notGame_reverts() public {
+        vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleNotDisputeGame.selector, address(this)));
+        oracle.dismissChallenge(1);
     }
 
     function test_challenge_windowClosed_reverts() public {
@@ -645,26 +690,71 @@ contract InferenceOracleTest is Fixture {
         oracle.setDisputeGame(address(1));
     }
 
-    function test_setConfig_succeeds() public {
+    function test_setConfig_queuedBehindTheDelay_succeeds() public {
         InferenceOracle.Config memory c = _config();
         c.burnBps = 5_000;
         vm.prank(owner);
         oracle.setConfig(c);
         (,, uint16 burn,,,) = oracle.config();
+        assertEq(burn, BURN_BPS, "not before the delay");
+        Timestamp due = Timestamp.wrap(uint64(block.timestamp + CONFIG_DELAY));
+        assertEq(Timestamp.unwrap(oracle.pendingConfigAt()), Timestamp.unwrap(due));
+        vm.warp(block.timestamp + CONFIG_DELAY - 1);
+        vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleConfigNotDue.selector, due));
+        oracle.applyConfig();
+        vm.warp(block.timestamp + 1);
+        oracle.applyConfig();
+        (,, burn,,,) = oracle.config();
         assertEq(burn, 5_000);
+        vm.expectRevert(InferenceOracle.InferenceOracleNoPendingConfig.selector);
+        oracle.applyConfig();
     }
 
-    function test_setConfig_bad_reverts() public {
+    /// @dev Every parameter is bounded: a zero or full-bond burn share is fine only within (0, 100%],
+    ///      the window never below the deployed one (a one-second window would let lies settle
+    ///      before anyone can challenge), the timeout never so large that `cancel` overflows.
+    function test_setConfig_outOfBounds_reverts() public {
+        InferenceOracle.Config[7] memory bad;
+        for (uint256 i; i < bad.length; ++i) {
+            bad[i] = _config();
+        }
+        bad[0].burnBps = 10_001;
+        bad[1].burnBps = 0;
+        bad[2].livenessWindow = Duration.wrap(0);
+        bad[3].livenessWindow = Duration.wrap(WINDOW - 1);
+        bad[4].requestTimeout = Duration.wrap(type(uint64).max);
+        bad[5].maxCallbackGas = 5_000_001;
+        bad[6].treasury = address(0);
+        for (uint256 i; i < bad.length; ++i) {
+            vm.prank(owner);
+            vm.expectRevert(InferenceOracle.InferenceOracleBadConfig.selector);
+            oracle.setConfig(bad[i]);
+        }
+    }
+
+    /// @dev A request keeps the timeout it was made under; a dispute, the burn share it began with.
+    function test_setConfig_doesNotReachStartedRequestsAndDisputes_succeeds() public {
+        uint256 id = _request(publicModel, address(0), 0);
+        uint256 disputed = _request(publicModel, address(0), 0);
+        vm.prank(operator);
+        oracle.propose(disputed, output, root);
+        vm.prank(watcher);
+        oracle.challenge{value: CHALLENGER_BOND}(disputed, keccak256("other"));
         InferenceOracle.Config memory c = _config();
-        c.burnBps = 10_001;
+        c.burnBps = 10_000;
+        c.requestTimeout = Duration.wrap(30 days);
         vm.prank(owner);
-        vm.expectRevert(InferenceOracle.InferenceOracleBadConfig.selector);
         oracle.setConfig(c);
-        c = _config();
-        c.livenessWindow = Duration.wrap(0);
-        vm.prank(owner);
-        vm.expectRevert(InferenceOracle.InferenceOracleBadConfig.selector);
-        oracle.setConfig(c);
+        vm.warp(block.timestamp + CONFIG_DELAY);
+        oracle.applyConfig();
+        // The old timeout (1 day) still applies to the earlier request.
+        vm.prank(user);
+        oracle.cancel(id);
+        // The challenger wins by the proposer's timeout, and is paid by the old burn share.
+        game.timeout(disputed);
+        uint256 burned = uint256(PROPOSER_BOND) * BURN_BPS / 10_000;
+        assertEq(oracle.accountOf(watcher).credit, CHALLENGER_BOND + PROPOSER_BOND - burned);
+        _assertSolvent();
     }
 
     function test_setConfig_notOwner_reverts() public {
@@ -683,6 +773,8 @@ contract InferenceOracleTest is Fixture {
 
     function test_constructor_zeroBond_reverts() public {
         vm.expectRevert(InferenceOracle.InferenceOracleBadConfig.selector);
-        new InferenceOracle(registry, 0, 1, _config());
+        new InferenceOracle(registry, 0, 1, Duration.wrap(CONFIG_DELAY), _config());
+        vm.expectRevert(InferenceOracle.InferenceOracleBadConfig.selector);
+        new InferenceOracle(registry, 1, 1, Duration.wrap(0), _config());
     }
 }

@@ -6,7 +6,7 @@ import {Fixture, TestVerifier} from "./utils/Fixture.sol";
 import {InferenceOracle} from "../sol/InferenceOracle.sol";
 import {DisputeGame} from "../sol/DisputeGame.sol";
 import {Trees} from "./utils/Trees.sol";
-import {Timestamp} from "../sol/lib/Types.sol";
+import {Duration, Timestamp} from "../sol/lib/Types.sol";
 
 /// @dev Drives the protocol with bounded random actions by a few actors; every action either
 ///      succeeds or reverts as a whole (reverts are ignored: the invariants must hold regardless).
@@ -20,6 +20,7 @@ contract Handler is Base {
     address[3] public operators = [address(0x1001), address(0x1002), address(0x1003)];
     address[2] public challengers = [address(0x2001), address(0x2002)];
     address public requester = address(0x3001);
+    address public puppet = address(0x4001);
 
     bytes internal constant INPUT = hex"01fe7f00";
     bytes internal good = abi.encodePacked(int32(7), int32(-3));
@@ -32,12 +33,26 @@ contract Handler is Base {
     mapping(uint256 => bytes32) public finalizedWith;
     uint256[] public finalized;
 
+    /// @dev Ghost: how long the live proposal of each request has stood unchallenged, in total
+    ///      (`openTime` plus the time since `openSince` while it is `Proposed`), and whether a
+    ///      segment proof confirmed it.
+    mapping(uint256 => uint256) public openTime;
+    mapping(uint256 => uint256) public openSince;
+    mapping(uint256 => bool) public proven;
+    /// @dev Ghost: requests finalized by `settle` with neither a proof nor a full window unchallenged.
+    uint256 public unprovenFinalizations;
+    /// @dev Ghost: challenges made (so a run that never disputes anything is visible).
+    uint256 public challenges;
+    uint256 internal immutable window;
+
     constructor(InferenceOracle oracle_, DisputeGame game_, TestVerifier verifier_, uint256 modelId_, uint256 steps) {
         oracle = oracle_;
         game = game_;
         verifier = verifier_;
         modelId = modelId_;
         fee = oracle_.estimateFee(modelId_);
+        (Duration w,,,,,) = oracle_.config();
+        window = Duration.unwrap(w);
         honest = _trace(steps, good, 0);
         liar = _trace(steps, bad, 2);
         // The honest trace's steps are provable; the liar's divergent step is not.
@@ -53,12 +68,13 @@ contract Handler is Base {
         vm.deal(challengers[0], 1_000 ether);
         vm.deal(challengers[1], 1_000 ether);
         vm.deal(requester, 1_000 ether);
+        vm.deal(puppet, 1_000 ether);
     }
 
     function actors() external view returns (address[] memory a) {
-        a = new address[](6);
-        (a[0], a[1], a[2], a[3], a[4], a[5]) =
-        (operators[0], operators[1], operators[2], challengers[0], challengers[1], requester);
+        a = new address[](7);
+        (a[0], a[1], a[2], a[3], a[4], a[5], a[6]) =
+        (operators[0], operators[1], operators[2], challengers[0], challengers[1], requester, puppet);
     }
 
     function finalizedCount() external view returns (uint256) {
@@ -77,6 +93,9 @@ contract Handler is Base {
         vm.prank(operators[opSeed % 3]);
         try oracle.propose(id, lie ? bad : good, _root(lie ? liar : honest)) {
             lied[id] = lie;
+            openTime[id] = 0;
+            openSince[id] = block.timestamp;
+            proven[id] = false;
         } catch {}
     }
 
@@ -84,14 +103,44 @@ contract Handler is Base {
         uint256 id = _id(idSeed);
         // A challenger claims the opposite of the proposal.
         bytes32 root = _root(lied[id] ? honest : liar);
+        // The bond is read before the prank: a call in between would use the prank up.
+        uint256 bond = oracle.challengerBond();
         vm.prank(challengers[chSeed % 2]);
-        try oracle.challenge{value: oracle.challengerBond()}(id, root) {} catch {}
+        try oracle.challenge{value: bond}(id, root) {
+            openTime[id] += block.timestamp - openSince[id];
+            ++challenges;
+        } catch {}
+    }
+
+    /// @dev The attack, as one action: the proposer's own sock puppet challenges with a junk
+    ///      root, the proposer opens the dispute, the puppet walks away, its clock runs out, and
+    ///      the proposer tries to settle at once.
+    function puppetChallenge(uint256 idSeed) external {
+        uint256 id = _id(idSeed);
+        uint256 bond = oracle.challengerBond();
+        vm.prank(puppet);
+        try oracle.challenge{value: bond}(id, keccak256("junk")) {
+            openTime[id] += block.timestamp - openSince[id];
+            ++challenges;
+        } catch {
+            return;
+        }
+        InferenceOracle.DisputeContext memory c = oracle.disputeContext(id);
+        vm.prank(c.proposer);
+        try game.openDispute(id, INPUT, lied[id] ? bad : good, _opening(lied[id] ? liar : honest)) {} catch {}
+        vm.warp(block.timestamp + Duration.unwrap(game.clock()));
+        this.timeout(idSeed);
+        this.settle(idSeed);
     }
 
     function settle(uint256 idSeed) external {
         uint256 id = _id(idSeed);
         bytes memory out = lied[id] ? bad : good;
+        InferenceOracle.Status before = oracle.requestOf(id).status;
         try oracle.settle(id, out) {
+            bool fullWindow = openTime[id] + (block.timestamp - openSince[id]) >= window;
+            bool ok = before == InferenceOracle.Status.Confirmed ? proven[id] : fullWindow;
+            if (!ok) ++unprovenFinalizations;
             _recordFinal(id);
         } catch {}
     }
@@ -128,12 +177,18 @@ contract Handler is Base {
                 seg[i] = p[d.lo + i];
             }
             vm.prank(c.proposer);
-            try game.proveSegment(id, seg, "ok") {} catch {}
+            try game.proveSegment(id, seg, "ok") {
+                proven[id] = oracle.requestOf(id).status == InferenceOracle.Status.Confirmed;
+            } catch {}
         }
     }
 
     function timeout(uint256 idSeed) external {
-        try game.timeout(_id(idSeed)) {} catch {}
+        uint256 id = _id(idSeed);
+        try game.timeout(id) {
+            // A dismissed challenge: the proposal's window runs again.
+            if (oracle.requestOf(id).status == InferenceOracle.Status.Proposed) openSince[id] = block.timestamp;
+        } catch {}
     }
 
     function proveOutput(uint256 idSeed, uint256 chSeed) external {
@@ -180,10 +235,10 @@ contract Handler is Base {
     }
 
     function _actor(uint256 seed) internal view returns (address) {
-        uint256 i = seed % 6;
+        uint256 i = seed % 7;
         if (i < 3) return operators[i];
         if (i < 5) return challengers[i - 3];
-        return requester;
+        return i == 5 ? requester : puppet;
     }
 
     function _trace(uint256 steps, bytes memory out, uint256 forkAt) internal view returns (bytes32[] memory zs) {
@@ -236,6 +291,13 @@ contract InvariantsTest is Fixture {
             assertTrue(fin, "a final request stays final");
             assertEq(h, handler.finalizedWith(id), "a final output never changes");
         }
+    }
+
+    /// @dev No request is finalized by `settle` with an output whose proposal was neither proven
+    ///      nor left unchallenged for a full liveness window (in total: a dismissed challenge
+    ///      pauses the window, it does not end it). Sock-puppet challenges are among the actions.
+    function invariant_noFinalityWithoutProofOrFullWindow() public view {
+        assertEq(handler.unprovenFinalizations(), 0, "a proposal became final without a proof or a full window");
     }
 
     /// @dev Every open dispute ends within both clocks plus the proof window: the side to move

@@ -201,7 +201,7 @@ async fn run() -> anyhow::Result<()> {
         treasury: deployer,
     };
     let oracle =
-        InferenceOracle::deploy(provider.clone(), *registry.address(), U96::from(BOND), U96::from(BOND / 2), config)
+        InferenceOracle::deploy(provider.clone(), *registry.address(), U96::from(BOND), U96::from(BOND / 2), 86_400, config)
             .await?;
     let game = DisputeGame::deploy(provider.clone(), *oracle.address(), 1, CLOCK, PROOF_WINDOW).await?;
     oracle.setDisputeGame(*game.address()).send().await?.get_receipt().await?;
@@ -245,7 +245,7 @@ async fn run() -> anyhow::Result<()> {
     }
     let one = I256::try_from(1)?;
     let feed =
-        AiPriceFeed::deploy(provider.clone(), *oracle.address(), U256::from(1), 0, one, one, 200_000, "AI/USD".into())
+        AiPriceFeed::deploy(provider.clone(), *oracle.address(), U256::from(1), 0, one, one, 200_000, user, "AI/USD".into())
             .await?;
     let tictactoe = TicTacToe::deploy(provider.clone(), *oracle.address(), U256::from(2)).await?;
     for operator in [honest, liar] {
@@ -275,7 +275,8 @@ async fn run() -> anyhow::Result<()> {
     // The files the services read.
     let deployment = serde_json::json!({
         "registry": system.registry.address(), "oracle": system.oracle.address(),
-        "dispute_game": system.game.address(), "chain_id": provider.get_chain_id().await?,
+        "dispute_game": system.game.address(), "verifier": system.verifier.address(),
+        "chain_id": provider.get_chain_id().await?,
     });
     std::fs::write(work.join("deployment.json"), deployment.to_string())?;
     for (file, key) in [("honest.key", &keys[1]), ("liar.key", &keys[2]), ("watcher.key", &keys[3])] {

@@ -143,39 +143,92 @@ pub struct TxRecord {
     pub sent_at: u64,
 }
 
-/// A proposal the watchtower checked.
+/// Where the watchtower stands on one request of a watched model. The chain decides what
+/// happens next (`crate::watch::decide`); this is what the watchtower remembers between passes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WatchStatus {
+    /// Followed: no proposal yet, or the live one agrees with our trace (or is trusted).
+    Watching,
+    /// The live proposal is wrong (or, blind, untrusted): a challenge is due.
+    Mismatch,
+    /// Our challenge is live: we play the challenger's side.
+    Challenged,
+    /// A proposal was thrown out and the request is open again: we prove the correct output
+    /// (when we hold the weights and a prover) and check any new proposal.
+    Reopened,
+    /// A wrong proposal whose window closed before we could challenge it.
+    Late,
+    /// Nothing more will happen (final, cancelled, or our own evaluations disagreed).
+    Done,
+}
+
+impl WatchStatus {
+    /// Every status, for metrics.
+    pub const ALL: [Self; 6] =
+        [Self::Watching, Self::Mismatch, Self::Challenged, Self::Reopened, Self::Late, Self::Done];
+
+    /// The status's name (snake_case).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Watching => "watching",
+            Self::Mismatch => "mismatch",
+            Self::Challenged => "challenged",
+            Self::Reopened => "reopened",
+            Self::Late => "late",
+            Self::Done => "done",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, String> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s).ok_or_else(|| format!("unknown watch status {s:?}"))
+    }
+}
+
+impl std::fmt::Display for WatchStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One request of a watched model, as the watchtower keeps it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct WatchRecord {
     /// The request.
     pub id: u64,
     /// Its model.
     pub model_id: u64,
-    /// Who proposed.
-    pub proposer: String,
-    /// The request's int8 input.
+    /// The block of the request (where log queries about it start).
+    pub block: u64,
+    /// The request's int8 input (empty for a blind record).
     pub input: Vec<i8>,
-    /// Our trace (z_0..z_L preimages).
+    /// Our trace (z_0..z_L preimages); empty for a blind record.
     pub trace: Vec<Vec<i32>>,
-    /// Our step commitments (bytes32 hex).
+    /// Our step commitments (bytes32 hex); empty for a blind record.
     pub steps: Vec<String>,
-    /// `agree`, `mismatch`, `challenged`, `won`, `proven`, `lost`, `late`, `done`.
-    pub status: String,
+    /// Where we stand.
+    pub status: WatchStatus,
+    /// The last proposal we checked (keccak of proposer, output hash and trace root), so that
+    /// each proposal is counted once; cleared when the request reopens.
+    pub checked: Option<String>,
     /// What happened last.
     pub detail: Option<String>,
 }
 
 /// The service's persistent state.
 pub trait Store: Send + Sync + 'static {
-    /// Records a checked proposal; `false` when it was already known.
+    /// Records a watched request; `false` when it was already known.
     fn insert_watched(&self, r: &WatchRecord) -> StoreResult<bool>;
-    /// Watched proposals not yet settled one way or the other.
+    /// Watched requests not `done`, oldest first.
     fn open_watched(&self) -> StoreResult<Vec<WatchRecord>>;
-    /// One watched proposal.
+    /// One watched request.
     fn watched(&self, id: u64) -> StoreResult<Option<WatchRecord>>;
-    /// Moves a watched proposal to `status`.
-    fn set_watched(&self, id: u64, status: &str, detail: Option<&str>) -> StoreResult<()>;
-    /// Watched proposals by status.
-    fn watched_counts(&self) -> StoreResult<Vec<(String, u64)>>;
+    /// Moves a watched request to `status`, with the last checked proposal (written as given)
+    /// and a detail (kept when `None`).
+    fn set_watched(&self, id: u64, status: WatchStatus, checked: Option<&str>, detail: Option<&str>)
+        -> StoreResult<()>;
+    /// Watched requests by status.
+    fn watched_counts(&self) -> StoreResult<Vec<(WatchStatus, u64)>>;
     /// The last block whose events are processed.
     fn last_block(&self) -> StoreResult<Option<u64>>;
     /// Records that every event up to `block` is processed.
@@ -248,6 +301,11 @@ const MIGRATIONS: &[&str] = &[
          updated_at INTEGER NOT NULL
      );
      CREATE INDEX watched_status ON watched(status);",
+    // v3: the watchtower follows requests, not proposals: every proposal of a request is checked
+    "ALTER TABLE watched ADD COLUMN block INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE watched ADD COLUMN checked TEXT;
+     UPDATE watched SET status = 'watching' WHERE status IN ('agree', 'won', 'blind');
+     UPDATE watched SET status = 'done' WHERE status IN ('proven', 'lost');",
 ];
 
 /// The SQLite store: one file, WAL journal, migrations by `user_version`.
@@ -330,16 +388,23 @@ fn finish(rows: Vec<(RequestRecord, String)>) -> StoreResult<Vec<RequestRecord>>
         .collect()
 }
 
+fn watch_status(s: String) -> rusqlite::Result<WatchStatus> {
+    WatchStatus::parse(&s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(StoreError(e)))
+    })
+}
+
 fn row_to_watched(r: &rusqlite::Row<'_>) -> rusqlite::Result<WatchRecord> {
     let input: Vec<u8> = r.get("input")?;
     Ok(WatchRecord {
         id: r.get::<_, i64>("id")? as u64,
         model_id: r.get::<_, i64>("model_id")? as u64,
-        proposer: r.get("proposer")?,
+        block: r.get::<_, i64>("block")? as u64,
         input: input.into_iter().map(|b| b as i8).collect(),
         trace: json_col(r.get("trace")?)?.unwrap_or_default(),
         steps: json_col(r.get("steps")?)?.unwrap_or_default(),
-        status: r.get("status")?,
+        status: watch_status(r.get("status")?)?,
+        checked: r.get("checked")?,
         detail: r.get("detail")?,
     })
 }
@@ -351,18 +416,20 @@ impl Store for SqliteStore {
         let steps = serde_json::to_string(&w.steps).expect("strings serialize");
         self.with(|c| {
             c.execute(
-                "INSERT OR IGNORE INTO watched (id, model_id, proposer, input, trace, steps, status, detail, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT OR IGNORE INTO watched
+                     (id, model_id, proposer, input, trace, steps, status, detail, updated_at, block, checked)
+                 VALUES (?1, ?2, '', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     w.id as i64,
                     w.model_id as i64,
-                    w.proposer,
                     input,
                     trace,
                     steps,
-                    w.status,
+                    w.status.as_str(),
                     w.detail,
-                    now() as i64
+                    now() as i64,
+                    w.block as i64,
+                    w.checked,
                 ],
             )
             .map(|n| n == 1)
@@ -371,9 +438,7 @@ impl Store for SqliteStore {
 
     fn open_watched(&self) -> StoreResult<Vec<WatchRecord>> {
         self.with(|c| {
-            let mut s = c.prepare(
-                "SELECT * FROM watched WHERE status IN ('mismatch', 'blind', 'challenged', 'won', 'reopened') ORDER BY id",
-            )?;
+            let mut s = c.prepare("SELECT * FROM watched WHERE status != 'done' ORDER BY id")?;
             let rows = s.query_map([], row_to_watched)?.collect::<rusqlite::Result<Vec<_>>>();
             rows
         })
@@ -383,21 +448,29 @@ impl Store for SqliteStore {
         self.with(|c| c.query_row("SELECT * FROM watched WHERE id = ?1", [id as i64], row_to_watched).optional())
     }
 
-    fn set_watched(&self, id: u64, status: &str, detail: Option<&str>) -> StoreResult<()> {
+    fn set_watched(
+        &self,
+        id: u64,
+        status: WatchStatus,
+        checked: Option<&str>,
+        detail: Option<&str>,
+    ) -> StoreResult<()> {
         self.with(|c| {
             c.execute(
-                "UPDATE watched SET status = ?2, detail = COALESCE(?3, detail), updated_at = ?4 WHERE id = ?1",
-                params![id as i64, status, detail, now() as i64],
+                "UPDATE watched SET status = ?2, checked = ?3, detail = COALESCE(?4, detail), updated_at = ?5
+                 WHERE id = ?1",
+                params![id as i64, status.as_str(), checked, detail, now() as i64],
             )
             .map(drop)
         })
     }
 
-    fn watched_counts(&self) -> StoreResult<Vec<(String, u64)>> {
+    fn watched_counts(&self) -> StoreResult<Vec<(WatchStatus, u64)>> {
         self.with(|c| {
             let mut s = c.prepare("SELECT status, COUNT(*) FROM watched GROUP BY status")?;
-            let rows =
-                s.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?.collect::<rusqlite::Result<Vec<_>>>();
+            let rows = s
+                .query_map([], |r| Ok((watch_status(r.get(0)?)?, r.get::<_, i64>(1)? as u64)))?
+                .collect::<rusqlite::Result<Vec<_>>>();
             rows
         })
     }

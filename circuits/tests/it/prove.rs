@@ -187,3 +187,46 @@ proptest! {
         prop_assert!(rejected(p, &c), "accepted a flip of bit {} of byte {} of {}", bit, i, c.proof.len());
     }
 }
+
+/// A private model's key cache names its structure, never its weights: another model of the
+/// same shape with other weights finds the same file, and no name carries a prefix of the
+/// (unblinded) weight commitment. (Before, the name began with 16 hex digits of it.)
+#[test]
+fn private_key_cache_names_say_nothing_about_the_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = shipped("price_feed");
+    let mut other = model.clone();
+    other.layers[0].weights[0] = if other.layers[0].weights[0] == 5 { 6 } else { 5 };
+    assert_ne!(model.commitment(), other.commitment());
+    let private = |m: &Model| WeightMode::Private(Blinding::random(m));
+    let (_, first) =
+        ModelProver::setup(model.clone(), private(&model), &KeySource::InsecureTest, Some(dir.path())).unwrap();
+    let KeyOrigin::Generated(Some(path)) = first else { panic!("keys generated and cached: {first:?}") };
+    let (_, second) =
+        ModelProver::setup(other.clone(), private(&other), &KeySource::InsecureTest, Some(dir.path())).unwrap();
+    assert_eq!(second, KeyOrigin::Cached(path), "the same structure, the same keys");
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        for m in [&model, &other] {
+            let prefix = &m.commitment().to_string()[2..18];
+            assert!(!name.contains(prefix), "{name} carries the weight commitment's prefix {prefix}");
+        }
+    }
+}
+
+/// The blinding file is the private model's secret: readable by its owner only.
+#[cfg(unix)]
+#[test]
+fn a_blinding_file_is_written_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model.blinding.json");
+    std::fs::write(&path, "old, world-readable").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let model = shipped("price_feed");
+    let blinding = Blinding::random(&model);
+    blinding.save(&path).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "mode {mode:o}");
+    assert_eq!(Blinding::load(&path).unwrap(), blinding);
+}

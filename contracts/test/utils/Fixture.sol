@@ -74,6 +74,7 @@ abstract contract Fixture is Base {
     uint64 internal constant PROOF_WINDOW = 1 hours;
     uint16 internal constant K = 1;
     uint16 internal constant BURN_BPS = 2_000;
+    uint64 internal constant CONFIG_DELAY = 2 days;
 
     /// Model 1: public, 5 steps, 4 int8 inputs, 2 int32 outputs. Model 2: private, 2 steps.
     uint256 internal publicModel;
@@ -85,7 +86,7 @@ abstract contract Fixture is Base {
         verifier = new TestVerifier();
         registry = new ModelRegistry();
         vm.startPrank(owner);
-        oracle = new InferenceOracle(registry, PROPOSER_BOND, CHALLENGER_BOND, _config());
+        oracle = new InferenceOracle(registry, PROPOSER_BOND, CHALLENGER_BOND, Duration.wrap(CONFIG_DELAY), _config());
         game = new DisputeGame(oracle, K, Duration.wrap(CLOCK), Duration.wrap(PROOF_WINDOW));
         oracle.setDisputeGame(address(game));
         vm.stopPrank();

@@ -102,6 +102,7 @@ pub(crate) async fn deploy<P: Provider + Clone>(provider: &P, accounts: &Account
         *registry.address(),
         U96::from(PROPOSER_BOND),
         U96::from(CHALLENGER_BOND),
+        86_400,
         config,
     )
     .await

@@ -76,6 +76,20 @@ impl Defender {
         }
     }
 
+    /// The digest of the on-chain verifying key (the registry's `vkDigest`) that this model's
+    /// public-weight proofs verify against under the configured setup; `None` without a setup.
+    /// The prover set up for it is kept for the disputes to come (keys stay resident).
+    pub async fn key_digest(&self, model_id: u64, model: &Model) -> Result<Option<[u8; 32]>, String> {
+        let Some(config) = self.prover.clone() else { return Ok(None) };
+        let (model, provers) = (model.clone(), self.provers.clone());
+        tokio::task::spawn_blocking(move || {
+            let prover = prover_for(&provers, model_id, model, &config)?;
+            prover.evm_key().map(|k| Some(k.digest())).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| format!("key setup panicked: {e}"))?
+    }
+
     /// The game.
     pub fn game(&self) -> &DisputeGameInstance<DynProvider> {
         &self.game
@@ -164,20 +178,7 @@ impl Defender {
         jobs.insert(
             request,
             tokio::task::spawn_blocking(move || {
-                let prover = {
-                    let cached = provers.lock().unwrap_or_else(|p| p.into_inner()).get(&model_id).cloned();
-                    match cached {
-                        Some(p) => p,
-                        None => {
-                            let (p, _) =
-                                ModelProver::setup(model, WeightMode::Public, &config.source, Some(&config.keys_dir))
-                                    .map_err(|e| e.to_string())?;
-                            let p = Arc::new(p);
-                            provers.lock().unwrap_or_else(|p| p.into_inner()).insert(model_id, p.clone());
-                            p
-                        }
-                    }
-                };
+                let prover = prover_for(&provers, model_id, model, &config)?;
                 let started = std::time::Instant::now();
                 let (proof, _) =
                     prover.prove(RequestId::from_u64(request), &trace, segment, |_| {}).map_err(|e| e.to_string())?;
@@ -194,6 +195,20 @@ impl Defender {
         );
         None
     }
+}
+
+type Provers = Mutex<HashMap<u64, Arc<ModelProver>>>;
+
+/// The cached public-weight prover of `model_id`, set up (blocking) the first time.
+fn prover_for(provers: &Provers, model_id: u64, model: Model, config: &ProverConfig) -> Result<Arc<ModelProver>, String> {
+    if let Some(p) = provers.lock().unwrap_or_else(|p| p.into_inner()).get(&model_id).cloned() {
+        return Ok(p);
+    }
+    let (p, _) = ModelProver::setup(model, WeightMode::Public, &config.source, Some(&config.keys_dir))
+        .map_err(|e| e.to_string())?;
+    let p = Arc::new(p);
+    provers.lock().unwrap_or_else(|p| p.into_inner()).insert(model_id, p.clone());
+    Ok(p)
 }
 
 /// The result of a finished job (it is finished, so this does not block).

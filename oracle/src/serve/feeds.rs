@@ -145,7 +145,8 @@ pub struct Feed {
 }
 
 impl Feed {
-    /// Sets up a feed: its consumer's model must be one the service serves.
+    /// Sets up a feed: its consumer's model must be one the service serves, and the service's key
+    /// its updater.
     pub async fn new(
         spec: FeedSpec,
         provider: DynProvider,
@@ -160,6 +161,14 @@ impl Feed {
         let served = u64::try_from(model_id).ok().and_then(|id| models.get(&id)).ok_or_else(|| {
             anyhow::anyhow!("feed {} is for model {model_id}, which this service does not serve", spec.contract)
         })?;
+        let updater = consumer.updater().call().await.map_err(|e| anyhow::anyhow!("feed {}: {e}", spec.contract))?;
+        // INVARIANT: only the feed's updater may request its rounds (it chooses the inputs).
+        if updater != me {
+            anyhow::bail!(
+                "feed {}: its updater is {updater}, not this service's key {me}; only the updater may request rounds",
+                spec.contract
+            );
+        }
         let source = Source::open(&spec.source)?;
         Ok(Self {
             model: served.model.clone(),

@@ -249,6 +249,57 @@ pub async fn load_models(provider: &DynProvider, registry: Address, args: &[Mode
     Ok(models)
 }
 
+/// Refuses a model whose registration this service cannot rely on, naming the mismatch: its
+/// verifier must be the deployment's `NovaVerifier` (a model owner's own verifier could reject
+/// every honest proof, or accept every false one), its key must be published there, its weight
+/// mode must be the expected one, and, when `digest` is given (the digest of the key this
+/// service's circuit for the model exports under its setup), its `vkDigest` must be exactly that
+/// (a key for another circuit would let a liar prove another computation).
+pub async fn check_registration(
+    provider: &DynProvider,
+    deployment: &Deployment,
+    id: u64,
+    private: bool,
+    digest: Option<[u8; 32]>,
+) -> anyhow::Result<()> {
+    let registry = ModelRegistry::new(deployment.registry, provider.clone());
+    let m = registry
+        .model(alloy::primitives::U256::from(id))
+        .call()
+        .await
+        .with_context(|| format!("cannot read model {id} from the registry"))?;
+    // INVARIANT: proofs about this model are judged by the deployment's own verifier.
+    if m.verifier != deployment.verifier {
+        bail!(
+            "model {id} is registered with verifier {}, not the deployment's NovaVerifier {}; refusing it",
+            m.verifier,
+            deployment.verifier
+        );
+    }
+    if m.isPrivate != private {
+        let (is, expected) = if m.isPrivate { ("private", "public") } else { ("public", "private") };
+        bail!("model {id} is registered with {is} weights, but is used here as a {expected} model; refusing it");
+    }
+    let verifier = verdict_contracts::NovaVerifier::new(deployment.verifier, provider.clone());
+    let pointer = verifier.keyOf(m.vkDigest).call().await.with_context(|| format!("model {id}: cannot read its key"))?;
+    if pointer == Address::ZERO {
+        bail!("model {id}: its verifying key {} is not published in the NovaVerifier; refusing it", m.vkDigest);
+    }
+    match digest {
+        Some(ours) if ours != m.vkDigest.0 => bail!(
+            "model {id} is registered with verifying key {}, but its circuit's key under this setup is {}; refusing it",
+            m.vkDigest,
+            alloy::primitives::B256::from(ours)
+        ),
+        Some(_) => tracing::info!(model = id, vk = %m.vkDigest, "verifying key matches the registry"),
+        None => tracing::warn!(
+            model = id,
+            "no prover setup: the registered verifying key cannot be checked against the model's circuit"
+        ),
+    }
+    Ok(())
+}
+
 /// The model file at a registered URI: `file://PATH` (relative to the working directory) or
 /// `http://…` (at most 64 MiB, 30 s).
 pub async fn fetch_model(uri: &str) -> anyhow::Result<Model> {
@@ -312,12 +363,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if prover.is_none() {
         tracing::warn!("no prover setup (--ptau-dir or --insecure-test-setup): challenged proposals cannot be proven");
     }
+    let defender = defense::Defender::new(provider.clone(), deployment.dispute_game, me, prover);
+    for (id, served) in models.iter() {
+        let digest = defender.key_digest(*id, &served.model).await.map_err(|e| anyhow::anyhow!("model {id}: {e}"))?;
+        check_registration(&provider, &deployment, *id, false, digest).await?;
+    }
     if args.dishonest {
         tracing::warn!("DISHONEST MODE: every proposal is a deliberate lie (tests and demos only)");
     }
     let operator =
         Operator::new(provider.clone(), deployment.oracle, me, store.clone(), models.clone(), metrics.clone(), config)
-            .with_defender(defense::Defender::new(provider.clone(), deployment.dispute_game, me, prover))
+            .with_defender(defender)
             .dishonest(args.dishonest)
             .with_heads(args.ws_url.clone().map_or_else(heads::NewHeads::none, heads::NewHeads::subscribe));
     let state = Arc::new(AppState {

@@ -106,6 +106,7 @@ impl Env {
             *registry.address(),
             U96::from(BOND),
             U96::from(BOND / 2),
+            86_400,
             config,
         )
         .await
@@ -132,12 +133,13 @@ impl Env {
             .get_receipt()
             .await
             .unwrap();
-        let feed = deploy_feed(&provider, *oracle.address(), "AI/USD").await;
+        let feed = deploy_feed(&provider, *oracle.address(), "AI/USD", user).await;
 
         let dir = tempfile::tempdir().unwrap();
         let chain_id = provider.get_chain_id().await.unwrap();
         let deployment = json!({
-            "registry": registry.address(), "oracle": oracle.address(), "dispute_game": game.address(), "chain_id": chain_id,
+            "registry": registry.address(), "oracle": oracle.address(), "dispute_game": game.address(),
+            "verifier": verifier.address(), "chain_id": chain_id,
         });
         std::fs::write(dir.path().join("deployment.json"), deployment.to_string()).unwrap();
         let key = format!("0x{}", alloy::hex::encode(keys[1].to_bytes()));
@@ -207,14 +209,16 @@ impl Env {
     }
 }
 
-/// An `AiPriceFeed` of model 1 (8 decimals, answer = output, 200k callback gas).
+/// An `AiPriceFeed` of model 1 (8 decimals, answer = output, 200k callback gas) whose rounds only
+/// `updater` may request.
 pub(crate) async fn deploy_feed(
     provider: &DynProvider,
     oracle: Address,
     description: &str,
+    updater: Address,
 ) -> AiPriceFeed::AiPriceFeedInstance<DynProvider> {
     let one = alloy::primitives::I256::try_from(1).unwrap();
-    AiPriceFeed::deploy(provider.clone(), oracle, U256::from(1), 8, one, one, 200_000, description.into())
+    AiPriceFeed::deploy(provider.clone(), oracle, U256::from(1), 8, one, one, 200_000, updater, description.into())
         .await
         .unwrap()
 }
@@ -534,19 +538,21 @@ async fn scheduled_feeds_produce_final_rounds_from_csv_and_http_sources() {
     let app = axum::Router::new()
         .route("/price", axum::routing::get(move || async move { axum::Json(json!({ "input": row })) }));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let second = deploy_feed(&env.provider, *env.oracle.address(), "AI/USD (http)").await;
+    // The service requests the rounds: it is the feeds' updater.
+    let first = deploy_feed(&env.provider, *env.oracle.address(), "AI/USD (csv)", env.operator).await;
+    let second = deploy_feed(&env.provider, *env.oracle.address(), "AI/USD (http)", env.operator).await;
 
-    let csv_feed = format!("contract={},source=csv:{},every=2", env.feed.address(), csv.display());
+    let csv_feed = format!("contract={},source=csv:{},every=2", first.address(), csv.display());
     let http_feed = format!("contract={},source={http},every=3", second.address());
     let service = env.spawn(&["--feed", &csv_feed, "--feed", &http_feed]);
     service.ready().await;
     wait_for(Duration::from_secs(90), || async {
-        env.feed.latestRound().call().await.unwrap() >= 2 && second.latestRound().call().await.unwrap() >= 1
+        first.latestRound().call().await.unwrap() >= 2 && second.latestRound().call().await.unwrap() >= 1
     })
     .await;
     let expected = expected_rounds(&env.model, &rows);
     for (round, answer) in expected.iter().enumerate() {
-        let r = env.feed.getRoundData(alloy::primitives::aliases::U80::from(round + 1)).call().await.unwrap();
+        let r = first.getRoundData(alloy::primitives::aliases::U80::from(round + 1)).call().await.unwrap();
         assert_eq!(&r._1, answer, "csv round {}", round + 1);
     }
     let r = second.getRoundData(alloy::primitives::aliases::U80::from(1)).call().await.unwrap();

@@ -49,6 +49,8 @@ fn args(env: &Env, port: u16) -> WatchArgs {
         listen: format!("127.0.0.1:{port}").parse().unwrap(),
         poll_ms: 200,
         min_margin: 1,
+        confirmations: 0,
+        start_block: 0,
         gas_cap: 3_000_000,
         replace_after_secs: 60,
         ws_url: Some(env.rpc.replace("http://", "ws://")),
@@ -456,6 +458,76 @@ async fn a_lie_proposed_again_after_the_reopening_is_challenged_again() {
     assert_eq!(env.oracle.challengeOf(rid).call().await.unwrap().challenger, env.watcher);
 }
 
+/// The sock-puppet attack (issue: "a proposer must never win without a proof"): the liar's own
+/// second account challenges the lie first, in the proposal's block, with a junk root, so the
+/// honest watchtower's challenge cannot land; the liar opens the dispute and lets the puppet's
+/// clock run out. The contract now dismisses the puppet's challenge (its bond is forfeited) and
+/// puts the lie back in its window instead of confirming it; the watchtower, which kept watching
+/// the request although someone else had challenged it, challenges the lie, wins when the liar
+/// stops answering, and proves the right output for the consumer. (Before: the timeout confirmed
+/// the lie, and the watchtower had marked the request done when it saw another challenger.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lie_challenged_first_by_a_sock_puppet_that_walks_away_is_still_caught() {
+    let env = Env::new().await;
+    let model = &env.model;
+    let input = sample_input(model);
+    let honest = model.run(&input).unwrap();
+    let (output, root) = consistent_lie(model, &honest, 55);
+    let id = env.request_round(&input).await;
+    let rid = U256::from(id);
+    let raw = |method: &'static str, params: serde_json::Value| {
+        let provider = env.provider.clone();
+        async move {
+            let _: serde_json::Value = alloy::providers::Provider::raw_request(&provider, method.into(), params).await.unwrap();
+        }
+    };
+    // The proposal and the puppet's challenge in one block (mining paused in between).
+    raw("evm_setIntervalMining", serde_json::json!([0])).await;
+    let proposed = env.oracle.propose(rid, output.clone(), root).from(env.operator).send().await.unwrap();
+    let bond = env.oracle.challengerBond().call().await.unwrap();
+    let junk = FixedBytes::<32>::repeat_byte(0x99);
+    let puppet = env.oracle.challenge(rid, junk).value(U256::from(bond)).from(env.user).send().await.unwrap();
+    raw("evm_mine", serde_json::json!([])).await;
+    raw("evm_setIntervalMining", serde_json::json!([1])).await;
+    assert!(proposed.get_receipt().await.unwrap().status());
+    assert!(puppet.get_receipt().await.unwrap().status());
+
+    let port = free_port();
+    let watcher = tokio::spawn(verdict_oracle::watch::watch(args(&env, port)));
+    // The liar opens its side, and then the puppet never answers.
+    let l = model.steps();
+    let lie = {
+        let mut zs: Vec<FixedBytes<32>> = model.step_commitments(&honest).iter().map(|z| FixedBytes::from(z.0)).collect();
+        let wrong: Vec<i32> = honest.output().iter().map(|v| v + 55).collect();
+        zs[l] = FixedBytes::from(Commitment::from_field(activation_commitment(l, &wrong, 32)).0);
+        Trace::from_words(&zs)
+    };
+    assert_eq!(lie.root(), root);
+    open_as_liar(&env, rid, &input, &output, lie.opening(0), lie.opening(l)).await;
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(CLOCK + 30), "the puppet's clock did not run out");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if env.game.timeout(rid).from(env.operator).call().await.is_ok() {
+            env.game.timeout(rid).from(env.operator).send().await.unwrap().get_receipt().await.unwrap();
+            break;
+        }
+    }
+    assert_eq!(env.count::<InferenceOracle::ChallengeDismissed>(id).await, 1, "the puppet's challenge is dismissed");
+    // The watchtower challenges the lie in the rest of its window, and wins.
+    while env.count::<InferenceOracle::Finalized>(id).await == 0 {
+        let limit = Duration::from_secs(3 * CLOCK + PROOF_WINDOW + 90);
+        assert!(started.elapsed() < limit, "the lie was not caught after the dismissal");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap().text().await.unwrap();
+    watcher.abort();
+    assert_eq!(env.count::<InferenceOracle::Challenged>(id).await, 2, "the puppet's, then the watchtower's");
+    assert_the_watchtower_answered(&env, id, &honest).await;
+    assert!(metrics.contains("verdict_watch_proposals_checked_total 1"), "one proposal, checked once: {metrics}");
+    assert!(metrics.contains("verdict_watch_disputes_total{outcome=\"won\"} 1"), "{metrics}");
+}
+
 /// The dishonest mode of `oracle serve` (a real service process that proposes a wrong output with
 /// a consistent trace and plays the dispute with it) against the watchtower: the lie is caught,
 /// the liar cannot prove its last step and times out, loses its bond, and the consumer gets the
@@ -539,7 +611,7 @@ async fn an_honest_operator_is_never_challenged_over_hundreds_of_requests() {
 /// the reopened request was left unproven: the stall the SIGKILL test once showed.)
 #[tokio::test(flavor = "multi_thread")]
 async fn a_challenge_mined_but_not_recorded_before_a_crash_is_still_played_and_won() {
-    use verdict_oracle::store::{SqliteStore, Store, WatchRecord};
+    use verdict_oracle::store::{SqliteStore, Store, WatchRecord, WatchStatus};
     let env = Env::new().await;
     let input = sample_input(&env.model);
     let honest = env.model.run(&input).unwrap();
@@ -559,11 +631,12 @@ async fn a_challenge_mined_but_not_recorded_before_a_crash_is_still_played_and_w
             .insert_watched(&WatchRecord {
                 id,
                 model_id: 1,
-                proposer: env.operator.to_string(),
+                block: 0,
                 input: input.clone(),
                 trace: honest.steps.clone(),
                 steps: zs.iter().map(ToString::to_string).collect(),
-                status: "mismatch".into(),
+                status: WatchStatus::Mismatch,
+                checked: None,
                 detail: None,
             })
             .unwrap();
@@ -705,4 +778,73 @@ async fn model_weights_come_from_the_registered_uri_and_must_match_the_commitmen
         let err = format!("{:#}", load_models(&env.provider, deployment.registry, &from_registry).await.unwrap_err());
         assert!(err.contains(expected), "{err}");
     }
+}
+
+/// A model registration that could take an honest party's bond is refused, by `fraud-prover
+/// watch` and by `oracle serve`, with an error that names the mismatch: a verifier other than
+/// the deployment's `NovaVerifier` (a model owner's own could reject every honest proof), a
+/// verifying key of another circuit (it would let a liar prove another computation), and a
+/// private registration used as a public model. (Before, only the weights and the shape were
+/// checked: all three were served and watched.)
+#[tokio::test(flavor = "multi_thread")]
+async fn registrations_with_another_verifier_or_key_are_refused_by_name() {
+    use verdict_circuits::{folding::KeySource, prover::ModelProver, step::WeightMode, Model};
+    use verdict_contracts::{nova, ModelRegistry, NovaVerifier};
+
+    let env = Env::new().await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let deployment = verdict_contracts::Deployment::load(env.path("deployment.json")).unwrap();
+    let registry = ModelRegistry::new(deployment.registry, env.provider.clone());
+    let ours = NovaVerifier::new(deployment.verifier, env.provider.clone());
+    let keys = tokio::task::spawn_blocking({
+        let price = env.model.clone();
+        let npc = Model::load(root.join("models/tictactoe.model.json")).unwrap();
+        move || {
+            let key = |m: Model| {
+                ModelProver::setup(m, WeightMode::Public, &KeySource::InsecureTest, None).unwrap().0.evm_key().unwrap()
+            };
+            (key(price), key(npc))
+        }
+    })
+    .await
+    .unwrap();
+    let registration = |private: bool| nova::Registration {
+        model: &env.model,
+        commitment: env.model.commitment(),
+        private,
+        fee: 1_000,
+        uri: String::new(),
+    };
+    let other = nova::deploy_verifier(&env.provider, deployment.registry).await.unwrap();
+    let (foreign, _) = nova::register_model(&registry, &other, &keys.0, registration(false)).await.unwrap();
+    let (wrong_key, _) = nova::register_model(&registry, &ours, &keys.1, registration(false)).await.unwrap();
+    let (private, _) = nova::register_model(&registry, &ours, &keys.0, registration(true)).await.unwrap();
+
+    let path = root.join("models/price_feed.model.json");
+    for (id, expected) in [
+        (foreign, "not the deployment's NovaVerifier"),
+        (wrong_key, "its circuit's key under this setup is"),
+        (private, "registered with private weights"),
+    ] {
+        let id: u64 = id.to();
+        let watching = WatchArgs {
+            models: vec![ModelArg { id, path: Some(path.clone()) }],
+            db: env.path(&format!("refused-{id}.sqlite")),
+            ..args(&env, free_port())
+        };
+        let err = tokio::time::timeout(Duration::from_secs(120), verdict_oracle::watch::watch(watching))
+            .await
+            .expect("refused at startup, not watched")
+            .expect_err("the watchtower must refuse it");
+        assert!(format!("{err:#}").contains(expected), "model {id}: {err:#}");
+    }
+    // `oracle serve` runs the same check before it serves anything.
+    let model = format!("{}={}", foreign.to::<u64>(), path.display());
+    let mut service = env.spawn(&["--model", &model, "--insecure-test-setup"]);
+    let started = Instant::now();
+    while !env.log().contains("not the deployment's NovaVerifier") {
+        assert!(started.elapsed() < Duration::from_secs(120), "the service did not refuse it; log:\n{}", env.log());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    service.kill();
 }

@@ -1,0 +1,614 @@
+//! The watchtower (`fraud-prover watch`): re-executes every proposal of the models it watches,
+//! challenges the wrong ones within their window, plays the challenger's side of the bisection
+//! (each move from the pure solver), calls the timeout when the proposer runs out of clock, and,
+//! once a wrong proposal is thrown out, proves the correct output so that the consumer gets it;
+//! then claims its credits.
+//!
+//! Layered as STYLE.md asks: the monitor (`scan`) records every request of a watched model, the
+//! scheduler (`tick`) visits every open record, the agent (`advance`) reads the chain and asks
+//! the pure [`decide`] (and, in a dispute, the pure solver) what to do, and the responder
+//! (`send_tx`) sends it. Every proposal of every request is checked, whoever challenged before:
+//! a request stays watched until it is final. Like the operator, it acts only on the chain's
+//! current state, so a restart at any point resumes every open dispute.
+//!
+//! Private models cannot be re-executed. With `--blind-challenge ID` the watchtower challenges
+//! every proposal of private model `ID` blind (no trace of its own), except those of operators
+//! named with `--trust`: the proposer must then prove the whole inference within the proof
+//! window, or lose its bond. Off by default, because an honest proposer proves and the
+//! challenger's bond is lost; it is for operators the watcher has reason not to trust.
+
+use std::{
+    collections::HashSet,
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+mod decide;
+
+pub use decide::{decide, Action, Facts, Local, Proposal, RequestStatus};
+
+use alloy::{
+    primitives::{keccak256, Address, Bytes, FixedBytes, B256, U256},
+    providers::{DynProvider, Provider},
+    rpc::types::Filter,
+    sol_types::SolEvent,
+};
+use anyhow::Context;
+use axum::{extract::State, http::StatusCode, routing::get, Json, Router};
+use clap::Args;
+use serde_json::json;
+use verdict_circuits::Commitment;
+use verdict_contracts::{
+    dispute::{next_action, Action as DisputeAction, DisputeView, Phase, Role, Trace},
+    dispute_game::DisputeGame,
+    inference_oracle::InferenceOracle,
+};
+
+use crate::{
+    serve::{
+        chain::{block_time, rpc, send_tx, ChainConfig, ChainError},
+        check_registration, connect,
+        defense::Defender,
+        heads::NewHeads,
+        load_models,
+        models::{encode_output, ModelArg, Models},
+        prover_config,
+    },
+    store::{SqliteStore, Store, WatchRecord, WatchStatus},
+};
+
+/// `fraud-prover watch` flags (each with a `VERDICT_*` variable). The key comes from
+/// `--key-file` or `VERDICT_WATCHER_KEY`, never from a flag value.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The JSON-RPC endpoint.
+    #[arg(long, env = "VERDICT_RPC_URL", default_value = "http://127.0.0.1:8545")]
+    pub rpc_url: String,
+    /// The deployment file.
+    #[arg(long, env = "VERDICT_DEPLOYMENT")]
+    pub deployment: PathBuf,
+    /// A file holding the watcher's hex private key (or set `VERDICT_WATCHER_KEY`).
+    #[arg(long, env = "VERDICT_WATCHER_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Watch registered model `ID` with the model file `PATH` (`ID=PATH`), or with the file at
+    /// the model's registered URI (`ID`), checked against the registry.
+    #[arg(long = "model", env = "VERDICT_MODELS", value_delimiter = ',')]
+    pub models: Vec<ModelArg>,
+    /// Challenge every proposal of private model `ID` blind, by bond (the proposer must prove
+    /// the whole inference or lose). Off by default: each proposal an honest operator proves
+    /// costs the challenger bond.
+    #[arg(long = "blind-challenge", env = "VERDICT_BLIND_CHALLENGE", value_delimiter = ',', value_name = "ID")]
+    pub blind_challenge: Vec<u64>,
+    /// Operators never challenged blind.
+    #[arg(long = "trust", env = "VERDICT_TRUSTED_OPERATORS", value_delimiter = ',', value_name = "ADDRESS")]
+    pub trust: Vec<Address>,
+    /// The SQLite file.
+    #[arg(long, env = "VERDICT_DB", default_value = ".verdict/watchtower.sqlite")]
+    pub db: PathBuf,
+    /// Where `/healthz` and `/metrics` listen.
+    #[arg(long, env = "VERDICT_LISTEN", default_value = "127.0.0.1:9090")]
+    pub listen: std::net::SocketAddr,
+    /// Milliseconds between passes.
+    #[arg(long, env = "VERDICT_POLL_MS", default_value_t = 1000)]
+    pub poll_ms: u64,
+    /// Do not challenge with less than this many seconds left in the window.
+    #[arg(long, env = "VERDICT_MIN_MARGIN", default_value_t = 2)]
+    pub min_margin: u64,
+    /// Blocks a request event must be deep before it is recorded.
+    #[arg(long, env = "VERDICT_CONFIRMATIONS", default_value_t = 0)]
+    pub confirmations: u64,
+    /// The first block to scan on a fresh store (the deployment's block).
+    #[arg(long, env = "VERDICT_START_BLOCK", default_value_t = 0)]
+    pub start_block: u64,
+    /// A WebSocket endpoint of the same node (ws://…): a pass runs on every new block
+    /// (`eth_subscribe`), besides the polls.
+    #[arg(long, env = "VERDICT_WS_URL")]
+    pub ws_url: Option<String>,
+    /// Seconds a sent transaction may stay unmined before it is replaced (same nonce, fees
+    /// raised to at least 125%).
+    #[arg(long, env = "VERDICT_REPLACE_AFTER_SECS", default_value_t = 60)]
+    pub replace_after_secs: u64,
+    /// The most gas one transaction may use.
+    #[arg(long, env = "VERDICT_GAS_CAP", default_value_t = 3_000_000)]
+    pub gas_cap: u64,
+    /// Powers-of-tau files for the prover's keys (proving the correct output needs a setup).
+    #[arg(long, env = "VERDICT_PTAU_DIR", conflicts_with = "insecure_test_setup")]
+    pub ptau_dir: Option<PathBuf>,
+    /// Prove with the insecure test setup (public tau): tests and the local demo only.
+    #[arg(long, env = "VERDICT_INSECURE_TEST_SETUP")]
+    pub insecure_test_setup: bool,
+    /// The proving-key cache.
+    #[arg(long, env = "VERDICT_KEYS_DIR", default_value = ".verdict/keys")]
+    pub keys_dir: PathBuf,
+}
+
+/// What the watchtower counts.
+#[derive(Debug, Default)]
+pub struct WatchMetrics {
+    /// Proposals re-executed (each proposal once).
+    pub checked: AtomicU64,
+    /// Proposals that differ from our trace.
+    pub mismatches: AtomicU64,
+    /// Challenges mined.
+    pub challenges: AtomicU64,
+    /// Disputes we won.
+    pub won: AtomicU64,
+    /// Disputes we lost.
+    pub lost: AtomicU64,
+    /// Correct outputs proven after a win.
+    pub proven: AtomicU64,
+    /// Failed RPC calls.
+    pub rpc_errors: AtomicU64,
+}
+
+/// The watchtower.
+pub struct Watcher {
+    provider: DynProvider,
+    oracle: InferenceOracle::InferenceOracleInstance<DynProvider>,
+    game: DisputeGame::DisputeGameInstance<DynProvider>,
+    me: Address,
+    store: Arc<dyn Store>,
+    models: Arc<Models>,
+    blind: HashSet<u64>,
+    trusted: HashSet<Address>,
+    metrics: Arc<WatchMetrics>,
+    config: ChainConfig,
+    margin: u64,
+    prover: Defender,
+    heads: NewHeads,
+}
+
+fn inc(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+fn corrupt(what: impl std::fmt::Display) -> ChainError {
+    ChainError::Rpc(format!("corrupt watch record: {what}"))
+}
+
+impl Watcher {
+    async fn block_time(&self) -> Result<u64, ChainError> {
+        block_time(&self.provider).await
+    }
+
+    /// One pass: record new requests, advance every open one, claim credits. A failing scan
+    /// does not hold up the disputes in flight: they advance first, and the scan's error is
+    /// returned afterwards.
+    pub async fn tick(&self) -> Result<(), ChainError> {
+        let scanned = self.scan().await;
+        if let Err(e) = &scanned {
+            tracing::warn!("scan failed (disputes still advance): {e}");
+        }
+        for w in self.store.open_watched()? {
+            if let Err(e) = self.advance(&w).await {
+                tracing::warn!(request = w.id, "{e}");
+            }
+        }
+        let account = self.oracle.accountOf(self.me).call().await.map_err(rpc)?;
+        if account.credit.to::<u128>() > 0 {
+            send_tx(self.store.as_ref(), &self.config, 0, "claim", self.oracle.claim().from(self.me)).await?;
+            tracing::info!(wei = account.credit.to::<u128>(), "claimed credits");
+        }
+        scanned
+    }
+
+    /// The monitor: records every new request of a watched model with our trace of it (or, for a
+    /// `--blind-challenge` model, without one), reading `RequestCreated` logs in ranges of at most
+    /// `max_log_range` blocks that are `confirmations` deep, resuming after a restart.
+    async fn scan(&self) -> Result<(), ChainError> {
+        let head = self.provider.get_block_number().await.map_err(rpc)?;
+        let safe = head.saturating_sub(self.config.confirmations);
+        let mut from = match self.store.meta("watch:last_block")?.and_then(|v| v.parse::<u64>().ok()) {
+            Some(b) => b + 1,
+            None => self.config.start_block,
+        };
+        while from <= safe {
+            let to = safe.min(from + self.config.max_log_range.max(1) - 1);
+            let events =
+                self.oracle.RequestCreated_filter().from_block(from).to_block(to).query().await.map_err(rpc)?;
+            for (event, log) in events {
+                let id: u64 = event.requestId.try_into().unwrap_or(u64::MAX);
+                let model_id: u64 = event.modelId.try_into().unwrap_or(u64::MAX);
+                let block = log.block_number.unwrap_or(to);
+                let mut record = WatchRecord {
+                    id,
+                    model_id,
+                    block,
+                    input: Vec::new(),
+                    trace: Vec::new(),
+                    steps: Vec::new(),
+                    status: WatchStatus::Watching,
+                    checked: None,
+                    detail: None,
+                };
+                if self.blind.contains(&model_id) {
+                    record.detail = Some("a private model: challenged blind unless its proposer is trusted".into());
+                } else if let Some(served) = self.models.get(&model_id) {
+                    if event.input.is_empty() {
+                        tracing::warn!(request = id, "a private input cannot be re-executed; not watching it");
+                        continue;
+                    }
+                    let input: Vec<i8> = event.input.iter().map(|b| *b as i8).collect();
+                    let ours = match served.compute(&input) {
+                        Ok(ours) => ours,
+                        Err(e) => {
+                            // The contract accepts only inputs the circuits can prove, so this is
+                            // a model/registry mismatch, not a request to skip quietly.
+                            tracing::error!(request = id, "cannot re-execute the request: {e}");
+                            continue;
+                        }
+                    };
+                    record.input = input;
+                    record.trace = ours.trace;
+                    record.steps = ours.steps.iter().map(ToString::to_string).collect();
+                } else {
+                    continue;
+                }
+                if self.store.insert_watched(&record)? {
+                    tracing::debug!(request = id, model = model_id, block, "watching a request");
+                }
+            }
+            // Recorded after the requests: a crash in between re-reads the range, and inserting a
+            // known request is a no-op.
+            self.store.set_meta("watch:last_block", &to.to_string())?;
+            from = to + 1;
+        }
+        Ok(())
+    }
+
+    /// What the chain says about request `rid` now.
+    async fn facts(&self, rid: U256) -> Result<Facts, ChainError> {
+        let onchain = self.oracle.requestOf(rid).call().await.map_err(rpc)?;
+        let status = RequestStatus::try_from(onchain.status)
+            .map_err(|s| ChainError::Rpc(format!("request {rid} has no valid status ({s})")))?;
+        let proposal = match status {
+            RequestStatus::Proposed | RequestStatus::Challenged | RequestStatus::Confirmed => {
+                let p = self.oracle.proposalOf(rid).call().await.map_err(rpc)?;
+                Some(Proposal {
+                    proposer: p.proposer,
+                    output_hash: p.outputHash,
+                    trace_root: p.traceRoot,
+                    deadline: p.deadline,
+                })
+            }
+            _ => None,
+        };
+        let challenger = if status == RequestStatus::Challenged {
+            Some(self.oracle.challengeOf(rid).call().await.map_err(rpc)?.challenger)
+        } else {
+            None
+        };
+        Ok(Facts { status, proposal, challenger, now: self.block_time().await? })
+    }
+
+    /// The agent: reads the chain, asks the pure [`decide`] what to do, does it, and records
+    /// where the request stands.
+    async fn advance(&self, w: &WatchRecord) -> Result<(), ChainError> {
+        let rid = U256::from(w.id);
+        // A blind record has no trace (and the model no weights we hold).
+        let blind = w.steps.is_empty();
+        let steps: Vec<Commitment> =
+            w.steps.iter().map(|z| z.parse()).collect::<Result<_, _>>().map_err(corrupt)?;
+        let checked: Option<B256> = w.checked.as_deref().map(str::parse).transpose().map_err(corrupt)?;
+        let facts = self.facts(rid).await?;
+        let ours = (!blind).then(|| {
+            let output = encode_output(w.trace.last().map_or(&[][..], Vec::as_slice));
+            (keccak256(&output), Trace::new(steps.clone()).root())
+        });
+        let trusted = facts.proposal.is_some_and(|p| self.trusted.contains(&p.proposer));
+        let local = Local { status: w.status, checked, ours, me: self.me, trusted, margin: self.margin };
+        let (mut next, checked, actions) = decide(&facts, &local);
+        let checked = checked.map(|k| k.to_string());
+        let mut detail = None;
+        let mut outcome = Ok(());
+        for action in actions {
+            let done = match action {
+                Action::Checked { wrong } => {
+                    inc(&self.metrics.checked);
+                    if wrong {
+                        inc(&self.metrics.mismatches);
+                        let proposer = facts.proposal.map(|p| p.proposer).unwrap_or_default();
+                        tracing::warn!(request = w.id, %proposer, "the proposal is wrong{}", if blind { " (blind: untrusted)" } else { "" });
+                        detail = Some(format!("a wrong proposal by {proposer}"));
+                    }
+                    Ok(())
+                }
+                Action::Challenge { root } => match self.challenge(w, rid, root, &steps).await {
+                    Ok(true) => {
+                        next = WatchStatus::Challenged;
+                        Ok(())
+                    }
+                    Ok(false) => {
+                        next = WatchStatus::Done;
+                        detail = Some("our two evaluations disagree; not challenging".into());
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                },
+                Action::CountChallenge => {
+                    // Our challenge was mined but not recorded (a crash between the two).
+                    inc(&self.metrics.challenges);
+                    Ok(())
+                }
+                Action::Play => self.play(w, rid, blind, &steps).await,
+                Action::CountOutcome => self.count_outcome(w).await,
+                Action::ProveOutput => self.prove_output(w, rid, &steps).await,
+            };
+            if let Err(e) = done {
+                outcome = Err(e);
+                break;
+            }
+        }
+        if next == WatchStatus::Late && w.status != WatchStatus::Late {
+            detail = Some("the window closed before we could challenge".into());
+        }
+        self.store.set_watched(w.id, next, checked.as_deref(), detail.as_deref())?;
+        outcome
+    }
+
+    /// Challenges the live proposal; `false` (and no challenge) when our two evaluations of the
+    /// request disagree.
+    async fn challenge(&self, w: &WatchRecord, rid: U256, root: Option<B256>, steps: &[Commitment]) -> Result<bool, ChainError> {
+        let bond = self.oracle.challengerBond().call().await.map_err(rpc)?;
+        let Some(root) = root else {
+            let call = self.oracle.challenge(rid, FixedBytes::ZERO).value(U256::from(bond)).from(self.me);
+            send_tx(self.store.as_ref(), &self.config, w.id, "challenge", call).await?;
+            inc(&self.metrics.challenges);
+            tracing::info!(request = w.id, "challenged blind");
+            return Ok(true);
+        };
+        let served = self.served(w.model_id)?;
+        // Second evaluation path: the model re-read from disk and checked against the registry
+        // again, and the trace recomputed from it, must give our commitments.
+        let again = served.compute(&w.input).map_err(|e| ChainError::Rpc(e.to_string()))?;
+        if again.steps != steps {
+            tracing::error!(request = w.id, "our two evaluations disagree; not challenging");
+            return Ok(false);
+        }
+        let call = self.oracle.challenge(rid, root).value(U256::from(bond)).from(self.me);
+        send_tx(self.store.as_ref(), &self.config, w.id, "challenge", call).await?;
+        inc(&self.metrics.challenges);
+        tracing::info!(request = w.id, "challenged");
+        Ok(true)
+    }
+
+    fn served(&self, model_id: u64) -> Result<&crate::serve::models::ServedModel, ChainError> {
+        self.models.get(&model_id).ok_or_else(|| ChainError::Rpc(format!("model {model_id} is not watched")))
+    }
+
+    /// The challenger's next move in our live dispute, or the proposer's timeout once it is due.
+    async fn play(&self, w: &WatchRecord, rid: U256, blind: bool, steps: &[Commitment]) -> Result<(), ChainError> {
+        let d = self.game.disputeOf(rid).call().await.map_err(rpc)?;
+        let action = if blind {
+            // The proposer moves alone: it opens and proves, or runs out of time.
+            DisputeAction::Wait
+        } else {
+            let view = DisputeView {
+                phase: Phase::from(d.phase),
+                steps: self.served(w.model_id)?.model.steps(),
+                lo: d.lo as usize,
+                hi: d.hi as usize,
+            };
+            next_action(Role::Challenger, &view, &Trace::new(steps.to_vec()))
+        };
+        match action {
+            DisputeAction::Open { z0, z_last } => {
+                let o = DisputeGame::Opening { z0: z0.0, proof0: z0.1, zL: z_last.0, proofL: z_last.1 };
+                let call = self.game.challengerOpen(rid, o).from(self.me);
+                send_tx(self.store.as_ref(), &self.config, w.id, "challenger_open", call).await
+            }
+            DisputeAction::Bisect { z, proof, .. } => {
+                let call = self.game.challengerBisect(rid, z, proof).from(self.me);
+                send_tx(self.store.as_ref(), &self.config, w.id, "challenger_bisect", call).await
+            }
+            _ => {
+                // The proposer's move: call the timeout once its clock has run out.
+                let (expires, proposer_to_move) = match self.game.deadlineOf(rid).call().await {
+                    Ok(r) => (r.expiresAt, r.proposerToMove),
+                    Err(_) => return Ok(()),
+                };
+                if proposer_to_move && self.block_time().await? > expires {
+                    let call = self.game.timeout(rid).from(self.me);
+                    send_tx(self.store.as_ref(), &self.config, w.id, "timeout", call).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Counts how our ended dispute went, from its `DisputeResolved` event (logs from the
+    /// request's block on).
+    async fn count_outcome(&self, w: &WatchRecord) -> Result<(), ChainError> {
+        let resolved = Filter::new()
+            .address(*self.oracle.address())
+            .event_signature(InferenceOracle::DisputeResolved::SIGNATURE_HASH)
+            .topic1(U256::from(w.id))
+            .from_block(w.block);
+        let logs = self.provider.get_logs(&resolved).await.map_err(rpc)?;
+        let last = logs.iter().rev().find_map(|l| l.log_decode::<InferenceOracle::DisputeResolved>().ok());
+        match last.map(|l| l.inner.data.winner) {
+            Some(winner) if winner == self.me => {
+                inc(&self.metrics.won);
+                tracing::info!(request = w.id, "we won the dispute");
+            }
+            Some(_) => {
+                inc(&self.metrics.lost);
+                tracing::error!(request = w.id, "we lost a dispute");
+            }
+            None => tracing::warn!(request = w.id, "our dispute ended, but its resolution is not in the logs yet"),
+        }
+        Ok(())
+    }
+
+    /// Gives the consumer the correct output of a reopened request: a proof of the whole
+    /// inference (started on a worker the first time; sent once it is ready).
+    async fn prove_output(&self, w: &WatchRecord, rid: U256, steps: &[Commitment]) -> Result<(), ChainError> {
+        let served = self.served(w.model_id)?;
+        let Some(proof) = self.prover.proof(w.id, w.model_id, &served.model, &w.trace, 0..served.model.steps()) else {
+            return Ok(());
+        };
+        let input = Bytes::from(w.input.iter().map(|v| *v as u8).collect::<Vec<u8>>());
+        let output = Bytes::from(encode_output(w.trace.last().map_or(&[][..], Vec::as_slice)));
+        let zs: Vec<FixedBytes<32>> = steps.iter().map(|z| FixedBytes::from(z.0)).collect();
+        let call = self.game.proveOutput(rid, input, output, zs, Bytes::from(proof)).from(self.me);
+        send_tx(self.store.as_ref(), &self.config, w.id, "prove_output", call).await?;
+        inc(&self.metrics.proven);
+        tracing::info!(request = w.id, "the correct output is proven on-chain");
+        Ok(())
+    }
+
+    /// Runs passes until `shutdown`, backing off on failures.
+    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut failures = 0u32;
+        loop {
+            match self.tick().await {
+                Ok(()) => failures = 0,
+                Err(e) => {
+                    failures = failures.saturating_add(1);
+                    inc(&self.metrics.rpc_errors);
+                    tracing::warn!(failures, "watch pass failed: {e}");
+                }
+            }
+            if !self.heads.pause(self.config.poll_interval, failures, &mut shutdown).await {
+                return;
+            }
+        }
+    }
+}
+
+fn render(metrics: &WatchMetrics, store: &dyn Store) -> String {
+    let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    let mut out = String::new();
+    for (name, help, v) in [
+        ("verdict_watch_proposals_checked_total", "Proposals re-executed.", get(&metrics.checked)),
+        ("verdict_watch_mismatches_total", "Proposals that differ from our re-execution.", get(&metrics.mismatches)),
+        ("verdict_watch_challenges_total", "Challenges mined.", get(&metrics.challenges)),
+        ("verdict_watch_outputs_proven_total", "Correct outputs proven after a win.", get(&metrics.proven)),
+        ("verdict_watch_rpc_errors_total", "Failed passes.", get(&metrics.rpc_errors)),
+    ] {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"));
+    }
+    out.push_str(
+        "# HELP verdict_watch_disputes_total Our disputes, by outcome.\n# TYPE verdict_watch_disputes_total counter\n",
+    );
+    out.push_str(&format!("verdict_watch_disputes_total{{outcome=\"won\"}} {}\n", get(&metrics.won)));
+    out.push_str(&format!("verdict_watch_disputes_total{{outcome=\"lost\"}} {}\n", get(&metrics.lost)));
+    out.push_str(
+        "# HELP verdict_watch_proposals Watched proposals, by status.\n# TYPE verdict_watch_proposals gauge\n",
+    );
+    for (status, n) in store.watched_counts().unwrap_or_default() {
+        out.push_str(&format!("verdict_watch_proposals{{status=\"{status}\"}} {n}\n"));
+    }
+    out
+}
+
+/// The `--blind-challenge` models, each checked to be registered with private weights (a public
+/// model is re-executed, never challenged blind).
+async fn blind_models(provider: &DynProvider, registry: Address, args: &WatchArgs) -> anyhow::Result<HashSet<u64>> {
+    if args.models.is_empty() && args.blind_challenge.is_empty() {
+        anyhow::bail!("nothing to watch: name models with --model ID[=PATH] (or --blind-challenge ID)");
+    }
+    let registry = verdict_contracts::ModelRegistry::new(registry, provider.clone());
+    let mut blind = HashSet::new();
+    for &id in &args.blind_challenge {
+        let m = registry.model(U256::from(id)).call().await.with_context(|| format!("cannot read model {id}"))?;
+        if !m.isPrivate {
+            anyhow::bail!(
+                "--blind-challenge {id}: model {id} has public weights; watch it with --model {id} (blind challenges \
+                 are for private models)"
+            );
+        }
+        if args.models.iter().any(|m| m.id == id) {
+            anyhow::bail!("model {id} is named by both --model and --blind-challenge");
+        }
+        blind.insert(id);
+    }
+    Ok(blind)
+}
+
+/// Runs the watchtower until Ctrl-C or SIGTERM.
+pub async fn watch(args: WatchArgs) -> anyhow::Result<()> {
+    let (provider, me, deployment, nonces) =
+        connect(&args.rpc_url, args.key_file.as_ref(), "VERDICT_WATCHER_KEY", "watcher", &args.deployment).await?;
+    let models = Arc::new(load_models(&provider, deployment.registry, &args.models).await?);
+    let blind = blind_models(&provider, deployment.registry, &args).await?;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&args.db)?);
+    let prover = Defender::new(
+        provider.clone(),
+        deployment.dispute_game,
+        me,
+        prover_config(args.ptau_dir.as_ref(), args.insecure_test_setup, &args.keys_dir),
+    );
+    // Never challenge under a registration that could take an honest challenger's bond.
+    for (id, served) in models.iter() {
+        let digest = prover.key_digest(*id, &served.model).await.map_err(|e| anyhow::anyhow!("model {id}: {e}"))?;
+        check_registration(&provider, &deployment, *id, false, digest).await?;
+    }
+    for &id in &blind {
+        check_registration(&provider, &deployment, id, true, None).await?;
+    }
+    let metrics = Arc::new(WatchMetrics::default());
+    let watcher = Watcher {
+        oracle: InferenceOracle::new(deployment.oracle, provider.clone()),
+        game: DisputeGame::new(deployment.dispute_game, provider.clone()),
+        provider: provider.clone(),
+        me,
+        store: store.clone(),
+        models,
+        blind,
+        trusted: args.trust.iter().copied().collect(),
+        metrics: metrics.clone(),
+        config: ChainConfig {
+            poll_interval: Duration::from_millis(args.poll_ms.max(50)),
+            confirmations: args.confirmations,
+            start_block: args.start_block,
+            max_log_range: 2_000,
+            gas_cap: args.gas_cap,
+            receipt_timeout: Duration::from_secs(120).max(Duration::from_secs(args.replace_after_secs * 4)),
+            replace_after: Duration::from_secs(args.replace_after_secs.max(1)),
+            tx_confirmations: 1,
+            nonces,
+        },
+        margin: args.min_margin,
+        prover,
+        heads: args.ws_url.clone().map_or_else(NewHeads::none, NewHeads::subscribe),
+    };
+    let state = (metrics, store, provider);
+    let app = Router::new()
+        .route(
+            "/healthz",
+            get(|State((_, store, provider)): State<(Arc<WatchMetrics>, Arc<dyn Store>, DynProvider)>| async move {
+                let chain = provider.get_block_number().await.is_ok();
+                let db = store.probe().is_ok();
+                let code = if chain && db { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+                (code, Json(json!({ "ok": chain && db, "chain": chain, "store": db })))
+            }),
+        )
+        .route(
+            "/metrics",
+            get(|State((metrics, store, _)): State<(Arc<WatchMetrics>, Arc<dyn Store>, DynProvider)>| async move {
+                render(&metrics, store.as_ref())
+            }),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(watcher = %me, listen = %listener.local_addr()?, "watching");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(watcher.run(stopped.clone()));
+    let mut on_stop = stopped;
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = on_stop.changed().await;
+    });
+    let server = tokio::spawn(async move { server.await });
+    crate::serve::shutdown_signal().await;
+    let _ = stop.send(true);
+    let _ = task.await;
+    server.await.context("the metrics task panicked")?.context("the metrics server failed")?;
+    Ok(())
+}
