@@ -214,12 +214,7 @@ fn cache_files(dir: &Path, model: &Model, mode: &WeightMode, source: &KeySource)
         WeightMode::Public => model.commitment().to_string()[2..18].to_string(),
         WeightMode::Private(_) => structure_tag(model),
     };
-    let stem = format!(
-        "{id}-{}-c{}-{}-v{PROOF_VERSION}",
-        mode.name(),
-        crate::step::CIRCUIT_VERSION,
-        source.tag()
-    );
+    let stem = format!("{id}-{}-c{}-{}-v{PROOF_VERSION}", mode.name(), crate::step::CIRCUIT_VERSION, source.tag());
     (dir.join(format!("{stem}.prover.keys")), dir.join(format!("{stem}.verifier.keys")))
 }
 

@@ -200,9 +200,15 @@ async fn run() -> anyhow::Result<()> {
         requestTimeout: 600,
         treasury: deployer,
     };
-    let oracle =
-        InferenceOracle::deploy(provider.clone(), *registry.address(), U96::from(BOND), U96::from(BOND / 2), 86_400, config)
-            .await?;
+    let oracle = InferenceOracle::deploy(
+        provider.clone(),
+        *registry.address(),
+        U96::from(BOND),
+        U96::from(BOND / 2),
+        86_400,
+        config,
+    )
+    .await?;
     let game = DisputeGame::deploy(provider.clone(), *oracle.address(), 1, CLOCK, PROOF_WINDOW).await?;
     oracle.setDisputeGame(*game.address()).send().await?.get_receipt().await?;
     println!(
@@ -244,9 +250,18 @@ async fn run() -> anyhow::Result<()> {
         models.insert(id, (name, model));
     }
     let one = I256::try_from(1)?;
-    let feed =
-        AiPriceFeed::deploy(provider.clone(), *oracle.address(), U256::from(1), 0, one, one, 200_000, user, "AI/USD".into())
-            .await?;
+    let feed = AiPriceFeed::deploy(
+        provider.clone(),
+        *oracle.address(),
+        U256::from(1),
+        0,
+        one,
+        one,
+        200_000,
+        user,
+        "AI/USD".into(),
+    )
+    .await?;
     let tictactoe = TicTacToe::deploy(provider.clone(), *oracle.address(), U256::from(2)).await?;
     for operator in [honest, liar] {
         oracle.depositBond().from(operator).value(U256::from(5 * BOND)).send().await?.get_receipt().await?;

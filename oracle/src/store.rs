@@ -389,9 +389,8 @@ fn finish(rows: Vec<(RequestRecord, String)>) -> StoreResult<Vec<RequestRecord>>
 }
 
 fn watch_status(s: String) -> rusqlite::Result<WatchStatus> {
-    WatchStatus::parse(&s).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(StoreError(e)))
-    })
+    WatchStatus::parse(&s)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(StoreError(e))))
 }
 
 fn row_to_watched(r: &rusqlite::Row<'_>) -> rusqlite::Result<WatchRecord> {

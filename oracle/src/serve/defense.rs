@@ -200,7 +200,12 @@ impl Defender {
 type Provers = Mutex<HashMap<u64, Arc<ModelProver>>>;
 
 /// The cached public-weight prover of `model_id`, set up (blocking) the first time.
-fn prover_for(provers: &Provers, model_id: u64, model: Model, config: &ProverConfig) -> Result<Arc<ModelProver>, String> {
+fn prover_for(
+    provers: &Provers,
+    model_id: u64,
+    model: Model,
+    config: &ProverConfig,
+) -> Result<Arc<ModelProver>, String> {
     if let Some(p) = provers.lock().unwrap_or_else(|p| p.into_inner()).get(&model_id).cloned() {
         return Ok(p);
     }

@@ -281,7 +281,8 @@ pub async fn check_registration(
         bail!("model {id} is registered with {is} weights, but is used here as a {expected} model; refusing it");
     }
     let verifier = verdict_contracts::NovaVerifier::new(deployment.verifier, provider.clone());
-    let pointer = verifier.keyOf(m.vkDigest).call().await.with_context(|| format!("model {id}: cannot read its key"))?;
+    let pointer =
+        verifier.keyOf(m.vkDigest).call().await.with_context(|| format!("model {id}: cannot read its key"))?;
     if pointer == Address::ZERO {
         bail!("model {id}: its verifying key {} is not published in the NovaVerifier; refusing it", m.vkDigest);
     }

@@ -219,7 +219,8 @@ mod tests {
 
     #[test]
     fn a_wrong_proposal_is_checked_once_and_challenged() {
-        let (s, checked, a) = decide(&facts(RequestStatus::Proposed, Some(lie()), None), &local(WatchStatus::Watching, None));
+        let (s, checked, a) =
+            decide(&facts(RequestStatus::Proposed, Some(lie()), None), &local(WatchStatus::Watching, None));
         assert_eq!(s, WatchStatus::Mismatch);
         assert_eq!(checked, Some(lie().key()));
         assert_eq!(a, vec![Action::Checked { wrong: true }, Action::Challenge { root: Some(ours().1) }]);
@@ -230,7 +231,8 @@ mod tests {
 
     #[test]
     fn a_right_proposal_is_left_alone_and_a_late_lie_is_marked() {
-        let (s, _, a) = decide(&facts(RequestStatus::Proposed, Some(honest()), None), &local(WatchStatus::Watching, None));
+        let (s, _, a) =
+            decide(&facts(RequestStatus::Proposed, Some(honest()), None), &local(WatchStatus::Watching, None));
         assert_eq!((s, a), (WatchStatus::Watching, vec![Action::Checked { wrong: false }]));
         let late = Facts { now: 99, ..facts(RequestStatus::Proposed, Some(lie()), None) };
         let (s, _, a) = decide(&late, &local(WatchStatus::Watching, None));
@@ -290,7 +292,10 @@ mod tests {
     fn blind_records_challenge_untrusted_proposers_and_never_prove() {
         let blind = Local { ours: None, ..local(WatchStatus::Watching, None) };
         let (s, _, a) = decide(&facts(RequestStatus::Proposed, Some(honest()), None), &blind);
-        assert_eq!((s, a), (WatchStatus::Mismatch, vec![Action::Checked { wrong: true }, Action::Challenge { root: None }]));
+        assert_eq!(
+            (s, a),
+            (WatchStatus::Mismatch, vec![Action::Checked { wrong: true }, Action::Challenge { root: None }])
+        );
         let trusting = Local { trusted: true, ..blind };
         let (s, _, a) = decide(&facts(RequestStatus::Proposed, Some(honest()), None), &trusting);
         assert_eq!((s, a), (WatchStatus::Watching, vec![Action::Checked { wrong: false }]));

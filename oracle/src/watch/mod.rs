@@ -291,8 +291,7 @@ impl Watcher {
         let rid = U256::from(w.id);
         // A blind record has no trace (and the model no weights we hold).
         let blind = w.steps.is_empty();
-        let steps: Vec<Commitment> =
-            w.steps.iter().map(|z| z.parse()).collect::<Result<_, _>>().map_err(corrupt)?;
+        let steps: Vec<Commitment> = w.steps.iter().map(|z| z.parse()).collect::<Result<_, _>>().map_err(corrupt)?;
         let checked: Option<B256> = w.checked.as_deref().map(str::parse).transpose().map_err(corrupt)?;
         let facts = self.facts(rid).await?;
         let ours = (!blind).then(|| {
@@ -352,7 +351,13 @@ impl Watcher {
 
     /// Challenges the live proposal; `false` (and no challenge) when our two evaluations of the
     /// request disagree.
-    async fn challenge(&self, w: &WatchRecord, rid: U256, root: Option<B256>, steps: &[Commitment]) -> Result<bool, ChainError> {
+    async fn challenge(
+        &self,
+        w: &WatchRecord,
+        rid: U256,
+        root: Option<B256>,
+        steps: &[Commitment],
+    ) -> Result<bool, ChainError> {
         let bond = self.oracle.challengerBond().call().await.map_err(rpc)?;
         let Some(root) = root else {
             let call = self.oracle.challenge(rid, FixedBytes::ZERO).value(U256::from(bond)).from(self.me);

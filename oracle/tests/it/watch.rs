@@ -478,7 +478,8 @@ async fn a_lie_challenged_first_by_a_sock_puppet_that_walks_away_is_still_caught
     let raw = |method: &'static str, params: serde_json::Value| {
         let provider = env.provider.clone();
         async move {
-            let _: serde_json::Value = alloy::providers::Provider::raw_request(&provider, method.into(), params).await.unwrap();
+            let _: serde_json::Value =
+                alloy::providers::Provider::raw_request(&provider, method.into(), params).await.unwrap();
         }
     };
     // The proposal and the puppet's challenge in one block (mining paused in between).
@@ -497,7 +498,8 @@ async fn a_lie_challenged_first_by_a_sock_puppet_that_walks_away_is_still_caught
     // The liar opens its side, and then the puppet never answers.
     let l = model.steps();
     let lie = {
-        let mut zs: Vec<FixedBytes<32>> = model.step_commitments(&honest).iter().map(|z| FixedBytes::from(z.0)).collect();
+        let mut zs: Vec<FixedBytes<32>> =
+            model.step_commitments(&honest).iter().map(|z| FixedBytes::from(z.0)).collect();
         let wrong: Vec<i32> = honest.output().iter().map(|v| v + 55).collect();
         zs[l] = FixedBytes::from(Commitment::from_field(activation_commitment(l, &wrong, 32)).0);
         Trace::from_words(&zs)
