@@ -53,6 +53,17 @@ impl RequestId {
         Self(b)
     }
 
+    /// The id a `proveOutput` proof of request `n` by `prover` is made for, so that nobody else
+    /// can submit it: `keccak256(abi.encode(uint256 n, address prover))`, as
+    /// `DisputeGame.proverBoundId` computes it.
+    pub fn bound_to(n: u64, prover: [u8; 20]) -> Self {
+        use sha3::Digest;
+        let mut preimage = [0u8; 64];
+        preimage[24..32].copy_from_slice(&n.to_be_bytes());
+        preimage[44..].copy_from_slice(&prover);
+        Self(sha3::Keccak256::digest(preimage).into())
+    }
+
     /// Two field elements: the high and low 128 bits.
     fn to_fields(self) -> [Fr; 2] {
         let hi = u128::from_be_bytes(self.0[..16].try_into().expect("16 bytes"));

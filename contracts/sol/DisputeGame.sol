@@ -296,7 +296,9 @@ contract DisputeGame {
 
     /// @notice Answers an open request (no live proposal) with a proof of the whole inference:
     ///         `steps` are z_0..z_L. The result is final at once; the prover earns the operator fee.
-    ///         This is how a challenger who won gives the consumer the correct output.
+    ///         This is how a challenger who won gives the consumer the correct output. The proof
+    ///         is bound to its sender: it is made for the request id `proverBoundId(requestId,
+    ///         msg.sender)`, so a proof seen in the mempool is worthless to anyone else.
     function proveOutput(
         uint256 requestId,
         bytes calldata input,
@@ -307,7 +309,7 @@ contract DisputeGame {
         InferenceOracle.DisputeContext memory c = oracle.disputeContext(requestId);
         // INVARIANT: only requests without a live proposal take a proven output.
         if (c.status != InferenceOracle.Status.Requested) revert DisputeGameWrongPhase(requestId, Phase.None);
-        _checkWhole(requestId, c, input, output, steps, proof);
+        _checkWhole(requestId, proverBoundId(requestId, msg.sender), c, input, output, steps, proof);
         emit OutputProven(requestId, msg.sender);
         oracle.finalizeProven(requestId, output, msg.sender);
     }
@@ -338,6 +340,7 @@ contract DisputeGame {
 
     function _checkWhole(
         uint256 requestId,
+        uint256 transcriptId,
         InferenceOracle.DisputeContext memory c,
         bytes calldata input,
         bytes calldata output,
@@ -351,7 +354,7 @@ contract DisputeGame {
         if (steps.length != last + 1) revert DisputeGameBadSegment(requestId, 0, last, steps.length);
         _checkEnds(requestId, c, verifier, input, output, steps[0], steps[last]);
         // INVARIANT: a proven output is proven.
-        if (!verifier.verifySegment(c.modelId, requestId, 0, last, steps, proof)) {
+        if (!verifier.verifySegment(c.modelId, transcriptId, 0, last, steps, proof)) {
             revert DisputeGameInvalidProof(requestId);
         }
     }
@@ -450,6 +453,12 @@ contract DisputeGame {
     /*//////////////////////////////////////////////////////////////
                                  VIEWS
     //////////////////////////////////////////////////////////////*/
+
+    /// @notice The request id a `proveOutput` proof by `prover` is made for:
+    ///         `uint256(keccak256(abi.encode(requestId, prover)))`.
+    function proverBoundId(uint256 requestId, address prover) public pure returns (uint256) {
+        return uint256(keccak256(abi.encode(requestId, prover)));
+    }
 
     /// @notice The dispute of `requestId`, with its effective phase.
     function disputeOf(uint256 requestId) external view returns (Dispute memory d) {

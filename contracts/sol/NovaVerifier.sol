@@ -219,6 +219,21 @@ contract NovaVerifier is IInferenceVerifier {
         for (uint256 i; i < 14; i += 2) {
             if (!_onCurve(k.s[i], k.s[i + 1])) revert NovaVerifierBadKey();
         }
+        // INVARIANT: H and tau·H are G2 points of the right subgroup, neither the identity: the
+        // pairing precompile refuses any that is not (EIP-197), here paired with the G1 identity.
+        if ((k.h[0] | k.h[1] | k.h[2] | k.h[3]) == 0 || (k.tauH[0] | k.tauH[1] | k.tauH[2] | k.tauH[3]) == 0) {
+            revert NovaVerifierBadKey();
+        }
+        uint256[12] memory input =
+            [0, 0, k.h[0], k.h[1], k.h[2], k.h[3], 0, 0, k.tauH[0], k.tauH[1], k.tauH[2], k.tauH[3]];
+        uint256[1] memory out;
+        bool ok;
+        assembly ("memory-safe") {
+            // A refused point makes the precompile take all the gas it is given: give it what two
+            // pairs cost (EIP-1108: 45,000 + 2 · 34,000) and some.
+            ok := staticcall(150000, 0x08, input, 384, out, 32)
+        }
+        if (!ok || out[0] != 1) revert NovaVerifierBadKey();
     }
 
     function _key(bytes32 vkDigest) internal view returns (Key memory) {

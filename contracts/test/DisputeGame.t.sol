@@ -505,6 +505,26 @@ contract DisputeGameTest is Fixture {
         game.proveSegment(id, _slice(honest, 2, 3), "ok");
     }
 
+    /// @dev A `proveOutput` proof is made for the request id bound to its sender: copied from the
+    ///      mempool by another account, it is rejected (before, anyone could front-run it and take
+    ///      the operator fee).
+    function test_proveOutput_boundToSender_reverts() public {
+        _liar(3);
+        uint256 id = _challenged(bad, liar, honest);
+        vm.warp(block.timestamp + CLOCK);
+        game.timeout(id);
+        verifier.accept(0, STEPS, honest[0], honest[STEPS]);
+        verifier.requireRequestId(game.proverBoundId(id, watcher));
+        assertTrue(game.proverBoundId(id, watcher) != game.proverBoundId(id, user));
+        vm.prank(user);
+        vm.expectRevert(abi.encodeWithSelector(DisputeGame.DisputeGameInvalidProof.selector, id));
+        game.proveOutput(id, _input(), good, honest, "ok");
+        vm.prank(watcher);
+        game.proveOutput(id, _input(), good, honest, "ok");
+        (,, address by) = oracle.resultOf(id);
+        assertEq(by, watcher);
+    }
+
     function test_proveOutput_invalid_reverts() public {
         uint256 id = _request(publicModel, address(0), 0);
         vm.expectRevert(abi.encodeWithSelector(DisputeGame.DisputeGameInvalidProof.selector, id));

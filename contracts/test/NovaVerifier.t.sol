@@ -141,6 +141,24 @@ contract NovaVerifierTest is Base {
         nova.publishKey(key);
     }
 
+    /// @dev The G2 points H (bytes 192..320) and tau·H (320..448) are checked too: off the curve,
+    ///      or the identity, the key is refused. (Before, only the G1 points were checked.)
+    function test_publishKey_badG2Point_reverts() public {
+        bytes memory good = files.readFileBinary("data/nova/price_feed.key");
+        for (uint256 at = 319; at < 448; at += 128) {
+            bytes memory key = bytes.concat(good);
+            key[at] = key[at] ^ 0x01;
+            vm.expectRevert(NovaVerifier.NovaVerifierBadKey.selector);
+            nova.publishKey(key);
+        }
+        bytes memory zero = bytes.concat(good);
+        for (uint256 i = 320; i < 448; ++i) {
+            zero[i] = 0;
+        }
+        vm.expectRevert(NovaVerifier.NovaVerifierBadKey.selector);
+        nova.publishKey(zero);
+    }
+
     function test_verifySegment_unpublishedKey_reverts() public {
         uint256 other =
             registry.register(bytes32(uint256(1)), bytes32(uint256(2)), address(nova), 3, 16, 1, false, 0, "");

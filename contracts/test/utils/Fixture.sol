@@ -15,6 +15,12 @@ import {Duration} from "../../sol/lib/Types.sol";
 ///      keccak256 of the bytes (the real verifier uses Poseidon). End-to-end tests use the real one.
 contract TestVerifier is IInferenceVerifier {
     mapping(bytes32 => bool) public accepts;
+    /// When set, only proofs made for this request id (the transcript's) are accepted.
+    uint256 public onlyRequestId;
+
+    function requireRequestId(uint256 id) external {
+        onlyRequestId = id;
+    }
 
     function accept(uint256 from, uint256 to, bytes32 zFrom, bytes32 zTo) external {
         accepts[keccak256(abi.encode(from, to, zFrom, zTo))] = true;
@@ -32,11 +38,15 @@ contract TestVerifier is IInferenceVerifier {
         return keccak256(abi.encodePacked("out", output));
     }
 
-    function verifySegment(uint256, uint256, uint256 from, uint256 to, bytes32[] calldata steps, bytes calldata proof)
-        external
-        view
-        returns (bool)
-    {
+    function verifySegment(
+        uint256,
+        uint256 requestId,
+        uint256 from,
+        uint256 to,
+        bytes32[] calldata steps,
+        bytes calldata proof
+    ) external view returns (bool) {
+        if (onlyRequestId != 0 && requestId != onlyRequestId) return false;
         if (keccak256(proof) == keccak256("revert")) revert("verifier reverted");
         if (keccak256(proof) == keccak256("burn")) {
             // Runs out of gas: a revert without a reason.

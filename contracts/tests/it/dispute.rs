@@ -143,3 +143,22 @@ async fn solver_agents_play_disputes_to_the_honest_outcome_on_anvil() {
     p.oracle.settle(id, good.clone()).from(accounts.user).send().await.unwrap().get_receipt().await.unwrap();
     assert!(p.oracle.isFinalized(id).call().await.unwrap());
 }
+
+/// The request id a `proveOutput` proof is made for, computed by the prover
+/// (`RequestId::bound_to`) and by the game (`proverBoundId`), is the same: the watchtower's
+/// proofs verify, and a proof copied by another sender is made for another id (which the
+/// verifier rejects: `tests/it/nova.rs` flips a request-id bit).
+#[tokio::test]
+async fn proofs_of_outputs_are_bound_to_their_sender_the_same_way_on_both_sides() {
+    use verdict_circuits::prover::RequestId;
+    let anvil = anvil();
+    let (provider, accounts) = provider(&anvil);
+    let p = deploy(&provider, &accounts).await;
+    for (n, who) in [(1u64, accounts.watcher), (77, accounts.user), (u64::MAX, accounts.operator)] {
+        let onchain = p.game.proverBoundId(U256::from(n), who).call().await.unwrap();
+        let ours = RequestId::bound_to(n, who.into_array());
+        assert_eq!(onchain, U256::from_be_bytes(ours.0), "request {n} by {who}");
+        assert_ne!(ours, RequestId::bound_to(n, accounts.deployer.into_array()));
+        assert_ne!(ours, RequestId::from_u64(n));
+    }
+}

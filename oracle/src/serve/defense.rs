@@ -78,13 +78,16 @@ impl Defender {
 
     /// The digest of the on-chain verifying key (the registry's `vkDigest`) that this model's
     /// public-weight proofs verify against under the configured setup; `None` without a setup.
-    /// The prover set up for it is kept for the disputes to come (keys stay resident).
-    pub async fn key_digest(&self, model_id: u64, model: &Model) -> Result<Option<[u8; 32]>, String> {
+    /// Reads only the cached verifier keys (milliseconds, so a restarted service is at work at
+    /// once); the first time, it sets up and caches the model's keys.
+    pub async fn key_digest(&self, model: &Model) -> Result<Option<[u8; 32]>, String> {
         let Some(config) = self.prover.clone() else { return Ok(None) };
-        let (model, provers) = (model.clone(), self.provers.clone());
+        let model = model.clone();
         tokio::task::spawn_blocking(move || {
-            let prover = prover_for(&provers, model_id, model, &config)?;
-            prover.evm_key().map(|k| Some(k.digest())).map_err(|e| e.to_string())
+            let commitment = model.commitment();
+            let (verifier, _) = ModelProver::verifier(model, false, commitment, &config.source, Some(&config.keys_dir))
+                .map_err(|e| e.to_string())?;
+            verifier.evm_key().map(|k| Some(k.digest())).map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| format!("key setup panicked: {e}"))?
@@ -123,16 +126,20 @@ impl Defender {
             }
             Action::Bisect { z, proof, .. } => Some(Move::Bisect(z, proof)),
             Action::ProveSegment { lo, hi, steps } => {
-                self.proof(request, model_id, model, trace, lo..hi).map(|bytes| Move::Prove(steps, bytes))
+                let id = RequestId::from_u64(request);
+                self.proof(request, id, model_id, model, trace, lo..hi).map(|bytes| Move::Prove(steps, bytes))
             }
         })
     }
 
-    /// The proof of `segment` for `request`: started on a worker thread the first time, returned
-    /// once done (`None` meanwhile, or without a prover setup).
+    /// The proof of `segment` for `request`, made for the transcript's request id `id` (the
+    /// request itself in a dispute; [`RequestId::bound_to`] the sender for `proveOutput`):
+    /// started on a worker thread the first time, returned once done (`None` meanwhile, or
+    /// without a prover setup).
     pub fn proof(
         &self,
         request: u64,
+        id: RequestId,
         model_id: u64,
         model: &Model,
         trace: &[Vec<i32>],
@@ -180,8 +187,7 @@ impl Defender {
             tokio::task::spawn_blocking(move || {
                 let prover = prover_for(&provers, model_id, model, &config)?;
                 let started = std::time::Instant::now();
-                let (proof, _) =
-                    prover.prove(RequestId::from_u64(request), &trace, segment, |_| {}).map_err(|e| e.to_string())?;
+                let (proof, _) = prover.prove(id, &trace, segment, |_| {}).map_err(|e| e.to_string())?;
                 // Never submit what our own verifier would refuse.
                 prover.verify(&proof).map_err(|e| format!("self-check failed: {e}"))?;
                 tracing::info!(

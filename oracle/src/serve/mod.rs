@@ -366,7 +366,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let defender = defense::Defender::new(provider.clone(), deployment.dispute_game, me, prover);
     for (id, served) in models.iter() {
-        let digest = defender.key_digest(*id, &served.model).await.map_err(|e| anyhow::anyhow!("model {id}: {e}"))?;
+        let digest = defender.key_digest(&served.model).await.map_err(|e| anyhow::anyhow!("model {id}: {e}"))?;
         check_registration(&provider, &deployment, *id, false, digest).await?;
     }
     if args.dishonest {

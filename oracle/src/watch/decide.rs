@@ -101,7 +101,7 @@ pub struct Local {
 /// What the agent does, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    /// Count a proposal as checked (and as a mismatch when `wrong`).
+    /// A proposal not seen before by the agent: report it (a mismatch when `wrong`).
     Checked {
         /// Whether it differs from our trace (or is untrusted, blind).
         wrong: bool,

@@ -183,8 +183,9 @@ impl Watcher {
         if let Err(e) = &scanned {
             tracing::warn!("scan failed (disputes still advance): {e}");
         }
+        let now = self.block_time().await?;
         for w in self.store.open_watched()? {
-            if let Err(e) = self.advance(&w).await {
+            if let Err(e) = self.advance(&w, now).await {
                 tracing::warn!(request = w.id, "{e}");
             }
         }
@@ -197,8 +198,10 @@ impl Watcher {
     }
 
     /// The monitor: records every new request of a watched model with our trace of it (or, for a
-    /// `--blind-challenge` model, without one), reading `RequestCreated` logs in ranges of at most
-    /// `max_log_range` blocks that are `confirmations` deep, resuming after a restart.
+    /// `--blind-challenge` model, without one) and counts every proposal of a watched request
+    /// against it, reading `RequestCreated` and `Proposed` logs in ranges of at most
+    /// `max_log_range` blocks that are `confirmations` deep, resuming after a restart. (What to
+    /// do about a proposal is the agent's: it reads the live proposal from the chain.)
     async fn scan(&self) -> Result<(), ChainError> {
         let head = self.provider.get_block_number().await.map_err(rpc)?;
         let safe = head.saturating_sub(self.config.confirmations);
@@ -252,6 +255,23 @@ impl Watcher {
                     tracing::debug!(request = id, model = model_id, block, "watching a request");
                 }
             }
+            let proposals = self.oracle.Proposed_filter().from_block(from).to_block(to).query().await.map_err(rpc)?;
+            for (p, _) in proposals {
+                let id: u64 = p.requestId.try_into().unwrap_or(u64::MAX);
+                let Some(w) = self.store.watched(id)? else { continue };
+                let wrong = if w.steps.is_empty() {
+                    !self.trusted.contains(&p.proposer)
+                } else {
+                    let output = encode_output(w.trace.last().map_or(&[][..], Vec::as_slice));
+                    let steps: Vec<Commitment> =
+                        w.steps.iter().map(|z| z.parse()).collect::<Result<_, _>>().map_err(corrupt)?;
+                    output != p.output.as_ref() || Trace::new(steps).root() != p.traceRoot
+                };
+                inc(&self.metrics.checked);
+                if wrong && p.proposer != self.me {
+                    inc(&self.metrics.mismatches);
+                }
+            }
             // Recorded after the requests: a crash in between re-reads the range, and inserting a
             // known request is a no-op.
             self.store.set_meta("watch:last_block", &to.to_string())?;
@@ -260,8 +280,8 @@ impl Watcher {
         Ok(())
     }
 
-    /// What the chain says about request `rid` now.
-    async fn facts(&self, rid: U256) -> Result<Facts, ChainError> {
+    /// What the chain says about request `rid` at block time `now`.
+    async fn facts(&self, rid: U256, now: u64) -> Result<Facts, ChainError> {
         let onchain = self.oracle.requestOf(rid).call().await.map_err(rpc)?;
         let status = RequestStatus::try_from(onchain.status)
             .map_err(|s| ChainError::Rpc(format!("request {rid} has no valid status ({s})")))?;
@@ -282,18 +302,18 @@ impl Watcher {
         } else {
             None
         };
-        Ok(Facts { status, proposal, challenger, now: self.block_time().await? })
+        Ok(Facts { status, proposal, challenger, now })
     }
 
     /// The agent: reads the chain, asks the pure [`decide`] what to do, does it, and records
     /// where the request stands.
-    async fn advance(&self, w: &WatchRecord) -> Result<(), ChainError> {
+    async fn advance(&self, w: &WatchRecord, now: u64) -> Result<(), ChainError> {
         let rid = U256::from(w.id);
         // A blind record has no trace (and the model no weights we hold).
         let blind = w.steps.is_empty();
         let steps: Vec<Commitment> = w.steps.iter().map(|z| z.parse()).collect::<Result<_, _>>().map_err(corrupt)?;
         let checked: Option<B256> = w.checked.as_deref().map(str::parse).transpose().map_err(corrupt)?;
-        let facts = self.facts(rid).await?;
+        let facts = self.facts(rid, now).await?;
         let ours = (!blind).then(|| {
             let output = encode_output(w.trace.last().map_or(&[][..], Vec::as_slice));
             (keccak256(&output), Trace::new(steps.clone()).root())
@@ -307,9 +327,8 @@ impl Watcher {
         for action in actions {
             let done = match action {
                 Action::Checked { wrong } => {
-                    inc(&self.metrics.checked);
+                    // Counted by the monitor, from the proposal's event; here it is reported.
                     if wrong {
-                        inc(&self.metrics.mismatches);
                         let proposer = facts.proposal.map(|p| p.proposer).unwrap_or_default();
                         tracing::warn!(request = w.id, %proposer, "the proposal is wrong{}", if blind { " (blind: untrusted)" } else { "" });
                         detail = Some(format!("a wrong proposal by {proposer}"));
@@ -453,7 +472,10 @@ impl Watcher {
     /// inference (started on a worker the first time; sent once it is ready).
     async fn prove_output(&self, w: &WatchRecord, rid: U256, steps: &[Commitment]) -> Result<(), ChainError> {
         let served = self.served(w.model_id)?;
-        let Some(proof) = self.prover.proof(w.id, w.model_id, &served.model, &w.trace, 0..served.model.steps()) else {
+        // Made for the id bound to our address: nobody can take it from the mempool.
+        let id = verdict_circuits::prover::RequestId::bound_to(w.id, self.me.into_array());
+        let Some(proof) = self.prover.proof(w.id, id, w.model_id, &served.model, &w.trace, 0..served.model.steps())
+        else {
             return Ok(());
         };
         let input = Bytes::from(w.input.iter().map(|v| *v as u8).collect::<Vec<u8>>());
@@ -550,7 +572,7 @@ pub async fn watch(args: WatchArgs) -> anyhow::Result<()> {
     );
     // Never challenge under a registration that could take an honest challenger's bond.
     for (id, served) in models.iter() {
-        let digest = prover.key_digest(*id, &served.model).await.map_err(|e| anyhow::anyhow!("model {id}: {e}"))?;
+        let digest = prover.key_digest(&served.model).await.map_err(|e| anyhow::anyhow!("model {id}: {e}"))?;
         check_registration(&provider, &deployment, *id, false, digest).await?;
     }
     for &id in &blind {

@@ -62,6 +62,20 @@ fn args(env: &Env, port: u16) -> WatchArgs {
     }
 }
 
+/// Starts the watchtower in-process and waits until it is ready (it listens once its models and
+/// their registrations are checked, which sets up their keys the first time).
+async fn start_watch(args: WatchArgs) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    let health = format!("http://{}/healthz", args.listen);
+    let watcher = tokio::spawn(verdict_oracle::watch::watch(args));
+    let started = Instant::now();
+    while !reqwest::get(&health).await.is_ok_and(|r| r.status().is_success()) {
+        assert!(!watcher.is_finished(), "the watchtower stopped at startup");
+        assert!(started.elapsed() < Duration::from_secs(120), "the watchtower did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    watcher
+}
+
 /// The liar's `openDispute` with the solver's opening of its trace, mined.
 async fn open_as_liar(env: &Env, rid: U256, input: &[i8], output: &Bytes, z0: (Z, Vec<Z>), z_last: (Z, Vec<Z>)) {
     let o = DisputeGame::Opening { z0: z0.0, proof0: z0.1, zL: z_last.0, proofL: z_last.1 };
@@ -87,7 +101,7 @@ async fn watch_a_proposal(
     root: FixedBytes<32>,
 ) -> (tokio::task::JoinHandle<anyhow::Result<()>>, u64, u16) {
     let port = free_port();
-    let watcher = tokio::spawn(verdict_oracle::watch::watch(args(env, port)));
+    let watcher = start_watch(args(env, port)).await;
     let id = env.request_round(input).await;
     env.oracle
         .propose(U256::from(id), output, root)
@@ -254,7 +268,7 @@ async fn a_right_output_with_a_wrong_step_commitment_inside_loses_its_bond() {
     .unwrap()
     .unwrap();
     let port = free_port();
-    let watcher = tokio::spawn(verdict_oracle::watch::watch(args(&env, port)));
+    let watcher = start_watch(args(&env, port)).await;
     let proposed = env.oracle.propose(rid, output.clone(), liar.root()).from(env.operator).send().await.unwrap();
     proposed.get_receipt().await.unwrap();
 
@@ -369,8 +383,7 @@ async fn a_blind_challenge_of_a_private_model_wins_when_the_operator_does_not_pr
     };
 
     // Trusted: never challenged; the proposal settles after its window.
-    let trusting =
-        tokio::spawn(verdict_oracle::watch::watch(blind_args(free_port(), "trusting.sqlite", vec![env.operator])));
+    let trusting = start_watch(blind_args(free_port(), "trusting.sqlite", vec![env.operator])).await;
     let trusted = propose().await;
     tokio::time::sleep(Duration::from_secs(6)).await;
     let settled = env.oracle.settle(U256::from(trusted), output.clone()).from(env.user).send().await.unwrap();
@@ -380,7 +393,7 @@ async fn a_blind_challenge_of_a_private_model_wins_when_the_operator_does_not_pr
 
     // Untrusted: challenged blind; the operator never opens, its clock runs out, the watchtower wins.
     let port = free_port();
-    let watcher = tokio::spawn(verdict_oracle::watch::watch(blind_args(port, "blind.sqlite", vec![])));
+    let watcher = start_watch(blind_args(port, "blind.sqlite", vec![])).await;
     let id = propose().await;
     let started = Instant::now();
     let metrics = format!("http://127.0.0.1:{port}/metrics");
@@ -425,8 +438,7 @@ async fn a_lie_proposed_again_after_the_reopening_is_challenged_again() {
     let (output, root) = consistent_lie(model, &honest, -7);
 
     let port = free_port();
-    let watcher =
-        tokio::spawn(verdict_oracle::watch::watch(WatchArgs { insecure_test_setup: false, ..args(&env, port) }));
+    let watcher = start_watch(WatchArgs { insecure_test_setup: false, ..args(&env, port) }).await;
     let id = env.request_round(&input).await;
     let rid = U256::from(id);
     let propose = || async {
@@ -494,7 +506,7 @@ async fn a_lie_challenged_first_by_a_sock_puppet_that_walks_away_is_still_caught
     assert!(puppet.get_receipt().await.unwrap().status());
 
     let port = free_port();
-    let watcher = tokio::spawn(verdict_oracle::watch::watch(args(&env, port)));
+    let watcher = start_watch(args(&env, port)).await;
     // The liar opens its side, and then the puppet never answers.
     let l = model.steps();
     let lie = {
@@ -541,7 +553,7 @@ async fn the_dishonest_service_is_caught_and_the_consumer_gets_the_right_answer(
     let honest = env.model.run(&input).unwrap();
     let mut liar = dishonest_service(&env).await;
     let port = free_port();
-    let watcher = tokio::spawn(verdict_oracle::watch::watch(args(&env, port)));
+    let watcher = start_watch(args(&env, port)).await;
     let id = env.request_round(&input).await;
     let started = Instant::now();
     while env.count::<InferenceOracle::Finalized>(id).await == 0 {
@@ -566,7 +578,7 @@ async fn an_honest_operator_is_never_challenged_over_hundreds_of_requests() {
     let mut honest = env.spawn(&[]);
     honest.ready().await;
     let port = free_port();
-    let watcher = tokio::spawn(verdict_oracle::watch::watch(args(&env, port)));
+    let watcher = start_watch(args(&env, port)).await;
     let model = &env.model;
     let rows: Vec<Vec<i8>> = (0..REQUESTS)
         .map(|k| (0..model.input.len).map(|i| (((i * 31 + k * 17) % 255) as i32 - 127) as i8).collect())
@@ -586,7 +598,15 @@ async fn an_honest_operator_is_never_challenged_over_hundreds_of_requests() {
             alloy::providers::Provider::raw_request(&env.provider, "evm_mine".into(), ()).await.unwrap();
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap().text().await.unwrap();
+    // The watchtower may still be a pass behind the last settlement.
+    let mut metrics = String::new();
+    for _ in 0..120 {
+        metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap().text().await.unwrap();
+        if metrics.contains(&format!("verdict_watch_proposals_checked_total {REQUESTS}\n")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     watcher.abort();
     honest.kill();
     let value = |name: &str| -> u64 {
@@ -648,7 +668,7 @@ async fn a_challenge_mined_but_not_recorded_before_a_crash_is_still_played_and_w
     challenge.send().await.unwrap().get_receipt().await.unwrap();
 
     let port = free_port();
-    let watcher = tokio::spawn(verdict_oracle::watch::watch(args(&env, port)));
+    let watcher = start_watch(args(&env, port)).await;
     while env.count::<InferenceOracle::Finalized>(id).await == 0 {
         let limit = Duration::from_secs(4 * CLOCK + PROOF_WINDOW + 120);
         assert!(started.elapsed() < limit, "no resolution; service log:\n{}", env.log());
@@ -698,6 +718,13 @@ async fn the_watchtower_survives_sigkill_at_every_stage_of_a_dispute() {
             .unwrap()
     };
     let mut watcher = spawn();
+    // Ready before the first request: the first start sets up the model's keys (restarts read
+    // the cached verifier key, in milliseconds).
+    let started = Instant::now();
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("watching") {
+        assert!(started.elapsed() < Duration::from_secs(120), "the watchtower did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let id = env.request_round(&input).await;
     let rid = U256::from(id);
     let mut seen = Vec::new();
