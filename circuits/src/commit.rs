@@ -155,6 +155,23 @@ pub fn activation_commitment(step: usize, values: &[i32], bits: u32) -> Fr {
     poseidon_hash(&elements)
 }
 
+/// A private input's z_0, salted so that a small input space cannot be enumerated from it:
+/// `H(TAG_ACTIVATIONS, 0, len, 8 + 2^64 · salt, pack(values, 8)...)`, the same preimage as the
+/// unsalted z_0 but for the header's width element, which carries the salt. A zero salt gives
+/// the unsalted z_0 (what the contracts compute for a public input). The step circuit opens it
+/// at step 0, and only there.
+pub fn salted_input_commitment(values: &[i32], salt: Fr) -> Fr {
+    let mut elements = activation_header(0, values.len(), 8).to_vec();
+    elements[3] = salted_width(salt);
+    elements.extend(pack(values.iter().map(|v| i64::from(*v)), 8));
+    poseidon_hash(&elements)
+}
+
+/// The width element of a salted input header: `8 + 2^64 · salt`.
+pub(crate) fn salted_width(salt: Fr) -> Fr {
+    Fr::from(8u64) + Fr::from_u128(1u128 << 64) * salt
+}
+
 /// The constant head of z_step's preimage: `[TAG_ACTIVATIONS, step, len, bits]`.
 pub(crate) fn activation_header(step: usize, len: usize, bits: u32) -> [Fr; 4] {
     [TAG_ACTIVATIONS, step as u64, len as u64, u64::from(bits)].map(Fr::from)
@@ -227,11 +244,22 @@ impl Model {
 
     /// The step commitments z_0..z_L of a trace of this model.
     pub fn step_commitments(&self, trace: &Trace) -> Vec<Commitment> {
+        self.step_commitments_salted(trace, Fr::ZERO)
+    }
+
+    /// z_0..z_L with z_0 salted ([`salted_input_commitment`]): a private input's trace.
+    pub fn step_commitments_salted(&self, trace: &Trace, salt: Fr) -> Vec<Commitment> {
         trace
             .steps
             .iter()
             .enumerate()
-            .map(|(i, values)| Commitment::from_field(activation_commitment(i, values, step_bits(self, i))))
+            .map(|(i, values)| {
+                Commitment::from_field(if i == 0 {
+                    salted_input_commitment(values, salt)
+                } else {
+                    activation_commitment(i, values, step_bits(self, i))
+                })
+            })
             .collect()
     }
 }

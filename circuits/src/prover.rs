@@ -12,7 +12,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use ff::PrimeField;
+use ff::{Field, PrimeField};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -381,6 +381,19 @@ impl ModelProver {
         segment: Range<usize>,
         progress: impl FnMut(Progress),
     ) -> Result<(SegmentProof, FoldTimings), ProofError> {
+        self.prove_salted(request_id, trace, Fr::ZERO, segment, progress)
+    }
+
+    /// [`prove`](Self::prove) for a private input whose z_0 is salted with `salt`
+    /// ([`crate::salted_input_commitment`]; zero: the plain z_0).
+    pub fn prove_salted(
+        &self,
+        request_id: RequestId,
+        trace: &Trace,
+        salt: Fr,
+        segment: Range<usize>,
+        progress: impl FnMut(Progress),
+    ) -> Result<(SegmentProof, FoldTimings), ProofError> {
         let steps = self.model.steps();
         if segment.start >= segment.end || segment.end > steps {
             return Err(Error::Input(format!(
@@ -399,9 +412,12 @@ impl ModelProver {
         };
         let circuits = segment
             .clone()
-            .map(|i| StepCircuit::new(&self.model, &self.mode, i, &trace.steps[i]))
+            .map(|i| {
+                let salt = if i == 0 { salt } else { Fr::ZERO };
+                StepCircuit::new_salted(&self.model, &self.mode, i, &trace.steps[i], salt)
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let all = self.model.step_commitments(trace);
+        let all = self.model.step_commitments_salted(trace, salt);
         let zs = all[segment.start..=segment.end].to_vec();
         let context = context(self.commitment, request_id, &segment);
         let (proof, timings) = keys.prove_with_progress(&context, &circuits, progress)?;

@@ -27,14 +27,14 @@
 //!   resistance binds the selected layer's parameters to the registered ones; the other layers'
 //!   results are discarded. The folding prover's random instance hides the witness.
 
-use ff::Field;
+use ff::{Field, PrimeField};
 use nova_snark::frontend::{num::AllocatedNum, Circuit, ConstraintSystem, LinearCombination, SynthesisError, Variable};
 use serde::{Deserialize, Serialize};
 
 use crate::{
     commit::{
         activation_commitment, activation_header, layer_commitment, layer_header, model_commitment_with, model_header,
-        model_trailer, step_bits, Commitment, PACK_BITS,
+        model_trailer, salted_input_commitment, salted_width, step_bits, Commitment, PACK_BITS,
     },
     gadgets::{dense_layer, fr, int8, selected_range, Int, LayerBounds, LayerParams, NeuronHint},
     model::{Model, INT8_MAX},
@@ -47,7 +47,8 @@ use crate::{
 /// 2: the layers' commitments share one permutation; public ReLU folded into the clamp.
 /// 3: our own Poseidon layout ([`crate::poseidon_circuit`]); private layers share one sponge and
 /// range-check only the selected layer's parameters; private ReLU folded into the clamp.
-pub const CIRCUIT_VERSION: u32 = 3;
+/// 4: a private input's z_0 may be salted (the salt in layer 0's input header).
+pub const CIRCUIT_VERSION: u32 = 4;
 
 /// Public inputs of one step: `[i, z_i, z_{i+1}, M]`.
 pub const STEP_IO_LEN: usize = 4;
@@ -205,12 +206,23 @@ pub struct StepCircuit<'a> {
     step: usize,
     /// The step's input, zero-padded to [`step_width`].
     input: Vec<i32>,
+    /// The salt of a private input's z_0 (step 0 only; zero otherwise and for public inputs).
+    salt: Fr,
     io: [Fr; STEP_IO_LEN],
 }
 
 impl<'a> StepCircuit<'a> {
     /// Step `step` of `model` on its input activations (`trace.steps[step]`).
     pub fn new(model: &'a Model, mode: &WeightMode, step: usize, input: &[i32]) -> Result<Self> {
+        Self::new_salted(model, mode, step, input, Fr::ZERO)
+    }
+
+    /// Step `step` whose input commitment is salted with `salt` ([`salted_input_commitment`]):
+    /// step 0 of a private input. Any other step with a non-zero salt is refused.
+    pub fn new_salted(model: &'a Model, mode: &WeightMode, step: usize, input: &[i32], salt: Fr) -> Result<Self> {
+        if step != 0 && salt != Fr::ZERO {
+            return Err(Error::Input(format!("step {step}: only the input commitment z_0 takes a salt")));
+        }
         let layer = model.layers.get(step).ok_or_else(|| {
             Error::Input(format!("step {step} is out of range: the model has {} steps", model.steps()))
         })?;
@@ -242,12 +254,12 @@ impl<'a> StepCircuit<'a> {
             Some(b) => model_commitment_with(model, &b.layers),
         };
         let output = layer.forward(input);
-        let z_in = activation_commitment(step, input, 8);
+        let z_in = if step == 0 { salted_input_commitment(input, salt) } else { activation_commitment(step, input, 8) };
         let z_out = activation_commitment(step + 1, &output, step_bits(model, step + 1));
         let mut padded = input.to_vec();
         padded.resize(step_width(model), 0);
         let io = [Fr::from(step as u64), z_in, z_out, commitment];
-        Ok(Self { model, blinding, commitment, step, input: padded, io })
+        Ok(Self { model, blinding, commitment, step, input: padded, salt, io })
     }
 
     /// A step with a zero input: any step has the circuit's shape, this one is for key setup.
@@ -488,6 +500,24 @@ impl Circuit<Fr> for StepCircuit<'_> {
         // Layers of the same input width share the packed input.
         let mut packed_inputs: std::collections::HashMap<usize, Vec<Piece>> = std::collections::HashMap::new();
         let header = |step: usize, len: usize, bits: u32| activation_header(step, len, bits).map(Piece::Const).to_vec();
+        // Layer 0's input header carries the salt of a private input's z_0 in its width element,
+        // `8 + 2^64 · salt` (zero salt: the plain z_0). Only the selected layer's preimage is
+        // hashed, so the salt can reach z_in at step 0 alone.
+        let salted = {
+            let salt = AllocatedNum::alloc(cs.namespace(|| "input salt"), || Ok(self.salt))?;
+            let width = AllocatedNum::alloc(cs.namespace(|| "salted width"), || Ok(salted_width(self.salt)))?;
+            cs.enforce(
+                || "salted width = 8 + 2^64 salt",
+                |z| {
+                    z + width.get_variable()
+                        - (Fr::from_u128(1u128 << 64), salt.get_variable())
+                        - (Fr::from(8u64), CS::one())
+                },
+                |z| z + CS::one(),
+                |z| z,
+            );
+            width
+        };
         let pieces = |packed: Vec<AllocatedNum<Fr>>| packed.into_iter().map(Piece::Var).collect::<Vec<_>>();
         for (l, layer) in model.layers.iter().enumerate() {
             let mut cs = cs.namespace(|| format!("layer {l}"));
@@ -499,6 +529,9 @@ impl Circuit<Fr> for StepCircuit<'_> {
                 }
             };
             let mut elements = header(l, layer.in_dim, 8);
+            if l == 0 {
+                elements[3] = Piece::Var(salted.clone());
+            }
             elements.extend(packed.iter().cloned());
             inputs.push(elements);
 

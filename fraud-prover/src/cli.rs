@@ -69,6 +69,10 @@ pub struct ProveArgs {
     /// The request id the proof is bound to (decimal or 0x-hex).
     #[arg(long, env = "VERDICT_REQUEST_ID", default_value = "0")]
     pub request_id: String,
+    /// A private input's salt (0x-hex, 32 bytes, below the field modulus): z_0 is then the
+    /// salted input commitment the request was made with.
+    #[arg(long, env = "VERDICT_INPUT_SALT")]
+    pub salt: Option<String>,
     /// Where to write the proof file.
     #[arg(short = 'o', long = "output", env = "VERDICT_PROOF_OUT")]
     pub output: PathBuf,

@@ -107,7 +107,15 @@ fn prove(args: &ProveArgs) -> anyhow::Result<String> {
     let (prover, origin) = ModelProver::setup(model, mode, &source, Some(&args.setup.keys_dir))?;
     let setup = started.elapsed();
     let trace = prover.model().run(&input)?;
-    let (proof, timings) = prover.prove(request_id, &trace, segment.clone(), progress_printer())?;
+    let salt = match &args.salt {
+        Some(s) => s
+            .parse::<verdict_circuits::Commitment>()
+            .ok()
+            .and_then(|c| c.to_field())
+            .ok_or_else(|| anyhow::anyhow!("--salt {s}: expected 0x-hex of 32 bytes below the field modulus"))?,
+        None => verdict_circuits::Fr::from(0u64),
+    };
+    let (proof, timings) = prover.prove_salted(request_id, &trace, salt, segment.clone(), progress_printer())?;
     proof.save(&args.output)?;
     if args.json {
         return Ok(json!({

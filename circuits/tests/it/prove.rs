@@ -230,3 +230,21 @@ fn a_blinding_file_is_written_owner_only() {
     assert_eq!(mode, 0o600, "mode {mode:o}");
     assert_eq!(Blinding::load(&path).unwrap(), blinding);
 }
+
+/// A whole-inference proof of a salted private input verifies against the salted z_0, and only
+/// against it.
+#[test]
+fn a_salted_input_is_proven_against_its_salted_commitment() {
+    let p = public("tictactoe");
+    let model = p.model().clone();
+    let trace = model.run(&sample_input(&model, 8)).unwrap();
+    let salt = verdict_circuits::Fr::from(0xfeed_beef_u64);
+    let l = model.steps();
+    let (proof, _) = p.prove_salted(RequestId::from_u64(9), &trace, salt, 0..l, |_| {}).unwrap();
+    assert_eq!(proof.steps, model.step_commitments_salted(&trace, salt));
+    assert_ne!(proof.steps[0], model.step_commitments(&trace)[0]);
+    p.verify(&proof).unwrap();
+    let mut plain = proof.clone();
+    plain.steps[0] = model.step_commitments(&trace)[0];
+    assert!(rejected(p, &plain), "the plain z_0 was accepted for a salted proof");
+}

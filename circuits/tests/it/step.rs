@@ -53,9 +53,9 @@ fn every_step_of_the_shipped_models_is_satisfied_in_both_modes() {
     // A change here is a reviewed change of the step shapes (and so of every verifying key).
     assert_eq!(
         format!("{pinned:?}"),
-        "[(\"price_feed\", \"public\", 4686), (\"price_feed\", \"private\", 18983), \
-         (\"tictactoe\", \"public\", 5937), (\"tictactoe\", \"private\", 25312), \
-         (\"digits\", \"public\", 3953), (\"digits\", \"private\", 36988)]"
+        "[(\"price_feed\", \"public\", 4688), (\"price_feed\", \"private\", 18985), \
+         (\"tictactoe\", \"public\", 5939), (\"tictactoe\", \"private\", 25314), \
+         (\"digits\", \"public\", 3955), (\"digits\", \"private\", 36990)]"
     );
 }
 
@@ -145,4 +145,38 @@ fn private_models_need_non_negative_multipliers() {
     assert!(err.contains("layer 1, output 4") && err.contains("non-negative multipliers"), "{err}");
     // Public weights are constants: a negative multiplier is proven with ReLU unfolded.
     assert!(StepCircuit::new(&model, &WeightMode::Public, 0, &[0; 16]).is_ok());
+}
+
+/// A private input's z_0 is salted (so that a small input space, a tic-tac-toe board, cannot be
+/// enumerated from it): the salted step 0 is satisfied and claims the salted z_0; the same
+/// witness cannot claim the plain z_0 or another salt's; no other step takes a salt, and a
+/// later step cannot claim a salted commitment of its input.
+#[test]
+fn salted_inputs_open_only_at_step_zero() {
+    use verdict_circuits::{activation_commitment, salted_input_commitment};
+    let model = shipped("tictactoe");
+    let input = sample_input(&model, 4);
+    let trace = model.run(&input).unwrap();
+    let salt = Fr::from(0x5eed_u64) * Fr::from(u64::MAX) + Fr::from(7u64);
+    for mode in modes(&model) {
+        let circuit = StepCircuit::new_salted(&model, &mode, 0, &trace.steps[0], salt).unwrap();
+        let io = *circuit.io();
+        let plain = activation_commitment(0, &trace.steps[0], 8);
+        assert_eq!(io[1], salted_input_commitment(&trace.steps[0], salt));
+        assert_ne!(io[1], plain, "the salt changes z_0");
+        assert_eq!(salted_input_commitment(&trace.steps[0], Fr::ZERO), plain, "a zero salt is the plain z_0");
+        assert_eq!(model.step_commitments_salted(&trace, salt)[0].to_field().unwrap(), io[1]);
+        assert!(check(circuit.clone()).0, "{} salted step 0", mode.name());
+        for (what, z) in
+            [("the plain z_0", plain), ("another salt's", salted_input_commitment(&trace.steps[0], salt + Fr::ONE))]
+        {
+            assert!(!check(circuit.clone().with_io([io[0], z, io[2], io[3]])).0, "{}: claimed {what}", mode.name());
+        }
+        let err = StepCircuit::new_salted(&model, &mode, 1, &trace.steps[1], salt).err().unwrap();
+        assert!(err.to_string().contains("only the input commitment z_0 takes a salt"), "{err}");
+        let later = StepCircuit::new(&model, &mode, 1, &trace.steps[1]).unwrap();
+        let io = *later.io();
+        let salted_in = salted_input_commitment(&trace.steps[1], salt);
+        assert!(!check(later.with_io([io[0], salted_in, io[2], io[3]])).0, "step 1 claimed a salted input");
+    }
 }
