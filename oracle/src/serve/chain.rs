@@ -367,6 +367,10 @@ impl Operator {
             Some(Move::Prove(steps, proof)) => {
                 self.send(r.id, "prove_segment", game.proveSegment(id, steps, Bytes::from(proof)).from(self.me)).await
             }
+            Some(Move::Timeout) => {
+                tracing::warn!(request = r.id, "the challenger ran out of clock; dismissing its challenge");
+                self.send(r.id, "timeout", game.timeout(id).from(self.me)).await
+            }
         }
     }
 

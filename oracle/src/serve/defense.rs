@@ -12,7 +12,7 @@ use std::{
 
 use alloy::{
     primitives::{Address, FixedBytes, U256},
-    providers::DynProvider,
+    providers::{DynProvider, Provider},
 };
 use tokio::task::JoinHandle;
 use verdict_circuits::{
@@ -60,6 +60,9 @@ pub enum Move {
     Bisect(FixedBytes<32>, Vec<FixedBytes<32>>),
     /// `proveSegment`.
     Prove(Vec<FixedBytes<32>>, Vec<u8>),
+    /// `timeout`: the challenger's clock has run out. Its challenge is dismissed (its bond is
+    /// ours, less the burn share) and the proposal's window runs again.
+    Timeout,
 }
 
 impl Defender {
@@ -120,7 +123,19 @@ impl Defender {
         }
         let ours = Trace::new(steps.to_vec());
         Ok(match next_action(Role::Proposer, &view, &ours) {
-            Action::Wait => None,
+            Action::Wait => {
+                // The challenger's move: once its clock has run out, nobody else has a reason to
+                // call the timeout that gives our proposal its window back.
+                let deadline = self.game.deadlineOf(U256::from(request)).call().await.map_err(|e| e.to_string())?;
+                let now = self
+                    .game
+                    .provider()
+                    .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_or(0, |b| b.header.timestamp);
+                (!deadline.proposerToMove && now >= deadline.expiresAt).then_some(Move::Timeout)
+            }
             Action::Open { z0, z_last } => {
                 Some(Move::Open(DisputeGame::Opening { z0: z0.0, proof0: z0.1, zL: z_last.0, proofL: z_last.1 }))
             }

@@ -775,3 +775,42 @@ async fn new_blocks_by_subscription_wake_the_service() {
     eprintln!("request to finalized with subscriptions: {:?}", started.elapsed());
     service.kill();
 }
+
+/// A challenger that challenges an honest proposal and then walks away: the service opens its
+/// side, calls the timeout once the challenger's clock has run out, collects the forfeited bond,
+/// and the proposal, back in its window, settles. (Before, a challenger's timeout confirmed the
+/// proposal; now it only dismisses the challenge, so the proposer must call it to move on.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_challenger_that_walks_away_is_timed_out_and_the_honest_proposal_settles() {
+    let env = Env::new().await;
+    let input = sample_input(&env.model);
+    let mut service = env.spawn(&[]);
+    service.ready().await;
+    let id = env.request_round(&input).await;
+    wait_for(Duration::from_secs(60), || async { status_of(&service.url, id).await.as_deref() == Some("proposed") })
+        .await;
+    let junk = FixedBytes::<32>::repeat_byte(0x42);
+    let challenge = env.oracle.challenge(U256::from(id), junk).value(U256::from(BOND / 2)).from(env.watcher);
+    challenge.send().await.unwrap().get_receipt().await.unwrap();
+    let started = Instant::now();
+    while env.count::<InferenceOracle::Finalized>(id).await == 0 {
+        let limit = Duration::from_secs(2 * CLOCK + 60);
+        assert!(started.elapsed() < limit, "the proposal did not settle; service log:\n{}", env.log());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    service.kill();
+    assert_eq!(env.count::<InferenceOracle::ChallengeDismissed>(id).await, 1, "dismissed, not confirmed");
+    let filter = Filter::new()
+        .address(*env.oracle.address())
+        .event_signature(<InferenceOracle::DisputeResolved as SolEvent>::SIGNATURE_HASH)
+        .topic1(U256::from(id))
+        .from_block(0);
+    let logs = env.provider.get_logs(&filter).await.unwrap();
+    let resolved = logs[0].log_decode::<InferenceOracle::DisputeResolved>().unwrap().inner.data;
+    assert_eq!((resolved.winner, resolved.loser), (env.operator, env.watcher), "the bond went to the proposer");
+    let result = env.oracle.resultOf(U256::from(id)).call().await.unwrap();
+    assert_eq!(result.operator, env.operator);
+    let honest = env.model.run(&input).unwrap();
+    let r = env.feed.latestRoundData().call().await.unwrap();
+    assert_eq!(r._1, alloy::primitives::I256::try_from(honest.output()[0]).unwrap(), "the honest answer");
+}
