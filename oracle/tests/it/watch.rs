@@ -877,3 +877,41 @@ async fn registrations_with_another_verifier_or_key_are_refused_by_name() {
     }
     service.kill();
 }
+
+/// `--confirmations N`: a request is recorded only once its block is N deep (the scan reads logs
+/// in bounded ranges up to the head less N). Before, the watchtower had no confirmation depth:
+/// it acted on logs of the head block, which a reorg can drop.
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_are_recorded_only_once_confirmed() {
+    let env = Env::new().await;
+    let port = free_port();
+    let watcher = start_watch(WatchArgs { confirmations: 3, insecure_test_setup: false, ..args(&env, port) }).await;
+    let metrics =
+        || async { reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap().text().await.unwrap() };
+    let watching = "verdict_watch_proposals{status=\"watching\"} 1";
+    let id = env.request_round(&sample_input(&env.model)).await;
+    let filter = alloy::rpc::types::Filter::new()
+        .address(*env.oracle.address())
+        .event_signature(<InferenceOracle::RequestCreated as alloy::sol_types::SolEvent>::SIGNATURE_HASH)
+        .topic1(U256::from(id))
+        .from_block(0);
+    let logs = alloy::providers::Provider::get_logs(&env.provider, &filter).await.unwrap();
+    let block = logs[0].block_number.unwrap();
+    let started = Instant::now();
+    let mut seen_unconfirmed = false;
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(30), "the request was never recorded");
+        let before = alloy::providers::Provider::get_block_number(&env.provider).await.unwrap();
+        let text = metrics().await;
+        let after = alloy::providers::Provider::get_block_number(&env.provider).await.unwrap();
+        if after < block + 3 {
+            assert!(!text.contains(watching), "recorded at head {before}..{after}, block {block}: {text}");
+            seen_unconfirmed = true;
+        } else if text.contains(watching) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    watcher.abort();
+    assert!(seen_unconfirmed, "the request's block was never seen unconfirmed");
+}
