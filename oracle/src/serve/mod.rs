@@ -301,6 +301,21 @@ pub async fn check_registration(
     Ok(())
 }
 
+/// [`check_registration`] of every served public model, with the digest of its circuit's key under
+/// `defender`'s setup (when it has one).
+pub async fn check_public_registrations(
+    provider: &DynProvider,
+    deployment: &Deployment,
+    models: &Models,
+    defender: &defense::Defender,
+) -> anyhow::Result<()> {
+    for (id, served) in models {
+        let digest = defender.key_digest(&served.model).await.map_err(|e| anyhow::anyhow!("model {id}: {e}"))?;
+        check_registration(provider, deployment, *id, false, digest).await?;
+    }
+    Ok(())
+}
+
 /// The model file at a registered URI: `file://PATH` (relative to the working directory) or
 /// `http://…` (at most 64 MiB, 30 s).
 pub async fn fetch_model(uri: &str) -> anyhow::Result<Model> {
@@ -365,10 +380,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!("no prover setup (--ptau-dir or --insecure-test-setup): challenged proposals cannot be proven");
     }
     let defender = defense::Defender::new(provider.clone(), deployment.dispute_game, me, prover);
-    for (id, served) in models.iter() {
-        let digest = defender.key_digest(&served.model).await.map_err(|e| anyhow::anyhow!("model {id}: {e}"))?;
-        check_registration(&provider, &deployment, *id, false, digest).await?;
-    }
+    check_public_registrations(&provider, &deployment, &models, &defender).await?;
     if args.dishonest {
         tracing::warn!("DISHONEST MODE: every proposal is a deliberate lie (tests and demos only)");
     }

@@ -51,7 +51,7 @@ use verdict_contracts::{
 use crate::{
     serve::{
         chain::{block_time, rpc, send_tx, ChainConfig, ChainError},
-        check_registration, connect,
+        check_public_registrations, check_registration, connect,
         defense::Defender,
         heads::NewHeads,
         load_models,
@@ -170,6 +170,20 @@ fn corrupt(what: impl std::fmt::Display) -> ChainError {
     ChainError::Rpc(format!("corrupt watch record: {what}"))
 }
 
+/// The stored step commitments of a record (none for a blind one).
+fn steps_of(w: &WatchRecord) -> Result<Vec<Commitment>, ChainError> {
+    w.steps.iter().map(|z| z.parse()).collect::<Result<_, _>>().map_err(corrupt)
+}
+
+/// Our answer to a request: keccak256 of the correct output and our trace root; `None` for a
+/// blind record.
+fn answer(w: &WatchRecord, steps: &[Commitment]) -> Option<(B256, B256)> {
+    (!steps.is_empty()).then(|| {
+        let output = encode_output(w.trace.last().map_or(&[][..], Vec::as_slice));
+        (keccak256(&output), Trace::new(steps.to_vec()).root())
+    })
+}
+
 impl Watcher {
     async fn block_time(&self) -> Result<u64, ChainError> {
         block_time(&self.provider).await
@@ -259,13 +273,9 @@ impl Watcher {
             for (p, _) in proposals {
                 let id: u64 = p.requestId.try_into().unwrap_or(u64::MAX);
                 let Some(w) = self.store.watched(id)? else { continue };
-                let wrong = if w.steps.is_empty() {
-                    !self.trusted.contains(&p.proposer)
-                } else {
-                    let output = encode_output(w.trace.last().map_or(&[][..], Vec::as_slice));
-                    let steps: Vec<Commitment> =
-                        w.steps.iter().map(|z| z.parse()).collect::<Result<_, _>>().map_err(corrupt)?;
-                    output != p.output.as_ref() || Trace::new(steps).root() != p.traceRoot
+                let wrong = match answer(&w, &steps_of(&w)?) {
+                    None => !self.trusted.contains(&p.proposer),
+                    Some((output, root)) => keccak256(&p.output) != output || root != p.traceRoot,
                 };
                 inc(&self.metrics.checked);
                 if wrong && p.proposer != self.me {
@@ -311,13 +321,10 @@ impl Watcher {
         let rid = U256::from(w.id);
         // A blind record has no trace (and the model no weights we hold).
         let blind = w.steps.is_empty();
-        let steps: Vec<Commitment> = w.steps.iter().map(|z| z.parse()).collect::<Result<_, _>>().map_err(corrupt)?;
+        let steps = steps_of(w)?;
         let checked: Option<B256> = w.checked.as_deref().map(str::parse).transpose().map_err(corrupt)?;
         let facts = self.facts(rid, now).await?;
-        let ours = (!blind).then(|| {
-            let output = encode_output(w.trace.last().map_or(&[][..], Vec::as_slice));
-            (keccak256(&output), Trace::new(steps.clone()).root())
-        });
+        let ours = answer(w, &steps);
         let trusted = facts.proposal.is_some_and(|p| self.trusted.contains(&p.proposer));
         let local = Local { status: w.status, checked, ours, me: self.me, trusted, margin: self.margin };
         let (mut next, checked, actions) = decide(&facts, &local);
@@ -571,10 +578,7 @@ pub async fn watch(args: WatchArgs) -> anyhow::Result<()> {
         prover_config(args.ptau_dir.as_ref(), args.insecure_test_setup, &args.keys_dir),
     );
     // Never challenge under a registration that could take an honest challenger's bond.
-    for (id, served) in models.iter() {
-        let digest = prover.key_digest(&served.model).await.map_err(|e| anyhow::anyhow!("model {id}: {e}"))?;
-        check_registration(&provider, &deployment, *id, false, digest).await?;
-    }
+    check_public_registrations(&provider, &deployment, &models, &prover).await?;
     for &id in &blind {
         check_registration(&provider, &deployment, id, true, None).await?;
     }
