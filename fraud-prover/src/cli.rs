@@ -21,7 +21,7 @@ pub enum Command {
     /// Write the on-chain verifier's key blob of a model (register the model with its digest).
     ExportVerifier(ExportArgs),
     /// Watch proposals: re-execute, challenge wrong ones, play the dispute, prove the right output.
-    Watch(Box<verdict_oracle::watch::WatchArgs>),
+    Watch(Box<crate::watch::WatchArgs>),
     /// Make a secret blinding file for a private model and print its (registrable) commitment.
     Blinding {
         /// The model file.

@@ -1,14 +1,16 @@
-//! The `fraud-prover` command line: folding proofs of a model's inference steps.
-//!
-//! Each command returns what it prints, so that tests can check it without a process; progress
-//! goes to stderr.
+#![doc = include_str!("../README.md")]
 
 mod cli;
+mod error;
+/// The watchtower's persistent state.
+pub mod store;
+/// The watchtower (`fraud-prover watch`).
+pub mod watch;
 
 use std::io::{IsTerminal, Write};
 
-use anyhow::{bail, Context};
 pub use cli::{Cli, Command, ExportArgs, ProveArgs, SetupArgs, VerifyArgs};
+pub use error::{Error, Result};
 use serde_json::json;
 use verdict_circuits::{
     folding::{KeySource, Progress},
@@ -18,13 +20,15 @@ use verdict_circuits::{
     Commitment, Model,
 };
 
-/// Runs a command and returns its output text.
-pub fn run(cli: &Cli) -> anyhow::Result<String> {
+/// Runs a one-shot command and returns its output text (each returns what it prints, so that
+/// tests can check it without a process; progress goes to stderr). `watch` is a service:
+/// [`watch::watch`].
+pub fn run(cli: &Cli) -> crate::Result<String> {
     match &cli.command {
         Command::Prove(args) => prove(args),
         Command::Verify(args) => verify(args),
         Command::ExportVerifier(args) => export_verifier(args),
-        Command::Watch(_) => bail!("watch runs a service; call verdict_oracle::watch::watch"),
+        Command::Watch(_) => Err(Error::usage("watch runs a service: call verdict_fraud_prover::watch::watch")),
         Command::Blinding { model, output } => {
             let model = Model::load(model)?;
             let blinding = Blinding::random(&model);
@@ -40,20 +44,20 @@ pub fn run(cli: &Cli) -> anyhow::Result<String> {
 
 impl SetupArgs {
     /// The key source the flags ask for; no silent default.
-    pub fn source(&self) -> anyhow::Result<KeySource> {
+    pub fn source(&self) -> crate::Result<KeySource> {
         match (&self.ptau_dir, self.insecure_test_setup) {
             (Some(dir), _) => Ok(KeySource::PtauDir(dir.clone())),
             (None, true) => Ok(KeySource::InsecureTest),
-            (None, false) => bail!(
-                "no key setup: pass --ptau-dir with powers-of-tau files, or --insecure-test-setup for tests and demos only"
-            ),
+            (None, false) => Err(Error::usage(
+                "no key setup: pass --ptau-dir with powers-of-tau files, or --insecure-test-setup for tests and demos only",
+            )),
         }
     }
 }
 
 /// Parses `a..b`.
-fn parse_segment(s: &str, steps: usize) -> anyhow::Result<std::ops::Range<usize>> {
-    let bad = || anyhow::anyhow!("invalid segment {s:?}: expected a..b with 0 <= a < b <= {steps}");
+fn parse_segment(s: &str, steps: usize) -> crate::Result<std::ops::Range<usize>> {
+    let bad = || Error::usage(format!("invalid segment {s:?}: expected a..b with 0 <= a < b <= {steps}"));
     let (a, b) = s.split_once("..").ok_or_else(bad)?;
     let (a, b): (usize, usize) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
     if a >= b || b > steps {
@@ -90,7 +94,7 @@ fn describe_keys(origin: &KeyOrigin) -> String {
     }
 }
 
-fn prove(args: &ProveArgs) -> anyhow::Result<String> {
+fn prove(args: &ProveArgs) -> crate::Result<String> {
     let model = Model::load(&args.model)?;
     let input = parse_input(&args.input)?.for_model(&model, args.quantized)?;
     let segment = match &args.segment {
@@ -107,14 +111,13 @@ fn prove(args: &ProveArgs) -> anyhow::Result<String> {
     let (prover, origin) = ModelProver::setup(model, mode, &source, Some(&args.setup.keys_dir))?;
     let setup = started.elapsed();
     let trace = prover.model().run(&input)?;
-    let salt = match &args.salt {
-        Some(s) => s
-            .parse::<verdict_circuits::Commitment>()
-            .ok()
-            .and_then(|c| c.to_field())
-            .ok_or_else(|| anyhow::anyhow!("--salt {s}: expected 0x-hex of 32 bytes below the field modulus"))?,
-        None => verdict_circuits::Fr::from(0u64),
-    };
+    let salt =
+        match &args.salt {
+            Some(s) => s.parse::<verdict_circuits::Commitment>().ok().and_then(|c| c.to_field()).ok_or_else(|| {
+                Error::usage(format!("--salt {s}: expected 0x-hex of 32 bytes below the field modulus"))
+            })?,
+            None => verdict_circuits::Fr::from(0u64),
+        };
     let (proof, timings) = prover.prove_salted(request_id, &trace, salt, segment.clone(), progress_printer())?;
     proof.save(&args.output)?;
     if args.json {
@@ -155,19 +158,21 @@ fn prove(args: &ProveArgs) -> anyhow::Result<String> {
     ))
 }
 
-fn verify(args: &VerifyArgs) -> anyhow::Result<String> {
+fn verify(args: &VerifyArgs) -> crate::Result<String> {
     let model = Model::load(&args.model)?;
     let proof = SegmentProof::load(&args.proof)?;
     let private = match proof.mode.as_str() {
         "public" => false,
         "private" => true,
-        other => bail!("rejected: unknown weight mode {other:?}"),
+        other => return Err(Error::usage(format!("rejected: unknown weight mode {other:?}"))),
     };
     let commitment: Commitment = match (&args.commitment, private) {
-        (Some(c), _) => c.parse().context("--commitment")?,
+        (Some(c), _) => c.parse().map_err(|e| Error::usage(format!("--commitment: {e}")))?,
         (None, false) => model.commitment(),
         (None, true) => {
-            bail!("a private model's proof is checked against its registered commitment: pass --commitment")
+            return Err(Error::usage(
+                "a private model's proof is checked against its registered commitment: pass --commitment",
+            ));
         }
     };
     let source = args.setup.source()?;
@@ -176,14 +181,15 @@ fn verify(args: &VerifyArgs) -> anyhow::Result<String> {
     Ok(format!("ok: steps {}..{} of request {} under model {commitment}", proof.from, proof.to, proof.request_id))
 }
 
-fn export_verifier(args: &ExportArgs) -> anyhow::Result<String> {
+fn export_verifier(args: &ExportArgs) -> crate::Result<String> {
     let model = Model::load(&args.model)?;
     let source = args.setup.source()?;
     // The key depends on the shape only: for a private model, any commitment gives the same key.
     let commitment = model.commitment();
     let (verifier, _) = ModelProver::verifier(model, args.private, commitment, &source, Some(&args.setup.keys_dir))?;
     let key = verifier.evm_key()?;
-    std::fs::write(&args.output, &key.blob).with_context(|| format!("writing {}", args.output.display()))?;
+    std::fs::write(&args.output, &key.blob)
+        .map_err(|source| Error::Io { what: format!("writing {}", args.output.display()), source })?;
     let digest = format!("0x{}", hex::encode(key.digest()));
     if args.json {
         return Ok(json!({

@@ -35,7 +35,7 @@ fn main() -> std::process::ExitCode {
     if let verdict_fraud_prover::Command::Watch(args) = cli.command {
         let result = tokio::runtime::Runtime::new()
             .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(verdict_oracle::watch::watch(*args)));
+            .and_then(|rt| rt.block_on(verdict_fraud_prover::watch::watch(*args)).map_err(anyhow::Error::from));
         return match result {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {

@@ -445,8 +445,8 @@ async fn run() -> anyhow::Result<()> {
             .error_for_status()?
             .json()
             .await?;
-        let id = response["request_id"].as_u64().context("no request id")?;
-        println!("    POST /v1/requests: request {id} (an 8x8 image of a {})", label[0]);
+        let id = response["id"].as_str().context("no submission id")?.to_string();
+        println!("    POST /v1/requests: accepted as {id} (an 8x8 image of a {})", label[0]);
         asked.push((id, label[0] as i64));
     }
     for (id, label) in asked {
@@ -460,7 +460,8 @@ async fn run() -> anyhow::Result<()> {
         let r: serde_json::Value = http.get(&url).send().await?.json().await?;
         let class = r["prediction"]["class"].as_i64();
         println!(
-            "    GET /v1/requests/{id}: finalized, the model says {} (label {label})",
+            "    GET /v1/requests/{id}: request {} finalized, the model says {} (label {label})",
+            r["request_id"],
             class.map_or_else(|| r["prediction"].to_string(), |c| c.to_string())
         );
     }

@@ -20,9 +20,6 @@ pub enum Command {
     Model(ModelCommand),
     /// Run the operator service: answer and settle requests, serve the HTTP API.
     Serve(Box<crate::serve::ServeArgs>),
-    /// Run the watchtower (the same as `fraud-prover watch`): re-execute proposals, challenge
-    /// wrong ones, win the dispute, prove the right output.
-    Watch(Box<crate::watch::WatchArgs>),
 }
 
 /// `oracle model …`

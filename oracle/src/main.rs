@@ -12,22 +12,18 @@ fn logging() {
 }
 
 fn main() -> std::process::ExitCode {
-    let result = serve::expand_config(std::env::args().collect()).and_then(|args| {
-        let cli = Cli::parse_from(args);
+    let result = (|| -> anyhow::Result<Option<String>> {
+        let cli = Cli::parse_from(serve::expand_config(std::env::args().collect())?);
         match cli.command {
-            Command::Model(command) => run_model_command(&command).map(Some),
+            Command::Model(command) => Ok(Some(run_model_command(&command)?)),
             Command::Serve(args) => {
                 logging();
                 let runtime = tokio::runtime::Runtime::new()?;
-                runtime.block_on(serve::serve(*args)).map(|()| None)
-            }
-            Command::Watch(args) => {
-                logging();
-                let runtime = tokio::runtime::Runtime::new()?;
-                runtime.block_on(verdict_oracle::watch::watch(*args)).map(|()| None)
+                runtime.block_on(serve::serve(*args))?;
+                Ok(None)
             }
         }
-    });
+    })();
     match result {
         Ok(out) => {
             if let Some(out) = out {

@@ -7,7 +7,7 @@ use verdict_circuits::{accuracy, import_onnx_file, parse_input, quantize, Activa
 use crate::cli::ModelCommand;
 
 /// Runs a model subcommand and returns its output text (JSON when asked).
-pub fn run_model_command(command: &ModelCommand) -> anyhow::Result<String> {
+pub fn run_model_command(command: &ModelCommand) -> crate::Result<String> {
     match command {
         ModelCommand::Import { onnx, calibration, output, name, task, json } => {
             let mut float = import_onnx_file(onnx)?;

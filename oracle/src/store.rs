@@ -3,28 +3,12 @@
 //! ([`SqliteStore`]); everything is written before the service acts on it, so a crash at any
 //! point loses nothing.
 
-use std::{
-    path::Path,
-    sync::Mutex,
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::path::Path;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
-
-/// A store failure (I/O, corruption, a failed migration).
-#[derive(Debug, thiserror::Error)]
-#[error("store: {0}")]
-pub struct StoreError(String);
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self(e.to_string())
-    }
-}
-
-/// Store results.
-pub type StoreResult<T> = Result<T, StoreError>;
+use verdict_runtime::db::{json_col, now, Db, TxLog};
+pub use verdict_runtime::db::{DbError as StoreError, DbResult as StoreResult, TxRecord};
 
 /// Where a request stands, as the service sees it. The chain is the arbiter: on every pass the
 /// service reads the request's on-chain status before acting, so a stale local status never
@@ -86,7 +70,7 @@ impl RequestStatus {
     }
 
     fn parse(s: &str) -> StoreResult<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s).ok_or_else(|| StoreError(format!("unknown status {s:?}")))
+        Self::ALL.into_iter().find(|v| v.as_str() == s).ok_or_else(|| StoreError::new(format!("unknown status {s:?}")))
     }
 
     /// Whether nothing more will happen to the request.
@@ -126,109 +110,66 @@ pub struct RequestRecord {
     pub updated_at: u64,
 }
 
-/// One transaction sent for a request.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct TxRecord {
-    /// The transaction hash (hex).
-    pub hash: String,
-    /// The request it is for.
-    pub request_id: u64,
-    /// `request`, `propose`, `settle`, …
-    pub kind: String,
-    /// `sent`, `mined`, `reverted`, `dropped`.
-    pub status: String,
-    /// The decoded revert, when it reverted.
-    pub error: Option<String>,
-    /// Unix seconds.
-    pub sent_at: u64,
-}
-
-/// Where the watchtower stands on one request of a watched model. The chain decides what
-/// happens next (`crate::watch::decide`); this is what the watchtower remembers between passes.
+/// Where a request made through the API stands before it has an on-chain id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum WatchStatus {
-    /// Followed: no proposal yet, or the live one agrees with our trace (or is trusted).
-    Watching,
-    /// The live proposal is wrong (or, blind, untrusted): a challenge is due.
-    Mismatch,
-    /// Our challenge is live: we play the challenger's side.
-    Challenged,
-    /// A proposal was thrown out and the request is open again: we prove the correct output
-    /// (when we hold the weights and a prover) and check any new proposal.
-    Reopened,
-    /// A wrong proposal whose window closed before we could challenge it.
-    Late,
-    /// Nothing more will happen (final, cancelled, or our own evaluations disagreed).
-    Done,
+pub enum SubmissionStatus {
+    /// Accepted and recorded; its transaction is not sent yet.
+    Pending,
+    /// Its transaction is sent (the hash is recorded); not mined yet.
+    Sent,
+    /// Mined: the on-chain request exists (`request_id`).
+    Created,
+    /// The chain refused it (the reason is in `error`); nothing was created.
+    Failed,
 }
 
-impl WatchStatus {
-    /// Every status, for metrics.
-    pub const ALL: [Self; 6] =
-        [Self::Watching, Self::Mismatch, Self::Challenged, Self::Reopened, Self::Late, Self::Done];
+impl SubmissionStatus {
+    const ALL: [Self; 4] = [Self::Pending, Self::Sent, Self::Created, Self::Failed];
 
-    /// The status's name (snake_case).
+    /// The status's name (snake_case, as in the API).
     pub fn as_str(self) -> &'static str {
         match self {
-            Self::Watching => "watching",
-            Self::Mismatch => "mismatch",
-            Self::Challenged => "challenged",
-            Self::Reopened => "reopened",
-            Self::Late => "late",
-            Self::Done => "done",
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Created => "created",
+            Self::Failed => "failed",
         }
     }
 
-    fn parse(s: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s).ok_or_else(|| format!("unknown watch status {s:?}"))
+    fn parse(s: &str) -> StoreResult<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| StoreError::new(format!("unknown submission status {s:?}")))
     }
 }
 
-impl std::fmt::Display for WatchStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One request of a watched model, as the watchtower keeps it.
+/// A request made through the API (`POST /v1/requests`), recorded before its transaction is sent.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct WatchRecord {
-    /// The request.
+pub struct Submission {
+    /// The submission's id (`sub-N` in the API).
     pub id: u64,
-    /// Its model.
+    /// The model.
     pub model_id: u64,
-    /// The block of the request (where log queries about it start).
-    pub block: u64,
-    /// The request's int8 input (empty for a blind record).
+    /// The int8 input.
     pub input: Vec<i8>,
-    /// Our trace (z_0..z_L preimages); empty for a blind record.
-    pub trace: Vec<Vec<i32>>,
-    /// Our step commitments (bytes32 hex); empty for a blind record.
-    pub steps: Vec<String>,
-    /// Where we stand.
-    pub status: WatchStatus,
-    /// The last proposal we checked (keccak of proposer, output hash and trace root), so that
-    /// each proposal is counted once; cleared when the request reopens.
-    pub checked: Option<String>,
-    /// What happened last.
-    pub detail: Option<String>,
+    /// Where it stands.
+    pub status: SubmissionStatus,
+    /// The last transaction sent for it (a replacement has another hash).
+    pub tx_hash: Option<String>,
+    /// The on-chain request, once created.
+    pub request_id: Option<u64>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// Unix seconds.
+    pub updated_at: u64,
 }
 
 /// The service's persistent state.
 pub trait Store: Send + Sync + 'static {
-    /// Records a watched request; `false` when it was already known.
-    fn insert_watched(&self, r: &WatchRecord) -> StoreResult<bool>;
-    /// Watched requests not `done`, oldest first.
-    fn open_watched(&self) -> StoreResult<Vec<WatchRecord>>;
-    /// One watched request.
-    fn watched(&self, id: u64) -> StoreResult<Option<WatchRecord>>;
-    /// Moves a watched request to `status`, with the last checked proposal (written as given)
-    /// and a detail (kept when `None`).
-    fn set_watched(&self, id: u64, status: WatchStatus, checked: Option<&str>, detail: Option<&str>)
-        -> StoreResult<()>;
-    /// Watched requests by status.
-    fn watched_counts(&self) -> StoreResult<Vec<(WatchStatus, u64)>>;
     /// The last block whose events are processed.
     fn last_block(&self) -> StoreResult<Option<u64>>;
     /// Records that every event up to `block` is processed.
@@ -244,10 +185,24 @@ pub trait Store: Send + Sync + 'static {
     /// Moves a request to `status` (with a deadline or an error when there is one).
     fn set_status(&self, id: u64, status: RequestStatus, deadline: Option<u64>, error: Option<&str>)
         -> StoreResult<()>;
-    /// Records a sent transaction (before waiting for it).
-    fn record_tx(&self, hash: &str, request_id: u64, kind: &str) -> StoreResult<()>;
-    /// Records a transaction's outcome.
-    fn finish_tx(&self, hash: &str, status: &str, error: Option<&str>) -> StoreResult<()>;
+    /// Where the responder records what it sends.
+    fn as_tx_log(&self) -> &dyn TxLog;
+    /// Records an API request (status `pending`); returns its id.
+    fn insert_submission(&self, model_id: u64, input: &[i8]) -> StoreResult<u64>;
+    /// One API request.
+    fn submission(&self, id: u64) -> StoreResult<Option<Submission>>;
+    /// API requests `pending` or `sent`, oldest first.
+    fn open_submissions(&self) -> StoreResult<Vec<Submission>>;
+    /// Moves an API request on: `sent` with its transaction's hash, `created` with its request
+    /// id, or `failed` with the reason.
+    fn set_submission(
+        &self,
+        id: u64,
+        status: SubmissionStatus,
+        tx_hash: Option<&str>,
+        request_id: Option<u64>,
+        error: Option<&str>,
+    ) -> StoreResult<()>;
     /// The transactions of a request, oldest first.
     fn transactions(&self, request_id: u64) -> StoreResult<Vec<TxRecord>>;
     /// Requests by status.
@@ -261,9 +216,8 @@ pub trait Store: Send + Sync + 'static {
 }
 
 const MIGRATIONS: &[&str] = &[
-    // v1
-    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-     CREATE TABLE requests (
+    // v1: requests (the shared `meta` and `transactions` tables are the runtime's)
+    "CREATE TABLE requests (
          id INTEGER PRIMARY KEY,
          model_id INTEGER NOT NULL,
          input BLOB NOT NULL,
@@ -278,82 +232,40 @@ const MIGRATIONS: &[&str] = &[
          created_at INTEGER NOT NULL,
          updated_at INTEGER NOT NULL
      );
-     CREATE INDEX requests_status ON requests(status);
-     CREATE TABLE transactions (
-         hash TEXT PRIMARY KEY,
-         request_id INTEGER NOT NULL,
-         kind TEXT NOT NULL,
-         status TEXT NOT NULL,
-         error TEXT,
-         sent_at INTEGER NOT NULL
-     );
-     CREATE INDEX transactions_request ON transactions(request_id);",
-    // v2: the watchtower's view of other operators' proposals
-    "CREATE TABLE watched (
-         id INTEGER PRIMARY KEY,
+     CREATE INDEX requests_status ON requests(status);",
+    // v2 and v3 made the watchtower's tables when both services shared this store; the
+    // watchtower keeps them in its own store now (`fraud-prover`), and files made before keep them.
+    "",
+    "",
+    // v4: requests made through the API, recorded before their transaction is sent
+    "CREATE TABLE submissions (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
          model_id INTEGER NOT NULL,
-         proposer TEXT NOT NULL,
          input BLOB NOT NULL,
-         trace TEXT NOT NULL,
-         steps TEXT NOT NULL,
          status TEXT NOT NULL,
-         detail TEXT,
+         tx_hash TEXT,
+         request_id INTEGER,
+         error TEXT,
+         created_at INTEGER NOT NULL,
          updated_at INTEGER NOT NULL
      );
-     CREATE INDEX watched_status ON watched(status);",
-    // v3: the watchtower follows requests, not proposals: every proposal of a request is checked
-    "ALTER TABLE watched ADD COLUMN block INTEGER NOT NULL DEFAULT 0;
-     ALTER TABLE watched ADD COLUMN checked TEXT;
-     UPDATE watched SET status = 'watching' WHERE status IN ('agree', 'won', 'blind');
-     UPDATE watched SET status = 'done' WHERE status IN ('proven', 'lost');",
+     CREATE INDEX submissions_status ON submissions(status);",
 ];
 
 /// The SQLite store: one file, WAL journal, migrations by `user_version`.
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
-}
-
-fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    db: Db,
 }
 
 impl SqliteStore {
     /// Opens (creating and migrating when needed) the store at `path`.
     pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
-        let path = path.as_ref();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StoreError(format!("cannot create {}: {e}", dir.display())))?;
-        }
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version > MIGRATIONS.len() {
-            return Err(StoreError(format!(
-                "the database is at schema v{version}, newer than this binary's v{}",
-                MIGRATIONS.len()
-            )));
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-            let tx = conn.unchecked_transaction()?;
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", i + 1)?;
-            tx.commit()?;
-        }
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self { db: Db::open(path, MIGRATIONS)? })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
-        let conn = self.conn.lock().map_err(|_| StoreError("poisoned lock".into()))?;
-        Ok(f(&conn)?)
+    fn with<T>(&self, f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
+        self.db.with(f)
     }
-}
-
-fn json_col<T: serde::de::DeserializeOwned>(s: Option<String>) -> rusqlite::Result<Option<T>> {
-    s.map(|s| serde_json::from_str(&s))
-        .transpose()
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
 
 fn row_to_request(r: &rusqlite::Row<'_>) -> rusqlite::Result<(RequestRecord, String)> {
@@ -388,113 +300,48 @@ fn finish(rows: Vec<(RequestRecord, String)>) -> StoreResult<Vec<RequestRecord>>
         .collect()
 }
 
-fn watch_status(s: String) -> rusqlite::Result<WatchStatus> {
-    WatchStatus::parse(&s)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(StoreError(e))))
+fn row_to_submission(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Submission, String)> {
+    let input: Vec<u8> = r.get("input")?;
+    Ok((
+        Submission {
+            id: r.get::<_, i64>("id")? as u64,
+            model_id: r.get::<_, i64>("model_id")? as u64,
+            input: input.into_iter().map(|b| b as i8).collect(),
+            status: SubmissionStatus::Pending,
+            tx_hash: r.get("tx_hash")?,
+            request_id: r.get::<_, Option<i64>>("request_id")?.map(|v| v as u64),
+            error: r.get("error")?,
+            created_at: r.get::<_, i64>("created_at")? as u64,
+            updated_at: r.get::<_, i64>("updated_at")? as u64,
+        },
+        r.get("status")?,
+    ))
 }
 
-fn row_to_watched(r: &rusqlite::Row<'_>) -> rusqlite::Result<WatchRecord> {
-    let input: Vec<u8> = r.get("input")?;
-    Ok(WatchRecord {
-        id: r.get::<_, i64>("id")? as u64,
-        model_id: r.get::<_, i64>("model_id")? as u64,
-        block: r.get::<_, i64>("block")? as u64,
-        input: input.into_iter().map(|b| b as i8).collect(),
-        trace: json_col(r.get("trace")?)?.unwrap_or_default(),
-        steps: json_col(r.get("steps")?)?.unwrap_or_default(),
-        status: watch_status(r.get("status")?)?,
-        checked: r.get("checked")?,
-        detail: r.get("detail")?,
-    })
+fn finish_submissions(rows: Vec<(Submission, String)>) -> StoreResult<Vec<Submission>> {
+    rows.into_iter()
+        .map(|(mut r, s)| {
+            r.status = SubmissionStatus::parse(&s)?;
+            Ok(r)
+        })
+        .collect()
 }
 
 impl Store for SqliteStore {
-    fn insert_watched(&self, w: &WatchRecord) -> StoreResult<bool> {
-        let input: Vec<u8> = w.input.iter().map(|v| *v as u8).collect();
-        let trace = serde_json::to_string(&w.trace).expect("a trace serializes");
-        let steps = serde_json::to_string(&w.steps).expect("strings serialize");
-        self.with(|c| {
-            c.execute(
-                "INSERT OR IGNORE INTO watched
-                     (id, model_id, proposer, input, trace, steps, status, detail, updated_at, block, checked)
-                 VALUES (?1, ?2, '', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    w.id as i64,
-                    w.model_id as i64,
-                    input,
-                    trace,
-                    steps,
-                    w.status.as_str(),
-                    w.detail,
-                    now() as i64,
-                    w.block as i64,
-                    w.checked,
-                ],
-            )
-            .map(|n| n == 1)
-        })
-    }
-
-    fn open_watched(&self) -> StoreResult<Vec<WatchRecord>> {
-        self.with(|c| {
-            let mut s = c.prepare("SELECT * FROM watched WHERE status != 'done' ORDER BY id")?;
-            let rows = s.query_map([], row_to_watched)?.collect::<rusqlite::Result<Vec<_>>>();
-            rows
-        })
-    }
-
-    fn watched(&self, id: u64) -> StoreResult<Option<WatchRecord>> {
-        self.with(|c| c.query_row("SELECT * FROM watched WHERE id = ?1", [id as i64], row_to_watched).optional())
-    }
-
-    fn set_watched(
-        &self,
-        id: u64,
-        status: WatchStatus,
-        checked: Option<&str>,
-        detail: Option<&str>,
-    ) -> StoreResult<()> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE watched SET status = ?2, checked = ?3, detail = COALESCE(?4, detail), updated_at = ?5
-                 WHERE id = ?1",
-                params![id as i64, status.as_str(), checked, detail, now() as i64],
-            )
-            .map(drop)
-        })
-    }
-
-    fn watched_counts(&self) -> StoreResult<Vec<(WatchStatus, u64)>> {
-        self.with(|c| {
-            let mut s = c.prepare("SELECT status, COUNT(*) FROM watched GROUP BY status")?;
-            let rows = s
-                .query_map([], |r| Ok((watch_status(r.get(0)?)?, r.get::<_, i64>(1)? as u64)))?
-                .collect::<rusqlite::Result<Vec<_>>>();
-            rows
-        })
-    }
-
     fn last_block(&self) -> StoreResult<Option<u64>> {
-        let v = self.meta("last_block")?;
-        v.map(|v| v.parse().map_err(|_| StoreError(format!("corrupt last_block {v:?}")))).transpose()
+        self.db.block("last_block")
     }
 
     fn set_last_block(&self, block: u64) -> StoreResult<()> {
-        self.set_meta("last_block", &block.to_string())
+        self.db.set_meta("last_block", &block.to_string())
     }
 
     fn meta(&self, key: &str) -> StoreResult<Option<String>> {
-        self.with(|c| c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional())
+        self.db.meta(key)
     }
 
     fn set_meta(&self, key: &str, value: &str) -> StoreResult<()> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                params![key, value],
-            )
-            .map(drop)
-        })
+        self.db.set_meta(key, value)
     }
 
     fn insert_request(&self, id: u64, model_id: u64, input: &[i8], requester: &str, block: u64) -> StoreResult<bool> {
@@ -558,43 +405,58 @@ impl Store for SqliteStore {
         })
     }
 
-    fn record_tx(&self, hash: &str, request_id: u64, kind: &str) -> StoreResult<()> {
-        self.with(|c| {
-            c.execute(
-                "INSERT OR IGNORE INTO transactions (hash, request_id, kind, status, sent_at)
-                 VALUES (?1, ?2, ?3, 'sent', ?4)",
-                params![hash, request_id as i64, kind, now() as i64],
-            )
-            .map(drop)
-        })
-    }
-
-    fn finish_tx(&self, hash: &str, status: &str, error: Option<&str>) -> StoreResult<()> {
-        self.with(|c| {
-            c.execute("UPDATE transactions SET status = ?2, error = ?3 WHERE hash = ?1", params![hash, status, error])
-                .map(drop)
-        })
+    fn as_tx_log(&self) -> &dyn TxLog {
+        &self.db
     }
 
     fn transactions(&self, request_id: u64) -> StoreResult<Vec<TxRecord>> {
+        self.db.transactions(request_id)
+    }
+
+    fn insert_submission(&self, model_id: u64, input: &[i8]) -> StoreResult<u64> {
+        let bytes: Vec<u8> = input.iter().map(|v| *v as u8).collect();
+        let t = now() as i64;
         self.with(|c| {
-            let mut s = c.prepare(
-                "SELECT hash, request_id, kind, status, error, sent_at FROM transactions
-                 WHERE request_id = ?1 ORDER BY sent_at, rowid",
+            c.execute(
+                "INSERT INTO submissions (model_id, input, status, created_at, updated_at)
+                 VALUES (?1, ?2, 'pending', ?3, ?3)",
+                params![model_id as i64, bytes, t],
             )?;
-            let rows = s
-                .query_map([request_id as i64], |r| {
-                    Ok(TxRecord {
-                        hash: r.get(0)?,
-                        request_id: r.get::<_, i64>(1)? as u64,
-                        kind: r.get(2)?,
-                        status: r.get(3)?,
-                        error: r.get(4)?,
-                        sent_at: r.get::<_, i64>(5)? as u64,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>();
+            Ok(c.last_insert_rowid() as u64)
+        })
+    }
+
+    fn submission(&self, id: u64) -> StoreResult<Option<Submission>> {
+        let row = self.with(|c| {
+            c.query_row("SELECT * FROM submissions WHERE id = ?1", [id as i64], row_to_submission).optional()
+        })?;
+        Ok(finish_submissions(row.into_iter().collect())?.pop())
+    }
+
+    fn open_submissions(&self) -> StoreResult<Vec<Submission>> {
+        let rows = self.with(|c| {
+            let mut s = c.prepare("SELECT * FROM submissions WHERE status IN ('pending', 'sent') ORDER BY id")?;
+            let rows = s.query_map([], row_to_submission)?.collect::<rusqlite::Result<Vec<_>>>();
             rows
+        })?;
+        finish_submissions(rows)
+    }
+
+    fn set_submission(
+        &self,
+        id: u64,
+        status: SubmissionStatus,
+        tx_hash: Option<&str>,
+        request_id: Option<u64>,
+        error: Option<&str>,
+    ) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE submissions SET status = ?2, tx_hash = COALESCE(?3, tx_hash),
+                 request_id = COALESCE(?4, request_id), error = COALESCE(?5, error), updated_at = ?6 WHERE id = ?1",
+                params![id as i64, status.as_str(), tx_hash, request_id.map(|v| v as i64), error, now() as i64],
+            )
+            .map(drop)
         })
     }
 
@@ -608,11 +470,6 @@ impl Store for SqliteStore {
     }
 
     fn probe(&self) -> StoreResult<()> {
-        let t = now().to_string();
-        self.set_meta("probe", &t)?;
-        match self.meta("probe")? {
-            Some(v) if v == t => Ok(()),
-            other => Err(StoreError(format!("probe read back {other:?}"))),
-        }
+        self.db.probe()
     }
 }

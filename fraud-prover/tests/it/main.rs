@@ -1,4 +1,8 @@
-//! The `fraud-prover` command line, run as a process: prove, verify, reject, explain.
+//! The `fraud-prover` command line, run as a process: prove, verify, reject, explain; and the
+//! watchtower against a real chain and a real operator.
+
+mod operator;
+mod watch;
 
 use std::{path::PathBuf, process::Command};
 

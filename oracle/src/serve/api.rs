@@ -8,10 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy::{
-    primitives::{Address, Bytes, FixedBytes, U256},
-    providers::{DynProvider, Provider},
-};
+use alloy::providers::{DynProvider, Provider};
 use axum::{
     extract::{rejection::JsonRejection, DefaultBodyLimit, Path, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
@@ -21,9 +18,10 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{json, Value};
-use verdict_contracts::inference_oracle::InferenceOracle;
 
-use super::{chain::describe_revert, metrics::Metrics, models::Models};
+use verdict_runtime::models::Models;
+
+use super::{metrics::Metrics, submit::Submitter};
 use crate::store::Store;
 
 /// The most bytes a request body may have.
@@ -39,12 +37,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The chain.
     pub provider: DynProvider,
-    /// The operator key's nonces (the provider's).
-    pub nonces: super::nonces::Nonces,
-    /// `InferenceOracle`.
-    pub oracle: Address,
-    /// The operator's address (pays for API requests).
-    pub me: Address,
+    /// Sends the requests made through the API (the operator pays).
+    pub submitter: Arc<Submitter>,
     /// The bearer token writes need (`None`: writes are disabled).
     pub token: Option<String>,
     /// Writes a token may make a minute.
@@ -221,36 +215,13 @@ async fn create_request(
     let input = verdict_circuits::InputValues(body.input)
         .for_model(&served.model, body.quantized)
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", e.to_string()).field("input"))?;
-    let oracle = InferenceOracle::new(state.oracle, state.provider.clone());
-    let model = U256::from(body.model_id);
-    let fee = oracle.estimateFee(model).call().await.map_err(ApiError::internal)?;
-    let bytes = Bytes::from(input.iter().map(|v| *v as u8).collect::<Vec<u8>>());
-    let call = oracle.request(model, bytes, FixedBytes::ZERO, Address::ZERO, 0, Bytes::new()).value(fee).from(state.me);
-    if let Err(e) = call.call_raw().await {
-        tracing::warn!("request dry run reverted: {}", describe_revert(&e));
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "rejected_on_chain",
-            "the oracle contract refused the request",
-        ));
-    }
-    let receipt = super::nonces::send(&state.nonces, &call)
-        .await
-        .map_err(ApiError::internal)?
-        .with_timeout(Some(Duration::from_secs(60)))
-        .get_receipt()
-        .await
-        .map_err(ApiError::internal)?;
-    let created = receipt
-        .decoded_log::<InferenceOracle::RequestCreated>()
-        .ok_or_else(|| ApiError::internal("no RequestCreated in the receipt"))?;
-    let id: u64 = created.requestId.try_into().map_err(ApiError::internal)?;
-    let block = receipt.block_number.unwrap_or_default();
-    state.store.insert_request(id, body.model_id, &input, &state.me.to_string(), block).map_err(ApiError::internal)?;
-    state.store.record_tx(&receipt.transaction_hash.to_string(), id, "request").map_err(ApiError::internal)?;
-    state.store.finish_tx(&receipt.transaction_hash.to_string(), "mined", None).map_err(ApiError::internal)?;
-    Metrics::inc(&state.metrics.api_requests);
-    Ok((StatusCode::ACCEPTED, Json(json!({ "request_id": id, "tx_hash": receipt.transaction_hash }))))
+    // Recorded before anything is sent: the submitter's job sends it, and a restart resumes it.
+    let id = state.store.insert_submission(body.model_id, &input).map_err(ApiError::internal)?;
+    state.submitter.start(id);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "id": format!("sub-{id}"), "status": "pending", "url": format!("/v1/requests/sub-{id}") })),
+    ))
 }
 
 fn parse_id(raw: &str) -> Result<u64, ApiError> {
@@ -269,7 +240,14 @@ fn find(state: &AppState, raw: &str) -> Result<crate::store::RequestRecord, ApiE
 }
 
 async fn get_request(State(state): State<Arc<AppState>>, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
-    let r = find(&state, &raw)?;
+    match raw.strip_prefix("sub-") {
+        Some(sub) => get_submission(&state, sub),
+        None => request_view(&state, find(&state, &raw)?).map(Json),
+    }
+}
+
+/// What the API shows of a request.
+fn request_view(state: &AppState, r: crate::store::RequestRecord) -> Result<Value, ApiError> {
     let txs = state.store.transactions(r.id).map_err(ApiError::internal)?;
     let (output, prediction) = match (&r.trace, state.models.get(&r.model_id)) {
         (Some(trace), Some(served)) => {
@@ -280,7 +258,7 @@ async fn get_request(State(state): State<Arc<AppState>>, Path(raw): Path<String>
         _ => (None, None),
     };
     let dispute = (r.status == crate::store::RequestStatus::Challenged).then(|| json!({ "state": "challenged" }));
-    Ok(Json(json!({
+    Ok(json!({
         "id": r.id,
         "model_id": r.model_id,
         "status": r.status,
@@ -295,7 +273,35 @@ async fn get_request(State(state): State<Arc<AppState>>, Path(raw): Path<String>
         "dispute": dispute,
         "created_at": r.created_at,
         "updated_at": r.updated_at,
-    })))
+    }))
+}
+
+/// An API request by its submission id: where it stands, and the request itself once created.
+fn get_submission(state: &AppState, raw: &str) -> Result<Json<Value>, ApiError> {
+    let id: u64 = raw.parse().map_err(|_| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_id", format!("sub-{raw:?} is not a submission id")).field("id")
+    })?;
+    let s = state.store.submission(id).map_err(ApiError::internal)?.ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "unknown_request", format!("submission sub-{id} is unknown here"))
+    })?;
+    let created = match s.request_id {
+        Some(request) => state.store.request(request).map_err(ApiError::internal)?,
+        None => None,
+    };
+    let mut doc = match created {
+        Some(r) => request_view(state, r)?,
+        None => json!({
+            "id": Value::Null,
+            "model_id": s.model_id,
+            "status": s.status,
+            "error": s.error,
+            "created_at": s.created_at,
+            "updated_at": s.updated_at,
+        }),
+    };
+    doc["submission"] =
+        json!({ "id": format!("sub-{id}"), "status": s.status, "tx_hash": s.tx_hash, "error": s.error });
+    Ok(Json(doc))
 }
 
 async fn get_trace(State(state): State<Arc<AppState>>, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
@@ -384,7 +390,7 @@ pub fn openapi_document() -> Value {
     let mut get_trace = errors(&["400", "404", "409"]);
     get_trace["200"] = ok("the full trace: every step's values and commitment");
     let mut post = errors(&["400", "401", "403", "404", "409", "413", "422", "429"]);
-    post["202"] = ok("the request was created on-chain: { request_id, tx_hash }");
+    post["202"] = ok("accepted and recorded: { id: \"sub-N\", status: \"pending\", url }; GET the url for the rest");
     let mut get_model = errors(&["400", "404"]);
     get_model["200"] = ok("one model");
     json!({
@@ -406,12 +412,12 @@ pub fn openapi_document() -> Value {
         },
         "paths": {
             "/v1/requests": { "post": {
-                "summary": "Create an inference request on-chain (the operator pays the fee)",
+                "summary": "Create an inference request on-chain (the operator pays the fee); answers once it is recorded, before its transaction is mined",
                 "security": [{ "bearer": [] }],
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/CreateRequest" } } } },
                 "responses": post
             } },
-            "/v1/requests/{id}": { "get": { "summary": "A request through its lifecycle", "parameters": id_param, "responses": get_request } },
+            "/v1/requests/{id}": { "get": { "summary": "A request through its lifecycle, by its on-chain id or by the sub-N id POST returned", "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^(sub-)?[0-9]+$" } }], "responses": get_request } },
             "/v1/requests/{id}/trace": { "get": { "summary": "The full trace a challenger needs (public models)", "parameters": id_param, "responses": get_trace } },
             "/v1/models": { "get": { "summary": "The served models", "responses": { "200": ok("{ models: [...] }") } } },
             "/v1/models/{id}": { "get": { "summary": "One served model", "parameters": id_param, "responses": get_model } },

@@ -6,125 +6,33 @@
 //! restart at any point (even between sending a transaction and recording it) never proposes or
 //! settles twice, and every transaction is dry-run first.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 
 use alloy::{
     contract::{CallBuilder, CallDecoder},
     primitives::{Address, Bytes, FixedBytes, U256},
     providers::{DynProvider, Provider},
 };
-use verdict_contracts::{
-    dispute_game::DisputeGame::DisputeGameErrors,
-    inference_oracle::InferenceOracle::{self, InferenceOracleErrors, InferenceOracleInstance},
+use verdict_contracts::inference_oracle::InferenceOracle::{self, InferenceOracleInstance};
+use verdict_runtime::{
+    models::{encode_output, Models},
+    prover::{Defender, Move},
+    responder::{block_time, send_tx, ChainConfig},
+    rpc,
+    scheduler::{Jobs, Outcome},
+    Error as ChainError, NewHeads, RequestStatus as OnChain,
 };
 
 use super::{
-    defense::{Defender, Move},
+    decide::{decide, Action, Facts},
     metrics::Metrics,
-    models::{encode_output, Models},
-    nonces::{self, Nonces},
+    submit::Submitter,
 };
 use crate::store::{RequestRecord, RequestStatus, Store};
-
-/// On-chain request statuses (`InferenceOracle.Status`).
-pub(crate) mod status {
-    pub(crate) const REQUESTED: u8 = 1;
-    pub(crate) const PROPOSED: u8 = 2;
-    pub(crate) const CHALLENGED: u8 = 3;
-    pub(crate) const CONFIRMED: u8 = 4;
-    pub(crate) const FINALIZED: u8 = 5;
-    pub(crate) const CANCELLED: u8 = 6;
-}
-
-/// The latest block's timestamp (what the contracts compare deadlines with).
-pub(crate) async fn block_time(provider: &DynProvider) -> Result<u64, ChainError> {
-    let block = provider
-        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-        .await
-        .map_err(rpc)?
-        .ok_or_else(|| ChainError::Rpc("no latest block".into()))?;
-    Ok(block.header.timestamp)
-}
-
-/// What can stop one pass of the loop (the next pass retries).
-#[derive(Debug, thiserror::Error)]
-pub enum ChainError {
-    /// An RPC call failed (transient, retried).
-    #[error("rpc: {0}")]
-    Rpc(String),
-    /// A transaction's dry run or execution reverted.
-    #[error("{kind} of request {request} reverted: {reason}")]
-    Reverted {
-        /// `propose`, `settle`, …
-        kind: &'static str,
-        /// The request.
-        request: u64,
-        /// The decoded custom error.
-        reason: String,
-    },
-    /// The gas estimate is above the configured cap.
-    #[error("{kind} of request {request} needs {gas} gas, above the cap of {cap}")]
-    GasCap {
-        /// `propose`, `settle`, …
-        kind: &'static str,
-        /// The request.
-        request: u64,
-        /// The estimate.
-        gas: u64,
-        /// The cap.
-        cap: u64,
-    },
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-}
-
-/// Tunables of the chain loop.
-#[derive(Clone, Debug)]
-pub struct ChainConfig {
-    /// Time between passes.
-    pub poll_interval: Duration,
-    /// Blocks an event must be deep before it is processed.
-    pub confirmations: u64,
-    /// Where to start on a fresh store.
-    pub start_block: u64,
-    /// The most blocks one `eth_getLogs` spans.
-    pub max_log_range: u64,
-    /// The most gas one transaction may use.
-    pub gas_cap: u64,
-    /// How long to wait for a receipt before giving up on a pass.
-    pub receipt_timeout: Duration,
-    /// Blocks a transaction must be deep before it counts as mined.
-    pub tx_confirmations: u64,
-    /// How long a sent transaction may wait before it is replaced with higher fees.
-    pub replace_after: Duration,
-    /// The signing key's nonces, shared with the provider's nonce filler (see [`Nonces`]).
-    pub nonces: Nonces,
-}
-
-/// The most replacements of one stuck transaction.
-pub const MAX_REPLACEMENTS: usize = 5;
-
-/// The receipt of whichever of `hashes` is mined (with the configured depth checked by the
-/// caller's node view), polling until `wait` is over; `None` if none is.
-async fn mined(
-    provider: &DynProvider,
-    hashes: &[alloy::primitives::B256],
-    wait: Duration,
-) -> Result<Option<alloy::rpc::types::TransactionReceipt>, ChainError> {
-    let until = tokio::time::Instant::now() + wait;
-    loop {
-        for hash in hashes {
-            if let Some(receipt) = provider.get_transaction_receipt(*hash).await.map_err(rpc)? {
-                return Ok(Some(receipt));
-            }
-        }
-        if tokio::time::Instant::now() >= until {
-            return Ok(None);
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
 
 /// The operator side of the chain: proposes and settles for the served models.
 pub struct Operator {
@@ -139,24 +47,24 @@ pub struct Operator {
     /// Lie on every proposal (tests and demos).
     dishonest: bool,
     /// Wakes the loop on new blocks (a subscription, when the node offers one).
-    heads: super::heads::NewHeads,
+    heads: NewHeads,
+    /// One job in flight per request.
+    jobs: Jobs,
+    /// The API's requests, resumed on every pass.
+    submitter: Option<Arc<Submitter>>,
+    /// When each request's job last started (a proposal in its window is looked at again only
+    /// now and then, or at once when the scan sees it challenged).
+    visited: std::sync::Mutex<HashMap<u64, tokio::time::Instant>>,
+    /// Requests of ours the scan saw challenged since their last job.
+    challenged: std::sync::Mutex<HashSet<u64>>,
 }
 
-pub(crate) fn rpc(e: impl std::fmt::Display) -> ChainError {
-    ChainError::Rpc(e.to_string())
-}
+/// How often a proposal of ours inside its window is read from the chain when no event says it
+/// changed.
+const REVISIT: Duration = Duration::from_secs(5);
 
-/// A contract error, decoded into the oracle's or the dispute game's custom errors when it is
-/// one of them.
-pub fn describe_revert(e: &alloy::contract::Error) -> String {
-    if let Some(decoded) = e.as_decoded_interface_error::<InferenceOracleErrors>() {
-        return format!("{decoded:?}");
-    }
-    if let Some(decoded) = e.as_decoded_interface_error::<DisputeGameErrors>() {
-        return format!("{decoded:?}");
-    }
-    e.to_string()
-}
+/// The scheduler's key for the credit claim (request ids are below it).
+const CLAIM_JOB: u64 = u64::MAX;
 
 impl Operator {
     /// An operator sending from `me` (the provider's wallet must sign for it).
@@ -181,12 +89,22 @@ impl Operator {
             defender: None,
             dishonest: false,
             heads: Default::default(),
+            jobs: Jobs::new(),
+            submitter: None,
+            visited: Default::default(),
+            challenged: Default::default(),
         }
     }
 
     /// Runs a pass on every new block `heads` announces, besides the polls.
-    pub fn with_heads(mut self, heads: super::heads::NewHeads) -> Self {
+    pub fn with_heads(mut self, heads: NewHeads) -> Self {
         self.heads = heads;
+        self
+    }
+
+    /// Resumes the API's open requests on every pass.
+    pub fn with_submitter(mut self, submitter: Arc<Submitter>) -> Self {
+        self.submitter = Some(submitter);
         self
     }
 
@@ -203,38 +121,84 @@ impl Operator {
     }
 
     /// Runs passes until `shutdown` resolves. Errors are logged and counted; the next pass
-    /// retries with a growing pause (capped at 30 s).
-    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    /// retries with a growing pause (capped at 30 s). Jobs still in flight at shutdown get a few
+    /// seconds to finish.
+    pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let mut failures = 0u32;
         loop {
             match self.tick().await {
                 Ok(()) => failures = 0,
                 Err(e) => {
                     failures = failures.saturating_add(1);
-                    if matches!(e, ChainError::Rpc(_)) {
+                    if e.is_retryable() {
                         Metrics::inc(&self.metrics.rpc_errors);
                     }
                     tracing::warn!(failures, "chain pass failed: {e}");
                 }
             }
             if !self.heads.pause(self.config.poll_interval, failures, &mut shutdown).await {
+                self.jobs.shutdown(Duration::from_secs(5)).await;
                 return;
             }
         }
     }
 
-    /// One pass: process new events, advance every open request, claim credits.
-    pub async fn tick(&self) -> Result<(), ChainError> {
-        self.scan().await?;
-        for request in self.store.open_requests()? {
-            if let Err(e) = self.advance(&request).await {
-                if matches!(e, ChainError::Reverted { .. }) {
-                    Metrics::inc(&self.metrics.reverts);
+    /// One pass: collect the jobs that finished, process new events, start a job for every open
+    /// request that has none in flight, and one to claim credits. A pass never waits on a job:
+    /// each request's transaction (and receipt) is its own job's, so a stuck one holds up no
+    /// other request.
+    pub async fn tick(self: &Arc<Self>) -> Result<(), ChainError> {
+        for (id, outcome) in self.jobs.collect().await {
+            match outcome {
+                Outcome::Done => {}
+                Outcome::Failed(e) => {
+                    if matches!(e, ChainError::Reverted { .. } | ChainError::GasCap { .. }) {
+                        Metrics::inc(&self.metrics.reverts);
+                    }
+                    tracing::warn!(request = id, retryable = e.is_retryable(), "{e}");
                 }
-                tracing::warn!(request = request.id, "{e}");
+                Outcome::Panicked(e) => tracing::error!(request = id, "job panicked: {e}"),
             }
         }
-        self.claim().await
+        if let Some(submitter) = &self.submitter {
+            submitter.resume().await?;
+        }
+        self.scan().await?;
+        let now = self.block_time().await?;
+        let mut visited = self.visited.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut challenged = std::mem::take(&mut *self.challenged.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut open = HashSet::new();
+        for request in self.store.open_requests()? {
+            open.insert(request.id);
+            // Nothing can happen to a proposal of ours inside its window but a challenge, which
+            // the scan reports: it is read again only every `REVISIT`, or at once when challenged.
+            let quiet = request.status == RequestStatus::Proposed
+                && request.deadline.is_some_and(|d| d > now)
+                && !challenged.contains(&request.id)
+                && visited.get(&request.id).is_some_and(|t| t.elapsed() < REVISIT);
+            if quiet || self.jobs.is_running(request.id) {
+                continue;
+            }
+            challenged.remove(&request.id);
+            visited.insert(request.id, tokio::time::Instant::now());
+            let me = Arc::clone(self);
+            self.jobs.start(request.id, async move { me.advance(&request).await });
+        }
+        visited.retain(|id, _| open.contains(id));
+        *self.visited.lock().unwrap_or_else(|p| p.into_inner()) = visited;
+        // A challenge of a request we hold no open record of is not ours to act on.
+        self.challenged
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(challenged.into_iter().filter(|id| open.contains(id)));
+        let me = Arc::clone(self);
+        self.jobs.start(CLAIM_JOB, async move { me.claim().await });
+        Ok(())
+    }
+
+    /// Whether a job is in flight for request `id`.
+    pub fn is_busy(&self, id: u64) -> bool {
+        self.jobs.is_running(id)
     }
 
     /// Claims the operator's credits (fees earned, bonds won) when there are any.
@@ -273,6 +237,13 @@ impl Operator {
                     tracing::info!(request = id, model = model_id, block, "request received");
                 }
             }
+            let challenges =
+                self.oracle.Challenged_filter().from_block(from).to_block(to).query().await.map_err(rpc)?;
+            let mut challenged = self.challenged.lock().unwrap_or_else(|p| p.into_inner());
+            for (event, _) in challenges {
+                challenged.insert(event.requestId.try_into().unwrap_or(u64::MAX));
+            }
+            drop(challenged);
             // Recorded after the requests: a crash in between re-reads the range, and inserting
             // a known request is a no-op.
             self.store.set_last_block(to)?;
@@ -284,54 +255,48 @@ impl Operator {
         Ok(())
     }
 
-    /// Moves one request forward by what its on-chain status allows.
+    /// Moves one request forward by what its on-chain status allows ([`decide`]).
     async fn advance(&self, r: &RequestRecord) -> Result<(), ChainError> {
         let id = U256::from(r.id);
         let onchain = self.oracle.requestOf(id).call().await.map_err(rpc)?;
-        match onchain.status {
-            status::REQUESTED if r.status == RequestStatus::Challenged => {
-                // Reopened: our proposal lost its dispute. Proposing the same answer again would
-                // lose again; an operator looks at it first.
-                Metrics::inc(&self.metrics.disputes_lost);
-                self.store.set_status(r.id, RequestStatus::Failed, None, Some("our proposal lost its dispute"))?;
-                tracing::error!(request = r.id, "our proposal lost its dispute; not proposing again");
-                Ok(())
+        let status = OnChain::read(r.id, onchain.status)?;
+        let proposal = if matches!(status, OnChain::Proposed | OnChain::Confirmed) {
+            let p = self.oracle.proposalOf(id).call().await.map_err(rpc)?;
+            Some((p.proposer, p.deadline))
+        } else {
+            None
+        };
+        let now = if status == OnChain::Proposed { self.block_time().await? } else { 0 };
+        let d = decide(&Facts { status, proposal, now }, r.status, self.me);
+        if let Some(next) = d.status {
+            self.store.set_status(r.id, next, d.deadline, d.error)?;
+            match next {
+                RequestStatus::Taken => {
+                    tracing::info!(request = r.id, proposer = ?proposal.map(|p| p.0), "another operator answered")
+                }
+                RequestStatus::Failed => {
+                    tracing::error!(request = r.id, "our proposal lost its dispute; not proposing again")
+                }
+                _ => {}
             }
-            status::REQUESTED => self.propose(r).await,
-            status::PROPOSED | status::CONFIRMED => {
-                let p = self.oracle.proposalOf(id).call().await.map_err(rpc)?;
-                if p.proposer != self.me {
-                    self.store.set_status(r.id, RequestStatus::Taken, None, None)?;
-                    tracing::info!(request = r.id, proposer = %p.proposer, "another operator answered");
-                    return Ok(());
-                }
-                let deadline: u64 = p.deadline;
-                if r.status == RequestStatus::Challenged && onchain.status == status::CONFIRMED {
-                    Metrics::inc(&self.metrics.disputes_won);
-                    tracing::info!(request = r.id, "our proposal won its dispute");
-                }
-                let now = self.block_time().await?;
-                if onchain.status == status::CONFIRMED || now >= deadline {
-                    self.settle(r).await
-                } else {
-                    if r.status != RequestStatus::Proposed {
-                        self.store.set_status(r.id, RequestStatus::Proposed, Some(deadline), None)?;
-                    }
-                    Ok(())
-                }
-            }
-            status::CHALLENGED => {
-                if r.status != RequestStatus::Challenged {
-                    self.store.set_status(r.id, RequestStatus::Challenged, None, None)?;
+        }
+        for action in d.actions {
+            match action {
+                Action::Propose => self.propose(r).await?,
+                Action::Settle => self.settle(r).await?,
+                Action::Defend => self.defend(r).await?,
+                Action::CountChallenged => {
                     Metrics::inc(&self.metrics.disputes_challenged);
                     tracing::warn!(request = r.id, "our proposal was challenged; defending");
                 }
-                self.defend(r).await
+                Action::CountWon => {
+                    Metrics::inc(&self.metrics.disputes_won);
+                    tracing::info!(request = r.id, "our proposal won its dispute");
+                }
+                Action::CountLost => Metrics::inc(&self.metrics.disputes_lost),
             }
-            status::FINALIZED => Ok(self.store.set_status(r.id, RequestStatus::Finalized, None, None)?),
-            status::CANCELLED => Ok(self.store.set_status(r.id, RequestStatus::Cancelled, None, None)?),
-            other => Err(ChainError::Rpc(format!("request {} has unknown on-chain status {other}", r.id))),
         }
+        Ok(())
     }
 
     /// Plays our next move in the dispute of `r`, if it is ours to play.
@@ -351,7 +316,7 @@ impl Operator {
             .iter()
             .map(|z| z.parse())
             .collect::<Result<_, _>>()
-            .map_err(|e| ChainError::Rpc(format!("corrupt stored step commitment: {e}")))?;
+            .map_err(|e| ChainError::Corrupt(format!("stored step commitment of request {}: {e}", r.id)))?;
         let id = U256::from(r.id);
         let game = defender.game();
         let next = defender.next(r.id, r.model_id, &served.model, trace, &steps).await.map_err(ChainError::Rpc)?;
@@ -385,7 +350,8 @@ impl Operator {
         };
         if let (Some(trace), Some(root)) = (&r.trace, &r.trace_root) {
             let output = encode_output(trace.last().map_or(&[][..], Vec::as_slice));
-            let root: FixedBytes<32> = root.parse().map_err(|_| ChainError::Rpc(format!("corrupt root {root}")))?;
+            let root: FixedBytes<32> =
+                root.parse().map_err(|_| ChainError::Corrupt(format!("trace root {root} of request {}", r.id)))?;
             return Ok(Some((output, root)));
         }
         let computed = served.compute(&r.input).map(|c| if self.dishonest { c.falsified() } else { c });
@@ -438,93 +404,6 @@ impl Operator {
         kind: &'static str,
         call: CallBuilder<&DynProvider, D>,
     ) -> Result<(), ChainError> {
-        send_tx(self.store.as_ref(), &self.config, request, kind, call).await
-    }
-}
-
-/// Dry-runs `call` (`eth_call`), estimates its gas against the cap, sends it with EIP-1559 fees,
-/// records it in the store (under `request`; 0 for none) and waits for its receipt to the
-/// configured depth. A transaction not mined within `replace_after` is replaced: the same call
-/// with the same nonce and fees raised to at least 125% (or the market's, when higher), up to
-/// [`MAX_REPLACEMENTS`] times; whichever version is mined counts, the others are recorded as
-/// replaced. A revert comes back decoded.
-pub async fn send_tx<D: CallDecoder + Send + Sync + Clone>(
-    store: &dyn Store,
-    config: &ChainConfig,
-    request: u64,
-    kind: &'static str,
-    call: CallBuilder<&DynProvider, D>,
-) -> Result<(), ChainError> {
-    if let Err(e) = call.call_raw().await {
-        return Err(ChainError::Reverted { kind, request, reason: describe_revert(&e) });
-    }
-    let gas = call.estimate_gas().await.map_err(rpc)?;
-    if gas > config.gas_cap {
-        return Err(ChainError::GasCap { kind, request, gas, cap: config.gas_cap });
-    }
-    let provider = call.provider;
-    let fees = provider.estimate_eip1559_fees().await.map_err(rpc)?;
-    let (mut max_fee, mut tip) = (fees.max_fee_per_gas, fees.max_priority_fee_per_gas);
-    let call = call.gas(gas + gas / 5);
-    let first = call.clone().max_fee_per_gas(max_fee).max_priority_fee_per_gas(tip);
-    let first = nonces::send(&config.nonces, &first).await.map_err(rpc)?;
-    let first = *first.tx_hash();
-    store.record_tx(&first.to_string(), request, kind)?;
-    let nonce = provider
-        .get_transaction_by_hash(first)
-        .await
-        .map_err(rpc)?
-        .map(|tx| alloy::consensus::Transaction::nonce(&tx))
-        .ok_or_else(|| ChainError::Rpc(format!("the node does not know the transaction {first} it just took")))?;
-    let mut sent = vec![first];
-    let deadline = tokio::time::Instant::now() + config.receipt_timeout;
-    let receipt = loop {
-        let wait = config.replace_after.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
-        if let Some(receipt) = mined(provider, &sent, wait).await? {
-            break receipt;
-        }
-        if tokio::time::Instant::now() >= deadline || sent.len() > MAX_REPLACEMENTS {
-            return Err(ChainError::Rpc(format!(
-                "{kind} of request {request}: not mined in time ({} sent)",
-                sent.len()
-            )));
-        }
-        // Stuck: the same call, the same nonce, higher fees.
-        let market = provider.estimate_eip1559_fees().await.map_err(rpc)?;
-        max_fee = (max_fee + max_fee / 4).max(market.max_fee_per_gas);
-        tip = (tip + tip / 4).max(market.max_priority_fee_per_gas).max(1);
-        let replacement = call.clone().nonce(nonce).max_fee_per_gas(max_fee).max_priority_fee_per_gas(tip).send().await;
-        match replacement {
-            Ok(p) => {
-                let hash = *p.tx_hash();
-                tracing::warn!(request, kind, nonce, %hash, max_fee, "transaction stuck; replaced with higher fees");
-                store.record_tx(&hash.to_string(), request, kind)?;
-                sent.push(hash);
-            }
-            // The stuck one was mined meanwhile (nonce used) or the node refused the bump: wait on.
-            Err(e) => tracing::warn!(request, kind, nonce, "replacement not sent: {e}"),
-        }
-    };
-    // The configured depth before it counts.
-    if let Some(block) = receipt.block_number {
-        let depth = config.tx_confirmations.max(1);
-        while provider.get_block_number().await.map_err(rpc)? + 1 < block + depth {
-            if tokio::time::Instant::now() >= deadline {
-                return Err(ChainError::Rpc(format!("{kind} of request {request}: not {depth} blocks deep in time")));
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-    let hash = receipt.transaction_hash;
-    for other in sent.iter().filter(|h| **h != hash) {
-        store.finish_tx(&other.to_string(), "replaced", None)?;
-    }
-    let hash = hash.to_string();
-    if receipt.status() {
-        store.finish_tx(&hash, "mined", None)?;
-        Ok(())
-    } else {
-        store.finish_tx(&hash, "reverted", Some("reverted on-chain"))?;
-        Err(ChainError::Reverted { kind, request, reason: format!("transaction {hash} reverted") })
+        send_tx(self.store.as_tx_log(), &self.config, request, kind, call).await.map(drop)
     }
 }

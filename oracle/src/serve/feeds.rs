@@ -16,12 +16,12 @@ use alloy::{
 use verdict_circuits::{parse_csv_row, Model};
 use verdict_contracts::{ai_price_feed::AiPriceFeed, inference_oracle::InferenceOracle};
 
-use super::{
-    chain::describe_revert,
+use verdict_runtime::{
     models::Models,
-    nonces::{self, Nonces},
+    responder::{send_tx, ChainConfig},
 };
-use crate::store::Store;
+
+use crate::{store::Store, Error};
 
 /// Where a feed's inputs come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,39 +93,44 @@ pub enum Source {
 
 impl Source {
     /// Opens a source; a CSV file is read (and checked) once.
-    pub fn open(spec: &SourceSpec) -> anyhow::Result<Self> {
+    pub fn open(spec: &SourceSpec) -> Result<Self, String> {
         match spec {
             SourceSpec::Csv(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| anyhow::anyhow!("feed source {}: {e}", path.display()))?;
+                let text = std::fs::read_to_string(path).map_err(|e| format!("feed source {}: {e}", path.display()))?;
                 let mut rows = Vec::new();
                 for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
                     match parse_csv_row(line) {
                         Ok(row) => rows.push(row),
                         Err(_) if i == 0 => {} // a header
-                        Err(e) => anyhow::bail!("feed source {} line {}: {e}", path.display(), i + 1),
+                        Err(e) => return Err(format!("feed source {} line {}: {e}", path.display(), i + 1)),
                     }
                 }
-                anyhow::ensure!(!rows.is_empty(), "feed source {} has no rows", path.display());
+                if rows.is_empty() {
+                    return Err(format!("feed source {} has no rows", path.display()));
+                }
                 Ok(Self::Csv(rows))
             }
             SourceSpec::Http(url) => Ok(Self::Http {
                 url: url.clone(),
-                client: reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?,
+                client: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .map_err(|e| e.to_string())?,
             }),
         }
     }
 
     /// The input for round number `cursor`.
-    pub async fn input(&self, cursor: u64) -> anyhow::Result<Vec<f64>> {
+    pub async fn input(&self, cursor: u64) -> Result<Vec<f64>, String> {
         match self {
             Self::Csv(rows) => Ok(rows[(cursor % rows.len() as u64) as usize].clone()),
             Self::Http { url, client } => {
-                let doc: serde_json::Value = client.get(url).send().await?.error_for_status()?.json().await?;
+                let doc: serde_json::Value = async { client.get(url).send().await?.error_for_status()?.json().await }
+                    .await
+                    .map_err(|e| format!("{url}: {e}"))?;
                 let values = doc.get("input").unwrap_or(&doc);
-                serde_json::from_value(values.clone()).map_err(|e| {
-                    anyhow::anyhow!("{url}: expected a JSON array of numbers or {{\"input\": [...]}}: {e}")
-                })
+                serde_json::from_value(values.clone())
+                    .map_err(|e| format!("{url}: expected a JSON array of numbers or {{\"input\": [...]}}: {e}"))
             }
         }
     }
@@ -140,7 +145,7 @@ pub struct Feed {
     oracle: InferenceOracle::InferenceOracleInstance<DynProvider>,
     model_id: U256,
     me: Address,
-    nonces: Nonces,
+    config: ChainConfig,
     store: Arc<dyn Store>,
 }
 
@@ -150,26 +155,28 @@ impl Feed {
     pub async fn new(
         spec: FeedSpec,
         provider: DynProvider,
-        nonces: Nonces,
+        config: ChainConfig,
         oracle: Address,
         me: Address,
         models: &Models,
         store: Arc<dyn Store>,
-    ) -> anyhow::Result<Self> {
+    ) -> crate::Result<Self> {
+        let feed = spec.contract.to_string();
+        let refused = |message: String| Error::Feed { feed: feed.clone(), message, retryable: false };
         let consumer = AiPriceFeed::new(spec.contract, provider.clone());
-        let model_id = consumer.modelId().call().await.map_err(|e| anyhow::anyhow!("feed {}: {e}", spec.contract))?;
-        let served = u64::try_from(model_id).ok().and_then(|id| models.get(&id)).ok_or_else(|| {
-            anyhow::anyhow!("feed {} is for model {model_id}, which this service does not serve", spec.contract)
-        })?;
-        let updater = consumer.updater().call().await.map_err(|e| anyhow::anyhow!("feed {}: {e}", spec.contract))?;
+        let model_id = consumer.modelId().call().await.map_err(verdict_runtime::rpc)?;
+        let served = u64::try_from(model_id)
+            .ok()
+            .and_then(|id| models.get(&id))
+            .ok_or_else(|| refused(format!("it is for model {model_id}, which this service does not serve")))?;
+        let updater = consumer.updater().call().await.map_err(verdict_runtime::rpc)?;
         // INVARIANT: only the feed's updater may request its rounds (it chooses the inputs).
         if updater != me {
-            anyhow::bail!(
-                "feed {}: its updater is {updater}, not this service's key {me}; only the updater may request rounds",
-                spec.contract
-            );
+            return Err(refused(format!(
+                "its updater is {updater}, not this service's key {me}; only the updater may request rounds"
+            )));
         }
-        let source = Source::open(&spec.source)?;
+        let source = Source::open(&spec.source).map_err(refused)?;
         Ok(Self {
             model: served.model.clone(),
             source,
@@ -177,7 +184,7 @@ impl Feed {
             oracle: InferenceOracle::new(oracle, provider),
             model_id,
             me,
-            nonces,
+            config,
             store,
             spec,
         })
@@ -188,29 +195,35 @@ impl Feed {
     }
 
     /// Requests a round when one is due; returns the request id when it made one.
-    pub async fn tick(&self, now: u64) -> anyhow::Result<Option<u64>> {
+    pub async fn tick(&self, now: u64) -> crate::Result<Option<u64>> {
+        let feed = || self.spec.contract.to_string();
         let last: u64 = self.store.meta(&self.key("last"))?.and_then(|v| v.parse().ok()).unwrap_or(0);
         if now < last + self.spec.every {
             return Ok(None);
         }
         let cursor: u64 = self.store.meta(&self.key("cursor"))?.and_then(|v| v.parse().ok()).unwrap_or(0);
-        let values = self.source.input(cursor).await?;
+        let values = self.source.input(cursor).await.map_err(|message| Error::Feed {
+            feed: feed(),
+            message,
+            retryable: true,
+        })?;
         let input = self.model.quantize_input(&values)?;
         // Written before acting: a crash after this skips the round, never repeats it.
         self.store.set_meta(&self.key("cursor"), &(cursor + 1).to_string())?;
         self.store.set_meta(&self.key("last"), &now.to_string())?;
-        let fee = self.oracle.estimateFee(self.model_id).call().await?;
+        let fee = self.oracle.estimateFee(self.model_id).call().await.map_err(verdict_runtime::rpc)?;
         let bytes = Bytes::from(input.iter().map(|v| *v as u8).collect::<Vec<u8>>());
         let call = self.consumer.requestRound(bytes).value(fee).from(self.me);
-        if let Err(e) = call.call_raw().await {
-            anyhow::bail!("feed {} round refused: {}", self.spec.contract, describe_revert(&e));
-        }
-        let receipt =
-            nonces::send(&self.nonces, &call).await?.with_timeout(Some(Duration::from_secs(60))).get_receipt().await?;
-        let created = receipt
+        // Through the responder: dry run, gas cap, fees, replacement, depth, recorded.
+        let receipt = send_tx(self.store.as_tx_log(), &self.config, 0, "request_round", call).await?;
+        let id = receipt
             .decoded_log::<InferenceOracle::RequestCreated>()
-            .ok_or_else(|| anyhow::anyhow!("no RequestCreated in the feed's receipt"))?;
-        let id = u64::try_from(created.requestId)?;
+            .and_then(|created| u64::try_from(created.requestId).ok())
+            .ok_or_else(|| Error::Feed {
+                feed: feed(),
+                message: "no RequestCreated in the round's receipt".into(),
+                retryable: false,
+            })?;
         tracing::info!(feed = %self.spec.contract, request = id, cursor, "feed round requested");
         Ok(Some(id))
     }

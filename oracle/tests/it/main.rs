@@ -2,4 +2,3 @@
 
 mod model_cli;
 mod service;
-mod watch;

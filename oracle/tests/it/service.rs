@@ -4,162 +4,35 @@
 
 use std::{
     io::Write,
-    net::TcpListener,
-    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
 use alloy::{
-    network::EthereumWallet,
-    node_bindings::{Anvil, AnvilInstance},
-    primitives::{aliases::U96, Address, Bytes, FixedBytes, U256},
-    providers::{DynProvider, Provider, ProviderBuilder},
+    primitives::{FixedBytes, U256},
+    providers::Provider,
     rpc::types::Filter,
-    signers::local::PrivateKeySigner,
     sol_types::SolEvent,
 };
 use serde_json::{json, Value};
 use verdict_circuits::Model;
-use verdict_contracts::{ai_price_feed::AiPriceFeed, inference_oracle::InferenceOracle, DisputeGame, ModelRegistry};
+use verdict_contracts::inference_oracle::InferenceOracle;
+pub(crate) use verdict_testkit::{
+    deploy_feed, free_port, root, sample_input, status_of, wait_for, Env, BOND, CLOCK, TOKEN,
+};
 
-/// The price-feed model's verifying-key blob (public weights, insecure test setup: the keys the
-/// services derive too), set up once per test binary.
-fn price_feed_key() -> &'static verdict_circuits::evm::EvmKey {
-    static KEY: std::sync::OnceLock<verdict_circuits::evm::EvmKey> = std::sync::OnceLock::new();
-    KEY.get_or_init(|| {
-        let model = Model::load(root().join("models/price_feed.model.json")).unwrap();
-        let source = verdict_circuits::folding::KeySource::InsecureTest;
-        let (prover, _) = verdict_circuits::prover::ModelProver::setup(
-            model,
-            verdict_circuits::step::WeightMode::Public,
-            &source,
-            None,
-        )
-        .unwrap();
-        prover.evm_key().unwrap()
-    })
-}
-
-const BOND: u64 = 1_000_000_000_000_000_000;
-const WINDOW: u64 = 3;
-const TOKEN: &str = "test-token-7f3a";
-pub(crate) const CLOCK: u64 = 20;
-/// Long enough for a segment proof on a loaded 2-core machine, short enough for a test.
-pub(crate) const PROOF_WINDOW: u64 = 60;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// A chain with the protocol deployed, the price-feed model registered (id 1), the operator
-/// bonded, and the files the service reads.
-pub(crate) struct Env {
-    _anvil: AnvilInstance,
-    pub(crate) provider: DynProvider,
-    pub(crate) oracle: InferenceOracle::InferenceOracleInstance<DynProvider>,
-    pub(crate) feed: AiPriceFeed::AiPriceFeedInstance<DynProvider>,
-    pub(crate) user: Address,
-    pub(crate) operator: Address,
-    pub(crate) watcher: Address,
-    pub(crate) game: verdict_contracts::dispute_game::DisputeGame::DisputeGameInstance<DynProvider>,
-    pub(crate) model: Model,
-    dir: tempfile::TempDir,
-    pub(crate) rpc: String,
-}
-
-impl Env {
-    pub(crate) async fn new() -> Self {
-        Self::with_block_time(Some(1)).await
-    }
-
-    /// A chain with `block_time`-second blocks, or one block per transaction (`None`).
-    pub(crate) async fn with_block_time(block_time: Option<u64>) -> Self {
-        let mut anvil = Anvil::new().path(root().join(".tools/bin/anvil"));
-        if let Some(seconds) = block_time {
-            anvil = anvil.block_time(seconds);
-        }
-        let anvil = anvil.try_spawn().expect("anvil starts (run scripts/setup.sh first)");
-        let keys: Vec<PrivateKeySigner> = anvil.keys()[..4].iter().cloned().map(Into::into).collect();
-        let (deployer, operator, user, watcher) =
-            (keys[0].address(), keys[1].address(), keys[2].address(), keys[3].address());
-        let mut wallet = EthereumWallet::from(keys[0].clone());
-        for k in &keys[1..] {
-            wallet.register_signer(k.clone());
-        }
-        let provider = ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
-
-        // The real verifier: Poseidon commitments on-chain and Nova proofs checked by NovaVerifier.
-        let registry = ModelRegistry::deploy(provider.clone()).await.unwrap();
-        let verifier = verdict_contracts::nova::deploy_verifier(&provider, *registry.address()).await.unwrap();
-        let key = tokio::task::spawn_blocking(price_feed_key).await.unwrap();
-        let config = InferenceOracle::Config {
-            livenessWindow: WINDOW,
-            operatorFee: U96::from(1_000_000_000_000_000u64),
-            burnBps: 2_000,
-            maxCallbackGas: 500_000,
-            requestTimeout: 600,
-            treasury: deployer,
-        };
-        let oracle = InferenceOracle::deploy(
-            provider.clone(),
-            *registry.address(),
-            U96::from(BOND),
-            U96::from(BOND / 2),
-            86_400,
-            config,
-        )
-        .await
-        .unwrap();
-        // Clocks of 20 s: long enough for the services, short enough for a timeout in a test.
-        let game = DisputeGame::deploy(provider.clone(), *oracle.address(), 1, CLOCK, PROOF_WINDOW).await.unwrap();
-        oracle.setDisputeGame(*game.address()).send().await.unwrap().get_receipt().await.unwrap();
-        let model = Model::load(root().join("models/price_feed.model.json")).unwrap();
-        let registration = verdict_contracts::nova::Registration {
-            model: &model,
-            commitment: model.commitment(),
-            private: false,
-            fee: 1_000,
-            uri: "file://models/price_feed.model.json".into(),
-        };
-        verdict_contracts::nova::register_model(&registry, &verifier, key, registration).await.unwrap();
-        oracle
-            .depositBond()
-            .from(operator)
-            .value(U256::from(BOND) * U256::from(20))
-            .send()
-            .await
-            .unwrap()
-            .get_receipt()
-            .await
-            .unwrap();
-        let feed = deploy_feed(&provider, *oracle.address(), "AI/USD", user).await;
-
-        let dir = tempfile::tempdir().unwrap();
-        let chain_id = provider.get_chain_id().await.unwrap();
-        let deployment = json!({
-            "registry": registry.address(), "oracle": oracle.address(), "dispute_game": game.address(),
-            "verifier": verifier.address(), "chain_id": chain_id,
-        });
-        std::fs::write(dir.path().join("deployment.json"), deployment.to_string()).unwrap();
-        let key = format!("0x{}", alloy::hex::encode(keys[1].to_bytes()));
-        std::fs::write(dir.path().join("operator.key"), key).unwrap();
-        let key = format!("0x{}", alloy::hex::encode(keys[3].to_bytes()));
-        std::fs::write(dir.path().join("watcher.key"), key).unwrap();
-        std::fs::write(dir.path().join("api.token"), TOKEN).unwrap();
-        let rpc = anvil.endpoint();
-        let game = verdict_contracts::dispute_game::DisputeGame::new(*game.address(), provider.clone());
-        Self { _anvil: anvil, provider, oracle, feed, user, operator, watcher, game, model, dir, rpc }
-    }
-
-    pub(crate) fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
+/// `oracle serve` processes on a test chain.
+pub(crate) trait Serve {
     /// Starts `oracle serve` on a free port; returns the process and the API's base URL.
-    pub(crate) fn spawn(&self, extra: &[&str]) -> Service {
+    fn spawn(&self, extra: &[&str]) -> Service;
+    /// The services' log.
+    fn log(&self) -> String;
+}
+
+impl Serve for Env {
+    fn spawn(&self, extra: &[&str]) -> Service {
         let port = free_port();
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.path("service.log")).unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path()).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_oracle"))
             .args(["serve", "--rpc-url", &self.rpc])
             .args(if extra.contains(&"--poll-ms") { &[][..] } else { &["--poll-ms", "200"][..] })
@@ -184,43 +57,9 @@ impl Env {
         Service { child, url: format!("http://127.0.0.1:{port}") }
     }
 
-    pub(crate) fn log(&self) -> String {
-        std::fs::read_to_string(self.path("service.log")).unwrap_or_default()
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
-
-    /// Asks the feed for a round on an input; returns the request id.
-    pub(crate) async fn request_round(&self, input: &[i8]) -> u64 {
-        let fee = self.oracle.estimateFee(U256::from(1)).call().await.unwrap();
-        let bytes = Bytes::from(input.iter().map(|v| *v as u8).collect::<Vec<_>>());
-        let receipt =
-            self.feed.requestRound(bytes).value(fee).from(self.user).send().await.unwrap().get_receipt().await.unwrap();
-        let created = receipt.decoded_log::<InferenceOracle::RequestCreated>().unwrap();
-        created.requestId.try_into().unwrap()
-    }
-
-    /// How many times `E` was emitted for request `id`.
-    pub(crate) async fn count<E: SolEvent>(&self, id: u64) -> usize {
-        let filter = Filter::new()
-            .address(*self.oracle.address())
-            .event_signature(E::SIGNATURE_HASH)
-            .topic1(U256::from(id))
-            .from_block(0);
-        self.provider.get_logs(&filter).await.unwrap().len()
-    }
-}
-
-/// An `AiPriceFeed` of model 1 (8 decimals, answer = output, 200k callback gas) whose rounds only
-/// `updater` may request.
-pub(crate) async fn deploy_feed(
-    provider: &DynProvider,
-    oracle: Address,
-    description: &str,
-    updater: Address,
-) -> AiPriceFeed::AiPriceFeedInstance<DynProvider> {
-    let one = alloy::primitives::I256::try_from(1).unwrap();
-    AiPriceFeed::deploy(provider.clone(), oracle, U256::from(1), 8, one, one, 200_000, updater, description.into())
-        .await
-        .unwrap()
 }
 
 /// A running service.
@@ -248,29 +87,6 @@ impl Drop for Service {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// A TCP port free right now on 127.0.0.1.
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-pub(crate) async fn wait_for<F: std::future::Future<Output = bool>>(limit: Duration, mut f: impl FnMut() -> F) {
-    let started = Instant::now();
-    while !f().await {
-        assert!(started.elapsed() < limit, "timed out after {limit:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-pub(crate) async fn status_of(url: &str, id: u64) -> Option<String> {
-    let r = reqwest::get(format!("{url}/v1/requests/{id}")).await.ok()?;
-    let v: Value = r.json().await.ok()?;
-    v["status"].as_str().map(str::to_string)
-}
-
-pub(crate) fn sample_input(model: &Model) -> Vec<i8> {
-    (0..model.input.len).map(|i| ((i as i32 * 29) % 200 - 100) as i8).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -334,6 +150,20 @@ fn post(url: &str, token: Option<&str>, body: &str) -> reqwest::RequestBuilder {
         r = r.bearer_auth(t);
     }
     r
+}
+
+/// The on-chain request id of an API submission (`/v1/requests/sub-N`), once created.
+async fn request_of(url: &str, sub: &str) -> u64 {
+    let started = Instant::now();
+    loop {
+        let doc: Value = reqwest::get(format!("{url}{sub}")).await.unwrap().json().await.unwrap();
+        assert_ne!(doc["status"], "failed", "{doc}");
+        if doc["submission"]["status"] == "created" {
+            return doc["request_id"].as_u64().unwrap();
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "not created: {doc}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn error_of(r: reqwest::Response) -> (u16, Value) {
@@ -430,10 +260,19 @@ async fn every_route_and_every_validation_error() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 204);
     assert!(r.headers()["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
+    let started = Instant::now();
     let r = post(url, Some(TOKEN), &good).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 202);
     let doc: Value = r.json().await.unwrap();
-    let id = doc["request_id"].as_u64().unwrap();
+    assert_eq!(doc["status"], "pending", "{doc}");
+    let sub = doc["url"].as_str().unwrap().to_string();
+    // Answered before its transaction could be mined (1-second blocks).
+    assert!(started.elapsed() < Duration::from_millis(900), "{:?}", started.elapsed());
+    let id = request_of(url, &sub).await;
+    let doc: Value = reqwest::get(format!("{url}{sub}")).await.unwrap().json().await.unwrap();
+    assert_eq!(doc["id"], id, "{doc}");
+    assert_eq!(doc["submission"]["status"], "created", "{doc}");
+    assert!(doc["submission"]["tx_hash"].as_str().is_some_and(|h| h.starts_with("0x")), "{doc}");
     wait_for(Duration::from_secs(60), || async { status_of(url, id).await.as_deref() == Some("finalized") }).await;
     let trace: Value = reqwest::get(format!("{url}/v1/requests/{id}/trace")).await.unwrap().json().await.unwrap();
     assert_eq!(trace["steps"].as_array().unwrap().len(), env.model.steps() + 1);
@@ -506,7 +345,6 @@ fn bad_configuration_fails_with_one_clear_line() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expected), "{args:?}: {err}");
     }
-    let _ = Path::new("");
 }
 
 /// The engine's answers for a feed's first rounds, from the calibration rows in order.
@@ -657,94 +495,6 @@ async fn a_challenged_honest_proposal_is_defended_with_a_real_proof_and_the_chal
     assert!(metrics.contains("verdict_oracle_dispute_outcomes_total{outcome=\"won\"} 1"), "{metrics}");
 }
 
-/// The chain settings of the `send_tx` tests: one confirmation, a 1M gas cap.
-fn send_config(
-    receipt_timeout: Duration,
-    replace_after: Duration,
-    nonces: verdict_oracle::serve::nonces::Nonces,
-) -> verdict_oracle::serve::chain::ChainConfig {
-    verdict_oracle::serve::chain::ChainConfig {
-        poll_interval: Duration::from_millis(200),
-        confirmations: 0,
-        start_block: 0,
-        max_log_range: 2_000,
-        gas_cap: 1_000_000,
-        receipt_timeout,
-        tx_confirmations: 1,
-        replace_after,
-        nonces,
-    }
-}
-
-/// A transaction that cannot be mined (its fee cap falls below the base fee) is replaced with the
-/// same nonce and higher fees; exactly one version is mined, the other recorded as replaced.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_stuck_transaction_is_replaced_with_higher_fees() {
-    use verdict_oracle::{
-        serve::chain::send_tx,
-        store::{SqliteStore, Store},
-    };
-    let env = Env::new().await;
-    let store = SqliteStore::open(env.path("stuck.sqlite")).unwrap();
-    let config = send_config(Duration::from_secs(60), Duration::from_secs(3), Default::default());
-    let rpc = |method: &'static str, params: Value| {
-        let provider = env.provider.clone();
-        async move {
-            let _: Value = provider.raw_request(method.into(), params).await.unwrap();
-        }
-    };
-    let before = env.oracle.accountOf(env.operator).call().await.unwrap().freeBond;
-    // Stop mining, let the deposit into the pool at today's fees, then make blocks cost far more.
-    rpc("evm_setIntervalMining", json!([0])).await;
-    rpc("evm_setAutomine", json!([false])).await;
-    let store_ref = &store;
-    let config_ref = &config;
-    let deposit = env.oracle.depositBond().value(U256::from(7u64)).from(env.operator);
-    let sending = send_tx(store_ref, config_ref, 99, "deposit", deposit);
-    let chain = async {
-        tokio::time::sleep(Duration::from_millis(800)).await;
-        rpc("anvil_setNextBlockBaseFeePerGas", json!(["0x2540be4000"])).await; // 160 gwei
-        rpc("evm_setIntervalMining", json!([1])).await;
-    };
-    let (sent, ()) = tokio::join!(sending, chain);
-    sent.unwrap();
-    let txs = store.transactions(99).unwrap();
-    let statuses: Vec<&str> = txs.iter().map(|t| t.status.as_str()).collect();
-    assert_eq!(statuses.iter().filter(|s| **s == "mined").count(), 1, "{statuses:?}");
-    assert!(statuses.contains(&"replaced"), "the stuck transaction was replaced: {statuses:?}");
-    let after = env.oracle.accountOf(env.operator).call().await.unwrap().freeBond;
-    assert_eq!(after - before, alloy::primitives::aliases::U80::from(7u64), "deposited exactly once");
-}
-
-/// A send the node refuses (here: no funds for gas) leaves no nonce gap: the next transaction of
-/// the same process takes the nonce the refused one would have had, and is mined. (alloy's cached
-/// nonce manager would hand out the next nonce and that transaction would wait forever.)
-#[tokio::test(flavor = "multi_thread")]
-async fn a_refused_send_leaves_no_nonce_gap() {
-    use verdict_oracle::{
-        serve::{chain::send_tx, connect},
-        store::SqliteStore,
-    };
-    let env = Env::new().await;
-    let key = env.path("poor.key");
-    std::fs::write(&key, format!("{:064x}", 0xA11CE_u64)).unwrap();
-    let (provider, me, _, nonces) =
-        connect(&env.rpc, Some(&key), "VERDICT_TEST_UNSET_KEY", "test", &env.path("deployment.json")).await.unwrap();
-    let store = SqliteStore::open(env.path("nonces.sqlite")).unwrap();
-    let config = send_config(Duration::from_secs(20), Duration::from_secs(5), nonces);
-    let oracle = InferenceOracle::new(*env.oracle.address(), provider.clone());
-    let deposit = || oracle.depositBond().from(me);
-    // No ether: the dry run passes (no value, no gas price), the node refuses the send.
-    let err = send_tx(&store, &config, 1, "deposit", deposit()).await.unwrap_err().to_string();
-    assert!(err.to_lowercase().contains("fund"), "{err}");
-    assert_eq!(provider.get_transaction_count(me).pending().await.unwrap(), 0);
-    let _: Value = env.provider.raw_request("anvil_setBalance".into(), json!([me, "0xde0b6b3a7640000"])).await.unwrap(); // 1 ether
-    send_tx(&store, &config, 1, "deposit", deposit()).await.expect("mined with nonce 0");
-    assert_eq!(provider.get_transaction_count(me).await.unwrap(), 1);
-    send_tx(&store, &config, 1, "deposit", deposit()).await.expect("and the next one with nonce 1");
-    assert_eq!(provider.get_transaction_count(me).await.unwrap(), 2);
-}
-
 /// New blocks by subscription: with polls ten minutes apart, the service still answers a request
 /// within seconds when it follows the node's `newHeads` over WebSocket, and does not without it.
 #[tokio::test(flavor = "multi_thread")]
@@ -813,4 +563,126 @@ async fn a_challenger_that_walks_away_is_timed_out_and_the_honest_proposal_settl
     let honest = env.model.run(&input).unwrap();
     let r = env.feed.latestRoundData().call().await.unwrap();
     assert_eq!(r._1, alloy::primitives::I256::try_from(honest.output()[0]).unwrap(), "the honest answer");
+}
+
+/// One transaction of the operator held stuck while a dispute of the same operator runs: request
+/// X's proposal enters the pool just before the base fee jumps far above its fee cap (mining
+/// paused, then `anvil_setNextBlockBaseFeePerGas`), with replacement by timer 10 minutes away. The
+/// dispute of request Y still gets every move in time, because Y's job does not wait on X's (one job
+/// a request), and X's stuck transaction, which Y's next move now waits behind (nonce order), is
+/// replaced within seconds. The test plays the challenger and calls the timeout the moment the
+/// operator's clock runs out: the operator must still win.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stuck_transaction_does_not_cost_the_operator_a_dispute_clock() {
+    use verdict_contracts::dispute::{next_action, Action, DisputeView, Phase, Role, Trace};
+    // The challenger's fees: well above the spike.
+    const HIGH_FEE: u128 = 500_000_000_000;
+    const TIP: u128 = 2_000_000_000;
+
+    let env = Env::new().await;
+    let rpc = |method: &'static str, params: Value| {
+        let provider = env.provider.clone();
+        async move {
+            let _: Value = provider.raw_request(method.into(), params).await.unwrap();
+        }
+    };
+    let input = sample_input(&env.model);
+    let trace = env.model.run(&input).unwrap();
+    let honest: Vec<FixedBytes<32>> =
+        env.model.step_commitments(&trace).iter().map(|c| FixedBytes::from(c.0)).collect();
+    let keys = env.path("keys");
+    let args = ["--insecure-test-setup", "--keys-dir", keys.to_str().unwrap(), "--replace-after-secs", "600"];
+    let service = env.spawn(&args);
+    service.ready().await;
+    let y = env.request_round(&input).await;
+    wait_for(Duration::from_secs(60), || async { status_of(&service.url, y).await.as_deref() == Some("proposed") })
+        .await;
+    let mut lie = honest.clone();
+    for z in lie.iter_mut().skip(2) {
+        z.0[31] ^= 1;
+    }
+    let liar = Trace::from_words(&lie);
+    let ry = U256::from(y);
+    let challenge = env.oracle.challenge(ry, liar.root()).value(U256::from(BOND / 2)).from(env.watcher);
+    challenge.send().await.unwrap().get_receipt().await.unwrap();
+
+    let mut x = None;
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(200), "the dispute did not end; log:\n{}", env.log());
+        let d = env.game.disputeOf(ry).call().await.unwrap();
+        let view =
+            DisputeView { phase: Phase::from(d.phase), steps: env.model.steps(), lo: d.lo as usize, hi: d.hi as usize };
+        // A real challenger: the operator's clock run out is the operator's loss.
+        let clock = env.game.deadlineOf(ry).call().await.unwrap();
+        let now = env.provider.get_block(alloy::eips::BlockId::latest()).await.unwrap().unwrap().header.timestamp;
+        if view.phase != Phase::None && clock.proposerToMove && now > clock.expiresAt {
+            let timed_out = env.game.timeout(ry).from(env.watcher).send().await;
+            panic!("the operator ran out of clock in {:?} ({timed_out:?}); log:\n{}", view.phase, env.log());
+        }
+        let action = next_action(Role::Challenger, &view, &liar);
+        if x.is_none() && matches!(action, Action::Open { .. }) {
+            // Before our next move: request X with mining paused, let the operator's proposal of X
+            // into the pool, then make blocks cost 160 gwei, far above its fee cap.
+            rpc("evm_setIntervalMining", json!([0])).await;
+            rpc("evm_setAutomine", json!([false])).await;
+            let fee = env.oracle.estimateFee(U256::from(1)).call().await.unwrap();
+            let other: Vec<u8> = sample_input(&env.model).iter().map(|v| v.wrapping_add(3) as u8).collect();
+            let pending = env.feed.requestRound(other.into()).value(fee).from(env.user).send().await.unwrap();
+            rpc("evm_mine", json!([])).await;
+            let receipt = pending.get_receipt().await.unwrap();
+            let created = receipt.decoded_log::<InferenceOracle::RequestCreated>().unwrap();
+            x = Some(created.requestId.to::<u64>());
+            wait_for(Duration::from_secs(30), || async {
+                let latest = env.provider.get_transaction_count(env.operator).await.unwrap();
+                env.provider.get_transaction_count(env.operator).pending().await.unwrap() > latest
+            })
+            .await;
+            rpc("anvil_setNextBlockBaseFeePerGas", json!(["0x2540be4000"])).await;
+        }
+        match action {
+            Action::Open { z0, z_last } => {
+                let o = verdict_contracts::dispute_game::DisputeGame::Opening {
+                    z0: z0.0,
+                    proof0: z0.1,
+                    zL: z_last.0,
+                    proofL: z_last.1,
+                };
+                let call = env.game.challengerOpen(ry, o).from(env.watcher);
+                let sent = call.max_fee_per_gas(HIGH_FEE).max_priority_fee_per_gas(TIP).send().await.unwrap();
+                rpc("evm_setIntervalMining", json!([1])).await;
+                sent.get_receipt().await.unwrap();
+            }
+            Action::Bisect { z, proof, .. } => {
+                let call = env.game.challengerBisect(ry, z, proof).from(env.watcher);
+                let sent = call.max_fee_per_gas(HIGH_FEE).max_priority_fee_per_gas(TIP).send().await.unwrap();
+                sent.get_receipt().await.unwrap();
+            }
+            _ => {}
+        }
+        if env.count::<InferenceOracle::DisputeResolved>(y).await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let filter = Filter::new()
+        .address(*env.oracle.address())
+        .event_signature(<InferenceOracle::DisputeResolved as SolEvent>::SIGNATURE_HASH)
+        .topic1(ry)
+        .from_block(0);
+    let logs = env.provider.get_logs(&filter).await.unwrap();
+    let resolved = logs[0].log_decode::<InferenceOracle::DisputeResolved>().unwrap().inner.data;
+    assert_eq!(resolved.winner, env.operator, "the operator won its dispute");
+    // And X's stuck proposal was replaced (not left for 10 minutes) and mined.
+    let x = x.expect("the stuck transaction was set up");
+    wait_for(Duration::from_secs(60), || async { env.count::<InferenceOracle::Proposed>(x).await == 1 }).await;
+    let doc: Value = reqwest::get(format!("{}/v1/requests/{x}", service.url)).await.unwrap().json().await.unwrap();
+    let statuses: Vec<(&str, &str)> = doc["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["kind"].as_str().unwrap(), t["status"].as_str().unwrap()))
+        .collect();
+    assert!(statuses.contains(&("propose", "replaced")), "X's proposal was replaced: {statuses:?}");
+    assert!(statuses.contains(&("propose", "mined")), "{statuses:?}");
 }

@@ -37,7 +37,6 @@ use alloy::{
     rpc::types::Filter,
     sol_types::SolEvent,
 };
-use anyhow::Context;
 use axum::{extract::State, http::StatusCode, routing::get, Json, Router};
 use clap::Args;
 use serde_json::json;
@@ -48,29 +47,29 @@ use verdict_contracts::{
     inference_oracle::InferenceOracle,
 };
 
+use verdict_runtime::{
+    check_public_registrations, check_registration, connect, load_models,
+    models::{encode_output, ModelArg, Models, ServedModel},
+    prover::{Defender, ProverArgs},
+    receipts::Receipts,
+    responder::{block_time, send_tx, ChainConfig},
+    rpc,
+    scheduler::{Jobs, Outcome},
+    shutdown_signal, ChainArgs, Error as ChainError, NewHeads,
+};
+
 use crate::{
-    serve::{
-        chain::{block_time, rpc, send_tx, ChainConfig, ChainError},
-        check_public_registrations, check_registration, connect,
-        defense::Defender,
-        heads::NewHeads,
-        load_models,
-        models::{encode_output, ModelArg, Models},
-        prover_config,
-    },
-    store::{SqliteStore, Store, WatchRecord, WatchStatus},
+    store::{SqliteWatchStore, WatchRecord, WatchStatus, WatchStore},
+    Error,
 };
 
 /// `fraud-prover watch` flags (each with a `VERDICT_*` variable). The key comes from
 /// `--key-file` or `VERDICT_WATCHER_KEY`, never from a flag value.
 #[derive(Debug, Args)]
 pub struct WatchArgs {
-    /// The JSON-RPC endpoint.
-    #[arg(long, env = "VERDICT_RPC_URL", default_value = "http://127.0.0.1:8545")]
-    pub rpc_url: String,
-    /// The deployment file.
-    #[arg(long, env = "VERDICT_DEPLOYMENT")]
-    pub deployment: PathBuf,
+    /// The chain.
+    #[command(flatten)]
+    pub chain: ChainArgs,
     /// A file holding the watcher's hex private key (or set `VERDICT_WATCHER_KEY`).
     #[arg(long, env = "VERDICT_WATCHER_KEY_FILE")]
     pub key_file: Option<PathBuf>,
@@ -92,38 +91,15 @@ pub struct WatchArgs {
     /// Where `/healthz` and `/metrics` listen.
     #[arg(long, env = "VERDICT_LISTEN", default_value = "127.0.0.1:9090")]
     pub listen: std::net::SocketAddr,
-    /// Milliseconds between passes.
-    #[arg(long, env = "VERDICT_POLL_MS", default_value_t = 1000)]
-    pub poll_ms: u64,
     /// Do not challenge with less than this many seconds left in the window.
     #[arg(long, env = "VERDICT_MIN_MARGIN", default_value_t = 2)]
     pub min_margin: u64,
-    /// Blocks a request event must be deep before it is recorded.
-    #[arg(long, env = "VERDICT_CONFIRMATIONS", default_value_t = 0)]
-    pub confirmations: u64,
-    /// The first block to scan on a fresh store (the deployment's block).
-    #[arg(long, env = "VERDICT_START_BLOCK", default_value_t = 0)]
-    pub start_block: u64,
-    /// A WebSocket endpoint of the same node (ws://…): a pass runs on every new block
-    /// (`eth_subscribe`), besides the polls.
-    #[arg(long, env = "VERDICT_WS_URL")]
-    pub ws_url: Option<String>,
-    /// Seconds a sent transaction may stay unmined before it is replaced (same nonce, fees
-    /// raised to at least 125%).
-    #[arg(long, env = "VERDICT_REPLACE_AFTER_SECS", default_value_t = 60)]
-    pub replace_after_secs: u64,
     /// The most gas one transaction may use.
     #[arg(long, env = "VERDICT_GAS_CAP", default_value_t = 3_000_000)]
     pub gas_cap: u64,
-    /// Powers-of-tau files for the prover's keys (proving the correct output needs a setup).
-    #[arg(long, env = "VERDICT_PTAU_DIR", conflicts_with = "insecure_test_setup")]
-    pub ptau_dir: Option<PathBuf>,
-    /// Prove with the insecure test setup (public tau): tests and the local demo only.
-    #[arg(long, env = "VERDICT_INSECURE_TEST_SETUP")]
-    pub insecure_test_setup: bool,
-    /// The proving-key cache.
-    #[arg(long, env = "VERDICT_KEYS_DIR", default_value = ".verdict/keys")]
-    pub keys_dir: PathBuf,
+    /// The prover's key setup (proving the correct output needs one).
+    #[command(flatten)]
+    pub prover: ProverArgs,
 }
 
 /// What the watchtower counts.
@@ -151,7 +127,7 @@ pub struct Watcher {
     oracle: InferenceOracle::InferenceOracleInstance<DynProvider>,
     game: DisputeGame::DisputeGameInstance<DynProvider>,
     me: Address,
-    store: Arc<dyn Store>,
+    store: Arc<dyn WatchStore>,
     models: Arc<Models>,
     blind: HashSet<u64>,
     trusted: HashSet<Address>,
@@ -160,14 +136,19 @@ pub struct Watcher {
     margin: u64,
     prover: Defender,
     heads: NewHeads,
+    /// One job in flight per watched request.
+    jobs: Jobs,
 }
+
+/// The scheduler's key for the credit claim (request ids are below it).
+const CLAIM_JOB: u64 = u64::MAX;
 
 fn inc(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
 fn corrupt(what: impl std::fmt::Display) -> ChainError {
-    ChainError::Rpc(format!("corrupt watch record: {what}"))
+    ChainError::Corrupt(format!("watch record: {what}"))
 }
 
 /// The stored step commitments of a record (none for a blind one).
@@ -189,26 +170,51 @@ impl Watcher {
         block_time(&self.provider).await
     }
 
-    /// One pass: record new requests, advance every open one, claim credits. A failing scan
-    /// does not hold up the disputes in flight: they advance first, and the scan's error is
-    /// returned afterwards.
-    pub async fn tick(&self) -> Result<(), ChainError> {
+    /// One pass: collect the jobs that finished, record new requests (the monitor), and start
+    /// a job for every open record that has none in flight (the agent), and one to claim
+    /// credits. A pass never waits on a job, so one request's stuck transaction or long proof
+    /// holds up no other dispute. A failing scan does not hold up the disputes in flight: they
+    /// are scheduled first, and the scan's error is returned afterwards.
+    pub async fn tick(self: &Arc<Self>) -> Result<(), ChainError> {
+        for (id, outcome) in self.jobs.collect().await {
+            match outcome {
+                Outcome::Done => {}
+                Outcome::Failed(e) => tracing::warn!(request = id, retryable = e.is_retryable(), "{e}"),
+                Outcome::Panicked(e) => tracing::error!(request = id, "job panicked: {e}"),
+            }
+        }
         let scanned = self.scan().await;
         if let Err(e) = &scanned {
             tracing::warn!("scan failed (disputes still advance): {e}");
         }
         let now = self.block_time().await?;
         for w in self.store.open_watched()? {
-            if let Err(e) = self.advance(&w, now).await {
-                tracing::warn!(request = w.id, "{e}");
-            }
+            let me = Arc::clone(self);
+            self.jobs.start(w.id, async move { me.advance(&w, now).await });
         }
+        let me = Arc::clone(self);
+        self.jobs.start(CLAIM_JOB, async move { me.claim().await });
+        scanned
+    }
+
+    /// Claims our credits (bonds won) when there are any.
+    async fn claim(&self) -> Result<(), ChainError> {
         let account = self.oracle.accountOf(self.me).call().await.map_err(rpc)?;
         if account.credit.to::<u128>() > 0 {
-            send_tx(self.store.as_ref(), &self.config, 0, "claim", self.oracle.claim().from(self.me)).await?;
+            self.send(0, "claim", self.oracle.claim().from(self.me)).await?;
             tracing::info!(wei = account.credit.to::<u128>(), "claimed credits");
         }
-        scanned
+        Ok(())
+    }
+
+    /// Sends through the responder, recording in our store.
+    async fn send<D: alloy::contract::CallDecoder + Send + Sync + Clone>(
+        &self,
+        request: u64,
+        kind: &'static str,
+        call: alloy::contract::CallBuilder<&DynProvider, D>,
+    ) -> Result<(), ChainError> {
+        send_tx(self.store.as_tx_log(), &self.config, request, kind, call).await.map(drop)
     }
 
     /// The monitor: records every new request of a watched model with our trace of it (or, for a
@@ -293,8 +299,7 @@ impl Watcher {
     /// What the chain says about request `rid` at block time `now`.
     async fn facts(&self, rid: U256, now: u64) -> Result<Facts, ChainError> {
         let onchain = self.oracle.requestOf(rid).call().await.map_err(rpc)?;
-        let status = RequestStatus::try_from(onchain.status)
-            .map_err(|s| ChainError::Rpc(format!("request {rid} has no valid status ({s})")))?;
+        let status = RequestStatus::read(rid.to(), onchain.status)?;
         let proposal = match status {
             RequestStatus::Proposed | RequestStatus::Challenged | RequestStatus::Confirmed => {
                 let p = self.oracle.proposalOf(rid).call().await.map_err(rpc)?;
@@ -387,7 +392,7 @@ impl Watcher {
         let bond = self.oracle.challengerBond().call().await.map_err(rpc)?;
         let Some(root) = root else {
             let call = self.oracle.challenge(rid, FixedBytes::ZERO).value(U256::from(bond)).from(self.me);
-            send_tx(self.store.as_ref(), &self.config, w.id, "challenge", call).await?;
+            self.send(w.id, "challenge", call).await?;
             inc(&self.metrics.challenges);
             tracing::info!(request = w.id, "challenged blind");
             return Ok(true);
@@ -395,20 +400,20 @@ impl Watcher {
         let served = self.served(w.model_id)?;
         // Second evaluation path: the model re-read from disk and checked against the registry
         // again, and the trace recomputed from it, must give our commitments.
-        let again = served.compute(&w.input).map_err(|e| ChainError::Rpc(e.to_string()))?;
+        let again = served.compute(&w.input)?;
         if again.steps != steps {
             tracing::error!(request = w.id, "our two evaluations disagree; not challenging");
             return Ok(false);
         }
         let call = self.oracle.challenge(rid, root).value(U256::from(bond)).from(self.me);
-        send_tx(self.store.as_ref(), &self.config, w.id, "challenge", call).await?;
+        self.send(w.id, "challenge", call).await?;
         inc(&self.metrics.challenges);
         tracing::info!(request = w.id, "challenged");
         Ok(true)
     }
 
-    fn served(&self, model_id: u64) -> Result<&crate::serve::models::ServedModel, ChainError> {
-        self.models.get(&model_id).ok_or_else(|| ChainError::Rpc(format!("model {model_id} is not watched")))
+    fn served(&self, model_id: u64) -> Result<&ServedModel, ChainError> {
+        self.models.get(&model_id).ok_or_else(|| ChainError::Corrupt(format!("model {model_id} is not watched")))
     }
 
     /// The challenger's next move in our live dispute, or the proposer's timeout once it is due.
@@ -430,11 +435,11 @@ impl Watcher {
             DisputeAction::Open { z0, z_last } => {
                 let o = DisputeGame::Opening { z0: z0.0, proof0: z0.1, zL: z_last.0, proofL: z_last.1 };
                 let call = self.game.challengerOpen(rid, o).from(self.me);
-                send_tx(self.store.as_ref(), &self.config, w.id, "challenger_open", call).await
+                self.send(w.id, "challenger_open", call).await
             }
             DisputeAction::Bisect { z, proof, .. } => {
                 let call = self.game.challengerBisect(rid, z, proof).from(self.me);
-                send_tx(self.store.as_ref(), &self.config, w.id, "challenger_bisect", call).await
+                self.send(w.id, "challenger_bisect", call).await
             }
             _ => {
                 // The proposer's move: call the timeout once its clock has run out.
@@ -444,7 +449,7 @@ impl Watcher {
                 };
                 if proposer_to_move && self.block_time().await? > expires {
                     let call = self.game.timeout(rid).from(self.me);
-                    send_tx(self.store.as_ref(), &self.config, w.id, "timeout", call).await?;
+                    self.send(w.id, "timeout", call).await?;
                 }
                 Ok(())
             }
@@ -489,14 +494,15 @@ impl Watcher {
         let output = Bytes::from(encode_output(w.trace.last().map_or(&[][..], Vec::as_slice)));
         let zs: Vec<FixedBytes<32>> = steps.iter().map(|z| FixedBytes::from(z.0)).collect();
         let call = self.game.proveOutput(rid, input, output, zs, Bytes::from(proof)).from(self.me);
-        send_tx(self.store.as_ref(), &self.config, w.id, "prove_output", call).await?;
+        self.send(w.id, "prove_output", call).await?;
         inc(&self.metrics.proven);
         tracing::info!(request = w.id, "the correct output is proven on-chain");
         Ok(())
     }
 
-    /// Runs passes until `shutdown`, backing off on failures.
-    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    /// Runs passes until `shutdown`, backing off on failures; jobs still in flight then get a
+    /// few seconds to finish.
+    pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
         let mut failures = 0u32;
         loop {
             match self.tick().await {
@@ -504,17 +510,18 @@ impl Watcher {
                 Err(e) => {
                     failures = failures.saturating_add(1);
                     inc(&self.metrics.rpc_errors);
-                    tracing::warn!(failures, "watch pass failed: {e}");
+                    tracing::warn!(failures, retryable = e.is_retryable(), "watch pass failed: {e}");
                 }
             }
             if !self.heads.pause(self.config.poll_interval, failures, &mut shutdown).await {
+                self.jobs.shutdown(Duration::from_secs(5)).await;
                 return;
             }
         }
     }
 }
 
-fn render(metrics: &WatchMetrics, store: &dyn Store) -> String {
+fn render(metrics: &WatchMetrics, store: &dyn WatchStore) -> String {
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
     let mut out = String::new();
     for (name, help, v) in [
@@ -542,22 +549,26 @@ fn render(metrics: &WatchMetrics, store: &dyn Store) -> String {
 
 /// The `--blind-challenge` models, each checked to be registered with private weights (a public
 /// model is re-executed, never challenged blind).
-async fn blind_models(provider: &DynProvider, registry: Address, args: &WatchArgs) -> anyhow::Result<HashSet<u64>> {
+async fn blind_models(provider: &DynProvider, registry: Address, args: &WatchArgs) -> crate::Result<HashSet<u64>> {
     if args.models.is_empty() && args.blind_challenge.is_empty() {
-        anyhow::bail!("nothing to watch: name models with --model ID[=PATH] (or --blind-challenge ID)");
+        return Err(Error::usage("nothing to watch: name models with --model ID[=PATH] (or --blind-challenge ID)"));
     }
     let registry = verdict_contracts::ModelRegistry::new(registry, provider.clone());
     let mut blind = HashSet::new();
     for &id in &args.blind_challenge {
-        let m = registry.model(U256::from(id)).call().await.with_context(|| format!("cannot read model {id}"))?;
+        let m = registry
+            .model(U256::from(id))
+            .call()
+            .await
+            .map_err(|e| ChainError::Rpc(format!("cannot read model {id}: {e}")))?;
         if !m.isPrivate {
-            anyhow::bail!(
+            return Err(Error::usage(format!(
                 "--blind-challenge {id}: model {id} has public weights; watch it with --model {id} (blind challenges \
                  are for private models)"
-            );
+            )));
         }
         if args.models.iter().any(|m| m.id == id) {
-            anyhow::bail!("model {id} is named by both --model and --blind-challenge");
+            return Err(Error::usage(format!("model {id} is named by both --model and --blind-challenge")));
         }
         blind.insert(id);
     }
@@ -565,18 +576,19 @@ async fn blind_models(provider: &DynProvider, registry: Address, args: &WatchArg
 }
 
 /// Runs the watchtower until Ctrl-C or SIGTERM.
-pub async fn watch(args: WatchArgs) -> anyhow::Result<()> {
-    let (provider, me, deployment, nonces) =
-        connect(&args.rpc_url, args.key_file.as_ref(), "VERDICT_WATCHER_KEY", "watcher", &args.deployment).await?;
+pub async fn watch(args: WatchArgs) -> crate::Result<()> {
+    watch_until(args, shutdown_signal()).await
+}
+
+/// Runs the watchtower until `shutdown` resolves.
+pub async fn watch_until(args: WatchArgs, shutdown: impl std::future::Future<Output = ()>) -> crate::Result<()> {
+    let verdict_runtime::Connection { provider, me, deployment, nonces } =
+        connect(&args.chain.rpc_url, args.key_file.as_ref(), "VERDICT_WATCHER_KEY", "watcher", &args.chain.deployment)
+            .await?;
     let models = Arc::new(load_models(&provider, deployment.registry, &args.models).await?);
     let blind = blind_models(&provider, deployment.registry, &args).await?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&args.db)?);
-    let prover = Defender::new(
-        provider.clone(),
-        deployment.dispute_game,
-        me,
-        prover_config(args.ptau_dir.as_ref(), args.insecure_test_setup, &args.keys_dir),
-    );
+    let store: Arc<dyn WatchStore> = Arc::new(SqliteWatchStore::open(&args.db)?);
+    let prover = Defender::new(provider.clone(), deployment.dispute_game, me, args.prover.config());
     // Never challenge under a registration that could take an honest challenger's bond.
     check_public_registrations(&provider, &deployment, &models, &prover).await?;
     for &id in &blind {
@@ -593,53 +605,56 @@ pub async fn watch(args: WatchArgs) -> anyhow::Result<()> {
         blind,
         trusted: args.trust.iter().copied().collect(),
         metrics: metrics.clone(),
-        config: ChainConfig {
-            poll_interval: Duration::from_millis(args.poll_ms.max(50)),
-            confirmations: args.confirmations,
-            start_block: args.start_block,
-            max_log_range: 2_000,
-            gas_cap: args.gas_cap,
-            receipt_timeout: Duration::from_secs(120).max(Duration::from_secs(args.replace_after_secs * 4)),
-            replace_after: Duration::from_secs(args.replace_after_secs.max(1)),
-            tx_confirmations: 1,
+        config: args.chain.config(
+            args.gas_cap,
             nonces,
-        },
+            Some(Receipts::spawn(provider.clone(), Duration::from_millis(250))),
+        ),
         margin: args.min_margin,
         prover,
-        heads: args.ws_url.clone().map_or_else(NewHeads::none, NewHeads::subscribe),
+        heads: args.chain.heads(),
+        jobs: Jobs::new(),
     };
     let state = (metrics, store, provider);
     let app = Router::new()
         .route(
             "/healthz",
-            get(|State((_, store, provider)): State<(Arc<WatchMetrics>, Arc<dyn Store>, DynProvider)>| async move {
-                let chain = provider.get_block_number().await.is_ok();
-                let db = store.probe().is_ok();
-                let code = if chain && db { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-                (code, Json(json!({ "ok": chain && db, "chain": chain, "store": db })))
-            }),
+            get(
+                |State((_, store, provider)): State<(Arc<WatchMetrics>, Arc<dyn WatchStore>, DynProvider)>| async move {
+                    let chain = provider.get_block_number().await.is_ok();
+                    let db = store.probe().is_ok();
+                    let code = if chain && db { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+                    (code, Json(json!({ "ok": chain && db, "chain": chain, "store": db })))
+                },
+            ),
         )
         .route(
             "/metrics",
-            get(|State((metrics, store, _)): State<(Arc<WatchMetrics>, Arc<dyn Store>, DynProvider)>| async move {
-                render(&metrics, store.as_ref())
-            }),
+            get(
+                |State((metrics, store, _)): State<(Arc<WatchMetrics>, Arc<dyn WatchStore>, DynProvider)>| async move {
+                    render(&metrics, store.as_ref())
+                },
+            ),
         )
         .with_state(state);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    tracing::info!(watcher = %me, listen = %listener.local_addr()?, "watching");
+        .map_err(|source| Error::Io { what: format!("cannot listen on {}", args.listen), source })?;
+    let local = listener.local_addr().map_err(|source| Error::Io { what: "the listener's address".into(), source })?;
+    tracing::info!(watcher = %me, listen = %local, "watching");
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(watcher.run(stopped.clone()));
+    let task = tokio::spawn(Arc::new(watcher).run(stopped.clone()));
     let mut on_stop = stopped;
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = on_stop.changed().await;
     });
     let server = tokio::spawn(async move { server.await });
-    crate::serve::shutdown_signal().await;
+    shutdown.await;
     let _ = stop.send(true);
     let _ = task.await;
-    server.await.context("the metrics task panicked")?.context("the metrics server failed")?;
+    match server.await {
+        Ok(served) => served.map_err(|source| Error::Io { what: "the metrics server failed".into(), source })?,
+        Err(e) => tracing::error!("the metrics task panicked: {e}"),
+    }
     Ok(())
 }

@@ -13,16 +13,16 @@ use verdict_contracts::{
     dispute_game::DisputeGame,
     inference_oracle::InferenceOracle,
 };
-use verdict_oracle::{serve::models::ModelArg, watch::WatchArgs};
+use verdict_fraud_prover::watch::WatchArgs;
+use verdict_runtime::{models::ModelArg, prover::ProverArgs, ChainArgs};
 
-use crate::service::{free_port, sample_input, Env, CLOCK, PROOF_WINDOW};
+use verdict_testkit::{free_port, sample_input, Env, CLOCK, PROOF_WINDOW};
+
+use crate::operator::Operator;
 
 /// `oracle serve --dishonest`, started and ready.
-async fn dishonest_service(env: &Env) -> crate::service::Service {
-    let keys = env.path("keys");
-    let liar = env.spawn(&["--dishonest", "--insecure-test-setup", "--keys-dir", keys.to_str().unwrap()]);
-    liar.ready().await;
-    liar
+async fn dishonest_service(env: &Env) -> Operator {
+    Operator::dishonest(env).await
 }
 
 /// The `DisputeResolved` event of request `id`.
@@ -38,8 +38,16 @@ async fn resolution(env: &Env, id: u64) -> InferenceOracle::DisputeResolved {
 
 fn args(env: &Env, port: u16) -> WatchArgs {
     WatchArgs {
-        rpc_url: env.rpc.clone(),
-        deployment: env.path("deployment.json"),
+        chain: ChainArgs {
+            rpc_url: env.rpc.clone(),
+            deployment: env.path("deployment.json"),
+            ws_url: Some(env.rpc.replace("http://", "ws://")),
+            poll_ms: 200,
+            confirmations: 0,
+            start_block: 0,
+            tx_confirmations: 1,
+            replace_after_secs: 60,
+        },
         key_file: Some(env.path("watcher.key")),
         models: vec![ModelArg {
             id: 1,
@@ -47,16 +55,9 @@ fn args(env: &Env, port: u16) -> WatchArgs {
         }],
         db: env.path("watchtower.sqlite"),
         listen: format!("127.0.0.1:{port}").parse().unwrap(),
-        poll_ms: 200,
         min_margin: 1,
-        confirmations: 0,
-        start_block: 0,
         gas_cap: 3_000_000,
-        replace_after_secs: 60,
-        ws_url: Some(env.rpc.replace("http://", "ws://")),
-        ptau_dir: None,
-        insecure_test_setup: true,
-        keys_dir: env.path("watch-keys"),
+        prover: ProverArgs { ptau_dir: None, insecure_test_setup: true, keys_dir: env.path("watch-keys") },
         blind_challenge: vec![],
         trust: vec![],
     }
@@ -64,9 +65,9 @@ fn args(env: &Env, port: u16) -> WatchArgs {
 
 /// Starts the watchtower in-process and waits until it is ready (it listens once its models and
 /// their registrations are checked, which sets up their keys the first time).
-async fn start_watch(args: WatchArgs) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+async fn start_watch(args: WatchArgs) -> tokio::task::JoinHandle<verdict_fraud_prover::Result<()>> {
     let health = format!("http://{}/healthz", args.listen);
-    let watcher = tokio::spawn(verdict_oracle::watch::watch(args));
+    let watcher = tokio::spawn(verdict_fraud_prover::watch::watch(args));
     let started = Instant::now();
     while !reqwest::get(&health).await.is_ok_and(|r| r.status().is_success()) {
         assert!(!watcher.is_finished(), "the watchtower stopped at startup");
@@ -99,7 +100,7 @@ async fn watch_a_proposal(
     input: &[i8],
     output: Bytes,
     root: FixedBytes<32>,
-) -> (tokio::task::JoinHandle<anyhow::Result<()>>, u64, u16) {
+) -> (tokio::task::JoinHandle<verdict_fraud_prover::Result<()>>, u64, u16) {
     let port = free_port();
     let watcher = start_watch(args(env, port)).await;
     let id = env.request_round(input).await;
@@ -148,7 +149,7 @@ async fn a_lying_operator_that_stops_answering_is_caught_and_the_consumer_gets_t
         if challenged && !restarted {
             watcher.abort();
             let _ = watcher.await;
-            watcher = tokio::spawn(verdict_oracle::watch::watch(args(&env, port + 1)));
+            watcher = tokio::spawn(verdict_fraud_prover::watch::watch(args(&env, port + 1)));
             restarted = true;
         }
         if env.count::<InferenceOracle::Finalized>(id).await == 1 {
@@ -438,7 +439,11 @@ async fn a_lie_proposed_again_after_the_reopening_is_challenged_again() {
     let (output, root) = consistent_lie(model, &honest, -7);
 
     let port = free_port();
-    let watcher = start_watch(WatchArgs { insecure_test_setup: false, ..args(&env, port) }).await;
+    let watcher = start_watch(WatchArgs {
+        prover: ProverArgs { insecure_test_setup: false, ..args(&env, port).prover },
+        ..args(&env, port)
+    })
+    .await;
     let id = env.request_round(&input).await;
     let rid = U256::from(id);
     let propose = || async {
@@ -558,7 +563,7 @@ async fn the_dishonest_service_is_caught_and_the_consumer_gets_the_right_answer(
     let started = Instant::now();
     while env.count::<InferenceOracle::Finalized>(id).await == 0 {
         let limit = Duration::from_secs(4 * CLOCK + PROOF_WINDOW + 90);
-        assert!(started.elapsed() < limit, "no resolution; service log:\n{}", env.log());
+        assert!(started.elapsed() < limit, "no resolution; service log:\n{}", crate::operator::log());
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     watcher.abort();
@@ -575,7 +580,7 @@ async fn the_dishonest_service_is_caught_and_the_consumer_gets_the_right_answer(
 async fn an_honest_operator_is_never_challenged_over_hundreds_of_requests() {
     const REQUESTS: usize = 200;
     let env = Env::with_block_time(None).await;
-    let mut honest = env.spawn(&[]);
+    let mut honest = Operator::start(&env, &[]);
     honest.ready().await;
     let port = free_port();
     let watcher = start_watch(args(&env, port)).await;
@@ -592,7 +597,11 @@ async fn an_honest_operator_is_never_challenged_over_hundreds_of_requests() {
         if rounds as usize == REQUESTS {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(600), "{rounds} of {REQUESTS} rounds; log:\n{}", env.log());
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "{rounds} of {REQUESTS} rounds; log:\n{}",
+            crate::operator::log()
+        );
         // Blocks come with transactions only: a heartbeat block lets the liveness windows pass.
         let _: serde_json::Value =
             alloy::providers::Provider::raw_request(&env.provider, "evm_mine".into(), ()).await.unwrap();
@@ -633,7 +642,7 @@ async fn an_honest_operator_is_never_challenged_over_hundreds_of_requests() {
 /// the reopened request was left unproven: the stall the SIGKILL test once showed.)
 #[tokio::test(flavor = "multi_thread")]
 async fn a_challenge_mined_but_not_recorded_before_a_crash_is_still_played_and_won() {
-    use verdict_oracle::store::{SqliteStore, Store, WatchRecord, WatchStatus};
+    use verdict_fraud_prover::store::{SqliteWatchStore, WatchRecord, WatchStatus, WatchStore};
     let env = Env::new().await;
     let input = sample_input(&env.model);
     let honest = env.model.run(&input).unwrap();
@@ -643,12 +652,12 @@ async fn a_challenge_mined_but_not_recorded_before_a_crash_is_still_played_and_w
     let rid = U256::from(id);
     let started = Instant::now();
     while env.count::<InferenceOracle::Proposed>(id).await == 0 {
-        assert!(started.elapsed() < Duration::from_secs(60), "no proposal; service log:\n{}", env.log());
+        assert!(started.elapsed() < Duration::from_secs(60), "no proposal; service log:\n{}", crate::operator::log());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // What the crashed watchtower left: its verdict recorded, its challenge mined, no more.
     {
-        let store = SqliteStore::open(env.path("watchtower.sqlite")).unwrap();
+        let store = SqliteWatchStore::open(env.path("watchtower.sqlite")).unwrap();
         store
             .insert_watched(&WatchRecord {
                 id,
@@ -671,7 +680,7 @@ async fn a_challenge_mined_but_not_recorded_before_a_crash_is_still_played_and_w
     let watcher = start_watch(args(&env, port)).await;
     while env.count::<InferenceOracle::Finalized>(id).await == 0 {
         let limit = Duration::from_secs(4 * CLOCK + PROOF_WINDOW + 120);
-        assert!(started.elapsed() < limit, "no resolution; service log:\n{}", env.log());
+        assert!(started.elapsed() < limit, "no resolution; service log:\n{}", crate::operator::log());
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap().text().await.unwrap();
@@ -683,7 +692,7 @@ async fn a_challenge_mined_but_not_recorded_before_a_crash_is_still_played_and_w
     assert!(metrics.contains("verdict_watch_challenges_total 1"), "{metrics}");
 }
 
-/// The watchtower as a process (`oracle watch`, the same code as `fraud-prover watch`), SIGKILLed
+/// The watchtower as a process (`fraud-prover watch`), SIGKILLed
 /// at every stage of a dispute (the proposal, the challenge, each move, the proof window) and
 /// restarted over the same store: the dispute is still won and the consumer gets the right answer.
 #[tokio::test(flavor = "multi_thread")]
@@ -700,7 +709,7 @@ async fn the_watchtower_survives_sigkill_at_every_stage_of_a_dispute() {
     let log = env.path("watch-process.log");
     let spawn = || {
         let port = free_port();
-        Command::new(env!("CARGO_BIN_EXE_oracle"))
+        Command::new(env!("CARGO_BIN_EXE_fraud-prover"))
             .args(["watch", "--rpc-url", &env.rpc, "--poll-ms", "200", "--min-margin", "1", "--insecure-test-setup"])
             .arg("--deployment")
             .arg(env.path("deployment.json"))
@@ -712,6 +721,7 @@ async fn the_watchtower_survives_sigkill_at_every_stage_of_a_dispute() {
             .arg(env.path("watch-keys"))
             .args(["--model", &model, "--listen", &format!("127.0.0.1:{port}")])
             .env_remove("VERDICT_WATCHER_KEY")
+            .env("VERDICT_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap())
             .spawn()
@@ -735,7 +745,7 @@ async fn the_watchtower_survives_sigkill_at_every_stage_of_a_dispute() {
             started.elapsed() < limit,
             "no resolution; stages {seen:?}; watchtower log:\n{}\nservice log:\n{}",
             std::fs::read_to_string(&log).unwrap_or_default(),
-            env.log()
+            crate::operator::log()
         );
         let status = env.oracle.requestOf(rid).call().await.unwrap().status;
         if env.count::<InferenceOracle::Finalized>(id).await == 1 {
@@ -767,7 +777,7 @@ async fn the_watchtower_survives_sigkill_at_every_stage_of_a_dispute() {
 /// HTTP or from a file, used only when they open the registered commitment.
 #[tokio::test(flavor = "multi_thread")]
 async fn model_weights_come_from_the_registered_uri_and_must_match_the_commitment() {
-    use verdict_oracle::serve::load_models;
+    use verdict_runtime::load_models;
     let env = Env::new().await;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let good = std::fs::read_to_string(root.join("models/price_feed.model.json")).unwrap();
@@ -861,7 +871,7 @@ async fn registrations_with_another_verifier_or_key_are_refused_by_name() {
             db: env.path(&format!("refused-{id}.sqlite")),
             ..args(&env, free_port())
         };
-        let err = tokio::time::timeout(Duration::from_secs(120), verdict_oracle::watch::watch(watching))
+        let err = tokio::time::timeout(Duration::from_secs(120), verdict_fraud_prover::watch::watch(watching))
             .await
             .expect("refused at startup, not watched")
             .expect_err("the watchtower must refuse it");
@@ -869,13 +879,11 @@ async fn registrations_with_another_verifier_or_key_are_refused_by_name() {
     }
     // `oracle serve` runs the same check before it serves anything.
     let model = format!("{}={}", foreign.to::<u64>(), path.display());
-    let mut service = env.spawn(&["--model", &model, "--insecure-test-setup"]);
-    let started = Instant::now();
-    while !env.log().contains("not the deployment's NovaVerifier") {
-        assert!(started.elapsed() < Duration::from_secs(120), "the service did not refuse it; log:\n{}", env.log());
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    service.kill();
+    let keys = env.path("serve-keys");
+    let service =
+        Operator::start(&env, &["--model", &model, "--insecure-test-setup", "--keys-dir", keys.to_str().unwrap()]);
+    let err = service.outcome(Duration::from_secs(120)).await.expect_err("the service must refuse it");
+    assert!(format!("{err:#}").contains("not the deployment's NovaVerifier"), "{err:#}");
 }
 
 /// `--confirmations N`: a request is recorded only once its block is N deep (the scan reads logs
@@ -885,7 +893,12 @@ async fn registrations_with_another_verifier_or_key_are_refused_by_name() {
 async fn requests_are_recorded_only_once_confirmed() {
     let env = Env::new().await;
     let port = free_port();
-    let watcher = start_watch(WatchArgs { confirmations: 3, insecure_test_setup: false, ..args(&env, port) }).await;
+    let watcher = start_watch(WatchArgs {
+        chain: ChainArgs { confirmations: 3, ..args(&env, port).chain },
+        prover: ProverArgs { insecure_test_setup: false, ..args(&env, port).prover },
+        ..args(&env, port)
+    })
+    .await;
     let metrics =
         || async { reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap().text().await.unwrap() };
     let watching = "verdict_watch_proposals{status=\"watching\"} 1";

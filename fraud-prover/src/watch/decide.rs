@@ -10,41 +10,9 @@
 //! proposal is checked like the first.
 
 use alloy::primitives::{keccak256, Address, B256};
+pub use verdict_runtime::RequestStatus;
 
 use crate::store::WatchStatus;
-
-/// `InferenceOracle.Status`, as the contract numbers it. `None` (0) is never a valid request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RequestStatus {
-    /// Open: no live proposal.
-    Requested,
-    /// A proposal's liveness window runs.
-    Proposed,
-    /// The proposal is disputed.
-    Challenged,
-    /// The proposal won its dispute by a proof; settlement follows.
-    Confirmed,
-    /// Final.
-    Finalized,
-    /// Cancelled by the requester.
-    Cancelled,
-}
-
-impl TryFrom<u8> for RequestStatus {
-    type Error = u8;
-
-    fn try_from(v: u8) -> Result<Self, u8> {
-        Ok(match v {
-            1 => Self::Requested,
-            2 => Self::Proposed,
-            3 => Self::Challenged,
-            4 => Self::Confirmed,
-            5 => Self::Finalized,
-            6 => Self::Cancelled,
-            other => return Err(other),
-        })
-    }
-}
 
 /// The live proposal of a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

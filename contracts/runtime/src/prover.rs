@@ -1,4 +1,5 @@
-//! Defending a challenged proposal: each move of the bisection comes from the pure solver
+//! Playing a dispute and proving it, for the operator (defending a challenged proposal) and the
+//! watchtower (proving the correct output of a reopened request). Defending: each move of the bisection comes from the pure solver
 //! (`verdict_contracts::dispute::next_action`) over the service's own stored trace; at the end
 //! the disputed segment is proven with the folding prover on a blocking worker thread, checked by
 //! the reference verifier, and submitted. A proof job never blocks the chain loop: the loop starts
@@ -25,6 +26,36 @@ use verdict_contracts::{
     dispute::{next_action, Action, DisputeView, Phase, Role, Trace},
     dispute_game::DisputeGame::{self, DisputeGameInstance},
 };
+
+/// The prover-setup flags both services take (flattened into their own flags).
+#[derive(Clone, Debug, clap::Args)]
+#[command(next_help_heading = "Prover")]
+pub struct ProverArgs {
+    /// Powers-of-tau files for the prover's keys (proving needs a setup).
+    #[arg(long, env = "VERDICT_PTAU_DIR", conflicts_with = "insecure_test_setup")]
+    pub ptau_dir: Option<PathBuf>,
+    /// Prove with the insecure test setup (public tau): tests and the local demo only.
+    #[arg(long, env = "VERDICT_INSECURE_TEST_SETUP")]
+    pub insecure_test_setup: bool,
+    /// The proving-key cache.
+    #[arg(long, env = "VERDICT_KEYS_DIR", default_value = ".verdict/keys")]
+    pub keys_dir: PathBuf,
+}
+
+impl ProverArgs {
+    /// The key setup the flags ask for (`None` without one; the insecure one warns).
+    pub fn config(&self) -> Option<ProverConfig> {
+        let source = match (&self.ptau_dir, self.insecure_test_setup) {
+            (Some(dir), _) => KeySource::PtauDir(dir.clone()),
+            (None, true) => {
+                verdict_circuits::folding::warn_insecure();
+                KeySource::InsecureTest
+            }
+            (None, false) => return None,
+        };
+        Some(ProverConfig { source, keys_dir: self.keys_dir.clone() })
+    }
+}
 
 /// Where proving keys come from and are cached.
 #[derive(Clone, Debug)]

@@ -1,0 +1,153 @@
+//! The served models, loaded and matched against the registry, and the registrations a service
+//! refuses to rely on.
+
+use std::time::Duration;
+
+use alloy::{
+    primitives::{Address, B256, U256},
+    providers::DynProvider,
+};
+use verdict_circuits::{Commitment, Model};
+use verdict_contracts::{model_registry::ModelRegistry, Deployment};
+
+use crate::{
+    error::{rpc, Error, Result},
+    models::{ModelArg, Models, ServedModel},
+    prover::Defender,
+};
+
+/// Loads the served models and checks each against the registry (commitment and shape).
+pub async fn load_models(provider: &DynProvider, registry: Address, args: &[ModelArg]) -> Result<Models> {
+    let registry = ModelRegistry::new(registry, provider.clone());
+    let mut models = Models::new();
+    for arg in args {
+        let onchain = registry
+            .model(U256::from(arg.id))
+            .call()
+            .await
+            .map_err(|e| Error::Rpc(format!("cannot read model {} from the registry: {e}", arg.id)))?;
+        let (model, origin) = match &arg.path {
+            Some(path) => (Model::load(path)?, path.display().to_string()),
+            None => (
+                fetch_model(&onchain.uri).await.map_err(|e| Error::refused(format!("model {}: {e}", arg.id)))?,
+                onchain.uri.clone(),
+            ),
+        };
+        let commitment = model.commitment();
+        let registered = Commitment(onchain.commitment.0);
+        // INVARIANT: weights are used only when they open the registered commitment.
+        if registered != commitment {
+            return Err(Error::refused(format!(
+                "model {} in the registry commits to {registered}, but {origin} commits to {commitment}; refusing to serve it",
+                arg.id,
+            )));
+        }
+        if usize::from(onchain.inputLen) != model.input.len
+            || usize::from(onchain.outputLen) != model.output_len()
+            || onchain.steps as usize != model.steps()
+        {
+            return Err(Error::refused(format!("model {}: the registry's shape differs from {origin}", arg.id)));
+        }
+        tracing::info!(model = arg.id, name = %model.name, from = %origin, "model loaded and matched to the registry");
+        models.insert(arg.id, ServedModel { id: arg.id, model, commitment });
+    }
+    Ok(models)
+}
+
+/// Refuses a model whose registration this service cannot rely on, naming the mismatch: its
+/// verifier must be the deployment's `NovaVerifier` (a model owner's own verifier could reject
+/// every honest proof, or accept every false one), its key must be published there, its weight
+/// mode must be the expected one, and, when `digest` is given (the digest of the key this
+/// service's circuit for the model exports under its setup), its `vkDigest` must be exactly that
+/// (a key for another circuit would let a liar prove another computation).
+pub async fn check_registration(
+    provider: &DynProvider,
+    deployment: &Deployment,
+    id: u64,
+    private: bool,
+    digest: Option<[u8; 32]>,
+) -> Result<()> {
+    let registry = ModelRegistry::new(deployment.registry, provider.clone());
+    let m = registry
+        .model(U256::from(id))
+        .call()
+        .await
+        .map_err(|e| Error::Rpc(format!("cannot read model {id} from the registry: {e}")))?;
+    // INVARIANT: proofs about this model are judged by the deployment's own verifier.
+    if m.verifier != deployment.verifier {
+        return Err(Error::refused(format!(
+            "model {id} is registered with verifier {}, not the deployment's NovaVerifier {}; refusing it",
+            m.verifier, deployment.verifier
+        )));
+    }
+    if m.isPrivate != private {
+        let (is, expected) = if m.isPrivate { ("private", "public") } else { ("public", "private") };
+        return Err(Error::refused(format!(
+            "model {id} is registered with {is} weights, but is used here as a {expected} model; refusing it"
+        )));
+    }
+    let verifier = verdict_contracts::NovaVerifier::new(deployment.verifier, provider.clone());
+    let pointer = verifier.keyOf(m.vkDigest).call().await.map_err(rpc)?;
+    if pointer == Address::ZERO {
+        return Err(Error::refused(format!(
+            "model {id}: its verifying key {} is not published in the NovaVerifier; refusing it",
+            m.vkDigest
+        )));
+    }
+    match digest {
+        Some(ours) if ours != m.vkDigest.0 => {
+            return Err(Error::refused(format!(
+            "model {id} is registered with verifying key {}, but its circuit's key under this setup is {}; refusing it",
+            m.vkDigest,
+            B256::from(ours)
+        )))
+        }
+        Some(_) => tracing::info!(model = id, vk = %m.vkDigest, "verifying key matches the registry"),
+        None => tracing::warn!(
+            model = id,
+            "no prover setup: the registered verifying key cannot be checked against the model's circuit"
+        ),
+    }
+    Ok(())
+}
+
+/// [`check_registration`] of every served public model, with the digest of its circuit's key under
+/// `defender`'s setup (when it has one).
+pub async fn check_public_registrations(
+    provider: &DynProvider,
+    deployment: &Deployment,
+    models: &Models,
+    defender: &Defender,
+) -> Result<()> {
+    for (id, served) in models {
+        let digest = defender.key_digest(&served.model).await.map_err(|e| Error::Prover(format!("model {id}: {e}")))?;
+        check_registration(provider, deployment, *id, false, digest).await?;
+    }
+    Ok(())
+}
+
+/// The model file at a registered URI: `file://PATH` (relative to the working directory) or
+/// `http://…` (at most 64 MiB, 30 s).
+pub async fn fetch_model(uri: &str) -> Result<Model> {
+    const LIMIT: u64 = 64 << 20;
+    if let Some(path) = uri.strip_prefix("file://") {
+        return Ok(Model::load(path)?);
+    }
+    if uri.starts_with("http://") {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().map_err(rpc)?;
+        let response = client.get(uri).send().await.and_then(|r| r.error_for_status()).map_err(rpc)?;
+        if response.content_length().is_some_and(|n| n > LIMIT) {
+            return Err(Error::refused(format!("{uri}: larger than 64 MiB")));
+        }
+        let bytes = response.bytes().await.map_err(rpc)?;
+        if bytes.len() as u64 > LIMIT {
+            return Err(Error::refused(format!("{uri}: larger than 64 MiB")));
+        }
+        let text = std::str::from_utf8(&bytes).map_err(|_| Error::refused(format!("{uri}: not UTF-8")))?;
+        return Model::from_json(text).map_err(|e| Error::refused(format!("{uri}: not a model file: {e}")));
+    }
+    if uri.is_empty() {
+        return Err(Error::refused("no URI is registered (a private model?): pass ID=PATH"));
+    }
+    Err(Error::refused(format!("unsupported URI {uri:?}: expected file://PATH or http://…; pass ID=PATH instead")))
+}

@@ -1,0 +1,246 @@
+//! Verdict's test kit: a real anvil chain (started from alloy's node bindings, dying with its
+//! handle) with the real contracts deployed — the registry, the Nova verifier, the oracle, the
+//! dispute game and a price feed — the price-feed model registered with its real verifying key,
+//! the operator bonded, and the files the services read. Both services' integration tests use
+//! it; nothing in it is a fake.
+
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    network::EthereumWallet,
+    node_bindings::{Anvil, AnvilInstance},
+    primitives::{aliases::U96, Address, Bytes, U256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::Filter,
+    signers::local::PrivateKeySigner,
+    sol_types::SolEvent,
+};
+use serde_json::{json, Value};
+use verdict_circuits::Model;
+use verdict_contracts::{ai_price_feed::AiPriceFeed, inference_oracle::InferenceOracle, DisputeGame, ModelRegistry};
+
+/// The price-feed model's verifying-key blob (public weights, insecure test setup: the keys the
+/// services derive too), set up once per test binary.
+pub fn price_feed_key() -> &'static verdict_circuits::evm::EvmKey {
+    static KEY: std::sync::OnceLock<verdict_circuits::evm::EvmKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let model = Model::load(root().join("models/price_feed.model.json")).unwrap();
+        let source = verdict_circuits::folding::KeySource::InsecureTest;
+        let (prover, _) = verdict_circuits::prover::ModelProver::setup(
+            model,
+            verdict_circuits::step::WeightMode::Public,
+            &source,
+            None,
+        )
+        .unwrap();
+        prover.evm_key().unwrap()
+    })
+}
+
+/// The operator bond (and twice the challenger bond).
+pub const BOND: u64 = 1_000_000_000_000_000_000;
+/// The liveness window, seconds.
+pub const WINDOW: u64 = 3;
+/// The API token in `api.token`.
+pub const TOKEN: &str = "test-token-7f3a";
+/// The dispute game's chess clock, seconds.
+pub const CLOCK: u64 = 20;
+/// Long enough for a segment proof on a loaded 2-core machine, short enough for a test.
+pub const PROOF_WINDOW: u64 = 60;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A chain with the protocol deployed, the price-feed model registered (id 1), the operator
+/// bonded, and the files the service reads.
+pub struct Env {
+    _anvil: AnvilInstance,
+    /// Signs for the deployer, the operator, the user and the watcher.
+    pub provider: DynProvider,
+    /// `InferenceOracle`.
+    pub oracle: InferenceOracle::InferenceOracleInstance<DynProvider>,
+    /// The price feed of model 1 (its updater is `user`).
+    pub feed: AiPriceFeed::AiPriceFeedInstance<DynProvider>,
+    /// The consumer (anvil key 2).
+    pub user: Address,
+    /// The bonded operator (anvil key 1; its key in `operator.key`).
+    pub operator: Address,
+    /// The watchtower (anvil key 3; its key in `watcher.key`).
+    pub watcher: Address,
+    /// `DisputeGame`.
+    pub game: verdict_contracts::dispute_game::DisputeGame::DisputeGameInstance<DynProvider>,
+    /// The price-feed model (registered as model 1).
+    pub model: Model,
+    dir: tempfile::TempDir,
+    /// The node's HTTP endpoint.
+    pub rpc: String,
+}
+
+impl Env {
+    /// A chain with 1-second blocks.
+    pub async fn new() -> Self {
+        Self::with_block_time(Some(1)).await
+    }
+
+    /// A chain with `block_time`-second blocks, or one block per transaction (`None`).
+    pub async fn with_block_time(block_time: Option<u64>) -> Self {
+        Self::start(block_time, &[]).await
+    }
+
+    /// A chain with `block_time`-second blocks (or one block per transaction), anvil started
+    /// with `anvil_args` besides (a block gas limit, say).
+    pub async fn start(block_time: Option<u64>, anvil_args: &[&str]) -> Self {
+        let mut anvil = Anvil::new().path(root().join(".tools/bin/anvil")).args(anvil_args.iter().copied());
+        if let Some(seconds) = block_time {
+            anvil = anvil.block_time(seconds);
+        }
+        let anvil = anvil.try_spawn().expect("anvil starts (run scripts/setup.sh first)");
+        let keys: Vec<PrivateKeySigner> = anvil.keys()[..4].iter().cloned().map(Into::into).collect();
+        let (deployer, operator, user, watcher) =
+            (keys[0].address(), keys[1].address(), keys[2].address(), keys[3].address());
+        let mut wallet = EthereumWallet::from(keys[0].clone());
+        for k in &keys[1..] {
+            wallet.register_signer(k.clone());
+        }
+        let provider = ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
+
+        // The real verifier: Poseidon commitments on-chain and Nova proofs checked by NovaVerifier.
+        let registry = ModelRegistry::deploy(provider.clone()).await.unwrap();
+        let verifier = verdict_contracts::nova::deploy_verifier(&provider, *registry.address()).await.unwrap();
+        let key = tokio::task::spawn_blocking(price_feed_key).await.unwrap();
+        let config = InferenceOracle::Config {
+            livenessWindow: WINDOW,
+            operatorFee: U96::from(1_000_000_000_000_000u64),
+            burnBps: 2_000,
+            maxCallbackGas: 500_000,
+            requestTimeout: 600,
+            treasury: deployer,
+        };
+        let oracle = InferenceOracle::deploy(
+            provider.clone(),
+            *registry.address(),
+            U96::from(BOND),
+            U96::from(BOND / 2),
+            86_400,
+            config,
+        )
+        .await
+        .unwrap();
+        // Clocks of 20 s: long enough for the services, short enough for a timeout in a test.
+        let game = DisputeGame::deploy(provider.clone(), *oracle.address(), 1, CLOCK, PROOF_WINDOW).await.unwrap();
+        oracle.setDisputeGame(*game.address()).send().await.unwrap().get_receipt().await.unwrap();
+        let model = Model::load(root().join("models/price_feed.model.json")).unwrap();
+        let registration = verdict_contracts::nova::Registration {
+            model: &model,
+            commitment: model.commitment(),
+            private: false,
+            fee: 1_000,
+            uri: "file://models/price_feed.model.json".into(),
+        };
+        verdict_contracts::nova::register_model(&registry, &verifier, key, registration).await.unwrap();
+        oracle
+            .depositBond()
+            .from(operator)
+            .value(U256::from(BOND) * U256::from(20))
+            .send()
+            .await
+            .unwrap()
+            .get_receipt()
+            .await
+            .unwrap();
+        let feed = deploy_feed(&provider, *oracle.address(), "AI/USD", user).await;
+
+        let dir = tempfile::tempdir().unwrap();
+        let chain_id = provider.get_chain_id().await.unwrap();
+        let deployment = json!({
+            "registry": registry.address(), "oracle": oracle.address(), "dispute_game": game.address(),
+            "verifier": verifier.address(), "chain_id": chain_id,
+        });
+        std::fs::write(dir.path().join("deployment.json"), deployment.to_string()).unwrap();
+        let key = format!("0x{}", alloy::hex::encode(keys[1].to_bytes()));
+        std::fs::write(dir.path().join("operator.key"), key).unwrap();
+        let key = format!("0x{}", alloy::hex::encode(keys[3].to_bytes()));
+        std::fs::write(dir.path().join("watcher.key"), key).unwrap();
+        std::fs::write(dir.path().join("api.token"), TOKEN).unwrap();
+        let rpc = anvil.endpoint();
+        let game = verdict_contracts::dispute_game::DisputeGame::new(*game.address(), provider.clone());
+        Self { _anvil: anvil, provider, oracle, feed, user, operator, watcher, game, model, dir, rpc }
+    }
+
+    /// A file in the chain's working folder (`deployment.json`, `operator.key`, `watcher.key`,
+    /// `api.token`, databases, logs).
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The log file a service started for this chain writes to.
+    pub fn log_path(&self) -> PathBuf {
+        self.path("service.log")
+    }
+
+    /// Asks the feed for a round on an input; returns the request id.
+    pub async fn request_round(&self, input: &[i8]) -> u64 {
+        let fee = self.oracle.estimateFee(U256::from(1)).call().await.unwrap();
+        let bytes = Bytes::from(input.iter().map(|v| *v as u8).collect::<Vec<_>>());
+        let receipt =
+            self.feed.requestRound(bytes).value(fee).from(self.user).send().await.unwrap().get_receipt().await.unwrap();
+        let created = receipt.decoded_log::<InferenceOracle::RequestCreated>().unwrap();
+        created.requestId.try_into().unwrap()
+    }
+
+    /// How many times `E` was emitted for request `id`.
+    pub async fn count<E: SolEvent>(&self, id: u64) -> usize {
+        let filter = Filter::new()
+            .address(*self.oracle.address())
+            .event_signature(E::SIGNATURE_HASH)
+            .topic1(U256::from(id))
+            .from_block(0);
+        self.provider.get_logs(&filter).await.unwrap().len()
+    }
+}
+
+/// An `AiPriceFeed` of model 1 (8 decimals, answer = output, 200k callback gas) whose rounds only
+/// `updater` may request.
+pub async fn deploy_feed(
+    provider: &DynProvider,
+    oracle: Address,
+    description: &str,
+    updater: Address,
+) -> AiPriceFeed::AiPriceFeedInstance<DynProvider> {
+    let one = alloy::primitives::I256::try_from(1).unwrap();
+    AiPriceFeed::deploy(provider.clone(), oracle, U256::from(1), 8, one, one, 200_000, updater, description.into())
+        .await
+        .unwrap()
+}
+
+/// A TCP port free right now on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Polls `f` every 100 ms until it holds; panics after `limit`.
+pub async fn wait_for<F: std::future::Future<Output = bool>>(limit: Duration, mut f: impl FnMut() -> F) {
+    let started = Instant::now();
+    while !f().await {
+        assert!(started.elapsed() < limit, "timed out after {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A request's status as the operator's API shows it.
+pub async fn status_of(url: &str, id: u64) -> Option<String> {
+    let r = reqwest::get(format!("{url}/v1/requests/{id}")).await.ok()?;
+    let v: Value = r.json().await.ok()?;
+    v["status"].as_str().map(str::to_string)
+}
+
+/// A fixed int8 input of the model's width.
+pub fn sample_input(model: &Model) -> Vec<i8> {
+    (0..model.input.len).map(|i| ((i as i32 * 29) % 200 - 100) as i8).collect()
+}
