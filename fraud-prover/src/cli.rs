@@ -33,20 +33,8 @@ pub enum Command {
     },
 }
 
-/// Where the proving keys come from.
-#[derive(Debug, Args)]
-pub struct SetupArgs {
-    /// A directory of powers-of-tau files (`ppot_pruned_{power}.ptau`), e.g. the Ethereum PPOT
-    /// ceremony's: the setup for anything of value.
-    #[arg(long, env = "VERDICT_PTAU_DIR", conflicts_with = "insecure_test_setup")]
-    pub ptau_dir: Option<PathBuf>,
-    /// Use the insecure test setup (a public tau: anyone can forge proofs). Tests and demos only.
-    #[arg(long, env = "VERDICT_INSECURE_TEST_SETUP")]
-    pub insecure_test_setup: bool,
-    /// Cache of proving and verifying keys; a second proof of the same model skips setup.
-    #[arg(long, env = "VERDICT_KEYS_DIR", default_value = ".verdict/keys")]
-    pub keys_dir: PathBuf,
-}
+/// Where the proving keys come from (the services' prover flags).
+pub type SetupArgs = verdict_runtime::prover::ProverArgs;
 
 /// `fraud-prover prove`.
 #[derive(Debug, Args)]

@@ -42,17 +42,13 @@ pub fn run(cli: &Cli) -> crate::Result<String> {
     }
 }
 
-impl SetupArgs {
-    /// The key source the flags ask for; no silent default.
-    pub fn source(&self) -> crate::Result<KeySource> {
-        match (&self.ptau_dir, self.insecure_test_setup) {
-            (Some(dir), _) => Ok(KeySource::PtauDir(dir.clone())),
-            (None, true) => Ok(KeySource::InsecureTest),
-            (None, false) => Err(Error::usage(
-                "no key setup: pass --ptau-dir with powers-of-tau files, or --insecure-test-setup for tests and demos only",
-            )),
-        }
-    }
+/// The key source the flags ask for; no silent default.
+fn source(setup: &SetupArgs) -> crate::Result<KeySource> {
+    setup.source().ok_or_else(|| {
+        Error::usage(
+            "no key setup: pass --ptau-dir with powers-of-tau files, or --insecure-test-setup for tests and demos only",
+        )
+    })
 }
 
 /// Parses `a..b`.
@@ -106,7 +102,7 @@ fn prove(args: &ProveArgs) -> crate::Result<String> {
         Some(path) => WeightMode::Private(Blinding::load(path)?),
         None => WeightMode::Public,
     };
-    let source = args.setup.source()?;
+    let source = source(&args.setup)?;
     let started = std::time::Instant::now();
     let (prover, origin) = ModelProver::setup(model, mode, &source, Some(&args.setup.keys_dir))?;
     let setup = started.elapsed();
@@ -175,7 +171,7 @@ fn verify(args: &VerifyArgs) -> crate::Result<String> {
             ));
         }
     };
-    let source = args.setup.source()?;
+    let source = source(&args.setup)?;
     let (verifier, _) = ModelProver::verifier(model, private, commitment, &source, Some(&args.setup.keys_dir))?;
     verifier.verify(&proof)?;
     Ok(format!("ok: steps {}..{} of request {} under model {commitment}", proof.from, proof.to, proof.request_id))
@@ -183,7 +179,7 @@ fn verify(args: &VerifyArgs) -> crate::Result<String> {
 
 fn export_verifier(args: &ExportArgs) -> crate::Result<String> {
     let model = Model::load(&args.model)?;
-    let source = args.setup.source()?;
+    let source = source(&args.setup)?;
     // The key depends on the shape only: for a private model, any commitment gives the same key.
     let commitment = model.commitment();
     let (verifier, _) = ModelProver::verifier(model, args.private, commitment, &source, Some(&args.setup.keys_dir))?;

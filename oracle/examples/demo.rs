@@ -816,11 +816,13 @@ async fn verification_gas(system: &System, tx: FixedBytes<32>) -> anyhow::Result
     let call = DisputeGame::proveOutputCall::abi_decode(sent.input())?;
     let request = system.oracle.requestOf(call.requestId).call().await?;
     let len = call.proof.len();
+    // A proven output's proof is made for the request id bound to its sender.
+    let bound = system.game.proverBoundId(call.requestId, sent.inner.signer()).call().await?;
     let gas = system
         .verifier
         .verifySegment(
             U256::from(request.modelId),
-            call.requestId,
+            bound,
             U256::ZERO,
             U256::from(call.steps.len() - 1),
             call.steps,

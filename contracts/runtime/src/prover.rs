@@ -27,32 +27,38 @@ use verdict_contracts::{
     dispute_game::DisputeGame::{self, DisputeGameInstance},
 };
 
-/// The prover-setup flags both services take (flattened into their own flags).
+/// The prover-setup flags (flattened into both services' flags and the prover's commands).
 #[derive(Clone, Debug, clap::Args)]
 #[command(next_help_heading = "Prover")]
 pub struct ProverArgs {
-    /// Powers-of-tau files for the prover's keys (proving needs a setup).
+    /// A directory of powers-of-tau files (`ppot_pruned_{power}.ptau`), e.g. the Ethereum PPOT
+    /// ceremony's: the setup for anything of value.
     #[arg(long, env = "VERDICT_PTAU_DIR", conflicts_with = "insecure_test_setup")]
     pub ptau_dir: Option<PathBuf>,
-    /// Prove with the insecure test setup (public tau): tests and the local demo only.
+    /// Use the insecure test setup (a public tau: anyone can forge proofs). Tests and demos only.
     #[arg(long, env = "VERDICT_INSECURE_TEST_SETUP")]
     pub insecure_test_setup: bool,
-    /// The proving-key cache.
+    /// Cache of proving and verifying keys; a second proof of the same model skips setup.
     #[arg(long, env = "VERDICT_KEYS_DIR", default_value = ".verdict/keys")]
     pub keys_dir: PathBuf,
 }
 
 impl ProverArgs {
+    /// The key source the flags name (`None` without one).
+    pub fn source(&self) -> Option<KeySource> {
+        match (&self.ptau_dir, self.insecure_test_setup) {
+            (Some(dir), _) => Some(KeySource::PtauDir(dir.clone())),
+            (None, true) => Some(KeySource::InsecureTest),
+            (None, false) => None,
+        }
+    }
+
     /// The key setup the flags ask for (`None` without one; the insecure one warns).
     pub fn config(&self) -> Option<ProverConfig> {
-        let source = match (&self.ptau_dir, self.insecure_test_setup) {
-            (Some(dir), _) => KeySource::PtauDir(dir.clone()),
-            (None, true) => {
-                verdict_circuits::folding::warn_insecure();
-                KeySource::InsecureTest
-            }
-            (None, false) => return None,
-        };
+        let source = self.source()?;
+        if source == KeySource::InsecureTest {
+            verdict_circuits::folding::warn_insecure();
+        }
         Some(ProverConfig { source, keys_dir: self.keys_dir.clone() })
     }
 }

@@ -93,6 +93,37 @@ impl Jobs {
     }
 }
 
+/// Runs `pass` until `shutdown` fires: after each, the pause of [`NewHeads::pause`] (the poll
+/// interval, cut short by a new block; doubled per consecutive failure, capped at 30 s). A failed
+/// pass goes to `failed` with the count of failures in a row; the loop goes on. Then `jobs` get a
+/// few seconds to finish.
+pub async fn run_passes<F, Fut>(
+    heads: &crate::NewHeads,
+    poll: Duration,
+    jobs: &Jobs,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    mut pass: F,
+    mut failed: impl FnMut(&crate::Error, u32),
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let mut failures = 0u32;
+    loop {
+        match pass().await {
+            Ok(()) => failures = 0,
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                failed(&e, failures);
+            }
+        }
+        if !heads.pause(poll, failures, &mut shutdown).await {
+            jobs.shutdown(Duration::from_secs(5)).await;
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::{

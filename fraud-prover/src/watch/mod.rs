@@ -54,7 +54,7 @@ use verdict_runtime::{
     receipts::Receipts,
     responder::{block_time, send_tx, ChainConfig},
     rpc,
-    scheduler::{Jobs, Outcome},
+    scheduler::{run_passes, Jobs, Outcome},
     shutdown_signal, ChainArgs, Error as ChainError, NewHeads,
 };
 
@@ -502,22 +502,12 @@ impl Watcher {
 
     /// Runs passes until `shutdown`, backing off on failures; jobs still in flight then get a
     /// few seconds to finish.
-    pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        let mut failures = 0u32;
-        loop {
-            match self.tick().await {
-                Ok(()) => failures = 0,
-                Err(e) => {
-                    failures = failures.saturating_add(1);
-                    inc(&self.metrics.rpc_errors);
-                    tracing::warn!(failures, retryable = e.is_retryable(), "watch pass failed: {e}");
-                }
-            }
-            if !self.heads.pause(self.config.poll_interval, failures, &mut shutdown).await {
-                self.jobs.shutdown(Duration::from_secs(5)).await;
-                return;
-            }
-        }
+    pub async fn run(self: Arc<Self>, shutdown: tokio::sync::watch::Receiver<bool>) {
+        let on_failure = |e: &ChainError, failures: u32| {
+            inc(&self.metrics.rpc_errors);
+            tracing::warn!(failures, retryable = e.is_retryable(), "watch pass failed: {e}");
+        };
+        run_passes(&self.heads, self.config.poll_interval, &self.jobs, shutdown, || self.tick(), on_failure).await;
     }
 }
 

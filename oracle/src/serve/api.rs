@@ -301,6 +301,7 @@ fn get_submission(state: &AppState, raw: &str) -> Result<Json<Value>, ApiError> 
     };
     doc["submission"] =
         json!({ "id": format!("sub-{id}"), "status": s.status, "tx_hash": s.tx_hash, "error": s.error });
+    doc["request_id"] = json!(s.request_id);
     Ok(Json(doc))
 }
 

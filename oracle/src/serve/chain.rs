@@ -17,14 +17,14 @@ use alloy::{
     primitives::{Address, Bytes, FixedBytes, U256},
     providers::{DynProvider, Provider},
 };
-use verdict_contracts::inference_oracle::InferenceOracle::{self, InferenceOracleInstance};
+use verdict_contracts::inference_oracle::InferenceOracle::{self, InferenceOracleErrors, InferenceOracleInstance};
 use verdict_runtime::{
     models::{encode_output, Models},
     prover::{Defender, Move},
     responder::{block_time, send_tx, ChainConfig},
     rpc,
-    scheduler::{Jobs, Outcome},
-    Error as ChainError, NewHeads, RequestStatus as OnChain,
+    scheduler::{run_passes, Jobs, Outcome},
+    Error as ChainError, NewHeads, RequestStatus as OnChain, Revert,
 };
 
 use super::{
@@ -123,24 +123,14 @@ impl Operator {
     /// Runs passes until `shutdown` resolves. Errors are logged and counted; the next pass
     /// retries with a growing pause (capped at 30 s). Jobs still in flight at shutdown get a few
     /// seconds to finish.
-    pub async fn run(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        let mut failures = 0u32;
-        loop {
-            match self.tick().await {
-                Ok(()) => failures = 0,
-                Err(e) => {
-                    failures = failures.saturating_add(1);
-                    if e.is_retryable() {
-                        Metrics::inc(&self.metrics.rpc_errors);
-                    }
-                    tracing::warn!(failures, "chain pass failed: {e}");
-                }
+    pub async fn run(self: Arc<Self>, shutdown: tokio::sync::watch::Receiver<bool>) {
+        let on_failure = |e: &ChainError, failures: u32| {
+            if e.is_retryable() {
+                Metrics::inc(&self.metrics.rpc_errors);
             }
-            if !self.heads.pause(self.config.poll_interval, failures, &mut shutdown).await {
-                self.jobs.shutdown(Duration::from_secs(5)).await;
-                return;
-            }
-        }
+            tracing::warn!(failures, retryable = e.is_retryable(), "chain pass failed: {e}");
+        };
+        run_passes(&self.heads, self.config.poll_interval, &self.jobs, shutdown, || self.tick(), on_failure).await;
     }
 
     /// One pass: collect the jobs that finished, process new events, start a job for every open
@@ -148,9 +138,17 @@ impl Operator {
     /// each request's transaction (and receipt) is its own job's, so a stuck one holds up no
     /// other request.
     pub async fn tick(self: &Arc<Self>) -> Result<(), ChainError> {
+        let mut bond_short = 0usize;
         for (id, outcome) in self.jobs.collect().await {
             match outcome {
                 Outcome::Done => {}
+                // All our bond is locked in proposals in their windows: this one waits for one to
+                // settle (said once a pass, not once a request).
+                Outcome::Failed(ChainError::Reverted { revert, .. })
+                    if matches!(*revert, Revert::Oracle(InferenceOracleErrors::InferenceOracleInsufficientBond(_))) =>
+                {
+                    bond_short += 1;
+                }
                 Outcome::Failed(e) => {
                     if matches!(e, ChainError::Reverted { .. } | ChainError::GasCap { .. }) {
                         Metrics::inc(&self.metrics.reverts);
@@ -159,6 +157,10 @@ impl Operator {
                 }
                 Outcome::Panicked(e) => tracing::error!(request = id, "job panicked: {e}"),
             }
+        }
+        self.metrics.waiting_for_bond.store(bond_short as u64, std::sync::atomic::Ordering::Relaxed);
+        if bond_short > 0 {
+            tracing::warn!(requests = bond_short, "proposals wait for free bond (deposit more to serve them at once)");
         }
         if let Some(submitter) = &self.submitter {
             submitter.resume().await?;

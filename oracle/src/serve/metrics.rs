@@ -32,6 +32,8 @@ pub struct Metrics {
     pub api_requests: AtomicU64,
     /// Credit claims mined.
     pub claims: AtomicU64,
+    /// Proposals that waited for free bond in the last pass.
+    pub waiting_for_bond: AtomicU64,
 }
 
 fn counter(out: &mut String, name: &str, help: &str, kind: &str, value: u64) {
@@ -89,6 +91,13 @@ impl Metrics {
             "Requests created through the API.",
             "counter",
             get(&self.api_requests),
+        );
+        counter(
+            &mut out,
+            "verdict_oracle_waiting_for_bond",
+            "Proposals that waited for free bond in the last pass.",
+            "gauge",
+            get(&self.waiting_for_bond),
         );
         out
     }
