@@ -38,13 +38,16 @@ pub struct Receipts {
     shared: Arc<Mutex<Shared>>,
     /// Notified after each block's receipts are read.
     block: Arc<Notify>,
+    /// The latest block's base fee, once seen (0: not yet).
+    base_fee: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Receipts {
     /// Starts following the head of `provider`'s chain, every `poll`; the task lives as long as
     /// the runtime.
     pub fn spawn(provider: DynProvider, poll: Duration) -> Self {
-        let tracker = Self { provider, shared: Arc::default(), block: Arc::new(Notify::new()) };
+        let tracker =
+            Self { provider, shared: Arc::default(), block: Arc::new(Notify::new()), base_fee: Arc::default() };
         let t = tracker.clone();
         tokio::spawn(async move {
             let mut next: Option<u64> = None;
@@ -61,7 +64,14 @@ impl Receipts {
 
     /// Reads the receipts of every block from `next` to the head.
     async fn follow(&self, next: &mut Option<u64>) -> Result<()> {
-        let head = self.provider.get_block_number().await.map_err(rpc)?;
+        let latest = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await
+            .map_err(rpc)?
+            .ok_or_else(|| crate::Error::Unexpected("no latest block".into()))?;
+        let head = latest.header.number;
+        self.base_fee.store(latest.header.base_fee_per_gas.unwrap_or(0), std::sync::atomic::Ordering::Relaxed);
         let mut block = next.unwrap_or(head);
         while block <= head {
             let wanted = !self.shared.lock().unwrap_or_else(|p| p.into_inner()).wanted.is_empty();
@@ -118,6 +128,12 @@ impl Receipts {
     fn take(&self, hashes: &[B256]) -> Option<TransactionReceipt> {
         let shared = self.shared.lock().unwrap_or_else(|p| p.into_inner());
         hashes.iter().find_map(|h| shared.found.get(h).cloned())
+    }
+
+    /// The latest block's base fee, as last seen (`None` before the first block).
+    pub fn base_fee(&self) -> Option<u128> {
+        let fee = self.base_fee.load(std::sync::atomic::Ordering::Relaxed);
+        (fee > 0).then_some(u128::from(fee))
     }
 
     /// Hashes some sender waits for now.

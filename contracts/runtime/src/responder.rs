@@ -79,10 +79,23 @@ async fn mined(
     }
 }
 
-/// How long a transaction that holds up a later one of ours may stay unmined before it is
-/// replaced: three polls, at least 3 s (a block or so).
+/// How often a transaction that holds up a later one of ours is checked for being stuck: three
+/// polls, at least 3 s (a block or so).
 fn hold_up_after(config: &ChainConfig) -> Duration {
     (config.poll_interval * 3).max(Duration::from_secs(3))
+}
+
+/// The latest block's base fee (the tracker's, when there is one).
+async fn base_fee(provider: &DynProvider, tracker: Option<&Receipts>) -> Result<u128> {
+    if let Some(fee) = tracker.and_then(Receipts::base_fee) {
+        return Ok(fee);
+    }
+    let block = provider
+        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+        .await
+        .map_err(rpc)?
+        .ok_or_else(|| Error::Unexpected("no latest block".into()))?;
+    Ok(u128::from(block.header.base_fee_per_gas.unwrap_or(0)))
 }
 
 /// Dry-runs `call` (`eth_call`), estimates its gas against the cap, sends it with EIP-1559 fees,
@@ -90,10 +103,11 @@ fn hold_up_after(config: &ChainConfig) -> Duration {
 /// configured depth. A transaction not mined within `replace_after` is replaced: the same call
 /// with the same nonce and fees raised to at least 125% (or the market's, when higher), up to
 /// [`MAX_REPLACEMENTS`] times; whichever version is mined counts, the others are recorded as
-/// replaced. A transaction that a later one of the same sender waits behind is replaced after a
-/// few seconds instead (see [`hold_up_after`]): the chain mines a sender's transactions in nonce
-/// order, so one stuck settlement would otherwise hold up a dispute move for `replace_after`. A
-/// revert comes back decoded.
+/// replaced. A transaction that a later one of the same sender waits behind is replaced as soon
+/// as it cannot be mined as it is (its fee cap below the base fee; checked every
+/// [`hold_up_after`]): the chain mines a sender's transactions in nonce order, so one stuck
+/// settlement would otherwise hold up a dispute move for `replace_after`. A revert comes back
+/// decoded.
 pub async fn send_tx<D: CallDecoder + Send + Sync + Clone>(
     log: &dyn TxLog,
     config: &ChainConfig,
@@ -101,10 +115,11 @@ pub async fn send_tx<D: CallDecoder + Send + Sync + Clone>(
     kind: &'static str,
     call: CallBuilder<&DynProvider, D>,
 ) -> Result<TransactionReceipt> {
-    if let Err(e) = call.call_raw().await {
-        return Err(Error::Reverted { kind, request, revert: Revert::boxed(&e) });
-    }
-    let gas = call.estimate_gas().await.map_err(rpc)?;
+    // The dry run: estimating gas executes the call, and a revert comes back with its data.
+    let gas = call.estimate_gas().await.map_err(|e| match e.as_revert_data() {
+        Some(_) => Error::Reverted { kind, request, revert: Revert::boxed(&e) },
+        None => rpc(e),
+    })?;
     if gas > config.gas_cap {
         return Err(Error::GasCap { kind, request, gas, cap: config.gas_cap });
     }
@@ -127,15 +142,15 @@ pub async fn send_tx<D: CallDecoder + Send + Sync + Clone>(
     let hold_up = hold_up_after(config);
     let mut sent = vec![first];
     let mut last_sent = tokio::time::Instant::now();
+    let mut next_check = last_sent + hold_up;
     let deadline = last_sent + config.receipt_timeout;
     let receipt = loop {
-        // Replaced after `replace_after`, or after `hold_up` when a later transaction of ours waits
-        // behind it (a dispute move must not wait a minute for a settlement's fees); the question
-        // is asked again at least every `hold_up`.
-        let urgent = config.nonces.holds_up(from, nonce);
-        let due = last_sent + if urgent { hold_up.min(config.replace_after) } else { config.replace_after };
+        // Replaced after `replace_after`; or, when a later transaction of ours waits behind it (a
+        // dispute move must not wait a minute for a settlement's fees), as soon as it cannot be
+        // mined as it is (its fee cap below the base fee), checked every `hold_up`.
+        let due = last_sent + config.replace_after;
         let now = tokio::time::Instant::now();
-        let wait = due.min(deadline).min(now + hold_up).saturating_duration_since(now);
+        let wait = due.min(deadline).min(next_check).saturating_duration_since(now);
         let receipt = match &config.receipts {
             Some(tracker) => tracker.wait(&sent, wait).await?,
             None => mined(provider, &sent, wait).await?,
@@ -147,7 +162,13 @@ pub async fn send_tx<D: CallDecoder + Send + Sync + Clone>(
         if now >= deadline || sent.len() > MAX_REPLACEMENTS {
             return Err(Error::NotMined { kind, request, what: format!("not mined in time ({} sent)", sent.len()) });
         }
-        if now < due {
+        let urgent = now >= next_check
+            && config.nonces.holds_up(from, nonce)
+            && max_fee < base_fee(provider, config.receipts.as_ref()).await?;
+        if now >= next_check {
+            next_check = now + hold_up;
+        }
+        if now < due && !urgent {
             continue;
         }
         last_sent = now;
