@@ -1,48 +1,18 @@
 #![doc = include_str!("../README.md")]
 
-mod commit;
-mod engine;
-mod error;
 /// The Solidity verifier's encodings: the flat proof and the verifying-key blob.
 pub mod evm;
-mod float;
 /// Folding proofs of segments of steps (Keccak-transcript native folds + MicroSpartan/HyperKZG).
 pub mod folding;
 /// R1CS gadgets for integer inference (the step circuits are built from them).
 pub mod gadgets;
-mod input;
-mod model;
-mod onnx;
 /// The commitment hash's Poseidon permutation and sponge in-circuit.
 pub mod poseidon_circuit;
-mod poseidon_params;
 /// Segment proofs of a model: prover, reference verifier, key cache, proof files.
 pub mod prover;
-mod quantize;
 /// The uniform step circuit of a model (public or private weights).
 pub mod step;
-mod trace_tree;
 
-pub use commit::{
-    activation_commitment, layer_commitment, model_commitment_with, pack, poseidon_constants, poseidon_hash,
-    salted_input_commitment, step_bits, CommitArity, Commitment, Fr, PACK_BITS, TAG_ACTIVATIONS, TAG_LAYER, TAG_MODEL,
-};
-pub use engine::{argmax, clamp_int8, requantize, Prediction, Trace};
-pub use error::{Error, Result, SUPPORTED_OPS};
-pub use float::{FloatLayer, FloatModel};
-pub use input::{parse_input, InputValues};
-pub use model::{
-    Activation, InputSpec, Layer, Model, OutputSpec, Requant, Task, ACC_BOUND, INT8_MAX, MAX_SHIFT, MODEL_FORMAT,
-    MODEL_FORMAT_VERSION,
-};
-pub use onnx::{import_onnx, import_onnx_file, MIN_OPSET};
-pub use poseidon_params::{poseidon_params, sponge_tag, PoseidonParams};
-/// The protobuf messages of the ONNX subset the importer reads (they also encode).
-pub mod onnx_proto {
-    pub use crate::onnx::{
-        AttributeProto, Dimension, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-        TensorShapeProto, TensorTypeProto, TypeProto, ValueInfoProto, DATA_TYPE_FLOAT, DATA_TYPE_INT64,
-    };
-}
-pub use quantize::{accuracy, argmax_f64, parse_csv_row, quantize, AccuracyReport, Calibration};
-pub use trace_tree::{trace_leaf, trace_node, TraceTree};
+// The model pipeline the prover proves (format, engine, commitments), re-exported so that one
+// import serves both.
+pub use verdict_model::*;

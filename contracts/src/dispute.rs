@@ -17,7 +17,7 @@
 use std::fmt;
 
 use alloy::primitives::FixedBytes;
-use verdict_circuits::{Commitment, TraceTree};
+use verdict_model::{Commitment, TraceTree};
 
 /// A step commitment as the contracts carry it.
 pub type Z = FixedBytes<32>;
@@ -131,7 +131,7 @@ pub enum Action {
     },
 }
 
-/// A trace z_0..z_L and its Merkle tree (`verdict_circuits::TraceTree`, as `TraceMerkle.sol`).
+/// A trace z_0..z_L and its Merkle tree (`verdict_model::TraceTree`, as `TraceMerkle.sol`).
 #[derive(Clone, Debug)]
 pub struct Trace {
     tree: TraceTree,

@@ -30,6 +30,7 @@ bindings! {
 mod deployment;
 /// The dispute state machine and the pure move solver.
 pub mod dispute;
-/// The on-chain Nova verifier: deploy, publish keys, verify proof files.
+/// The on-chain Nova verifier: deploy, publish keys, verify proof files (feature `nova`).
+#[cfg(feature = "nova")]
 pub mod nova;
 pub use deployment::{Deployment, DeploymentError};

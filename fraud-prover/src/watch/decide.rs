@@ -89,7 +89,22 @@ pub enum Action {
     ProveOutput,
 }
 
-/// The next state and actions for one request.
+/// The next state and actions for one request. The table, one row a case (our dispute's end is
+/// counted first, whatever follows):
+///
+/// | on-chain | the live proposal | local | → status | actions |
+/// |---|---|---|---|---|
+/// | any but our live challenge | — | Challenged | (below) | CountOutcome, then the row below |
+/// | Finalized / Cancelled | — | any | Done | — |
+/// | Requested | never proposed | Watching, nothing checked | Watching | — |
+/// | Requested | thrown out | any other | Reopened | ProveOutput (not blind) |
+/// | Challenged by us | — | not Challenged | Challenged | CountChallenge, Play |
+/// | Challenged by us | — | Challenged | Challenged | Play |
+/// | Proposed / Challenged / Confirmed | new to us | any | (below) | Checked, then the row below |
+/// | Proposed / Challenged / Confirmed | right, trusted, or ours | any | Watching | — |
+/// | Challenged (by another) / Confirmed | wrong | any | Watching | — (followed to its end) |
+/// | Proposed | wrong, window closing | any | Late | — |
+/// | Proposed | wrong, window open | any | Mismatch | Challenge |
 pub fn decide(facts: &Facts, local: &Local) -> (WatchStatus, Option<B256>, Vec<Action>) {
     let mut actions = Vec::new();
     // Our dispute is over once the chain no longer shows us as the live challenger.
@@ -279,5 +294,27 @@ mod tests {
         let own = Proposal { proposer: ME, ..lie() };
         let (s, _, a) = decide(&facts(RequestStatus::Proposed, Some(own), None), &local(WatchStatus::Watching, None));
         assert_eq!((s, a), (WatchStatus::Watching, vec![Action::Checked { wrong: false }]));
+    }
+
+    #[test]
+    fn final_and_cancelled_requests_are_done_and_a_crashed_challenge_is_counted_once() {
+        for status in [RequestStatus::Finalized, RequestStatus::Cancelled] {
+            for from in [WatchStatus::Watching, WatchStatus::Mismatch, WatchStatus::Reopened, WatchStatus::Late] {
+                let (s, _, a) = decide(&facts(status, None, None), &local(from, None));
+                assert_eq!((s, a), (WatchStatus::Done, vec![]), "{status:?} from {from:?}");
+            }
+        }
+        // Our challenge was mined, but the crash came before we recorded it (still "mismatch").
+        let (s, _, a) = decide(
+            &facts(RequestStatus::Challenged, Some(lie()), Some(ME)),
+            &local(WatchStatus::Mismatch, Some(lie().key())),
+        );
+        assert_eq!((s, a), (WatchStatus::Challenged, vec![Action::CountChallenge, Action::Play]));
+        // Someone else's live dispute of a lie: followed, not challenged again.
+        let (s, _, a) = decide(
+            &facts(RequestStatus::Challenged, Some(lie()), Some(PUPPET)),
+            &local(WatchStatus::Watching, Some(lie().key())),
+        );
+        assert_eq!((s, a), (WatchStatus::Watching, vec![]));
     }
 }

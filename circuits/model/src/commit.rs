@@ -168,18 +168,18 @@ pub fn salted_input_commitment(values: &[i32], salt: Fr) -> Fr {
 }
 
 /// The width element of a salted input header: `8 + 2^64 · salt`.
-pub(crate) fn salted_width(salt: Fr) -> Fr {
+pub fn salted_width(salt: Fr) -> Fr {
     Fr::from(8u64) + Fr::from_u128(1u128 << 64) * salt
 }
 
 /// The constant head of z_step's preimage: `[TAG_ACTIVATIONS, step, len, bits]`.
-pub(crate) fn activation_header(step: usize, len: usize, bits: u32) -> [Fr; 4] {
+pub fn activation_header(step: usize, len: usize, bits: u32) -> [Fr; 4] {
     [TAG_ACTIVATIONS, step as u64, len as u64, u64::from(bits)].map(Fr::from)
 }
 
 /// The constant head of a layer commitment's preimage: `[TAG_LAYER, index, in_dim, out_dim,
 /// relu, shift]`.
-pub(crate) fn layer_header(index: usize, layer: &Layer) -> [Fr; 6] {
+pub fn layer_header(index: usize, layer: &Layer) -> [Fr; 6] {
     [
         TAG_LAYER,
         index as u64,
@@ -193,7 +193,7 @@ pub(crate) fn layer_header(index: usize, layer: &Layer) -> [Fr; 6] {
 
 /// The constant head of the model commitment's preimage: `[TAG_MODEL, version, task, input_len,
 /// bits(input_scale), n_layers]`.
-pub(crate) fn model_header(model: &Model, n_layers: usize) -> [Fr; 6] {
+pub fn model_header(model: &Model, n_layers: usize) -> [Fr; 6] {
     let task = match model.task {
         Task::Regression => 0u64,
         Task::Classification => 1,
@@ -203,7 +203,7 @@ pub(crate) fn model_header(model: &Model, n_layers: usize) -> [Fr; 6] {
 }
 
 /// The constant tail of the model commitment's preimage: `bits(output_scale_0)..`.
-pub(crate) fn model_trailer(model: &Model) -> impl Iterator<Item = Fr> + '_ {
+pub fn model_trailer(model: &Model) -> impl Iterator<Item = Fr> + '_ {
     model.output.scales.iter().map(|s| Fr::from(s.to_bits()))
 }
 
