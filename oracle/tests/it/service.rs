@@ -399,7 +399,7 @@ async fn scheduled_feeds_produce_final_rounds_from_csv_and_http_sources() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_challenged_honest_proposal_is_defended_with_a_real_proof_and_the_challenger_loses() {
-    use verdict_contracts::dispute::{next_action, Action, DisputeView, Phase, Role, Trace};
+    use verdict_contracts::dispute::{next_action, Action, DisputeView, Phase, Role};
 
     let env = Env::new().await;
     let input = sample_input(&env.model);
@@ -415,11 +415,7 @@ async fn a_challenged_honest_proposal_is_defended_with_a_real_proof_and_the_chal
         .await;
 
     // A lying watcher: its trace diverges from step 2 on.
-    let mut lie = honest.clone();
-    for z in lie.iter_mut().skip(2) {
-        z.0[31] ^= 1;
-    }
-    let liar = Trace::from_words(&lie);
+    let liar = diverging_from_step_2(&honest);
     let bond = U256::from(BOND / 2);
     env.oracle
         .challenge(U256::from(id), liar.root())
@@ -493,6 +489,16 @@ async fn a_challenged_honest_proposal_is_defended_with_a_real_proof_and_the_chal
     assert_eq!(r._1, alloy::primitives::I256::try_from(trace.output()[0]).unwrap());
     let metrics = reqwest::get(format!("{}/metrics", service.url)).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("verdict_oracle_dispute_outcomes_total{outcome=\"won\"} 1"), "{metrics}");
+}
+
+/// A challenger's lying trace: the honest step commitments, each from step 2 on with one bit
+/// flipped.
+fn diverging_from_step_2(honest: &[FixedBytes<32>]) -> verdict_contracts::dispute::Trace {
+    let mut lie = honest.to_vec();
+    for z in lie.iter_mut().skip(2) {
+        z.0[31] ^= 1;
+    }
+    verdict_contracts::dispute::Trace::from_words(&lie)
 }
 
 /// New blocks by subscription: with polls ten minutes apart, the service still answers a request
@@ -574,7 +580,7 @@ async fn a_challenger_that_walks_away_is_timed_out_and_the_honest_proposal_settl
 /// operator's clock runs out: the operator must still win.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stuck_transaction_does_not_cost_the_operator_a_dispute_clock() {
-    use verdict_contracts::dispute::{next_action, Action, DisputeView, Phase, Role, Trace};
+    use verdict_contracts::dispute::{next_action, Action, DisputeView, Phase, Role};
     // The challenger's fees: well above the spike.
     const HIGH_FEE: u128 = 500_000_000_000;
     const TIP: u128 = 2_000_000_000;
@@ -597,11 +603,7 @@ async fn a_stuck_transaction_does_not_cost_the_operator_a_dispute_clock() {
     let y = env.request_round(&input).await;
     wait_for(Duration::from_secs(60), || async { status_of(&service.url, y).await.as_deref() == Some("proposed") })
         .await;
-    let mut lie = honest.clone();
-    for z in lie.iter_mut().skip(2) {
-        z.0[31] ^= 1;
-    }
-    let liar = Trace::from_words(&lie);
+    let liar = diverging_from_step_2(&honest);
     let ry = U256::from(y);
     let challenge = env.oracle.challenge(ry, liar.root()).value(U256::from(BOND / 2)).from(env.watcher);
     challenge.send().await.unwrap().get_receipt().await.unwrap();
