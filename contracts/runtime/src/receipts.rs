@@ -135,11 +135,6 @@ impl Receipts {
         let fee = self.base_fee.load(std::sync::atomic::Ordering::Relaxed);
         (fee > 0).then_some(u128::from(fee))
     }
-
-    /// Hashes some sender waits for now.
-    pub fn in_flight(&self) -> usize {
-        self.shared.lock().unwrap_or_else(|p| p.into_inner()).wanted.len()
-    }
 }
 
 /// A waiter's registration, dropped when it stops waiting.

@@ -167,40 +167,34 @@ impl Operator {
         }
         self.scan().await?;
         let now = self.block_time().await?;
-        let mut visited = self.visited.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let mut challenged = std::mem::take(&mut *self.challenged.lock().unwrap_or_else(|p| p.into_inner()));
-        let mut open = HashSet::new();
-        for request in self.store.open_requests()? {
-            open.insert(request.id);
-            // Nothing can happen to a proposal of ours inside its window but a challenge, which
-            // the scan reports: it is read again only every `REVISIT`, or at once when challenged.
-            let quiet = request.status == RequestStatus::Proposed
-                && request.deadline.is_some_and(|d| d > now)
-                && !challenged.contains(&request.id)
-                && visited.get(&request.id).is_some_and(|t| t.elapsed() < REVISIT);
-            if quiet || self.jobs.is_running(request.id) {
-                continue;
+        let requests = self.store.open_requests()?;
+        {
+            let mut visited = self.visited.lock().unwrap_or_else(|p| p.into_inner());
+            let mut challenged = self.challenged.lock().unwrap_or_else(|p| p.into_inner());
+            let open: HashSet<u64> = requests.iter().map(|r| r.id).collect();
+            for request in requests {
+                // Nothing can happen to a proposal of ours inside its window but a challenge,
+                // which the scan reports: it is read again only every `REVISIT`, or at once when
+                // challenged.
+                let quiet = request.status == RequestStatus::Proposed
+                    && request.deadline.is_some_and(|d| d > now)
+                    && !challenged.contains(&request.id)
+                    && visited.get(&request.id).is_some_and(|t| t.elapsed() < REVISIT);
+                if quiet || self.jobs.is_running(request.id) {
+                    continue;
+                }
+                challenged.remove(&request.id);
+                visited.insert(request.id, tokio::time::Instant::now());
+                let me = Arc::clone(self);
+                self.jobs.start(request.id, async move { me.advance(&request, now).await });
             }
-            challenged.remove(&request.id);
-            visited.insert(request.id, tokio::time::Instant::now());
-            let me = Arc::clone(self);
-            self.jobs.start(request.id, async move { me.advance(&request).await });
+            visited.retain(|id, _| open.contains(id));
+            // A challenge of a request we hold no open record of is not ours to act on.
+            challenged.retain(|id| open.contains(id));
         }
-        visited.retain(|id, _| open.contains(id));
-        *self.visited.lock().unwrap_or_else(|p| p.into_inner()) = visited;
-        // A challenge of a request we hold no open record of is not ours to act on.
-        self.challenged
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend(challenged.into_iter().filter(|id| open.contains(id)));
         let me = Arc::clone(self);
         self.jobs.start(CLAIM_JOB, async move { me.claim().await });
         Ok(())
-    }
-
-    /// Whether a job is in flight for request `id`.
-    pub fn is_busy(&self, id: u64) -> bool {
-        self.jobs.is_running(id)
     }
 
     /// Claims the operator's credits (fees earned, bonds won) when there are any.
@@ -257,8 +251,9 @@ impl Operator {
         Ok(())
     }
 
-    /// Moves one request forward by what its on-chain status allows ([`decide`]).
-    async fn advance(&self, r: &RequestRecord) -> Result<(), ChainError> {
+    /// Moves one request forward by what its on-chain status allows ([`decide`]), at block time
+    /// `now` (read once a pass).
+    async fn advance(&self, r: &RequestRecord, now: u64) -> Result<(), ChainError> {
         let id = U256::from(r.id);
         let onchain = self.oracle.requestOf(id).call().await.map_err(rpc)?;
         let status = OnChain::read(r.id, onchain.status)?;
@@ -268,7 +263,6 @@ impl Operator {
         } else {
             None
         };
-        let now = if status == OnChain::Proposed { self.block_time().await? } else { 0 };
         let d = decide(&Facts { status, proposal, now }, r.status, self.me);
         if let Some(next) = d.status {
             self.store.set_status(r.id, next, d.deadline, d.error)?;

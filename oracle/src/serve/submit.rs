@@ -84,11 +84,6 @@ impl Submitter {
         Ok(())
     }
 
-    /// Jobs in flight.
-    pub fn in_flight(&self) -> usize {
-        self.jobs.len()
-    }
-
     /// Sends submission `id`'s request and records what the chain made of it.
     async fn submit(&self, id: u64) -> Result<()> {
         let Some(s) = self.store.submission(id)? else { return Ok(()) };
