@@ -12,6 +12,14 @@ For every shipped model it proves the whole inference with
 Each phase runs in its own process, so that its peak memory (max RSS) is its own.
 Verdict's setup is its key generation (an insecure test tau, like EZKL's `gen_srs`); prove is
 witness + folds + final proof; verify is a fresh `fraud-prover verify` process.
+
+    scripts/bench_prove.sh --tiles    # the tiled prover at model sizes users bring
+
+With --tiles, for each model (shipped names, or `mlp-64-128-10`-style widths: a seeded random
+float MLP written to ONNX here and imported with `oracle model import`) it runs, each in its own
+process, Verdict's one-step dispute proof (the middle tile, keys loaded from the cache, included
+in the wall time) and its whole-inference proof (every tile folded), with the tiled prover of
+`circuits/examples/tiles.rs`, and EZKL `fixed` on the same ONNX file and input.
 """
 
 import argparse
@@ -56,7 +64,11 @@ def measure(cmd):
 
 
 def first_row(name):
-    with open(ROOT / "models" / f"{name}.calibration.csv") as f:
+    return first_row_of(ROOT / "models" / f"{name}.calibration.csv")
+
+
+def first_row_of(path):
+    with open(path) as f:
         rows = list(csv.reader(f))
     start = 1 if any(c and not c.lstrip("-").replace(".", "", 1).replace("e-", "", 1).isdigit() for c in rows[0]) else 0
     return [float(v) for v in rows[start]]
@@ -131,12 +143,17 @@ def ezkl_step(step, args):
 
 
 def ezkl(python, name, visibility, work):
+    return ezkl_on(python, name, ROOT / "models" / f"{name}.onnx", ROOT / "models" / f"{name}.calibration.csv",
+                   visibility, work)
+
+
+def ezkl_on(python, name, source_onnx, calibration, visibility, work):
     d = work / f"ezkl-{name}-{visibility.replace('/', '-')}"
     d.mkdir()
     data = d / "input.json"
-    data.write_text(json.dumps({"input_data": [first_row(name)]}))
+    data.write_text(json.dumps({"input_data": [first_row_of(calibration)]}))
     a = {
-        "source_onnx": str(ROOT / "models" / f"{name}.onnx"), "onnx": str(d / "model.onnx"), "data": str(data),
+        "source_onnx": str(source_onnx), "onnx": str(d / "model.onnx"), "data": str(data),
         "visibility": visibility,
         "settings": str(d / "settings.json"), "compiled": str(d / "model.compiled"), "srs": str(d / "kzg.srs"),
         "vk": str(d / "vk.key"), "pk": str(d / "pk.key"), "witness": str(d / "witness.json"),
@@ -160,22 +177,95 @@ def ezkl(python, name, visibility, work):
     }
 
 
+TILE_MODELS = ["digits", "digits_cnn", "mlp-64-128-10", "mlp-784-128-10", "mlp-784-1024-512-10"]
+
+
+def synthetic_onnx(name, work):
+    """A seeded random float MLP `mlp-a-b-...` as ONNX with 64 calibration rows; returns the
+    (onnx, calibration csv) paths."""
+    import numpy as np
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from train_models import gemm_onnx
+    import onnx
+
+    dims = [int(d) for d in name.split("-")[1:]]
+    rng = np.random.default_rng(sum(dims))
+    layers = []
+    for i, (n, m) in enumerate(zip(dims, dims[1:])):
+        w = rng.normal(0, 1 / np.sqrt(n), (m, n))
+        layers.append((w, rng.normal(0, 0.1, m), i < len(dims) - 2))
+    onnx_path, csv_path = work / f"{name}.onnx", work / f"{name}.calibration.csv"
+    onnx.save(gemm_onnx(name, layers, dims[0]), onnx_path)
+    rows = rng.uniform(-1, 1, (64, dims[0]))
+    np.savetxt(csv_path, rows, delimiter=",", fmt="%.6g", header=",".join(f"x{i}" for i in range(dims[0])), comments="")
+    return onnx_path, csv_path
+
+
+def tiles_rows(args, work):
+    """The --tiles benchmark: rows of (model, prover, result)."""
+    rows = []
+    for name in args.models or TILE_MODELS:
+        if name.startswith("mlp-"):
+            onnx_path, csv_path = synthetic_onnx(name, work)
+        else:
+            onnx_path, csv_path = ROOT / "models" / f"{name}.onnx", ROOT / "models" / f"{name}.calibration.csv"
+        model = work / f"{name}.model.json"
+        subprocess.run([args.oracle, "model", "import", onnx_path, "--calibration", csv_path, "-o", model],
+                       check=True, capture_output=True)
+        doc = json.loads(model.read_text())
+        weights = sum(len(l["weights"]) + len(l["bias"]) for l in doc["layers"])
+        # Warm the key cache once (the tile keys are the same for every model).
+        subprocess.run([args.tiles_binary, model, "step", "--keys", work / "keys"], check=True, capture_output=True)
+        for mode in ("step", "whole"):
+            print(f"{name}: verdict tiled {mode} ...", file=sys.stderr, flush=True)
+            seconds, mb, out = measured([args.tiles_binary, model, mode, "--keys", work / "keys"])
+            r = json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
+            rows.append((name, weights, f"verdict {mode}", {
+                "wall_s": seconds, "prove_s": r["prove_s"], "peak_mb": mb,
+                "phases": f"{r['tiles']} tiles, {r['steps']} proven; keys {r['key_s']} s, witness {r['witness_s']} s, "
+                          f"folds {r['fold_s']} s, final {r['compress_s']} s; {r['proof_bytes']} B"}))
+        if not args.skip_ezkl:
+            print(f"{name}: ezkl fixed ...", file=sys.stderr, flush=True)
+            source = work / f"{name}.source.onnx"
+            source.write_bytes(Path(onnx_path).read_bytes())
+            try:
+                r = ezkl_on(args.ezkl_python, name, source, csv_path, "fixed", work)
+                rows.append((name, weights, "ezkl fixed", {"wall_s": r["prove_s"], "prove_s": r["prove_s"],
+                                                          "peak_mb": r["peak_mb"], "phases": r["phases"]}))
+            except Exception as e:  # noqa: BLE001 - a failed baseline is a result to print
+                rows.append((name, weights, "ezkl fixed", {"wall_s": float("nan"), "prove_s": float("nan"),
+                                                          "peak_mb": float("nan"), "phases": f"failed: {str(e)[-200:]}"}))
+    header = f"{'model':<22} {'weights':>9} {'prover':<14} {'wall s':>8} {'prove s':>8} {'peak MB':>8}  phases"
+    print(header)
+    print("-" * len(header))
+    for name, weights, label, r in rows:
+        print(f"{name:<22} {weights:>9} {label:<14} {r['wall_s']:>8.2f} {r['prove_s']:>8.2f} {r['peak_mb']:>8.0f}  {r['phases']}")
+    print("\nwall s: the whole process (model load, trace, key load, proof, verification); "
+          "verdict step: the middle tile alone (a one-step dispute); verdict whole: every tile.")
+
+
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "measure":
         return measure(sys.argv[3:])
     if len(sys.argv) > 1 and sys.argv[1] == "ezkl-step":
         return ezkl_step(sys.argv[2], sys.argv[3])
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="*", default=MODELS)
+    p.add_argument("--models", nargs="*", help=f"default: {' '.join(MODELS)} (with --tiles: {' '.join(TILE_MODELS)})")
     p.add_argument("--binary", default=str(ROOT / "target" / "debug" / "fraud-prover"))
     p.add_argument("--ezkl-python", default=str(ROOT / ".venv-bench" / "bin" / "python"))
     p.add_argument("--skip-ezkl", action="store_true")
+    p.add_argument("--tiles", action="store_true", help="the tiled prover at 10k-1M weights (see above)")
+    p.add_argument("--oracle", default=str(ROOT / "target" / "debug" / "oracle"))
+    p.add_argument("--tiles-binary", default=str(ROOT / "target" / "release" / "examples" / "tiles"))
     args = p.parse_args()
+    if args.tiles:
+        with tempfile.TemporaryDirectory(prefix="verdict-bench-") as tmp:
+            return tiles_rows(args, Path(tmp))
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="verdict-bench-") as tmp:
         work = Path(tmp)
-        for name in args.models:
+        for name in args.models or MODELS:
             results = {}
             for private in (False, True):
                 label = f"verdict {'private' if private else 'public'}"

@@ -17,6 +17,11 @@ Models:
               to imitate minimax play for the NPC (O, moving second); exported as PyTorch exports
               nn.Linear (Gemm, transB=1).
   digits      sklearn's 8x8 digits (pixels / 16) -> 10 class logits; MLP 64-32-10, Gemm export.
+  digits_cnn  the same digits as a [1, 8, 8] image -> 10 logits; a small CNN: Conv(8 channels,
+              3x3, pad 1) -> Relu -> AveragePool(2x2) -> Flatten -> Gemm(128 -> 10), trained
+              here with numpy (Adam, seed 0) and exported as torch exports nn.Conv2d.
+
+`python3 scripts/train_models.py digits_cnn` retrains only the models named.
 """
 import functools
 import json
@@ -74,7 +79,7 @@ def write(name, model, calibration, reference_inputs):
     inp = sess.get_inputs()[0].name
     outputs = sess.run(None, {inp: reference_inputs.astype(np.float32)})[0].reshape(len(reference_inputs), -1)
     with open(os.path.join(OUT, f"{name}.reference.json"), "w") as f:
-        json.dump({"inputs": reference_inputs.astype(np.float32).astype(float).tolist(),
+        json.dump({"inputs": reference_inputs.astype(np.float32).reshape(len(reference_inputs), -1).astype(float).tolist(),
                    "outputs": outputs.astype(float).tolist()}, f)
         f.write("\n")
     np.savetxt(os.path.join(OUT, f"{name}.calibration.csv"), calibration.astype(np.float32), delimiter=",",
@@ -227,8 +232,99 @@ def digits():
                fmt="%.6g", header=",".join([f"x{i}" for i in range(64)] + ["label"]), comments="")
 
 
+# ---------------------------------------------------------------------------------------------
+# digits CNN (numpy: forward and backward by hand)
+
+CNN_CHANNELS = 8
+
+
+def im2col(x):
+    """[n, 1, 8, 8] -> [n, 64 positions, 9 taps] of 3x3 windows, zero padding 1."""
+    padded = np.pad(x[:, 0], ((0, 0), (1, 1), (1, 1)))
+    cols = np.stack([padded[:, dy:dy + 8, dx:dx + 8] for dy in range(3) for dx in range(3)], axis=-1)
+    return cols.reshape(len(x), 64, 9)
+
+
+def cnn_forward(params, cols):
+    k, kb, w, b = params
+    conv = cols @ k.reshape(CNN_CHANNELS, 9).T + kb                  # [n, 64, C]
+    act = np.maximum(conv, 0)
+    img = act.reshape(-1, 8, 8, CNN_CHANNELS)
+    pooled = img.reshape(-1, 4, 2, 4, 2, CNN_CHANNELS).mean(axis=(2, 4))  # [n, 4, 4, C]
+    flat = pooled.transpose(0, 3, 1, 2).reshape(len(cols), -1)      # NCHW flattening
+    return conv, flat, flat @ w.T + b
+
+
+def digits_cnn():
+    data = load_digits()
+    x = (data.data / 16.0).reshape(-1, 1, 8, 8)
+    x_train, x_test, y_train, y_test = train_test_split(x, data.target, test_size=0.2, random_state=0)
+    rng = np.random.default_rng(0)
+    c = CNN_CHANNELS
+    params = [rng.normal(0, 0.4, (c, 1, 3, 3)), np.zeros(c), rng.normal(0, 0.1, (10, c * 16)), np.zeros(10)]
+    moments = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
+    cols_train = im2col(x_train)
+    step = 0
+    for epoch in range(60):
+        order = rng.permutation(len(x_train))
+        for start in range(0, len(order), 32):
+            idx = order[start:start + 32]
+            cols, y = cols_train[idx], y_train[idx]
+            conv, flat, logits = cnn_forward(params, cols)
+            p = np.exp(logits - logits.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            p[np.arange(len(y)), y] -= 1
+            d_logits = p / len(y)
+            g_w, g_b = d_logits.T @ flat, d_logits.sum(axis=0)
+            d_flat = d_logits @ params[2]
+            d_pooled = d_flat.reshape(-1, c, 4, 4).transpose(0, 2, 3, 1)
+            d_img = np.repeat(np.repeat(d_pooled, 2, axis=1), 2, axis=2) / 4.0
+            d_conv = d_img.reshape(-1, 64, c) * (conv > 0)
+            g_k = np.einsum("npc,npt->ct", d_conv, cols).reshape(c, 1, 3, 3)
+            g_kb = d_conv.sum(axis=(0, 1))
+            step += 1
+            for i, g in enumerate([g_k, g_kb, g_w, g_b]):
+                m, v = moments[i]
+                m[:] = 0.9 * m + 0.1 * g
+                v[:] = 0.999 * v + 0.001 * g * g
+                params[i] -= 0.01 * (m / (1 - 0.9 ** step)) / (np.sqrt(v / (1 - 0.999 ** step)) + 1e-8)
+    accuracy = (cnn_forward(params, im2col(x_test))[2].argmax(axis=1) == y_test).mean()
+    print(f"digits_cnn: float test accuracy {accuracy:.2%} on {len(x_test)} held-out images")
+
+    k, kb, w, b = [p.astype(np.float32) for p in params]
+    inits = [numpy_helper.from_array(k, "conv.weight"), numpy_helper.from_array(kb, "conv.bias"),
+             numpy_helper.from_array(w, "fc.weight"), numpy_helper.from_array(b, "fc.bias")]
+    nodes = [
+        helper.make_node("Conv", ["input", "conv.weight", "conv.bias"], ["conv"], name="/conv/Conv",
+                         kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1], dilations=[1, 1], group=1),
+        helper.make_node("Relu", ["conv"], ["relu"], name="/relu/Relu"),
+        helper.make_node("AveragePool", ["relu"], ["pool"], name="/pool/AveragePool",
+                         kernel_shape=[2, 2], strides=[2, 2], pads=[0, 0, 0, 0], ceil_mode=0,
+                         count_include_pad=0),
+        helper.make_node("Flatten", ["pool"], ["flat"], name="/flatten/Flatten", axis=1),
+        helper.make_node("Gemm", ["flat", "fc.weight", "fc.bias"], ["output"], name="/fc/Gemm",
+                         alpha=1.0, beta=1.0, transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "digits_cnn",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 1, 8, 8])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 10])],
+        inits)
+    model = helper.make_model(graph, producer_name="verdict-train", opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    flat_train, flat_test = x_train.reshape(len(x_train), 1, 8, 8), x_test.reshape(len(x_test), 1, 8, 8)
+    write("digits_cnn", model, flat_train[:300].reshape(300, 64), flat_test[:32])
+    np.savetxt(os.path.join(OUT, "digits_cnn.test.csv"), np.column_stack([x_test.reshape(len(x_test), 64), y_test]),
+               delimiter=",", fmt="%.6g", header=",".join([f"x{i}" for i in range(64)] + ["label"]), comments="")
+
+
+MODELS = {"price_feed": lambda: price_feed(), "tictactoe": lambda: tictactoe(), "digits": lambda: digits(),
+          "digits_cnn": lambda: digits_cnn()}
+
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)
-    price_feed()
-    tictactoe()
-    digits()
+    for name in sys.argv[1:] or list(MODELS):
+        if name not in MODELS:
+            sys.exit(f"unknown model {name}; known: {', '.join(MODELS)}")
+        MODELS[name]()

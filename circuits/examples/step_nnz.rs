@@ -1,9 +1,11 @@
 //! Where a step circuit's nonzeros go: `cargo run --release -p verdict-circuits --example step_nnz
-//! -- [MODEL.json] [private] [depth=N]` prints the nonzeros (A+B+C entries) and constraints of
+//! -- [MODEL.json] [private|tile] [depth=N]` prints the nonzeros (A+B+C entries) and constraints of
 //! the step shape by namespace (numbers in names merged), largest first. MicroSpartan's size
 //! parameter, and with it the final proof's time, follows the total (DESIGN.md).
 
 use std::collections::{BTreeMap, HashMap};
+
+use ff::Field;
 
 use nova_snark::{
     frontend::{test_shape_cs::TestShapeCS, Circuit, LinearCombination},
@@ -11,6 +13,8 @@ use nova_snark::{
 };
 use verdict_circuits::{
     step::{Blinding, StepCircuit, WeightMode},
+    tile::TileCircuit,
+    tiles::{tile_params, TilePlan, TileState},
     Fr, Model,
 };
 
@@ -43,9 +47,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         WeightMode::Public
     };
     let depth = args.iter().find_map(|a| a.strip_prefix("depth=").and_then(|d| d.parse().ok())).unwrap_or(3);
-    let circuit = StepCircuit::for_setup(&model, &mode)?;
     let mut cs = TestShapeCS::<Bn256EngineKZG>::new();
-    circuit.synthesize(&mut cs)?;
+    let mode_name = if args.iter().any(|a| a == "tile") {
+        // The tile circuit's shape is the same for every model: its first tile.
+        let plan = TilePlan::new(&model)?;
+        let spec = &plan.tiles[0];
+        let state = TileState::initial(Fr::ZERO);
+        let input = vec![0; model.input.len];
+        TileCircuit::new(&model, spec, tile_params(&model, spec), Fr::ZERO, &state, &input).synthesize(&mut cs)?;
+        "tile"
+    } else {
+        StepCircuit::for_setup(&model, &mode)?.synthesize(&mut cs)?;
+        mode.name()
+    };
     let mut by: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut total = 0;
     for (a, b, c, name) in &cs.constraints {
@@ -58,8 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rows: Vec<_> = by.into_iter().collect();
     rows.sort_by_key(|row| std::cmp::Reverse(row.1 .0));
     // Written at once, and a closed pipe (`| head`) is not an error.
-    let mut report =
-        format!("{} {}: {} constraints, {total} nonzeros\n", model.name, mode.name(), cs.num_constraints());
+    let mut report = format!("{} {mode_name}: {} constraints, {total} nonzeros\n", model.name, cs.num_constraints());
     for (name, (n, k)) in rows.iter().take(40) {
         report.push_str(&format!("{n:>9} {k:>7}  {name}\n"));
     }

@@ -158,6 +158,35 @@ pub struct FoldingKeys {
     verifier: VerifierKeys,
 }
 
+/// The first bytes of a prover keys file ([`FoldingKeys::to_bytes`]).
+pub const KEYS_MAGIC: &[u8] = b"verdict-keys-2\n";
+
+type Base = nova_snark::provider::bn256_grumpkin::bn256::Base;
+type Affine = nova_snark::provider::bn256_grumpkin::bn256::Affine;
+type G2 = <<<E as Engine>::GE as nova_snark::provider::traits::PairingGroup>::G2 as nova_snark::provider::traits::DlogGroup>::AffineGroupElement;
+
+/// The prover keys but the commitment key's bases, borrowed for encoding.
+#[derive(Serialize)]
+#[serde(bound = "")]
+struct KeysRest<'a> {
+    h: Affine,
+    tau_h: G2,
+    shape: &'a R1CSShape<E>,
+    pk: &'a <Snark as RelaxedR1CSSNARKTrait<E>>::ProverKey,
+    verifier: &'a VerifierKeys,
+}
+
+/// [`KeysRest`], decoded.
+#[derive(Deserialize)]
+#[serde(bound = "")]
+struct KeysRestOwned {
+    h: Affine,
+    tau_h: G2,
+    shape: R1CSShape<E>,
+    pk: <Snark as RelaxedR1CSSNARKTrait<E>>::ProverKey,
+    verifier: VerifierKeys,
+}
+
 /// Where a proof's time went.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FoldTimings {
@@ -278,14 +307,53 @@ impl FoldingKeys {
         self.shape.num_cons()
     }
 
-    /// The keys' bytes (bincode, standard configuration), for the on-disk cache.
+    /// The keys' bytes, for the on-disk cache: [`KEYS_MAGIC`], the commitment key's G1 bases as
+    /// raw affine coordinates (`u32` count, then `x ‖ y`, 32 bytes each, little-endian), then
+    /// bincode (standard configuration) of the rest. nova-snark's own encoding stores the bases
+    /// compressed, and decompressing them (a square root each) was most of a cold load: about
+    /// 3 s of 3.2 s for the tile shape's 131k bases.
     pub fn to_bytes(&self) -> Vec<u8> {
-        encode(self)
+        use ff::PrimeField;
+        let bases = self.ck.ck();
+        let mut out = Vec::with_capacity(KEYS_MAGIC.len() + 4 + 64 * bases.len());
+        out.extend_from_slice(KEYS_MAGIC);
+        out.extend_from_slice(&u32::try_from(bases.len()).expect("fewer than 2^32 bases").to_le_bytes());
+        for p in bases {
+            out.extend_from_slice(p.x.to_repr().as_ref());
+            out.extend_from_slice(p.y.to_repr().as_ref());
+        }
+        out.extend(encode(&KeysRest {
+            h: *self.ck.h(),
+            tau_h: *self.ck.tau_H(),
+            shape: &self.shape,
+            pk: &self.pk,
+            verifier: &self.verifier,
+        }));
+        out
     }
 
-    /// Reads keys written by [`Self::to_bytes`].
+    /// Reads keys written by [`Self::to_bytes`]; every base is checked to be on the curve (by
+    /// `CommitmentKey::new`, as nova-snark's own decoding does).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, FoldError> {
-        decode(bytes, "prover keys")
+        use ff::PrimeField;
+        let malformed = |m: &str| FoldError::Malformed(format!("prover keys: {m}"));
+        let rest =
+            bytes.strip_prefix(KEYS_MAGIC).ok_or_else(|| malformed("not a verdict keys file (or an older format)"))?;
+        let (count, rest) = rest.split_first_chunk::<4>().ok_or_else(|| malformed("truncated"))?;
+        let count = u32::from_le_bytes(*count) as usize;
+        let raw = rest.get(..64 * count).ok_or_else(|| malformed("truncated bases"))?;
+        let coordinate = |b: &[u8]| {
+            let mut repr = <Base as PrimeField>::Repr::default();
+            repr.as_mut().copy_from_slice(b);
+            Option::<Base>::from(Base::from_repr(repr)).ok_or_else(|| malformed("a coordinate is not canonical"))
+        };
+        let bases = raw
+            .chunks_exact(64)
+            .map(|p| Ok(Affine { x: coordinate(&p[..32])?, y: coordinate(&p[32..])? }))
+            .collect::<Result<Vec<_>, FoldError>>()?;
+        let rest: KeysRestOwned = decode(&rest[64 * count..], "prover keys")?;
+        let ck = Ck::new(bases, rest.h, rest.tau_h)?;
+        Ok(Self { shape: rest.shape, ck, pk: rest.pk, verifier: rest.verifier })
     }
 
     /// Verifies a proof (see [`VerifierKeys::verify`]).

@@ -12,6 +12,10 @@ pub mod poseidon_circuit;
 pub mod prover;
 /// The uniform step circuit of a model (public or private weights).
 pub mod step;
+/// The tile step circuit: one fixed-size step of any model's tiled trace.
+pub mod tile;
+/// Segment proofs over a model's tiles, with one set of keys for every model.
+pub mod tiled;
 
 // The model pipeline the prover proves (format, engine, commitments), re-exported so that one
 // import serves both.

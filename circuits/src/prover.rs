@@ -246,7 +246,7 @@ fn structure_tag(model: &Model) -> String {
     format!("s{}", digest[..8].iter().map(|b| format!("{b:02x}")).collect::<String>())
 }
 
-fn read_cache<T>(path: &Path, decode: impl Fn(&[u8]) -> Result<T, FoldError>) -> Option<T> {
+pub(crate) fn read_cache<T>(path: &Path, decode: impl Fn(&[u8]) -> Result<T, FoldError>) -> Option<T> {
     let bytes = std::fs::read(path).ok()?;
     match decode(&bytes) {
         Ok(keys) => Some(keys),
@@ -257,7 +257,7 @@ fn read_cache<T>(path: &Path, decode: impl Fn(&[u8]) -> Result<T, FoldError>) ->
     }
 }
 
-fn write_cache(path: &Path, bytes: &[u8]) -> Result<(), ProofError> {
+pub(crate) fn write_cache(path: &Path, bytes: &[u8]) -> Result<(), ProofError> {
     let write = || -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -446,7 +446,7 @@ impl ModelProver {
     }
 }
 
-fn context(model: Commitment, request_id: RequestId, segment: &Range<usize>) -> Vec<Fr> {
+pub(crate) fn context(model: Commitment, request_id: RequestId, segment: &Range<usize>) -> Vec<Fr> {
     let [hi, lo] = request_id.to_fields();
     vec![model.to_field().expect("canonical"), hi, lo, Fr::from(segment.start as u64), Fr::from(segment.end as u64)]
 }
@@ -457,6 +457,21 @@ pub fn verify_with(
     model: Commitment,
     steps: usize,
     proof: &SegmentProof,
+) -> Result<(), ProofError> {
+    let m =
+        model.to_field().ok_or_else(|| ProofError::Rejected(format!("model commitment {model} is not a scalar")))?;
+    verify_steps(keys, model, steps, proof, |_| m)
+}
+
+/// Checks a segment proof's claims against a model committed as `model` with `steps` steps, and
+/// its folding proof with step `i`'s public IO `[i, z_i, z_{i+1}, last(i)]`: the model
+/// commitment for the layer steps, the tile commitment for the tiles.
+pub(crate) fn verify_steps(
+    keys: &VerifierKeys,
+    model: Commitment,
+    steps: usize,
+    proof: &SegmentProof,
+    last: impl Fn(usize) -> Fr,
 ) -> Result<(), ProofError> {
     if proof.model != model {
         return Err(ProofError::Rejected(format!("the proof is for model {}, expected {model}", proof.model)));
@@ -476,8 +491,6 @@ pub fn verify_with(
             proof.steps.len()
         )));
     }
-    let m =
-        model.to_field().ok_or_else(|| ProofError::Rejected(format!("model commitment {model} is not a scalar")))?;
     let zs = proof
         .steps
         .iter()
@@ -487,7 +500,7 @@ pub fn verify_with(
         })
         .collect::<Result<Vec<Fr>, _>>()?;
     let io: Vec<Vec<Fr>> =
-        (proof.from..proof.to).map(|i| step_io(i, zs[i - proof.from], zs[i - proof.from + 1], m)).collect();
+        (proof.from..proof.to).map(|i| step_io(i, zs[i - proof.from], zs[i - proof.from + 1], last(i))).collect();
     let folding = FoldingProof::from_flat(&proof.proof, &keys.layout(io.len())?)?;
     keys.verify(&context(model, proof.request_id, &(proof.from..proof.to)), &io, &folding)?;
     Ok(())

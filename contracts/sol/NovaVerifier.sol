@@ -5,6 +5,7 @@ import {IInferenceVerifier} from "./interfaces/IInferenceVerifier.sol";
 import {ModelRegistry} from "./ModelRegistry.sol";
 import {StepCommitments} from "./StepCommitments.sol";
 import {DataContract} from "./lib/DataContract.sol";
+import {TraceMerkle} from "./TraceMerkle.sol";
 
 /// @title NovaVerifier
 /// @notice Verifies Verdict's segment proofs on-chain: it replays the Keccak transcript of the
@@ -47,6 +48,8 @@ contract NovaVerifier is IInferenceVerifier {
     error NovaVerifierPairing();
     /// @notice A precompile call failed (cannot happen for validated inputs).
     error NovaVerifierPrecompile();
+    /// @notice The tile commitments of the segment starting at `from` are not the model's.
+    error NovaVerifierBadTile(uint256 from);
 
     /// @notice A key blob was published.
     event KeyPublished(bytes32 indexed vkDigest, address pointer);
@@ -74,6 +77,8 @@ contract NovaVerifier is IInferenceVerifier {
     StepCommitments public immutable commitments;
     /// @notice Published key blobs by keccak256: the data contract holding each.
     mapping(bytes32 => address) public keyOf;
+    /// @notice Keys of the tile circuit (`publishTileKey`).
+    mapping(bytes32 => bool) public isTileKey;
 
     /// @dev A verifying key (the blob, decoded). Points are (x, y); G2 points in EIP-197 order.
     struct Key {
@@ -89,6 +94,14 @@ contract NovaVerifier is IInferenceVerifier {
     }
 
     /// @dev A relaxed R1CS instance.
+    /// @dev What a segment proof claims: the context and each step's last public input.
+    struct Claim {
+        uint256 model;
+        uint256 requestId;
+        uint256 from;
+        uint256[] last; // the model commitment, or the tile commitment of a tiled model
+    }
+
     struct Instance {
         uint256[2] w;
         uint256[2] e;
@@ -135,12 +148,17 @@ contract NovaVerifier is IInferenceVerifier {
     /// @notice Publishes a key blob (`fraud-prover export-verifier`); anyone may, once per blob.
     ///         A model registered with `vkDigest = keccak256(vk)` is then verified under it.
     function publishKey(bytes calldata vk) external returns (bytes32 vkDigest) {
-        _checkKey(vk);
-        vkDigest = keccak256(vk);
-        if (keyOf[vkDigest] != address(0)) return vkDigest;
-        address pointer = DataContract.write(vk);
-        keyOf[vkDigest] = pointer;
-        emit KeyPublished(vkDigest, pointer);
+        vkDigest = _publish(vk);
+    }
+
+    /// @notice Publishes the key blob of the tile circuit (`verdict_circuits::tiled`), one key for
+    ///         every tiled model. Proofs under it take each step's last public input, the tile
+    ///         commitment T_t, from the proof's tile paths, checked against the model's registered
+    ///         tiled commitment. Anyone may; marking a key of another circuit as a tile key only
+    ///         makes proofs under it fail.
+    function publishTileKey(bytes calldata vk) external returns (bytes32 vkDigest) {
+        vkDigest = _publish(vk);
+        isTileKey[vkDigest] = true;
     }
 
     /// @inheritdoc IInferenceVerifier
@@ -163,9 +181,9 @@ contract NovaVerifier is IInferenceVerifier {
         bytes32[] calldata steps,
         bytes calldata proof
     ) external view returns (bool) {
-        (Key memory k, uint256 model) = _model(modelId, from, to, steps);
-        uint256 at = _proof(k, to - from, proof);
-        Instance memory u = _fold(k, at, model, requestId, from, steps);
+        (Key memory k, Claim memory c, uint256 at) = _prepare(modelId, from, to, steps, proof);
+        c.requestId = requestId;
+        Instance memory u = _fold(k, at, c, steps);
         _spartan(k, u, at + (to - from) * STEP_BYTES + FOLD_BYTES);
         return true;
     }
@@ -174,11 +192,12 @@ contract NovaVerifier is IInferenceVerifier {
                            KEYS AND VALIDATION
     //////////////////////////////////////////////////////////////*/
 
-    /// @dev The model's key and commitment, after checking the segment and its step commitments.
+    /// @dev The model's key and commitment, and for a model under the tile key the depth of its
+    ///      tile tree (0 otherwise), after checking the segment and its step commitments.
     function _model(uint256 modelId, uint256 from, uint256 to, bytes32[] calldata steps)
         internal
         view
-        returns (Key memory k, uint256 model)
+        returns (Key memory k, uint256 model, uint256 depth)
     {
         ModelRegistry.Model memory m = registry.model(modelId);
         // INVARIANT: a segment is a non-empty range of the model's steps, with one commitment at
@@ -192,11 +211,89 @@ contract NovaVerifier is IInferenceVerifier {
             if (uint256(steps[i]) >= R) revert NovaVerifierNotCanonical(i);
         }
         k = _key(m.vkDigest);
+        // The tree over [M, T_0, …, T_{L-1}] has at least two leaves: depth ≥ 1.
+        if (isTileKey[m.vkDigest]) depth = TraceMerkle.depth(uint256(m.steps) + 1);
+    }
+
+    /// @dev The key, the model commitment, each step's last public input and the proof's
+    ///      calldata offset, after every check of the claims and of the proof's encoding.
+    function _prepare(uint256 modelId, uint256 from, uint256 to, bytes32[] calldata steps, bytes calldata proof)
+        internal
+        view
+        returns (Key memory k, Claim memory c, uint256 at)
+    {
+        uint256 depth;
+        (k, c.model, depth) = _model(modelId, from, to, steps);
+        (c.from, c.last) = (from, new uint256[](to - from));
+        at = _proof(k, to - from, proof, depth == 0 ? 0 : 32 * (to - from + _rangeSiblings(from + 1, to, depth)));
+        if (depth == 0) {
+            for (uint256 j; j < c.last.length; ++j) {
+                c.last[j] = c.model;
+            }
+        } else {
+            _tiles(c, depth, at + (to - from) * STEP_BYTES + FOLD_BYTES + _snarkBytes(k));
+        }
+    }
+
+    /// @dev Siblings of a range proof of the leaves lo..=hi (`verdict_circuits::range_proof_len`):
+    ///      at each level, the left neighbour if the range starts at an odd index, then the right
+    ///      one if it ends at an even index.
+    function _rangeSiblings(uint256 lo, uint256 hi, uint256 depth) internal pure returns (uint256 n) {
+        for (uint256 level; level < depth; ++level) {
+            if (lo & 1 == 1) (n, lo) = (n + 1, lo - 1);
+            if (hi & 1 == 0) (n, hi) = (n + 1, hi + 1);
+            (lo, hi) = (lo >> 1, hi >> 1);
+        }
+    }
+
+    /// @dev The tile commitments T_from..T_{to-1} at calldata offset `at`, followed by one range
+    ///      proof of the leaves from + 1 ..= to of the tree over [M, T_0, …] whose root, reduced
+    ///      modulo R, must be the registered commitment (`verdict_circuits::tiled`).
+    function _tiles(Claim memory c, uint256 depth, uint256 at) internal pure {
+        uint256 n = c.last.length;
+        bytes32[] memory nodes = new bytes32[](n + 2);
+        (uint256 lo, uint256 hi) = (c.from + 1, c.from + n);
+        for (uint256 j; j < n; ++j) {
+            uint256 tile = _cd(at + 32 * j);
+            // INVARIANT: a tile commitment is a scalar (the circuit's public IO).
+            if (tile >= R) revert NovaVerifierNotCanonical(at + 32 * j);
+            c.last[j] = tile;
+            nodes[j] = TraceMerkle.leaf(lo + j, bytes32(tile));
+        }
+        uint256 s = at + 32 * n;
+        for (uint256 level; level < depth; ++level) {
+            if (lo & 1 == 1) {
+                for (uint256 i = n; i > 0; --i) {
+                    nodes[i] = nodes[i - 1];
+                }
+                (nodes[0], s, n, lo) = (bytes32(_cd(s)), s + 32, n + 1, lo - 1);
+            }
+            if (hi & 1 == 0) (nodes[n], s, n, hi) = (bytes32(_cd(s)), s + 32, n + 1, hi + 1);
+            for (uint256 i; i < n / 2; ++i) {
+                nodes[i] = TraceMerkle.node(nodes[2 * i], nodes[2 * i + 1]);
+            }
+            (n, lo, hi) = (n / 2, lo >> 1, hi >> 1);
+        }
+        // INVARIANT: the segment's tile commitments are the model's, at their own positions.
+        if (uint256(nodes[0]) % R != c.model) revert NovaVerifierBadTile(c.from);
+    }
+
+    function _publish(bytes calldata vk) internal returns (bytes32 vkDigest) {
+        _checkKey(vk);
+        vkDigest = keccak256(vk);
+        if (keyOf[vkDigest] != address(0)) return vkDigest;
+        address pointer = DataContract.write(vk);
+        keyOf[vkDigest] = pointer;
+        emit KeyPublished(vkDigest, pointer);
     }
 
     /// @dev The proof's calldata offset, after checking its length and every value in it.
-    function _proof(Key memory k, uint256 steps, bytes calldata proof) internal pure returns (uint256 at) {
-        uint256 expected = steps * STEP_BYTES + FOLD_BYTES + _snarkBytes(k);
+    function _proof(Key memory k, uint256 steps, bytes calldata proof, uint256 paths)
+        internal
+        pure
+        returns (uint256 at)
+    {
+        uint256 expected = steps * STEP_BYTES + FOLD_BYTES + _snarkBytes(k) + paths;
         if (proof.length != expected) revert NovaVerifierBadProofLength(expected, proof.length);
         assembly ("memory-safe") {
             at := proof.offset
@@ -316,7 +413,9 @@ contract NovaVerifier is IInferenceVerifier {
     //////////////////////////////////////////////////////////////*/
 
     /// @dev Replays the folds of `folding::VerifierKeys::verify` and derandomizes.
-    function _fold(Key memory k, uint256 at, uint256 model, uint256 requestId, uint256 from, bytes32[] calldata steps)
+    ///      Step j's public IO is [from + j, z_j, z_{j+1}, last[j]]: the model commitment, or the
+    ///      tile commitment of a tiled model.
+    function _fold(Key memory k, uint256 at, Claim memory c, bytes32[] calldata steps)
         internal
         view
         returns (Instance memory u)
@@ -325,14 +424,14 @@ contract NovaVerifier is IInferenceVerifier {
         _label(t, "vk", 2);
         _scalar(t, k.digest);
         _label(t, "ctx", 3);
-        _scalar(t, model);
-        _scalar(t, requestId >> 128);
-        _scalar(t, requestId & type(uint128).max);
-        _scalar(t, from);
-        _scalar(t, from + steps.length - 1);
+        _scalar(t, c.model);
+        _scalar(t, c.requestId >> 128);
+        _scalar(t, c.requestId & type(uint128).max);
+        _scalar(t, c.from);
+        _scalar(t, c.from + steps.length - 1);
         for (uint256 j; j + 1 < steps.length; ++j) {
             uint256 o = at + STEP_BYTES * j;
-            uint256[4] memory x = [from + j, uint256(steps[j]), uint256(steps[j + 1]), model];
+            uint256[4] memory x = [c.from + j, uint256(steps[j]), uint256(steps[j + 1]), c.last[j]];
             _label(t, "U", 1);
             _instance(t, u);
             _label(t, "u", 1);

@@ -46,6 +46,37 @@ pub async fn publish_key<P: Provider + Clone>(
     Ok(digest)
 }
 
+/// Publishes the tile circuit's key blob as a tile key (idempotent); returns its digest.
+pub async fn publish_tile_key<P: Provider + Clone>(
+    verifier: &NovaVerifier::NovaVerifierInstance<P>,
+    key: &EvmKey,
+) -> Result<FixedBytes<32>, ContractError> {
+    let digest = FixedBytes::from(key.digest());
+    if !verifier.isTileKey(digest).call().await? {
+        let receipt = verifier.publishTileKey(Bytes::from(key.blob.clone())).send().await?.get_receipt().await?;
+        if !receipt.status() {
+            return Err(ContractError::UnknownSelector(Default::default()));
+        }
+    }
+    Ok(digest)
+}
+
+/// Registers a tiled model: its tiled commitment, its tile count as the step count, the tile key
+/// (published first). Returns the model id and the registration's gas.
+pub async fn register_tiled_model<P: Provider + Clone>(
+    registry: &ModelRegistryInstance<P>,
+    verifier: &NovaVerifier::NovaVerifierInstance<P>,
+    key: &EvmKey,
+    tiled: &verdict_circuits::tiled::TiledModel,
+    private: bool,
+    fee: u64,
+    uri: String,
+) -> Result<(U256, u64), ContractError> {
+    let digest = publish_tile_key(verifier, key).await?;
+    let r = Registration { model: tiled.model(), commitment: tiled.commitment(), private, fee, uri };
+    register_under(registry, *verifier.address(), digest, r, tiled.steps()).await
+}
+
 /// How a model is registered: everything but the key, which [`register_model`] publishes.
 #[derive(Clone, Debug)]
 pub struct Registration<'a> {
@@ -70,12 +101,24 @@ pub async fn register_model<P: Provider + Clone>(
     r: Registration<'_>,
 ) -> Result<(U256, u64), ContractError> {
     let digest = publish_key(verifier, key).await?;
+    let steps = r.model.steps();
+    register_under(registry, *verifier.address(), digest, r, steps).await
+}
+
+/// Registers `r` under the published key `digest` of `verifier` with `steps` steps.
+async fn register_under<P: Provider + Clone>(
+    registry: &ModelRegistryInstance<P>,
+    verifier: Address,
+    digest: FixedBytes<32>,
+    r: Registration<'_>,
+    steps: usize,
+) -> Result<(U256, u64), ContractError> {
     let receipt = registry
         .register(
             FixedBytes::from(r.commitment.0),
             digest,
-            *verifier.address(),
-            r.model.steps() as u32,
+            verifier,
+            steps as u32,
             r.model.input.len as u16,
             r.model.output_len() as u16,
             r.private,

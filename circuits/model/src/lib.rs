@@ -13,6 +13,8 @@ pub mod model;
 mod onnx;
 mod poseidon_params;
 mod quantize;
+/// Tiles: fixed-size steps of a model's inference (the trace a dispute bisects).
+pub mod tiles;
 mod trace_tree;
 
 pub use commit::{
@@ -37,4 +39,4 @@ pub mod onnx_proto {
     };
 }
 pub use quantize::{accuracy, argmax_f64, parse_csv_row, quantize, AccuracyReport, Calibration};
-pub use trace_tree::{trace_leaf, trace_node, TraceTree};
+pub use trace_tree::{range_proof_len, range_root, trace_leaf, trace_node, TraceTree};

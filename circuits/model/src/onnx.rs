@@ -294,6 +294,14 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
     let mut width = input_dim;
     let mut tail = Tail::Input;
     let mut layers: Vec<FloatLayer> = Vec::new();
+    // The running tensor's [C, H, W] layout, when known (convolutions and pools need it).
+    let mut spatial = input_spatial(input);
+    // A linear map after an activation (a pool or a batch normalization), composed into the
+    // next layer.
+    let mut pending: Option<Affine> = None;
+    // Rows of the last layer per channel (for batch normalization): H·W after a Conv, 1 after
+    // MatMul/Gemm.
+    let mut channel_rows = 1usize;
 
     for node in &graph.node {
         let at = if node.name.is_empty() {
@@ -319,8 +327,12 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
         }
         let unsupported = |note: &str| Error::UnsupportedOp { op: op.to_string(), node: at.clone(), note: note.into() };
         match op {
-            "MatMul" | "Gemm" | "Add" | "Relu" | "Flatten" | "Reshape" | "Identity" | "Cast" => {}
+            "MatMul" | "Gemm" | "Add" | "Relu" | "Flatten" | "Reshape" | "Identity" | "Cast" | "Conv"
+            | "BatchNormalization" | "AveragePool" | "GlobalAveragePool" => {}
             "Sigmoid" | "Tanh" => return Err(unsupported(" (no sound circuit for it yet)")),
+            "MaxPool" | "GlobalMaxPool" => {
+                return Err(unsupported(" (no sound circuit for it yet; AveragePool is supported)"))
+            }
             _ => return Err(unsupported("")),
         }
         // Every supported operator consumes the running tensor exactly once.
@@ -339,8 +351,14 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 Error::graph(&at, format!("input `{name}` must be a constant (initializer or Constant node)"))
             })
         };
+        let needs_spatial = || {
+            spatial.ok_or_else(|| {
+                Error::graph(&at, format!("{op} needs a [N, C, H, W] tensor; the running tensor's layout is flat"))
+            })
+        };
         match op {
-            "Identity" | "Flatten" => {}
+            "Identity" => {}
+            "Flatten" => spatial = None,
             "Cast" => {
                 let to = attr(node, "to").map_or(0, |a| a.i);
                 if to != i64::from(DATA_TYPE_FLOAT) {
@@ -356,6 +374,18 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                     ConstData::F32(_) => return Err(Error::graph(&at, "Reshape's shape must be int64")),
                 };
                 check_reshape(&shape, width, &at)?;
+                spatial = None;
+            }
+            "Relu" if pending.is_some() => {
+                let p = pending.as_ref().expect("checked");
+                // relu(P·relu(y)) = P·relu(y) when P only averages (non-negative, no offset).
+                let averages = p.offset.iter().all(|o| *o == 0.0) && p.rows.iter().flatten().all(|(_, k)| *k >= 0.0);
+                if !averages {
+                    return Err(Error::graph(
+                        &at,
+                        "Relu after a BatchNormalization that follows an activation is not supported",
+                    ));
+                }
             }
             "Relu" => match tail {
                 Tail::Linear => {
@@ -391,9 +421,10 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 // x·W with W [in, out] when the constant is on the right; W·x with W [out, in]
                 // when it is on the left.
                 let weights = if pos == 0 { w.transposed() } else { w };
-                layers.push(dense(weights, width, &at)?);
+                push_linear(&mut layers, &mut pending, dense(weights, width, &at)?);
                 width = layers.last().expect("pushed").out_dim;
                 tail = Tail::Linear;
+                (spatial, channel_rows) = (None, 1);
             }
             "Gemm" => {
                 if !(2..=3).contains(&node.input.len()) || pos > 1 {
@@ -417,15 +448,88 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                     w = w.transposed();
                 }
                 w.values.iter_mut().for_each(|v| *v *= alpha);
-                layers.push(dense(w, width, &at)?);
-                width = layers.last().expect("pushed").out_dim;
+                let mut layer = dense(w, width, &at)?;
                 if node.input.len() == 3 && !node.input[2].is_empty() {
                     let c = constant(2)?;
                     let b: Vec<f32> = c.floats(&at)?.iter().map(|v| v * beta).collect();
-                    let layer = layers.last_mut().expect("pushed");
                     add_bias(&mut layer.bias, &b, &c.dims, &at)?;
                 }
+                push_linear(&mut layers, &mut pending, layer);
+                width = layers.last().expect("pushed").out_dim;
+                (spatial, channel_rows) = (None, 1);
                 tail = Tail::Linear;
+            }
+            "Conv" => {
+                if pos != 0 || !(2..=3).contains(&node.input.len()) {
+                    return Err(Error::graph(
+                        &at,
+                        "Conv takes the running tensor, a constant kernel and an optional bias",
+                    ));
+                }
+                let input = needs_spatial()?;
+                let bias = match node.input.get(2).filter(|n| !n.is_empty()) {
+                    Some(_) => Some(constant(2)?.floats(&at)?.to_vec()),
+                    None => None,
+                };
+                let (layer, out) = conv_layer(node, input, constant(1)?, bias.as_deref(), &at)?;
+                push_linear(&mut layers, &mut pending, layer);
+                width = out.len();
+                (spatial, channel_rows) = (Some(out), out.h * out.w);
+                tail = Tail::Linear;
+            }
+            "AveragePool" | "GlobalAveragePool" => {
+                let input = needs_spatial()?;
+                let (pool, out) = average_pool(node, input, op == "GlobalAveragePool", &at)?;
+                match tail {
+                    Tail::Linear => {
+                        let last = layers.last_mut().expect("a linear tail has a layer");
+                        *last = compose_after(&pool, last);
+                        channel_rows = out.h * out.w;
+                    }
+                    Tail::Activated | Tail::Input => pending = Some(then(pending.take(), pool)),
+                }
+                width = out.len();
+                spatial = Some(out);
+            }
+            "BatchNormalization" => {
+                if pos != 0 || node.input.len() != 5 {
+                    return Err(Error::graph(&at, "BatchNormalization takes the running tensor and four constants"));
+                }
+                let per_channel = batch_norm(node, |i| Ok(constant(i)?.floats(&at)?.to_vec()), &at)?;
+                match tail {
+                    Tail::Linear => {
+                        let last = layers.last_mut().expect("a linear tail has a layer");
+                        if per_channel.len() * channel_rows != last.out_dim {
+                            return Err(Error::graph(
+                                &at,
+                                format!("{} channels do not divide the {} outputs", per_channel.len(), last.out_dim),
+                            ));
+                        }
+                        let n = last.in_dim;
+                        for o in 0..last.out_dim {
+                            let (factor, shift) = per_channel[o / channel_rows];
+                            last.weights[o * n..(o + 1) * n]
+                                .iter_mut()
+                                .for_each(|w| *w = (f64::from(*w) * factor) as f32);
+                            last.bias[o] = (f64::from(last.bias[o]) * factor + shift) as f32;
+                        }
+                    }
+                    Tail::Activated | Tail::Input => {
+                        let block = spatial.map_or(1, |s| s.h * s.w);
+                        if per_channel.len() * block != width {
+                            return Err(Error::graph(
+                                &at,
+                                format!("{} channels do not divide the {width} values", per_channel.len()),
+                            ));
+                        }
+                        let norm = Affine {
+                            in_dim: width,
+                            rows: (0..width).map(|i| vec![(i, per_channel[i / block].0)]).collect(),
+                            offset: (0..width).map(|i| per_channel[i / block].1).collect(),
+                        };
+                        pending = Some(then(pending.take(), norm));
+                    }
+                }
             }
             _ => unreachable!("filtered above"),
         }
@@ -444,8 +548,19 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             format!("the output `{}` is not the end of the layer chain `{current}`", output.name),
         ));
     }
+    if let Some(p) = pending.take() {
+        // A trailing pool or normalization is a layer of its own.
+        let mut weights = vec![0f32; p.rows.len() * p.in_dim];
+        for (r, row) in p.rows.iter().enumerate() {
+            for (i, k) in row {
+                weights[r * p.in_dim + i] = *k as f32;
+            }
+        }
+        let bias = p.offset.iter().map(|o| *o as f32).collect();
+        layers.push(FloatLayer { in_dim: p.in_dim, out_dim: p.rows.len(), weights, bias, relu: false });
+    }
     if layers.is_empty() {
-        return Err(Error::graph("graph", "no MatMul or Gemm layer found"));
+        return Err(Error::graph("graph", "no MatMul, Gemm or Conv layer found"));
     }
     let model = FloatModel { name: name.to_string(), input_dim, layers };
     model.validate()?;
@@ -555,4 +670,303 @@ fn add_bias(bias: &mut [f32], b: &[f32], dims: &[usize], at: &str) -> Result<()>
         *v += if b.len() == 1 { b[0] } else { b[i] };
     }
     Ok(())
+}
+
+/// A `[C, H, W]` tensor layout (one sample).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Spatial {
+    c: usize,
+    h: usize,
+    w: usize,
+}
+
+impl Spatial {
+    fn len(&self) -> usize {
+        self.c * self.h * self.w
+    }
+
+    fn index(&self, c: usize, y: usize, x: usize) -> usize {
+        (c * self.h + y) * self.w + x
+    }
+}
+
+/// A linear map with an offset, `y = P·x + offset`, as sparse rows: an average pool or a
+/// batch normalization that follows an activation, waiting to be composed into the next layer.
+#[derive(Clone, Debug)]
+struct Affine {
+    in_dim: usize,
+    rows: Vec<Vec<(usize, f64)>>,
+    offset: Vec<f64>,
+}
+
+/// A 2-D window over a `[C, H, W]` tensor: kernel, strides, pads `[top, left, bottom, right]`.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    kernel: [usize; 2],
+    strides: [usize; 2],
+    pads: [usize; 4],
+}
+
+impl Window {
+    /// Reads `kernel_shape` (or `default_kernel`), `strides`, `pads`, `dilations` and `auto_pad`.
+    fn from_node(node: &NodeProto, input: Spatial, default_kernel: Option<[usize; 2]>, at: &str) -> Result<Self> {
+        let pair = |name: &str, default: [usize; 2]| -> Result<[usize; 2]> {
+            match attr(node, name).map(|a| a.ints.as_slice()) {
+                None | Some([]) => Ok(default),
+                Some([a, b]) if *a > 0 && *b > 0 => Ok([*a as usize, *b as usize]),
+                Some(v) => Err(Error::graph(at, format!("`{name}` must be two positive integers (2-D), found {v:?}"))),
+            }
+        };
+        let kernel = match (attr(node, "kernel_shape"), default_kernel) {
+            (Some(_), _) => pair("kernel_shape", [0, 0])?,
+            (None, Some(k)) => k,
+            (None, None) => return Err(Error::graph(at, "missing `kernel_shape`")),
+        };
+        let strides = pair("strides", [1, 1])?;
+        if pair("dilations", [1, 1])? != [1, 1] {
+            return Err(Error::graph(at, "dilations other than 1 are not supported"));
+        }
+        let auto_pad = attr(node, "auto_pad").map(|a| String::from_utf8_lossy(&a.s).into_owned()).unwrap_or_default();
+        let pads = match auto_pad.as_str() {
+            "" | "NOTSET" => match attr(node, "pads").map(|a| a.ints.as_slice()) {
+                None | Some([]) => [0; 4],
+                Some([t, l, b, r]) if [t, l, b, r].iter().all(|p| **p >= 0) => {
+                    [*t as usize, *l as usize, *b as usize, *r as usize]
+                }
+                Some(v) => {
+                    return Err(Error::graph(at, format!("`pads` must be 4 non-negative integers, found {v:?}")))
+                }
+            },
+            "VALID" => [0; 4],
+            "SAME_UPPER" | "SAME_LOWER" => {
+                let total = |n: usize, k: usize, s: usize| ((n.div_ceil(s) - 1) * s + k).saturating_sub(n);
+                let (th, tw) = (total(input.h, kernel[0], strides[0]), total(input.w, kernel[1], strides[1]));
+                if auto_pad == "SAME_UPPER" {
+                    [th / 2, tw / 2, th - th / 2, tw - tw / 2]
+                } else {
+                    [th - th / 2, tw - tw / 2, th / 2, tw / 2]
+                }
+            }
+            other => return Err(Error::graph(at, format!("unknown auto_pad `{other}`"))),
+        };
+        let window = Self { kernel, strides, pads };
+        if window.output_size(input).is_none() {
+            return Err(Error::graph(
+                at,
+                format!("a {kernel:?} window does not fit the {}x{} input", input.h, input.w),
+            ));
+        }
+        Ok(window)
+    }
+
+    /// The output's height and width, if the window fits.
+    fn output_size(&self, input: Spatial) -> Option<(usize, usize)> {
+        let h = (input.h + self.pads[0] + self.pads[2]).checked_sub(self.kernel[0])? / self.strides[0] + 1;
+        let w = (input.w + self.pads[1] + self.pads[3]).checked_sub(self.kernel[1])? / self.strides[1] + 1;
+        Some((h, w))
+    }
+
+    /// The input positions `(ky, kx, y, x)` that output `(oy, ox)` reads (padding left out).
+    fn taps(&self, input: Spatial, oy: usize, ox: usize) -> impl Iterator<Item = (usize, usize, usize, usize)> + '_ {
+        let (kh, kw) = (self.kernel[0], self.kernel[1]);
+        let (y0, x0) = (
+            (oy * self.strides[0]) as isize - self.pads[0] as isize,
+            (ox * self.strides[1]) as isize - self.pads[1] as isize,
+        );
+        (0..kh).flat_map(move |ky| (0..kw).map(move |kx| (ky, kx))).filter_map(move |(ky, kx)| {
+            let (y, x) = (y0 + ky as isize, x0 + kx as isize);
+            (y >= 0 && x >= 0 && (y as usize) < input.h && (x as usize) < input.w)
+                .then_some((ky, kx, y as usize, x as usize))
+        })
+    }
+}
+
+/// A `Conv` as the equivalent dense layer: row `(co, oy, ox)`, column `(ci, y, x)` (NCHW
+/// flattening), zero where the kernel does not reach; padding reads zeros, which contribute
+/// nothing. Returns the layer and its output layout.
+fn conv_layer(
+    node: &NodeProto,
+    input: Spatial,
+    kernel: &Constant,
+    bias: Option<&[f32]>,
+    at: &str,
+) -> Result<(FloatLayer, Spatial)> {
+    let group = attr(node, "group").map_or(1, |a| a.i);
+    if group != 1 {
+        return Err(Error::graph(at, format!("Conv with group {group} is not supported (only group 1)")));
+    }
+    let [c_out, c_in, kh, kw] = match kernel.dims.as_slice() {
+        [a, b, c, d] => [*a, *b, *c, *d],
+        dims => return Err(Error::graph(at, format!("expected a [C_out, C_in, kH, kW] kernel, found dims {dims:?}"))),
+    };
+    if c_in != input.c {
+        return Err(Error::graph(at, format!("the kernel takes {c_in} channels, the input has {}", input.c)));
+    }
+    let window = Window::from_node(node, input, Some([kh, kw]), at)?;
+    if window.kernel != [kh, kw] {
+        return Err(Error::graph(
+            at,
+            format!("kernel_shape {:?} does not match the kernel's {kh}x{kw}", window.kernel),
+        ));
+    }
+    let (oh, ow) = window.output_size(input).expect("checked by from_node");
+    let out = Spatial { c: c_out, h: oh, w: ow };
+    let k = kernel.floats(at)?;
+    let (in_dim, out_dim) = (input.len(), out.len());
+    let mut weights = vec![0f32; in_dim * out_dim];
+    for co in 0..c_out {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let row = out.index(co, oy, ox) * in_dim;
+                for (ky, kx, y, x) in window.taps(input, oy, ox) {
+                    for ci in 0..c_in {
+                        weights[row + input.index(ci, y, x)] = k[((co * c_in + ci) * kh + ky) * kw + kx];
+                    }
+                }
+            }
+        }
+    }
+    let bias = match bias {
+        None => vec![0.0; out_dim],
+        Some(b) if b.len() == c_out => (0..out_dim).map(|o| b[o / (oh * ow)]).collect(),
+        Some(b) => return Err(Error::graph(at, format!("expected {c_out} biases, found {}", b.len()))),
+    };
+    Ok((FloatLayer { in_dim, out_dim, weights, bias, relu: false }, out))
+}
+
+/// An `AveragePool` (or `GlobalAveragePool`, `global`) as a sparse linear map, and its output
+/// layout. Without `count_include_pad`, a window at the edge averages the values it covers.
+fn average_pool(node: &NodeProto, input: Spatial, global: bool, at: &str) -> Result<(Affine, Spatial)> {
+    if attr(node, "ceil_mode").is_some_and(|a| a.i != 0) {
+        return Err(Error::graph(at, "AveragePool with ceil_mode is not supported"));
+    }
+    let window = if global {
+        Window { kernel: [input.h, input.w], strides: [1, 1], pads: [0; 4] }
+    } else {
+        Window::from_node(node, input, None, at)?
+    };
+    let include_pad = attr(node, "count_include_pad").is_some_and(|a| a.i != 0);
+    let (oh, ow) = window.output_size(input).expect("checked by from_node");
+    let out = Spatial { c: input.c, h: oh, w: ow };
+    let mut rows = Vec::with_capacity(out.len());
+    for c in 0..input.c {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let taps: Vec<usize> = window.taps(input, oy, ox).map(|(_, _, y, x)| input.index(c, y, x)).collect();
+                let count = if include_pad { window.kernel[0] * window.kernel[1] } else { taps.len().max(1) };
+                rows.push(taps.into_iter().map(|i| (i, 1.0 / count as f64)).collect());
+            }
+        }
+    }
+    Ok((Affine { in_dim: input.len(), rows, offset: vec![0.0; out.len()] }, out))
+}
+
+/// `BatchNormalization` (inference): `y = scale · (x - mean) / sqrt(var + epsilon) + bias` per
+/// channel, as `(factor, shift)` per channel.
+fn batch_norm(node: &NodeProto, constant: impl Fn(usize) -> Result<Vec<f32>>, at: &str) -> Result<Vec<(f64, f64)>> {
+    let epsilon = f64::from(attr(node, "epsilon").map_or(1e-5, |a| a.f));
+    let (scale, bias, mean, var) = (constant(1)?, constant(2)?, constant(3)?, constant(4)?);
+    let n = scale.len();
+    if [bias.len(), mean.len(), var.len()].iter().any(|l| *l != n) {
+        return Err(Error::graph(at, "BatchNormalization's scale, bias, mean and var must have one value a channel"));
+    }
+    (0..n)
+        .map(|c| {
+            let v = f64::from(var[c]) + epsilon;
+            if v.is_nan() || v <= 0.0 {
+                return Err(Error::graph(at, format!("channel {c}: variance + epsilon is {v}, not positive")));
+            }
+            let factor = f64::from(scale[c]) / v.sqrt();
+            Ok((factor, f64::from(bias[c]) - factor * f64::from(mean[c])))
+        })
+        .collect()
+}
+
+/// `P` applied after `layer`: `W' = P·W`, `b' = P·b + offset` (the layer must have no ReLU).
+fn compose_after(p: &Affine, layer: &FloatLayer) -> FloatLayer {
+    let n = layer.in_dim;
+    let mut weights = vec![0f32; p.rows.len() * n];
+    let mut bias = Vec::with_capacity(p.rows.len());
+    for (r, row) in p.rows.iter().enumerate() {
+        let mut acc = vec![0f64; n];
+        let mut b = p.offset[r];
+        for (j, k) in row {
+            for (a, w) in acc.iter_mut().zip(&layer.weights[j * n..(j + 1) * n]) {
+                *a += k * f64::from(*w);
+            }
+            b += k * f64::from(layer.bias[*j]);
+        }
+        for (w, a) in weights[r * n..(r + 1) * n].iter_mut().zip(acc) {
+            *w = a as f32;
+        }
+        bias.push(b as f32);
+    }
+    FloatLayer { in_dim: n, out_dim: p.rows.len(), weights, bias, relu: false }
+}
+
+/// `layer` applied after `P`: `W' = W·P`, `b' = b + W·offset`.
+fn compose_before(layer: &FloatLayer, p: &Affine) -> FloatLayer {
+    let n = p.in_dim;
+    let mut weights = vec![0f32; layer.out_dim * n];
+    let mut bias = layer.bias.clone();
+    for o in 0..layer.out_dim {
+        let mut acc = vec![0f64; n];
+        let mut b = f64::from(bias[o]);
+        for (j, row) in p.rows.iter().enumerate() {
+            let w = f64::from(layer.weights[o * layer.in_dim + j]);
+            if w == 0.0 {
+                continue;
+            }
+            for (i, k) in row {
+                acc[*i] += w * k;
+            }
+            b += w * p.offset[j];
+        }
+        for (dst, a) in weights[o * n..(o + 1) * n].iter_mut().zip(acc) {
+            *dst = a as f32;
+        }
+        bias[o] = b as f32;
+    }
+    FloatLayer { in_dim: n, out_dim: layer.out_dim, weights, bias, relu: layer.relu }
+}
+
+/// The layout of the input's features when they are `[C, H, W]`.
+fn input_spatial(input: &ValueInfoProto) -> Option<Spatial> {
+    let dims = &input.r#type.as_ref()?.tensor_type.as_ref()?.shape.as_ref()?.dim;
+    match dims.as_slice() {
+        [_, c, h, w] if [c, h, w].iter().all(|d| d.dim_value > 0) => {
+            Some(Spatial { c: c.dim_value as usize, h: h.dim_value as usize, w: w.dim_value as usize })
+        }
+        _ => None,
+    }
+}
+
+/// `second` after `first` (either may be the identity: `first` absent).
+fn then(first: Option<Affine>, second: Affine) -> Affine {
+    let Some(first) = first else { return second };
+    let mut rows = Vec::with_capacity(second.rows.len());
+    let mut offset = Vec::with_capacity(second.rows.len());
+    for (r, row) in second.rows.iter().enumerate() {
+        let mut acc: HashMap<usize, f64> = HashMap::new();
+        let mut b = second.offset[r];
+        for (j, k) in row {
+            for (i, v) in &first.rows[*j] {
+                *acc.entry(*i).or_default() += k * v;
+            }
+            b += k * first.offset[*j];
+        }
+        let mut row: Vec<(usize, f64)> = acc.into_iter().collect();
+        row.sort_by_key(|(i, _)| *i);
+        rows.push(row);
+        offset.push(b);
+    }
+    Affine { in_dim: first.in_dim, rows, offset }
+}
+
+/// A new linear layer on the running tensor, after any pending map.
+fn push_linear(layers: &mut Vec<FloatLayer>, pending: &mut Option<Affine>, layer: FloatLayer) {
+    layers.push(match pending.take() {
+        Some(p) => compose_before(&layer, &p),
+        None => layer,
+    });
 }

@@ -66,6 +66,20 @@ impl TraceTree {
         self.count == 0
     }
 
+    /// The node at `index` of `level` (0: the padded leaves), if there is one.
+    pub fn node(&self, level: usize, index: usize) -> Option<[u8; 32]> {
+        self.levels.get(level)?.get(index).copied()
+    }
+
+    /// The siblings that prove the consecutive leaves `lo..=hi` at once ([`range_root`]'s order).
+    pub fn range_proof(&self, lo: usize, hi: usize) -> Vec<[u8; 32]> {
+        let mut out = Vec::new();
+        range_walk(lo, hi, self.levels.len() - 1, |level, index| {
+            out.push(self.levels[level][index]);
+        });
+        out
+    }
+
     /// The sibling path of step `index`, leaf level first; `None` outside the trace.
     pub fn proof(&self, index: usize) -> Option<Vec<[u8; 32]>> {
         if index >= self.count {
@@ -93,4 +107,55 @@ impl TraceTree {
         }
         &h == root
     }
+}
+
+/// Walks the levels of a range proof of the leaves `lo..=hi` in a tree of `depth` levels, calling
+/// `sibling(level, index)` for each sibling it needs, in order: at each level, the left
+/// neighbour of the range when it starts at an odd index, then the right neighbour when it ends
+/// at an even one.
+fn range_walk(mut lo: usize, mut hi: usize, depth: usize, mut sibling: impl FnMut(usize, usize)) {
+    for level in 0..depth {
+        if lo & 1 == 1 {
+            sibling(level, lo - 1);
+            lo -= 1;
+        }
+        if hi & 1 == 0 {
+            sibling(level, hi + 1);
+            hi += 1;
+        }
+        (lo, hi) = (lo >> 1, hi >> 1);
+    }
+}
+
+/// How many siblings a range proof of the leaves `lo..=hi` in a tree of `depth` levels has.
+pub fn range_proof_len(lo: usize, hi: usize, depth: usize) -> usize {
+    let mut n = 0;
+    range_walk(lo, hi, depth, |_, _| n += 1);
+    n
+}
+
+/// The root that the consecutive leaf hashes `leaves` (at `lo..`) and the range proof's
+/// `siblings` lead to, or `None` when the proof has the wrong length: what
+/// `NovaVerifier._tiles` computes.
+pub fn range_root(lo: usize, leaves: &[[u8; 32]], siblings: &[[u8; 32]], depth: usize) -> Option<[u8; 32]> {
+    let hi = lo + leaves.len().checked_sub(1)?;
+    if siblings.len() != range_proof_len(lo, hi, depth) {
+        return None;
+    }
+    let (mut lo, mut hi) = (lo, hi);
+    let mut nodes: Vec<[u8; 32]> = leaves.to_vec();
+    let mut next = siblings.iter();
+    for _ in 0..depth {
+        if lo & 1 == 1 {
+            nodes.insert(0, *next.next()?);
+            lo -= 1;
+        }
+        if hi & 1 == 0 {
+            nodes.push(*next.next()?);
+            hi += 1;
+        }
+        nodes = nodes.chunks(2).map(|p| trace_node(&p[0], &p[1])).collect();
+        (lo, hi) = (lo >> 1, hi >> 1);
+    }
+    nodes.first().copied()
 }

@@ -11,9 +11,13 @@ mod poseidon;
 mod prove;
 mod shipped;
 mod step;
+mod tiles;
 mod trace_tree;
 
 use std::path::PathBuf;
+
+/// An engine trace.
+pub(crate) type TraceOf = verdict_circuits::Trace;
 
 /// The repository's `models/` folder.
 pub(crate) fn models_dir() -> PathBuf {

@@ -161,7 +161,7 @@ fn single_op(op: &str) -> Vec<u8> {
 
 #[test]
 fn every_unsupported_op_is_named_with_its_node() {
-    for op in ["Sigmoid", "Tanh", "Softmax", "Conv", "ArgMax", "LeakyRelu", "Dropout", "Sub", "Mul"] {
+    for op in ["Sigmoid", "Tanh", "Softmax", "MaxPool", "ArgMax", "LeakyRelu", "Dropout", "Sub", "Mul"] {
         let e = error(&single_op(op));
         let msg = e.to_string();
         assert!(matches!(e, Error::UnsupportedOp { .. }), "{op}: {msg}");
@@ -169,6 +169,7 @@ fn every_unsupported_op_is_named_with_its_node() {
         assert!(msg.contains("supported: MatMul, Gemm"), "{msg}");
     }
     assert!(error(&single_op("Sigmoid")).to_string().contains("no sound circuit"));
+    assert!(error(&single_op("MaxPool")).to_string().contains("AveragePool is supported"));
     let mut bytes = single_op("Relu");
     let mut m = ModelProto::decode(bytes.as_slice()).unwrap();
     m.graph.as_mut().unwrap().node[1].domain = "ai.onnx.ml".into();
@@ -264,7 +265,7 @@ fn graphs_that_are_not_layer_chains_are_rejected() {
         (
             "no layer",
             encode(vec![node("Identity", "i", &["x"], "y", vec![])], vec![], &[-1, 3], "y", 13),
-            "no MatMul or Gemm layer",
+            "no MatMul, Gemm or Conv layer",
         ),
         (
             "cast to int",
@@ -310,4 +311,253 @@ fn graphs_that_are_not_layer_chains_are_rejected() {
         assert!(matches!(e, Error::OnnxGraph { .. }), "{label}: {e}");
         assert!(e.to_string().contains(expected), "{label}: {e}");
     }
+}
+
+// Convolutions: the importer lowers Conv (with BatchNormalization folded in) to dense layers and
+// composes average pools into the neighbouring layer. Each graph is checked against a direct
+// NCHW implementation written here, independently of the importer's lowering.
+
+fn ints_attr(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto { name: name.into(), ints: v.to_vec(), r#type: 7, ..Default::default() }
+}
+
+fn string_attr(name: &str, v: &str) -> AttributeProto {
+    AttributeProto { name: name.into(), s: v.as_bytes().to_vec(), r#type: 3, ..Default::default() }
+}
+
+/// Deterministic values in [-1, 1).
+fn values(n: usize, seed: u32) -> Vec<f32> {
+    (0..n)
+        .map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed * 97)) % 2000) as f32 / 1000.0 - 1.0)
+        .collect()
+}
+
+/// A `[C, H, W]` tensor.
+#[derive(Clone, Debug)]
+struct T3 {
+    c: usize,
+    h: usize,
+    w: usize,
+    v: Vec<f64>,
+}
+
+impl T3 {
+    fn at(&self, c: usize, y: isize, x: isize) -> Option<f64> {
+        (y >= 0 && x >= 0 && (y as usize) < self.h && (x as usize) < self.w)
+            .then(|| self.v[(c * self.h + y as usize) * self.w + x as usize])
+    }
+}
+
+/// Direct convolution: kernel `k` of dims `[co, ci, kh, kw]`, stride, pads `[top, left, bottom,
+/// right]`.
+fn conv(x: &T3, (k, [co, kh, kw]): (&[f32], [usize; 3]), bias: &[f32], stride: usize, pads: [usize; 4]) -> T3 {
+    let oh = (x.h + pads[0] + pads[2] - kh) / stride + 1;
+    let ow = (x.w + pads[1] + pads[3] - kw) / stride + 1;
+    let mut v = Vec::new();
+    for o in 0..co {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut acc = f64::from(bias[o]);
+                for ci in 0..x.c {
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            let y = (oy * stride + ky) as isize - pads[0] as isize;
+                            let xx = (ox * stride + kx) as isize - pads[1] as isize;
+                            acc += x.at(ci, y, xx).unwrap_or(0.0) * f64::from(k[((o * x.c + ci) * kh + ky) * kw + kx]);
+                        }
+                    }
+                }
+                v.push(acc);
+            }
+        }
+    }
+    T3 { c: co, h: oh, w: ow, v }
+}
+
+/// Direct average pool (padding not counted).
+fn avg_pool(x: &T3, k: usize, stride: usize, pad: usize) -> T3 {
+    let oh = (x.h + 2 * pad - k) / stride + 1;
+    let ow = (x.w + 2 * pad - k) / stride + 1;
+    let mut v = Vec::new();
+    for c in 0..x.c {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let taps: Vec<f64> = (0..k * k)
+                    .filter_map(|t| {
+                        x.at(
+                            c,
+                            (oy * stride + t / k) as isize - pad as isize,
+                            (ox * stride + t % k) as isize - pad as isize,
+                        )
+                    })
+                    .collect();
+                v.push(taps.iter().sum::<f64>() / taps.len() as f64);
+            }
+        }
+    }
+    T3 { c: x.c, h: oh, w: ow, v }
+}
+
+fn batch_norm(x: &mut T3, p: &[Vec<f32>; 4], eps: f64) {
+    let block = x.h * x.w;
+    for (i, v) in x.v.iter_mut().enumerate() {
+        let c = i / block;
+        let [scale, bias, mean, var] = p;
+        *v = f64::from(scale[c]) * (*v - f64::from(mean[c])) / (f64::from(var[c]) + eps).sqrt() + f64::from(bias[c]);
+    }
+}
+
+fn relu(x: &mut T3) {
+    x.v.iter_mut().for_each(|v| *v = v.max(0.0));
+}
+
+fn bn_tensors(prefix: &str, c: usize, seed: u32) -> ([Vec<f32>; 4], Vec<TensorProto>) {
+    let scale: Vec<f32> = values(c, seed).iter().map(|v| 1.0 + v / 2.0).collect();
+    let bias = values(c, seed + 1);
+    let mean = values(c, seed + 2);
+    let var: Vec<f32> = values(c, seed + 3).iter().map(|v| 0.5 + v.abs()).collect();
+    let names = ["scale", "bias", "mean", "var"].map(|n| format!("{prefix}_{n}"));
+    let ts = [&scale, &bias, &mean, &var].iter().zip(&names).map(|(v, n)| tensor(n, &[c as i64], v)).collect();
+    ([scale, bias, mean, var], ts)
+}
+
+fn close(model_out: &[f64], reference: &[f64]) {
+    assert_eq!(model_out.len(), reference.len());
+    for (i, (a, b)) in model_out.iter().zip(reference).enumerate() {
+        assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "output {i}: {a} vs {b}");
+    }
+}
+
+#[test]
+fn convolutions_batch_norms_and_pools_import_as_the_direct_computation() {
+    // x [2, 6, 6] → Conv(3, 3×3, pad 1) → BN → Relu → AveragePool(2, stride 2) → Conv(4, 2×2)
+    // → Relu → GlobalAveragePool → Flatten → Gemm(4 → 3).
+    let k1 = values(3 * 2 * 9, 1);
+    let b1 = values(3, 2);
+    let k2 = values(4 * 3 * 4, 3);
+    let b2 = values(4, 4);
+    let g = values(3 * 4, 5);
+    let gb = values(3, 6);
+    let (bn, bn_inits) = bn_tensors("bn", 3, 7);
+    let mut inits = vec![
+        tensor("k1", &[3, 2, 3, 3], &k1),
+        tensor("b1", &[3], &b1),
+        tensor("k2", &[4, 3, 2, 2], &k2),
+        tensor("b2", &[4], &b2),
+        tensor("g", &[3, 4], &g),
+        tensor("gb", &[3], &gb),
+    ];
+    inits.extend(bn_inits);
+    let nodes = vec![
+        node("Conv", "conv1", &["x", "k1", "b1"], "c1", vec![ints_attr("pads", &[1, 1, 1, 1])]),
+        node(
+            "BatchNormalization",
+            "bn",
+            &["c1", "bn_scale", "bn_bias", "bn_mean", "bn_var"],
+            "n1",
+            vec![float_attr("epsilon", 1e-3)],
+        ),
+        node("Relu", "r1", &["n1"], "a1", vec![]),
+        node(
+            "AveragePool",
+            "pool",
+            &["a1"],
+            "p1",
+            vec![ints_attr("kernel_shape", &[2, 2]), ints_attr("strides", &[2, 2])],
+        ),
+        node("Conv", "conv2", &["p1", "k2", "b2"], "c2", vec![]),
+        node("Relu", "r2", &["c2"], "a2", vec![]),
+        node("GlobalAveragePool", "gap", &["a2"], "p2", vec![]),
+        node("Flatten", "flat", &["p2"], "f", vec![]),
+        node("Gemm", "fc", &["f", "g", "gb"], "y", vec![int_attr("transB", 1)]),
+    ];
+    let model = import_onnx(&encode(nodes, inits, &[1, 2, 6, 6], "y", 13), "cnn").unwrap();
+    // conv1 with BN folded; the pool composed into conv2; the global pool into the Gemm.
+    assert_eq!(model.layers.len(), 3, "{:?}", model.layers.iter().map(|l| (l.in_dim, l.out_dim)).collect::<Vec<_>>());
+    for seed in 0..3 {
+        let x: Vec<f64> = values(72, 10 + seed).iter().map(|v| f64::from(*v)).collect();
+        let mut t = conv(&T3 { c: 2, h: 6, w: 6, v: x.clone() }, (&k1, [3, 3, 3]), &b1, 1, [1, 1, 1, 1]);
+        batch_norm(&mut t, &bn, 1e-3);
+        relu(&mut t);
+        let t = avg_pool(&t, 2, 2, 0);
+        let mut t = conv(&t, (&k2, [4, 2, 2]), &b2, 1, [0; 4]);
+        relu(&mut t);
+        let t = avg_pool(&t, 2, 1, 0);
+        let y: Vec<f64> =
+            (0..3).map(|o| f64::from(gb[o]) + (0..4).map(|i| f64::from(g[o * 4 + i]) * t.v[i]).sum::<f64>()).collect();
+        close(&model.forward(&x), &y);
+    }
+}
+
+#[test]
+fn strides_same_padding_and_normalization_after_an_activation() {
+    // x [1, 7, 7] → Conv(2, 3×3, stride 2, SAME_UPPER) → Relu → BN → AveragePool(3, pad 1,
+    // stride 2) → Flatten → Gemm(8 → 2), and a model that ends on a pool.
+    let k = values(2 * 9, 21);
+    let (bn, bn_inits) = bn_tensors("bn", 2, 22);
+    let g = values(2 * 8, 23);
+    let mut inits = vec![tensor("k", &[2, 1, 3, 3], &k), tensor("g", &[2, 8], &g)];
+    inits.extend(bn_inits);
+    let head = |last: &str| {
+        vec![
+            node(
+                "Conv",
+                "conv",
+                &["x", "k"],
+                "c",
+                vec![ints_attr("strides", &[2, 2]), string_attr("auto_pad", "SAME_UPPER")],
+            ),
+            node("Relu", "r", &["c"], "a", vec![]),
+            node("BatchNormalization", "bn", &["a", "bn_scale", "bn_bias", "bn_mean", "bn_var"], "n", vec![]),
+            node(
+                "AveragePool",
+                "pool",
+                &["n"],
+                last,
+                vec![
+                    ints_attr("kernel_shape", &[3, 3]),
+                    ints_attr("pads", &[1, 1, 1, 1]),
+                    ints_attr("strides", &[2, 2]),
+                ],
+            ),
+        ]
+    };
+    let mut nodes = head("p");
+    nodes.push(node("Flatten", "flat", &["p"], "f", vec![]));
+    nodes.push(node("Gemm", "fc", &["f", "g"], "y", vec![int_attr("transB", 1)]));
+    let model = import_onnx(&encode(nodes, inits.clone(), &[1, 1, 7, 7], "y", 13), "cnn").unwrap();
+    let pooled_only = import_onnx(&encode(head("y"), inits, &[1, 1, 7, 7], "y", 13), "cnn").unwrap();
+    assert_eq!(pooled_only.layers.len(), 2, "a trailing pool is a layer of its own");
+    for seed in 0..3 {
+        let x: Vec<f64> = values(49, 30 + seed).iter().map(|v| f64::from(*v)).collect();
+        // SAME_UPPER on 7 with kernel 3, stride 2: output 4, total padding 2 (1 before, 1 after).
+        let mut t = conv(&T3 { c: 1, h: 7, w: 7, v: x.clone() }, (&k, [2, 3, 3]), &[0.0, 0.0], 2, [1, 1, 1, 1]);
+        assert_eq!((t.h, t.w), (4, 4));
+        relu(&mut t);
+        batch_norm(&mut t, &bn, 1e-5);
+        let t = avg_pool(&t, 3, 2, 1);
+        close(&pooled_only.forward(&x), &t.v);
+        let y: Vec<f64> = (0..2).map(|o| (0..8).map(|i| f64::from(g[o * 8 + i]) * t.v[i]).sum::<f64>()).collect();
+        close(&model.forward(&x), &y);
+    }
+}
+
+#[test]
+fn convolutions_the_importer_cannot_lower_are_refused_by_name() {
+    let k = values(2 * 9, 1);
+    let conv_with = |attrs: Vec<AttributeProto>, dims: &[i64]| {
+        error(&encode(
+            vec![node("Conv", "the_conv", &["x", "k"], "y", attrs)],
+            vec![tensor("k", &[2, 1, 3, 3], &k)],
+            dims,
+            "y",
+            13,
+        ))
+        .to_string()
+    };
+    assert!(conv_with(vec![int_attr("group", 2)], &[1, 1, 5, 5]).contains("group 2"));
+    assert!(conv_with(vec![ints_attr("dilations", &[2, 2])], &[1, 1, 5, 5]).contains("dilations"));
+    assert!(conv_with(vec![], &[1, 25]).contains("needs a [N, C, H, W] tensor"));
+    assert!(conv_with(vec![], &[1, 1, 2, 2]).contains("does not fit"));
+    assert!(conv_with(vec![], &[1, 3, 5, 5]).contains("the kernel takes 1 channels, the input has 3"));
 }

@@ -8,7 +8,7 @@ use verdict_circuits::{
 
 use crate::models_dir;
 
-const MODELS: [&str; 3] = ["price_feed", "tictactoe", "digits"];
+const MODELS: [&str; 4] = ["price_feed", "tictactoe", "digits", "digits_cnn"];
 
 fn load(name: &str) -> (verdict_circuits::FloatModel, Calibration, Model) {
     let dir = models_dir();
@@ -93,10 +93,10 @@ fn quantized_models_follow_onnxruntime_on_held_out_inputs() {
     }
 }
 
-#[test]
-fn digits_quantized_accuracy_on_held_out_images() {
-    let (_, _, model) = load("digits");
-    let text = std::fs::read_to_string(models_dir().join("digits.test.csv")).unwrap();
+/// Correct answers of the quantized `name` on its held-out images, and their count.
+fn held_out_accuracy(name: &str) -> (usize, usize) {
+    let (_, _, model) = load(name);
+    let text = std::fs::read_to_string(models_dir().join(format!("{name}.test.csv"))).unwrap();
     let (mut right, mut total) = (0, 0);
     for line in text.lines().skip(1) {
         let row = verdict_circuits::parse_csv_row(line).unwrap();
@@ -105,9 +105,17 @@ fn digits_quantized_accuracy_on_held_out_images() {
         right += usize::from(argmax(trace.output()) == label[0] as usize);
         total += 1;
     }
-    assert_eq!(total, 360);
-    // The float model scores 97.78% (scripts/train_models.py).
-    assert!(right * 100 >= total * 95, "digits: {right}/{total}");
+    (right, total)
+}
+
+#[test]
+fn digits_quantized_accuracy_on_held_out_images() {
+    // The float models score 97.78% each (scripts/train_models.py): the MLP and the CNN.
+    for name in ["digits", "digits_cnn"] {
+        let (right, total) = held_out_accuracy(name);
+        assert_eq!(total, 360);
+        assert!(right * 100 >= total * 95, "{name}: {right}/{total}");
+    }
 }
 
 const LINES: [[usize; 3]; 8] = [[0, 1, 2], [3, 4, 5], [6, 7, 8], [0, 3, 6], [1, 4, 7], [2, 5, 8], [0, 4, 8], [2, 4, 6]];

@@ -303,3 +303,91 @@ async fn malformed_input_gets_its_custom_error() {
         assert!(matches!(decoded, Some(NovaVerifierErrors::NovaVerifierBadKey(_))), "{err}");
     }
 }
+
+/// Tiled models on-chain: one key for every model, the segment's tile commitments checked
+/// against the registered tiled commitment by one range proof. A one-tile proof costs the same gas on a 38k-weight
+/// CNN and a 537k-weight MLP (the paths differ by a few siblings), both verifiers accept honest
+/// proofs and reject a wrong path, another tile's commitment, a moved segment and another model.
+#[tokio::test(flavor = "multi_thread")]
+async fn tiled_proofs_verify_on_chain_at_a_gas_independent_of_the_model() {
+    use verdict_circuits::{
+        tiled::{verify_tiled, TileKeys, TiledModel},
+        tiles::synthetic_mlp,
+    };
+    let anvil = anvil();
+    let (provider, _) = provider(&anvil);
+    let chain = chain(&provider).await;
+    let (keys, _) = TileKeys::load_or_setup(&KeySource::InsecureTest, None).unwrap();
+    let key = keys.verifier().evm_key().unwrap();
+    let mut gas = Vec::new();
+    let mut registered = Vec::new();
+    for model in [shipped("digits_cnn"), synthetic_mlp(&[784, 512, 256, 10], 3)] {
+        let tiled = TiledModel::new(model).unwrap();
+        let (id, _) =
+            nova::register_tiled_model(&chain.registry, &chain.verifier, &key, &tiled, false, 1, String::new())
+                .await
+                .unwrap();
+        registered.push((tiled, id));
+    }
+    for (n, (tiled, id)) in registered.iter().enumerate() {
+        let run = tiled.run(&sample_input(tiled.model(), 5)).unwrap();
+        let middle = tiled.steps() / 2;
+        // One tile in the middle; on the first model also four tiles from the start.
+        let mut segments: Vec<Range<usize>> = Vec::new();
+        segments.push(middle..middle + 1);
+        if n == 0 {
+            segments.push(0..4);
+        }
+        for segment in segments {
+            let (proof, _) = tiled.prove(&keys, RequestId::from_u64(9), &run, segment.clone(), |_| {}).unwrap();
+            // Both verifiers: Rust against the registered values of model `id`, and the contract.
+            let check = |p: SegmentProof, id: U256| {
+                let (t, _) = registered.iter().find(|(_, i)| *i == id).expect("registered");
+                let rust = verify_tiled(keys.verifier(), t.commitment(), t.steps(), &p);
+                let chain = &chain;
+                async move { (rust, on_chain(chain, id, &p).await) }
+            };
+            let (rust, contract) = check(proof.clone(), *id).await;
+            rust.unwrap();
+            let used =
+                contract.unwrap_or_else(|e| panic!("{} {segment:?}: rejected on-chain: {e}", tiled.model().name));
+            eprintln!(
+                "{} ({} tiles) {segment:?}: {used} gas, {} proof bytes",
+                tiled.model().name,
+                tiled.steps(),
+                proof.proof.len()
+            );
+            gas.push((n, segment.len(), used));
+            // Tamperings: a sibling of the first path, the first tile commitment (another tile's),
+            // a moved segment, another model.
+            let depth = (tiled.steps() + 1).next_power_of_two().trailing_zeros() as usize;
+            let siblings = verdict_circuits::range_proof_len(segment.start + 1, segment.end, depth);
+            let paths = proof.proof.len() - 32 * (segment.len() + siblings);
+            let mut cases: Vec<(&str, SegmentProof, U256)> = Vec::new();
+            let mut p = proof.clone();
+            p.proof[paths + 32 * segment.len() + 7] ^= 1;
+            cases.push(("a wrong sibling", p, *id));
+            let mut p = proof.clone();
+            let other = Commitment::from_field(tiled.tile_commitments()[(segment.start + 1) % tiled.steps()]).0;
+            p.proof[paths..paths + 32].copy_from_slice(&other);
+            cases.push(("another tile's commitment", p, *id));
+            let mut p = proof.clone();
+            (p.from, p.to) = (segment.start + 1, segment.end + 1);
+            cases.push(("a moved segment", p, *id));
+            cases.push(("another model", proof.clone(), registered[1 - n].1));
+            for (what, p, id) in cases {
+                let (rust, contract) = check(p, id).await;
+                assert!(rust.is_err() && contract.is_err(), "{what}: rust {rust:?}, contract {contract:?}");
+            }
+        }
+    }
+    // One tile: the same gas but for the range proof's depth, log2 of the tile count (7 levels
+    // for 68 tiles, 10 for 604): at most 2.5k gas a level.
+    let one: Vec<u64> = gas.iter().filter(|(_, k, _)| *k == 1).map(|(_, _, g)| *g).collect();
+    let depth = |t: &TiledModel| (t.steps() + 1).next_power_of_two().trailing_zeros() as u64;
+    let levels = depth(&registered[1].0) - depth(&registered[0].0);
+    assert!(one[0].abs_diff(one[1]) <= 2_500 * levels, "one-tile gas differs by model: {gas:?}");
+    assert!(one.iter().all(|g| *g <= 900_000), "a one-tile proof over 900k gas: {gas:?}");
+    let four = gas.iter().find(|(_, k, _)| *k == 4).map(|(_, _, g)| *g).unwrap();
+    assert!((four - one[0]) / 3 <= 30_000, "more than 30k gas an extra tile: {gas:?}");
+}

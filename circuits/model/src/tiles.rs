@@ -1,0 +1,598 @@
+//! Tiles: a model's inference cut into fixed-size steps, so that a disputed step costs the same
+//! whatever the model's size.
+//!
+//! A dense layer `W · x + b` (`W` is `m × n`) is cut into blocks of [`TILE_ROWS`] output rows by
+//! [`TILE_COLS`] input columns, zero-padded at the edges. The trace visits a layer's tiles row
+//! block by row block, each row block column by column, and the layers in order: tile `t` of the
+//! trace adds its block's products to the row block's partial accumulators; the row block's last
+//! column tile adds the bias, applies ReLU and requantization (or keeps the int32 accumulators
+//! of the last layer) and writes the block's outputs.
+//!
+//! What a tile reads and writes is carried from step to step by the **tile state** (its
+//! commitment is z_t, see [`TileState::commitment`]):
+//! - `x`: the commitment of the layer's input (an activation commitment, `COMMITMENTS.md`);
+//! - `read`: the Poseidon sponge state of re-hashing the layer's input, one packed element (31
+//!   int8 values, one column block) a tile; the row block's last tile checks that the sponge's
+//!   output is `x`, so the columns a row block read are the layer's input;
+//! - `write`: the sponge state of hashing the layer's output, one packed element (one row
+//!   block) at a time; after the layer's last tile its output is the layer's output commitment,
+//!   the next layer's `x`;
+//! - `acc`: the row block's partial accumulators.
+//!
+//! The sponge is the commitment hash itself ([`crate::poseidon_hash`]: a width-9 Poseidon
+//! sponge absorbing eight elements a permutation), so the activation commitments are exactly
+//! the plain ones: z_0 is the input commitment and z_L the output commitment that the contracts
+//! compute (z_L's header names step L, the tile count, as the registry's step count does).
+//! Between them z_t is `H(x, read, write, pack(acc))`.
+//!
+//! A tile's parameters (its weights, the row block's biases and multipliers) and its place in
+//! the model (the flags of [`TileSpec`]) are bound by its **tile commitment**
+//! ([`tile_commitment`]), which also binds the tile's position `t`: the step circuit of tile `t`
+//! takes `[t, z_t, z_{t+1}, T_t]` as public IO, and the verifier checks `T_t` against the tile
+//! commitments that the model commitment binds.
+
+use std::sync::OnceLock;
+
+use ff::Field;
+
+use crate::{
+    commit::{pack, poseidon_hash, Fr},
+    engine::{clamp_int8, requantize},
+    model::{Activation, Layer, Model},
+    poseidon_params::{poseidon_params, sponge_tag, PoseidonParams},
+    Error, Result,
+};
+
+/// Output rows a tile: the int8 values of one packed element, so a row block writes one.
+pub const TILE_ROWS: usize = 31;
+/// Input columns a tile: one packed element of the layer's input.
+pub const TILE_COLS: usize = 31;
+/// Weights a tile.
+pub const TILE_WEIGHTS: usize = TILE_ROWS * TILE_COLS;
+/// The last layer's int32 outputs fill at most four packed elements (7 each), all absorbed in
+/// the output sponge's first block: so a tiled model has at most 28 outputs.
+pub const MAX_TILED_OUTPUTS: usize = 28;
+/// The smallest requantization shift a tile proves: quotients stay below 2^40 (the clamp's
+/// comparisons are 41 bits), see [`crate::model::Requant`].
+pub const MIN_TILED_SHIFT: u32 = 22;
+/// The sponge's width (rate 8 + capacity 1).
+pub const SPONGE_WIDTH: usize = 9;
+/// Domain tag of a tile commitment.
+pub const TAG_TILE: u64 = 4;
+/// Bits of a tile's packed flag word (see [`TileSpec::flag_bits`]).
+pub const FLAG_BITS: usize = 10 + 8 + 8 + 62 + TILE_ROWS;
+
+/// The commitment hash's permutation parameters, computed once.
+pub fn params() -> &'static PoseidonParams {
+    static PARAMS: OnceLock<PoseidonParams> = OnceLock::new();
+    PARAMS.get_or_init(poseidon_params)
+}
+
+/// Where a tile sits in its model, and so what its step does. Every field is bound by the tile
+/// commitment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TileSpec {
+    /// The tile's position in the trace.
+    pub index: usize,
+    /// The layer it computes a block of.
+    pub layer: usize,
+    /// Its row block (outputs `TILE_ROWS · row_block ..`).
+    pub row_block: usize,
+    /// Its column block (inputs `TILE_COLS · col_block ..`).
+    pub col_block: usize,
+    /// The layer's input width `n`.
+    pub in_dim: usize,
+    /// The layer's output width `m`.
+    pub out_dim: usize,
+    /// Column blocks of the layer.
+    pub col_blocks: usize,
+    /// Row blocks of the layer.
+    pub row_blocks: usize,
+    /// The model's tile count.
+    pub tiles: usize,
+    /// The last layer: int32 outputs, no requantization.
+    pub last_layer: bool,
+    /// The layer applies ReLU.
+    pub relu: bool,
+    /// The requantization shift (0 on the last layer).
+    pub shift: u32,
+}
+
+impl TileSpec {
+    /// The model's first tile: its z_t is the input commitment.
+    pub fn first(&self) -> bool {
+        self.index == 0
+    }
+
+    /// The model's last tile: its z_{t+1} is the output commitment.
+    pub fn last(&self) -> bool {
+        self.index + 1 == self.tiles
+    }
+
+    /// The first column block of its row block: the accumulators and the input sponge restart.
+    pub fn first_col(&self) -> bool {
+        self.col_block == 0
+    }
+
+    /// The last column block: the row block's outputs are finished and written.
+    pub fn last_col(&self) -> bool {
+        self.col_block + 1 == self.col_blocks
+    }
+
+    /// The layer's first tile: the output sponge starts.
+    pub fn layer_start(&self) -> bool {
+        self.row_block == 0 && self.col_block == 0
+    }
+
+    /// The layer's last tile: the output sponge's result is the next layer's input commitment.
+    pub fn layer_end(&self) -> bool {
+        self.row_block + 1 == self.row_blocks && self.last_col()
+    }
+
+    /// The input sponge's rate slot of this tile's packed element (after the 4-element header).
+    pub fn read_slot(&self) -> usize {
+        (4 + self.col_block) % 8
+    }
+
+    /// The input sponge permutes after this tile's element (a full block, or the last element).
+    pub fn read_permutes(&self) -> bool {
+        self.read_slot() == 7 || self.last_col()
+    }
+
+    /// The output sponge's rate slot of the row block's first element (int32 outputs: 4, their
+    /// four elements fill slots 4..8).
+    pub fn write_slot(&self) -> usize {
+        if self.last_layer {
+            4
+        } else {
+            (4 + self.row_block) % 8
+        }
+    }
+
+    /// The output sponge permutes after this tile's write (only on a row block's last tile).
+    pub fn write_permutes(&self) -> bool {
+        self.last_col() && (self.last_layer || self.write_slot() == 7 || self.row_block + 1 == self.row_blocks)
+    }
+
+    /// Rows of the row block that are outputs of the layer (the rest are padding).
+    pub fn valid_rows(&self) -> usize {
+        (self.out_dim - TILE_ROWS * self.row_block).min(TILE_ROWS)
+    }
+
+    /// The input sponge's tag: the layer input's preimage has `4 + ⌈n/31⌉` elements.
+    pub fn read_tag(&self) -> Fr {
+        sponge_tag(4 + self.in_dim.div_ceil(31))
+    }
+
+    /// The output sponge's tag: `4 + ⌈m/31⌉` (int8) or `4 + ⌈m/7⌉` (int32) elements.
+    pub fn write_tag(&self) -> Fr {
+        sponge_tag(4 + if self.last_layer { self.out_dim.div_ceil(7) } else { self.out_dim.div_ceil(31) })
+    }
+
+    /// The output's bit width.
+    pub fn out_bits(&self) -> u32 {
+        if self.last_layer {
+            32
+        } else {
+            8
+        }
+    }
+
+    /// The input sponge's state before the layer input's first packed element: the header
+    /// `[TAG_ACTIVATIONS, layer, n, 8]` absorbed.
+    pub fn read_init(&self) -> [Fr; SPONGE_WIDTH] {
+        sponge_init(self.read_tag(), self.layer, self.in_dim, 8)
+    }
+
+    /// The step index in the output's activation header: `layer + 1`, and for the last layer
+    /// the tile count `L`, so that z_L is the output commitment of step L that the contracts
+    /// compute from the registered step count.
+    pub fn write_step(&self) -> usize {
+        if self.last_layer {
+            self.tiles
+        } else {
+            self.layer + 1
+        }
+    }
+
+    /// The output sponge's state before the first output element.
+    pub fn write_init(&self) -> [Fr; SPONGE_WIDTH] {
+        sponge_init(self.write_tag(), self.write_step(), self.out_dim, self.out_bits())
+    }
+
+    /// The flag word's bits, low first: `first, last, first_col, last_col, layer_start,
+    /// layer_end, read_permutes, write_permutes, last_layer, relu`, the read slot one-hot (8),
+    /// the write slot one-hot (8), the shift as a thermometer (bit `k` set for `k < shift`, 62),
+    /// the valid rows as a thermometer (31).
+    pub fn flag_bits(&self) -> Vec<bool> {
+        let mut bits = vec![
+            self.first(),
+            self.last(),
+            self.first_col(),
+            self.last_col(),
+            self.layer_start(),
+            self.layer_end(),
+            self.read_permutes(),
+            self.write_permutes(),
+            self.last_layer,
+            self.relu,
+        ];
+        bits.extend((0..8).map(|s| s == self.read_slot()));
+        bits.extend((0..8).map(|s| s == self.write_slot()));
+        bits.extend((0..62).map(|k| k < self.shift as usize));
+        bits.extend((0..TILE_ROWS).map(|r| r < self.valid_rows()));
+        debug_assert_eq!(bits.len(), FLAG_BITS);
+        bits
+    }
+
+    /// The word of the tile commitment: the flag bits (`Σ 2^k · bit_k`, below 2^119) and
+    /// `2^120 · layer + 2^152 · n + 2^184 · m + 2^216 · L` (each below 2^32).
+    pub fn word(&self) -> Fr {
+        let mut word = Fr::ZERO;
+        let mut weight = Fr::ONE;
+        for bit in self.flag_bits() {
+            if bit {
+                word += weight;
+            }
+            weight = weight.double();
+        }
+        let at = |k: u32| Fr::from(2u64).pow_vartime([u64::from(k)]);
+        word + at(120) * Fr::from(self.layer as u64)
+            + at(152) * Fr::from(self.in_dim as u64)
+            + at(184) * Fr::from(self.out_dim as u64)
+            + at(216) * Fr::from(self.tiles as u64)
+    }
+}
+
+/// `[tag, TAG_ACTIVATIONS, step, len, bits, 0, 0, 0, 0]`: a sponge that absorbed an activation
+/// header.
+pub fn sponge_init(tag: Fr, step: usize, len: usize, bits: u32) -> [Fr; SPONGE_WIDTH] {
+    let mut s = [Fr::ZERO; SPONGE_WIDTH];
+    s[0] = tag;
+    s[1] = Fr::from(crate::commit::TAG_ACTIVATIONS);
+    s[2] = Fr::from(step as u64);
+    s[3] = Fr::from(len as u64);
+    s[4] = Fr::from(u64::from(bits));
+    s
+}
+
+/// A tile's parameters, zero-padded to the tile's size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TileParams {
+    /// Row-major `TILE_ROWS × TILE_COLS` int8 weights.
+    pub weights: Vec<i8>,
+    /// The row block's biases (zero on padding rows).
+    pub bias: Vec<i32>,
+    /// The row block's multipliers (zero on padding rows and on the last layer).
+    pub multipliers: Vec<i32>,
+}
+
+/// A model's tiles: where each sits.
+#[derive(Clone, Debug)]
+pub struct TilePlan {
+    /// One spec a tile, in trace order.
+    pub tiles: Vec<TileSpec>,
+}
+
+impl TilePlan {
+    /// The tiles of `model`, or why it cannot be tiled.
+    pub fn new(model: &Model) -> Result<Self> {
+        let last = model.layers.len() - 1;
+        let out = model.layers[last].out_dim;
+        if out > MAX_TILED_OUTPUTS {
+            return Err(Error::Model(format!(
+                "the last layer has {out} outputs; tiled proofs take at most {MAX_TILED_OUTPUTS}"
+            )));
+        }
+        let mut tiles = Vec::new();
+        for (l, layer) in model.layers.iter().enumerate() {
+            let shift = layer.requant.as_ref().map_or(0, |r| r.shift);
+            if l != last && shift < MIN_TILED_SHIFT {
+                return Err(Error::Model(format!(
+                    "layer {l}: requantization shift {shift}; tiled proofs need at least {MIN_TILED_SHIFT}"
+                )));
+            }
+            let (row_blocks, col_blocks) = (layer.out_dim.div_ceil(TILE_ROWS), layer.in_dim.div_ceil(TILE_COLS));
+            for row_block in 0..row_blocks {
+                for col_block in 0..col_blocks {
+                    tiles.push(TileSpec {
+                        index: tiles.len(),
+                        layer: l,
+                        row_block,
+                        col_block,
+                        in_dim: layer.in_dim,
+                        out_dim: layer.out_dim,
+                        col_blocks,
+                        row_blocks,
+                        tiles: 0,
+                        last_layer: l == last,
+                        relu: layer.activation == Activation::Relu,
+                        shift,
+                    });
+                }
+            }
+        }
+        let count = tiles.len();
+        if count > usize::from(u16::MAX) {
+            return Err(Error::Model(format!("the model has {count} tiles; a trace has at most 65535 steps")));
+        }
+        for t in &mut tiles {
+            t.tiles = count;
+        }
+        Ok(Self { tiles })
+    }
+
+    /// Number of tiles (steps of the trace).
+    pub fn len(&self) -> usize {
+        self.tiles.len()
+    }
+
+    /// Whether the plan has no tile (never, for a valid model).
+    pub fn is_empty(&self) -> bool {
+        self.tiles.is_empty()
+    }
+}
+
+/// The parameters of tile `spec` of `model`.
+pub fn tile_params(model: &Model, spec: &TileSpec) -> TileParams {
+    let layer = &model.layers[spec.layer];
+    let mut weights = vec![0i8; TILE_WEIGHTS];
+    let (mut bias, mut multipliers) = (vec![0i32; TILE_ROWS], vec![0i32; TILE_ROWS]);
+    for r in 0..spec.valid_rows() {
+        let o = TILE_ROWS * spec.row_block + r;
+        let row = layer.row(o);
+        for c in 0..TILE_COLS {
+            let i = TILE_COLS * spec.col_block + c;
+            if i < layer.in_dim {
+                weights[r * TILE_COLS + c] = row[i];
+            }
+        }
+        bias[r] = layer.bias[o];
+        multipliers[r] = layer.requant.as_ref().map_or(0, |q| q.multipliers[o]);
+    }
+    TileParams { weights, bias, multipliers }
+}
+
+/// The preimage of a tile commitment: `[TAG_TILE, t, word, read tag, write tag, pack(weights,
+/// 8)…, pack(bias, 32)…, pack(multipliers, 32)…, blinding]`, where `word` holds the flags and
+/// the dimensions ([`TileSpec::word`]).
+pub fn tile_preimage(spec: &TileSpec, params: &TileParams, blinding: Fr) -> Vec<Fr> {
+    let mut e = vec![Fr::from(TAG_TILE), Fr::from(spec.index as u64), spec.word(), spec.read_tag(), spec.write_tag()];
+    e.extend(pack(params.weights.iter().map(|w| i64::from(*w)), 8));
+    e.extend(pack(params.bias.iter().map(|b| i64::from(*b)), 32));
+    e.extend(pack(params.multipliers.iter().map(|m| i64::from(*m)), 32));
+    e.push(blinding);
+    e
+}
+
+/// Elements of a tile commitment's preimage (six permutations).
+pub const TILE_PREIMAGE_LEN: usize = 5 + 31 + 5 + 5 + 1;
+
+/// The commitment `T_t` of tile `spec` (blinding 0 for public models).
+pub fn tile_commitment(spec: &TileSpec, params: &TileParams, blinding: Fr) -> Fr {
+    poseidon_hash(&tile_preimage(spec, params, blinding))
+}
+
+/// The state a tile reads and writes (see the module documentation).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TileState {
+    /// The current layer's input commitment.
+    pub x: Fr,
+    /// The input sponge.
+    pub read: [Fr; SPONGE_WIDTH],
+    /// The output sponge.
+    pub write: [Fr; SPONGE_WIDTH],
+    /// The row block's partial accumulators.
+    pub acc: [i64; TILE_ROWS],
+}
+
+/// Elements of a tile state commitment's preimage: `x`, two sponges, 5 packed accumulator
+/// elements (three permutations).
+pub const STATE_PREIMAGE_LEN: usize = 1 + 2 * SPONGE_WIDTH + 5;
+
+impl TileState {
+    /// The state before tile 0: `x` is the input commitment z_0 (the sponges start at the first
+    /// tile).
+    pub fn initial(z0: Fr) -> Self {
+        Self { x: z0, read: [Fr::ZERO; SPONGE_WIDTH], write: [Fr::ZERO; SPONGE_WIDTH], acc: [0; TILE_ROWS] }
+    }
+
+    /// The preimage of the state's commitment.
+    pub fn preimage(&self) -> Vec<Fr> {
+        let mut e = vec![self.x];
+        e.extend(self.read);
+        e.extend(self.write);
+        e.extend(pack(self.acc.iter().copied(), 32));
+        e
+    }
+
+    /// `H(x, read, write, pack(acc, 32))`: z_t of an inner step. It needs no domain tag: its
+    /// length (24) is its own, and the position is bound by the tile commitment of the step.
+    pub fn commitment(&self) -> Fr {
+        poseidon_hash(&self.preimage())
+    }
+}
+
+fn permute(state: &mut [Fr; SPONGE_WIDTH]) {
+    params().permute(state);
+}
+
+/// One output of a row block from its accumulator: bias, ReLU, requantization (padding rows,
+/// whose parameters are zero, give 0).
+fn finish(layer: &Layer, params: &TileParams, r: usize, acc: i64) -> i64 {
+    let pre = acc + i64::from(params.bias[r]);
+    match &layer.requant {
+        None => match layer.activation {
+            Activation::Relu => pre.max(0),
+            Activation::None => pre,
+        },
+        Some(q) => {
+            // ReLU folds into the clamp: multipliers are non-negative.
+            i64::from(clamp_int8(requantize(pre, i64::from(params.multipliers[r]), q.shift), layer.activation))
+        }
+    }
+}
+
+/// The packed elements a row block writes: one int8 element, or four int32 elements (padding
+/// rows are absent: their digits are zero).
+pub fn written_elements(spec: &TileSpec, outputs: &[i64; TILE_ROWS]) -> [Fr; 4] {
+    let valid = spec.valid_rows();
+    let mut out = [Fr::ZERO; 4];
+    if spec.last_layer {
+        for (k, e) in pack(outputs[..valid].iter().copied(), 32).into_iter().enumerate() {
+            out[k] = e;
+        }
+    } else {
+        out[0] = pack(outputs[..valid].iter().copied(), 8)[0];
+    }
+    out
+}
+
+/// The layer input's column block `spec.col_block`: 31 values, -128 past the input's end (the
+/// packed element's absent digits are zero, and -128 is the value of digit 0).
+pub fn input_chunk(spec: &TileSpec, input: &[i32]) -> [i32; TILE_COLS] {
+    let mut chunk = [-128; TILE_COLS];
+    for (c, v) in chunk.iter_mut().enumerate() {
+        if let Some(x) = input.get(TILE_COLS * spec.col_block + c) {
+            *v = *x;
+        }
+    }
+    chunk
+}
+
+/// What a tile's step computes besides the next state: the row block's finished values (its
+/// last column tile), for the circuit's witness.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TileStep {
+    /// The state after the tile.
+    pub state: TileState,
+    /// The accumulators after this tile's products (before any bias).
+    pub acc: [i64; TILE_ROWS],
+    /// The row block's outputs (zero unless the tile is its row block's last).
+    pub outputs: [i64; TILE_ROWS],
+}
+
+/// Tile `spec` of `model` applied to `state`, reading `input` (the layer's whole input, from the
+/// engine's trace).
+pub fn apply(model: &Model, spec: &TileSpec, params: &TileParams, state: &TileState, input: &[i32]) -> TileStep {
+    let layer = &model.layers[spec.layer];
+    let chunk = input_chunk(spec, input);
+    let x = state.x;
+    let mut read = if spec.first_col() { spec.read_init() } else { state.read };
+    let mut write = if spec.layer_start() { spec.write_init() } else { state.write };
+    read[1 + spec.read_slot()] += pack(chunk.iter().map(|v| i64::from(*v)), 8)[0];
+    if spec.read_permutes() {
+        permute(&mut read);
+    }
+    let mut acc = if spec.first_col() { [0; TILE_ROWS] } else { state.acc };
+    for (r, a) in acc.iter_mut().enumerate() {
+        let row = &params.weights[r * TILE_COLS..(r + 1) * TILE_COLS];
+        *a += row.iter().zip(&chunk).map(|(w, v)| i64::from(*w) * i64::from(*v)).sum::<i64>();
+    }
+    let mut outputs = [0i64; TILE_ROWS];
+    let mut next_acc = acc;
+    let mut next_x = x;
+    if spec.last_col() {
+        for r in 0..TILE_ROWS {
+            outputs[r] = finish(layer, params, r, acc[r]);
+        }
+        let e = written_elements(spec, &outputs);
+        write[1 + spec.write_slot()] += e[0];
+        for k in 1..4 {
+            write[5 + k] += e[k];
+        }
+        if spec.write_permutes() {
+            permute(&mut write);
+        }
+        next_acc = [0; TILE_ROWS];
+        if spec.layer_end() {
+            next_x = write[1];
+        }
+    }
+    TileStep { state: TileState { x: next_x, read, write, acc: next_acc }, acc, outputs }
+}
+
+/// A tiled trace: every tile's state, and the step commitments z_0..z_L.
+#[derive(Clone, Debug)]
+pub struct TiledTrace {
+    /// The state before each tile, and after the last (`L + 1` of them).
+    pub states: Vec<TileState>,
+    /// z_0 (the input commitment), the inner state commitments, z_L (the output commitment).
+    pub commitments: Vec<Fr>,
+}
+
+/// The tiled trace of `model` on the engine's `trace` (its activations), with input commitment
+/// `z0` (salted or not).
+pub fn tiled_trace(model: &Model, plan: &TilePlan, trace: &crate::Trace, z0: Fr) -> TiledTrace {
+    let mut states = vec![TileState::initial(z0)];
+    let mut commitments = vec![z0];
+    for spec in &plan.tiles {
+        let params = tile_params(model, spec);
+        let step = apply(model, spec, &params, states.last().expect("the initial state"), &trace.steps[spec.layer]);
+        let z = if spec.last() { step.state.write[1] } else { step.state.commitment() };
+        commitments.push(z);
+        states.push(step.state);
+    }
+    TiledTrace { states, commitments }
+}
+
+/// The tile commitments of `model` (public: blinding 0).
+pub fn tile_commitments(model: &Model, plan: &TilePlan) -> Vec<Fr> {
+    plan.tiles.iter().map(|s| tile_commitment(s, &tile_params(model, s), Fr::ZERO)).collect()
+}
+
+/// A synthetic MLP of the given widths (`dims[0]` inputs, then each layer's outputs) with
+/// deterministic pseudo-random int8 weights, ReLU hidden layers and requantization that keeps
+/// activations spread over int8: for benchmarks and tests at sizes no shipped model has.
+pub fn synthetic_mlp(dims: &[usize], seed: u64) -> Model {
+    use crate::model::{InputSpec, OutputSpec, Requant, Task, MODEL_FORMAT, MODEL_FORMAT_VERSION};
+    assert!(dims.len() >= 2, "an input width and at least one layer");
+    // splitmix64: deterministic across platforms.
+    let mut state = seed;
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let last = dims.len() - 2;
+    let layers = dims
+        .windows(2)
+        .enumerate()
+        .map(|(l, w)| {
+            let (n, m) = (w[0], w[1]);
+            let weights: Vec<i8> = (0..n * m).map(|_| ((next() % 129) as i32 - 64) as i8).collect();
+            let bias: Vec<i32> = (0..m).map(|_| (next() % 20_001) as i32 - 10_000).collect();
+            // acc's spread is about √n · 73 · 37 (uniform inputs and weights): map it to ±40.
+            let real = 40.0 / ((n as f64).sqrt() * 73.0 * 37.0);
+            // The largest shift whose multipliers (up to 1.25 · real · 2^shift) stay below 2^31.
+            let shift = ((2f64.powi(31) - 1.0) / (1.25 * real)).log2().floor().clamp(22.0, 62.0) as u32;
+            let requant = (l != last).then(|| Requant {
+                multipliers: (0..m)
+                    .map(|_| ((real * (0.75 + (next() % 1000) as f64 / 2000.0)) * 2f64.powi(shift as i32)) as i32)
+                    .collect(),
+                shift,
+            });
+            Layer {
+                in_dim: n,
+                out_dim: m,
+                activation: if l == last { Activation::None } else { Activation::Relu },
+                weights,
+                bias,
+                requant,
+            }
+        })
+        .collect();
+    let model = Model {
+        format: MODEL_FORMAT.into(),
+        version: MODEL_FORMAT_VERSION,
+        name: format!("synthetic-{}", dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("-")),
+        task: Task::Classification,
+        input: InputSpec { len: dims[0], scale: 1.0 / 127.0 },
+        layers,
+        output: OutputSpec { scales: vec![1.0; dims[dims.len() - 1]] },
+    };
+    model.validate().expect("a synthetic model is valid");
+    model
+}

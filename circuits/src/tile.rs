@@ -1,0 +1,568 @@
+//! The tile step circuit: one fixed-size step of any model's tiled trace
+//! ([`verdict_model::tiles`]). Its shape is the same for every model, so one set of keys serves
+//! them all, and a disputed step costs the same whatever the model's size.
+//!
+//! Public IO: `[t, z_t, z_{t+1}, T_t]`. Witness: the tile's flags and dimensions, its weights,
+//! biases and multipliers (all opened from `T_t`, which binds `t`), the state before the tile
+//! (opened from `z_t`, or `z_t` is the layer input commitment at tile 0), the input column block
+//! and the requantization hints. The circuit recomputes the state after the tile and its
+//! commitment `z_{t+1}` (the output commitment after the last tile).
+//!
+//! Every value that a commitment opens is range-checked as its packing needs (int8 digits of the
+//! weights and inputs, 32-bit digits of biases, multipliers and accumulators), so an opening is
+//! unique; the flags are booleans, the slots one-hot and the shift and the valid rows
+//! thermometers, so the tile commitment cannot encode a step the engine would not take.
+
+use ff::Field;
+use nova_snark::frontend::{num::AllocatedNum, Circuit, ConstraintSystem, SynthesisError, Variable};
+
+use crate::{
+    gadgets::fr,
+    poseidon_circuit::{self, Num},
+    tiles::{
+        apply, input_chunk, tile_commitment, TileParams, TileSpec, TileState, TileStep, FLAG_BITS, SPONGE_WIDTH,
+        TAG_TILE, TILE_COLS, TILE_ROWS,
+    },
+    Fr, Model,
+};
+
+/// The tile circuit's revision (part of the key cache's names).
+/// 2: the tile count in the word, and as z_L's step index.
+pub const TILE_CIRCUIT_VERSION: u32 = 2;
+
+/// Public inputs of a tile step: `[t, z_t, z_{t+1}, T_t]`.
+pub const TILE_IO_LEN: usize = 4;
+
+/// Bits of the clamp's comparisons: quotients are below 2^40 (shift ≥ 22).
+const CLAMP_BITS: u32 = 41;
+
+type R<T> = Result<T, SynthesisError>;
+
+/// One tile step, ready to synthesize.
+#[derive(Clone, Debug)]
+pub struct TileCircuit {
+    spec: TileSpec,
+    params: TileParams,
+    blinding: Fr,
+    state: TileState,
+    chunk: [i32; TILE_COLS],
+    step: TileStep,
+    io: [Fr; TILE_IO_LEN],
+}
+
+impl TileCircuit {
+    /// Tile `spec` of `model` from `state`, reading the layer input `input` (the engine's
+    /// activations of layer `spec.layer`), with the tile's parameters and blinding.
+    pub fn new(
+        model: &Model,
+        spec: &TileSpec,
+        params: TileParams,
+        blinding: Fr,
+        state: &TileState,
+        input: &[i32],
+    ) -> Self {
+        let step = apply(model, spec, &params, state, input);
+        let z_in = if spec.first() { state.x } else { state.commitment() };
+        let z_out = if spec.last() { step.state.write[1] } else { step.state.commitment() };
+        let t = tile_commitment(spec, &params, blinding);
+        Self {
+            chunk: input_chunk(spec, input),
+            spec: spec.clone(),
+            params,
+            blinding,
+            state: state.clone(),
+            step,
+            io: [Fr::from(spec.index as u64), z_in, z_out, t],
+        }
+    }
+
+    /// The public inputs this step claims.
+    pub fn io(&self) -> &[Fr; TILE_IO_LEN] {
+        &self.io
+    }
+
+    /// The same witness with other claimed public inputs (tests of false claims).
+    #[doc(hidden)]
+    pub fn with_io(mut self, io: [Fr; TILE_IO_LEN]) -> Self {
+        self.io = io;
+        self
+    }
+
+    /// The same claim with another witness: `edit` changes the parameters or the state the
+    /// circuit opens (tests that a witness other than the committed one fails).
+    #[doc(hidden)]
+    pub fn with_witness(mut self, edit: impl FnOnce(&mut TileParams, &mut TileState, &mut [i32; TILE_COLS])) -> Self {
+        edit(&mut self.params, &mut self.state, &mut self.chunk);
+        self
+    }
+}
+
+/// A boolean witness variable.
+fn bit<CS: ConstraintSystem<Fr>>(mut cs: CS, value: bool) -> R<Variable> {
+    let b = cs.alloc(|| "bit", || Ok(if value { Fr::ONE } else { Fr::ZERO }))?;
+    cs.enforce(|| "boolean", |z| z + b, |z| z + CS::one() - b, |z| z);
+    Ok(b)
+}
+
+/// A field witness variable.
+fn var<CS: ConstraintSystem<Fr>>(mut cs: CS, value: Fr) -> R<Num> {
+    let v = cs.alloc(|| "value", || Ok(value))?;
+    Ok(Num::var(v, Some(value)))
+}
+
+/// `a · b` as a new variable.
+fn product<CS: ConstraintSystem<Fr>>(mut cs: CS, a: &Num, b: &Num) -> R<Num> {
+    let value = a.value.zip(b.value).map(|(x, y)| x * y);
+    let p = cs.alloc(|| "product", || value.ok_or(SynthesisError::AssignmentMissing))?;
+    cs.enforce(|| "a * b", |z| z + &a.lc, |z| z + &b.lc, |z| z + p);
+    Ok(Num::var(p, value))
+}
+
+/// `f ? a : b` (`f` boolean) as a new variable: `b + f · (a - b)`.
+fn select<CS: ConstraintSystem<Fr>>(mut cs: CS, f: &Num, a: &Num, b: &Num) -> R<Num> {
+    let on = f.value.map(|v| v == Fr::ONE);
+    let value = on.zip(a.value.zip(b.value)).map(|(on, (a, b))| if on { a } else { b });
+    let out = cs.alloc(|| "selected", || value.ok_or(SynthesisError::AssignmentMissing))?;
+    cs.enforce(|| "f * (a - b) = out - b", |z| z + &f.lc, |z| z + &a.lc - &b.lc, |z| z + out - &b.lc);
+    Ok(Num::var(out, value))
+}
+
+/// `f · (a - b) = 0`: `a = b` when `f` is set.
+fn equal_if<CS: ConstraintSystem<Fr>>(mut cs: CS, f: &Num, a: &Num, b: &Num) {
+    cs.enforce(|| "f * (a - b) = 0", |z| z + &f.lc, |z| z + &a.lc - &b.lc, |z| z);
+}
+
+/// `a = b`.
+fn equal<CS: ConstraintSystem<Fr>>(mut cs: CS, a: &Num, b: &Num) {
+    cs.enforce(|| "a = b", |z| z + &a.lc, |z| z + CS::one(), |z| z + &b.lc);
+}
+
+/// An unsigned value of `bits` bits as `bits` boolean variables; returns the bits and the value
+/// as their sum (a linear combination).
+fn digits<CS: ConstraintSystem<Fr>>(mut cs: CS, value: u128, bits: u32) -> R<(Vec<Variable>, Num)> {
+    let mut out = Vec::with_capacity(bits as usize);
+    let mut sum = Num::zero();
+    let mut weight = Fr::ONE;
+    for k in 0..bits {
+        let b = bit(cs.namespace(|| format!("bit {k}")), (value >> k) & 1 == 1)?;
+        sum = sum.add_scaled(weight, &Num::var(b, Some(if (value >> k) & 1 == 1 { Fr::ONE } else { Fr::ZERO })));
+        weight = weight.double();
+        out.push(b);
+    }
+    Ok((out, sum))
+}
+
+/// Packs digits (each a linear combination, `bits` wide, already range-checked) little-endian,
+/// `248 / bits` an element, each element one variable (the sponge then reads one term).
+fn pack<CS: ConstraintSystem<Fr>>(mut cs: CS, values: &[Num], bits: u32) -> R<Vec<Num>> {
+    let per = (248 / bits) as usize;
+    let radix = Fr::from(2u64).pow_vartime([u64::from(bits)]);
+    let mut out = Vec::new();
+    for (k, chunk) in values.chunks(per).enumerate() {
+        let mut e = Num::zero();
+        let mut weight = Fr::ONE;
+        for v in chunk {
+            e = e.add_scaled(weight, v);
+            weight *= radix;
+        }
+        out.push(e.materialize(cs.namespace(|| format!("packed {k}")))?);
+    }
+    Ok(out)
+}
+
+/// A constant.
+fn constant<CS: ConstraintSystem<Fr>>(c: Fr) -> Num {
+    Num::constant::<CS>(c)
+}
+
+/// The flags of [`TileSpec::flag_bits`] as variables.
+struct Flags {
+    first: Num,
+    last: Num,
+    first_col: Num,
+    last_col: Num,
+    layer_start: Num,
+    layer_end: Num,
+    read_permutes: Num,
+    write_permutes: Num,
+    last_layer: Num,
+    relu: Num,
+    read_slot: Vec<Num>,
+    write_slot: Vec<Num>,
+    /// Thermometer: `shift[k]` for `k < shift`.
+    shift: Vec<Num>,
+    /// Thermometer: `valid[r]` for `r < valid rows`.
+    valid: Vec<Num>,
+}
+
+impl Flags {
+    fn alloc<CS: ConstraintSystem<Fr>>(cs: &mut CS, spec: &TileSpec) -> R<(Self, Num)> {
+        let bits = spec.flag_bits();
+        let mut vars = Vec::with_capacity(FLAG_BITS);
+        let mut word = Num::zero();
+        let mut weight = Fr::ONE;
+        for (k, b) in bits.iter().enumerate() {
+            let v = Num::var(bit(cs.namespace(|| format!("flag {k}")), *b)?, Some(if *b { Fr::ONE } else { Fr::ZERO }));
+            word = word.add_scaled(weight, &v);
+            weight = weight.double();
+            vars.push(v);
+        }
+        let mut it = vars.into_iter();
+        let mut take = |n: usize| (0..n).map(|_| it.next().expect("FLAG_BITS flags")).collect::<Vec<_>>();
+        let head = take(10);
+        let flags = Self {
+            first: head[0].clone(),
+            last: head[1].clone(),
+            first_col: head[2].clone(),
+            last_col: head[3].clone(),
+            layer_start: head[4].clone(),
+            layer_end: head[5].clone(),
+            read_permutes: head[6].clone(),
+            write_permutes: head[7].clone(),
+            last_layer: head[8].clone(),
+            relu: head[9].clone(),
+            read_slot: take(8),
+            write_slot: take(8),
+            shift: take(62),
+            valid: take(TILE_ROWS),
+        };
+        let one = constant::<CS>(Fr::ONE);
+        for (name, slots) in [("read slot", &flags.read_slot), ("write slot", &flags.write_slot)] {
+            let sum = slots.iter().fold(Num::zero(), |s, v| s.add_scaled(Fr::ONE, v));
+            equal(cs.namespace(|| format!("{name} is one-hot")), &sum, &one);
+        }
+        for (name, thermometer) in [("shift", &flags.shift), ("valid", &flags.valid)] {
+            for k in 1..thermometer.len() {
+                // t[k] · (1 - t[k-1]) = 0: a thermometer.
+                cs.enforce(
+                    || format!("{name} {k} is a thermometer"),
+                    |z| z + &thermometer[k].lc,
+                    |z| z + CS::one() - &thermometer[k - 1].lc,
+                    |z| z,
+                );
+            }
+        }
+        // Hidden layers: shift ≥ 22 (quotients below 2^40). The last layer: at most 28 rows.
+        let min_shift = crate::tiles::MIN_TILED_SHIFT as usize - 1;
+        cs.enforce(
+            || "a hidden layer's shift is large enough",
+            |z| z + CS::one() - &flags.last_layer.lc,
+            |z| z + CS::one() - &flags.shift[min_shift].lc,
+            |z| z,
+        );
+        cs.enforce(
+            || "the last layer has at most 28 rows",
+            |z| z + &flags.last_layer.lc,
+            |z| z + &flags.valid[28].lc,
+            |z| z,
+        );
+        Ok((flags, word))
+    }
+}
+
+/// The int value of a signed integer as a field element.
+fn int(v: i64) -> Fr {
+    fr(i128::from(v))
+}
+
+/// A sponge state's variables.
+fn sponge<CS: ConstraintSystem<Fr>>(mut cs: CS, values: &[Fr; SPONGE_WIDTH]) -> R<Vec<Num>> {
+    values.iter().enumerate().map(|(k, v)| var(cs.namespace(|| format!("element {k}")), *v)).collect()
+}
+
+/// `f ? a : b` elementwise.
+fn select_all<CS: ConstraintSystem<Fr>>(mut cs: CS, f: &Num, a: &[Num], b: &[Num]) -> R<Vec<Num>> {
+    a.iter().zip(b).enumerate().map(|(k, (a, b))| select(cs.namespace(|| format!("element {k}")), f, a, b)).collect()
+}
+
+/// The sponge after an activation header: `[tag, 1, step, len, bits, 0, 0, 0, 0]`.
+fn sponge_init<CS: ConstraintSystem<Fr>>(tag: &Num, step: &Num, len: &Num, bits: &Num) -> Vec<Num> {
+    let mut s = vec![Num::zero(); SPONGE_WIDTH];
+    s[0] = tag.clone();
+    s[1] = constant::<CS>(Fr::from(crate::TAG_ACTIVATIONS));
+    s[2] = step.clone();
+    s[3] = len.clone();
+    s[4] = bits.clone();
+    s
+}
+
+impl Circuit<Fr> for TileCircuit {
+    fn synthesize<CS: ConstraintSystem<Fr>>(self, cs: &mut CS) -> R<()> {
+        let spec = &self.spec;
+        let io: Vec<Num> = self
+            .io
+            .iter()
+            .zip(["t", "z_in", "z_out", "tile"])
+            .map(|(v, name)| {
+                Ok(Num::var(AllocatedNum::alloc_input(cs.namespace(|| name), || Ok(*v))?.get_variable(), Some(*v)))
+            })
+            .collect::<R<_>>()?;
+        let [t, z_in, z_out, tile] = [&io[0], &io[1], &io[2], &io[3]];
+        let one = constant::<CS>(Fr::ONE);
+
+        // The tile's flags and dimensions: the word of its commitment.
+        let (flags, mut word) = Flags::alloc(&mut cs.namespace(|| "flags"), spec)?;
+        let dims = [spec.layer, spec.in_dim, spec.out_dim, spec.tiles];
+        let mut dim_nums = Vec::with_capacity(dims.len());
+        for (k, d) in dims.iter().enumerate() {
+            let (_, n) = digits(cs.namespace(|| format!("dimension {k}")), *d as u128, 32)?;
+            word = word.add_scaled(Fr::from(2u64).pow_vartime([120 + 32 * k as u64]), &n);
+            dim_nums.push(n);
+        }
+        let [layer, in_dim, out_dim, tiles] = [&dim_nums[0], &dim_nums[1], &dim_nums[2], &dim_nums[3]];
+        let word = word.materialize(cs.namespace(|| "word"))?;
+        let read_tag = var(cs.namespace(|| "read tag"), spec.read_tag())?;
+        let write_tag = var(cs.namespace(|| "write tag"), spec.write_tag())?;
+
+        // Parameters: int8 weights as digits `w + 128`, biases as `b + 2^31`, multipliers as
+        // unsigned 31-bit values (digit `m + 2^31`).
+        let mut w_digits = Vec::with_capacity(self.params.weights.len());
+        let mut weights = Vec::with_capacity(self.params.weights.len());
+        for (k, w) in self.params.weights.iter().enumerate() {
+            // The digit as one variable: the product and the packing then read one term.
+            let mut cs = cs.namespace(|| format!("weight {k}"));
+            let (_, d) = digits(cs.namespace(|| "digit"), (i32::from(*w) + 128) as u128, 8)?;
+            let d = d.materialize(cs.namespace(|| "digit value"))?;
+            weights.push(d.add_constant::<CS>(-Fr::from(128u64)));
+            w_digits.push(d);
+        }
+        let offset31 = Fr::from(1u64 << 31);
+        let mut b_digits = Vec::with_capacity(TILE_ROWS);
+        let mut bias = Vec::with_capacity(TILE_ROWS);
+        let mut m_digits = Vec::with_capacity(TILE_ROWS);
+        let mut multipliers = Vec::with_capacity(TILE_ROWS);
+        for r in 0..TILE_ROWS {
+            let (_, d) =
+                digits(cs.namespace(|| format!("bias {r}")), (i64::from(self.params.bias[r]) + (1 << 31)) as u128, 32)?;
+            bias.push(d.add_constant::<CS>(-offset31));
+            b_digits.push(d);
+            let mut cs = cs.namespace(|| format!("multiplier {r}"));
+            let (_, m) = digits(cs.namespace(|| "digit"), self.params.multipliers[r].max(0) as u128, 31)?;
+            let m = m.materialize(cs.namespace(|| "value"))?;
+            m_digits.push(m.add_constant::<CS>(offset31));
+            multipliers.push(m);
+        }
+        let blinding = var(cs.namespace(|| "blinding"), self.blinding)?;
+        let mut preimage =
+            vec![constant::<CS>(Fr::from(TAG_TILE)), t.clone(), word, read_tag.clone(), write_tag.clone()];
+        preimage.extend(pack(cs.namespace(|| "pack weights"), &w_digits, 8)?);
+        preimage.extend(pack(cs.namespace(|| "pack bias"), &b_digits, 32)?);
+        preimage.extend(pack(cs.namespace(|| "pack multipliers"), &m_digits, 32)?);
+        preimage.push(blinding);
+        let h = poseidon_circuit::hash(cs.namespace(|| "tile commitment"), &preimage)?;
+        equal(cs.namespace(|| "the tile commitment"), &h, tile);
+
+        // The state before the tile: z_in opens it, or is x at the model's first tile.
+        let x = var(cs.namespace(|| "x"), self.state.x)?;
+        let read_in = sponge(cs.namespace(|| "read in"), &self.state.read)?;
+        let write_in = sponge(cs.namespace(|| "write in"), &self.state.write)?;
+        let mut acc_in_digits = Vec::with_capacity(TILE_ROWS);
+        let mut acc_in = Vec::with_capacity(TILE_ROWS);
+        for (r, a) in self.state.acc.iter().enumerate() {
+            let value = (*a + (1 << 31)).clamp(0, (1 << 32) - 1) as u128;
+            let (_, d) = digits(cs.namespace(|| format!("acc in {r}")), value, 32)?;
+            acc_in.push(d.add_constant::<CS>(-offset31));
+            acc_in_digits.push(d);
+        }
+        let mut state_in = vec![x.clone()];
+        state_in.extend(read_in.iter().cloned());
+        state_in.extend(write_in.iter().cloned());
+        state_in.extend(pack(cs.namespace(|| "pack acc in"), &acc_in_digits, 32)?);
+        // The state before tile 0 is not opened: its accumulators must be zero (elsewhere a row
+        // block's first tile reads the zeros its predecessor left).
+        let zero_acc = crate::pack(std::iter::repeat_n(0, TILE_ROWS), 32);
+        for (k, c) in zero_acc.iter().enumerate() {
+            equal_if(
+                cs.namespace(|| format!("tile 0 starts at zero {k}")),
+                &flags.first,
+                &state_in[19 + k],
+                &constant::<CS>(*c),
+            );
+        }
+        let h_in = poseidon_circuit::hash(cs.namespace(|| "state in"), &state_in)?;
+        let opened = select(cs.namespace(|| "z_in select"), &flags.first, &x, &h_in)?;
+        equal(cs.namespace(|| "z_in opens"), &opened, z_in);
+
+        // The input column block: int8 digits `x + 128` (-128 past the input's end), one packed
+        // element into the input sponge.
+        let mut chunk_digits = Vec::with_capacity(TILE_COLS);
+        let mut chunk = Vec::with_capacity(TILE_COLS);
+        for (c, v) in self.chunk.iter().enumerate() {
+            let value = (*v + 128).clamp(0, 255) as u128;
+            // The value as one variable (the products read one term), its digit `x + 128`.
+            let (_, d) = digits(cs.namespace(|| format!("input {c}")), value, 8)?;
+            let x = d.add_constant::<CS>(-Fr::from(128u64)).materialize(cs.namespace(|| format!("input value {c}")))?;
+            chunk_digits.push(x.add_constant::<CS>(Fr::from(128u64)));
+            chunk.push(x);
+        }
+        let element = pack(cs.namespace(|| "pack input"), &chunk_digits, 8)?.remove(0);
+        let eight = constant::<CS>(Fr::from(8u64));
+        let read_init = sponge_init::<CS>(&read_tag, layer, in_dim, &eight);
+        let mut read = select_all(cs.namespace(|| "read start"), &flags.first_col, &read_init, &read_in)?;
+        for (s, slot) in flags.read_slot.iter().enumerate() {
+            let add = product(cs.namespace(|| format!("read slot {s}")), slot, &element)?;
+            read[1 + s] = read[1 + s].add_scaled(Fr::ONE, &add);
+        }
+        let permuted = poseidon_circuit::permute(cs.namespace(|| "read permutation"), &read)?;
+        let read = select_all(cs.namespace(|| "read permutes"), &flags.read_permutes, &permuted, &read)?;
+
+        // The products, on the accumulators.
+        let mut acc = Vec::with_capacity(TILE_ROWS);
+        for (r, a) in acc_in.iter().enumerate() {
+            let mut cs = cs.namespace(|| format!("row {r}"));
+            let mut sum = a.clone();
+            for c in 0..TILE_COLS {
+                let p = product(cs.namespace(|| format!("w * x {c}")), &weights[r * TILE_COLS + c], &chunk[c])?;
+                sum = sum.add_scaled(Fr::ONE, &p);
+            }
+            acc.push(sum.materialize(cs.namespace(|| "acc"))?);
+        }
+
+        // The row block's outputs (used on its last column tile): bias, ReLU, requantization
+        // and clamp for hidden layers, int32 (ReLU'd if asked) for the last.
+        // 2^shift = 1 + Σ_k t_k 2^k and 2^(shift-1) = t_0 + Σ_{k≥1} t_k 2^(k-1) (0 for shift 0).
+        let (mut scale, mut half) = (one.clone(), Num::zero());
+        for (k, t) in flags.shift.iter().enumerate() {
+            scale = scale.add_scaled(Fr::from(2u64).pow_vartime([k as u64]), t);
+            half = half.add_scaled(if k == 0 { Fr::ONE } else { Fr::from(2u64).pow_vartime([k as u64 - 1]) }, t);
+        }
+        let scale = scale.materialize(cs.namespace(|| "2^shift"))?;
+        let half = half.materialize(cs.namespace(|| "2^(shift-1)"))?;
+        let mut out8 = Num::zero();
+        let mut out32 = vec![Num::zero(); 4];
+        for r in 0..TILE_ROWS {
+            let mut cs = cs.namespace(|| format!("output {r}"));
+            let pre = acc[r].add_scaled(Fr::ONE, &bias[r]).materialize(cs.namespace(|| "pre"))?;
+            let pre_value = self.step.acc[r] + i64::from(self.params.bias[r]);
+            // |pre| < 2^31; the top digit is the sign (set for pre ≥ 0).
+            let (pre_bits, pre_digit) =
+                digits(cs.namespace(|| "pre range"), (pre_value + (1 << 31)).clamp(0, (1 << 32) - 1) as u128, 32)?;
+            equal(cs.namespace(|| "pre digit"), &pre_digit.add_constant::<CS>(-offset31), &pre);
+            let nonneg = Num::var(pre_bits[31], Some(if pre_value >= 0 { Fr::ONE } else { Fr::ZERO }));
+            // Requantization: pre · m + half = q · 2^shift + r, 0 ≤ r < 2^shift.
+            let m_value = i64::from(self.params.multipliers[r]);
+            let shift = spec.shift;
+            let (q_value, r_value) = if shift == 0 {
+                (0, 0)
+            } else {
+                let q = crate::requantize(pre_value, m_value, shift);
+                (q, i128::from(pre_value) * i128::from(m_value) + (1i128 << (shift - 1)) - (i128::from(q) << shift))
+            };
+            let pm = product(cs.namespace(|| "pre * m"), &pre, &multipliers[r])?;
+            let q = var(cs.namespace(|| "quotient"), int(q_value))?;
+            let mut rem = Num::zero();
+            for (k, t) in flags.shift.iter().enumerate() {
+                let set = (r_value >> k) & 1 == 1;
+                let b = cs.alloc(|| format!("remainder bit {k}"), || Ok(if set { Fr::ONE } else { Fr::ZERO }))?;
+                // b · (t - b) = 0: b is 0, or b = t (a bit below the shift).
+                cs.enforce(|| format!("remainder bit {k} below the shift"), |z| z + b, |z| z + &t.lc - b, |z| z);
+                rem = rem.add_scaled(
+                    Fr::from(2u64).pow_vartime([k as u64]),
+                    &Num::var(b, Some(if set { Fr::ONE } else { Fr::ZERO })),
+                );
+            }
+            cs.enforce(
+                || "q * 2^shift = pre * m + half - r",
+                |z| z + &q.lc,
+                |z| z + &scale.lc,
+                |z| z + &pm.lc + &half.lc - &rem.lc,
+            );
+            // Clamp to [lo, 127], lo = -127 · (1 - relu).
+            let lo_value: i64 = if spec.relu { 0 } else { -127 };
+            let above_value = q_value > 127;
+            let below_value = q_value < lo_value;
+            let a = Num::var(bit(cs.namespace(|| "above"), above_value)?, Some(Fr::from(u64::from(above_value))));
+            let b = Num::var(bit(cs.namespace(|| "below"), below_value)?, Some(Fr::from(u64::from(below_value))));
+            let aq = product(cs.namespace(|| "above * q"), &a, &q)?;
+            let bq = product(cs.namespace(|| "below * q"), &b, &q)?;
+            let br = product(cs.namespace(|| "below * relu"), &b, &flags.relu)?;
+            // above: q - 128 ≥ 0, else 127 - q ≥ 0: y_a = 2aq - 255a - q + 127.
+            let y_a = aq
+                .add_scaled(Fr::ONE, &aq)
+                .add_scaled(-Fr::from(255u64), &a)
+                .add_scaled(-Fr::ONE, &q)
+                .add_constant::<CS>(Fr::from(127u64));
+            let y_a_value = if above_value { q_value - 128 } else { 127 - q_value };
+            let (_, d) = digits(cs.namespace(|| "above check"), y_a_value.clamp(0, (1 << 41) - 1) as u128, CLAMP_BITS)?;
+            equal(cs.namespace(|| "above digits"), &d, &y_a);
+            // below: lo - 1 - q ≥ 0, else q - lo ≥ 0: y_b = 2b·lo - 2bq - b + q - lo with
+            // b·lo = -127 (b - b·relu) and lo = -127 + 127 relu.
+            let b_lo = Num::zero().add_scaled(-Fr::from(127u64), &b.add_scaled(-Fr::ONE, &br));
+            let y_b = b_lo
+                .add_scaled(Fr::ONE, &b_lo)
+                .add_scaled(-Fr::from(2u64), &bq)
+                .add_scaled(-Fr::ONE, &b)
+                .add_scaled(Fr::ONE, &q)
+                .add_constant::<CS>(Fr::from(127u64))
+                .add_scaled(-Fr::from(127u64), &flags.relu);
+            let y_b_value = if below_value { lo_value - 1 - q_value } else { q_value - lo_value };
+            let (_, d) = digits(cs.namespace(|| "below check"), y_b_value.clamp(0, (1 << 41) - 1) as u128, CLAMP_BITS)?;
+            equal(cs.namespace(|| "below digits"), &d, &y_b);
+            // y8 = 127a + b·lo + q - aq - bq.
+            let y8 = Num::zero()
+                .add_scaled(Fr::from(127u64), &a)
+                .add_scaled(Fr::ONE, &b_lo)
+                .add_scaled(Fr::ONE, &q)
+                .add_scaled(-Fr::ONE, &aq)
+                .add_scaled(-Fr::ONE, &bq);
+            // int32: pre, or max(pre, 0) with ReLU: pre - relu · (pre - nonneg · pre).
+            let sp = product(cs.namespace(|| "sign * pre"), &nonneg, &pre)?;
+            let cut = product(cs.namespace(|| "relu cut"), &flags.relu, &pre.add_scaled(-Fr::ONE, &sp))?;
+            let y32 = pre.add_scaled(-Fr::ONE, &cut);
+            let y = select(cs.namespace(|| "output"), &flags.last_layer, &y32, &y8)?;
+            // Padding rows are absent from the packing (digit 0): v · (y + offset).
+            let vy = product(cs.namespace(|| "valid * y"), &flags.valid[r], &y)?;
+            let digit8 = vy.add_scaled(Fr::from(128u64), &flags.valid[r]);
+            let digit32 = vy.add_scaled(offset31, &flags.valid[r]);
+            out8 = out8.add_scaled(Fr::from(2u64).pow_vartime([8 * r as u64]), &digit8);
+            if r < 28 {
+                out32[r / 7] = out32[r / 7].add_scaled(Fr::from(2u64).pow_vartime([32 * (r % 7) as u64]), &digit32);
+            }
+        }
+        // What the row block writes (only on its last column tile): one int8 element at the
+        // write slot, or four int32 elements at slots 4..8.
+        let first_written = select(cs.namespace(|| "written"), &flags.last_layer, &out32[0], &out8)?;
+        let gated = product(cs.namespace(|| "gated written 0"), &flags.last_col, &first_written)?;
+        // The output header's step: layer + 1, or the tile count L after the last layer.
+        let next_layer = layer.add_constant::<CS>(Fr::ONE);
+        let write_step = select(cs.namespace(|| "write step"), &flags.last_layer, tiles, &next_layer)?;
+        let write_init = sponge_init::<CS>(
+            &write_tag,
+            &write_step,
+            out_dim,
+            &constant::<CS>(Fr::from(8u64)).add_scaled(Fr::from(24u64), &flags.last_layer),
+        );
+        let mut write = select_all(cs.namespace(|| "write start"), &flags.layer_start, &write_init, &write_in)?;
+        for (s, slot) in flags.write_slot.iter().enumerate() {
+            let add = product(cs.namespace(|| format!("write slot {s}")), slot, &gated)?;
+            write[1 + s] = write[1 + s].add_scaled(Fr::ONE, &add);
+        }
+        let int32_written = product(cs.namespace(|| "int32 written"), &flags.last_col, &flags.last_layer)?;
+        for k in 1..4 {
+            let add = product(cs.namespace(|| format!("gated written {k}")), &int32_written, &out32[k])?;
+            write[5 + k] = write[5 + k].add_scaled(Fr::ONE, &add);
+        }
+        let permuted = poseidon_circuit::permute(cs.namespace(|| "write permutation"), &write)?;
+        let write = select_all(cs.namespace(|| "write permutes"), &flags.write_permutes, &permuted, &write)?;
+
+        // The row block's last tile: the columns it read are the layer's input.
+        equal_if(cs.namespace(|| "the input read is x"), &flags.last_col, &read[1], &x);
+
+        // The state after the tile, and z_out (the output commitment after the last tile).
+        let not_last_col = one.add_scaled(-Fr::ONE, &flags.last_col);
+        let mut acc_out_digits = Vec::with_capacity(TILE_ROWS);
+        for (r, a) in acc.iter().enumerate() {
+            let kept = product(cs.namespace(|| format!("acc out {r}")), &not_last_col, a)?;
+            acc_out_digits.push(kept.add_constant::<CS>(offset31));
+        }
+        let x_out = select(cs.namespace(|| "x out"), &flags.layer_end, &write[1], &x)?;
+        let mut state_out = vec![x_out];
+        state_out.extend(read.iter().cloned());
+        state_out.extend(write.iter().cloned());
+        state_out.extend(pack(cs.namespace(|| "pack acc out"), &acc_out_digits, 32)?);
+        let h_out = poseidon_circuit::hash(cs.namespace(|| "state out"), &state_out)?;
+        let closed = select(cs.namespace(|| "z_out select"), &flags.last, &write[1], &h_out)?;
+        equal(cs.namespace(|| "z_out closes"), &closed, z_out);
+        Ok(())
+    }
+}

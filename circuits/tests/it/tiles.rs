@@ -1,0 +1,240 @@
+//! Tiles: the tiled trace ends at the engine's commitments on every shipped model and on
+//! synthetic ones, every tile step is satisfied, and every false claim (a wrong weight, a tile at
+//! another position, a skipped or repeated tile, a wrong partial output, a wrong padding value)
+//! leaves the tile circuit unsatisfied. The shape is the same for every model, and pinned.
+
+use ff::Field;
+use nova_snark::frontend::{util_cs::test_cs::TestConstraintSystem, Circuit};
+use verdict_circuits::{
+    activation_commitment,
+    folding::shape_size_of,
+    tile::TileCircuit,
+    tiles::{synthetic_mlp, tile_commitments, tile_params, tiled_trace, TileParams, TilePlan, TileState, TiledTrace},
+    Fr, Model,
+};
+
+use crate::step::{sample_input, shipped};
+
+fn trace_of(model: &Model, seed: i32) -> (crate::TraceOf, TilePlan, TiledTrace) {
+    let trace = model.run(&sample_input(model, seed)).unwrap();
+    let plan = TilePlan::new(model).unwrap();
+    let z0 = activation_commitment(0, &trace.steps[0], 8);
+    let tiled = tiled_trace(model, &plan, &trace, z0);
+    (trace, plan, tiled)
+}
+
+fn circuit(model: &Model, plan: &TilePlan, tiled: &TiledTrace, trace: &crate::TraceOf, t: usize) -> TileCircuit {
+    let spec = &plan.tiles[t];
+    TileCircuit::new(model, spec, tile_params(model, spec), Fr::ZERO, &tiled.states[t], &trace.steps[spec.layer])
+}
+
+fn satisfied(c: TileCircuit) -> bool {
+    let mut cs = TestConstraintSystem::<Fr>::new();
+    c.synthesize(&mut cs).unwrap();
+    cs.is_satisfied()
+}
+
+fn models() -> Vec<Model> {
+    let mut models: Vec<Model> = ["price_feed", "tictactoe", "digits", "digits_cnn"].into_iter().map(shipped).collect();
+    models.push(synthetic_mlp(&[100, 70, 40, 12], 7));
+    models.push(synthetic_mlp(&[31, 31, 28], 8));
+    models
+}
+
+#[test]
+fn tiled_traces_end_at_the_engine_commitments() {
+    for model in models() {
+        let (trace, plan, tiled) = trace_of(&model, 3);
+        let zs = model.step_commitments(&trace);
+        assert_eq!(tiled.commitments[0], zs[0].to_field().unwrap(), "{}: z_0", model.name);
+        // z_L is the output's commitment as step L, the tile count (what the registry holds).
+        let z_l = activation_commitment(plan.len(), trace.output(), 32);
+        assert_eq!(tiled.commitments[plan.len()], z_l, "{}: z_L", model.name);
+        // Each layer's last tile leaves the layer output's commitment as the next x.
+        for spec in plan.tiles.iter().filter(|s| s.layer_end() && !s.last()) {
+            assert_eq!(tiled.states[spec.index + 1].x, zs[spec.layer + 1].to_field().unwrap(), "{}", model.name);
+        }
+        assert_eq!(tile_commitments(&model, &plan).len(), plan.len());
+    }
+}
+
+#[test]
+fn every_tile_of_a_small_model_is_satisfied() {
+    for model in [synthetic_mlp(&[40, 33, 10], 1), shipped("price_feed")] {
+        let (trace, plan, tiled) = trace_of(&model, 5);
+        for t in 0..plan.len() {
+            let c = circuit(&model, &plan, &tiled, &trace, t);
+            assert_eq!(c.io()[1], tiled.commitments[t]);
+            assert_eq!(c.io()[2], tiled.commitments[t + 1]);
+            assert!(satisfied(c), "{}: tile {t}", model.name);
+        }
+    }
+}
+
+#[test]
+fn the_tiles_of_a_convolution_are_satisfied() {
+    // The CNN's convolution is a dense layer with a kernel's pattern of zeros: its tiles are
+    // ordinary tiles. Every fifth tile, and each layer's ends.
+    let model = shipped("digits_cnn");
+    let (trace, plan, tiled) = trace_of(&model, 2);
+    for spec in plan.tiles.iter().filter(|s| s.index % 5 == 0 || s.layer_end() || s.layer_start()) {
+        assert!(satisfied(circuit(&model, &plan, &tiled, &trace, spec.index)), "tile {}", spec.index);
+    }
+}
+
+/// A change of a tile circuit's witness: its parameters, the state it opens, its input block.
+type Edit = Box<dyn Fn(&mut TileParams, &mut TileState, &mut [i32; 31])>;
+
+#[test]
+fn false_claims_and_wrong_witnesses_are_unsatisfied() {
+    let model = synthetic_mlp(&[40, 33, 10], 2);
+    let (trace, plan, tiled) = trace_of(&model, 9);
+    let ts = tile_commitments(&model, &plan);
+    let z = &tiled.commitments;
+    let at = |t: usize| circuit(&model, &plan, &tiled, &trace, t);
+    // Tiles: 2 row blocks × 2 column blocks, then 1 × 2. Tile 1 ends a row block, tile 2
+    // starts one; tile 3 ends the layer.
+    for t in [1, 2, 3] {
+        let honest = *at(t).io();
+        assert!(satisfied(at(t)));
+        let claims = [
+            ("another position", [Fr::from(t as u64 + 1), honest[1], honest[2], honest[3]]),
+            ("another tile's commitment", [honest[0], honest[1], honest[2], ts[t + 1]]),
+            ("a skipped tile", [honest[0], z[t - 1], honest[2], honest[3]]),
+            ("a repeated tile", [honest[0], honest[1], honest[1], honest[3]]),
+            ("the next tile's output", [honest[0], honest[1], z[t + 2], honest[3]]),
+        ];
+        for (what, io) in claims {
+            assert!(!satisfied(at(t).with_io(io)), "tile {t}: {what}");
+        }
+        let witnesses: [(&str, Edit); 5] = [
+            ("a wrong weight", Box::new(|p: &mut TileParams, _: &mut _, _: &mut _| p.weights[3] ^= 1)),
+            ("a wrong bias", Box::new(|p: &mut TileParams, _: &mut _, _: &mut _| p.bias[0] += 1)),
+            ("a wrong multiplier", Box::new(|p: &mut TileParams, _: &mut _, _: &mut _| p.multipliers[1] += 1)),
+            ("a wrong partial accumulator", Box::new(|_: &mut _, s: &mut TileState, _: &mut _| s.acc[2] += 1)),
+            ("a wrong input value", Box::new(|_: &mut _, _: &mut _, c: &mut [i32; 31]| c[4] = -c[4] - 1)),
+        ];
+        for (what, edit) in witnesses {
+            assert!(!satisfied(at(t).with_witness(|p, s, c| edit(p, s, c))), "tile {t}: {what}");
+        }
+    }
+    // A wrong padding value: the 40-wide input's second column block has 9 values, then padding.
+    let padded = at(1).with_witness(|_, _, c| c[20] = 0);
+    assert!(!satisfied(padded), "a padding value other than -128");
+}
+
+#[test]
+fn the_tile_shape_is_the_same_for_every_model_and_pinned() {
+    let mut sizes = Vec::new();
+    for model in [synthetic_mlp(&[40, 33, 10], 1), shipped("digits")] {
+        let (trace, plan, tiled) = trace_of(&model, 1);
+        sizes.push(shape_size_of(&circuit(&model, &plan, &tiled, &trace, plan.len() - 1)).unwrap());
+        sizes.push(shape_size_of(&circuit(&model, &plan, &tiled, &trace, 0)).unwrap());
+    }
+    assert!(sizes.windows(2).all(|w| w[0] == w[1]), "{sizes:?}");
+    println!("tile shape (constraints, variables, nonzeros): {:?}", sizes[0]);
+    assert!(sizes[0].2 <= 1 << 17, "MicroSpartan's N would double: {sizes:?}");
+    assert_eq!(sizes[0], (27100, 26925, 130022), "pinned: raise TILE_CIRCUIT_VERSION when the shape changes");
+}
+
+#[test]
+fn models_that_cannot_be_tiled_are_refused_by_name() {
+    let wide = synthetic_mlp(&[8, 40], 1);
+    let e = TilePlan::new(&wide).unwrap_err().to_string();
+    assert!(e.contains("40 outputs"), "{e}");
+    let mut low = synthetic_mlp(&[8, 8, 4], 1);
+    low.layers[0].requant.as_mut().unwrap().shift = 12;
+    let e = TilePlan::new(&low).unwrap_err().to_string();
+    assert!(e.contains("shift 12"), "{e}");
+    let _ = Fr::ZERO;
+}
+
+/// The tile keys under the insecure test source, set up once for the test binary.
+fn tile_keys() -> &'static verdict_circuits::tiled::TileKeys {
+    static KEYS: std::sync::OnceLock<verdict_circuits::tiled::TileKeys> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        verdict_circuits::tiled::TileKeys::load_or_setup(&verdict_circuits::folding::KeySource::InsecureTest, None)
+            .unwrap()
+            .0
+    })
+}
+
+#[test]
+fn tiled_segment_proofs_verify_and_every_false_claim_is_rejected() {
+    use verdict_circuits::{prover::RequestId, tiled::TiledModel, Commitment};
+    let tiled = TiledModel::new(shipped("price_feed")).unwrap();
+    let model = tiled.model().clone();
+    let run = tiled.run(&sample_input(&model, 4)).unwrap();
+    let keys = tile_keys();
+    // Tiles 1..4 of price_feed: the end of layer 0 and layer 1's first row block.
+    let (proof, _) = tiled.prove(keys, RequestId::from_u64(7), &run, 1..4, |_| {}).unwrap();
+    assert_eq!(proof.steps.len(), 4);
+    tiled.verify(keys.verifier(), &proof).unwrap();
+
+    let rejected = |what: &str, edit: &dyn Fn(&mut verdict_circuits::prover::SegmentProof)| {
+        let mut p = proof.clone();
+        edit(&mut p);
+        assert!(tiled.verify(keys.verifier(), &p).is_err(), "{what} was accepted");
+    };
+    let z = |t: usize| Commitment::from_field(run.tiled.commitments[t]);
+    rejected("another request", &|p| p.request_id = RequestId::from_u64(8));
+    rejected("the segment moved by one tile", &|p| (p.from, p.to) = (2, 5));
+    rejected("a wrong partial output", &|p| p.steps[2] = z(4));
+    rejected("a skipped tile", &|p| p.steps = vec![z(0), z(2), z(3), z(4)]);
+    rejected("a repeated tile", &|p| p.steps = vec![z(1), z(1), z(3), z(4)]);
+    rejected("a tampered proof", &|p| {
+        let n = p.proof.len();
+        p.proof[n / 2] ^= 1;
+    });
+    rejected("another model", &|p| p.model = shipped("digits").commitment());
+    // The tile data after the folding proof: T_1, T_2, T_3, then the range proof's siblings.
+    let depth = (tiled.steps() + 1).next_power_of_two().trailing_zeros() as usize;
+    let siblings = verdict_circuits::range_proof_len(2, 4, depth);
+    assert!(siblings > 0);
+    let trailer = proof.proof.len() - 32 * (3 + siblings);
+    rejected("a wrong sibling in the tiles' range proof", &|p| p.proof[trailer + 3 * 32 + 8] ^= 1);
+    rejected("another tile's commitment", &|p| {
+        let t3 = Commitment::from_field(tiled.tile_commitments()[3]).0;
+        p.proof[trailer + 32..trailer + 64].copy_from_slice(&t3);
+    });
+    rejected("a truncated range proof", &|p| {
+        p.proof.truncate(p.proof.len() - 32);
+    });
+    // A model that differs in one weight of tile 2 (layer 1, row 0) has another commitment and
+    // another T_2: the proof fails against it.
+    let mut other = model.clone();
+    other.layers[1].weights[5] = if other.layers[1].weights[5] == 3 { 4 } else { 3 };
+    let other = TiledModel::new(other).unwrap();
+    let mut p = proof.clone();
+    p.model = other.commitment();
+    assert!(other.verify(keys.verifier(), &p).is_err(), "a proof checked against another tile's weights");
+}
+
+#[test]
+fn private_tiles_are_blinded_and_proofs_check_against_the_blinded_commitments_only() {
+    use verdict_circuits::{
+        prover::RequestId,
+        step::Blinding,
+        tiled::{verify_tiled, TiledModel},
+    };
+    let model = shipped("tictactoe");
+    let blinding = Blinding::random(&model);
+    let private = TiledModel::private(model.clone(), &blinding).unwrap();
+    let public = TiledModel::new(model.clone()).unwrap();
+    // Every tile commitment differs from the public one (the blinding hides the weights).
+    assert!(private.tile_commitments().iter().zip(public.tile_commitments()).all(|(a, b)| a != b));
+    let blinded = blinding.model_commitment(&model).unwrap();
+    assert_eq!(private.commitment(), verdict_circuits::tiled::tiled_commitment(blinded, private.tile_commitments()));
+    let run = private.run(&sample_input(&model, 1)).unwrap();
+    let keys = tile_keys();
+    let last = private.steps() - 1;
+    let (proof, _) = private.prove(keys, RequestId::from_u64(3), &run, last..last + 1, |_| {}).unwrap();
+    assert_eq!(proof.mode, "tiled-private");
+    // A verifier with only the registered commitment accepts it; against the public model's
+    // or another blinding's commitment it is rejected.
+    let steps = private.steps();
+    verify_tiled(keys.verifier(), private.commitment(), steps, &proof).unwrap();
+    assert!(verify_tiled(keys.verifier(), public.commitment(), steps, &proof).is_err());
+    let other = TiledModel::private(model, &Blinding::random(&shipped("tictactoe"))).unwrap();
+    assert!(verify_tiled(keys.verifier(), other.commitment(), steps, &proof).is_err());
+}
