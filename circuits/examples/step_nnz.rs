@@ -54,7 +54,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let spec = &plan.tiles[0];
         let state = TileState::initial(Fr::ZERO);
         let input = vec![0; model.input.len];
-        TileCircuit::new(&model, spec, tile_params(&model, spec), Fr::ZERO, &state, &input).synthesize(&mut cs)?;
+        TileCircuit::new(&model, spec, tile_params(&model, spec), Fr::ZERO, &state, &input, Fr::ZERO)
+            .synthesize(&mut cs)?;
         "tile"
     } else {
         StepCircuit::for_setup(&model, &mode)?.synthesize(&mut cs)?;

@@ -13,7 +13,7 @@
 //! unique; the flags are booleans, the slots one-hot and the shift and the valid rows
 //! thermometers, so the tile commitment cannot encode a step the engine would not take.
 
-use ff::Field;
+use ff::{Field, PrimeField};
 use nova_snark::frontend::{num::AllocatedNum, Circuit, ConstraintSystem, SynthesisError, Variable};
 
 use crate::{
@@ -27,8 +27,8 @@ use crate::{
 };
 
 /// The tile circuit's revision (part of the key cache's names).
-/// 2: the tile count in the word, and as z_L's step index.
-pub const TILE_CIRCUIT_VERSION: u32 = 2;
+/// 2: the tile count in the word, and as z_L's step index. 3: a private input's salt.
+pub const TILE_CIRCUIT_VERSION: u32 = 3;
 
 /// Public inputs of a tile step: `[t, z_t, z_{t+1}, T_t]`.
 pub const TILE_IO_LEN: usize = 4;
@@ -44,6 +44,7 @@ pub struct TileCircuit {
     spec: TileSpec,
     params: TileParams,
     blinding: Fr,
+    salt: Fr,
     state: TileState,
     chunk: [i32; TILE_COLS],
     step: TileStep,
@@ -60,8 +61,9 @@ impl TileCircuit {
         blinding: Fr,
         state: &TileState,
         input: &[i32],
+        salt: Fr,
     ) -> Self {
-        let step = apply(model, spec, &params, state, input);
+        let step = apply(model, spec, &params, state, input, salt);
         let z_in = if spec.first() { state.x } else { state.commitment() };
         let z_out = if spec.last() { step.state.write[1] } else { step.state.commitment() };
         let t = tile_commitment(spec, &params, blinding);
@@ -70,6 +72,7 @@ impl TileCircuit {
             spec: spec.clone(),
             params,
             blinding,
+            salt: if spec.layer == 0 { salt } else { Fr::ZERO },
             state: state.clone(),
             step,
             io: [Fr::from(spec.index as u64), z_in, z_out, t],
@@ -85,6 +88,14 @@ impl TileCircuit {
     #[doc(hidden)]
     pub fn with_io(mut self, io: [Fr; TILE_IO_LEN]) -> Self {
         self.io = io;
+        self
+    }
+
+    /// The same claim with another salt (tests that only the input's salt, and only in the first
+    /// layer, opens z_0).
+    #[doc(hidden)]
+    pub fn with_salt(mut self, salt: Fr) -> Self {
+        self.salt = salt;
         self
     }
 
@@ -193,6 +204,7 @@ struct Flags {
     shift: Vec<Num>,
     /// Thermometer: `valid[r]` for `r < valid rows`.
     valid: Vec<Num>,
+    first_layer: Num,
 }
 
 impl Flags {
@@ -225,6 +237,7 @@ impl Flags {
             write_slot: take(8),
             shift: take(62),
             valid: take(TILE_ROWS),
+            first_layer: take(1).remove(0),
         };
         let one = constant::<CS>(Fr::ONE);
         for (name, slots) in [("read slot", &flags.read_slot), ("write slot", &flags.write_slot)] {
@@ -396,8 +409,13 @@ impl Circuit<Fr> for TileCircuit {
             chunk.push(x);
         }
         let element = pack(cs.namespace(|| "pack input"), &chunk_digits, 8)?.remove(0);
-        let eight = constant::<CS>(Fr::from(8u64));
-        let read_init = sponge_init::<CS>(&read_tag, layer, in_dim, &eight);
+        // The first layer's header width element is 8 + 2^64 · salt (a private input's salted
+        // z_0); elsewhere the salt must be zero.
+        let salt = var(cs.namespace(|| "salt"), self.salt)?;
+        let not_first_layer = one.add_scaled(-Fr::ONE, &flags.first_layer);
+        equal_if(cs.namespace(|| "a salt only in the first layer"), &not_first_layer, &salt, &Num::zero());
+        let width = Num::zero().add_scaled(Fr::from_u128(1u128 << 64), &salt).add_constant::<CS>(Fr::from(8u64));
+        let read_init = sponge_init::<CS>(&read_tag, layer, in_dim, &width);
         let mut read = select_all(cs.namespace(|| "read start"), &flags.first_col, &read_init, &read_in)?;
         for (s, slot) in flags.read_slot.iter().enumerate() {
             let add = product(cs.namespace(|| format!("read slot {s}")), slot, &element)?;

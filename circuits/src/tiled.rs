@@ -29,7 +29,6 @@ use std::{
 use ff::Field;
 
 use crate::{
-    activation_commitment,
     folding::{FoldTimings, FoldingKeys, KeySource, Progress, VerifierKeys},
     prover::{
         context, read_cache, verify_steps, write_cache, KeyOrigin, ProofError, RequestId, SegmentProof, PROOF_FORMAT,
@@ -73,8 +72,15 @@ impl TileKeys {
         let plan = TilePlan::new(&model)?;
         let spec = &plan.tiles[0];
         let input = vec![0; model.input.len];
-        let circuit =
-            TileCircuit::new(&model, spec, tile_params(&model, spec), Fr::ZERO, &TileState::initial(Fr::ZERO), &input);
+        let circuit = TileCircuit::new(
+            &model,
+            spec,
+            tile_params(&model, spec),
+            Fr::ZERO,
+            &TileState::initial(Fr::ZERO),
+            &input,
+            Fr::ZERO,
+        );
         let keys = FoldingKeys::setup(&circuit, source)?;
         if let Some(f) = &file {
             write_cache(f, &keys.to_bytes())?;
@@ -122,6 +128,8 @@ pub struct TiledRun {
     pub trace: Trace,
     /// The tile states and z_0..z_L.
     pub tiled: TiledTrace,
+    /// The input commitment's salt (zero for a public input).
+    pub salt: Fr,
 }
 
 impl TiledModel {
@@ -171,10 +179,14 @@ impl TiledModel {
 
     /// Runs the model on an int8 input and tiles the trace.
     pub fn run(&self, input: &[i8]) -> Result<TiledRun, ProofError> {
+        self.run_salted(input, Fr::ZERO)
+    }
+
+    /// [`run`](Self::run) for a private input whose z_0 is salted with `salt`.
+    pub fn run_salted(&self, input: &[i8], salt: Fr) -> Result<TiledRun, ProofError> {
         let trace = self.model.run(input)?;
-        let z0 = activation_commitment(0, &trace.steps[0], 8);
-        let tiled = tiled_trace(&self.model, &self.plan, &trace, z0);
-        Ok(TiledRun { trace, tiled })
+        let tiled = tiled_trace(&self.model, &self.plan, &trace, salt);
+        Ok(TiledRun { trace, tiled, salt })
     }
 
     /// Proves tiles `segment` of `run` for `request_id`.
@@ -208,7 +220,8 @@ impl TiledModel {
                 let spec = &self.plan.tiles[t];
                 let params = tile_params(&self.model, spec);
                 let state = &run.tiled.states[t];
-                TileCircuit::new(&self.model, spec, params, self.blindings[t], state, &run.trace.steps[spec.layer])
+                let input = &run.trace.steps[spec.layer];
+                TileCircuit::new(&self.model, spec, params, self.blindings[t], state, input, run.salt)
             })
             .collect();
         let context = context(self.commitment, request_id, &segment);

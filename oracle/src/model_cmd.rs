@@ -2,7 +2,9 @@
 //! can check it without a process.
 
 use serde_json::{json, Value};
-use verdict_circuits::{accuracy, import_onnx_file, parse_input, quantize, Activation, Calibration, Model, Prediction};
+use verdict_circuits::{
+    accuracy, import_onnx_file, parse_input, quantize_with_report, Activation, Calibration, Model, Prediction,
+};
 
 use crate::cli::ModelCommand;
 
@@ -15,7 +17,7 @@ pub fn run_model_command(command: &ModelCommand) -> crate::Result<String> {
                 float.name = name.clone();
             }
             let calibration = Calibration::load(calibration, float.input_dim)?;
-            let model = quantize(&float, &calibration, task.map(Into::into))?;
+            let (model, adjustments) = quantize_with_report(&float, &calibration, task.map(Into::into))?;
             let report = accuracy(&model, &float, &calibration)?;
             model.save(output)?;
             let commitment = model.commitment();
@@ -26,16 +28,21 @@ pub fn run_model_command(command: &ModelCommand) -> crate::Result<String> {
                     "commitment": commitment,
                     "parameters": model.parameter_count(),
                     "report": report,
+                    "adjustments": adjustments,
                 })
                 .to_string())
             } else {
-                Ok(format!(
+                let mut text = format!(
                     "imported {} ({} layers, {} parameters) -> {}\ncommitment {commitment}\naccuracy: {report}",
                     model.name,
                     model.layers.len(),
                     model.parameter_count(),
                     output.display()
-                ))
+                );
+                for a in &adjustments {
+                    text.push_str(&format!("\nadjusted: {a}"));
+                }
+                Ok(text)
             }
         }
         ModelCommand::Inspect { model, json } => {

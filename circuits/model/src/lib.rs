@@ -38,5 +38,7 @@ pub mod onnx_proto {
         TensorShapeProto, TensorTypeProto, TypeProto, ValueInfoProto, DATA_TYPE_FLOAT, DATA_TYPE_INT64,
     };
 }
-pub use quantize::{accuracy, argmax_f64, parse_csv_row, quantize, AccuracyReport, Calibration};
+pub use quantize::{
+    accuracy, argmax_f64, parse_csv_row, quantize, quantize_with_report, AccuracyReport, Adjustment, Calibration,
+};
 pub use trace_tree::{range_proof_len, range_root, trace_leaf, trace_node, TraceTree};

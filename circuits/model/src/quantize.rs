@@ -3,7 +3,11 @@
 //! - Input: one symmetric scale `s_x = max|x| / 127` over the calibration set.
 //! - Weights: int8, symmetric, per output channel: `s_w[o] = max_i |W[o,i]| / 127`,
 //!   `w_q = round_half_away(W / s_w[o])`.
-//! - Bias: int32, `b_q = round_half_away(b / (s_w[o] · s_in))`.
+//! - Bias: int32, `b_q = round_half_away(b / (s_w[o] · s_in))`. A dead or nearly dead unit (a
+//!   row of weights that training drove to about zero, so that its scale is tiny and its bias
+//!   in accumulator units enormous) has its scale raised until the bias fits in 2^29 units and
+//!   the row's accumulator bound holds; its weights then round to (nearly) zero, which is what
+//!   they were. Each such row is reported ([`Adjustment`]).
 //! - Hidden activations: `s_y = max|y| / 127` over the calibration set (after ReLU); the real
 //!   multiplier `s_w[o] · s_in / s_y` becomes `m_o / 2^shift` with one shift a layer, the largest
 //!   that keeps every `m_o` below 2^31 (and at most 62).
@@ -141,9 +145,51 @@ impl std::fmt::Display for AccuracyReport {
     }
 }
 
+/// A row whose weight scale quantization raised so that its bias fits (a dead or nearly dead
+/// unit).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Adjustment {
+    /// The layer.
+    pub layer: usize,
+    /// The output (row).
+    pub output: usize,
+    /// The row's largest |weight| in float.
+    pub max_abs_weight: f64,
+    /// The weight scale the row's weights would have had.
+    pub scale_from: f64,
+    /// The weight scale it got.
+    pub scale_to: f64,
+    /// Weights of the row that are not zero after quantization.
+    pub nonzero_weights: usize,
+}
+
+impl std::fmt::Display for Adjustment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "layer {} output {}: a dead unit (max |weight| {:.3e}): weight scale raised from {:.3e} to {:.3e} so that \
+             its bias fits; {} of its weights stay non-zero",
+            self.layer, self.output, self.max_abs_weight, self.scale_from, self.scale_to, self.nonzero_weights
+        )
+    }
+}
+
+/// The bias budget of a row, in accumulator units: a quarter of the int32 range, leaving the rest
+/// to the products.
+const BIAS_BUDGET: f64 = (1u64 << 29) as f64;
+
 /// Quantizes a float model; `task` defaults to regression for one output, classification
 /// otherwise.
 pub fn quantize(float: &FloatModel, calibration: &Calibration, task: Option<Task>) -> Result<Model> {
+    quantize_with_report(float, calibration, task).map(|(model, _)| model)
+}
+
+/// [`quantize`], with the rows whose scale it raised (dead units), for the import report.
+pub fn quantize_with_report(
+    float: &FloatModel,
+    calibration: &Calibration,
+    task: Option<Task>,
+) -> Result<(Model, Vec<Adjustment>)> {
     float.validate()?;
     if calibration.rows.iter().any(|r| r.len() != float.input_dim) {
         return Err(Error::Calibration(format!("every row must have {} values", float.input_dim)));
@@ -162,6 +208,7 @@ pub fn quantize(float: &FloatModel, calibration: &Calibration, task: Option<Task
     let mut in_scale = input_scale;
     let mut layers = Vec::with_capacity(float.layers.len());
     let mut output_scales = Vec::new();
+    let mut adjustments = Vec::new();
     for (index, fl) in float.layers.iter().enumerate() {
         let mut weights = Vec::with_capacity(fl.weights.len());
         let mut bias = Vec::with_capacity(fl.out_dim);
@@ -169,8 +216,31 @@ pub fn quantize(float: &FloatModel, calibration: &Calibration, task: Option<Task
         for o in 0..fl.out_dim {
             let row = &fl.weights[o * fl.in_dim..(o + 1) * fl.in_dim];
             let w_max = max_abs(&mut row.iter().map(|w| f64::from(*w)));
-            let w_scale = if w_max == 0.0 { 1.0 } else { w_max / f64::from(INT8_MAX) };
-            weights.extend(row.iter().map(|w| (f64::from(*w) / w_scale).round().clamp(-127.0, 127.0) as i8));
+            let natural = if w_max == 0.0 { 1.0 } else { w_max / f64::from(INT8_MAX) };
+            // A dead unit: raise the scale until the bias fits its budget and the row's bound
+            // (products of int8 inputs plus the bias) stays below 2^31.
+            let bias_f = f64::from(fl.bias[o]).abs();
+            let mut w_scale = natural.max(bias_f / (BIAS_BUDGET * in_scale));
+            let bound = |scale: f64| {
+                let products: f64 = row.iter().map(|w| (f64::from(*w) / scale).round().abs().min(127.0)).sum();
+                products * f64::from(INT8_MAX) + (bias_f / (scale * in_scale)).round()
+            };
+            while bound(w_scale) >= ACC_BOUND as f64 && w_scale.is_finite() {
+                w_scale *= 2.0;
+            }
+            let quantized: Vec<i8> =
+                row.iter().map(|w| (f64::from(*w) / w_scale).round().clamp(-127.0, 127.0) as i8).collect();
+            if w_scale > natural {
+                adjustments.push(Adjustment {
+                    layer: index,
+                    output: o,
+                    max_abs_weight: w_max,
+                    scale_from: natural,
+                    scale_to: w_scale,
+                    nonzero_weights: quantized.iter().filter(|w| **w != 0).count(),
+                });
+            }
+            weights.extend(quantized);
             let acc_scale = w_scale * in_scale;
             let b = (f64::from(fl.bias[o]) / acc_scale).round();
             if b.abs() >= ACC_BOUND as f64 {
@@ -218,7 +288,7 @@ pub fn quantize(float: &FloatModel, calibration: &Calibration, task: Option<Task
         Error::Model(m) => Error::Bounds(m),
         e => e,
     })?;
-    Ok(model)
+    Ok((model, adjustments))
 }
 
 /// Compares the quantized model with the float model on every calibration row.

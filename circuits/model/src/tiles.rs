@@ -13,7 +13,8 @@
 //! - `x`: the commitment of the layer's input (an activation commitment, `COMMITMENTS.md`);
 //! - `read`: the Poseidon sponge state of re-hashing the layer's input, one packed element (31
 //!   int8 values, one column block) a tile; the row block's last tile checks that the sponge's
-//!   output is `x`, so the columns a row block read are the layer's input;
+//!   output is `x`, so the columns a row block read are the layer's input (a private input's
+//!   salt, in the first layer's header, is witness of the first layer's tiles only);
 //! - `write`: the sponge state of hashing the layer's output, one packed element (one row
 //!   block) at a time; after the layer's last tile its output is the layer's output commitment,
 //!   the next layer's `x`;
@@ -59,8 +60,9 @@ pub const MIN_TILED_SHIFT: u32 = 22;
 pub const SPONGE_WIDTH: usize = 9;
 /// Domain tag of a tile commitment.
 pub const TAG_TILE: u64 = 4;
-/// Bits of a tile's packed flag word (see [`TileSpec::flag_bits`]).
-pub const FLAG_BITS: usize = 10 + 8 + 8 + 62 + TILE_ROWS;
+/// Bits of a tile's packed flag word (see [`TileSpec::flag_bits`]): below 2^120, where the
+/// dimensions start.
+pub const FLAG_BITS: usize = 10 + 8 + 8 + 62 + TILE_ROWS + 1;
 
 /// The commitment hash's permutation parameters, computed once.
 pub fn params() -> &'static PoseidonParams {
@@ -179,9 +181,15 @@ impl TileSpec {
     }
 
     /// The input sponge's state before the layer input's first packed element: the header
-    /// `[TAG_ACTIVATIONS, layer, n, 8]` absorbed.
-    pub fn read_init(&self) -> [Fr; SPONGE_WIDTH] {
-        sponge_init(self.read_tag(), self.layer, self.in_dim, 8)
+    /// `[TAG_ACTIVATIONS, layer, n, 8]` absorbed, with the first layer's width element
+    /// `8 + 2^64 · salt` (a private input's salted z_0, [`crate::salted_input_commitment`]; zero
+    /// salt: the plain one).
+    pub fn read_init(&self, salt: Fr) -> [Fr; SPONGE_WIDTH] {
+        let mut init = sponge_init(self.read_tag(), self.layer, self.in_dim, 8);
+        if self.layer == 0 {
+            init[4] = crate::commit::salted_width(salt);
+        }
+        init
     }
 
     /// The step index in the output's activation header: `layer + 1`, and for the last layer
@@ -203,7 +211,7 @@ impl TileSpec {
     /// The flag word's bits, low first: `first, last, first_col, last_col, layer_start,
     /// layer_end, read_permutes, write_permutes, last_layer, relu`, the read slot one-hot (8),
     /// the write slot one-hot (8), the shift as a thermometer (bit `k` set for `k < shift`, 62),
-    /// the valid rows as a thermometer (31).
+    /// the valid rows as a thermometer (31), the first layer.
     pub fn flag_bits(&self) -> Vec<bool> {
         let mut bits = vec![
             self.first(),
@@ -221,11 +229,12 @@ impl TileSpec {
         bits.extend((0..8).map(|s| s == self.write_slot()));
         bits.extend((0..62).map(|k| k < self.shift as usize));
         bits.extend((0..TILE_ROWS).map(|r| r < self.valid_rows()));
+        bits.push(self.layer == 0);
         debug_assert_eq!(bits.len(), FLAG_BITS);
         bits
     }
 
-    /// The word of the tile commitment: the flag bits (`Σ 2^k · bit_k`, below 2^119) and
+    /// The word of the tile commitment: the flag bits (`Σ 2^k · bit_k`, below 2^120) and
     /// `2^120 · layer + 2^152 · n + 2^184 · m + 2^216 · L` (each below 2^32).
     pub fn word(&self) -> Fr {
         let mut word = Fr::ZERO;
@@ -473,12 +482,19 @@ pub struct TileStep {
 }
 
 /// Tile `spec` of `model` applied to `state`, reading `input` (the layer's whole input, from the
-/// engine's trace).
-pub fn apply(model: &Model, spec: &TileSpec, params: &TileParams, state: &TileState, input: &[i32]) -> TileStep {
+/// engine's trace); `salt` is the input commitment's (zero for a public input).
+pub fn apply(
+    model: &Model,
+    spec: &TileSpec,
+    params: &TileParams,
+    state: &TileState,
+    input: &[i32],
+    salt: Fr,
+) -> TileStep {
     let layer = &model.layers[spec.layer];
     let chunk = input_chunk(spec, input);
     let x = state.x;
-    let mut read = if spec.first_col() { spec.read_init() } else { state.read };
+    let mut read = if spec.first_col() { spec.read_init(salt) } else { state.read };
     let mut write = if spec.layer_start() { spec.write_init() } else { state.write };
     read[1 + spec.read_slot()] += pack(chunk.iter().map(|v| i64::from(*v)), 8)[0];
     if spec.read_permutes() {
@@ -521,14 +537,16 @@ pub struct TiledTrace {
     pub commitments: Vec<Fr>,
 }
 
-/// The tiled trace of `model` on the engine's `trace` (its activations), with input commitment
-/// `z0` (salted or not).
-pub fn tiled_trace(model: &Model, plan: &TilePlan, trace: &crate::Trace, z0: Fr) -> TiledTrace {
+/// The tiled trace of `model` on the engine's `trace` (its activations); z_0 is the input's
+/// commitment salted with `salt` (zero: the plain z_0 of a public input).
+pub fn tiled_trace(model: &Model, plan: &TilePlan, trace: &crate::Trace, salt: Fr) -> TiledTrace {
+    let z0 = crate::salted_input_commitment(&trace.steps[0], salt);
     let mut states = vec![TileState::initial(z0)];
     let mut commitments = vec![z0];
     for spec in &plan.tiles {
         let params = tile_params(model, spec);
-        let step = apply(model, spec, &params, states.last().expect("the initial state"), &trace.steps[spec.layer]);
+        let state = states.last().expect("the initial state");
+        let step = apply(model, spec, &params, state, &trace.steps[spec.layer], salt);
         let z = if spec.last() { step.state.write[1] } else { step.state.commitment() };
         commitments.push(z);
         states.push(step.state);

@@ -9,6 +9,7 @@ mod model_format;
 mod onnx_errors;
 mod poseidon;
 mod prove;
+mod quantize;
 mod shipped;
 mod step;
 mod tiles;

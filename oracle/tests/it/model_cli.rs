@@ -20,6 +20,12 @@ fn json(args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not one JSON document ({e}): {out}"))
 }
 
+/// `model import ONNX --calibration CSV -o OUT`.
+fn import_args<'a>(onnx: &'a std::path::Path, calib: &'a std::path::Path, out: &'a std::path::Path) -> [&'a str; 7] {
+    let s = |p: &'a std::path::Path| p.to_str().unwrap();
+    ["model", "import", s(onnx), "--calibration", s(calib), "-o", s(out)]
+}
+
 #[test]
 fn parsing_no_flags_gives_the_defaults() {
     let cli = Cli::try_parse_from(["oracle", "model", "run", "m.json", "--input", "1,2"]).unwrap();
@@ -37,30 +43,14 @@ fn import_inspect_run_round_trip() {
     let out = dir.path().join("digits.json");
     let onnx = models().join("digits.onnx");
     let calib = models().join("digits.calibration.csv");
-    let doc = json(&[
-        "model",
-        "import",
-        onnx.to_str().unwrap(),
-        "--calibration",
-        calib.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "--json",
-    ]);
+    let args = import_args(&onnx, &calib, &out);
+    let doc = json(&[&args[..], &["--json"]].concat());
     assert_eq!(doc["report"]["task"], "classification");
     assert!(doc["report"]["agreement"].as_f64().unwrap() > 0.95);
     // The import reproduces the shipped model file byte for byte.
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(models().join("digits.model.json")).unwrap());
 
-    let (ok, text, _) = oracle(&[
-        "model",
-        "import",
-        onnx.to_str().unwrap(),
-        "--calibration",
-        calib.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    let (ok, text, _) = oracle(&args);
     assert!(ok);
     assert!(text.contains("top-1 agreement with the float model"), "{text}");
 
@@ -140,4 +130,84 @@ fn bad_files_and_inputs_fail_with_one_clear_line() {
         assert!(err.starts_with("error: ") && err.contains(expected), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{err}");
     }
+}
+
+/// A 4-6-3 Gemm MLP whose hidden unit 2 is dead (its weights about 1e-41, as an L2 penalty
+/// leaves them), as ONNX bytes.
+fn dead_unit_onnx() -> Vec<u8> {
+    use prost::Message;
+    use verdict_circuits::onnx_proto::*;
+    let tensor = |name: &str, dims: &[i64], values: Vec<f32>| TensorProto {
+        dims: dims.to_vec(),
+        data_type: DATA_TYPE_FLOAT,
+        raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        name: name.into(),
+        ..Default::default()
+    };
+    let mut w0: Vec<f32> = (0..24).map(|i| ((i * 7 % 11) as f32 - 5.0) / 5.0).collect();
+    w0[8..12].iter_mut().for_each(|w| *w = 1e-41);
+    let w1: Vec<f32> = (0..18).map(|i| ((i * 5 % 7) as f32 - 3.0) / 3.0).collect();
+    let node = |op: &str, inputs: &[&str], output: &str| NodeProto {
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        name: output.into(),
+        op_type: op.into(),
+        attribute: vec![AttributeProto { name: "transB".into(), i: 1, r#type: 2, ..Default::default() }],
+        domain: String::new(),
+    };
+    let value = |name: &str, width: i64| ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TensorTypeProto {
+                elem_type: DATA_TYPE_FLOAT,
+                shape: Some(TensorShapeProto {
+                    dim: vec![
+                        Dimension { dim_value: 1, dim_param: String::new() },
+                        Dimension { dim_value: width, dim_param: String::new() },
+                    ],
+                }),
+            }),
+        }),
+    };
+    let mut relu = node("Relu", &["h"], "r");
+    relu.attribute.clear();
+    ModelProto {
+        ir_version: 8,
+        producer_name: "test".into(),
+        graph: Some(GraphProto {
+            node: vec![node("Gemm", &["x", "w0", "b0"], "h"), relu, node("Gemm", &["r", "w1", "b1"], "y")],
+            name: "g".into(),
+            initializer: vec![
+                tensor("w0", &[6, 4], w0),
+                tensor("b0", &[6], vec![0.1, 0.2, -0.7, 0.0, 0.3, -0.1]),
+                tensor("w1", &[3, 6], w1),
+                tensor("b1", &[3], vec![0.0, 0.1, -0.1]),
+            ],
+            input: vec![value("x", 4)],
+            output: vec![value("y", 3)],
+        }),
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: 13 }],
+    }
+    .encode_to_vec()
+}
+
+#[test]
+fn a_dead_unit_imports_and_the_import_says_what_it_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let onnx = dir.path().join("dead.onnx");
+    std::fs::write(&onnx, dead_unit_onnx()).unwrap();
+    let calib = dir.path().join("rows.csv");
+    let rows: Vec<String> = (0..40)
+        .map(|r| (0..4).map(|i| format!("{}", ((r * 3 + i * 5) % 9) as f64 / 4.0 - 1.0)).collect::<Vec<_>>().join(","))
+        .collect();
+    std::fs::write(&calib, rows.join("\n")).unwrap();
+    let out = dir.path().join("dead.json");
+    let args = import_args(&onnx, &calib, &out);
+    let (ok, text, err) = oracle(&args);
+    assert!(ok, "{err}");
+    assert!(text.contains("adjusted: layer 0 output 2: a dead unit"), "{text}");
+    let doc = json(&[&args[..], &["--json"]].concat());
+    assert_eq!(doc["adjustments"][0]["layer"], 0);
+    assert_eq!(doc["adjustments"][0]["output"], 2);
+    assert_eq!(doc["adjustments"][0]["nonzero_weights"], 0);
 }
