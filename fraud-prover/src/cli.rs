@@ -51,6 +51,11 @@ pub struct ProveArgs {
     /// The steps to prove, `a..b` (default: every step, the whole inference).
     #[arg(long, env = "VERDICT_SEGMENT")]
     pub segment: Option<String>,
+    /// Prove over tiles (`verdict_circuits::tiled`): a step is a 31 × 31 block of a layer, the
+    /// same circuit and keys for every model, `--segment` counts tiles. Not yet what the
+    /// services dispute over.
+    #[arg(long, env = "VERDICT_TILES")]
+    pub tiles: bool,
     /// Private weights: the model's blinding file (see `fraud-prover blinding`).
     #[arg(long, env = "VERDICT_BLINDING")]
     pub private: Option<PathBuf>,

@@ -91,6 +91,9 @@ fn describe_keys(origin: &KeyOrigin) -> String {
 }
 
 fn prove(args: &ProveArgs) -> crate::Result<String> {
+    if args.tiles {
+        return prove_tiles(args);
+    }
     let model = Model::load(&args.model)?;
     let input = parse_input(&args.input)?.for_model(&model, args.quantized)?;
     let segment = match &args.segment {
@@ -107,56 +110,157 @@ fn prove(args: &ProveArgs) -> crate::Result<String> {
     let (prover, origin) = ModelProver::setup(model, mode, &source, Some(&args.setup.keys_dir))?;
     let setup = started.elapsed();
     let trace = prover.model().run(&input)?;
-    let salt =
-        match &args.salt {
-            Some(s) => s.parse::<verdict_circuits::Commitment>().ok().and_then(|c| c.to_field()).ok_or_else(|| {
-                Error::usage(format!("--salt {s}: expected 0x-hex of 32 bytes below the field modulus"))
-            })?,
-            None => verdict_circuits::Fr::from(0u64),
-        };
+    let salt = salt(args)?;
     let (proof, timings) = prover.prove_salted(request_id, &trace, salt, segment.clone(), progress_printer())?;
     proof.save(&args.output)?;
-    if args.json {
-        return Ok(json!({
-            "proof": args.output,
-            "model": proof.model,
-            "mode": proof.mode,
-            "request_id": proof.request_id,
-            "segment": [segment.start, segment.end],
-            "constraints_per_step": prover.num_constraints(),
-            "shape": prover.shape_size().map(|(c, v, n)| json!({"constraints": c, "variables": v, "nonzeros": n})),
-            "setup_ms": setup.as_millis(),
-            "keys": describe_keys(&origin),
-            "witness_ms": timings.witness.as_millis(),
-            "fold_ms": timings.fold.as_millis(),
-            "compress_ms": timings.compress.as_millis(),
-            "proof_bytes": proof.proof.len(),
-            "insecure_setup": prover.is_insecure(),
-        })
-        .to_string());
-    }
-    Ok(format!(
-        "proof      {}\nmodel      {} ({} weights)\nrequest    {}\nsegment    {}..{} of {} steps\nconstraints {} a step\nkeys       {} in {:.2?}\nwitness    {:.2?}\nfold       {:.2?}\ncompress   {:.2?}\nsize       {} bytes",
-        args.output.display(),
-        proof.model,
-        proof.mode,
-        proof.request_id,
-        segment.start,
-        segment.end,
-        prover.model().steps(),
-        prover.num_constraints(),
-        describe_keys(&origin),
+    let done = Proved {
+        proof: &proof,
+        unit: "step",
+        steps: prover.model().steps(),
+        constraints: prover.num_constraints(),
+        shape: prover.shape_size(),
         setup,
-        timings.witness,
-        timings.fold,
-        timings.compress,
-        proof.proof.len(),
-    ))
+        origin: &origin,
+        timings,
+        insecure: prover.is_insecure(),
+    };
+    Ok(done.report(args))
+}
+
+/// What a proof run did, for its report.
+struct Proved<'a> {
+    proof: &'a SegmentProof,
+    /// "step" or "tile".
+    unit: &'a str,
+    steps: usize,
+    constraints: usize,
+    shape: Option<(usize, usize, usize)>,
+    setup: std::time::Duration,
+    origin: &'a KeyOrigin,
+    timings: verdict_circuits::folding::FoldTimings,
+    insecure: bool,
+}
+
+impl Proved<'_> {
+    /// The report `prove` prints: one JSON document with `--json`, else lines.
+    fn report(&self, args: &ProveArgs) -> String {
+        let (proof, t) = (self.proof, &self.timings);
+        if args.json {
+            return json!({
+                "proof": args.output,
+                "model": proof.model,
+                "mode": proof.mode,
+                "request_id": proof.request_id,
+                "segment": [proof.from, proof.to],
+                format!("{}s", self.unit): self.steps,
+                format!("constraints_per_{}", self.unit): self.constraints,
+                "shape": self.shape.map(|(c, v, n)| json!({"constraints": c, "variables": v, "nonzeros": n})),
+                "setup_ms": self.setup.as_millis(),
+                "keys": describe_keys(self.origin),
+                "witness_ms": t.witness.as_millis(),
+                "fold_ms": t.fold.as_millis(),
+                "compress_ms": t.compress.as_millis(),
+                "proof_bytes": proof.proof.len(),
+                "insecure_setup": self.insecure,
+            })
+            .to_string();
+        }
+        format!(
+            "proof      {}\nmodel      {} ({})\nrequest    {}\nsegment    {}..{} of {} {}s\nconstraints {} a {}\nkeys       {} in {:.2?}\nwitness    {:.2?}\nfold       {:.2?}\ncompress   {:.2?}\nsize       {} bytes",
+            args.output.display(),
+            proof.model,
+            proof.mode,
+            proof.request_id,
+            proof.from,
+            proof.to,
+            self.steps,
+            self.unit,
+            self.constraints,
+            self.unit,
+            describe_keys(self.origin),
+            self.setup,
+            t.witness,
+            t.fold,
+            t.compress,
+            proof.proof.len(),
+        )
+    }
+}
+
+/// `--salt`, or zero.
+fn salt(args: &ProveArgs) -> crate::Result<verdict_circuits::Fr> {
+    match &args.salt {
+        Some(s) => s
+            .parse::<Commitment>()
+            .ok()
+            .and_then(|c| c.to_field())
+            .ok_or_else(|| Error::usage(format!("--salt {s}: expected 0x-hex of 32 bytes below the field modulus"))),
+        None => Ok(verdict_circuits::Fr::from(0u64)),
+    }
+}
+
+/// `prove --tiles`: a segment of the tiled trace, under the tile keys.
+fn prove_tiles(args: &ProveArgs) -> crate::Result<String> {
+    use verdict_circuits::tiled::{TileKeys, TiledModel};
+    let model = Model::load(&args.model)?;
+    let input = parse_input(&args.input)?.for_model(&model, args.quantized)?;
+    let tiled = match &args.private {
+        Some(path) => TiledModel::private(model, &Blinding::load(path)?)?,
+        None => TiledModel::new(model)?,
+    };
+    let segment = match &args.segment {
+        Some(s) => parse_segment(s, tiled.steps())?,
+        None => 0..tiled.steps(),
+    };
+    let request_id: RequestId = args.request_id.parse()?;
+    let source = source(&args.setup)?;
+    let started = std::time::Instant::now();
+    let (keys, origin) = TileKeys::load_or_setup(&source, Some(&args.setup.keys_dir))?;
+    let setup = started.elapsed();
+    let run = tiled.run_salted(&input, salt(args)?)?;
+    let (proof, timings) = tiled.prove(&keys, request_id, &run, segment.clone(), progress_printer())?;
+    proof.save(&args.output)?;
+    let shape = keys.shape_size();
+    let done = Proved {
+        proof: &proof,
+        unit: "tile",
+        steps: tiled.steps(),
+        constraints: shape.0,
+        shape: Some(shape),
+        setup,
+        origin: &origin,
+        timings,
+        insecure: source == verdict_circuits::folding::KeySource::InsecureTest,
+    };
+    Ok(done.report(args))
+}
+
+/// `verify` of a tiled proof: against the tiled commitment `--commitment`, or a public model
+/// file's own.
+fn verify_tiles(args: &VerifyArgs, model: Model, proof: &SegmentProof) -> crate::Result<String> {
+    use verdict_circuits::tiled::{verify_tiled, TileKeys, TiledModel};
+    let tiled = TiledModel::new(model)?;
+    let commitment: Commitment = match (&args.commitment, proof.mode.as_str()) {
+        (Some(c), _) => c.parse().map_err(|e| Error::usage(format!("--commitment: {e}")))?,
+        (None, "tiled") => tiled.commitment(),
+        (None, _) => {
+            return Err(Error::usage(
+                "a private model's proof is checked against its registered tiled commitment: pass --commitment",
+            ))
+        }
+    };
+    let source = source(&args.setup)?;
+    let (keys, _) = TileKeys::load_or_setup(&source, Some(&args.setup.keys_dir))?;
+    verify_tiled(keys.verifier(), commitment, tiled.steps(), proof)?;
+    Ok(format!("ok: tiles {}..{} of request {} under model {commitment}", proof.from, proof.to, proof.request_id))
 }
 
 fn verify(args: &VerifyArgs) -> crate::Result<String> {
     let model = Model::load(&args.model)?;
     let proof = SegmentProof::load(&args.proof)?;
+    if proof.mode.starts_with("tiled") {
+        return verify_tiles(args, model, &proof);
+    }
     let private = match proof.mode.as_str() {
         "public" => false,
         "private" => true,

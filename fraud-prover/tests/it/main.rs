@@ -170,3 +170,63 @@ fn a_salted_private_input_is_proven_with_its_salted_commitment() {
     assert!(!ok);
     assert!(err.lines().last().unwrap().contains("--salt 0xnot-hex"), "{err}");
 }
+
+#[test]
+fn prove_and_verify_over_tiles_public_and_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let proof = dir.path().join("tiles.json");
+    let blinding = dir.path().join("blinding.json");
+    let model = models().join("price_feed.model.json");
+    let (m, k, p, b) =
+        (model.to_str().unwrap(), keys.to_str().unwrap(), proof.to_str().unwrap(), blinding.to_str().unwrap());
+    let common = ["--keys-dir", k, "--insecure-test-setup"];
+
+    // price_feed (16-32-16-1) is 5 tiles: 2 + 2 + 1.
+    let args = ["prove", "--tiles", "--model", m, "--input", INPUT, "--segment", "2..3", "-o", p, "--json"];
+    let (ok, out, err) = fraud_prover(&[&args[..], &common].concat());
+    assert!(ok, "{err}");
+    let doc: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(doc["tiles"], 5);
+    assert_eq!(doc["mode"], "tiled");
+    assert_eq!(doc["segment"], serde_json::json!([2, 3]));
+    let verify = ["verify", "--model", m, "--proof", p];
+    let (ok, out, err) = fraud_prover(&[&verify[..], &common].concat());
+    assert!(ok, "{err}");
+    assert!(out.starts_with("ok: tiles 2..3 of request 0x"), "{out}");
+    // A changed step commitment is rejected.
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&proof).unwrap()).unwrap();
+    doc["steps"][1] = doc["steps"][0].clone();
+    std::fs::write(&proof, doc.to_string()).unwrap();
+    let (ok, _, err) = fraud_prover(&[&verify[..], &common].concat());
+    assert!(!ok && !err.trim().is_empty(), "a changed step commitment was accepted: {err}");
+
+    // Private weights: the proof is bound to the blinded tiled commitment, which verify needs.
+    let (ok, _, err) = fraud_prover(&["blinding", "--model", m, "-o", b]);
+    assert!(ok, "{err}");
+    let args =
+        ["prove", "--tiles", "--model", m, "--input", INPUT, "--private", b, "--segment", "4..5", "-o", p, "--json"];
+    let (ok, out, err) = fraud_prover(&[&args[..], &common].concat());
+    assert!(ok, "{err}");
+    let doc: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(doc["mode"], "tiled-private");
+    let commitment = doc["model"].as_str().unwrap().to_string();
+    let (ok, _, err) = fraud_prover(&[&verify[..], &common].concat());
+    assert!(!ok && err.contains("pass --commitment"), "{err}");
+    let with = ["verify", "--model", m, "--proof", p, "--commitment", &commitment];
+    let (ok, out, err) = fraud_prover(&[&with[..], &common].concat());
+    assert!(ok, "{err}");
+    assert!(out.starts_with("ok: tiles 4..5"), "{out}");
+    // Against the public model's tiled commitment it is rejected.
+    let public = fraud_prover(
+        &[
+            &["prove", "--tiles", "--model", m, "--input", INPUT, "--segment", "4..5", "-o", "/dev/null", "--json"][..],
+            &common,
+        ]
+        .concat(),
+    );
+    let public: Value = serde_json::from_str(public.1.trim()).unwrap();
+    let against = ["verify", "--model", m, "--proof", p, "--commitment", public["model"].as_str().unwrap()];
+    let (ok, _, _) = fraud_prover(&[&against[..], &common].concat());
+    assert!(!ok, "a private proof accepted under the public commitment");
+}
