@@ -20,8 +20,8 @@ use crate::{
     gadgets::fr,
     poseidon_circuit::{self, Num},
     tiles::{
-        apply, input_chunk, tile_commitment, TileParams, TileSpec, TileState, TileStep, FLAG_BITS, SPONGE_WIDTH,
-        TAG_TILE, TILE_COLS, TILE_ROWS,
+        apply, input_chunk, tile_commitment, TileParams, TileSpec, TileState, FLAG_BITS, SPONGE_WIDTH, TAG_TILE,
+        TILE_COLS, TILE_ROWS,
     },
     Fr, Model,
 };
@@ -47,7 +47,8 @@ pub struct TileCircuit {
     salt: Fr,
     state: TileState,
     chunk: [i32; TILE_COLS],
-    step: TileStep,
+    /// The accumulators after the tile's products (the engine's, for the witness).
+    acc: [i64; TILE_ROWS],
     io: [Fr; TILE_IO_LEN],
 }
 
@@ -74,7 +75,7 @@ impl TileCircuit {
             blinding,
             salt: if spec.layer == 0 { salt } else { Fr::ZERO },
             state: state.clone(),
-            step,
+            acc: step.acc,
             io: [Fr::from(spec.index as u64), z_in, z_out, t],
         }
     }
@@ -384,11 +385,12 @@ impl Circuit<Fr> for TileCircuit {
         // The state before tile 0 is not opened: its accumulators must be zero (elsewhere a row
         // block's first tile reads the zeros its predecessor left).
         let zero_acc = crate::pack(std::iter::repeat_n(0, TILE_ROWS), 32);
+        let acc_at = state_in.len() - zero_acc.len();
         for (k, c) in zero_acc.iter().enumerate() {
             equal_if(
                 cs.namespace(|| format!("tile 0 starts at zero {k}")),
                 &flags.first,
-                &state_in[19 + k],
+                &state_in[acc_at + k],
                 &constant::<CS>(*c),
             );
         }
@@ -451,7 +453,7 @@ impl Circuit<Fr> for TileCircuit {
         for r in 0..TILE_ROWS {
             let mut cs = cs.namespace(|| format!("output {r}"));
             let pre = acc[r].add_scaled(Fr::ONE, &bias[r]).materialize(cs.namespace(|| "pre"))?;
-            let pre_value = self.step.acc[r] + i64::from(self.params.bias[r]);
+            let pre_value = self.acc[r] + i64::from(self.params.bias[r]);
             // |pre| < 2^31; the top digit is the sign (set for pre ≥ 0).
             let (pre_bits, pre_digit) =
                 digits(cs.namespace(|| "pre range"), (pre_value + (1 << 31)).clamp(0, (1 << 32) - 1) as u128, 32)?;

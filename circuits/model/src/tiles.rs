@@ -374,9 +374,6 @@ pub fn tile_preimage(spec: &TileSpec, params: &TileParams, blinding: Fr) -> Vec<
     e
 }
 
-/// Elements of a tile commitment's preimage (six permutations).
-pub const TILE_PREIMAGE_LEN: usize = 5 + 31 + 5 + 5 + 1;
-
 /// The commitment `T_t` of tile `spec` (blinding 0 for public models).
 pub fn tile_commitment(spec: &TileSpec, params: &TileParams, blinding: Fr) -> Fr {
     poseidon_hash(&tile_preimage(spec, params, blinding))
@@ -394,10 +391,6 @@ pub struct TileState {
     /// The row block's partial accumulators.
     pub acc: [i64; TILE_ROWS],
 }
-
-/// Elements of a tile state commitment's preimage: `x`, two sponges, 5 packed accumulator
-/// elements (three permutations).
-pub const STATE_PREIMAGE_LEN: usize = 1 + 2 * SPONGE_WIDTH + 5;
 
 impl TileState {
     /// The state before tile 0: `x` is the input commitment z_0 (the sponges start at the first
@@ -469,16 +462,14 @@ pub fn input_chunk(spec: &TileSpec, input: &[i32]) -> [i32; TILE_COLS] {
     chunk
 }
 
-/// What a tile's step computes besides the next state: the row block's finished values (its
-/// last column tile), for the circuit's witness.
+/// What a tile's step computes: the next state, and the accumulators the circuit's witness
+/// needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TileStep {
     /// The state after the tile.
     pub state: TileState,
     /// The accumulators after this tile's products (before any bias).
     pub acc: [i64; TILE_ROWS],
-    /// The row block's outputs (zero unless the tile is its row block's last).
-    pub outputs: [i64; TILE_ROWS],
 }
 
 /// Tile `spec` of `model` applied to `state`, reading `input` (the layer's whole input, from the
@@ -505,10 +496,10 @@ pub fn apply(
         let row = &params.weights[r * TILE_COLS..(r + 1) * TILE_COLS];
         *a += row.iter().zip(&chunk).map(|(w, v)| i64::from(*w) * i64::from(*v)).sum::<i64>();
     }
-    let mut outputs = [0i64; TILE_ROWS];
     let mut next_acc = acc;
     let mut next_x = x;
     if spec.last_col() {
+        let mut outputs = [0i64; TILE_ROWS];
         for r in 0..TILE_ROWS {
             outputs[r] = finish(layer, params, r, acc[r]);
         }
@@ -525,7 +516,7 @@ pub fn apply(
             next_x = write[1];
         }
     }
-    TileStep { state: TileState { x: next_x, read, write, acc: next_acc }, acc, outputs }
+    TileStep { state: TileState { x: next_x, read, write, acc: next_acc }, acc }
 }
 
 /// A tiled trace: every tile's state, and the step commitments z_0..z_L.

@@ -146,7 +146,6 @@ fn models_that_cannot_be_tiled_are_refused_by_name() {
     low.layers[0].requant.as_mut().unwrap().shift = 12;
     let e = TilePlan::new(&low).unwrap_err().to_string();
     assert!(e.contains("shift 12"), "{e}");
-    let _ = Fr::ZERO;
 }
 
 /// The tile keys under the insecure test source, set up once for the test binary.
