@@ -213,7 +213,9 @@ def tiles_rows(args, work):
         subprocess.run([args.oracle, "model", "import", onnx_path, "--calibration", csv_path, "-o", model],
                        check=True, capture_output=True)
         doc = json.loads(model.read_text())
-        weights = sum(len(l["weights"]) + len(l["bias"]) for l in doc["layers"])
+        # Weights are a hex string (two digits a weight) or, in older files, an array.
+        weights = sum(len(l["weights"]) // (2 if isinstance(l["weights"], str) else 1) + len(l["bias"])
+                      for l in doc["layers"])
         # Warm the key cache once (the tile keys are the same for every model).
         subprocess.run([args.tiles_binary, model, "step", "--keys", work / "keys"], check=True, capture_output=True)
         for mode in ("step", "whole"):

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Trains Verdict's three shipped models and exports them to ONNX.
+"""Trains Verdict's shipped models and exports them to ONNX.
 
 Everything is seeded, so a rerun with the pinned packages of scripts/requirements.txt writes the
 same files. Writes, for each model NAME under models/:
@@ -20,6 +20,16 @@ Models:
   digits_cnn  the same digits as a [1, 8, 8] image -> 10 logits; a small CNN: Conv(8 channels,
               3x3, pad 1) -> Relu -> AveragePool(2x2) -> Flatten -> Gemm(128 -> 10), trained
               here with numpy (Adam, seed 0) and exported as torch exports nn.Conv2d.
+
+  digits_1m   the same digits upsampled to 28x28 (each pixel a 3x3 block, 2 pixels of border: the
+              MNIST layout) -> 10 logits; MLP 784-1024-512-10 (1,333,770 parameters: the
+              million-weight model the services dispute tile by tile), sklearn Adam, seed 0, Gemm
+              export.
+
+  corpus      not shipped models but the importer's corpus (models/corpus/): models exported by
+              skl2onnx as users export them (linear models with scalers, an MLPClassifier with dead
+              units and its Softmax/ArgMax/ZipMap tail) and ones it must refuse by name, each with
+              onnxruntime's outputs on held-back rows (circuits/tests/it/corpus.rs).
 
 `python3 scripts/train_models.py digits_cnn` retrains only the models named.
 """
@@ -319,8 +329,93 @@ def digits_cnn():
                delimiter=",", fmt="%.6g", header=",".join([f"x{i}" for i in range(64)] + ["label"]), comments="")
 
 
+def upsample28(x):
+    """[n, 64] pixels of 8x8 images -> [n, 784] of 28x28: each pixel a 3x3 block, a 2-pixel border."""
+    img = np.kron(x.reshape(-1, 8, 8), np.ones((3, 3)))
+    return np.pad(img, ((0, 0), (2, 2), (2, 2))).reshape(len(x), 784)
+
+
+def digits_1m():
+    data = load_digits()
+    x = upsample28(data.data / 16.0)
+    x_train, x_test, y_train, y_test = train_test_split(x, data.target, test_size=0.2, random_state=0)
+    mlp = MLPClassifier(hidden_layer_sizes=(1024, 512), activation="relu", max_iter=30, random_state=0)
+    mlp.fit(x_train, y_train)
+    params = sum(w.size for w in mlp.coefs_) + sum(b.size for b in mlp.intercepts_)
+    print(f"digits_1m: {params} parameters, float test accuracy {mlp.score(x_test, y_test):.2%} "
+          f"on {len(x_test)} held-out images")
+    write("digits_1m", gemm_onnx("digits_1m", sklearn_layers(mlp), 784), x_train[:300], x_test[:32])
+    np.savetxt(os.path.join(OUT, "digits_1m.test.csv"), np.column_stack([x_test, y_test]), delimiter=",",
+               fmt="%.6g", header=",".join([f"x{i}" for i in range(784)] + ["label"]), comments="")
+
+
+def corpus():
+    from sklearn.datasets import load_breast_cancer, load_diabetes
+    from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, Normalizer, StandardScaler
+    from sklearn.tree import DecisionTreeClassifier
+    from skl2onnx import to_onnx
+
+    out = os.path.join(OUT, "corpus")
+    os.makedirs(out, exist_ok=True)
+    manifest = []
+
+    def export(name, model, x_train, x_test, kind, refused=None):
+        onx = to_onnx(model, x_train[:1].astype(np.float32), target_opset={"": 13, "ai.onnx.ml": 3})
+        path = os.path.join(out, f"{name}.onnx")
+        onnx.save(onx, path)
+        entry = {"name": name, "kind": kind}
+        if refused:
+            entry["refused"] = refused
+        else:
+            sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+            inp = sess.get_inputs()[0].name
+            result = sess.run(None, {inp: x_test.astype(np.float32)})
+            doc = {"inputs": x_test.astype(np.float32).astype(float).tolist()}
+            if kind == "classifier":
+                doc["labels"] = [int(v) for v in result[0]]
+            else:
+                doc["outputs"] = result[0].reshape(len(x_test), -1).astype(float).tolist()
+            with open(os.path.join(out, f"{name}.heldout.json"), "w") as f:
+                json.dump(doc, f)
+                f.write("\n")
+            np.savetxt(os.path.join(out, f"{name}.calibration.csv"), x_train[:300].astype(np.float32), delimiter=",",
+                       fmt="%.7g")
+        manifest.append(entry)
+        print(f"  corpus: {name} ({kind})")
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x_train, x_test, y_train, _ = train_test_split(x, y, test_size=0.3, random_state=0)
+    export("logreg_scaled_breast_cancer",
+           make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(x_train, y_train),
+           x_train, x_test, "classifier")
+    d = load_digits()
+    x, y = d.data / 16.0, d.target
+    x_train, x_test, y_train, _ = train_test_split(x, y, test_size=0.3, random_state=0)
+    export("logreg_digits", LogisticRegression(max_iter=2000).fit(x_train, y_train), x_train, x_test, "classifier")
+    # L2 drives whole rows of weights to ~0: dead units (the importer must survive them).
+    export("mlp_dead_units_digits",
+           MLPClassifier(hidden_layer_sizes=(32, 16, 16), alpha=1.0, max_iter=300, random_state=0)
+           .fit(x_train, y_train), x_train, x_test, "classifier")
+    x, y = load_diabetes(return_X_y=True)
+    x_train, x_test, y_train, _ = train_test_split(x, y, test_size=0.3, random_state=0)
+    export("linreg_diabetes", LinearRegression().fit(x_train, y_train), x_train, x_test, "regressor")
+    export("ridge_minmax_diabetes", make_pipeline(MinMaxScaler(), Ridge()).fit(x_train, y_train),
+           x_train, x_test, "regressor")
+    # Refused by name: a row normalization, a decision tree.
+    export("normalizer_ridge_diabetes", make_pipeline(Normalizer(), Ridge()).fit(x_train, y_train),
+           x_train, x_test, "unsupported", refused="ai.onnx.ml::Normalizer")
+    x, y = load_breast_cancer(return_X_y=True)
+    export("tree_breast_cancer", DecisionTreeClassifier(max_depth=4, random_state=0).fit(x, y), x, x,
+           "unsupported", refused="ai.onnx.ml::TreeEnsembleClassifier")
+    with open(os.path.join(out, "corpus.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+        f.write("\n")
+
+
 MODELS = {"price_feed": lambda: price_feed(), "tictactoe": lambda: tictactoe(), "digits": lambda: digits(),
-          "digits_cnn": lambda: digits_cnn()}
+          "digits_cnn": lambda: digits_cnn(), "digits_1m": lambda: digits_1m(), "corpus": lambda: corpus()}
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)

@@ -177,6 +177,11 @@ impl TiledModel {
         &self.tiles
     }
 
+    /// The tile plan.
+    pub fn plan(&self) -> &TilePlan {
+        &self.plan
+    }
+
     /// Runs the model on an int8 input and tiles the trace.
     pub fn run(&self, input: &[i8]) -> Result<TiledRun, ProofError> {
         self.run_salted(input, Fr::ZERO)
@@ -184,9 +189,14 @@ impl TiledModel {
 
     /// [`run`](Self::run) for a private input whose z_0 is salted with `salt`.
     pub fn run_salted(&self, input: &[i8], salt: Fr) -> Result<TiledRun, ProofError> {
-        let trace = self.model.run(input)?;
+        Ok(self.tile(self.model.run(input)?, salt))
+    }
+
+    /// Tiles the engine's `trace` of this model (a stored one: the activations are all a
+    /// service keeps; the tile states are recomputed in milliseconds).
+    pub fn tile(&self, trace: Trace, salt: Fr) -> TiledRun {
         let tiled = tiled_trace(&self.model, &self.plan, &trace, salt);
-        Ok(TiledRun { trace, tiled, salt })
+        TiledRun { trace, tiled, salt }
     }
 
     /// Proves tiles `segment` of `run` for `request_id`.

@@ -77,6 +77,16 @@ pub async fn register_tiled_model<P: Provider + Clone>(
     register_under(registry, *verifier.address(), digest, r, tiled.steps()).await
 }
 
+/// Gas of a whole-inference proof of a tiled model of `tiles` tiles (`proveOutput`), estimated
+/// from the verifier's measured cost (README, "Gas": 827k for one tile, 23.6k for each further
+/// one, checked by `tiled_proofs_verify_on_chain_at_a_gas_independent_of_the_model`) with room for the
+/// game's bookkeeping. At the 30M block gas limit that is about 1,200 tiles.
+pub fn whole_proof_gas(tiles: usize) -> u64 {
+    const FIRST: u64 = 950_000;
+    const PER_TILE: u64 = 24_000;
+    FIRST + PER_TILE * (tiles.max(1) as u64 - 1)
+}
+
 /// How a model is registered: everything but the key, which [`register_model`] publishes.
 #[derive(Clone, Debug)]
 pub struct Registration<'a> {

@@ -52,8 +52,8 @@ pub struct ProveArgs {
     #[arg(long, env = "VERDICT_SEGMENT")]
     pub segment: Option<String>,
     /// Prove over tiles (`verdict_circuits::tiled`): a step is a 31 × 31 block of a layer, the
-    /// same circuit and keys for every model, `--segment` counts tiles. Not yet what the
-    /// services dispute over.
+    /// same circuit and keys for every model, `--segment` counts tiles. What the services
+    /// dispute over for a model registered by tiles.
     #[arg(long, env = "VERDICT_TILES")]
     pub tiles: bool,
     /// Private weights: the model's blinding file (see `fraud-prover blinding`).
@@ -102,10 +102,15 @@ pub struct ExportArgs {
     #[arg(long, env = "VERDICT_MODEL")]
     pub model: PathBuf,
     /// The key of the private-weight circuit (proofs made with `prove --private`).
-    #[arg(long, env = "VERDICT_PRIVATE")]
+    #[arg(long, env = "VERDICT_PRIVATE", conflicts_with = "tiles")]
     pub private: bool,
+    /// The tile circuit's key (the same for every model; publish it with
+    /// `NovaVerifier.publishTileKey`), and what a model registered by tiles registers: its tile
+    /// count as the step count and its tiled commitment C.
+    #[arg(long, env = "VERDICT_TILES")]
+    pub tiles: bool,
     /// Where to write the key blob (binary; `PROOF_FORMAT.md`). Publish it with
-    /// `NovaVerifier.publishKey`.
+    /// `NovaVerifier.publishKey` (`publishTileKey` with `--tiles`).
     #[arg(short = 'o', long = "output", env = "VERDICT_KEY_OUT")]
     pub output: PathBuf,
     /// Key setup (must be the prover's).

@@ -284,10 +284,21 @@ fn verify(args: &VerifyArgs) -> crate::Result<String> {
 fn export_verifier(args: &ExportArgs) -> crate::Result<String> {
     let model = Model::load(&args.model)?;
     let source = source(&args.setup)?;
-    // The key depends on the shape only: for a private model, any commitment gives the same key.
-    let commitment = model.commitment();
-    let (verifier, _) = ModelProver::verifier(model, args.private, commitment, &source, Some(&args.setup.keys_dir))?;
-    let key = verifier.evm_key()?;
+    let (key, tiled) = if args.tiles {
+        use verdict_circuits::tiled::{TileKeys, TiledModel};
+        let tiled = TiledModel::new(model)?;
+        let (keys, _) = TileKeys::load_or_setup(&source, Some(&args.setup.keys_dir))?;
+        (
+            keys.verifier().evm_key().map_err(verdict_circuits::prover::ProofError::from)?,
+            Some((tiled.steps(), tiled.commitment())),
+        )
+    } else {
+        // The key depends on the shape only: for a private model, any commitment gives the same key.
+        let commitment = model.commitment();
+        let (verifier, _) =
+            ModelProver::verifier(model, args.private, commitment, &source, Some(&args.setup.keys_dir))?;
+        (verifier.evm_key()?, None)
+    };
     std::fs::write(&args.output, &key.blob)
         .map_err(|source| Error::Io { what: format!("writing {}", args.output.display()), source })?;
     let digest = format!("0x{}", hex::encode(key.digest()));
@@ -299,14 +310,23 @@ fn export_verifier(args: &ExportArgs) -> crate::Result<String> {
             "inner_rounds": key.inner,
             "proof_bytes_one_step": key.layout(1).len(),
             "proof_bytes_per_step": key.layout(2).len() - key.layout(1).len(),
+            "tiles": tiled.map(|(steps, _)| steps),
+            "tiled_commitment": tiled.map(|(_, c)| c),
         })
         .to_string());
     }
-    Ok(format!(
+    let mut text = format!(
         "key      {} ({} bytes)\ndigest   {digest} (register the model with this vkDigest)\nproofs   {} bytes for one step, +{} a step",
         args.output.display(),
         key.blob.len(),
         key.layout(1).len(),
         key.layout(2).len() - key.layout(1).len()
-    ))
+    );
+    if let Some((steps, commitment)) = tiled {
+        text.push_str(&format!(
+            "\ntiles    {steps} (register with {steps} steps and commitment {commitment}; the tile-count proofs \
+             carry 32 bytes a tile and a range proof besides)"
+        ));
+    }
+    Ok(text)
 }

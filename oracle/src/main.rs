@@ -26,8 +26,10 @@ fn main() -> std::process::ExitCode {
     })();
     match result {
         Ok(out) => {
+            // A closed pipe (`oracle model run … | head`) is not an error of ours.
             if let Some(out) = out {
-                println!("{out}");
+                use std::io::Write;
+                let _ = writeln!(std::io::stdout(), "{out}");
             }
             std::process::ExitCode::SUCCESS
         }

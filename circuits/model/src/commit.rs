@@ -202,9 +202,12 @@ pub fn model_header(model: &Model, n_layers: usize) -> [Fr; 6] {
         .map(Fr::from)
 }
 
-/// The constant tail of the model commitment's preimage: `bits(output_scale_0)..`.
+/// The constant tail of the model commitment's preimage: `bits(output_scale_0)..`, then, for a
+/// model with an input normalization, `bits(scale_i), bits(offset_i)` for each input value.
 pub fn model_trailer(model: &Model) -> impl Iterator<Item = Fr> + '_ {
-    model.output.scales.iter().map(|s| Fr::from(s.to_bits()))
+    let normalize =
+        model.input.normalize.iter().flat_map(|n| n.scale.iter().zip(&n.offset).flat_map(|(k, o)| [*k, *o]));
+    model.output.scales.iter().copied().chain(normalize).map(|s| Fr::from(s.to_bits()))
 }
 
 /// A layer's commitment: `H(TAG_LAYER, index, in_dim, out_dim, relu, shift, pack(weights, 8)...,

@@ -65,13 +65,15 @@ impl Model {
         if input.len() != self.input.len {
             return Err(Error::Input(format!("expected {} values, found {}", self.input.len, input.len())));
         }
-        input
+        if let Some((i, x)) = input.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+            return Err(Error::Input(format!("value {i} is not a finite number: {x}")));
+        }
+        let normalized = self.input.normalize.as_ref().map(|n| n.apply(input));
+        normalized
+            .as_deref()
+            .unwrap_or(input)
             .iter()
-            .enumerate()
-            .map(|(i, x)| {
-                if !x.is_finite() {
-                    return Err(Error::Input(format!("value {i} is not a finite number: {x}")));
-                }
+            .map(|x| {
                 let q = (x / self.input.scale).round().clamp(-127.0, 127.0);
                 Ok(q as i8)
             })

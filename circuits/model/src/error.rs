@@ -2,8 +2,9 @@ use std::path::PathBuf;
 
 /// The operators the ONNX importer accepts, for error messages.
 pub const SUPPORTED_OPS: &str =
-    "MatMul, Gemm, Conv (2-D, group 1), Add (bias after MatMul/Gemm), Relu, BatchNormalization, AveragePool, \
-     GlobalAveragePool, Flatten, Reshape (constant shape), Identity, Cast (to float32), Constant";
+    "MatMul, Gemm, Conv (2-D, group 1), Add and Mul of constants, Relu, BatchNormalization, AveragePool, \
+     GlobalAveragePool, Flatten, Reshape (constant shape), Identity, Cast (to float32), Constant, a classifier's final \
+     Softmax; ai.onnx.ml Scaler, LinearRegressor, LinearClassifier";
 
 /// Everything that can go wrong in the model pipeline.
 #[derive(Debug, thiserror::Error)]

@@ -26,6 +26,9 @@ pub struct FloatModel {
     pub input_dim: usize,
     /// The layers, in order.
     pub layers: Vec<FloatLayer>,
+    /// The input's normalization (a scaler in front of the first layer), applied to real inputs
+    /// before anything else.
+    pub normalize: Option<crate::model::Normalize>,
 }
 
 impl FloatModel {
@@ -44,6 +47,11 @@ impl FloatModel {
         Ok(())
     }
 
+    /// `input` normalized (itself without a normalization).
+    pub fn normalized(&self, input: &[f64]) -> Vec<f64> {
+        self.normalize.as_ref().map_or_else(|| input.to_vec(), |n| n.apply(input))
+    }
+
     /// The output width.
     pub fn output_dim(&self) -> usize {
         self.layers.last().map_or(self.input_dim, |l| l.out_dim)
@@ -51,9 +59,10 @@ impl FloatModel {
 
     /// Every layer's output (after its ReLU), computed in f64.
     pub fn activations(&self, input: &[f64]) -> Vec<Vec<f64>> {
+        let input = &self.normalized(input);
         let mut out: Vec<Vec<f64>> = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
-            let x = out.last().map_or(input, Vec::as_slice);
+            let x = out.last().map_or(input.as_slice(), Vec::as_slice);
             let y = (0..layer.out_dim)
                 .map(|o| {
                     let row = &layer.weights[o * layer.in_dim..(o + 1) * layer.in_dim];

@@ -56,8 +56,30 @@ pub enum Task {
 pub struct InputSpec {
     /// Number of input values.
     pub len: usize,
-    /// Real value of one int8 step: `x_q = clamp(round_half_away(x / scale), -127, 127)`.
+    /// Real value of one int8 step: `x_q = clamp(round_half_away(x' / scale), -127, 127)`,
+    /// where `x'` is `x` normalized.
     pub scale: f64,
+    /// A per-value normalization of real inputs before quantization, `x'_i = x_i · scale_i +
+    /// offset_i` (a scikit-learn scaler in front of the model); absent: `x' = x`. Committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<Normalize>,
+}
+
+/// A per-value affine normalization of the input (see [`InputSpec::normalize`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Normalize {
+    /// One factor per input value.
+    pub scale: Vec<f64>,
+    /// One offset per input value.
+    pub offset: Vec<f64>,
+}
+
+impl Normalize {
+    /// `x'` of a real input `x`.
+    pub fn apply(&self, x: &[f64]) -> Vec<f64> {
+        x.iter().zip(self.scale.iter().zip(&self.offset)).map(|(x, (k, o))| x * k + o).collect()
+    }
 }
 
 /// A dense layer `acc = W·x + b` followed by an optional ReLU and requantization.
@@ -70,12 +92,53 @@ pub struct Layer {
     pub out_dim: usize,
     /// Applied to the int32 accumulator (before requantization).
     pub activation: Activation,
-    /// int8 weights in [-127, 127], row-major: `weights[o * in_dim + i]`.
+    /// int8 weights in [-127, 127], row-major: `weights[o * in_dim + i]`. In the file: a hex
+    /// string of their two's-complement bytes (two digits a weight), or a JSON array of numbers.
+    #[serde(with = "int8_weights")]
     pub weights: Vec<i8>,
     /// int32 bias, one per output.
     pub bias: Vec<i32>,
     /// Present on hidden layers, absent on the last layer.
     pub requant: Option<Requant>,
+}
+
+/// A layer's weights in a model file: written as a hex string of their two's-complement bytes
+/// (a 1M-weight model is 2.7 MB, not 16), read from that or from a JSON array of numbers (files
+/// written before, and ones made by hand).
+mod int8_weights {
+    use serde::{de, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(weights: &[i8], s: S) -> Result<S::Ok, S::Error> {
+        let bytes: Vec<u8> = weights.iter().map(|w| *w as u8).collect();
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i8>, D::Error> {
+        d.deserialize_any(Weights)
+    }
+
+    struct Weights;
+
+    impl<'de> de::Visitor<'de> for Weights {
+        type Value = Vec<i8>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a hex string of int8 bytes or an array of int8 numbers")
+        }
+
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<Vec<i8>, E> {
+            let bytes = hex::decode(s).map_err(|e| E::custom(format!("weights: not a hex string of bytes ({e})")))?;
+            Ok(bytes.into_iter().map(|b| b as i8).collect())
+        }
+
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<i8>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+            while let Some(w) = seq.next_element::<i8>()? {
+                out.push(w);
+            }
+            Ok(out)
+        }
+    }
 }
 
 /// An activation function.
@@ -188,6 +251,14 @@ impl Model {
         }
         if self.input.len == 0 {
             return bad("input length must be at least 1".into());
+        }
+        if let Some(n) = &self.input.normalize {
+            if n.scale.len() != self.input.len || n.offset.len() != self.input.len {
+                return bad(format!("input normalization must have {} factors and offsets", self.input.len));
+            }
+            if n.scale.iter().chain(&n.offset).any(|v| !v.is_finite()) {
+                return bad("input normalization must be finite".into());
+            }
         }
         if !(self.input.scale.is_finite() && self.input.scale > 0.0) {
             return bad(format!("input scale must be finite and positive, found {}", self.input.scale));

@@ -10,6 +10,7 @@ use prost::Message;
 
 use crate::{
     float::{FloatLayer, FloatModel},
+    model::Normalize,
     Error, Result,
 };
 
@@ -92,6 +93,8 @@ pub struct AttributeProto {
     pub floats: Vec<f32>,
     #[prost(int64, repeated, tag = "8")]
     pub ints: Vec<i64>,
+    #[prost(bytes = "vec", repeated, tag = "9")]
+    pub strings: Vec<Vec<u8>>,
     #[prost(int32, tag = "20")]
     pub r#type: i32,
 }
@@ -106,6 +109,8 @@ pub struct TensorProto {
     pub data_type: i32,
     #[prost(float, repeated, tag = "4")]
     pub float_data: Vec<f32>,
+    #[prost(int32, repeated, tag = "5")]
+    pub int32_data: Vec<i32>,
     #[prost(int64, repeated, tag = "7")]
     pub int64_data: Vec<i64>,
     #[prost(string, tag = "8")]
@@ -166,6 +171,8 @@ pub struct Dimension {
 pub const DATA_TYPE_FLOAT: i32 = 1;
 /// `TensorProto.DataType.INT64`.
 pub const DATA_TYPE_INT64: i32 = 7;
+/// `TensorProto.DataType.INT32` (label tables).
+const DATA_TYPE_INT32: i32 = 6;
 
 /// A constant tensor of the graph.
 #[derive(Clone, Debug)]
@@ -214,10 +221,24 @@ impl Constant {
                 }
                 t.raw_data.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()
             }),
+            DATA_TYPE_INT32 => ConstData::I64(if t.raw_data.is_empty() {
+                t.int32_data.iter().map(|v| i64::from(*v)).collect()
+            } else {
+                if t.raw_data.len() != count * 4 {
+                    return Err(Error::graph(
+                        at,
+                        format!("expected {} raw bytes for {count} int32s, found {}", count * 4, t.raw_data.len()),
+                    ));
+                }
+                t.raw_data
+                    .chunks_exact(4)
+                    .map(|c| i64::from(i32::from_le_bytes(c.try_into().expect("4 bytes"))))
+                    .collect()
+            }),
             other => {
                 return Err(Error::graph(
                     at,
-                    format!("tensor data type {other} is not supported: expected float32 (1) or int64 (7)"),
+                    format!("tensor data type {other} is not supported: expected float32 (1), int32 (6) or int64 (7)"),
                 ))
             }
         };
@@ -302,6 +323,13 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
     // Rows of the last layer per channel (for batch normalization): H·W after a Conv, 1 after
     // MatMul/Gemm.
     let mut channel_rows = 1usize;
+    // Set once a classifier's scores are computed (a `LinearClassifier` or a final `Softmax`):
+    // the name of the scores; later nodes may only post-process them.
+    let mut head: Option<String> = None;
+    // Elementwise affine maps on the model input itself (a scaler): the input's normalization,
+    // applied before quantization. Folded into the first layer instead, features of different
+    // ranges would share one int8 scale and the small ones would round to zero.
+    let mut normalize: Option<Normalize> = None;
 
     for node in &graph.node {
         let at = if node.name.is_empty() {
@@ -309,15 +337,103 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
         } else {
             node.name.clone()
         };
-        if !(node.domain.is_empty() || node.domain == "ai.onnx") {
+        let ml = node.domain == "ai.onnx.ml";
+        if !(node.domain.is_empty() || node.domain == "ai.onnx" || ml) {
             return Err(Error::UnsupportedOp {
                 op: format!("{}::{}", node.domain, node.op_type),
                 node: at,
-                note: " (only the default onnx domain is supported)".into(),
+                note: " (only the onnx and ai.onnx.ml domains are supported)".into(),
             });
         }
-        let out = node.output.first().cloned().ok_or_else(|| Error::graph(&at, "the node has no output"))?;
         let op = node.op_type.as_str();
+        if let Some(head) = &head {
+            // Past the classifier's scores: only what turns them into a label or probabilities.
+            post_processing(node, ml, head, &consts, width, &at)?;
+            continue;
+        }
+        let out = node.output.first().cloned().ok_or_else(|| Error::graph(&at, "the node has no output"))?;
+        if ml {
+            let unsupported = |note: &str| Error::UnsupportedOp {
+                op: format!("ai.onnx.ml::{op}"),
+                node: at.clone(),
+                note: note.into(),
+            };
+            if node.input.first() != Some(&current) {
+                return Err(Error::graph(
+                    &at,
+                    format!("expected the node to consume the running tensor `{current}` (the graph must be a chain of layers)"),
+                ));
+            }
+            match op {
+                "Scaler" => {
+                    let floats = |name: &str| attr(node, name).map(|a| a.floats.clone()).unwrap_or_default();
+                    let (offset, scale) = (floats("offset"), floats("scale"));
+                    let value =
+                        |v: &[f32], i: usize, default: f64| -> Result<f64> { broadcast(v, width, i, default, &at) };
+                    let mut rows = Vec::with_capacity(width);
+                    let mut offsets = Vec::with_capacity(width);
+                    for i in 0..width {
+                        let k = value(&scale, i, 1.0)?;
+                        rows.push(vec![(i, k)]);
+                        offsets.push(-value(&offset, i, 0.0)? * k);
+                    }
+                    let map = Affine { in_dim: width, rows, offset: offsets };
+                    apply_affine(&mut layers, &mut pending, &mut normalize, tail, map);
+                }
+                "LinearRegressor" => {
+                    let transform = attr(node, "post_transform").map(|a| String::from_utf8_lossy(&a.s).to_string());
+                    if transform.as_deref().is_some_and(|t| t != "NONE") {
+                        return Err(unsupported(" (only post_transform NONE: a regressor's output is linear)"));
+                    }
+                    let targets = attr(node, "targets").map_or(1, |a| a.i).max(1) as usize;
+                    let layer = linear_head(node, width, targets, &at)?;
+                    push_linear(&mut layers, &mut pending, layer);
+                    width = targets;
+                    tail = Tail::Linear;
+                }
+                "LinearClassifier" => {
+                    let labels = class_labels(node, &at)?;
+                    let rows = attr(node, "coefficients").map_or(0, |a| a.floats.len()) / width.max(1);
+                    let layer = if rows == 1 && labels == 2 {
+                        // Binary: one score s, class 1 when s > 0. As two outputs [-s, s] the
+                        // argmax is the same (a tie, s = 0, goes to class 0).
+                        let one = linear_head(node, width, 1, &at)?;
+                        let mut weights: Vec<f32> = one.weights.iter().map(|w| -w).collect();
+                        weights.extend(&one.weights);
+                        FloatLayer {
+                            in_dim: width,
+                            out_dim: 2,
+                            weights,
+                            bias: vec![-one.bias[0], one.bias[0]],
+                            relu: false,
+                        }
+                    } else if rows == labels {
+                        linear_head(node, width, labels, &at)?
+                    } else {
+                        return Err(Error::graph(
+                            &at,
+                            format!("{rows} rows of coefficients for {labels} class labels"),
+                        ));
+                    };
+                    push_linear(&mut layers, &mut pending, layer);
+                    width = layers.last().expect("pushed").out_dim;
+                    // Its post_transform (none, logistic, softmax) is monotone: the argmax of
+                    // the scores is the label.
+                    head = Some(node.output.get(1).cloned().unwrap_or(out));
+                    tail = Tail::Linear;
+                    continue;
+                }
+                "Normalizer" => {
+                    return Err(unsupported(" (a row normalization is not a linear map: no circuit for it)"))
+                }
+                "TreeEnsembleClassifier" | "TreeEnsembleRegressor" => {
+                    return Err(unsupported(" (tree ensembles are not supported yet)"))
+                }
+                _ => return Err(unsupported("")),
+            }
+            current = out;
+            continue;
+        }
         if op == "Constant" {
             let t = attr(node, "value")
                 .and_then(|a| a.t.as_ref())
@@ -327,8 +443,8 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
         }
         let unsupported = |note: &str| Error::UnsupportedOp { op: op.to_string(), node: at.clone(), note: note.into() };
         match op {
-            "MatMul" | "Gemm" | "Add" | "Relu" | "Flatten" | "Reshape" | "Identity" | "Cast" | "Conv"
-            | "BatchNormalization" | "AveragePool" | "GlobalAveragePool" => {}
+            "MatMul" | "Gemm" | "Add" | "Mul" | "Relu" | "Flatten" | "Reshape" | "Identity" | "Cast" | "Conv"
+            | "BatchNormalization" | "AveragePool" | "GlobalAveragePool" | "Softmax" => {}
             "Sigmoid" | "Tanh" => return Err(unsupported(" (no sound circuit for it yet)")),
             "MaxPool" | "GlobalMaxPool" => {
                 return Err(unsupported(" (no sound circuit for it yet; AveragePool is supported)"))
@@ -400,17 +516,32 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                     ))
                 }
             },
-            "Add" => {
-                if tail != Tail::Linear {
-                    return Err(Error::graph(
-                        &at,
-                        "Add of a constant is supported only as the bias right after MatMul/Gemm",
-                    ));
-                }
+            "Add" if tail == Tail::Linear => {
                 let c = constant(1 - pos)?;
                 let b = c.floats(&at)?;
                 let layer = layers.last_mut().expect("a linear tail has a layer");
                 add_bias(&mut layer.bias, b, &c.dims, &at)?;
+            }
+            "Add" | "Mul" => {
+                // An elementwise constant (a scaler's offset or scale): an affine map.
+                let c = constant(1 - pos)?.floats(&at)?.to_vec();
+                let mut rows = Vec::with_capacity(width);
+                let mut offset = Vec::with_capacity(width);
+                for i in 0..width {
+                    let v = broadcast(&c, width, i, 0.0, &at)?;
+                    rows.push(vec![(i, if op == "Mul" { v } else { 1.0 })]);
+                    offset.push(if op == "Add" { v } else { 0.0 });
+                }
+                apply_affine(&mut layers, &mut pending, &mut normalize, tail, Affine { in_dim: width, rows, offset });
+            }
+            "Softmax" => {
+                // A classifier's last operator: monotone, so the argmax of its input is the
+                // label. The model's output is the scores before it.
+                if tail != Tail::Linear || attr(node, "axis").is_some_and(|a| a.i != -1 && a.i != 1) {
+                    return Err(unsupported(" (only as a classifier's last operator, over the last layer's outputs)"));
+                }
+                head = Some(out);
+                continue;
             }
             "MatMul" => {
                 if node.input.len() != 2 {
@@ -537,17 +668,32 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
     }
 
     let [output] = graph.output.as_slice() else {
+        if head.is_some() {
+            // A classifier's label and probabilities: the model's output is the scores.
+            return finish(name, input_dim, layers, pending, normalize);
+        }
         return Err(Error::graph(
             "graph outputs",
             format!("expected exactly one output, found {}", graph.output.len()),
         ));
     };
-    if output.name != current {
+    if head.is_none() && output.name != current {
         return Err(Error::graph(
             "graph outputs",
             format!("the output `{}` is not the end of the layer chain `{current}`", output.name),
         ));
     }
+    finish(name, input_dim, layers, pending, normalize)
+}
+
+/// The float model of the layer chain, a trailing affine map (`pending`) made a layer.
+fn finish(
+    name: &str,
+    input_dim: usize,
+    mut layers: Vec<FloatLayer>,
+    mut pending: Option<Affine>,
+    normalize: Option<Normalize>,
+) -> Result<FloatModel> {
     if let Some(p) = pending.take() {
         // A trailing pool or normalization is a layer of its own.
         let mut weights = vec![0f32; p.rows.len() * p.in_dim];
@@ -562,9 +708,121 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
     if layers.is_empty() {
         return Err(Error::graph("graph", "no MatMul, Gemm or Conv layer found"));
     }
-    let model = FloatModel { name: name.to_string(), input_dim, layers };
+    let model = FloatModel { name: name.to_string(), input_dim, layers, normalize };
     model.validate()?;
     Ok(model)
+}
+
+/// Element `i` of a constant broadcast over `width` values (one value, or one per element;
+/// `default` when empty).
+fn broadcast(v: &[f32], width: usize, i: usize, default: f64, at: &str) -> Result<f64> {
+    match v.len() {
+        0 => Ok(default),
+        1 => Ok(f64::from(v[0])),
+        n if n == width => Ok(f64::from(v[i])),
+        n => Err(Error::graph(at, format!("{n} values do not broadcast over the {width} inputs"))),
+    }
+}
+
+/// An elementwise affine map (`rows[i] = [(i, k_i)]`) on the running tensor: on the model input
+/// (nothing before it but other such maps) it becomes the input's normalization; right after a
+/// layer it is composed into it; else it is kept pending for the next layer.
+fn apply_affine(
+    layers: &mut [FloatLayer],
+    pending: &mut Option<Affine>,
+    normalize: &mut Option<Normalize>,
+    tail: Tail,
+    map: Affine,
+) {
+    match tail {
+        Tail::Input if layers.is_empty() && pending.is_none() => {
+            let n = normalize
+                .get_or_insert_with(|| Normalize { scale: vec![1.0; map.in_dim], offset: vec![0.0; map.in_dim] });
+            for (i, row) in map.rows.iter().enumerate() {
+                let k = row.first().map_or(0.0, |(_, k)| *k);
+                n.scale[i] *= k;
+                n.offset[i] = n.offset[i] * k + map.offset[i];
+            }
+        }
+        Tail::Linear => {
+            let last = layers.last_mut().expect("a linear tail has a layer");
+            *last = compose_after(&map, last);
+        }
+        Tail::Activated | Tail::Input => *pending = Some(then(pending.take(), map)),
+    }
+}
+
+/// The dense layer of a `LinearRegressor` or `LinearClassifier`: `coefficients` `[rows][width]`,
+/// `intercepts` `[rows]` (zero when absent).
+fn linear_head(node: &NodeProto, width: usize, rows: usize, at: &str) -> Result<FloatLayer> {
+    let weights = attr(node, "coefficients").map(|a| a.floats.clone()).unwrap_or_default();
+    if weights.len() != rows * width {
+        return Err(Error::graph(at, format!("expected {rows} x {width} coefficients, found {}", weights.len())));
+    }
+    let bias = match attr(node, "intercepts").map(|a| a.floats.clone()).unwrap_or_default() {
+        b if b.is_empty() => vec![0.0; rows],
+        b if b.len() == rows => b,
+        b => return Err(Error::graph(at, format!("expected {rows} intercepts, found {}", b.len()))),
+    };
+    Ok(FloatLayer { in_dim: width, out_dim: rows, weights, bias, relu: false })
+}
+
+/// The number of a classifier's labels: integer labels must be 0, 1, …, n − 1 (the model's output
+/// is the class index); string labels are taken in order.
+fn class_labels(node: &NodeProto, at: &str) -> Result<usize> {
+    if let Some(ints) = attr(node, "classlabels_ints").map(|a| &a.ints).filter(|v| !v.is_empty()) {
+        if ints.iter().enumerate().any(|(i, l)| *l != i as i64) {
+            return Err(Error::graph(
+                at,
+                format!("class labels {ints:?}: expected 0, 1, …, n − 1 (the output is the class index)"),
+            ));
+        }
+        return Ok(ints.len());
+    }
+    match attr(node, "classlabels_strings").map(|a| a.strings.len()) {
+        Some(n) if n > 0 => Ok(n),
+        _ => Err(Error::graph(at, "a classifier without class labels")),
+    }
+}
+
+/// Checks a node after a classifier's scores (`head`): it may turn them into a label or
+/// probabilities (`Softmax`, `ArgMax`, `ZipMap`, `Normalizer`, `ArrayFeatureExtractor` of the
+/// labels 0..n − 1, `Cast`, `Reshape`, `Flatten`, `Identity`), nothing else.
+fn post_processing(
+    node: &NodeProto,
+    ml: bool,
+    head: &str,
+    consts: &HashMap<String, Constant>,
+    classes: usize,
+    at: &str,
+) -> Result<()> {
+    let op = node.op_type.as_str();
+    let allowed = if ml {
+        matches!(op, "ZipMap" | "Normalizer" | "ArrayFeatureExtractor")
+    } else {
+        matches!(op, "Softmax" | "ArgMax" | "Cast" | "Reshape" | "Flatten" | "Identity")
+    };
+    if !allowed {
+        return Err(Error::UnsupportedOp {
+            op: if ml { format!("ai.onnx.ml::{op}") } else { op.to_string() },
+            node: at.to_string(),
+            note: format!(
+                " (after the classifier's scores `{head}` only label and probability post-processing is supported)"
+            ),
+        });
+    }
+    if op == "ArrayFeatureExtractor" {
+        // The label lookup: index → label, which must be the identity.
+        if let Some(ConstData::I64(labels)) = node.input.first().and_then(|n| consts.get(n)).map(|c| &c.data) {
+            if labels.len() != classes || labels.iter().enumerate().any(|(i, l)| *l != i as i64) {
+                return Err(Error::graph(
+                    at,
+                    format!("class labels {labels:?}: expected 0, 1, …, n − 1 (the output is the class index)"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn attr<'a>(node: &'a NodeProto, name: &str) -> Option<&'a AttributeProto> {

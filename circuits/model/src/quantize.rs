@@ -197,7 +197,7 @@ pub fn quantize_with_report(
     let task = task.unwrap_or(if float.output_dim() == 1 { Task::Regression } else { Task::Classification });
     let max_abs = |it: &mut dyn Iterator<Item = f64>| it.fold(0.0f64, |m, v| m.max(v.abs()));
 
-    let input_max = max_abs(&mut calibration.rows.iter().flatten().copied());
+    let input_max = max_abs(&mut calibration.rows.iter().flat_map(|r| float.normalized(r)));
     if input_max == 0.0 {
         return Err(Error::Calibration("every calibration input is zero: cannot fix the input scale".into()));
     }
@@ -213,24 +213,42 @@ pub fn quantize_with_report(
         let mut weights = Vec::with_capacity(fl.weights.len());
         let mut bias = Vec::with_capacity(fl.out_dim);
         let mut acc_scales = Vec::with_capacity(fl.out_dim);
-        for o in 0..fl.out_dim {
-            let row = &fl.weights[o * fl.in_dim..(o + 1) * fl.in_dim];
-            let w_max = max_abs(&mut row.iter().map(|w| f64::from(*w)));
-            let natural = if w_max == 0.0 { 1.0 } else { w_max / f64::from(INT8_MAX) };
+        let row_of = |o: usize| &fl.weights[o * fl.in_dim..(o + 1) * fl.in_dim];
+        let natural_of = |o: usize| {
+            let w_max = max_abs(&mut row_of(o).iter().map(|w| f64::from(*w)));
+            if w_max == 0.0 {
+                1.0
+            } else {
+                w_max / f64::from(INT8_MAX)
+            }
+        };
+        let scale_of = |o: usize| {
             // A dead unit: raise the scale until the bias fits its budget and the row's bound
             // (products of int8 inputs plus the bias) stays below 2^31.
             let bias_f = f64::from(fl.bias[o]).abs();
-            let mut w_scale = natural.max(bias_f / (BIAS_BUDGET * in_scale));
+            let mut w_scale = natural_of(o).max(bias_f / (BIAS_BUDGET * in_scale));
             let bound = |scale: f64| {
-                let products: f64 = row.iter().map(|w| (f64::from(*w) / scale).round().abs().min(127.0)).sum();
+                let products: f64 = row_of(o).iter().map(|w| (f64::from(*w) / scale).round().abs().min(127.0)).sum();
                 products * f64::from(INT8_MAX) + (bias_f / (scale * in_scale)).round()
             };
             while bound(w_scale) >= ACC_BOUND as f64 && w_scale.is_finite() {
                 w_scale *= 2.0;
             }
+            w_scale
+        };
+        let mut scales: Vec<f64> = (0..fl.out_dim).map(scale_of).collect();
+        if index == last && task == Task::Classification {
+            // The label is the argmax of the int32 outputs: they must share one scale, or rows
+            // with smaller weights would be compared in smaller units.
+            let shared = scales.iter().copied().fold(0.0f64, f64::max);
+            scales.iter_mut().for_each(|s| *s = shared);
+        }
+        for (o, w_scale) in scales.into_iter().enumerate() {
+            let row = row_of(o);
+            let (natural, w_max) = (natural_of(o), max_abs(&mut row.iter().map(|w| f64::from(*w))));
             let quantized: Vec<i8> =
                 row.iter().map(|w| (f64::from(*w) / w_scale).round().clamp(-127.0, 127.0) as i8).collect();
-            if w_scale > natural {
+            if w_scale > natural && (index != last || task != Task::Classification) {
                 adjustments.push(Adjustment {
                     layer: index,
                     output: o,
@@ -280,7 +298,7 @@ pub fn quantize_with_report(
         version: MODEL_FORMAT_VERSION,
         name: float.name.clone(),
         task,
-        input: InputSpec { len: float.input_dim, scale: input_scale },
+        input: InputSpec { len: float.input_dim, scale: input_scale, normalize: float.normalize.clone() },
         layers,
         output: OutputSpec { scales: output_scales },
     };

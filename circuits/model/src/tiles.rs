@@ -598,7 +598,7 @@ pub fn synthetic_mlp(dims: &[usize], seed: u64) -> Model {
         version: MODEL_FORMAT_VERSION,
         name: format!("synthetic-{}", dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("-")),
         task: Task::Classification,
-        input: InputSpec { len: dims[0], scale: 1.0 / 127.0 },
+        input: InputSpec { len: dims[0], scale: 1.0 / 127.0, normalize: None },
         layers,
         output: OutputSpec { scales: vec![1.0; dims[dims.len() - 1]] },
     };

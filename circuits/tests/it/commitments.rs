@@ -16,7 +16,7 @@ fn commitments_are_pinned() {
 
 const PINNED_HASH_1_2: &str = "0x138fafb4b1aa8b10c643c51830848f4ca1f06910f3a016c2168019a32039b1d2";
 const PINNED_ACTIVATIONS: &str = "0x13fa63f432c147c91b78b0f1fb82fab04282c2b176e10a4e32e8e575112c34ff";
-const PINNED_DIGITS: &str = "0x2f47ab561b7272e752716dbbc8aaa5b82d6342ed8e4c25f71695946385c8ea8c";
+const PINNED_DIGITS: &str = "0x052e9f9da592bf837e512fc76ca6e7e937697fb854f45402f54d4ec293671028";
 
 #[test]
 fn packing_fills_248_bits_per_element() {

@@ -76,7 +76,7 @@ fn arb_model() -> impl Strategy<Value = Model> {
                 version: MODEL_FORMAT_VERSION,
                 name: "random".into(),
                 task: if classify && out_len >= 2 { Task::Classification } else { Task::Regression },
-                input: InputSpec { len: input_len, scale: 0.5 },
+                input: InputSpec { len: input_len, scale: 0.5, normalize: None },
                 layers,
                 output: OutputSpec { scales: vec![0.25; out_len] },
             })

@@ -1,6 +1,7 @@
 //! Integration tests of the model pipeline (one binary).
 
 mod commitments;
+mod corpus;
 mod engine;
 mod fixtures;
 mod folding;

@@ -4,8 +4,19 @@ use verdict_circuits::{Error, Model};
 
 use crate::models_dir;
 
+/// The shipped digits model with its weights as JSON arrays (the older form, read too).
 fn digits_json() -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(models_dir().join("digits.model.json")).unwrap()).unwrap()
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(models_dir().join("digits.model.json")).unwrap()).unwrap();
+    for layer in doc["layers"].as_array_mut().unwrap() {
+        let hex = layer["weights"].as_str().expect("written as hex").to_string();
+        let values: Vec<i64> = (0..hex.len())
+            .step_by(2)
+            .map(|i| i64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap() as i8))
+            .collect();
+        layer["weights"] = values.into();
+    }
+    doc
 }
 
 fn error_of(doc: &serde_json::Value) -> String {
@@ -19,6 +30,10 @@ fn model_file_round_trips() {
     let path = dir.path().join("m.json");
     model.save(&path).unwrap();
     assert_eq!(Model::load(&path).unwrap(), model);
+    // Weights are written as hex, two digits a weight; the array form reads the same.
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(doc["layers"][0]["weights"].as_str().unwrap().len(), 2 * 64 * 32);
+    assert_eq!(Model::from_json(&digits_json().to_string()).unwrap(), model);
     assert_eq!(model.parameter_count(), 64 * 32 + 32 + 32 * 10 + 10);
 }
 
@@ -45,6 +60,23 @@ fn malformed_model_files_give_clear_errors() {
     let mut doc = digits_json();
     doc["layers"][0]["weights"][3] = 300.into();
     assert!(error_of(&doc).starts_with("invalid model: "), "{}", error_of(&doc));
+
+    // The hex form (what `save` writes): a -128 byte, a stray digit, a non-hex character.
+    let hex_of = |doc: &serde_json::Value| -> String {
+        let w: Vec<u8> =
+            doc["layers"][0]["weights"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap() as u8).collect();
+        hex_string(&w)
+    };
+    let mut doc = digits_json();
+    let mut hex = hex_of(&doc);
+    hex.replace_range(6..8, "80");
+    doc["layers"][0]["weights"] = hex.clone().into();
+    assert!(error_of(&doc).contains("weight -128 is outside"), "{}", error_of(&doc));
+    doc["layers"][0]["weights"] = format!("{hex}0").into();
+    assert!(error_of(&doc).contains("weights: not a hex string of bytes"), "{}", error_of(&doc));
+    hex.replace_range(0..1, "x");
+    doc["layers"][0]["weights"] = hex.into();
+    assert!(error_of(&doc).contains("weights: not a hex string of bytes"), "{}", error_of(&doc));
 
     let mut doc = digits_json();
     doc["layers"][1]["in_dim"] = 31.into();
@@ -76,4 +108,9 @@ fn malformed_model_files_give_clear_errors() {
 
     let missing = Model::load("/nonexistent/model.json").unwrap_err();
     assert!(matches!(missing, Error::Io { .. }), "{missing}");
+}
+
+/// Lowercase hex of `bytes`.
+fn hex_string(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

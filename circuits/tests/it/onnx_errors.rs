@@ -161,7 +161,7 @@ fn single_op(op: &str) -> Vec<u8> {
 
 #[test]
 fn every_unsupported_op_is_named_with_its_node() {
-    for op in ["Sigmoid", "Tanh", "Softmax", "MaxPool", "ArgMax", "LeakyRelu", "Dropout", "Sub", "Mul"] {
+    for op in ["Sigmoid", "Tanh", "MaxPool", "ArgMax", "LeakyRelu", "Dropout", "Sub"] {
         let e = error(&single_op(op));
         let msg = e.to_string();
         assert!(matches!(e, Error::UnsupportedOp { .. }), "{op}: {msg}");
@@ -169,6 +169,23 @@ fn every_unsupported_op_is_named_with_its_node() {
         assert!(msg.contains("supported: MatMul, Gemm"), "{msg}");
     }
     assert!(error(&single_op("Sigmoid")).to_string().contains("no sound circuit"));
+    // A final Softmax is a classifier's: the output is the scores before it (same argmax).
+    let head = import_onnx(&single_op("Softmax"), "t").unwrap();
+    assert_eq!((head.layers.len(), head.output_dim()), (1, 2));
+    // A Softmax anywhere else is refused, and so is anything but post-processing after it.
+    let middle = encode(
+        vec![
+            node("MatMul", "mm", &["x", "W"], "m", vec![]),
+            node("Softmax", "sm", &["m"], "s", vec![]),
+            node("MatMul", "mm2", &["s", "W2"], "y", vec![]),
+        ],
+        vec![tensor("W", &[3, 2], &W_IN_OUT), tensor("W2", &[2, 2], &[1.0, 0.0, 0.0, 1.0])],
+        &[-1, 3],
+        "y",
+        13,
+    );
+    let msg = error(&middle).to_string();
+    assert!(msg.contains("`MatMul` at node `mm2`") && msg.contains("post-processing"), "{msg}");
     assert!(error(&single_op("MaxPool")).to_string().contains("AveragePool is supported"));
     let mut bytes = single_op("Relu");
     let mut m = ModelProto::decode(bytes.as_slice()).unwrap();
@@ -230,15 +247,15 @@ fn graphs_that_are_not_layer_chains_are_rejected() {
             "Relu on the model input",
         ),
         (
-            "add without a layer",
+            "an offset on the input that does not broadcast",
             encode(
                 vec![node("Add", "a", &["x", "b"], "y", vec![])],
-                vec![tensor("b", &[3], &[1.0; 3])],
+                vec![tensor("b", &[2], &[1.0; 2])],
                 &[-1, 3],
                 "y",
                 13,
             ),
-            "Add of a constant is supported only as the bias",
+            "2 values do not broadcast over the 3 inputs",
         ),
         (
             "bias does not broadcast",

@@ -1,9 +1,13 @@
 //! The models a service serves: local model files matched against the registry.
 
-use std::{collections::BTreeMap, path::PathBuf, str::FromStr};
+use std::{collections::BTreeMap, path::PathBuf, str::FromStr, sync::Arc};
 
 use serde::Serialize;
-use verdict_circuits::{Commitment, Model, TraceTree};
+use verdict_circuits::{
+    tiled::TiledModel,
+    tiles::{tiled_trace, TILE_COLS, TILE_ROWS},
+    Commitment, Fr, Model, TraceTree,
+};
 
 /// `ID=PATH`: serve registered model `ID` with the model file at `PATH`; `ID` alone: with the
 /// model file fetched from the URI the model is registered with (`file://` or `http://`).
@@ -36,8 +40,12 @@ pub struct ServedModel {
     pub id: u64,
     /// The model.
     pub model: Model,
-    /// Its public commitment (checked against the registry at startup).
+    /// Its registered commitment (checked against the registry at startup): the model
+    /// commitment, or the tiled commitment C of a model registered by tiles.
     pub commitment: Commitment,
+    /// Its tiles, when it is registered by tiles: its steps are then tiles, and a disputed step
+    /// is one tile whatever the model's size.
+    pub tiled: Option<Arc<TiledModel>>,
 }
 
 /// A computed inference: what a proposal needs.
@@ -54,27 +62,64 @@ pub struct Computed {
 }
 
 impl ServedModel {
-    /// Runs the engine on `input` and commits to the trace.
+    /// A model served as registered: by layers, or by tiles (`tiled`).
+    pub fn new(id: u64, model: Model, tiled: Option<TiledModel>) -> Self {
+        let commitment = tiled.as_ref().map_or_else(|| model.commitment(), TiledModel::commitment);
+        Self { id, model, commitment, tiled: tiled.map(Arc::new) }
+    }
+
+    /// Steps of its traces, as the registry counts them: layers, or tiles.
+    pub fn steps(&self) -> usize {
+        self.tiled.as_ref().map_or_else(|| self.model.steps(), |t| t.steps())
+    }
+
+    /// Runs the engine on `input` and commits to the trace (the layers' or the tiles' step
+    /// commitments; the stored trace is the layers' activations either way).
     pub fn compute(&self, input: &[i8]) -> Result<Computed, verdict_circuits::Error> {
         let trace = self.model.run(input)?;
-        let steps = self.model.step_commitments(&trace);
+        let steps = match &self.tiled {
+            None => self.model.step_commitments(&trace),
+            Some(tiled) => {
+                let run = tiled.tile(trace.clone(), Fr::from(0u64));
+                run.tiled.commitments.iter().map(|z| Commitment::from_field(*z)).collect()
+            }
+        };
         let root = TraceTree::new(&steps).root();
         Ok(Computed { output: encode_output(trace.output()), root, steps, trace: trace.steps })
     }
-}
 
-impl Computed {
-    /// A lie consistent with itself: the output's first value + 1000, its step commitment z_L
-    /// and the root recomputed (what a dishonest operator posts; tests and demos only).
-    pub fn falsified(mut self) -> Self {
-        let last = self.steps.len() - 1;
-        if let Some(v) = self.trace[last].first_mut() {
-            *v = v.saturating_add(1000);
+    /// What a dishonest operator posts (tests and demos only), a lie consistent with itself. By
+    /// layers: the output's first value + 1000, with z_L and the root recomputed. By tiles: the
+    /// trace of a model whose middle tile's weights are off by 100 each, so that the traces part
+    /// at that tile (z_0..z_t agree, z_{t+1} on differ) and the bisection narrows to it.
+    pub fn compute_lie(&self, input: &[i8]) -> Result<Computed, verdict_circuits::Error> {
+        let Some(tiled) = &self.tiled else {
+            let mut c = self.compute(input)?;
+            let (last, z) = (c.trace.len() - 1, c.steps.len() - 1);
+            if let Some(v) = c.trace[last].first_mut() {
+                *v = v.saturating_add(1000);
+            }
+            c.steps[z] = Commitment::from_field(verdict_circuits::activation_commitment(z, &c.trace[last], 32));
+            c.root = TraceTree::new(&c.steps).root();
+            c.output = encode_output(&c.trace[last]);
+            return Ok(c);
+        };
+        let spec = &tiled.plan().tiles[tiled.steps() / 2];
+        let mut wrong = self.model.clone();
+        let layer = &mut wrong.layers[spec.layer];
+        let rows = TILE_ROWS * spec.row_block..(TILE_ROWS * (spec.row_block + 1)).min(layer.out_dim);
+        let cols = TILE_COLS * spec.col_block..(TILE_COLS * (spec.col_block + 1)).min(layer.in_dim);
+        for r in rows {
+            for c in cols.clone() {
+                let w = &mut layer.weights[r * layer.in_dim + c];
+                *w = if *w >= 0 { *w - 100 } else { *w + 100 };
+            }
         }
-        self.steps[last] = Commitment::from_field(verdict_circuits::activation_commitment(last, &self.trace[last], 32));
-        self.root = TraceTree::new(&self.steps).root();
-        self.output = encode_output(&self.trace[last]);
-        self
+        let trace = wrong.run(input)?;
+        let run = tiled_trace(&wrong, tiled.plan(), &trace, Fr::from(0u64));
+        let steps: Vec<Commitment> = run.commitments.iter().map(|z| Commitment::from_field(*z)).collect();
+        let root = TraceTree::new(&steps).root();
+        Ok(Computed { output: encode_output(trace.output()), root, steps, trace: trace.steps })
     }
 }
 
@@ -98,8 +143,10 @@ pub struct ModelView {
     pub input_len: usize,
     /// int32 output values.
     pub output_len: usize,
-    /// Steps (layers).
+    /// Steps: layers, or tiles when `tiled`.
     pub steps: usize,
+    /// Registered by tiles (a disputed step is one tile).
+    pub tiled: bool,
     /// Weights and biases.
     pub parameters: usize,
 }
@@ -117,7 +164,8 @@ impl ServedModel {
             commitment: self.commitment,
             input_len: self.model.input.len,
             output_len: self.model.output_len(),
-            steps: self.model.steps(),
+            steps: self.steps(),
+            tiled: self.tiled.is_some(),
             parameters: self.model.parameter_count(),
         }
     }

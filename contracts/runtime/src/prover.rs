@@ -16,11 +16,14 @@ use alloy::{
     providers::{DynProvider, Provider},
 };
 use tokio::task::JoinHandle;
+
+use crate::models::ServedModel;
 use verdict_circuits::{
     folding::KeySource,
-    prover::{ModelProver, RequestId},
+    prover::{ModelProver, RequestId, SegmentProof},
     step::WeightMode,
-    Commitment, Model, Trace as EngineTrace,
+    tiled::TileKeys,
+    Commitment, Fr, Model, Trace as EngineTrace,
 };
 use verdict_contracts::{
     dispute::{next_action, Action, DisputeView, Phase, Role, Trace},
@@ -86,7 +89,9 @@ pub struct Defender {
     prover: Option<ProverConfig>,
     jobs: Mutex<HashMap<u64, ProofJob>>,
     failures: Mutex<HashMap<u64, u32>>,
-    provers: Arc<Mutex<HashMap<u64, Arc<ModelProver>>>>,
+    provers: Arc<Provers>,
+    /// The tile keys, loaded once and kept resident (every tiled model shares them).
+    tile_keys: Arc<Mutex<Option<Arc<TileKeys>>>>,
 }
 
 /// A move ready to send.
@@ -113,21 +118,29 @@ impl Defender {
             jobs: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             provers: Arc::new(Mutex::new(HashMap::new())),
+            tile_keys: Arc::new(Mutex::new(None)),
         }
     }
 
     /// The digest of the on-chain verifying key (the registry's `vkDigest`) that this model's
     /// public-weight proofs verify against under the configured setup; `None` without a setup.
     /// Reads only the cached verifier keys (milliseconds, so a restarted service is at work at
-    /// once); the first time, it sets up and caches the model's keys.
-    pub async fn key_digest(&self, model: &Model) -> Result<Option<[u8; 32]>, String> {
+    /// once); the first time, it sets up and caches the model's keys. A tiled model's key is the
+    /// tile shape's, loaded here once and kept resident for its proofs.
+    pub async fn key_digest(&self, served: &ServedModel) -> Result<Option<[u8; 32]>, String> {
         let Some(config) = self.prover.clone() else { return Ok(None) };
-        let model = model.clone();
+        let (model, tiled, tile_keys) = (served.model.clone(), served.tiled.is_some(), self.tile_keys.clone());
         tokio::task::spawn_blocking(move || {
-            let commitment = model.commitment();
-            let (verifier, _) = ModelProver::verifier(model, false, commitment, &config.source, Some(&config.keys_dir))
-                .map_err(|e| e.to_string())?;
-            verifier.evm_key().map(|k| Some(k.digest())).map_err(|e| e.to_string())
+            let key = if tiled {
+                tile_keys_for(&tile_keys, &config)?.verifier().evm_key().map_err(|e| e.to_string())
+            } else {
+                let commitment = model.commitment();
+                let (verifier, _) =
+                    ModelProver::verifier(model, false, commitment, &config.source, Some(&config.keys_dir))
+                        .map_err(|e| e.to_string())?;
+                verifier.evm_key().map_err(|e| e.to_string())
+            };
+            key.map(|k| Some(k.digest()))
         })
         .await
         .map_err(|e| format!("key setup panicked: {e}"))?
@@ -147,14 +160,13 @@ impl Defender {
     pub async fn next(
         &self,
         request: u64,
-        model_id: u64,
-        model: &Model,
+        served: &ServedModel,
         trace: &[Vec<i32>],
         steps: &[Commitment],
     ) -> Result<Option<Move>, String> {
         let d = self.game.disputeOf(U256::from(request)).call().await.map_err(|e| e.to_string())?;
         let view =
-            DisputeView { phase: Phase::from(d.phase), steps: model.steps(), lo: d.lo as usize, hi: d.hi as usize };
+            DisputeView { phase: Phase::from(d.phase), steps: served.steps(), lo: d.lo as usize, hi: d.hi as usize };
         if view.phase == Phase::None {
             return Ok(None);
         }
@@ -177,9 +189,9 @@ impl Defender {
                 Some(Move::Open(DisputeGame::Opening { z0: z0.0, proof0: z0.1, zL: z_last.0, proofL: z_last.1 }))
             }
             Action::Bisect { z, proof, .. } => Some(Move::Bisect(z, proof)),
-            Action::ProveSegment { lo, hi, steps } => {
+            Action::ProveSegment { lo, hi, steps: zs } => {
                 let id = RequestId::from_u64(request);
-                self.proof(request, id, model_id, model, trace, lo..hi).map(|bytes| Move::Prove(steps, bytes))
+                self.proof(request, id, served, trace, &steps[lo..=hi], lo..hi).map(|bytes| Move::Prove(zs, bytes))
             }
         })
     }
@@ -187,14 +199,15 @@ impl Defender {
     /// The proof of `segment` for `request`, made for the transcript's request id `id` (the
     /// request itself in a dispute; [`RequestId::bound_to`] the sender for `proveOutput`):
     /// started on a worker thread the first time, returned once done (`None` meanwhile, or
-    /// without a prover setup).
+    /// without a prover setup). `expected` are our step commitments z_from..z_to: a proof of
+    /// other ones (our stored trace is not the model's) is a failure, never submitted.
     pub fn proof(
         &self,
         request: u64,
         id: RequestId,
-        model_id: u64,
-        model: &Model,
+        served: &ServedModel,
         trace: &[Vec<i32>],
+        expected: &[Commitment],
         segment: std::ops::Range<usize>,
     ) -> Option<Vec<u8>> {
         let Some(config) = self.prover.clone() else {
@@ -232,16 +245,38 @@ impl Defender {
         if failures.get(&request).is_some_and(|f| *f >= PROOF_ATTEMPTS) {
             return None;
         }
-        let (model, trace, provers) = (model.clone(), EngineTrace { steps: trace.to_vec() }, self.provers.clone());
-        tracing::info!(request, from = segment.start, to = segment.end, "proving the disputed segment");
+        let trace = EngineTrace { steps: trace.to_vec() };
+        let (expected, model_id, provers, tile_keys) =
+            (expected.to_vec(), served.id, self.provers.clone(), self.tile_keys.clone());
+        let (model, tiled) = (served.model.clone(), served.tiled.clone());
+        tracing::info!(
+            request,
+            from = segment.start,
+            to = segment.end,
+            tiled = tiled.is_some(),
+            "proving the disputed segment"
+        );
         jobs.insert(
             request,
             tokio::task::spawn_blocking(move || {
-                let prover = prover_for(&provers, model_id, model, &config)?;
                 let started = std::time::Instant::now();
-                let (proof, _) = prover.prove(id, &trace, segment, |_| {}).map_err(|e| e.to_string())?;
-                // Never submit what our own verifier would refuse.
-                prover.verify(&proof).map_err(|e| format!("self-check failed: {e}"))?;
+                let proof = match tiled {
+                    None => {
+                        let prover = prover_for(&provers, model_id, model, &config)?;
+                        let (proof, _) = prover.prove(id, &trace, segment, |_| {}).map_err(|e| e.to_string())?;
+                        // Never submit what our own verifier would refuse.
+                        prover.verify(&proof).map_err(|e| format!("self-check failed: {e}"))?;
+                        proof
+                    }
+                    Some(tiled) => {
+                        let keys = tile_keys_for(&tile_keys, &config)?;
+                        let run = tiled.tile(trace, Fr::from(0u64));
+                        let (proof, _) = tiled.prove(&keys, id, &run, segment, |_| {}).map_err(|e| e.to_string())?;
+                        tiled.verify(keys.verifier(), &proof).map_err(|e| format!("self-check failed: {e}"))?;
+                        proof
+                    }
+                };
+                check_steps(&proof, &expected)?;
                 tracing::info!(
                     request,
                     ms = started.elapsed().as_millis() as u64,
@@ -253,6 +288,32 @@ impl Defender {
         );
         None
     }
+}
+
+/// A proof proves the step commitments we posted, or it is of no use: the contract checks them
+/// against our trace root.
+fn check_steps(proof: &SegmentProof, expected: &[Commitment]) -> Result<(), String> {
+    if proof.steps != expected {
+        return Err(format!(
+            "the proof's step commitments z_{}..z_{} are not the ones we posted: our stored trace is not the model's",
+            proof.from, proof.to
+        ));
+    }
+    Ok(())
+}
+
+/// The tile keys, loaded (blocking) the first time and resident after.
+fn tile_keys_for(cache: &Mutex<Option<Arc<TileKeys>>>, config: &ProverConfig) -> Result<Arc<TileKeys>, String> {
+    let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(keys) = cache.as_ref() {
+        return Ok(keys.clone());
+    }
+    let started = std::time::Instant::now();
+    let (keys, origin) = TileKeys::load_or_setup(&config.source, Some(&config.keys_dir)).map_err(|e| e.to_string())?;
+    tracing::info!(ms = started.elapsed().as_millis() as u64, ?origin, "tile keys loaded (resident from now on)");
+    let keys = Arc::new(keys);
+    *cache = Some(keys.clone());
+    Ok(keys)
 }
 
 type Provers = Mutex<HashMap<u64, Arc<ModelProver>>>;

@@ -7,7 +7,7 @@ use alloy::{
     primitives::{Address, B256, U256},
     providers::DynProvider,
 };
-use verdict_circuits::{Commitment, Model};
+use verdict_circuits::{tiled::TiledModel, Commitment, Model};
 use verdict_contracts::{model_registry::ModelRegistry, Deployment};
 
 use crate::{
@@ -33,25 +33,44 @@ pub async fn load_models(provider: &DynProvider, registry: Address, args: &[Mode
                 onchain.uri.clone(),
             ),
         };
-        let commitment = model.commitment();
         let registered = Commitment(onchain.commitment.0);
-        // INVARIANT: weights are used only when they open the registered commitment.
-        if registered != commitment {
-            return Err(Error::refused(format!(
-                "model {} in the registry commits to {registered}, but {origin} commits to {commitment}; refusing to serve it",
-                arg.id,
-            )));
-        }
-        if usize::from(onchain.inputLen) != model.input.len
-            || usize::from(onchain.outputLen) != model.output_len()
-            || onchain.steps as usize != model.steps()
+        let served = served_as_registered(arg.id, model, registered, &origin)?;
+        if usize::from(onchain.inputLen) != served.model.input.len
+            || usize::from(onchain.outputLen) != served.model.output_len()
+            || onchain.steps as usize != served.steps()
         {
             return Err(Error::refused(format!("model {}: the registry's shape differs from {origin}", arg.id)));
         }
-        tracing::info!(model = arg.id, name = %model.name, from = %origin, "model loaded and matched to the registry");
-        models.insert(arg.id, ServedModel { id: arg.id, model, commitment });
+        tracing::info!(
+            model = arg.id,
+            name = %served.model.name,
+            from = %origin,
+            steps = served.steps(),
+            tiled = served.tiled.is_some(),
+            "model loaded and matched to the registry"
+        );
+        models.insert(arg.id, served);
     }
     Ok(models)
+}
+
+/// `model` served as it is registered: by layers when `registered` is its model commitment, by
+/// tiles when it is its tiled commitment C (module `verdict_circuits::tiled`).
+fn served_as_registered(id: u64, model: Model, registered: Commitment, origin: &str) -> Result<ServedModel> {
+    let layered = model.commitment();
+    // INVARIANT: weights are used only when they open the registered commitment.
+    if registered == layered {
+        return Ok(ServedModel::new(id, model, None));
+    }
+    let by_tiles = match TiledModel::new(model.clone()) {
+        Ok(tiled) if tiled.commitment() == registered => return Ok(ServedModel::new(id, model, Some(tiled))),
+        Ok(tiled) => format!("{} by tiles", tiled.commitment()),
+        Err(e) => format!("nothing by tiles ({e})"),
+    };
+    Err(Error::refused(format!(
+        "model {id} in the registry commits to {registered}, but {origin} commits to {layered} by layers and \
+         {by_tiles}; refusing to serve it",
+    )))
 }
 
 /// Refuses a model whose registration this service cannot rely on, naming the mismatch: its
@@ -120,7 +139,7 @@ pub async fn check_public_registrations(
     defender: &Defender,
 ) -> Result<()> {
     for (id, served) in models {
-        let digest = defender.key_digest(&served.model).await.map_err(|e| Error::Prover(format!("model {id}: {e}")))?;
+        let digest = defender.key_digest(served).await.map_err(|e| Error::Prover(format!("model {id}: {e}")))?;
         check_registration(provider, deployment, *id, false, digest).await?;
     }
     Ok(())

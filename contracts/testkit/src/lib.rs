@@ -96,6 +96,12 @@ impl Env {
     /// A chain with `block_time`-second blocks (or one block per transaction), anvil started
     /// with `anvil_args` besides (a block gas limit, say).
     pub async fn start(block_time: Option<u64>, anvil_args: &[&str]) -> Self {
+        Self::start_with_clock(block_time, anvil_args, CLOCK).await
+    }
+
+    /// [`start`](Self::start) with each side's dispute clock `clock` seconds (a model of many
+    /// tiles has a long bisection).
+    pub async fn start_with_clock(block_time: Option<u64>, anvil_args: &[&str], clock: u64) -> Self {
         let mut anvil = Anvil::new().path(root().join(".tools/bin/anvil")).args(anvil_args.iter().copied());
         if let Some(seconds) = block_time {
             anvil = anvil.block_time(seconds);
@@ -133,7 +139,7 @@ impl Env {
         .await
         .unwrap();
         // Clocks of 20 s: long enough for the services, short enough for a timeout in a test.
-        let game = DisputeGame::deploy(provider.clone(), *oracle.address(), 1, CLOCK, PROOF_WINDOW).await.unwrap();
+        let game = DisputeGame::deploy(provider.clone(), *oracle.address(), 1, clock, PROOF_WINDOW).await.unwrap();
         oracle.setDisputeGame(*game.address()).send().await.unwrap().get_receipt().await.unwrap();
         let model = Model::load(root().join("models/price_feed.model.json")).unwrap();
         let registration = verdict_contracts::nova::Registration {

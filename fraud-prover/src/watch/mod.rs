@@ -138,6 +138,8 @@ pub struct Watcher {
     heads: NewHeads,
     /// One job in flight per watched request.
     jobs: Jobs,
+    /// Reopened requests whose whole proof we do not attempt (logged once).
+    unprovable: std::sync::Mutex<HashSet<u64>>,
 }
 
 /// The scheduler's key for the credit claim (request ids are below it).
@@ -425,7 +427,7 @@ impl Watcher {
         } else {
             let view = DisputeView {
                 phase: Phase::from(d.phase),
-                steps: self.served(w.model_id)?.model.steps(),
+                steps: self.served(w.model_id)?.steps(),
                 lo: d.lo as usize,
                 hi: d.hi as usize,
             };
@@ -484,10 +486,25 @@ impl Watcher {
     /// inference (started on a worker the first time; sent once it is ready).
     async fn prove_output(&self, w: &WatchRecord, rid: U256, steps: &[Commitment]) -> Result<(), ChainError> {
         let served = self.served(w.model_id)?;
+        // A whole proof over many tiles costs more gas than we may spend (or a block holds):
+        // the reopened request is left for an operator to propose again, which any can.
+        let gas = verdict_contracts::nova::whole_proof_gas(served.steps());
+        if served.tiled.is_some() && gas > self.config.gas_cap {
+            if self.unprovable.lock().unwrap_or_else(|p| p.into_inner()).insert(w.id) {
+                tracing::info!(
+                    request = w.id,
+                    tiles = served.steps(),
+                    gas,
+                    cap = self.config.gas_cap,
+                    "not proving the reopened request's output: its whole proof would cost more than the gas cap; \
+                     it is open for any operator to propose again"
+                );
+            }
+            return Ok(());
+        }
         // Made for the id bound to our address: nobody can take it from the mempool.
         let id = verdict_circuits::prover::RequestId::bound_to(w.id, self.me.into_array());
-        let Some(proof) = self.prover.proof(w.id, id, w.model_id, &served.model, &w.trace, 0..served.model.steps())
-        else {
+        let Some(proof) = self.prover.proof(w.id, id, served, &w.trace, steps, 0..served.steps()) else {
             return Ok(());
         };
         let input = Bytes::from(w.input.iter().map(|v| *v as u8).collect::<Vec<u8>>());
@@ -604,6 +621,7 @@ pub async fn watch_until(args: WatchArgs, shutdown: impl std::future::Future<Out
         prover,
         heads: args.chain.heads(),
         jobs: Jobs::new(),
+        unprovable: std::sync::Mutex::new(HashSet::new()),
     };
     let state = (metrics, store, provider);
     let app = Router::new()

@@ -2,6 +2,7 @@
 //! watchtower against a real chain and a real operator.
 
 mod operator;
+mod tiled;
 mod watch;
 
 use std::{path::PathBuf, process::Command};

@@ -18,11 +18,16 @@ pub(crate) struct Operator {
 impl Operator {
     /// Starts `oracle serve` for `env`'s operator key, serving model 1, with `extra` flags.
     pub(crate) fn start(env: &Env, extra: &[&str]) -> Self {
+        Self::start_at(env, "oracle.sqlite", extra)
+    }
+
+    /// [`start`](Self::start) with the database `db` in the chain's folder.
+    pub(crate) fn start_at(env: &Env, db: &str, extra: &[&str]) -> Self {
         let port = free_port();
         let deployment = env.path("deployment.json");
         let key = env.path("operator.key");
         let token = env.path("api.token");
-        let db = env.path("oracle.sqlite");
+        let db = env.path(db);
         let model = format!("1={}", root().join("models/price_feed.model.json").display());
         let listen = format!("127.0.0.1:{port}");
         let mut args: Vec<&str> = vec!["oracle", "serve", "--rpc-url", &env.rpc, "--poll-ms", "200"];

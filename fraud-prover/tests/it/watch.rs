@@ -25,18 +25,23 @@ async fn dishonest_service(env: &Env) -> Operator {
     Operator::dishonest(env).await
 }
 
-/// The `DisputeResolved` event of request `id`.
-async fn resolution(env: &Env, id: u64) -> InferenceOracle::DisputeResolved {
+/// The first `DisputeResolved` event of request `id`.
+pub(crate) async fn resolution(env: &Env, id: u64) -> InferenceOracle::DisputeResolved {
+    resolution_at(env, id, 0).await
+}
+
+/// The `n`-th `DisputeResolved` event of request `id`.
+pub(crate) async fn resolution_at(env: &Env, id: u64, n: usize) -> InferenceOracle::DisputeResolved {
     let filter = alloy::rpc::types::Filter::new()
         .address(*env.oracle.address())
         .event_signature(<InferenceOracle::DisputeResolved as alloy::sol_types::SolEvent>::SIGNATURE_HASH)
         .topic1(U256::from(id))
         .from_block(0);
     let logs = alloy::providers::Provider::get_logs(&env.provider, &filter).await.unwrap();
-    logs[0].log_decode::<InferenceOracle::DisputeResolved>().unwrap().inner.data
+    logs[n].log_decode::<InferenceOracle::DisputeResolved>().unwrap().inner.data
 }
 
-fn args(env: &Env, port: u16) -> WatchArgs {
+pub(crate) fn args(env: &Env, port: u16) -> WatchArgs {
     WatchArgs {
         chain: ChainArgs {
             rpc_url: env.rpc.clone(),
@@ -65,7 +70,7 @@ fn args(env: &Env, port: u16) -> WatchArgs {
 
 /// Starts the watchtower in-process and waits until it is ready (it listens once its models and
 /// their registrations are checked, which sets up their keys the first time).
-async fn start_watch(args: WatchArgs) -> tokio::task::JoinHandle<verdict_fraud_prover::Result<()>> {
+pub(crate) async fn start_watch(args: WatchArgs) -> tokio::task::JoinHandle<verdict_fraud_prover::Result<()>> {
     let health = format!("http://{}/healthz", args.listen);
     let watcher = tokio::spawn(verdict_fraud_prover::watch::watch(args));
     let started = Instant::now();
@@ -788,8 +793,10 @@ async fn model_weights_come_from_the_registered_uri_and_must_match_the_commitmen
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let good = std::fs::read_to_string(root.join("models/price_feed.model.json")).unwrap();
     let mut tampered: serde_json::Value = serde_json::from_str(&good).unwrap();
-    let w = &mut tampered["layers"][0]["weights"][0];
-    *w = serde_json::Value::from(w.as_i64().unwrap() + 1);
+    // One weight changed: the first byte of the hex string, plus one.
+    let hex = tampered["layers"][0]["weights"].as_str().unwrap().to_string();
+    let first = u8::from_str_radix(&hex[..2], 16).unwrap().wrapping_add(1);
+    tampered["layers"][0]["weights"] = format!("{first:02x}{}", &hex[2..]).into();
     let tampered = tampered.to_string();
     let app = axum::Router::new()
         .route("/good.json", axum::routing::get(move || std::future::ready(good.clone())))

@@ -314,13 +314,23 @@ async fn get_trace(State(state): State<Arc<AppState>>, Path(raw): Path<String>) 
             format!("request {} is not computed yet", r.id),
         ));
     };
-    let items: Vec<Value> = trace
-        .iter()
-        .zip(steps)
-        .enumerate()
-        .map(|(i, (values, z))| json!({ "step": i, "commitment": z, "values": values }))
-        .collect();
-    Ok(Json(json!({ "id": r.id, "model_id": r.model_id, "trace_root": r.trace_root, "steps": items })))
+    let tiled = state.models.get(&r.model_id).is_some_and(|m| m.tiled.is_some());
+    let mut doc = json!({ "id": r.id, "model_id": r.model_id, "trace_root": r.trace_root });
+    if tiled {
+        // Steps are tiles: their commitments, and the layers' activations the tiles read.
+        let items: Vec<Value> = steps.iter().enumerate().map(|(i, z)| json!({ "step": i, "commitment": z })).collect();
+        doc["steps"] = json!(items);
+        doc["activations"] = json!(trace);
+    } else {
+        let items: Vec<Value> = trace
+            .iter()
+            .zip(steps)
+            .enumerate()
+            .map(|(i, (values, z))| json!({ "step": i, "commitment": z, "values": values }))
+            .collect();
+        doc["steps"] = json!(items);
+    }
+    Ok(Json(doc))
 }
 
 async fn list_models(State(state): State<Arc<AppState>>) -> Json<Value> {
@@ -389,7 +399,7 @@ pub fn openapi_document() -> Value {
     let mut get_request = errors(&["400", "404"]);
     get_request["200"] = ok("the request: status, output, step commitments, transactions, dispute");
     let mut get_trace = errors(&["400", "404", "409"]);
-    get_trace["200"] = ok("the full trace: every step's values and commitment");
+    get_trace["200"] = ok("the full trace: every step's commitment and values (a tiled model: every tile's commitment, and each layer's activations)");
     let mut post = errors(&["400", "401", "403", "404", "409", "413", "422", "429"]);
     post["202"] = ok("accepted and recorded: { id: \"sub-N\", status: \"pending\", url }; GET the url for the rest");
     let mut get_model = errors(&["400", "404"]);

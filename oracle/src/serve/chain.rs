@@ -315,7 +315,7 @@ impl Operator {
             .map_err(|e| ChainError::Corrupt(format!("stored step commitment of request {}: {e}", r.id)))?;
         let id = U256::from(r.id);
         let game = defender.game();
-        let next = defender.next(r.id, r.model_id, &served.model, trace, &steps).await.map_err(ChainError::Rpc)?;
+        let next = defender.next(r.id, served, trace, &steps).await.map_err(ChainError::Rpc)?;
         match next {
             None => Ok(()),
             Some(Move::Open(o)) => {
@@ -350,7 +350,7 @@ impl Operator {
                 root.parse().map_err(|_| ChainError::Corrupt(format!("trace root {root} of request {}", r.id)))?;
             return Ok(Some((output, root)));
         }
-        let computed = served.compute(&r.input).map(|c| if self.dishonest { c.falsified() } else { c });
+        let computed = if self.dishonest { served.compute_lie(&r.input) } else { served.compute(&r.input) };
         match computed {
             Ok(c) => {
                 let steps: Vec<String> = c.steps.iter().map(ToString::to_string).collect();

@@ -66,8 +66,9 @@ pub struct ServeArgs {
     /// Allow this browser origin cross-origin access to the API (CORS is off without it).
     #[arg(long, env = "VERDICT_CORS_ORIGIN")]
     pub cors_origin: Option<String>,
-    /// The most gas one transaction may use.
-    #[arg(long, env = "VERDICT_GAS_CAP", default_value_t = 2_000_000)]
+    /// The most gas one transaction may use. `openDispute` recomputes the input's commitment
+    /// on-chain: 2.66M gas for a 784-value input (`digits_1m`); a one-tile proof is about 830k.
+    #[arg(long, env = "VERDICT_GAS_CAP", default_value_t = 5_000_000)]
     pub gas_cap: u64,
     /// A scheduled feed: `contract=0x…,source=csv:PATH|http(s)://URL,every=SECONDS` (repeat).
     /// The contract is an `AiPriceFeed` of a served model; the service pays each round's fee.

@@ -1,0 +1,95 @@
+//! The importer's corpus (`models/corpus/`, made by `scripts/train_models.py corpus`): models as
+//! scikit-learn and skl2onnx export them, never seen by the importer's authors' hand-built
+//! fixtures. Each supported one is imported, quantized on its calibration rows and run on
+//! held-back rows against onnxruntime's answers; each unsupported one is refused naming the
+//! operator.
+
+use verdict_circuits::{
+    accuracy, argmax_f64, import_onnx_file, quantize_with_report, AccuracyReport, Calibration, Model, Prediction,
+};
+
+use crate::models_dir;
+
+#[derive(serde::Deserialize)]
+struct Entry {
+    name: String,
+    kind: String,
+    refused: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct Heldout {
+    inputs: Vec<Vec<f64>>,
+    labels: Option<Vec<usize>>,
+    outputs: Option<Vec<Vec<f64>>>,
+}
+
+fn run(model: &Model, x: &[f64]) -> Prediction {
+    let q = model.quantize_input(x).unwrap();
+    model.predict(model.run(&q).unwrap().output())
+}
+
+#[test]
+fn the_corpus_imports_and_agrees_with_onnxruntime_or_is_refused_by_name() {
+    let dir = models_dir().join("corpus");
+    let entries: Vec<Entry> = serde_json::from_str(&std::fs::read_to_string(dir.join("corpus.json")).unwrap()).unwrap();
+    assert!(entries.len() >= 7);
+    for e in &entries {
+        let path = dir.join(format!("{}.onnx", e.name));
+        if let Some(op) = &e.refused {
+            let err = import_onnx_file(&path).expect_err(&e.name).to_string();
+            assert!(err.contains(&format!("operator `{op}` at node `")), "{}: {err}", e.name);
+            continue;
+        }
+        let float = import_onnx_file(&path).unwrap_or_else(|err| panic!("{}: {err}", e.name));
+        let calibration = Calibration::load(dir.join(format!("{}.calibration.csv", e.name)), float.input_dim).unwrap();
+        let (model, adjustments) = quantize_with_report(&float, &calibration, None).unwrap();
+        let report = accuracy(&model, &float, &calibration).unwrap();
+        let heldout: Heldout =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{}.heldout.json", e.name))).unwrap())
+                .unwrap();
+        match e.kind.as_str() {
+            "classifier" => {
+                let labels = heldout.labels.as_ref().unwrap();
+                let (mut float_agree, mut agree) = (0, 0);
+                for (x, label) in heldout.inputs.iter().zip(labels) {
+                    float_agree += usize::from(argmax_f64(&float.forward(x)) == *label);
+                    let Prediction::Classification { class } = run(&model, x) else {
+                        panic!("{}: a classifier", e.name)
+                    };
+                    agree += usize::from(class == *label);
+                }
+                let n = labels.len();
+                eprintln!(
+                    "{}: float {float_agree}/{n}, quantized {agree}/{n} top-1 with onnxruntime ({} adjustments; {report})",
+                    e.name,
+                    adjustments.len()
+                );
+                assert_eq!(float_agree, n, "{}: the float import differs from onnxruntime", e.name);
+                assert!(agree * 100 >= n * 97, "{}: {agree}/{n} top-1 agreement, below 97%", e.name);
+            }
+            "regressor" => {
+                let outputs = heldout.outputs.as_ref().unwrap();
+                let AccuracyReport::Regression { max_abs_error, .. } = report else {
+                    panic!("{}: a regressor", e.name)
+                };
+                let mut worst = 0f64;
+                for (x, expected) in heldout.inputs.iter().zip(outputs) {
+                    let f = float.forward(x);
+                    assert!(
+                        (f[0] - expected[0]).abs() <= 1e-3 * (1.0 + expected[0].abs()),
+                        "{}: float {f:?} vs {expected:?}",
+                        e.name
+                    );
+                    let Prediction::Regression { values } = run(&model, x) else { panic!("{}: a regressor", e.name) };
+                    worst = worst.max((values[0] - expected[0]).abs());
+                }
+                eprintln!("{}: held-back max abs error {worst:.4}; import report {report}", e.name);
+                // Held-back rows stay within twice the calibration rows' worst error (inputs
+                // beyond the calibration range saturate at int8 and may do worse).
+                assert!(worst <= 2.0 * max_abs_error + 1e-9, "{}: {worst} against {max_abs_error}", e.name);
+            }
+            other => panic!("{}: unknown kind {other}", e.name),
+        }
+    }
+}
