@@ -28,7 +28,8 @@ Models:
 
   corpus      not shipped models but the importer's corpus (models/corpus/): models exported by
               skl2onnx as users export them (linear models with scalers, an MLPClassifier with dead
-              units and its Softmax/ArgMax/ZipMap tail) and ones it must refuse by name, each with
+              units and its Softmax/ArgMax/ZipMap tail, a PyTorch-style binary classifier ending in
+              Sigmoid) and ones it must refuse by name, each with
               onnxruntime's outputs on held-back rows (circuits/tests/it/corpus.rs).
 
 `python3 scripts/train_models.py digits_cnn` retrains only the models named.
@@ -409,6 +410,29 @@ def corpus():
     x, y = load_breast_cancer(return_X_y=True)
     export("tree_breast_cancer", DecisionTreeClassifier(max_depth=4, random_state=0).fit(x, y), x, x,
            "unsupported", refused="ai.onnx.ml::TreeEnsembleClassifier")
+    # A PyTorch-style binary classifier (Gemm, Relu, Gemm to one logit, Sigmoid) on standardized
+    # breast-cancer features: the model takes the standardized row.
+    x, y = load_breast_cancer(return_X_y=True)
+    x = StandardScaler().fit_transform(x)
+    x_train, x_test, y_train, _ = train_test_split(x, y, test_size=0.3, random_state=0)
+    mlp = MLPClassifier(hidden_layer_sizes=(16,), max_iter=2000, random_state=0).fit(x_train, y_train)
+    onx = gemm_onnx("sigmoid_binary", sklearn_layers(mlp), x.shape[1])
+    logit = onx.graph.output[0].name
+    onx.graph.node.append(helper.make_node("Sigmoid", [logit], ["probability"], name="/sigmoid/Sigmoid"))
+    del onx.graph.output[:]
+    onx.graph.output.append(helper.make_tensor_value_info("probability", TensorProto.FLOAT, ["batch", 1]))
+    onnx.checker.check_model(onx)
+    path = os.path.join(out, "sigmoid_binary_breast_cancer.onnx")
+    onnx.save(onx, path)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    p = sess.run(None, {"input": x_test.astype(np.float32)})[0].reshape(-1)
+    with open(os.path.join(out, "sigmoid_binary_breast_cancer.heldout.json"), "w") as f:
+        json.dump({"inputs": x_test.astype(np.float32).astype(float).tolist(), "labels": [int(v > 0.5) for v in p]}, f)
+        f.write("\n")
+    np.savetxt(os.path.join(out, "sigmoid_binary_breast_cancer.calibration.csv"), x_train[:300].astype(np.float32),
+               delimiter=",", fmt="%.7g")
+    manifest.append({"name": "sigmoid_binary_breast_cancer", "kind": "classifier"})
+    print("  corpus: sigmoid_binary_breast_cancer (classifier)")
     with open(os.path.join(out, "corpus.json"), "w") as f:
         json.dump(manifest, f, indent=1)
         f.write("\n")

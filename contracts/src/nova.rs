@@ -87,6 +87,12 @@ pub fn whole_proof_gas(tiles: usize) -> u64 {
     FIRST + PER_TILE * (tiles.max(1) as u64 - 1)
 }
 
+/// The most tiles a whole-inference proof can have and still be sent: its calldata (about 160
+/// bytes a tile) reaches the 128 KB transaction size of common mempools at about 800 tiles, and
+/// its gas ([`whole_proof_gas`]) a 30M-gas block at about 1,200. A private model is defended by
+/// such a proof, so one of more tiles cannot be defended (README, "Security model").
+pub const MAX_WHOLE_PROOF_TILES: usize = 800;
+
 /// How a model is registered: everything but the key, which [`register_model`] publishes.
 #[derive(Clone, Debug)]
 pub struct Registration<'a> {

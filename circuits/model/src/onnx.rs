@@ -445,7 +445,12 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
         match op {
             "MatMul" | "Gemm" | "Add" | "Mul" | "Relu" | "Flatten" | "Reshape" | "Identity" | "Cast" | "Conv"
             | "BatchNormalization" | "AveragePool" | "GlobalAveragePool" | "Softmax" => {}
-            "Sigmoid" | "Tanh" => return Err(unsupported(" (no sound circuit for it yet)")),
+            "Sigmoid" if tail == Tail::Linear && width == 1 => {}
+            "Sigmoid" | "Tanh" => {
+                return Err(unsupported(
+                    " (no sound circuit for it yet, but as a binary classifier's last operator on one output)",
+                ))
+            }
             "MaxPool" | "GlobalMaxPool" => {
                 return Err(unsupported(" (no sound circuit for it yet; AveragePool is supported)"))
             }
@@ -533,6 +538,20 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                     offset.push(if op == "Add" { v } else { 0.0 });
                 }
                 apply_affine(&mut layers, &mut pending, &mut normalize, tail, Affine { in_dim: width, rows, offset });
+            }
+            "Sigmoid" => {
+                // A binary classifier's last operator: sigmoid(s) > 1/2 exactly when s > 0. The
+                // one score becomes the two outputs [-s, s], whose argmax is the class (a tie,
+                // s = 0, goes to class 0), and whose second value is the logit in real units.
+                let last = layers.last_mut().expect("a linear tail has a layer");
+                let mut weights: Vec<f32> = last.weights.iter().map(|w| -w).collect();
+                weights.extend(&last.weights);
+                last.weights = weights;
+                last.bias = vec![-last.bias[0], last.bias[0]];
+                last.out_dim = 2;
+                width = 2;
+                head = Some(out);
+                continue;
             }
             "Softmax" => {
                 // A classifier's last operator: monotone, so the argmax of its input is the

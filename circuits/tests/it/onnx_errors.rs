@@ -172,6 +172,21 @@ fn every_unsupported_op_is_named_with_its_node() {
     // A final Softmax is a classifier's: the output is the scores before it (same argmax).
     let head = import_onnx(&single_op("Softmax"), "t").unwrap();
     assert_eq!((head.layers.len(), head.output_dim()), (1, 2));
+    // A final Sigmoid on one output is a binary classifier's: its score s becomes [-s, s].
+    let binary = encode(
+        vec![node("MatMul", "mm", &["x", "W"], "m", vec![]), node("Sigmoid", "sig", &["m"], "y", vec![])],
+        vec![tensor("W", &[3, 1], &[1.0, -2.0, 0.5])],
+        &[-1, 3],
+        "y",
+        13,
+    );
+    let binary = import_onnx(&binary, "t").unwrap();
+    assert_eq!(binary.output_dim(), 2);
+    for (x, class) in [([1.0, 0.0, 0.0], 1), ([0.0, 1.0, 0.0], 0)] {
+        let y = binary.forward(&x);
+        assert_eq!((y[0], y[1]), (-y[1], if class == 1 { 1.0 } else { -2.0 }));
+        assert_eq!(verdict_circuits::argmax_f64(&y), class);
+    }
     // A Softmax anywhere else is refused, and so is anything but post-processing after it.
     let middle = encode(
         vec![

@@ -4,6 +4,7 @@ use std::{collections::BTreeMap, path::PathBuf, str::FromStr, sync::Arc};
 
 use serde::Serialize;
 use verdict_circuits::{
+    step::Blinding,
     tiled::TiledModel,
     tiles::{tiled_trace, TILE_COLS, TILE_ROWS},
     Commitment, Fr, Model, TraceTree,
@@ -33,6 +34,26 @@ impl FromStr for ModelArg {
     }
 }
 
+/// `ID=PATH`: private model `ID`'s blinding file (`fraud-prover blinding`): with it, the model
+/// file opens the registered (blinded) commitment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlindingArg {
+    /// The registry's model id.
+    pub id: u64,
+    /// The blinding file.
+    pub path: PathBuf,
+}
+
+impl FromStr for BlindingArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (id, path) = s.split_once('=').ok_or_else(|| format!("expected ID=PATH, found {s:?}"))?;
+        let id = id.trim().parse().map_err(|_| format!("model id {id:?} is not a number (expected ID=PATH)"))?;
+        Ok(Self { id, path: PathBuf::from(path.trim()) })
+    }
+}
+
 /// One served model.
 #[derive(Debug)]
 pub struct ServedModel {
@@ -46,6 +67,9 @@ pub struct ServedModel {
     /// Its tiles, when it is registered by tiles: its steps are then tiles, and a disputed step
     /// is one tile whatever the model's size.
     pub tiled: Option<Arc<TiledModel>>,
+    /// A private model's blinding: its weights and trace are never served, and its proofs are
+    /// made in private-weight mode.
+    pub blinding: Option<Arc<Blinding>>,
 }
 
 /// A computed inference: what a proposal needs.
@@ -62,10 +86,25 @@ pub struct Computed {
 }
 
 impl ServedModel {
-    /// A model served as registered: by layers, or by tiles (`tiled`).
-    pub fn new(id: u64, model: Model, tiled: Option<TiledModel>) -> Self {
-        let commitment = tiled.as_ref().map_or_else(|| model.commitment(), TiledModel::commitment);
-        Self { id, model, commitment, tiled: tiled.map(Arc::new) }
+    /// A model served as registered: by layers, or by tiles (`tiled`, made private by
+    /// [`TiledModel::private`] for a private model); public, or private with `blinding`.
+    pub fn new(
+        id: u64,
+        model: Model,
+        tiled: Option<TiledModel>,
+        blinding: Option<Blinding>,
+    ) -> Result<Self, verdict_circuits::Error> {
+        let commitment = match (&tiled, &blinding) {
+            (Some(t), _) => t.commitment(),
+            (None, Some(b)) => b.model_commitment(&model)?,
+            (None, None) => model.commitment(),
+        };
+        Ok(Self { id, model, commitment, tiled: tiled.map(Arc::new), blinding: blinding.map(Arc::new) })
+    }
+
+    /// Registered with private weights.
+    pub fn is_private(&self) -> bool {
+        self.blinding.is_some()
     }
 
     /// Steps of its traces, as the registry counts them: layers, or tiles.
@@ -133,8 +172,11 @@ pub fn encode_output(values: &[i32]) -> Vec<u8> {
 pub struct ModelView {
     /// The registry's id.
     pub id: u64,
-    /// The model's name.
-    pub name: String,
+    /// The model's name (absent for a private model).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Registered with private weights (its weights and traces are not served).
+    pub private: bool,
     /// `regression` or `classification`.
     pub task: String,
     /// The public model commitment.
@@ -147,16 +189,20 @@ pub struct ModelView {
     pub steps: usize,
     /// Registered by tiles (a disputed step is one tile).
     pub tiled: bool,
-    /// Weights and biases.
-    pub parameters: usize,
+    /// Weights and biases (absent for a private model).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameters: Option<usize>,
 }
 
 impl ServedModel {
     /// The API view.
     pub fn view(&self) -> ModelView {
+        let private = self.is_private();
         ModelView {
             id: self.id,
-            name: self.model.name.clone(),
+            // A private model shows what the registry shows, no more.
+            name: (!private).then(|| self.model.name.clone()),
+            private,
             task: match self.model.task {
                 verdict_circuits::Task::Regression => "regression".into(),
                 verdict_circuits::Task::Classification => "classification".into(),
@@ -166,7 +212,7 @@ impl ServedModel {
             output_len: self.model.output_len(),
             steps: self.steps(),
             tiled: self.tiled.is_some(),
-            parameters: self.model.parameter_count(),
+            parameters: (!private).then(|| self.model.parameter_count()),
         }
     }
 }

@@ -123,20 +123,21 @@ impl Defender {
     }
 
     /// The digest of the on-chain verifying key (the registry's `vkDigest`) that this model's
-    /// public-weight proofs verify against under the configured setup; `None` without a setup.
+    /// proofs (public- or private-weight, as it is served) verify against under the configured
+    /// setup; `None` without a setup.
     /// Reads only the cached verifier keys (milliseconds, so a restarted service is at work at
     /// once); the first time, it sets up and caches the model's keys. A tiled model's key is the
     /// tile shape's, loaded here once and kept resident for its proofs.
     pub async fn key_digest(&self, served: &ServedModel) -> Result<Option<[u8; 32]>, String> {
         let Some(config) = self.prover.clone() else { return Ok(None) };
         let (model, tiled, tile_keys) = (served.model.clone(), served.tiled.is_some(), self.tile_keys.clone());
+        let (private, commitment) = (served.is_private(), served.commitment);
         tokio::task::spawn_blocking(move || {
             let key = if tiled {
                 tile_keys_for(&tile_keys, &config)?.verifier().evm_key().map_err(|e| e.to_string())
             } else {
-                let commitment = model.commitment();
                 let (verifier, _) =
-                    ModelProver::verifier(model, false, commitment, &config.source, Some(&config.keys_dir))
+                    ModelProver::verifier(model, private, commitment, &config.source, Some(&config.keys_dir))
                         .map_err(|e| e.to_string())?;
                 verifier.evm_key().map_err(|e| e.to_string())
             };
@@ -248,7 +249,7 @@ impl Defender {
         let trace = EngineTrace { steps: trace.to_vec() };
         let (expected, model_id, provers, tile_keys) =
             (expected.to_vec(), served.id, self.provers.clone(), self.tile_keys.clone());
-        let (model, tiled) = (served.model.clone(), served.tiled.clone());
+        let (model, tiled, blinding) = (served.model.clone(), served.tiled.clone(), served.blinding.clone());
         tracing::info!(
             request,
             from = segment.start,
@@ -262,7 +263,8 @@ impl Defender {
                 let started = std::time::Instant::now();
                 let proof = match tiled {
                     None => {
-                        let prover = prover_for(&provers, model_id, model, &config)?;
+                        let mode = blinding.map_or(WeightMode::Public, |b| WeightMode::Private((*b).clone()));
+                        let prover = prover_for(&provers, model_id, model, mode, &config)?;
                         let (proof, _) = prover.prove(id, &trace, segment, |_| {}).map_err(|e| e.to_string())?;
                         // Never submit what our own verifier would refuse.
                         prover.verify(&proof).map_err(|e| format!("self-check failed: {e}"))?;
@@ -318,18 +320,19 @@ fn tile_keys_for(cache: &Mutex<Option<Arc<TileKeys>>>, config: &ProverConfig) ->
 
 type Provers = Mutex<HashMap<u64, Arc<ModelProver>>>;
 
-/// The cached public-weight prover of `model_id`, set up (blocking) the first time.
+/// The cached prover of `model_id` (public or private weights, `mode`), set up (blocking) the
+/// first time.
 fn prover_for(
     provers: &Provers,
     model_id: u64,
     model: Model,
+    mode: WeightMode,
     config: &ProverConfig,
 ) -> Result<Arc<ModelProver>, String> {
     if let Some(p) = provers.lock().unwrap_or_else(|p| p.into_inner()).get(&model_id).cloned() {
         return Ok(p);
     }
-    let (p, _) = ModelProver::setup(model, WeightMode::Public, &config.source, Some(&config.keys_dir))
-        .map_err(|e| e.to_string())?;
+    let (p, _) = ModelProver::setup(model, mode, &config.source, Some(&config.keys_dir)).map_err(|e| e.to_string())?;
     let p = Arc::new(p);
     provers.lock().unwrap_or_else(|p| p.into_inner()).insert(model_id, p.clone());
     Ok(p)

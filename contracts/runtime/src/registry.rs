@@ -7,18 +7,30 @@ use alloy::{
     primitives::{Address, B256, U256},
     providers::DynProvider,
 };
-use verdict_circuits::{tiled::TiledModel, Commitment, Model};
+use verdict_circuits::{step::Blinding, tiled::TiledModel, Commitment, Model};
 use verdict_contracts::{model_registry::ModelRegistry, Deployment};
 
 use crate::{
     error::{rpc, Error, Result},
-    models::{ModelArg, Models, ServedModel},
+    models::{BlindingArg, ModelArg, Models, ServedModel},
     prover::Defender,
 };
 
-/// Loads the served models and checks each against the registry (commitment and shape).
-pub async fn load_models(provider: &DynProvider, registry: Address, args: &[ModelArg]) -> Result<Models> {
+/// Loads the served models and checks each against the registry (commitment and shape); a
+/// model with a blinding in `blindings` is a private one.
+pub async fn load_models(
+    provider: &DynProvider,
+    registry: Address,
+    args: &[ModelArg],
+    blindings: &[BlindingArg],
+) -> Result<Models> {
     let registry = ModelRegistry::new(registry, provider.clone());
+    if let Some(b) = blindings.iter().find(|b| !args.iter().any(|m| m.id == b.id)) {
+        return Err(Error::refused(format!(
+            "--blinding {}: model {} is not served (name it with --model {}=PATH)",
+            b.id, b.id, b.id
+        )));
+    }
     let mut models = Models::new();
     for arg in args {
         let onchain = registry
@@ -34,7 +46,11 @@ pub async fn load_models(provider: &DynProvider, registry: Address, args: &[Mode
             ),
         };
         let registered = Commitment(onchain.commitment.0);
-        let served = served_as_registered(arg.id, model, registered, &origin)?;
+        let blinding = match blindings.iter().find(|b| b.id == arg.id) {
+            Some(b) => Some(Blinding::load(&b.path)?),
+            None => None,
+        };
+        let served = served_as_registered(arg.id, model, blinding, registered, &origin)?;
         if usize::from(onchain.inputLen) != served.model.input.len
             || usize::from(onchain.outputLen) != served.model.output_len()
             || onchain.steps as usize != served.steps()
@@ -55,20 +71,46 @@ pub async fn load_models(provider: &DynProvider, registry: Address, args: &[Mode
 }
 
 /// `model` served as it is registered: by layers when `registered` is its model commitment, by
-/// tiles when it is its tiled commitment C (module `verdict_circuits::tiled`).
-fn served_as_registered(id: u64, model: Model, registered: Commitment, origin: &str) -> Result<ServedModel> {
-    let layered = model.commitment();
+/// tiles when it is its tiled commitment C (module `verdict_circuits::tiled`); with `blinding`,
+/// the blinded ones of a private model.
+fn served_as_registered(
+    id: u64,
+    model: Model,
+    blinding: Option<Blinding>,
+    registered: Commitment,
+    origin: &str,
+) -> Result<ServedModel> {
+    let layered = match &blinding {
+        Some(b) => b.model_commitment(&model)?,
+        None => model.commitment(),
+    };
     // INVARIANT: weights are used only when they open the registered commitment.
     if registered == layered {
-        return Ok(ServedModel::new(id, model, None));
+        return Ok(ServedModel::new(id, model, None, blinding)?);
     }
-    let by_tiles = match TiledModel::new(model.clone()) {
-        Ok(tiled) if tiled.commitment() == registered => return Ok(ServedModel::new(id, model, Some(tiled))),
+    let tiled = match &blinding {
+        Some(b) => TiledModel::private(model.clone(), b),
+        None => TiledModel::new(model.clone()),
+    };
+    let by_tiles = match tiled {
+        Ok(tiled) if tiled.commitment() == registered => {
+            let max = verdict_contracts::nova::MAX_WHOLE_PROOF_TILES;
+            if blinding.is_some() && tiled.steps() > max {
+                // A blind challenge is answered by a proof of every tile: it could not be sent.
+                return Err(Error::refused(format!(
+                    "model {id} is private and has {} tiles: the whole-inference proof that answers a blind \
+                     challenge is limited to {max} tiles, so it could not be defended; refusing to serve it",
+                    tiled.steps()
+                )));
+            }
+            return Ok(ServedModel::new(id, model, Some(tiled), blinding)?);
+        }
         Ok(tiled) => format!("{} by tiles", tiled.commitment()),
         Err(e) => format!("nothing by tiles ({e})"),
     };
+    let with = if blinding.is_some() { " with its blinding" } else { "" };
     Err(Error::refused(format!(
-        "model {id} in the registry commits to {registered}, but {origin} commits to {layered} by layers and \
+        "model {id} in the registry commits to {registered}, but {origin}{with} commits to {layered} by layers and \
          {by_tiles}; refusing to serve it",
     )))
 }
@@ -130,8 +172,8 @@ pub async fn check_registration(
     Ok(())
 }
 
-/// [`check_registration`] of every served public model, with the digest of its circuit's key under
-/// `defender`'s setup (when it has one).
+/// [`check_registration`] of every served model (public or private, as it is served), with the
+/// digest of its circuit's key under `defender`'s setup (when it has one).
 pub async fn check_public_registrations(
     provider: &DynProvider,
     deployment: &Deployment,
@@ -140,7 +182,7 @@ pub async fn check_public_registrations(
 ) -> Result<()> {
     for (id, served) in models {
         let digest = defender.key_digest(served).await.map_err(|e| Error::Prover(format!("model {id}: {e}")))?;
-        check_registration(provider, deployment, *id, false, digest).await?;
+        check_registration(provider, deployment, *id, served.is_private(), digest).await?;
     }
     Ok(())
 }

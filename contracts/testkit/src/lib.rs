@@ -200,6 +200,59 @@ impl Env {
         created.requestId.try_into().unwrap()
     }
 
+    /// Registers the price-feed model again with private weights under a fresh blinding, written
+    /// to `blinding.json` in the chain's folder; returns its model id.
+    pub async fn register_private(&self) -> U256 {
+        use verdict_circuits::{
+            folding::KeySource,
+            prover::ModelProver,
+            step::{Blinding, WeightMode},
+        };
+        let (model, path) = (self.model.clone(), self.path("blinding.json"));
+        let (key, commitment) = tokio::task::spawn_blocking(move || {
+            let blinding = Blinding::random(&model);
+            blinding.save(&path).unwrap();
+            let (prover, _) =
+                ModelProver::setup(model, WeightMode::Private(blinding), &KeySource::InsecureTest, None).unwrap();
+            (prover.evm_key().unwrap(), prover.commitment())
+        })
+        .await
+        .unwrap();
+        let deployment: Value =
+            serde_json::from_str(&std::fs::read_to_string(self.path("deployment.json")).unwrap()).unwrap();
+        let address = |name: &str| -> Address { deployment[name].as_str().unwrap().parse().unwrap() };
+        let registry = ModelRegistry::new(address("registry"), self.provider.clone());
+        let verifier = verdict_contracts::NovaVerifier::new(address("verifier"), self.provider.clone());
+        let registration = verdict_contracts::nova::Registration {
+            model: &self.model,
+            commitment,
+            private: true,
+            fee: 1_000,
+            uri: String::new(),
+        };
+        verdict_contracts::nova::register_model(&registry, &verifier, &key, registration).await.unwrap().0
+    }
+
+    /// Asks for an inference of model `id` on `input` (as `user`); returns the request id.
+    pub async fn request_model(&self, id: U256, input: &[i8]) -> u64 {
+        let fee = self.oracle.estimateFee(id).call().await.unwrap();
+        let bytes = Bytes::from(input.iter().map(|v| *v as u8).collect::<Vec<u8>>());
+        let call = self.oracle.request(id, bytes, alloy::primitives::FixedBytes::ZERO, Address::ZERO, 0, Bytes::new());
+        let receipt = call.value(fee).from(self.user).send().await.unwrap().get_receipt().await.unwrap();
+        receipt.decoded_log::<InferenceOracle::RequestCreated>().unwrap().requestId.to()
+    }
+
+    /// The `n`-th `DisputeResolved` event of request `id` (who won, who lost).
+    pub async fn resolution(&self, id: u64, n: usize) -> InferenceOracle::DisputeResolved {
+        let filter = Filter::new()
+            .address(*self.oracle.address())
+            .event_signature(InferenceOracle::DisputeResolved::SIGNATURE_HASH)
+            .topic1(U256::from(id))
+            .from_block(0);
+        let logs = self.provider.get_logs(&filter).await.unwrap();
+        logs[n].log_decode::<InferenceOracle::DisputeResolved>().unwrap().inner.data
+    }
+
     /// How many times `E` was emitted for request `id`.
     pub async fn count<E: SolEvent>(&self, id: u64) -> usize {
         let filter = Filter::new()

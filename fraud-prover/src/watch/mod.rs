@@ -592,7 +592,7 @@ pub async fn watch_until(args: WatchArgs, shutdown: impl std::future::Future<Out
     let verdict_runtime::Connection { provider, me, deployment, nonces } =
         connect(&args.chain.rpc_url, args.key_file.as_ref(), "VERDICT_WATCHER_KEY", "watcher", &args.chain.deployment)
             .await?;
-    let models = Arc::new(load_models(&provider, deployment.registry, &args.models).await?);
+    let models = Arc::new(load_models(&provider, deployment.registry, &args.models, &[]).await?);
     let blind = blind_models(&provider, deployment.registry, &args).await?;
     let store: Arc<dyn WatchStore> = Arc::new(SqliteWatchStore::open(&args.db)?);
     let prover = Defender::new(provider.clone(), deployment.dispute_game, me, args.prover.config());

@@ -2,6 +2,7 @@
 //! watchtower against a real chain and a real operator.
 
 mod operator;
+mod private;
 mod tiled;
 mod watch;
 

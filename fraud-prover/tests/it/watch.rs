@@ -32,13 +32,7 @@ pub(crate) async fn resolution(env: &Env, id: u64) -> InferenceOracle::DisputeRe
 
 /// The `n`-th `DisputeResolved` event of request `id`.
 pub(crate) async fn resolution_at(env: &Env, id: u64, n: usize) -> InferenceOracle::DisputeResolved {
-    let filter = alloy::rpc::types::Filter::new()
-        .address(*env.oracle.address())
-        .event_signature(<InferenceOracle::DisputeResolved as alloy::sol_types::SolEvent>::SIGNATURE_HASH)
-        .topic1(U256::from(id))
-        .from_block(0);
-    let logs = alloy::providers::Provider::get_logs(&env.provider, &filter).await.unwrap();
-    logs[n].log_decode::<InferenceOracle::DisputeResolved>().unwrap().inner.data
+    env.resolution(id, n).await
 }
 
 pub(crate) fn args(env: &Env, port: u16) -> WatchArgs {
@@ -814,20 +808,21 @@ async fn model_weights_come_from_the_registered_uri_and_must_match_the_commitmen
     };
 
     set_uri(format!("{base}/good.json")).await;
-    let models = load_models(&env.provider, deployment.registry, &from_registry).await.unwrap();
+    let models = load_models(&env.provider, deployment.registry, &from_registry, &[]).await.unwrap();
     assert_eq!(models[&1].model.name, env.model.name);
     assert_eq!(models[&1].commitment, env.model.commitment());
 
     set_uri(format!("file://{}", root.join("models/price_feed.model.json").display())).await;
-    assert!(load_models(&env.provider, deployment.registry, &from_registry).await.is_ok());
+    assert!(load_models(&env.provider, deployment.registry, &from_registry, &[]).await.is_ok());
 
     set_uri(format!("{base}/tampered.json")).await;
-    let err = load_models(&env.provider, deployment.registry, &from_registry).await.unwrap_err().to_string();
+    let err = load_models(&env.provider, deployment.registry, &from_registry, &[]).await.unwrap_err().to_string();
     assert!(err.contains("refusing to serve it"), "{err}");
 
     for (uri, expected) in [(format!("{base}/missing.json"), "404"), ("ipfs://Qm".to_string(), "unsupported URI")] {
         set_uri(uri).await;
-        let err = format!("{:#}", load_models(&env.provider, deployment.registry, &from_registry).await.unwrap_err());
+        let err =
+            format!("{:#}", load_models(&env.provider, deployment.registry, &from_registry, &[]).await.unwrap_err());
         assert!(err.contains(expected), "{err}");
     }
 }

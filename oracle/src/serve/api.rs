@@ -258,6 +258,9 @@ fn request_view(state: &AppState, r: crate::store::RequestRecord) -> Result<Valu
         _ => (None, None),
     };
     let dispute = (r.status == crate::store::RequestStatus::Challenged).then(|| json!({ "state": "challenged" }));
+    // A private model's inner step commitments commit to its hidden activations: not shown.
+    let private = state.models.get(&r.model_id).is_some_and(|m| m.is_private());
+    let steps = if private { None } else { r.steps.clone() };
     Ok(json!({
         "id": r.id,
         "model_id": r.model_id,
@@ -265,7 +268,7 @@ fn request_view(state: &AppState, r: crate::store::RequestRecord) -> Result<Valu
         "input": r.input,
         "output": output,
         "prediction": prediction,
-        "steps": r.steps,
+        "steps": steps,
         "trace_root": r.trace_root,
         "deadline": r.deadline,
         "error": r.error,
@@ -307,6 +310,14 @@ fn get_submission(state: &AppState, raw: &str) -> Result<Json<Value>, ApiError> 
 
 async fn get_trace(State(state): State<Arc<AppState>>, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
     let r = find(&state, &raw)?;
+    if state.models.get(&r.model_id).is_some_and(|m| m.is_private()) {
+        // INVARIANT: a private model's weights and activations never leave the operator.
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "private_model",
+            format!("model {} is private: its traces are not served", r.model_id),
+        ));
+    }
     let (Some(trace), Some(steps)) = (&r.trace, &r.steps) else {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -398,7 +409,7 @@ pub fn openapi_document() -> Value {
         json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer", "minimum": 0 } }]);
     let mut get_request = errors(&["400", "404"]);
     get_request["200"] = ok("the request: status, output, step commitments, transactions, dispute");
-    let mut get_trace = errors(&["400", "404", "409"]);
+    let mut get_trace = errors(&["400", "403", "404", "409"]);
     get_trace["200"] = ok("the full trace: every step's commitment and values (a tiled model: every tile's commitment, and each layer's activations)");
     let mut post = errors(&["400", "401", "403", "404", "409", "413", "422", "429"]);
     post["202"] = ok("accepted and recorded: { id: \"sub-N\", status: \"pending\", url }; GET the url for the rest");

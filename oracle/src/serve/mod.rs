@@ -50,6 +50,12 @@ pub struct ServeArgs {
     /// Serve registered model `ID` with the model file `PATH` (repeat, or comma-separate).
     #[arg(long = "model", env = "VERDICT_MODELS", value_delimiter = ',', required = true)]
     pub models: Vec<ModelArg>,
+    /// Serve model `ID` as a private model with the blinding file `PATH` (`fraud-prover
+    /// blinding`; repeat, or comma-separate): the model file and the blinding must open its
+    /// registered commitment. Its weights and traces are never served; a challenge is answered
+    /// with a proof of the whole inference in private-weight mode.
+    #[arg(long = "blinding", env = "VERDICT_BLINDINGS", value_delimiter = ',', value_name = "ID=PATH")]
+    pub blindings: Vec<verdict_runtime::models::BlindingArg>,
     /// The SQLite file.
     #[arg(long, env = "VERDICT_DB", default_value = ".verdict/oracle.sqlite")]
     pub db: PathBuf,
@@ -144,7 +150,7 @@ pub async fn serve_until(args: ServeArgs, shutdown: impl std::future::Future<Out
         &args.chain.deployment,
     )
     .await?;
-    let models = Arc::new(load_models(&provider, deployment.registry, &args.models).await?);
+    let models = Arc::new(load_models(&provider, deployment.registry, &args.models, &args.blindings).await?);
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&args.db)?);
     let metrics = Arc::new(Metrics::default());
     let receipts = Receipts::spawn(provider.clone(), Duration::from_millis(250));

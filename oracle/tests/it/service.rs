@@ -11,8 +11,6 @@ use std::{
 use alloy::{
     primitives::{FixedBytes, U256},
     providers::Provider,
-    rpc::types::Filter,
-    sol_types::SolEvent,
 };
 use serde_json::{json, Value};
 use verdict_circuits::Model;
@@ -556,13 +554,7 @@ async fn a_challenger_that_walks_away_is_timed_out_and_the_honest_proposal_settl
     }
     service.kill();
     assert_eq!(env.count::<InferenceOracle::ChallengeDismissed>(id).await, 1, "dismissed, not confirmed");
-    let filter = Filter::new()
-        .address(*env.oracle.address())
-        .event_signature(<InferenceOracle::DisputeResolved as SolEvent>::SIGNATURE_HASH)
-        .topic1(U256::from(id))
-        .from_block(0);
-    let logs = env.provider.get_logs(&filter).await.unwrap();
-    let resolved = logs[0].log_decode::<InferenceOracle::DisputeResolved>().unwrap().inner.data;
+    let resolved = env.resolution(id, 0).await;
     assert_eq!((resolved.winner, resolved.loser), (env.operator, env.watcher), "the bond went to the proposer");
     let result = env.oracle.resultOf(U256::from(id)).call().await.unwrap();
     assert_eq!(result.operator, env.operator);
@@ -667,13 +659,7 @@ async fn a_stuck_transaction_does_not_cost_the_operator_a_dispute_clock() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let filter = Filter::new()
-        .address(*env.oracle.address())
-        .event_signature(<InferenceOracle::DisputeResolved as SolEvent>::SIGNATURE_HASH)
-        .topic1(ry)
-        .from_block(0);
-    let logs = env.provider.get_logs(&filter).await.unwrap();
-    let resolved = logs[0].log_decode::<InferenceOracle::DisputeResolved>().unwrap().inner.data;
+    let resolved = env.resolution(y, 0).await;
     assert_eq!(resolved.winner, env.operator, "the operator won its dispute");
     // And X's stuck proposal was replaced (not left for 10 minutes) and mined.
     let x = x.expect("the stuck transaction was set up");
@@ -687,4 +673,46 @@ async fn a_stuck_transaction_does_not_cost_the_operator_a_dispute_clock() {
         .collect();
     assert!(statuses.contains(&("propose", "replaced")), "X's proposal was replaced: {statuses:?}");
     assert!(statuses.contains(&("propose", "mined")), "{statuses:?}");
+}
+
+/// A private model (`--blinding`) challenged blind: the service opens the dispute and starts its
+/// whole-inference proof in private-weight mode, is SIGKILLed while it proves, restarts, proves
+/// again from its store and wins; the challenger loses its bond and the proposal settles.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_private_defence_survives_a_sigkill_while_proving() {
+    use verdict_contracts::dispute::Phase;
+
+    let env = Env::new().await;
+    let model_id = env.register_private().await;
+    let keys = env.path("keys");
+    let model = format!("{model_id}={}", root().join("models/price_feed.model.json").display());
+    let blinding = format!("{model_id}={}", env.path("blinding.json").display());
+    let args =
+        ["--insecure-test-setup", "--keys-dir", keys.to_str().unwrap(), "--model", &model, "--blinding", &blinding];
+    let mut service = env.spawn(&args);
+    service.ready().await;
+    let id = env.request_model(model_id, &sample_input(&env.model)).await;
+    wait_for(Duration::from_secs(60), || async { status_of(&service.url, id).await.as_deref() == Some("proposed") })
+        .await;
+    let rid = U256::from(id);
+    let blind = env.oracle.challenge(rid, FixedBytes::ZERO).value(U256::from(BOND / 2)).from(env.watcher);
+    blind.send().await.unwrap().get_receipt().await.unwrap();
+
+    // Opened: the whole inference is due (a private model's dispute goes straight to the proof),
+    // and the service is proving it. Kill it there.
+    wait_for(Duration::from_secs(60), || async {
+        Phase::from(env.game.disputeOf(rid).call().await.unwrap().phase) == Phase::AwaitingProof
+    })
+    .await;
+    service.kill();
+    let mut service = env.spawn(&args);
+    service.ready().await;
+    let started = Instant::now();
+    while status_of(&service.url, id).await.as_deref() != Some("finalized") {
+        assert!(started.elapsed() < Duration::from_secs(150), "the defence did not finish; log:\n{}", env.log());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let resolved = env.resolution(id, 0).await;
+    assert_eq!((resolved.winner, resolved.loser), (env.operator, env.watcher));
+    service.kill();
 }
