@@ -96,6 +96,33 @@ fn private_weight_proofs_verify_against_the_blinded_commitment_only() {
     assert!(rejected(&q, &forced), "a proof under one blinding verified under another");
 }
 
+/// Zero knowledge, as far as a test can see it (PROOF_FORMAT.md, "Zero knowledge"): two proofs
+/// of the same private model on the same input for the same request share no commitment the
+/// contract reads (every blind is fresh), and both verify.
+#[test]
+fn two_private_proofs_of_the_same_inference_share_no_commitment() {
+    use verdict_circuits::folding::FoldingProof;
+    let model = shipped("price_feed");
+    let p = prover("price_feed", WeightMode::Private(Blinding::random(&model)));
+    let trace = model.run(&sample_input(&model, 6)).unwrap();
+    let layout = p.evm_key().unwrap().layout(3);
+    let [a, b] = [0, 1].map(|_| {
+        let (proof, _) = p.prove(RequestId::from_u64(5), &trace, 0..3, |_| {}).unwrap();
+        p.verify(&proof).unwrap();
+        proof
+    });
+    assert_eq!(a.steps, b.steps, "the same statement");
+    let (fa, fb) =
+        (FoldingProof::from_flat(&a.proof, &layout).unwrap(), FoldingProof::from_flat(&b.proof, &layout).unwrap());
+    for (k, ((wa, ta), (wb, tb))) in fa.steps.iter().zip(&fb.steps).enumerate() {
+        assert_ne!(wa, wb, "step {k}: the same witness commitment twice");
+        assert_ne!(ta, tb, "step {k}: the same cross term twice");
+    }
+    assert_ne!(fa.random_t, fb.random_t);
+    assert_ne!((fa.r_w, fa.r_e), (fb.r_w, fb.r_e));
+    assert_ne!(a.proof, b.proof);
+}
+
 #[test]
 fn changed_claims_are_rejected() {
     let (p, proof) = price_feed();
