@@ -86,20 +86,17 @@ pub struct Computed {
 }
 
 impl ServedModel {
-    /// A model served as registered: by layers, or by tiles (`tiled`, made private by
-    /// [`TiledModel::private`] for a private model); public, or private with `blinding`.
+    /// A model served as registered under `commitment` (which it opens): by layers, or by tiles
+    /// (`tiled`, made private by [`TiledModel::private`] for a private model); public, or private
+    /// with `blinding`.
     pub fn new(
         id: u64,
         model: Model,
+        commitment: Commitment,
         tiled: Option<TiledModel>,
         blinding: Option<Blinding>,
-    ) -> Result<Self, verdict_circuits::Error> {
-        let commitment = match (&tiled, &blinding) {
-            (Some(t), _) => t.commitment(),
-            (None, Some(b)) => b.model_commitment(&model)?,
-            (None, None) => model.commitment(),
-        };
-        Ok(Self { id, model, commitment, tiled: tiled.map(Arc::new), blinding: blinding.map(Arc::new) })
+    ) -> Self {
+        Self { id, model, commitment, tiled: tiled.map(Arc::new), blinding: blinding.map(Arc::new) }
     }
 
     /// Registered with private weights.
@@ -118,10 +115,7 @@ impl ServedModel {
         let trace = self.model.run(input)?;
         let steps = match &self.tiled {
             None => self.model.step_commitments(&trace),
-            Some(tiled) => {
-                let run = tiled.tile(trace.clone(), Fr::from(0u64));
-                run.tiled.commitments.iter().map(|z| Commitment::from_field(*z)).collect()
-            }
+            Some(tiled) => tile_commitments(&self.model, tiled, &trace),
         };
         let root = TraceTree::new(&steps).root();
         Ok(Computed { output: encode_output(trace.output()), root, steps, trace: trace.steps })
@@ -155,11 +149,16 @@ impl ServedModel {
             }
         }
         let trace = wrong.run(input)?;
-        let run = tiled_trace(&wrong, tiled.plan(), &trace, Fr::from(0u64));
-        let steps: Vec<Commitment> = run.commitments.iter().map(|z| Commitment::from_field(*z)).collect();
+        let steps = tile_commitments(&wrong, tiled, &trace);
         let root = TraceTree::new(&steps).root();
         Ok(Computed { output: encode_output(trace.output()), root, steps, trace: trace.steps })
     }
+}
+
+/// z_0..z_L of `model`'s trace over `tiled`'s tiles (a public input: z_0 unsalted).
+fn tile_commitments(model: &Model, tiled: &TiledModel, trace: &verdict_circuits::Trace) -> Vec<Commitment> {
+    let run = tiled_trace(model, tiled.plan(), trace, Fr::from(0u64));
+    run.commitments.iter().map(|z| Commitment::from_field(*z)).collect()
 }
 
 /// The contract's output encoding: each int32 big-endian.

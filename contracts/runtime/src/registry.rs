@@ -86,7 +86,7 @@ fn served_as_registered(
     };
     // INVARIANT: weights are used only when they open the registered commitment.
     if registered == layered {
-        return Ok(ServedModel::new(id, model, None, blinding)?);
+        return Ok(ServedModel::new(id, model, registered, None, blinding));
     }
     let tiled = match &blinding {
         Some(b) => TiledModel::private(model.clone(), b),
@@ -103,7 +103,7 @@ fn served_as_registered(
                     tiled.steps()
                 )));
             }
-            return Ok(ServedModel::new(id, model, Some(tiled), blinding)?);
+            return Ok(ServedModel::new(id, model, registered, Some(tiled), blinding));
         }
         Ok(tiled) => format!("{} by tiles", tiled.commitment()),
         Err(e) => format!("nothing by tiles ({e})"),
