@@ -24,11 +24,12 @@ ci:
     CI=true .ci/run
 
 # Benchmarks: proving, Verdict vs EZKL side by side (installs EZKL into .venv-bench); the
-# on-chain verifier's gas; the watchtower's latency on anvil; the operator API under load;
+# on-chain verifier's gas; the privacy modes' proving time and dispute gas; the watchtower's latency on anvil; the operator API under load;
 # reference inference (criterion).
 bench *args:
     scripts/bench_prove.sh {{args}}
     scripts/bench_gas.sh
+    scripts/bench_private.sh
     scripts/bench_watch.sh
     scripts/bench_load.sh
     cargo bench -p verdict-circuits --bench inference

@@ -26,6 +26,12 @@ Models:
               million-weight model the services dispute tile by tile), sklearn Adam, seed 0, Gemm
               export.
 
+  credit      8 applicant features (age, income, debt-to-income, utilization, late payments,
+              history, accounts, loan-to-income) -> logits [repays, defaults]; MLP 8-16-8-2 on a
+              documented synthetic credit book (`credit_data`, seed 11), the standardization
+              exported as Add and Mul before the Gemm layers (the importer folds it into the
+              input's normalization). The demo's private-input model: a user's data for a risk score.
+
   corpus      not shipped models but the importer's corpus (models/corpus/): models exported by
               skl2onnx as users export them (linear models with scalers, an MLPClassifier with dead
               units and its Softmax/ArgMax/ZipMap tail, a PyTorch-style binary classifier ending in
@@ -51,10 +57,20 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models")
 OPSET = 13
 
 
-def gemm_onnx(name, layers, input_dim):
-    """A chain of dense layers (W [out, in], b [out], relu) as torch.onnx.export writes nn.Linear."""
+def gemm_onnx(name, layers, input_dim, standardize=None):
+    """A chain of dense layers (W [out, in], b [out], relu) as torch.onnx.export writes nn.Linear;
+    with `standardize=(mean, std)`, the input is first standardized by an Add and a Mul (as a
+    model exported with its preprocessing has it)."""
     nodes, inits = [], []
     cur = "input"
+    if standardize is not None:
+        mean, std = standardize
+        inits.append(numpy_helper.from_array(-mean.astype(np.float32), "standardize.shift"))
+        inits.append(numpy_helper.from_array((1.0 / std).astype(np.float32), "standardize.scale"))
+        nodes.append(helper.make_node("Add", [cur, "standardize.shift"], ["centered"], name="/standardize/Add"))
+        nodes.append(helper.make_node("Mul", ["centered", "standardize.scale"], ["standardized"],
+                                      name="/standardize/Mul"))
+        cur = "standardized"
     for i, (w, b, relu) in enumerate(layers):
         inits.append(numpy_helper.from_array(w.astype(np.float32), f"fc{i}.weight"))
         inits.append(numpy_helper.from_array(b.astype(np.float32), f"fc{i}.bias"))
@@ -241,6 +257,59 @@ def digits():
     write("digits", gemm_onnx("digits", sklearn_layers(mlp), 64), x_train[:300], x_test[:32])
     np.savetxt(os.path.join(OUT, "digits.test.csv"), np.column_stack([x_test, y_test]), delimiter=",",
                fmt="%.6g", header=",".join([f"x{i}" for i in range(64)] + ["label"]), comments="")
+
+
+# ---------------------------------------------------------------------------------------------
+# credit risk
+
+CREDIT_FEATURES = ["age", "income_k", "debt_to_income", "utilization", "late_payments_12m",
+                   "history_years", "open_accounts", "loan_to_income"]
+
+
+def credit_data(n, seed=11):
+    """A documented synthetic credit book: 8 applicant features and whether the loan defaulted.
+    Features: age (21-75), yearly income in k$ (lognormal around 52k), debt-to-income ratio,
+    revolving-credit utilization (0-1), late payments in the last 12 months (Poisson, more with
+    high utilization), years of credit history (up to age - 18), open accounts, and the loan
+    amount over income. Default log-odds: -3.0 + 2.5 (3.2 (dti - 0.35) + 2.4 (utilization - 0.3)
+    + 0.55 late - 0.05 (history - 8) - 0.6 ln(income / 52) + 1.5 (loan_to_income - 0.3)
+    + 0.9 [utilization > 0.85 and late > 0]); the label is drawn from that probability."""
+    rng = np.random.default_rng(seed)
+    age = rng.uniform(21, 75, n)
+    income = np.exp(rng.normal(np.log(52), 0.45, n))
+    dti = np.clip(rng.gamma(4.0, 0.085, n), 0, 1.5)
+    util = np.clip(rng.beta(2.0, 3.0, n), 0, 1)
+    late = rng.poisson(0.2 + 1.5 * util ** 2)
+    history = np.minimum(age - 18, rng.gamma(3.0, 3.5, n))
+    accounts = rng.poisson(3 + history / 6)
+    lti = np.clip(rng.gamma(2.0, 0.15, n), 0, 2.0)
+    logit = -3.0 + 2.5 * (3.2 * (dti - 0.35) + 2.4 * (util - 0.3) + 0.55 * late - 0.05 * (history - 8)
+                          - 0.6 * np.log(income / 52) + 1.5 * (lti - 0.3) + 0.9 * ((util > 0.85) & (late > 0)))
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    x = np.column_stack([age, income, dti, util, late, history, accounts, lti])
+    return x, y, logit
+
+
+def credit():
+    x, y, logit = credit_data(24000)
+    split = 20000
+    mean, std = x[:split].mean(axis=0), x[:split].std(axis=0)
+    z = (x - mean) / std
+    mlp = MLPClassifier(hidden_layer_sizes=(16, 8), activation="relu", max_iter=400, random_state=0,
+                        early_stopping=True).fit(z[:split], y[:split])
+    accuracy = mlp.score(z[split:], y[split:])
+    bayes = ((logit[split:] > 0).astype(int) == y[split:]).mean()
+    print(f"credit: default rate {y.mean():.1%}; float test accuracy {accuracy:.2%} on {len(y) - split} "
+          f"held-out applicants (the generator's own rule: {bayes:.2%})")
+    # sklearn's two-class MLPClassifier has one logistic output unit: as logits [0, l] the argmax
+    # is the same decision, and the model reads as a two-class classifier.
+    layers = sklearn_layers(mlp)
+    w, b, _ = layers[-1]
+    layers[-1] = (np.vstack([np.zeros_like(w), w]), np.concatenate([[0.0], b]), False)
+    write("credit", gemm_onnx("credit", layers, len(CREDIT_FEATURES), standardize=(mean, std)),
+          x[:400], x[split:split + 32])
+    np.savetxt(os.path.join(OUT, "credit.test.csv"), np.column_stack([x[split:], y[split:]]), delimiter=",",
+               fmt="%.6g", header=",".join(CREDIT_FEATURES + ["defaulted"]), comments="")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -439,7 +508,8 @@ def corpus():
 
 
 MODELS = {"price_feed": lambda: price_feed(), "tictactoe": lambda: tictactoe(), "digits": lambda: digits(),
-          "digits_cnn": lambda: digits_cnn(), "digits_1m": lambda: digits_1m(), "corpus": lambda: corpus()}
+          "digits_cnn": lambda: digits_cnn(), "digits_1m": lambda: digits_1m(), "credit": lambda: credit(),
+          "corpus": lambda: corpus()}
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)

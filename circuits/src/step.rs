@@ -80,6 +80,12 @@ impl WeightMode {
     }
 }
 
+/// A fresh uniformly random salt for a private input's z_0
+/// ([`salted_input_commitment`]): drawn from the OS for every input, never reused.
+pub fn random_salt() -> Fr {
+    Fr::random(rand::rngs::OsRng)
+}
+
 /// The secret blinding elements of a private model, one per layer.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Blinding {

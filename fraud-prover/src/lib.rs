@@ -190,10 +190,7 @@ impl Proved<'_> {
 /// `--salt`, or zero.
 fn salt(args: &ProveArgs) -> crate::Result<verdict_circuits::Fr> {
     match &args.salt {
-        Some(s) => s
-            .parse::<Commitment>()
-            .ok()
-            .and_then(|c| c.to_field())
+        Some(s) => verdict_circuits::parse_salt(s)
             .ok_or_else(|| Error::usage(format!("--salt {s}: expected 0x-hex of 32 bytes below the field modulus"))),
         None => Ok(verdict_circuits::Fr::from(0u64)),
     }

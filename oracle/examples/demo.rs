@@ -1,10 +1,13 @@
 //! The local demo's driver (`scripts/demo.sh`): a whole Verdict system on a fresh anvil chain.
 //!
-//! It deploys the contracts, registers the three shipped models with their on-chain verifying
-//! keys, starts an honest `oracle serve`, a `fraud-prover watch` watchtower and (later) a
+//! It deploys the contracts, registers four shipped models with their on-chain verifying keys
+//! and the price model again with private weights, starts an honest `oracle serve`, a
+//! `fraud-prover watch` watchtower (trusting the honest operator's private answers) and (later) a
 //! dishonest `oracle serve --dishonest`, then runs the AI price feed, a tic-tac-toe game against
-//! the NPC, digit classification through the HTTP API, and a lie that the watchtower catches,
-//! printing one line per on-chain event. It ends with a summary table and exits non-zero with
+//! the NPC, digit classification through the HTTP API, a lie that the watchtower catches, and
+//! the privacy modes: a proprietary (private-weight) price model and a borrower's private credit
+//! data, each lied about and caught by a blind challenge, then answered honestly and never
+//! challenged, printing one line per on-chain event. It ends with a summary table and exits non-zero with
 //! the reason on any failure. Every process it starts is stopped when it ends.
 //!
 //! Usage: `cargo run -p verdict-oracle --example demo -- <bin dir> <work dir>` (the `oracle` and
@@ -29,7 +32,13 @@ use alloy::{
     sol_types::SolEvent,
 };
 use anyhow::{bail, Context};
-use verdict_circuits::{folding::KeySource, prover::ModelProver, step::WeightMode, InputValues, Model};
+use verdict_circuits::{
+    folding::KeySource,
+    prover::ModelProver,
+    salted_input_commitment,
+    step::{random_salt, Blinding, WeightMode},
+    Commitment, InputValues, Model,
+};
 use verdict_contracts::{
     ai_price_feed::AiPriceFeed, dispute_game::DisputeGame, inference_oracle::InferenceOracle, nova,
     tic_tac_toe::TicTacToe, ModelRegistry, NovaVerifier,
@@ -63,7 +72,8 @@ fn style() -> &'static Style {
         reset: "\x1b[0m",
     };
     static PLAIN: Style = Style { bold: "", dim: "", green: "", red: "", yellow: "", reset: "" };
-    if std::io::stdout().is_terminal() {
+    // `VERDICT_DEMO_COLOR=1`: colours through a pipe (scripts/demo.sh filters the output).
+    if std::io::stdout().is_terminal() || std::env::var("VERDICT_DEMO_COLOR").as_deref() == Ok("1") {
         &COLOUR
     } else {
         &PLAIN
@@ -221,7 +231,7 @@ async fn run() -> anyhow::Result<()> {
     step("models: export each verifying key, publish it on-chain, register the model with its digest");
     let mut tally = Tally::default();
     let mut models = BTreeMap::new();
-    for (id, name) in [(1u64, "price_feed"), (2, "tictactoe"), (3, "digits")] {
+    for (id, name) in [(1u64, "price_feed"), (2, "tictactoe"), (3, "digits"), (4, "credit")] {
         let model = Model::load(root.join(format!("models/{name}.model.json")))?;
         let setup = Instant::now();
         let prover = tokio::task::spawn_blocking({
@@ -249,6 +259,27 @@ async fn run() -> anyhow::Result<()> {
         );
         models.insert(id, (name, model));
     }
+    // Model 5: the price model again, registered with private weights (a proprietary model): its
+    // commitment is blinded, and its weights never leave its operators.
+    let blinding_path = work.join("price.blinding.json");
+    let price = models[&1].1.clone();
+    let blinding = Blinding::random(&price);
+    blinding.save(&blinding_path)?;
+    let private_prover = tokio::task::spawn_blocking({
+        let (model, blinding, keys_dir) = (price.clone(), blinding.clone(), keys_dir.clone());
+        move || ModelProver::setup(model, WeightMode::Private(blinding), &KeySource::InsecureTest, Some(&keys_dir))
+    })
+    .await??
+    .0;
+    let commitment = blinding.model_commitment(&price)?;
+    let registration =
+        nova::Registration { model: &price, commitment, private: true, fee: 100_000_000_000_000, uri: String::new() };
+    let (_, gas) = nova::register_model(&registry, &verifier, &private_prover.evm_key()?, registration).await?;
+    tally.registration_gas += gas;
+    println!(
+        "    model 5 price (private) {} steps, blinded commitment {commitment}: the weights stay with its operators",
+        price.steps()
+    );
     let one = I256::try_from(1)?;
     let feed = AiPriceFeed::deploy(
         provider.clone(),
@@ -307,6 +338,8 @@ async fn run() -> anyhow::Result<()> {
         .iter()
         .map(|(id, (name, _))| format!("{id}={}", root.join(format!("models/{name}.model.json")).display()))
         .collect();
+    let private_model_arg = format!("5={}", root.join("models/price_feed.model.json").display());
+    let blinding_arg = format!("5={}", blinding_path.display());
     let api_port = free_port()?;
     let api = format!("http://127.0.0.1:{api_port}");
     let serve = |key: &str, db: &str, port: u16, dishonest: bool| {
@@ -326,6 +359,7 @@ async fn run() -> anyhow::Result<()> {
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .arg("--model")
             .arg(model_args.join(","))
+            .args(["--model", &private_model_arg, "--blinding", &blinding_arg])
             .env_remove("VERDICT_OPERATOR_KEY")
             .env("RUST_LOG", "info");
         if dishonest {
@@ -349,6 +383,9 @@ async fn run() -> anyhow::Result<()> {
         .args(["--listen", &format!("127.0.0.1:{}", free_port()?)])
         .arg("--model")
         .arg(model_args.join(","))
+        // Private weights and private inputs cannot be re-executed: challenged blind, except the
+        // honest operator's (a watcher's own trust list).
+        .args(["--blind-challenge", "5", "--blind-challenge-private-inputs", "--trust", &honest.to_string()])
         .env("RUST_LOG", "info");
     if latency {
         step("services: a dishonest oracle (oracle serve --dishonest) and a watchtower (fraud-prover watch)");
@@ -375,7 +412,9 @@ async fn run() -> anyhow::Result<()> {
     // Every on-chain event from here on, one line each.
     let tally = Arc::new(Mutex::new(tally));
     let from_block = provider.get_block_number().await?;
-    let events = tokio::spawn(print_events(system.clone(), models.clone(), tally.clone(), from_block, started));
+    let mut named = models.clone();
+    named.insert(5, ("price (private)", price.clone()));
+    let events = tokio::spawn(print_events(system.clone(), named, tally.clone(), from_block, started));
 
     step("1. the AI price feed: three rounds, read back as a DeFi protocol would (latestRoundData)");
     let (_, price_model) = &models[&1];
@@ -469,11 +508,9 @@ async fn run() -> anyhow::Result<()> {
     step("4. a dishonest oracle lies on a price round; the watchtower catches it");
     processes.stop("honest oracle");
     println!("    the honest oracle goes offline; a dishonest one (oracle serve --dishonest) takes the next round");
-    processes.start(
-        "dishonest oracle",
-        serve("liar.key", "liar.sqlite", free_port()?, true),
-        &work.join("liar.log"),
-    )?;
+    let liar_port = free_port()?;
+    let liar_api = format!("http://127.0.0.1:{liar_port}");
+    processes.start("dishonest oracle", serve("liar.key", "liar.sqlite", liar_port, true), &work.join("liar.log"))?;
     let line = csv.lines().nth(4).context("calibration rows")?;
     let input = quantize(price_model, line)?;
     let truth = price_model.run(&input.iter().map(|b| *b as i8).collect::<Vec<_>>())?.output()[0];
@@ -498,9 +535,109 @@ async fn run() -> anyhow::Result<()> {
         r._0,
         r._1
     );
+
+    step("5. privacy: a proprietary price model (private weights) and a borrower's private data (private input)");
+    println!("    model 5 is the price model with private weights; model 4 scores credit risk on a borrower's data,");
+    println!("    which goes on chain only as a salted commitment z_0 and reaches the operator over its API");
+    let price_input = quantize(price_model, csv.lines().nth(5).context("calibration rows")?)?;
+    let price_truth = price.run(&price_input.iter().map(|b| *b as i8).collect::<Vec<_>>())?.output().to_vec();
+    let fee = system.oracle.estimateFee(U256::from(5)).call().await?;
+    let call =
+        system.oracle.request(U256::from(5), price_input.into(), FixedBytes::ZERO, Address::ZERO, 0, Bytes::new());
+    let receipt = call.value(fee).from(user).send().await?.get_receipt().await?;
+    let private_model_request =
+        receipt.decoded_log::<InferenceOracle::RequestCreated>().context("no RequestCreated")?.requestId;
+    // A borrower: high utilization, late payments, a large loan for the income.
+    let (_, credit) = &models[&4];
+    let borrower = [34.0, 41.0, 0.52, 0.93, 2.0, 6.0, 4.0, 0.55];
+    let credit_input = InputValues(borrower.to_vec()).for_model(credit, false)?;
+    let credit_truth = credit.run(&credit_input)?.output().to_vec();
+    let salt = random_salt();
+    let z0 = Commitment::from_field(salted_input_commitment(
+        &credit_input.iter().map(|v| i32::from(*v)).collect::<Vec<_>>(),
+        salt,
+    ));
+    let fee = system.oracle.estimateFee(U256::from(4)).call().await?;
+    let call = system.oracle.request(U256::from(4), Bytes::new(), z0.0.into(), Address::ZERO, 0, Bytes::new());
+    let receipt = call.value(fee).from(user).send().await?.get_receipt().await?;
+    let private_input_request =
+        receipt.decoded_log::<InferenceOracle::RequestCreated>().context("no RequestCreated")?.requestId;
+    println!("    request {private_input_request}: only z_0 = {} on chain", short(&FixedBytes::from(z0.0)));
+    let delivery = serde_json::json!({ "input": credit_input, "quantized": true, "salt": Commitment::from_field(salt).to_string() });
+    let deliver = |api: String| {
+        let (http, body) = (http.clone(), delivery.clone());
+        async move {
+            http.post(format!("{api}/v1/requests/{private_input_request}/input"))
+                .json(&body)
+                .send()
+                .await?
+                .error_for_status()
+                .context("the input was refused")?;
+            anyhow::Ok(())
+        }
+    };
+    deliver(liar_api.clone()).await?;
+    println!(
+        "    the borrower delivers the input to the dishonest oracle (POST /v1/requests/{private_input_request}/input)"
+    );
+    for id in [private_model_request, private_input_request] {
+        wait_until(Duration::from_secs(2 * CLOCK + PROOF_WINDOW + 120), &processes, || async {
+            Ok(system.oracle.requestOf(id).call().await?.status == 1
+                && system
+                    .provider
+                    .get_logs(
+                        &Filter::new()
+                            .address(*system.oracle.address())
+                            .event_signature(InferenceOracle::DisputeResolved::SIGNATURE_HASH)
+                            .topic1(id)
+                            .from_block(0),
+                    )
+                    .await?
+                    .len()
+                    == 1)
+        })
+        .await
+        .with_context(|| format!("the lie about request {id} was not resolved in time"))?;
+    }
+    println!("    the dishonest oracle could not prove either answer from its request's z_0: it lost both bonds");
     processes.stop("dishonest oracle");
+    processes.start(
+        "honest oracle",
+        serve("honest.key", "honest.sqlite", api_port, false),
+        &work.join("honest.log"),
+    )?;
+    wait_http(&format!("{api}/healthz"), Duration::from_secs(120), &processes).await?;
+    deliver(api.clone()).await?;
+    println!("    the honest oracle is back; the borrower hands it the input too");
+    let challenges_before = tally.lock().expect("not poisoned").challenges;
+    for (id, truth) in [(private_model_request, &price_truth), (private_input_request, &credit_truth)] {
+        wait_until(Duration::from_secs(120), &processes, || async {
+            Ok(system.oracle.resultOf(id).call().await?.finalized)
+        })
+        .await
+        .with_context(|| format!("request {id} was not answered"))?;
+        let expected: Vec<u8> = truth.iter().flat_map(|v| v.to_be_bytes()).collect();
+        if system.oracle.resultOf(id).call().await?.outputHash != alloy::primitives::keccak256(&expected) {
+            bail!("request {id} was finalized with another output than the model's");
+        }
+    }
+    let risk = match credit.predict(&credit_truth) {
+        verdict_circuits::Prediction::Classification { class: 1 } => "likely to default (class 1)",
+        _ => "likely to repay (class 0)",
+    };
+    println!(
+        "    {}finalized{} the private price answer {:?} and the borrower's risk score: {risk}, both unchallenged:",
+        style().green,
+        style().reset,
+        price_truth,
+    );
+    println!("    the watchtower trusts the honest operator's private answers and challenged neither");
+    processes.stop("honest oracle");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     events.abort();
+    if tally.lock().expect("not poisoned").challenges != challenges_before {
+        bail!("the trusted honest operator's private answers were challenged");
+    }
 
     step("summary");
     let rounds = system.feed.latestRoundData().call().await?._0;
@@ -518,14 +655,14 @@ async fn run() -> anyhow::Result<()> {
         ("Nova proof on-chain: bytes", t.proof_bytes.to_string()),
         ("Nova proof on-chain: NovaVerifier gas", t.verify_gas.to_string()),
         ("proveOutput gas (Poseidon z_0, z_L + verifier)", t.prove_output_gas.to_string()),
-        ("model registration gas (3 models)", t.registration_gas.to_string()),
+        ("model registration gas (5 models)", t.registration_gas.to_string()),
         ("wall time", format!("{} s", started.elapsed().as_secs())),
     ];
     for (k, v) in rows {
         println!("    {k:<46} {v}");
     }
-    if t.challenges != 1 || t.disputes_won_by_challenger != 1 || t.prove_output_gas == 0 {
-        bail!("expected one dispute won by the watchtower and one proven output");
+    if t.challenges != 3 || t.disputes_won_by_challenger != 3 || t.prove_output_gas == 0 {
+        bail!("expected three disputes won by the watchtower (one lie per privacy mode) and one proven output");
     }
     drop(t);
     drop(processes);
@@ -593,6 +730,8 @@ async fn print_events(
     let s = style();
     let name = |a: &Address| system.names.get(a).map_or_else(|| a.to_string(), |n| (*n).to_string());
     let mut challenged_at = 0u64;
+    // Requests challenged blind: their dispute goes straight to the whole inference.
+    let mut blind = std::collections::HashSet::new();
     loop {
         let Ok(head) = system.provider.get_block_number().await else {
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -639,12 +778,20 @@ async fn print_events(
                         let e = e.inner.data;
                         t.challenges += 1;
                         challenged_at = started.elapsed().as_secs();
+                        if e.traceRoot == FixedBytes::ZERO {
+                            blind.insert(e.requestId);
+                        }
                         format!(
-                            "{}challenged{} {} by {} (bond 0.5 ETH): its re-execution disagrees",
+                            "{}challenged{} {} by {} (bond 0.5 ETH): {}",
                             s.red,
                             s.reset,
                             e.requestId,
-                            name(&e.challenger)
+                            name(&e.challenger),
+                            if e.traceRoot == FixedBytes::ZERO {
+                                "blind (private weights or input cannot be re-executed; the proposer must prove the whole inference)"
+                            } else {
+                                "its re-execution disagrees"
+                            }
                         )
                     } else if let Ok(e) = log.log_decode::<DisputeGame::DisputeOpened>() {
                         format!("dispute {}: the proposer opens its trace ends (z_0, z_L)", e.inner.data.requestId)
@@ -659,10 +806,17 @@ async fn print_events(
                         )
                     } else if let Ok(e) = log.log_decode::<DisputeGame::SegmentReady>() {
                         let e = e.inner.data;
-                        format!(
+                        if blind.contains(&e.requestId) {
+                            format!(
+                                "dispute {}: challenged blind, the proposer must prove the whole inference (steps {}..{}) from the request's z_0 within {PROOF_WINDOW} s",
+                                e.requestId, e.lo, e.hi
+                            )
+                        } else {
+                            format!(
                             "dispute {}: first disagreement narrowed to step {}..{}; the proposer must prove it within {PROOF_WINDOW} s",
                             e.requestId, e.lo, e.hi
                         )
+                        }
                     } else if let Ok(e) = log.log_decode::<DisputeGame::DisputeEnded>() {
                         let e = e.inner.data;
                         let reason = ["proof accepted", "proof rejected", "proposer timed out", "challenger timed out"]

@@ -36,11 +36,18 @@ pub enum RequestStatus {
     Cancelled,
     /// Cannot be served (bad input for the model); the reason is in `error`.
     Failed,
+    /// A private input (only its commitment z_0 is on chain) not delivered yet
+    /// (`POST /v1/requests/{id}/input`).
+    AwaitingInput,
+    /// A private input that was not delivered before the request's timeout: nothing was
+    /// proposed, and the requester may cancel it.
+    Expired,
 }
 
 impl RequestStatus {
     /// Every status, for metrics.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 12] = [
+        Self::AwaitingInput,
         Self::Received,
         Self::Computed,
         Self::Proposing,
@@ -51,6 +58,7 @@ impl RequestStatus {
         Self::Taken,
         Self::Cancelled,
         Self::Failed,
+        Self::Expired,
     ];
 
     /// The status's name (snake_case, as in the API).
@@ -66,6 +74,8 @@ impl RequestStatus {
             Self::Taken => "taken",
             Self::Cancelled => "cancelled",
             Self::Failed => "failed",
+            Self::AwaitingInput => "awaiting_input",
+            Self::Expired => "expired",
         }
     }
 
@@ -75,7 +85,7 @@ impl RequestStatus {
 
     /// Whether nothing more will happen to the request.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Finalized | Self::Taken | Self::Cancelled | Self::Failed)
+        matches!(self, Self::Finalized | Self::Taken | Self::Cancelled | Self::Failed | Self::Expired)
     }
 }
 
@@ -86,8 +96,13 @@ pub struct RequestRecord {
     pub id: u64,
     /// The model.
     pub model_id: u64,
-    /// The int8 input.
+    /// The int8 input (a private input's once delivered; empty before).
     pub input: Vec<i8>,
+    /// A private input's commitment z_0 (bytes32 hex) as the request holds it on chain; `None`
+    /// for a public input.
+    pub input_commitment: Option<String>,
+    /// A private input's salt (0x-hex), once the input that opens z_0 is delivered.
+    pub salt: Option<String>,
     /// Who asked.
     pub requester: String,
     /// The block of the request event.
@@ -154,6 +169,8 @@ pub struct Submission {
     pub model_id: u64,
     /// The int8 input.
     pub input: Vec<i8>,
+    /// A private input's salt (0x-hex): the request carries only the salted commitment z_0.
+    pub salt: Option<String>,
     /// Where it stands.
     pub status: SubmissionStatus,
     /// The last transaction sent for it (a replacement has another hash).
@@ -176,6 +193,20 @@ pub trait Store: Send + Sync + 'static {
     fn set_last_block(&self, block: u64) -> StoreResult<()>;
     /// Records a request seen on-chain; `false` when it was already known.
     fn insert_request(&self, id: u64, model_id: u64, input: &[i8], requester: &str, block: u64) -> StoreResult<bool>;
+    /// Records a private-input request seen on-chain (status `awaiting_input`), by its input
+    /// commitment z_0 (bytes32 hex); `false` when it was already known.
+    fn insert_private_request(
+        &self,
+        id: u64,
+        model_id: u64,
+        input_commitment: &str,
+        requester: &str,
+        block: u64,
+    ) -> StoreResult<bool>;
+    /// Stores the input (and salt) of private-input request `id`, checked by the caller to open
+    /// its z_0; `false` when one is stored already (delivered twice), or the request is unknown
+    /// or not a private input's. A request awaiting its input moves to `received`.
+    fn deliver_input(&self, id: u64, input: &[i8], salt: &str) -> StoreResult<bool>;
     /// One request.
     fn request(&self, id: u64) -> StoreResult<Option<RequestRecord>>;
     /// Every request not in a terminal status, oldest first.
@@ -187,8 +218,8 @@ pub trait Store: Send + Sync + 'static {
         -> StoreResult<()>;
     /// Where the responder records what it sends.
     fn as_tx_log(&self) -> &dyn TxLog;
-    /// Records an API request (status `pending`); returns its id.
-    fn insert_submission(&self, model_id: u64, input: &[i8]) -> StoreResult<u64>;
+    /// Records an API request (status `pending`), with a private input's salt; returns its id.
+    fn insert_submission(&self, model_id: u64, input: &[i8], salt: Option<&str>) -> StoreResult<u64>;
     /// One API request.
     fn submission(&self, id: u64) -> StoreResult<Option<Submission>>;
     /// API requests `pending` or `sent`, oldest first.
@@ -250,6 +281,10 @@ const MIGRATIONS: &[&str] = &[
          updated_at INTEGER NOT NULL
      );
      CREATE INDEX submissions_status ON submissions(status);",
+    // v5: private inputs: the request's z_0 on chain, the input and salt once delivered
+    "ALTER TABLE requests ADD COLUMN input_commitment TEXT;
+     ALTER TABLE requests ADD COLUMN salt TEXT;
+     ALTER TABLE submissions ADD COLUMN salt TEXT;",
 ];
 
 /// The SQLite store: one file, WAL journal, migrations by `user_version`.
@@ -276,6 +311,8 @@ fn row_to_request(r: &rusqlite::Row<'_>) -> rusqlite::Result<(RequestRecord, Str
             id: r.get::<_, i64>("id")? as u64,
             model_id: r.get::<_, i64>("model_id")? as u64,
             input: input.into_iter().map(|b| b as i8).collect(),
+            input_commitment: r.get("input_commitment")?,
+            salt: r.get("salt")?,
             requester: r.get("requester")?,
             block: r.get::<_, i64>("block")? as u64,
             status: RequestStatus::Received,
@@ -307,6 +344,7 @@ fn row_to_submission(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Submission, Str
             id: r.get::<_, i64>("id")? as u64,
             model_id: r.get::<_, i64>("model_id")? as u64,
             input: input.into_iter().map(|b| b as i8).collect(),
+            salt: r.get("salt")?,
             status: SubmissionStatus::Pending,
             tx_hash: r.get("tx_hash")?,
             request_id: r.get::<_, Option<i64>>("request_id")?.map(|v| v as u64),
@@ -357,6 +395,39 @@ impl Store for SqliteStore {
         })
     }
 
+    fn insert_private_request(
+        &self,
+        id: u64,
+        model_id: u64,
+        input_commitment: &str,
+        requester: &str,
+        block: u64,
+    ) -> StoreResult<bool> {
+        let t = now() as i64;
+        self.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO requests
+                 (id, model_id, input, input_commitment, requester, block, status, created_at, updated_at)
+                 VALUES (?1, ?2, X'', ?3, ?4, ?5, 'awaiting_input', ?6, ?6)",
+                params![id as i64, model_id as i64, input_commitment, requester, block as i64, t],
+            )
+            .map(|n| n == 1)
+        })
+    }
+
+    fn deliver_input(&self, id: u64, input: &[i8], salt: &str) -> StoreResult<bool> {
+        let bytes: Vec<u8> = input.iter().map(|v| *v as u8).collect();
+        self.with(|c| {
+            c.execute(
+                "UPDATE requests SET input = ?2, salt = ?3, updated_at = ?4,
+                 status = CASE status WHEN 'awaiting_input' THEN 'received' ELSE status END
+                 WHERE id = ?1 AND input_commitment IS NOT NULL AND salt IS NULL",
+                params![id as i64, bytes, salt, now() as i64],
+            )
+            .map(|n| n == 1)
+        })
+    }
+
     fn request(&self, id: u64) -> StoreResult<Option<RequestRecord>> {
         let row =
             self.with(|c| c.query_row("SELECT * FROM requests WHERE id = ?1", [id as i64], row_to_request).optional())?;
@@ -367,7 +438,7 @@ impl Store for SqliteStore {
         let rows = self.with(|c| {
             let mut s = c.prepare(
                 "SELECT * FROM requests
-                 WHERE status NOT IN ('finalized', 'taken', 'cancelled', 'failed') ORDER BY id",
+                 WHERE status NOT IN ('finalized', 'taken', 'cancelled', 'failed', 'expired') ORDER BY id",
             )?;
             let rows = s.query_map([], row_to_request)?.collect::<rusqlite::Result<Vec<_>>>();
             rows
@@ -413,14 +484,14 @@ impl Store for SqliteStore {
         self.db.transactions(request_id)
     }
 
-    fn insert_submission(&self, model_id: u64, input: &[i8]) -> StoreResult<u64> {
+    fn insert_submission(&self, model_id: u64, input: &[i8], salt: Option<&str>) -> StoreResult<u64> {
         let bytes: Vec<u8> = input.iter().map(|v| *v as u8).collect();
         let t = now() as i64;
         self.with(|c| {
             c.execute(
-                "INSERT INTO submissions (model_id, input, status, created_at, updated_at)
-                 VALUES (?1, ?2, 'pending', ?3, ?3)",
-                params![model_id as i64, bytes, t],
+                "INSERT INTO submissions (model_id, input, salt, status, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
+                params![model_id as i64, bytes, salt, t],
             )?;
             Ok(c.last_insert_rowid() as u64)
         })

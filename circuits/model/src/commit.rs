@@ -167,6 +167,12 @@ pub fn salted_input_commitment(values: &[i32], salt: Fr) -> Fr {
     poseidon_hash(&elements)
 }
 
+/// A salt as stores and flags write it (bytes32 hex, `0x…`): `None` unless it is 32 bytes below
+/// the field modulus.
+pub fn parse_salt(s: &str) -> Option<Fr> {
+    s.parse::<Commitment>().ok().and_then(|c| c.to_field())
+}
+
 /// The width element of a salted input header: `8 + 2^64 · salt`.
 pub fn salted_width(salt: Fr) -> Fr {
     Fr::from(8u64) + Fr::from_u128(1u128 << 64) * salt

@@ -222,11 +222,19 @@ pub fn quantize_with_report(
                 w_max / f64::from(INT8_MAX)
             }
         };
+        // A row of zero weights and a zero bias: a dead unit that constrains no scale.
+        let dead = |o: usize| fl.bias[o] == 0.0 && row_of(o).iter().all(|w| *w == 0.0);
         let scale_of = |o: usize| {
             // A dead unit: raise the scale until the bias fits its budget and the row's bound
-            // (products of int8 inputs plus the bias) stays below 2^31.
+            // (products of int8 inputs plus the bias) stays below 2^31. A row of zero weights
+            // takes its scale from its bias alone.
             let bias_f = f64::from(fl.bias[o]).abs();
-            let mut w_scale = natural_of(o).max(bias_f / (BIAS_BUDGET * in_scale));
+            let weighted = row_of(o).iter().any(|w| *w != 0.0);
+            let natural = if weighted { natural_of(o) } else { 0.0 };
+            let mut w_scale = natural.max(bias_f / (BIAS_BUDGET * in_scale));
+            if w_scale == 0.0 {
+                w_scale = 1.0;
+            }
             let bound = |scale: f64| {
                 let products: f64 = row_of(o).iter().map(|w| (f64::from(*w) / scale).round().abs().min(127.0)).sum();
                 products * f64::from(INT8_MAX) + (bias_f / (scale * in_scale)).round()
@@ -239,8 +247,10 @@ pub fn quantize_with_report(
         let mut scales: Vec<f64> = (0..fl.out_dim).map(scale_of).collect();
         if index == last && task == Task::Classification {
             // The label is the argmax of the int32 outputs: they must share one scale, or rows
-            // with smaller weights would be compared in smaller units.
-            let shared = scales.iter().copied().fold(0.0f64, f64::max);
+            // with smaller weights would be compared in smaller units. A dead row (all zero, as a
+            // two-class head's constant logit is) outputs 0 at any scale: it does not set it.
+            let shared = (0..fl.out_dim).filter(|o| !dead(*o)).map(|o| scales[o]).fold(0.0f64, f64::max);
+            let shared = if shared == 0.0 { 1.0 } else { shared };
             scales.iter_mut().for_each(|s| *s = shared);
         }
         for (o, w_scale) in scales.into_iter().enumerate() {

@@ -80,6 +80,26 @@ fn dead_units_import_and_are_reported_by_layer_and_output() {
     assert!(agreement(&report) >= 0.97, "{report}");
 }
 
+/// A two-class head written as logits `[0, l]` (sklearn's one logistic unit exported as two
+/// classes) has a dead row of zeros: it must not set the head's shared scale. It did: a zero row's
+/// scale was 1, the largest of the head's, and the live row's weights (about ±0.5) quantized to
+/// 0 and ±1 (the shipped credit model agreed with its float model on 88.75% of rows).
+#[test]
+fn a_dead_row_in_a_classifiers_head_does_not_set_its_scale() {
+    let mut rng = Rng(7);
+    let mut float = random_model(&mut rng, &[8, 16, 2]);
+    let n = float.layers[1].in_dim;
+    float.layers[1].weights[..n].iter_mut().for_each(|w| *w = 0.0);
+    float.layers[1].bias[0] = 0.0;
+    let cal = calibration(&mut rng, 8, 300, None);
+    let (model, _) = quantize_with_report(&float, &cal, Some(Task::Classification)).unwrap();
+    let live = &model.layers[1].weights[n..];
+    assert_eq!(live.iter().map(|w| w.unsigned_abs()).max(), Some(127), "the live row keeps its precision: {live:?}");
+    assert!(model.layers[1].weights[..n].iter().all(|w| *w == 0));
+    let report = accuracy(&model, &float, &cal).unwrap();
+    assert!(agreement(&report) >= 0.97, "{report}");
+}
+
 #[test]
 fn random_models_with_dead_units_huge_biases_constant_columns_and_silent_units_import() {
     for seed in 0..24u64 {

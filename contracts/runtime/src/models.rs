@@ -104,18 +104,27 @@ impl ServedModel {
         self.blinding.is_some()
     }
 
+    /// Whether a blind challenge (of a private model, or of a private input) can be answered: by
+    /// a whole-inference proof, which a model by layers always fits and a model by tiles only up
+    /// to [`verdict_contracts::nova::MAX_WHOLE_PROOF_TILES`] tiles.
+    pub fn defends_blind_challenges(&self) -> bool {
+        self.tiled.as_ref().is_none_or(|t| t.steps() <= verdict_contracts::nova::MAX_WHOLE_PROOF_TILES)
+    }
+
     /// Steps of its traces, as the registry counts them: layers, or tiles.
     pub fn steps(&self) -> usize {
         self.tiled.as_ref().map_or_else(|| self.model.steps(), |t| t.steps())
     }
 
     /// Runs the engine on `input` and commits to the trace (the layers' or the tiles' step
-    /// commitments; the stored trace is the layers' activations either way).
-    pub fn compute(&self, input: &[i8]) -> Result<Computed, verdict_circuits::Error> {
+    /// commitments; the stored trace is the layers' activations either way). `salt` is a private
+    /// input's ([`verdict_circuits::salted_input_commitment`]: z_0 is then the salted commitment
+    /// the request was made with); zero for a public input.
+    pub fn compute(&self, input: &[i8], salt: Fr) -> Result<Computed, verdict_circuits::Error> {
         let trace = self.model.run(input)?;
         let steps = match &self.tiled {
-            None => self.model.step_commitments(&trace),
-            Some(tiled) => tile_commitments(&self.model, tiled, &trace),
+            None => self.model.step_commitments_salted(&trace, salt),
+            Some(tiled) => tile_commitments(&self.model, tiled, &trace, salt),
         };
         let root = TraceTree::new(&steps).root();
         Ok(Computed { output: encode_output(trace.output()), root, steps, trace: trace.steps })
@@ -125,9 +134,9 @@ impl ServedModel {
     /// layers: the output's first value + 1000, with z_L and the root recomputed. By tiles: the
     /// trace of a model whose middle tile's weights are off by 100 each, so that the traces part
     /// at that tile (z_0..z_t agree, z_{t+1} on differ) and the bisection narrows to it.
-    pub fn compute_lie(&self, input: &[i8]) -> Result<Computed, verdict_circuits::Error> {
+    pub fn compute_lie(&self, input: &[i8], salt: Fr) -> Result<Computed, verdict_circuits::Error> {
         let Some(tiled) = &self.tiled else {
-            let mut c = self.compute(input)?;
+            let mut c = self.compute(input, salt)?;
             let (last, z) = (c.trace.len() - 1, c.steps.len() - 1);
             if let Some(v) = c.trace[last].first_mut() {
                 *v = v.saturating_add(1000);
@@ -149,15 +158,16 @@ impl ServedModel {
             }
         }
         let trace = wrong.run(input)?;
-        let steps = tile_commitments(&wrong, tiled, &trace);
+        let steps = tile_commitments(&wrong, tiled, &trace, salt);
         let root = TraceTree::new(&steps).root();
         Ok(Computed { output: encode_output(trace.output()), root, steps, trace: trace.steps })
     }
 }
 
-/// z_0..z_L of `model`'s trace over `tiled`'s tiles (a public input: z_0 unsalted).
-fn tile_commitments(model: &Model, tiled: &TiledModel, trace: &verdict_circuits::Trace) -> Vec<Commitment> {
-    let run = tiled_trace(model, tiled.plan(), trace, Fr::from(0u64));
+/// z_0..z_L of `model`'s trace over `tiled`'s tiles (z_0 salted with `salt`, zero for a public
+/// input).
+fn tile_commitments(model: &Model, tiled: &TiledModel, trace: &verdict_circuits::Trace, salt: Fr) -> Vec<Commitment> {
+    let run = tiled_trace(model, tiled.plan(), trace, salt);
     run.commitments.iter().map(|z| Commitment::from_field(*z)).collect()
 }
 

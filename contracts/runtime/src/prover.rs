@@ -157,13 +157,15 @@ impl Defender {
         self.me
     }
 
-    /// The proposer's next move in the dispute of `request`, given its stored trace.
+    /// The proposer's next move in the dispute of `request`, given its stored trace (and a
+    /// private input's `salt`; zero for a public input).
     pub async fn next(
         &self,
         request: u64,
         served: &ServedModel,
         trace: &[Vec<i32>],
         steps: &[Commitment],
+        salt: Fr,
     ) -> Result<Option<Move>, String> {
         let d = self.game.disputeOf(U256::from(request)).call().await.map_err(|e| e.to_string())?;
         let view =
@@ -192,7 +194,8 @@ impl Defender {
             Action::Bisect { z, proof, .. } => Some(Move::Bisect(z, proof)),
             Action::ProveSegment { lo, hi, steps: zs } => {
                 let id = RequestId::from_u64(request);
-                self.proof(request, id, served, trace, &steps[lo..=hi], lo..hi).map(|bytes| Move::Prove(zs, bytes))
+                let segment = Segment { trace, salt, expected: &steps[lo..=hi], range: lo..hi };
+                self.proof(request, id, served, segment).map(|bytes| Move::Prove(zs, bytes))
             }
         })
     }
@@ -200,17 +203,10 @@ impl Defender {
     /// The proof of `segment` for `request`, made for the transcript's request id `id` (the
     /// request itself in a dispute; [`RequestId::bound_to`] the sender for `proveOutput`):
     /// started on a worker thread the first time, returned once done (`None` meanwhile, or
-    /// without a prover setup). `expected` are our step commitments z_from..z_to: a proof of
-    /// other ones (our stored trace is not the model's) is a failure, never submitted.
-    pub fn proof(
-        &self,
-        request: u64,
-        id: RequestId,
-        served: &ServedModel,
-        trace: &[Vec<i32>],
-        expected: &[Commitment],
-        segment: std::ops::Range<usize>,
-    ) -> Option<Vec<u8>> {
+    /// without a prover setup). A proof of other step commitments than the segment's `expected`
+    /// (our stored trace is not the model's) is a failure, never submitted.
+    pub fn proof(&self, request: u64, id: RequestId, served: &ServedModel, segment: Segment<'_>) -> Option<Vec<u8>> {
+        let Segment { trace, salt, expected, range: segment } = segment;
         let Some(config) = self.prover.clone() else {
             tracing::error!(
                 request,
@@ -265,14 +261,15 @@ impl Defender {
                     None => {
                         let mode = blinding.map_or(WeightMode::Public, |b| WeightMode::Private((*b).clone()));
                         let prover = prover_for(&provers, model_id, model, mode, &config)?;
-                        let (proof, _) = prover.prove(id, &trace, segment, |_| {}).map_err(|e| e.to_string())?;
+                        let (proof, _) =
+                            prover.prove_salted(id, &trace, salt, segment, |_| {}).map_err(|e| e.to_string())?;
                         // Never submit what our own verifier would refuse.
                         prover.verify(&proof).map_err(|e| format!("self-check failed: {e}"))?;
                         proof
                     }
                     Some(tiled) => {
                         let keys = tile_keys_for(&tile_keys, &config)?;
-                        let run = tiled.tile(trace, Fr::from(0u64));
+                        let run = tiled.tile(trace, salt);
                         let (proof, _) = tiled.prove(&keys, id, &run, segment, |_| {}).map_err(|e| e.to_string())?;
                         tiled.verify(keys.verifier(), &proof).map_err(|e| format!("self-check failed: {e}"))?;
                         proof
@@ -290,6 +287,19 @@ impl Defender {
         );
         None
     }
+}
+
+/// What a proof is made of: the stored trace, a private input's salt (zero for a public input),
+/// the step commitments z_from..z_to we posted, and the steps `from..to`.
+pub struct Segment<'a> {
+    /// The stored trace (the layers' activations).
+    pub trace: &'a [Vec<i32>],
+    /// A private input's salt; zero for a public input.
+    pub salt: Fr,
+    /// Our step commitments z_from..z_to.
+    pub expected: &'a [Commitment],
+    /// The steps.
+    pub range: std::ops::Range<usize>,
 }
 
 /// A proof proves the step commitments we posted, or it is of no use: the contract checks them

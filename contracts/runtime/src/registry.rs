@@ -94,16 +94,17 @@ fn served_as_registered(
     };
     let by_tiles = match tiled {
         Ok(tiled) if tiled.commitment() == registered => {
-            let max = verdict_contracts::nova::MAX_WHOLE_PROOF_TILES;
-            if blinding.is_some() && tiled.steps() > max {
+            let (tiles, private) = (tiled.steps(), blinding.is_some());
+            let served = ServedModel::new(id, model, registered, Some(tiled), blinding);
+            if private && !served.defends_blind_challenges() {
                 // A blind challenge is answered by a proof of every tile: it could not be sent.
+                let max = verdict_contracts::nova::MAX_WHOLE_PROOF_TILES;
                 return Err(Error::refused(format!(
-                    "model {id} is private and has {} tiles: the whole-inference proof that answers a blind \
-                     challenge is limited to {max} tiles, so it could not be defended; refusing to serve it",
-                    tiled.steps()
+                    "model {id} is private and has {tiles} tiles: the whole-inference proof that answers a blind \
+                     challenge is limited to {max} tiles, so it could not be defended; refusing to serve it"
                 )));
             }
-            return Ok(ServedModel::new(id, model, registered, Some(tiled), blinding));
+            return Ok(served);
         }
         Ok(tiled) => format!("{} by tiles", tiled.commitment()),
         Err(e) => format!("nothing by tiles ({e})"),

@@ -242,6 +242,29 @@ impl Env {
         receipt.decoded_log::<InferenceOracle::RequestCreated>().unwrap().requestId.to()
     }
 
+    /// Asks for an inference of model `id` on a private `input` (as `user`): only its z_0, salted
+    /// with a fresh salt, goes on chain. Returns the request id and the salt (0x-hex), which the
+    /// requester hands to the operator with the input.
+    pub async fn request_private(&self, id: U256, input: &[i8]) -> (u64, String) {
+        use verdict_circuits::{salted_input_commitment, step::random_salt, Commitment};
+        let salt = random_salt();
+        let values: Vec<i32> = input.iter().map(|v| i32::from(*v)).collect();
+        let z0 = Commitment::from_field(salted_input_commitment(&values, salt));
+        let fee = self.oracle.estimateFee(id).call().await.unwrap();
+        let call = self.oracle.request(id, Bytes::new(), z0.0.into(), Address::ZERO, 0, Bytes::new());
+        let receipt = call.value(fee).from(self.user).send().await.unwrap().get_receipt().await.unwrap();
+        let rid = receipt.decoded_log::<InferenceOracle::RequestCreated>().unwrap().requestId.to();
+        (rid, Commitment::from_field(salt).to_string())
+    }
+
+    /// Delivers a private input to the operator at `url` (`POST /v1/requests/{id}/input`, int8);
+    /// returns the HTTP status and the JSON body.
+    pub async fn deliver_input(url: &str, id: u64, input: &[i8], salt: &str) -> (u16, Value) {
+        let body = json!({ "input": input, "quantized": true, "salt": salt });
+        let r = reqwest::Client::new().post(format!("{url}/v1/requests/{id}/input")).json(&body).send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
     /// The `n`-th `DisputeResolved` event of request `id` (who won, who lost).
     pub async fn resolution(&self, id: u64, n: usize) -> InferenceOracle::DisputeResolved {
         let filter = Filter::new()

@@ -11,11 +11,13 @@
 //! a request stays watched until it is final. Like the operator, it acts only on the chain's
 //! current state, so a restart at any point resumes every open dispute.
 //!
-//! Private models cannot be re-executed. With `--blind-challenge ID` the watchtower challenges
-//! every proposal of private model `ID` blind (no trace of its own), except those of operators
-//! named with `--trust`: the proposer must then prove the whole inference within the proof
-//! window, or lose its bond. Off by default, because an honest proposer proves and the
-//! challenger's bond is lost; it is for operators the watcher has reason not to trust.
+//! Private models and private inputs cannot be re-executed. With `--blind-challenge ID` the
+//! watchtower challenges every proposal of private model `ID` blind (no trace of its own), and
+//! with `--blind-challenge-private-inputs` every proposal of a private-input request of a watched
+//! model, except those of operators named with `--trust`: the proposer must then prove the whole
+//! inference (from the request's z_0) within the proof window, or lose its bond. Off by default,
+//! because an honest proposer proves and the challenger's bond is lost; it is for operators the
+//! watcher has reason not to trust.
 
 use std::{
     collections::HashSet,
@@ -40,7 +42,7 @@ use alloy::{
 use axum::{extract::State, http::StatusCode, routing::get, Json, Router};
 use clap::Args;
 use serde_json::json;
-use verdict_circuits::Commitment;
+use verdict_circuits::{Commitment, Fr};
 use verdict_contracts::{
     dispute::{next_action, Action as DisputeAction, DisputeView, Phase, Role, Trace},
     dispute_game::DisputeGame,
@@ -50,7 +52,7 @@ use verdict_contracts::{
 use verdict_runtime::{
     check_public_registrations, check_registration, connect, load_models,
     models::{encode_output, ModelArg, Models, ServedModel},
-    prover::{Defender, ProverArgs},
+    prover::{Defender, ProverArgs, Segment},
     receipts::Receipts,
     responder::{block_time, send_tx, ChainConfig},
     rpc,
@@ -82,6 +84,11 @@ pub struct WatchArgs {
     /// costs the challenger bond.
     #[arg(long = "blind-challenge", env = "VERDICT_BLIND_CHALLENGE", value_delimiter = ',', value_name = "ID")]
     pub blind_challenge: Vec<u64>,
+    /// Challenge every proposal of a private-input request (only its commitment z_0 is on
+    /// chain) of a watched model blind, as `--blind-challenge` does for private models. Off by
+    /// default: such requests are not watched.
+    #[arg(long, env = "VERDICT_BLIND_CHALLENGE_PRIVATE_INPUTS")]
+    pub blind_challenge_private_inputs: bool,
     /// Operators never challenged blind.
     #[arg(long = "trust", env = "VERDICT_TRUSTED_OPERATORS", value_delimiter = ',', value_name = "ADDRESS")]
     pub trust: Vec<Address>,
@@ -130,6 +137,8 @@ pub struct Watcher {
     store: Arc<dyn WatchStore>,
     models: Arc<Models>,
     blind: HashSet<u64>,
+    /// Challenge private-input requests of watched models blind.
+    blind_private_inputs: bool,
     trusted: HashSet<Address>,
     metrics: Arc<WatchMetrics>,
     config: ChainConfig,
@@ -250,15 +259,18 @@ impl Watcher {
                     checked: None,
                     detail: None,
                 };
+                let private_input = event.input.is_empty();
                 if self.blind.contains(&model_id) {
                     record.detail = Some("a private model: challenged blind unless its proposer is trusted".into());
+                } else if private_input && self.blind_private_inputs && self.models.contains_key(&model_id) {
+                    record.detail = Some("a private input: challenged blind unless its proposer is trusted".into());
                 } else if let Some(served) = self.models.get(&model_id) {
-                    if event.input.is_empty() {
+                    if private_input {
                         tracing::warn!(request = id, "a private input cannot be re-executed; not watching it");
                         continue;
                     }
                     let input: Vec<i8> = event.input.iter().map(|b| *b as i8).collect();
-                    let ours = match served.compute(&input) {
+                    let ours = match served.compute(&input, Fr::from(0u64)) {
                         Ok(ours) => ours,
                         Err(e) => {
                             // The contract accepts only inputs the circuits can prove, so this is
@@ -402,7 +414,7 @@ impl Watcher {
         let served = self.served(w.model_id)?;
         // Second evaluation path: the model re-read from disk and checked against the registry
         // again, and the trace recomputed from it, must give our commitments.
-        let again = served.compute(&w.input)?;
+        let again = served.compute(&w.input, Fr::from(0u64))?;
         if again.steps != steps {
             tracing::error!(request = w.id, "our two evaluations disagree; not challenging");
             return Ok(false);
@@ -504,7 +516,8 @@ impl Watcher {
         }
         // Made for the id bound to our address: nobody can take it from the mempool.
         let id = verdict_circuits::prover::RequestId::bound_to(w.id, self.me.into_array());
-        let Some(proof) = self.prover.proof(w.id, id, served, &w.trace, steps, 0..served.steps()) else {
+        let segment = Segment { trace: &w.trace, salt: Fr::from(0u64), expected: steps, range: 0..served.steps() };
+        let Some(proof) = self.prover.proof(w.id, id, served, segment) else {
             return Ok(());
         };
         let input = Bytes::from(w.input.iter().map(|v| *v as u8).collect::<Vec<u8>>());
@@ -610,6 +623,7 @@ pub async fn watch_until(args: WatchArgs, shutdown: impl std::future::Future<Out
         store: store.clone(),
         models,
         blind,
+        blind_private_inputs: args.blind_challenge_private_inputs,
         trusted: args.trust.iter().copied().collect(),
         metrics: metrics.clone(),
         config: args.chain.config(

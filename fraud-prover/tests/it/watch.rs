@@ -58,6 +58,7 @@ pub(crate) fn args(env: &Env, port: u16) -> WatchArgs {
         gas_cap: 3_000_000,
         prover: ProverArgs { ptau_dir: None, insecure_test_setup: true, keys_dir: env.path("watch-keys") },
         blind_challenge: vec![],
+        blind_challenge_private_inputs: false,
         trust: vec![],
     }
 }

@@ -19,7 +19,8 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use verdict_runtime::models::Models;
+use verdict_contracts::inference_oracle::InferenceOracle::InferenceOracleInstance;
+use verdict_runtime::{models::Models, RequestStatus as OnChain};
 
 use super::{metrics::Metrics, submit::Submitter};
 use crate::store::Store;
@@ -37,6 +38,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The chain.
     pub provider: DynProvider,
+    /// The oracle contract (a private input delivered before the chain loop has seen its
+    /// request is checked against it).
+    pub oracle: InferenceOracleInstance<DynProvider>,
     /// Sends the requests made through the API (the operator pays).
     pub submitter: Arc<Submitter>,
     /// The bearer token writes need (`None`: writes are disabled).
@@ -116,6 +120,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/requests", post(create_request))
         .route("/v1/requests/{id}", get(get_request))
+        .route("/v1/requests/{id}/input", post(deliver_input))
         .route("/v1/requests/{id}/trace", get(get_trace))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{id}", get(get_model))
@@ -196,6 +201,72 @@ pub struct CreateRequest {
     /// The input is already int8.
     #[serde(default)]
     pub quantized: bool,
+    /// Keep the input off chain: the request carries only its salted commitment z_0 (the
+    /// service draws the salt), and the service keeps the input to answer it.
+    #[serde(default)]
+    pub private_input: bool,
+}
+
+/// `POST /v1/requests/{id}/input` body: the input of a private-input request made on chain by
+/// its requester, with the salt of its z_0.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverInput {
+    /// Input values: real (quantized with the model's scale) or int8 when `quantized`.
+    pub input: Vec<f64>,
+    /// The input is already int8.
+    #[serde(default)]
+    pub quantized: bool,
+    /// The salt of z_0 (`0x`-hex, 32 bytes, below the BN254 scalar modulus).
+    pub salt: String,
+}
+
+/// A JSON body, or the 4xx that says why not.
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+    let Json(body) = body.map_err(|e| {
+        let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { "invalid_body" };
+        ApiError::new(e.status(), code, e.body_text())
+    })?;
+    Ok(body)
+}
+
+/// An input for `served`'s model: real values quantized with its scale, or int8 values; either
+/// way exactly its input width.
+fn model_input(
+    served: &verdict_runtime::models::ServedModel,
+    values: Vec<f64>,
+    quantized: bool,
+) -> Result<Vec<i8>, ApiError> {
+    let invalid =
+        |message: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", message).field("input");
+    let input = verdict_circuits::InputValues(values)
+        .for_model(&served.model, quantized)
+        .map_err(|e| invalid(e.to_string()))?;
+    let width = served.model.input.len;
+    if input.len() != width {
+        return Err(invalid(format!("model {} takes {width} input values, not {}", served.id, input.len())));
+    }
+    Ok(input)
+}
+
+/// A served model whose private inputs we can answer: a blind challenge of one is answered by a
+/// whole-inference proof, which must fit a transaction.
+fn private_input_model(served: &verdict_runtime::models::ServedModel) -> Result<(), ApiError> {
+    if served.defends_blind_challenges() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "private_input_unsupported",
+        format!(
+            "model {} has {} tiles: a private input's blind challenge is answered by a whole-inference proof, \
+             limited to {} tiles",
+            served.id,
+            served.steps(),
+            verdict_contracts::nova::MAX_WHOLE_PROOF_TILES
+        ),
+    )
+    .field("private_input"))
 }
 
 async fn create_request(
@@ -204,24 +275,156 @@ async fn create_request(
     body: Result<Json<CreateRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     authorize(&state, &headers)?;
-    let Json(body) = body.map_err(|e| {
-        let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { "invalid_body" };
-        ApiError::new(e.status(), code, e.body_text())
-    })?;
+    let body = json_body(body)?;
     let served = state.models.get(&body.model_id).ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "unknown_model", format!("model {} is not served here", body.model_id))
             .field("model_id")
     })?;
-    let input = verdict_circuits::InputValues(body.input)
-        .for_model(&served.model, body.quantized)
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", e.to_string()).field("input"))?;
+    let input = model_input(served, body.input, body.quantized)?;
+    let salt = if body.private_input {
+        private_input_model(served)?;
+        Some(verdict_circuits::Commitment::from_field(verdict_circuits::step::random_salt()).to_string())
+    } else {
+        None
+    };
     // Recorded before anything is sent: the submitter's job sends it, and a restart resumes it.
-    let id = state.store.insert_submission(body.model_id, &input).map_err(ApiError::internal)?;
+    let id = state.store.insert_submission(body.model_id, &input, salt.as_deref()).map_err(ApiError::internal)?;
     state.submitter.start(id);
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "id": format!("sub-{id}"), "status": "pending", "url": format!("/v1/requests/sub-{id}") })),
     ))
+}
+
+/// Delivers a private input: checked to open the request's z_0 before it is stored, then the
+/// chain loop answers the request like any other. No token: only whoever knows the input and
+/// its salt can open z_0 (attempts are rate-limited per request).
+async fn deliver_input(
+    State(state): State<Arc<AppState>>,
+    Path(raw): Path<String>,
+    body: Result<Json<DeliverInput>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&raw)?;
+    state.limiter.take(&format!("input:{id}")).map_err(|wait| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many deliveries for request {id}; retry in {} s", wait.as_secs() + 1),
+        )
+    })?;
+    let body = json_body(body)?;
+    let already_delivered = || {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "input_already_delivered",
+            format!("the input of request {id} is delivered already"),
+        )
+        .field("input")
+    };
+    let salt = verdict_circuits::parse_salt(&body.salt).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_salt",
+            "expected 0x-hex of 32 bytes below the BN254 scalar modulus",
+        )
+        .field("salt")
+    })?;
+    let record = match state.store.request(id).map_err(ApiError::internal)? {
+        Some(r) => r,
+        None => record_from_chain(&state, id).await?,
+    };
+    let Some(z0) = &record.input_commitment else {
+        return Err(public_input(id));
+    };
+    if record.salt.is_some() {
+        return Err(already_delivered());
+    }
+    if record.status == crate::store::RequestStatus::Expired {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "request_expired",
+            format!("request {id} timed out before its input arrived; its requester may cancel it"),
+        )
+        .field("id"));
+    }
+    if record.status.is_terminal() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "request_closed",
+            format!("request {id} is {}: nothing more is proposed for it", record.status.as_str()),
+        )
+        .field("id"));
+    }
+    let served = state.models.get(&record.model_id).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "unknown_model", format!("model {} is not served here", record.model_id))
+            .field("id")
+    })?;
+    private_input_model(served)?;
+    let input = model_input(served, body.input, body.quantized)?;
+    let values: Vec<i32> = input.iter().map(|v| i32::from(*v)).collect();
+    let opened = verdict_circuits::Commitment::from_field(verdict_circuits::salted_input_commitment(&values, salt));
+    // INVARIANT: nothing is stored, let alone proposed, for an input that does not open z_0.
+    if z0.parse::<verdict_circuits::Commitment>().ok() != Some(opened) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "input_mismatch",
+            format!("the input and salt do not open request {id}'s input commitment z_0 = {z0}"),
+        )
+        .field("input"));
+    }
+    let salt = verdict_circuits::Commitment::from_field(salt).to_string();
+    if !state.store.deliver_input(id, &input, &salt).map_err(ApiError::internal)? {
+        return Err(already_delivered());
+    }
+    tracing::info!(request = id, "private input delivered");
+    Ok(Json(json!({ "id": id, "status": "received", "input_commitment": z0 })))
+}
+
+/// A delivery for a request whose input is public (on chain already).
+fn public_input(id: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "public_input",
+        format!("request {id} has a public input: it is on chain already"),
+    )
+    .field("input")
+}
+
+/// A request the chain loop has not recorded yet (its block is not deep enough, or the loop is
+/// behind), read from the chain and recorded when it is a private input of a served model.
+async fn record_from_chain(state: &AppState, id: u64) -> Result<crate::store::RequestRecord, ApiError> {
+    let unknown =
+        || ApiError::new(StatusCode::NOT_FOUND, "unknown_request", format!("request {id} is unknown here")).field("id");
+    let r = state.oracle.requestOf(alloy::primitives::U256::from(id)).call().await.map_err(ApiError::internal)?;
+    if r.requester == alloy::primitives::Address::ZERO {
+        return Err(unknown());
+    }
+    if !r.privateInput {
+        return Err(public_input(id));
+    }
+    if !state.models.contains_key(&r.modelId) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_model",
+            format!("request {id} is for model {}, which is not served here", r.modelId),
+        )
+        .field("id"));
+    }
+    if OnChain::read(id, r.status).map_err(ApiError::internal)? != OnChain::Requested {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "request_closed",
+            format!("request {id} is answered or closed on chain already"),
+        )
+        .field("id"));
+    }
+    let block = state.provider.get_block_number().await.map_err(ApiError::internal)?;
+    let z0 = r.input.to_string();
+    state
+        .store
+        .insert_private_request(id, r.modelId, &z0, &r.requester.to_string(), block)
+        .map_err(ApiError::internal)?;
+    state.store.request(id).map_err(ApiError::internal)?.ok_or_else(unknown)
 }
 
 fn parse_id(raw: &str) -> Result<u64, ApiError> {
@@ -258,14 +461,19 @@ fn request_view(state: &AppState, r: crate::store::RequestRecord) -> Result<Valu
         _ => (None, None),
     };
     let dispute = (r.status == crate::store::RequestStatus::Challenged).then(|| json!({ "state": "challenged" }));
-    // A private model's inner step commitments commit to its hidden activations: not shown.
-    let private = state.models.get(&r.model_id).is_some_and(|m| m.is_private());
+    // A private model's or a private input's inner step commitments commit to hidden
+    // activations: not shown; nor is a private input.
+    let private_input = r.input_commitment.is_some();
+    let private = private_input || state.models.get(&r.model_id).is_some_and(|m| m.is_private());
     let steps = if private { None } else { r.steps.clone() };
     Ok(json!({
         "id": r.id,
         "model_id": r.model_id,
         "status": r.status,
-        "input": r.input,
+        "input": (!private_input).then_some(&r.input),
+        "private_input": private_input,
+        "input_commitment": r.input_commitment,
+        "input_delivered": private_input.then_some(r.salt.is_some()),
         "output": output,
         "prediction": prediction,
         "steps": steps,
@@ -310,6 +518,14 @@ fn get_submission(state: &AppState, raw: &str) -> Result<Json<Value>, ApiError> 
 
 async fn get_trace(State(state): State<Arc<AppState>>, Path(raw): Path<String>) -> Result<Json<Value>, ApiError> {
     let r = find(&state, &raw)?;
+    if r.input_commitment.is_some() {
+        // INVARIANT: a private input (and the activations it determines) never leaves the operator.
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "private_input",
+            format!("request {} has a private input: its trace is not served", r.id),
+        ));
+    }
     if state.models.get(&r.model_id).is_some_and(|m| m.is_private()) {
         // INVARIANT: a private model's weights and activations never leave the operator.
         return Err(ApiError::new(
@@ -413,6 +629,9 @@ pub fn openapi_document() -> Value {
     get_trace["200"] = ok("the full trace: every step's commitment and values (a tiled model: every tile's commitment, and each layer's activations)");
     let mut post = errors(&["400", "401", "403", "404", "409", "413", "422", "429"]);
     post["202"] = ok("accepted and recorded: { id: \"sub-N\", status: \"pending\", url }; GET the url for the rest");
+    let mut deliver = errors(&["400", "404", "409", "410", "413", "422", "429"]);
+    deliver["200"] =
+        ok("the input opens the request's z_0 and is stored: { id, status: \"received\", input_commitment }");
     let mut get_model = errors(&["400", "404"]);
     get_model["200"] = ok("one model");
     json!({
@@ -428,7 +647,13 @@ pub fn openapi_document() -> Value {
                 "CreateRequest": { "type": "object", "required": ["model_id", "input"], "additionalProperties": false, "properties": {
                     "model_id": { "type": "integer", "minimum": 0 },
                     "input": { "type": "array", "items": { "type": "number" } },
-                    "quantized": { "type": "boolean", "default": false }
+                    "quantized": { "type": "boolean", "default": false },
+                    "private_input": { "type": "boolean", "default": false }
+                } },
+                "DeliverInput": { "type": "object", "required": ["input", "salt"], "additionalProperties": false, "properties": {
+                    "input": { "type": "array", "items": { "type": "number" } },
+                    "quantized": { "type": "boolean", "default": false },
+                    "salt": { "type": "string", "pattern": "^0x[0-9a-fA-F]{64}$" }
                 } }
             }
         },
@@ -440,6 +665,12 @@ pub fn openapi_document() -> Value {
                 "responses": post
             } },
             "/v1/requests/{id}": { "get": { "summary": "A request through its lifecycle, by its on-chain id or by the sub-N id POST returned", "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^(sub-)?[0-9]+$" } }], "responses": get_request } },
+            "/v1/requests/{id}/input": { "post": {
+                "summary": "Deliver a private input (a request made on chain with only its salted commitment z_0): checked to open z_0 before anything is proposed",
+                "parameters": id_param,
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/DeliverInput" } } } },
+                "responses": deliver
+            } },
             "/v1/requests/{id}/trace": { "get": { "summary": "The full trace a challenger needs (public models)", "parameters": id_param, "responses": get_trace } },
             "/v1/models": { "get": { "summary": "The served models", "responses": { "200": ok("{ models: [...] }") } } },
             "/v1/models/{id}": { "get": { "summary": "One served model", "parameters": id_param, "responses": get_model } },

@@ -227,10 +227,25 @@ impl Operator {
                 if !self.models.contains_key(&model_id) {
                     continue;
                 }
-                let input: Vec<i8> = event.input.iter().map(|b| *b as i8).collect();
                 let block = log.block_number.unwrap_or(to);
-                if self.store.insert_request(id, model_id, &input, &event.requester.to_string(), block)? {
-                    tracing::info!(request = id, model = model_id, block, "request received");
+                let requester = event.requester.to_string();
+                // A private input: only its commitment z_0 is on chain; the requester delivers the
+                // input over the API (`POST /v1/requests/{id}/input`), checked to open z_0.
+                let new = if event.input.is_empty() {
+                    let z0 = event.inputCommitment.to_string();
+                    self.store.insert_private_request(id, model_id, &z0, &requester, block)?
+                } else {
+                    let input: Vec<i8> = event.input.iter().map(|b| *b as i8).collect();
+                    self.store.insert_request(id, model_id, &input, &requester, block)?
+                };
+                if new {
+                    tracing::info!(
+                        request = id,
+                        model = model_id,
+                        block,
+                        private_input = event.input.is_empty(),
+                        "request received"
+                    );
                 }
             }
             let challenges =
@@ -263,7 +278,10 @@ impl Operator {
         } else {
             None
         };
-        let d = decide(&Facts { status, proposal, now }, r.status, self.me);
+        // A private input not delivered yet is awaited until the request's timeout.
+        let awaiting_input = (r.input_commitment.is_some() && r.salt.is_none())
+            .then(|| onchain.createdAt.saturating_add(onchain.timeout));
+        let d = decide(&Facts { status, proposal, now, awaiting_input }, r.status, self.me);
         if let Some(next) = d.status {
             self.store.set_status(r.id, next, d.deadline, d.error)?;
             match next {
@@ -272,6 +290,9 @@ impl Operator {
                 }
                 RequestStatus::Failed => {
                     tracing::error!(request = r.id, "our proposal lost its dispute; not proposing again")
+                }
+                RequestStatus::Expired => {
+                    tracing::warn!(request = r.id, "the private input never arrived before the request's timeout")
                 }
                 _ => {}
             }
@@ -315,11 +336,17 @@ impl Operator {
             .map_err(|e| ChainError::Corrupt(format!("stored step commitment of request {}: {e}", r.id)))?;
         let id = U256::from(r.id);
         let game = defender.game();
-        let next = defender.next(r.id, served, trace, &steps).await.map_err(ChainError::Rpc)?;
+        let next = defender.next(r.id, served, trace, &steps, salt_of(r)?).await.map_err(ChainError::Rpc)?;
         match next {
             None => Ok(()),
             Some(Move::Open(o)) => {
-                let input = Bytes::from(r.input.iter().map(|v| *v as u8).collect::<Vec<u8>>());
+                // INVARIANT: a private input never goes on chain (the game reads its z_0 from the
+                // request).
+                let input = if r.input_commitment.is_some() {
+                    Bytes::new()
+                } else {
+                    Bytes::from(r.input.iter().map(|v| *v as u8).collect::<Vec<u8>>())
+                };
                 self.send(r.id, "open_dispute", game.openDispute(id, input, Bytes::from(output), o).from(self.me)).await
             }
             Some(Move::Bisect(z, proof)) => {
@@ -350,7 +377,15 @@ impl Operator {
                 root.parse().map_err(|_| ChainError::Corrupt(format!("trace root {root} of request {}", r.id)))?;
             return Ok(Some((output, root)));
         }
-        let computed = if self.dishonest { served.compute_lie(&r.input) } else { served.compute(&r.input) };
+        let salt = salt_of(r)?;
+        let computed = if self.dishonest { served.compute_lie(&r.input, salt) } else { served.compute(&r.input, salt) };
+        let computed = computed.and_then(|c| match &r.input_commitment {
+            // Checked when it was delivered; checked again before anything is posted.
+            Some(z0) if c.steps.first().map(ToString::to_string).as_deref() != Some(z0.as_str()) => {
+                Err(verdict_circuits::Error::Input("the delivered input does not open the request's z_0".into()))
+            }
+            _ => Ok(c),
+        });
         match computed {
             Ok(c) => {
                 let steps: Vec<String> = c.steps.iter().map(ToString::to_string).collect();
@@ -367,6 +402,9 @@ impl Operator {
     }
 
     async fn propose(&self, r: &RequestRecord) -> Result<(), ChainError> {
+        if r.input_commitment.is_some() && r.salt.is_none() {
+            return Ok(()); // not delivered yet (a race with the delivery; the next pass has it)
+        }
         let Some((output, root)) = self.computed(r)? else {
             return Ok(());
         };
@@ -401,5 +439,14 @@ impl Operator {
         call: CallBuilder<&DynProvider, D>,
     ) -> Result<(), ChainError> {
         send_tx(self.store.as_tx_log(), &self.config, request, kind, call).await.map(drop)
+    }
+}
+
+/// A request's salt: a delivered private input's, zero for a public input.
+fn salt_of(r: &RequestRecord) -> Result<verdict_circuits::Fr, ChainError> {
+    match &r.salt {
+        None => Ok(verdict_circuits::Fr::from(0u64)),
+        Some(s) => verdict_circuits::parse_salt(s)
+            .ok_or_else(|| ChainError::Corrupt(format!("stored salt of request {} is not a field element", r.id))),
     }
 }

@@ -17,6 +17,10 @@ pub struct Facts {
     pub proposal: Option<(Address, u64)>,
     /// The latest block's time.
     pub now: u64,
+    /// A private input not delivered yet: the request's timeout (unix seconds), after which it
+    /// can no longer be answered usefully (its requester may cancel it). `None`: a public input,
+    /// or a delivered one.
+    pub awaiting_input: Option<u64>,
 }
 
 /// What the agent does about a request, in order.
@@ -65,6 +69,8 @@ impl Decision {
 /// | on-chain | proposal | local | → record | actions |
 /// |---|---|---|---|---|
 /// | Requested | — | Challenged | Failed ("lost its dispute") | CountLost |
+/// | Requested | — | input awaited, before the timeout | AwaitingInput (once) | — |
+/// | Requested | — | input awaited, timeout passed | Expired ("never delivered") | — |
 /// | Requested | — | any other | — | Propose |
 /// | Proposed / Confirmed | another's | any | Taken | — |
 /// | Confirmed | ours | Challenged | — | CountWon, Settle |
@@ -83,7 +89,15 @@ pub fn decide(facts: &Facts, local: RequestStatus, me: Address) -> Decision {
             actions: vec![Action::CountLost],
             ..Decision::record(RequestStatus::Failed)
         },
-        OnChain::Requested => Decision::act(&[Action::Propose]),
+        OnChain::Requested => match facts.awaiting_input {
+            Some(timeout) if facts.now >= timeout => Decision {
+                error: Some("the private input was not delivered before the request's timeout"),
+                ..Decision::record(RequestStatus::Expired)
+            },
+            Some(_) if local == RequestStatus::AwaitingInput => Decision::act(&[]),
+            Some(_) => Decision::record(RequestStatus::AwaitingInput),
+            None => Decision::act(&[Action::Propose]),
+        },
         OnChain::Proposed | OnChain::Confirmed => {
             let Some((proposer, deadline)) = facts.proposal else {
                 // A proposal status without a proposal is not a state the contract has.
@@ -125,7 +139,7 @@ mod tests {
     const OTHER: Address = Address::repeat_byte(2);
 
     fn facts(status: OnChain, proposal: Option<(Address, u64)>, now: u64) -> Facts {
-        Facts { status, proposal, now }
+        Facts { status, proposal, now, awaiting_input: None }
     }
 
     fn acts(d: &Decision) -> &[Action] {
@@ -142,6 +156,30 @@ mod tests {
         assert_eq!(d.status, Some(L::Failed));
         assert_eq!(acts(&d), [Action::CountLost]);
         assert!(d.error.is_some());
+    }
+
+    #[test]
+    fn a_private_input_is_awaited_until_the_requests_timeout_then_expires() {
+        let awaiting = |now| Facts { awaiting_input: Some(100), ..facts(OnChain::Requested, None, now) };
+        let d = decide(&awaiting(99), L::Received, ME);
+        assert_eq!((d.status, acts(&d)), (Some(L::AwaitingInput), &[][..]), "never proposed without its input");
+        let d = decide(&awaiting(99), L::AwaitingInput, ME);
+        assert_eq!((d.status, acts(&d)), (None, &[][..]), "nothing to write twice");
+        for local in [L::Received, L::AwaitingInput] {
+            let d = decide(&awaiting(100), local, ME);
+            assert_eq!((d.status, acts(&d)), (Some(L::Expired), &[][..]), "{local:?}");
+            assert!(d.error.is_some());
+        }
+        // Delivered: proposed like any request.
+        let d = decide(&facts(OnChain::Requested, None, 99), L::AwaitingInput, ME);
+        assert_eq!(acts(&d), [Action::Propose]);
+        // Another operator that had the input answered: taken, as for any request.
+        let d = decide(
+            &Facts { awaiting_input: Some(100), ..facts(OnChain::Proposed, Some((OTHER, 9)), 0) },
+            L::AwaitingInput,
+            ME,
+        );
+        assert_eq!(d.status, Some(L::Taken));
     }
 
     #[test]

@@ -197,6 +197,7 @@ pub async fn serve_until(args: ServeArgs, shutdown: impl std::future::Future<Out
         store,
         models,
         metrics,
+        oracle: verdict_contracts::inference_oracle::InferenceOracle::new(deployment.oracle, provider.clone()),
         provider,
         submitter,
         token,

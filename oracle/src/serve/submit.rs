@@ -128,7 +128,23 @@ impl Submitter {
             .ok_or_else(|| Error::Unexpected(format!("submission {id}: no RequestCreated in its receipt")))?;
         let request: u64 = created.requestId.try_into().map_err(|_| Error::Unexpected("request id".into()))?;
         let block = receipt.block_number.unwrap_or_default();
-        self.store.insert_request(request, s.model_id, &s.input, &self.me.to_string(), block)?;
+        let me = self.me.to_string();
+        match &s.salt {
+            // A private input: recorded by its z_0, then delivered (ours, so it opens z_0).
+            Some(salt) => {
+                self.store.insert_private_request(
+                    request,
+                    s.model_id,
+                    &created.inputCommitment.to_string(),
+                    &me,
+                    block,
+                )?;
+                self.store.deliver_input(request, &s.input, salt)?;
+            }
+            None => {
+                self.store.insert_request(request, s.model_id, &s.input, &me, block)?;
+            }
+        }
         self.store.set_submission(id, SubmissionStatus::Created, None, Some(request), None)?;
         Metrics::inc(&self.metrics.api_requests);
         tracing::info!(submission = id, request, "request created");
@@ -149,12 +165,20 @@ impl Submitter {
     async fn send(&self, s: &Submission) -> Result<alloy::rpc::types::TransactionReceipt> {
         let model = U256::from(s.model_id);
         let fee = self.oracle.estimateFee(model).call().await.map_err(rpc)?;
-        let input = Bytes::from(s.input.iter().map(|v| *v as u8).collect::<Vec<u8>>());
-        let call = self
-            .oracle
-            .request(model, input, FixedBytes::ZERO, Address::ZERO, 0, Bytes::new())
-            .value(fee)
-            .from(self.me);
+        // A private input goes on chain only as its salted commitment z_0.
+        let (input, z0) = match &s.salt {
+            Some(salt) => (Bytes::new(), FixedBytes::from(private_input_commitment(s.id, &s.input, salt)?.0)),
+            None => (Bytes::from(s.input.iter().map(|v| *v as u8).collect::<Vec<u8>>()), FixedBytes::ZERO),
+        };
+        let call = self.oracle.request(model, input, z0, Address::ZERO, 0, Bytes::new()).value(fee).from(self.me);
         send_tx(&SubmissionLog { store: self.store.as_ref(), id: s.id }, &self.config, 0, "request", call).await
     }
+}
+
+/// A private input's salted z_0 (what the request carries on chain).
+fn private_input_commitment(id: u64, input: &[i8], salt: &str) -> Result<verdict_circuits::Commitment> {
+    let salt = verdict_circuits::parse_salt(salt)
+        .ok_or_else(|| Error::Corrupt(format!("submission {id}: stored salt is not a field element")))?;
+    let values: Vec<i32> = input.iter().map(|v| i32::from(*v)).collect();
+    Ok(verdict_circuits::Commitment::from_field(verdict_circuits::salted_input_commitment(&values, salt)))
 }

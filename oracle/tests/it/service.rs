@@ -294,6 +294,7 @@ async fn every_route_and_every_validation_error() {
         ("post", "/v1/requests"),
         ("get", "/v1/requests/{id}"),
         ("get", "/v1/requests/{id}/trace"),
+        ("post", "/v1/requests/{id}/input"),
         ("get", "/v1/models"),
         ("get", "/v1/models/{id}"),
         ("get", "/healthz"),
@@ -310,7 +311,13 @@ async fn every_route_and_every_validation_error() {
         let concrete = path.replace("{id}", &id.to_string());
         let r = match method.as_str() {
             "get" => reqwest::get(format!("{url}{concrete}")).await.unwrap(),
-            _ => post(url, None, "{}").send().await.unwrap(),
+            _ => reqwest::Client::new()
+                .post(format!("{url}{concrete}"))
+                .header("content-type", "application/json")
+                .body("{}")
+                .send()
+                .await
+                .unwrap(),
         };
         let status = r.status().as_u16();
         let body = r.text().await.unwrap();
@@ -680,6 +687,17 @@ async fn a_stuck_transaction_does_not_cost_the_operator_a_dispute_clock() {
 /// again from its store and wins; the challenger loses its bond and the proposal settles.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_private_defence_survives_a_sigkill_while_proving() {
+    private_defence_survives_a_sigkill(false).await;
+}
+
+/// Both private (a private model, a private input delivered over the API): the salt survives
+/// the SIGKILL with the input, and the defence's whole proof opens the request's salted z_0.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_defence_of_a_private_input_to_a_private_model_survives_a_sigkill_while_proving() {
+    private_defence_survives_a_sigkill(true).await;
+}
+
+async fn private_defence_survives_a_sigkill(private_input: bool) {
     use verdict_contracts::dispute::Phase;
 
     let env = Env::new().await;
@@ -691,7 +709,15 @@ async fn a_private_defence_survives_a_sigkill_while_proving() {
         ["--insecure-test-setup", "--keys-dir", keys.to_str().unwrap(), "--model", &model, "--blinding", &blinding];
     let mut service = env.spawn(&args);
     service.ready().await;
-    let id = env.request_model(model_id, &sample_input(&env.model)).await;
+    let input = sample_input(&env.model);
+    let id = if private_input {
+        let (id, salt) = env.request_private(model_id, &input).await;
+        let (status, body) = Env::deliver_input(&service.url, id, &input, &salt).await;
+        assert_eq!(status, 200, "{body}");
+        id
+    } else {
+        env.request_model(model_id, &input).await
+    };
     wait_for(Duration::from_secs(60), || async { status_of(&service.url, id).await.as_deref() == Some("proposed") })
         .await;
     let rid = U256::from(id);
@@ -714,5 +740,123 @@ async fn a_private_defence_survives_a_sigkill_while_proving() {
     }
     let resolved = env.resolution(id, 0).await;
     assert_eq!((resolved.winner, resolved.loser), (env.operator, env.watcher));
+    let expected: Vec<u8> = env.model.run(&input).unwrap().output().iter().flat_map(|v| v.to_be_bytes()).collect();
+    let result = env.oracle.resultOf(rid).call().await.unwrap();
+    assert_eq!(result.outputHash, alloy::primitives::keccak256(&expected), "the model's output");
     service.kill();
+}
+
+/// Private inputs (issue 18): a requester puts only the salted commitment z_0 on chain and hands
+/// the input to the operator over the API. Delivered: checked to open z_0, then answered and
+/// settled like any request, and never shown. Delivered twice, not opening z_0, malformed, for a
+/// public request or an unknown one: a 4xx with a JSON body naming the field. Never delivered:
+/// the request expires at its timeout, nothing is proposed, and its requester cancels it. A
+/// private input made through `POST /v1/requests` (`private_input`) goes on chain as z_0 only.
+#[tokio::test(flavor = "multi_thread")]
+async fn private_inputs_are_delivered_checked_once_and_expire_when_never_delivered() {
+    let env = Env::new().await;
+    let service = env.spawn(&["--rate-limit", "1000"]);
+    service.ready().await;
+    let url = service.url.clone();
+    let input = sample_input(&env.model);
+    let (id, salt) = env.request_private(U256::from(1), &input).await;
+    wait_for(Duration::from_secs(30), || async { status_of(&url, id).await.as_deref() == Some("awaiting_input") })
+        .await;
+    let doc: Value = reqwest::get(format!("{url}/v1/requests/{id}")).await.unwrap().json().await.unwrap();
+    assert_eq!((doc["private_input"].clone(), doc["input_delivered"].clone()), (json!(true), json!(false)), "{doc}");
+    assert!(doc["input"].is_null(), "{doc}");
+
+    // Every refusal: a 4xx naming the field at fault; nothing stored.
+    let other_salt = verdict_circuits::Commitment::from_field(verdict_circuits::step::random_salt()).to_string();
+    let mut wrong = input.clone();
+    wrong[0] = wrong[0].wrapping_add(1);
+    let public = env.request_round(&input).await;
+    let cases = [
+        (id, input.clone(), other_salt, 422, "input_mismatch", "input"),
+        (id, wrong, salt.clone(), 422, "input_mismatch", "input"),
+        (id, input.clone(), "0x12".to_string(), 422, "invalid_salt", "salt"),
+        (id, input[1..].to_vec(), salt.clone(), 422, "invalid_input", "input"),
+        (public, input.clone(), salt.clone(), 409, "public_input", "input"),
+        (9_999, input.clone(), salt.clone(), 404, "unknown_request", "id"),
+    ];
+    for (rid, values, s, status, code, field) in cases {
+        let (got, body) = Env::deliver_input(&url, rid, &values, &s).await;
+        assert_eq!(
+            (got, body["error"]["code"].as_str(), body["error"]["field"].as_str()),
+            (status, Some(code), Some(field)),
+            "{body}"
+        );
+    }
+    assert_eq!(status_of(&url, id).await.as_deref(), Some("awaiting_input"), "a refused delivery stores nothing");
+
+    // Delivered: answered, settled, the on-chain output the model's; a second delivery refused.
+    let (got, body) = Env::deliver_input(&url, id, &input, &salt).await;
+    assert_eq!(got, 200, "{body}");
+    let (got, body) = Env::deliver_input(&url, id, &input, &salt).await;
+    assert_eq!(
+        (got, body["error"]["code"].as_str(), body["error"]["field"].as_str()),
+        (409, Some("input_already_delivered"), Some("input"))
+    );
+    wait_for(Duration::from_secs(60), || async { status_of(&url, id).await.as_deref() == Some("finalized") }).await;
+    let expected = env.model.run(&input).unwrap().output().to_vec();
+    let doc: Value = reqwest::get(format!("{url}/v1/requests/{id}")).await.unwrap().json().await.unwrap();
+    assert_eq!(doc["output"], json!(expected), "{doc}");
+    assert!(doc["input"].is_null() && doc["steps"].is_null(), "the input and inner commitments stay private: {doc}");
+    let (got, body) = error_of(reqwest::get(format!("{url}/v1/requests/{id}/trace")).await.unwrap()).await;
+    assert_eq!((got, body["error"]["code"].as_str()), (403, Some("private_input")), "{body}");
+    let (_, outputs, _) = {
+        let r = env.oracle.resultOf(U256::from(id)).call().await.unwrap();
+        (r.finalized, r.outputHash, r.operator)
+    };
+    let encoded: Vec<u8> = expected.iter().flat_map(|v| v.to_be_bytes()).collect();
+    assert_eq!(outputs, alloy::primitives::keccak256(&encoded));
+
+    // Through the API: the operator draws the salt; only z_0 goes on chain.
+    let r = post(
+        &url,
+        Some(TOKEN),
+        &json!({ "model_id": 1, "input": input, "quantized": true, "private_input": true }).to_string(),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 202);
+    let sub: Value = r.json().await.unwrap();
+    let via_api = request_of(&url, sub["url"].as_str().unwrap()).await;
+    let onchain = env.oracle.requestOf(U256::from(via_api)).call().await.unwrap();
+    assert!(onchain.privateInput && onchain.input != FixedBytes::ZERO);
+    wait_for(Duration::from_secs(60), || async { status_of(&url, via_api).await.as_deref() == Some("finalized") })
+        .await;
+    let logs = env
+        .provider
+        .get_logs(
+            &alloy::rpc::types::Filter::new()
+                .address(*env.oracle.address())
+                .event_signature(<InferenceOracle::RequestCreated as alloy::sol_types::SolEvent>::SIGNATURE_HASH)
+                .topic1(U256::from(via_api))
+                .from_block(0),
+        )
+        .await
+        .unwrap();
+    let created = logs[0].log_decode::<InferenceOracle::RequestCreated>().unwrap().inner.data;
+    assert!(created.input.is_empty(), "the input never goes on chain");
+
+    // Never delivered: expires at the request's timeout (600 s here); then refused as such, and
+    // the requester cancels it.
+    let (late, late_salt) = env.request_private(U256::from(1), &input).await;
+    wait_for(Duration::from_secs(30), || async { status_of(&url, late).await.as_deref() == Some("awaiting_input") })
+        .await;
+    let _: Value = env.provider.raw_request("evm_increaseTime".into(), json!([601])).await.unwrap();
+    let _: Value = env.provider.raw_request("evm_mine".into(), json!([])).await.unwrap();
+    wait_for(Duration::from_secs(30), || async { status_of(&url, late).await.as_deref() == Some("expired") }).await;
+    let (got, body) = Env::deliver_input(&url, late, &input, &late_salt).await;
+    assert_eq!(
+        (got, body["error"]["code"].as_str(), body["error"]["field"].as_str()),
+        (410, Some("request_expired"), Some("id"))
+    );
+    let cancel = env.oracle.cancel(U256::from(late)).from(env.user).send().await.unwrap().get_receipt().await.unwrap();
+    assert!(cancel.status());
+    let kinds = env.count::<InferenceOracle::Proposed>(late).await;
+    assert_eq!(kinds, 0, "nothing was proposed for it");
+    assert!(!env.log().contains("panicked"), "{}", env.log());
 }
