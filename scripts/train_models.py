@@ -502,6 +502,44 @@ def corpus():
                delimiter=",", fmt="%.7g")
     manifest.append({"name": "sigmoid_binary_breast_cancer", "kind": "classifier"})
     print("  corpus: sigmoid_binary_breast_cancer (classifier)")
+    # PyTorch-style nets with an elementwise non-linearity inside (no sound circuit for them yet)
+    # and a CNN with MaxPool: refused, each by name.
+    def refused_net(name, op, **attrs):
+        rng = np.random.default_rng(3)
+        layers = [(rng.normal(0, 0.3, (8, 6)), rng.normal(0, 0.1, 8), False),
+                  (rng.normal(0, 0.3, (3, 8)), rng.normal(0, 0.1, 3), False)]
+        onx = gemm_onnx(name, layers, 6)
+        # Between the two Gemm nodes: fc0 -> op -> act0 -> second Gemm.
+        onx.graph.node[1].input[0] = "act0"
+        onx.graph.node.insert(1, helper.make_node(op, ["fc0"], ["act0"], name=f"/act0/{op}", **attrs))
+        onnx.checker.check_model(onx)
+        onnx.save(onx, os.path.join(out, f"{name}.onnx"))
+        manifest.append({"name": name, "kind": "unsupported", "refused": op})
+        print(f"  corpus: {name} (unsupported: {op})")
+
+    refused_net("tanh_mlp", "Tanh")
+    refused_net("leaky_relu_mlp", "LeakyRelu", alpha=0.01)
+    refused_net("hard_sigmoid_mlp", "HardSigmoid")
+    nodes = [helper.make_node("Conv", ["input", "conv.weight", "conv.bias"], ["conv"], name="/conv/Conv",
+                              kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["conv"], ["relu"], name="/relu/Relu"),
+             helper.make_node("MaxPool", ["relu"], ["pool"], name="/pool/MaxPool", kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Flatten", ["pool"], ["flat"], name="/flatten/Flatten"),
+             helper.make_node("Gemm", ["flat", "fc.weight", "fc.bias"], ["output"], name="/fc/Gemm", transB=1)]
+    rng = np.random.default_rng(4)
+    inits = [numpy_helper.from_array(rng.normal(0, 0.3, (4, 1, 3, 3)).astype(np.float32), "conv.weight"),
+             numpy_helper.from_array(np.zeros(4, np.float32), "conv.bias"),
+             numpy_helper.from_array(rng.normal(0, 0.3, (10, 64)).astype(np.float32), "fc.weight"),
+             numpy_helper.from_array(np.zeros(10, np.float32), "fc.bias")]
+    graph = helper.make_graph(nodes, "maxpool_cnn",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 1, 8, 8])],
+                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 10])], inits)
+    onx = helper.make_model(graph, producer_name="verdict-train", opset_imports=[helper.make_opsetid("", OPSET)])
+    onx.ir_version = 8
+    onnx.checker.check_model(onx)
+    onnx.save(onx, os.path.join(out, "maxpool_cnn.onnx"))
+    manifest.append({"name": "maxpool_cnn", "kind": "unsupported", "refused": "MaxPool"})
+    print("  corpus: maxpool_cnn (unsupported: MaxPool)")
     with open(os.path.join(out, "corpus.json"), "w") as f:
         json.dump(manifest, f, indent=1)
         f.write("\n")

@@ -40,6 +40,7 @@ pub mod onnx_proto {
     };
 }
 pub use quantize::{
-    accuracy, argmax_f64, parse_csv_row, quantize, quantize_with_report, AccuracyReport, Adjustment, Calibration,
+    accuracy, argmax_f64, layer_errors, parse_csv_row, quantize, quantize_with_report, AccuracyReport, Adjustment,
+    Calibration,
 };
 pub use trace_tree::{range_proof_len, range_root, trace_leaf, trace_node, TraceTree};

@@ -117,6 +117,8 @@ pub enum AccuracyReport {
         mean_abs_error: f64,
         /// Largest |float output|, for scale.
         max_abs_output: f64,
+        /// Each layer's error ([`layer_errors`]).
+        layers: Vec<f64>,
     },
     /// Classification: top-1 agreement with the float model.
     Classification {
@@ -126,22 +128,37 @@ pub enum AccuracyReport {
         agree: usize,
         /// `agree / rows`.
         agreement: f64,
+        /// Each layer's error ([`layer_errors`]).
+        layers: Vec<f64>,
     },
+}
+
+impl AccuracyReport {
+    /// The layer whose quantized activations stray furthest from the float model's, with its
+    /// relative error ([`layer_errors`]).
+    pub fn worst_layer(&self) -> Option<(usize, f64)> {
+        let (Self::Regression { layers, .. } | Self::Classification { layers, .. }) = self;
+        layers.iter().copied().enumerate().max_by(|a, b| a.1.total_cmp(&b.1))
+    }
 }
 
 impl std::fmt::Display for AccuracyReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Regression { rows, max_abs_error, mean_abs_error, max_abs_output } => write!(
+            Self::Regression { rows, max_abs_error, mean_abs_error, max_abs_output, .. } => write!(
                 f,
                 "regression on {rows} calibration rows: max |error| {max_abs_error:.6}, mean |error| {mean_abs_error:.6} (output units; max |output| {max_abs_output:.6})"
-            ),
-            Self::Classification { rows, agree, agreement } => write!(
+            )?,
+            Self::Classification { rows, agree, agreement, .. } => write!(
                 f,
                 "classification on {rows} calibration rows: top-1 agreement with the float model {agree}/{rows} ({:.2}%)",
                 agreement * 100.0
-            ),
+            )?,
         }
+        if let Some((layer, error)) = self.worst_layer() {
+            write!(f, "; worst layer {layer}: relative RMS error {:.2}% of its activations", error * 100.0)?;
+        }
+        Ok(())
     }
 }
 
@@ -195,7 +212,6 @@ pub fn quantize_with_report(
         return Err(Error::Calibration(format!("every row must have {} values", float.input_dim)));
     }
     let task = task.unwrap_or(if float.output_dim() == 1 { Task::Regression } else { Task::Classification });
-    let max_abs = |it: &mut dyn Iterator<Item = f64>| it.fold(0.0f64, |m, v| m.max(v.abs()));
 
     let input_max = max_abs(&mut calibration.rows.iter().flat_map(|r| float.normalized(r)));
     if input_max == 0.0 {
@@ -322,6 +338,7 @@ pub fn quantize_with_report(
 /// Compares the quantized model with the float model on every calibration row.
 pub fn accuracy(model: &Model, float: &FloatModel, calibration: &Calibration) -> Result<AccuracyReport> {
     let rows = calibration.rows.len();
+    let layers = layer_errors(model, float, calibration)?;
     match model.task {
         Task::Classification => {
             let mut agree = 0;
@@ -332,7 +349,7 @@ pub fn accuracy(model: &Model, float: &FloatModel, calibration: &Calibration) ->
                     agree += 1;
                 }
             }
-            Ok(AccuracyReport::Classification { rows, agree, agreement: agree as f64 / rows as f64 })
+            Ok(AccuracyReport::Classification { rows, agree, agreement: agree as f64 / rows as f64, layers })
         }
         Task::Regression => {
             let (mut max_err, mut sum_err, mut count, mut max_out) = (0.0f64, 0.0f64, 0usize, 0.0f64);
@@ -355,9 +372,62 @@ pub fn accuracy(model: &Model, float: &FloatModel, calibration: &Calibration) ->
                 max_abs_error: max_err,
                 mean_abs_error: sum_err / count as f64,
                 max_abs_output: max_out,
+                layers,
             })
         }
     }
+}
+
+/// Each layer's quantization error on the calibration rows: the RMS difference between its
+/// dequantized int activations and the float model's, over the float activations' RMS (0 for a
+/// layer that is exact, 1 for one that is all noise). A hidden layer's int8 activations are read
+/// at the scale quantization fixed for them (the calibration's largest |activation| / 127), the
+/// last layer's int32 outputs at the output scales. Names the layer to look at when a model's
+/// accuracy falls short.
+pub fn layer_errors(model: &Model, float: &FloatModel, calibration: &Calibration) -> Result<Vec<f64>> {
+    let n = model.layers.len();
+    let floats: Vec<Vec<Vec<f64>>> = calibration.rows.iter().map(|r| float.activations(r)).collect();
+    let scales: Vec<Vec<f64>> = (0..n)
+        .map(|l| {
+            if l + 1 == n {
+                return model.output.scales.clone();
+            }
+            let y_max = max_abs(&mut floats.iter().flat_map(|a| a[l].iter().copied()));
+            let s = if y_max == 0.0 { 1.0 } else { y_max / f64::from(INT8_MAX) };
+            vec![s; model.layers[l].out_dim]
+        })
+        .collect();
+    let (mut err, mut norm) = (vec![0.0f64; n], vec![0.0f64; n]);
+    for (row, expected) in calibration.rows.iter().zip(&floats) {
+        let trace = model.run(&model.quantize_input(row)?)?;
+        for l in 0..n {
+            for ((q, e), s) in trace.steps[l + 1].iter().zip(&expected[l]).zip(&scales[l]) {
+                let d = f64::from(*q) * s - e;
+                err[l] += d * d;
+                norm[l] += e * e;
+            }
+        }
+    }
+    Ok(err
+        .iter()
+        .zip(&norm)
+        .map(|(e, z)| {
+            if *z == 0.0 {
+                if *e == 0.0 {
+                    0.0
+                } else {
+                    1.0
+                }
+            } else {
+                (e / z).sqrt()
+            }
+        })
+        .collect())
+}
+
+/// The largest |v|.
+fn max_abs(it: &mut dyn Iterator<Item = f64>) -> f64 {
+    it.fold(0.0f64, |m, v| m.max(v.abs()))
 }
 
 /// Index of the largest float (ties to the lowest index).

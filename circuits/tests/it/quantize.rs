@@ -159,3 +159,26 @@ fn a_unit_far_above_the_others_still_imports() {
     model.validate().unwrap();
     accuracy(&model, &float, &cal).unwrap();
 }
+
+/// The import report names the layer to look at: each layer's relative RMS error against the
+/// float model, small for a faithful import, and largest at a layer whose weights were damaged.
+#[test]
+fn the_accuracy_report_names_the_worst_layer() {
+    let mut rng = Rng(11);
+    let float = random_model(&mut rng, &[10, 24, 16, 5]);
+    let cal = calibration(&mut rng, 10, 300, None);
+    let (mut model, _) = quantize_with_report(&float, &cal, Some(Task::Classification)).unwrap();
+    let errors = verdict_circuits::layer_errors(&model, &float, &cal).unwrap();
+    assert_eq!(errors.len(), 3);
+    assert!(errors.iter().all(|e| *e < 0.1), "a faithful import: {errors:?}");
+    // Damage layer 1 (every weight's sign flipped on half its rows): the report names it.
+    let n = model.layers[1].in_dim;
+    for o in (0..model.layers[1].out_dim).step_by(2) {
+        model.layers[1].weights[o * n..(o + 1) * n].iter_mut().for_each(|w| *w = -*w);
+    }
+    let report = accuracy(&model, &float, &cal).unwrap();
+    let (worst, error) = report.worst_layer().unwrap();
+    assert_eq!(worst, 1, "{report}");
+    assert!(error > 0.5, "{report}");
+    assert!(report.to_string().contains("worst layer 1"), "{report}");
+}

@@ -498,6 +498,9 @@ impl Watcher {
     /// inference (started on a worker the first time; sent once it is ready).
     async fn prove_output(&self, w: &WatchRecord, rid: U256, steps: &[Commitment]) -> Result<(), ChainError> {
         let served = self.served(w.model_id)?;
+        if self.unprovable.lock().unwrap_or_else(|p| p.into_inner()).contains(&w.id) {
+            return Ok(());
+        }
         // A whole proof over many tiles costs more gas than we may spend (or a block holds):
         // the reopened request is left for an operator to propose again, which any can.
         let gas = verdict_contracts::nova::whole_proof_gas(served.steps());
@@ -524,7 +527,23 @@ impl Watcher {
         let output = Bytes::from(encode_output(w.trace.last().map_or(&[][..], Vec::as_slice)));
         let zs: Vec<FixedBytes<32>> = steps.iter().map(|z| FixedBytes::from(z.0)).collect();
         let call = self.game.proveOutput(rid, input, output, zs, Bytes::from(proof)).from(self.me);
-        self.send(w.id, "prove_output", call).await?;
+        match self.send(w.id, "prove_output", call).await {
+            // The estimate let it through, but the transaction (the proof and the on-chain
+            // commitments of the input and output) needs more gas than we may spend: proving it
+            // again would burn the same CPU for the same refusal. Left to re-proposal.
+            Err(ChainError::GasCap { gas, cap, .. }) => {
+                self.unprovable.lock().unwrap_or_else(|p| p.into_inner()).insert(w.id);
+                tracing::warn!(
+                    request = w.id,
+                    gas,
+                    cap,
+                    "not proving the reopened request's output: proveOutput needs more gas than the gas cap; \
+                     it is open for any operator to propose again"
+                );
+                return Ok(());
+            }
+            sent => sent?,
+        }
         inc(&self.metrics.proven);
         tracing::info!(request = w.id, "the correct output is proven on-chain");
         Ok(())

@@ -574,6 +574,37 @@ async fn the_dishonest_service_is_caught_and_the_consumer_gets_the_right_answer(
     assert_eq!((slashed.winner, slashed.loser), (env.watcher, env.operator));
 }
 
+/// A watchtower whose gas cap admits every dispute move but not `proveOutput` (about 1.8M gas
+/// for the price feed: the proof and the on-chain commitments of the input and output) wins the
+/// dispute, then leaves the reopened request to re-proposal: it says so once and does not prove
+/// it again on every pass (it did: each pass proved the whole inference and was refused at the
+/// cap, burning seconds of CPU for nothing).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_proof_over_the_gas_cap_is_not_made_again_on_every_pass() {
+    let env = Env::new().await;
+    let mut liar = dishonest_service(&env).await;
+    let port = free_port();
+    let watcher = start_watch(WatchArgs { gas_cap: 1_200_000, ..args(&env, port) }).await;
+    let id = env.request_round(&sample_input(&env.model)).await;
+    let started = Instant::now();
+    while env.count::<InferenceOracle::DisputeResolved>(id).await == 0 {
+        let limit = Duration::from_secs(4 * CLOCK + PROOF_WINDOW + 90);
+        assert!(started.elapsed() < limit, "no resolution; log:\n{}", crate::operator::log());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    liar.kill();
+    let slashed = resolution(&env, id).await;
+    assert_eq!((slashed.winner, slashed.loser), (env.watcher, env.operator));
+    // Passes run every 200 ms: 15 s is dozens of them.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    watcher.abort();
+    assert_eq!(env.count::<InferenceOracle::Finalized>(id).await, 0, "not proven: over the cap");
+    assert_eq!(env.oracle.requestOf(U256::from(id)).call().await.unwrap().status, 1, "open for re-proposal");
+    let log = crate::operator::log();
+    let said = log.matches("proveOutput needs more gas than the gas cap").count();
+    assert_eq!(said, 1, "refused once, then left alone; log:\n{log}");
+}
+
 /// An honest operator over a few hundred requests: the watchtower checks every proposal and never
 /// challenges one (its own bug must not cost its bond). One block per transaction, to keep it fast.
 #[tokio::test(flavor = "multi_thread")]
