@@ -17,8 +17,11 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Model(command) => Ok(Some(run_model_command(&command)?)),
             Command::Serve(args) => {
+                // The service writes nothing to stdout (its logs go to stderr): fd 1 goes to
+                // /dev/null, where halo2curves' debug lines on loading keys belong.
+                drop(verdict_runtime::claim_stdout()?);
                 logging();
-                let runtime = tokio::runtime::Runtime::new()?;
+                let runtime = verdict_runtime::service_runtime()?;
                 runtime.block_on(serve::serve(*args))?;
                 Ok(None)
             }
