@@ -70,6 +70,26 @@ pub enum ModelCommand {
         #[arg(long, env = "VERDICT_JSON")]
         json: bool,
     },
+    /// Commit to a private input: quantize it, draw a fresh salt (or take `--salt`), and print
+    /// the salted commitment z_0 to request with (`InferenceOracle.request` with an empty input
+    /// and z_0), with the int8 input and the salt to deliver to the operator
+    /// (`POST /v1/requests/{id}/input`). Keep the salt secret.
+    CommitInput {
+        /// The model file.
+        model: PathBuf,
+        /// The input: a JSON array or a CSV row of numbers, or @FILE to read it from a file.
+        #[arg(long, env = "VERDICT_INPUT", allow_hyphen_values = true)]
+        input: String,
+        /// The input is already int8 (integers in [-127, 127]), not real values.
+        #[arg(long, env = "VERDICT_QUANTIZED")]
+        quantized: bool,
+        /// The salt (0x-hex, 32 bytes, below the BN254 scalar modulus); default: a fresh one.
+        #[arg(long)]
+        salt: Option<String>,
+        /// Print one JSON document.
+        #[arg(long, env = "VERDICT_JSON")]
+        json: bool,
+    },
 }
 
 /// The `--task` values.

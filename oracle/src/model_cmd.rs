@@ -3,7 +3,8 @@
 
 use serde_json::{json, Value};
 use verdict_circuits::{
-    accuracy, import_onnx_file, parse_input, quantize_with_report, Activation, Calibration, Model, Prediction,
+    accuracy, import_onnx_file, parse_input, quantize_with_report, Activation, Calibration, Commitment, Model,
+    Prediction,
 };
 
 use crate::cli::ModelCommand;
@@ -88,6 +89,37 @@ pub fn run_model_command(command: &ModelCommand) -> crate::Result<String> {
                 }
                 Ok(out)
             }
+        }
+        ModelCommand::CommitInput { model, input, quantized, salt, json } => {
+            let model = Model::load(model)?;
+            let input_q = parse_input(input)?.for_model(&model, *quantized)?;
+            if input_q.len() != model.input.len {
+                return Err(verdict_circuits::Error::Input(format!(
+                    "the model takes {} input values, not {}",
+                    model.input.len,
+                    input_q.len()
+                ))
+                .into());
+            }
+            let salt = match salt {
+                Some(s) => verdict_circuits::parse_salt(s).ok_or_else(|| {
+                    verdict_circuits::Error::Input(format!(
+                        "--salt {s}: expected 0x-hex of 32 bytes below the BN254 scalar modulus"
+                    ))
+                })?,
+                None => verdict_circuits::step::random_salt(),
+            };
+            let values: Vec<i32> = input_q.iter().map(|v| i32::from(*v)).collect();
+            let z0 = Commitment::from_field(verdict_circuits::salted_input_commitment(&values, salt));
+            let salt = Commitment::from_field(salt);
+            Ok(if *json {
+                json!({ "model": model.name, "input": input_q, "salt": salt, "input_commitment": z0 }).to_string()
+            } else {
+                format!(
+                    "model            {}\ninput            {input_q:?}\nsalt             {salt} (secret: deliver it with the input)\ninput_commitment {z0} (z_0: request with it and an empty input)",
+                    model.name
+                )
+            })
         }
     }
 }

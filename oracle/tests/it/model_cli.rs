@@ -211,3 +211,32 @@ fn a_dead_unit_imports_and_the_import_says_what_it_did() {
     assert_eq!(doc["adjustments"][0]["output"], 2);
     assert_eq!(doc["adjustments"][0]["nonzero_weights"], 0);
 }
+
+/// `model commit-input`: what a requester of a private input needs — the int8 input, a fresh
+/// salt, and the salted z_0 to request with — the very z_0 the operator checks a delivery
+/// against; a given salt reproduces it, a fresh one never repeats; a bad salt or input is refused
+/// by name.
+#[test]
+fn commit_input_prints_the_salted_z0_a_delivery_must_open() {
+    let model = models().join("credit.model.json");
+    let m = model.to_str().unwrap();
+    let row = "34,41,0.52,0.93,2,6,4,0.55";
+    let doc = json(&["model", "commit-input", m, "--input", row, "--json"]);
+    let input: Vec<i8> = serde_json::from_value(doc["input"].clone()).unwrap();
+    let salt = doc["salt"].as_str().unwrap();
+    let values: Vec<i32> = input.iter().map(|v| i32::from(*v)).collect();
+    let expected = verdict_circuits::Commitment::from_field(verdict_circuits::salted_input_commitment(
+        &values,
+        verdict_circuits::parse_salt(salt).unwrap(),
+    ));
+    assert_eq!(doc["input_commitment"], expected.to_string());
+    let again = json(&["model", "commit-input", m, "--input", row, "--salt", salt, "--json"]);
+    assert_eq!(again["input_commitment"], doc["input_commitment"], "a given salt reproduces z_0");
+    let fresh = json(&["model", "commit-input", m, "--input", row, "--json"]);
+    assert_ne!(fresh["salt"], doc["salt"]);
+    assert_ne!(fresh["input_commitment"], doc["input_commitment"], "a fresh salt hides the same input");
+    let (ok, _, err) = oracle(&["model", "commit-input", m, "--input", row, "--salt", "0x12"]);
+    assert!(!ok && err.contains("--salt 0x12"), "{err}");
+    let (ok, _, err) = oracle(&["model", "commit-input", m, "--input", "1,2"]);
+    assert!(!ok && err.contains("expected 8 values"), "{err}");
+}
