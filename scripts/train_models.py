@@ -502,24 +502,51 @@ def corpus():
                delimiter=",", fmt="%.7g")
     manifest.append({"name": "sigmoid_binary_breast_cancer", "kind": "classifier"})
     print("  corpus: sigmoid_binary_breast_cancer (classifier)")
-    # PyTorch-style nets with an elementwise non-linearity inside (no sound circuit for them yet)
-    # and a CNN with MaxPool: refused, each by name.
-    def refused_net(name, op, **attrs):
+    # PyTorch-style nets with an elementwise non-linearity between their layers: the piecewise-
+    # linear ones (LeakyRelu, HardSigmoid, Clip as ReLU6 or with one bound) import as ReLU hinges
+    # and are checked against onnxruntime as regressors; Tanh has no sound circuit yet and is
+    # refused by name.
+    def activation_net(name, op, extra_inputs=(), refused=None, **attrs):
         rng = np.random.default_rng(3)
-        layers = [(rng.normal(0, 0.3, (8, 6)), rng.normal(0, 0.1, 8), False),
-                  (rng.normal(0, 0.3, (3, 8)), rng.normal(0, 0.1, 3), False)]
+        layers = [(rng.normal(0, 0.5, (8, 6)), rng.normal(0, 0.3, 8), False),
+                  (rng.normal(0, 0.5, (1, 8)), rng.normal(0, 0.1, 1), False)]
         onx = gemm_onnx(name, layers, 6)
         # Between the two Gemm nodes: fc0 -> op -> act0 -> second Gemm.
         onx.graph.node[1].input[0] = "act0"
-        onx.graph.node.insert(1, helper.make_node(op, ["fc0"], ["act0"], name=f"/act0/{op}", **attrs))
+        inputs = ["fc0"]
+        for i, value in enumerate(extra_inputs):
+            if value is None:
+                inputs.append("")
+                continue
+            onx.graph.initializer.append(numpy_helper.from_array(np.array(value, np.float32), f"act0.bound{i}"))
+            inputs.append(f"act0.bound{i}")
+        onx.graph.node.insert(1, helper.make_node(op, inputs, ["act0"], name=f"/act0/{op}", **attrs))
         onnx.checker.check_model(onx)
-        onnx.save(onx, os.path.join(out, f"{name}.onnx"))
-        manifest.append({"name": name, "kind": "unsupported", "refused": op})
-        print(f"  corpus: {name} (unsupported: {op})")
+        path = os.path.join(out, f"{name}.onnx")
+        onnx.save(onx, path)
+        if refused:
+            manifest.append({"name": name, "kind": "unsupported", "refused": refused})
+            print(f"  corpus: {name} (unsupported: {refused})")
+            return
+        # Inputs in [-2, 2]; the calibration rows include the corners, so that no held-back row
+        # saturates the int8 input scale.
+        x = rng.uniform(-2.0, 2.0, (400, 6))
+        x[0], x[1] = 2.0, -2.0
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        y = sess.run(None, {"input": x[300:].astype(np.float32)})[0]
+        with open(os.path.join(out, f"{name}.heldout.json"), "w") as f:
+            json.dump({"inputs": x[300:].astype(np.float32).astype(float).tolist(),
+                       "outputs": y.reshape(len(y), -1).astype(float).tolist()}, f)
+            f.write("\n")
+        np.savetxt(os.path.join(out, f"{name}.calibration.csv"), x[:300].astype(np.float32), delimiter=",", fmt="%.7g")
+        manifest.append({"name": name, "kind": "regressor"})
+        print(f"  corpus: {name} (regressor: {op})")
 
-    refused_net("tanh_mlp", "Tanh")
-    refused_net("leaky_relu_mlp", "LeakyRelu", alpha=0.01)
-    refused_net("hard_sigmoid_mlp", "HardSigmoid")
+    activation_net("tanh_mlp", "Tanh", refused="Tanh")
+    activation_net("leaky_relu_mlp", "LeakyRelu", alpha=0.1)
+    activation_net("hard_sigmoid_mlp", "HardSigmoid")
+    activation_net("relu6_mlp", "Clip", extra_inputs=(0.0, 6.0))
+    activation_net("clip_max_mlp", "Clip", extra_inputs=(None, 0.5))
     nodes = [helper.make_node("Conv", ["input", "conv.weight", "conv.bias"], ["conv"], name="/conv/Conv",
                               kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
              helper.make_node("Relu", ["conv"], ["relu"], name="/relu/Relu"),

@@ -445,6 +445,10 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
         match op {
             "MatMul" | "Gemm" | "Add" | "Mul" | "Relu" | "Flatten" | "Reshape" | "Identity" | "Cast" | "Conv"
             | "BatchNormalization" | "AveragePool" | "GlobalAveragePool" | "Softmax" => {}
+            "LeakyRelu" | "Clip" | "HardSigmoid" if tail == Tail::Linear => {}
+            "LeakyRelu" | "Clip" | "HardSigmoid" => {
+                return Err(unsupported(" (only right after a MatMul/Gemm/Conv layer and its bias)"))
+            }
             "Sigmoid" if tail == Tail::Linear && width == 1 => {}
             "Sigmoid" | "Tanh" => {
                 return Err(unsupported(
@@ -538,6 +542,41 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                     offset.push(if op == "Add" { v } else { 0.0 });
                 }
                 apply_affine(&mut layers, &mut pending, &mut normalize, tail, Affine { in_dim: width, rows, offset });
+            }
+            "LeakyRelu" | "Clip" | "HardSigmoid" => {
+                // Piecewise linear: exactly a sum of ReLU hinges of the layer's outputs (the layer
+                // repeated, shifted and signed, one copy a hinge) and an affine map, composed
+                // into the next layer. No new circuit: the quantized model is a ReLU network.
+                let float_attr = |name: &str, default: f64| attr(node, name).map_or(default, |a| f64::from(a.f));
+                let layer = layers.last_mut().expect("a linear tail has a layer");
+                let hinges = match op {
+                    "LeakyRelu" => leaky_relu_hinges(float_attr("alpha", 0.01)),
+                    "HardSigmoid" => {
+                        // max(0, min(1, αz + β)): the layer scaled, then clipped to [0, 1].
+                        let (alpha, beta) = (float_attr("alpha", 0.2), float_attr("beta", 0.5));
+                        layer.weights.iter_mut().for_each(|w| *w = (f64::from(*w) * alpha) as f32);
+                        layer.bias.iter_mut().for_each(|b| *b = (f64::from(*b) * alpha + beta) as f32);
+                        clip_hinges(Some(0.0), Some(1.0), &at)?
+                    }
+                    _ => {
+                        // Opset 11+: min and max as optional constant inputs; before: attributes.
+                        let bound = |i: usize, name: &str| -> Result<Option<f64>> {
+                            match node.input.get(i).filter(|n| !n.is_empty()) {
+                                Some(_) => match constant(i)?.floats(&at)? {
+                                    [v] => Ok(Some(f64::from(*v))),
+                                    v => Err(Error::graph(
+                                        &at,
+                                        format!("Clip's {name} must be a scalar, found {} values", v.len()),
+                                    )),
+                                },
+                                None => Ok(attr(node, name).map(|a| f64::from(a.f))),
+                            }
+                        };
+                        clip_hinges(bound(1, "min")?, bound(2, "max")?, &at)?
+                    }
+                };
+                pending = Some(expand_hinges(layer, &hinges));
+                tail = Tail::Activated;
             }
             "Sigmoid" => {
                 // A binary classifier's last operator: sigmoid(s) > 1/2 exactly when s > 0. The
@@ -703,6 +742,49 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
         ));
     }
     finish(name, input_dim, layers, pending, normalize)
+}
+
+/// A piecewise-linear activation as ReLU hinges of a layer's output `z`:
+/// `f(z) = offset + Σ c · relu(s · z − t)` over the hinges `(s, t, c)`.
+struct Hinges {
+    hinges: Vec<(f64, f64, f64)>,
+    offset: f64,
+}
+
+/// `LeakyRelu(z) = relu(z) − α · relu(−z)`.
+fn leaky_relu_hinges(alpha: f64) -> Hinges {
+    Hinges { hinges: vec![(1.0, 0.0, 1.0), (-1.0, 0.0, -alpha)], offset: 0.0 }
+}
+
+/// `Clip(z, lo, hi)`: `lo + relu(z − lo) − relu(z − hi)`; without `lo`, `z = relu(z) − relu(−z)`
+/// stands for its linear part.
+fn clip_hinges(lo: Option<f64>, hi: Option<f64>, at: &str) -> Result<Hinges> {
+    Ok(match (lo, hi) {
+        (Some(lo), Some(hi)) if lo >= hi => {
+            return Err(Error::graph(at, format!("Clip with min {lo} not below max {hi}")));
+        }
+        (Some(lo), Some(hi)) => Hinges { hinges: vec![(1.0, lo, 1.0), (1.0, hi, -1.0)], offset: lo },
+        (Some(lo), None) => Hinges { hinges: vec![(1.0, lo, 1.0)], offset: lo },
+        (None, Some(hi)) => Hinges { hinges: vec![(1.0, 0.0, 1.0), (-1.0, 0.0, -1.0), (1.0, hi, -1.0)], offset: 0.0 },
+        (None, None) => Hinges { hinges: vec![(1.0, 0.0, 1.0), (-1.0, 0.0, -1.0)], offset: 0.0 },
+    })
+}
+
+/// Makes `layer` (`z = W·x + b`, m rows) the hinges' ReLU layer — one copy of its rows a hinge,
+/// `relu(s·W·x + s·b − t)` — and returns the affine map from it back to `f(z)` (m values).
+fn expand_hinges(layer: &mut FloatLayer, h: &Hinges) -> Affine {
+    let (m, n) = (layer.out_dim, layer.in_dim);
+    let (mut weights, mut bias) = (Vec::with_capacity(h.hinges.len() * m * n), Vec::with_capacity(h.hinges.len() * m));
+    for (s, t, _) in &h.hinges {
+        weights.extend(layer.weights.iter().map(|w| (s * f64::from(*w)) as f32));
+        bias.extend(layer.bias.iter().map(|b| (s * f64::from(*b) - t) as f32));
+    }
+    *layer = FloatLayer { in_dim: n, out_dim: h.hinges.len() * m, weights, bias, relu: true };
+    Affine {
+        in_dim: h.hinges.len() * m,
+        rows: (0..m).map(|i| h.hinges.iter().enumerate().map(|(j, (_, _, c))| (j * m + i, *c)).collect()).collect(),
+        offset: vec![h.offset; m],
+    }
 }
 
 /// The float model of the layer chain, a trailing affine map (`pending`) made a layer.

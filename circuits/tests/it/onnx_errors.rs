@@ -159,9 +159,73 @@ fn single_op(op: &str) -> Vec<u8> {
     )
 }
 
+/// LeakyRelu, Clip and HardSigmoid right after a layer import as ReLU hinges, exactly: the float
+/// model computes the activation of `W·x` itself. Anywhere else, or a Clip whose min is not below
+/// its max, is refused by name.
+#[test]
+fn piecewise_linear_activations_import_exactly_as_relu_hinges() {
+    let w_x = |x: &[f64]| -> Vec<f64> {
+        (0..2).map(|o| (0..3).map(|i| f64::from(W_IN_OUT[i * 2 + o]) * x[i]).sum()).collect()
+    };
+    let with = |op: &str, inputs: &[&str], attrs: Vec<AttributeProto>, inits: Vec<TensorProto>| {
+        let mut all = vec![tensor("W", &[3, 2], &W_IN_OUT)];
+        all.extend(inits);
+        let mut names = vec!["m"];
+        names.extend(inputs);
+        encode(
+            vec![node("MatMul", "mm", &["x", "W"], "m", vec![]), node(op, "the_node", &names, "y", attrs)],
+            all,
+            &[-1, 3],
+            "y",
+            13,
+        )
+    };
+    type Activation = Box<dyn Fn(f64) -> f64>;
+    let cases: Vec<(Vec<u8>, Activation)> = vec![
+        (
+            with("LeakyRelu", &[], vec![float_attr("alpha", 0.1)], vec![]),
+            Box::new(|z: f64| if z >= 0.0 { z } else { 0.1 * z }),
+        ),
+        (
+            with("Clip", &["lo", "hi"], vec![], vec![tensor("lo", &[], &[0.0]), tensor("hi", &[], &[6.0])]),
+            Box::new(|z: f64| z.clamp(0.0, 6.0)),
+        ),
+        (with("Clip", &["", "hi"], vec![], vec![tensor("hi", &[], &[-1.0])]), Box::new(|z: f64| z.min(-1.0))),
+        (with("HardSigmoid", &[], vec![], vec![]), Box::new(|z: f64| (0.2 * z + 0.5).clamp(0.0, 1.0))),
+    ];
+    for (bytes, f) in cases {
+        let model = import_onnx(&bytes, "t").unwrap();
+        for x in [[1.0, -2.0, 0.5], [-1.0, 0.25, -0.5], [0.1, 0.2, -0.3], [3.0, 1.0, 2.0]] {
+            let want: Vec<f64> = w_x(&x).into_iter().map(&f).collect();
+            let got = model.forward(&x);
+            for (g, w) in got.iter().zip(&want) {
+                assert!((g - w).abs() < 1e-5, "{got:?} vs {want:?}");
+            }
+        }
+    }
+    let bad = with("Clip", &["lo", "hi"], vec![], vec![tensor("lo", &[], &[1.0]), tensor("hi", &[], &[1.0])]);
+    assert!(error(&bad).to_string().contains("not below max"), "{}", error(&bad));
+    let after_relu = encode(
+        vec![
+            node("MatMul", "mm", &["x", "W"], "m", vec![]),
+            node("Relu", "r", &["m"], "r", vec![]),
+            node("LeakyRelu", "the_node", &["r"], "y", vec![]),
+        ],
+        vec![tensor("W", &[3, 2], &W_IN_OUT)],
+        &[-1, 3],
+        "y",
+        13,
+    );
+    let msg = error(&after_relu).to_string();
+    assert!(
+        msg.contains("unsupported onnx operator `LeakyRelu` at node `the_node`") && msg.contains("right after"),
+        "{msg}"
+    );
+}
+
 #[test]
 fn every_unsupported_op_is_named_with_its_node() {
-    for op in ["Sigmoid", "Tanh", "MaxPool", "ArgMax", "LeakyRelu", "Dropout", "Sub"] {
+    for op in ["Sigmoid", "Tanh", "MaxPool", "ArgMax", "Dropout", "Sub"] {
         let e = error(&single_op(op));
         let msg = e.to_string();
         assert!(matches!(e, Error::UnsupportedOp { .. }), "{op}: {msg}");

@@ -7,8 +7,10 @@
 //! that arrive together share one commit: the first write of a batch opens a transaction and
 //! leads it; writes that arrive while it gathers (a fraction of a millisecond) or while the
 //! previous batch's fsync runs join it, each in its own savepoint (a failing write rolls back
-//! alone); the leader commits once and wakes them all. A read returns at once. Under load this
-//! turns a dozen fsyncs a request into a few a batch; alone, a write waits only the gather.
+//! alone); the leader commits once and wakes them all. A read returns at once (inside an open
+//! batch it sees that batch's writes, which a failed commit, an I/O error, would undo). Under
+//! load this turns a dozen fsyncs a request into a few a batch; alone, a write waits only the
+//! gather.
 
 use std::{
     path::Path,
