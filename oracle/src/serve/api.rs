@@ -10,7 +10,7 @@ use std::{
 
 use alloy::providers::{DynProvider, Provider};
 use axum::{
-    extract::{rejection::JsonRejection, DefaultBodyLimit, Path, State},
+    extract::{rejection::JsonRejection, ConnectInfo, DefaultBodyLimit, Path, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -298,18 +298,21 @@ async fn create_request(
 
 /// Delivers a private input: checked to open the request's z_0 before it is stored, then the
 /// chain loop answers the request like any other. No token: only whoever knows the input and
-/// its salt can open z_0 (attempts are rate-limited per request).
+/// its salt can open z_0 (attempts are rate-limited per source address).
 async fn deliver_input(
     State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     Path(raw): Path<String>,
     body: Result<Json<DeliverInput>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&raw)?;
-    state.limiter.take(&format!("input:{id}")).map_err(|wait| {
+    // Per source address, not per request: a flood of wrong openings from one place must not
+    // lock the requester out of its own request.
+    state.limiter.take(&format!("input:{}", peer.ip())).map_err(|wait| {
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
-            format!("too many deliveries for request {id}; retry in {} s", wait.as_secs() + 1),
+            format!("too many deliveries from {}; retry in {} s", peer.ip(), wait.as_secs() + 1),
         )
     })?;
     let body = json_body(body)?;

@@ -218,7 +218,8 @@ pub async fn serve_until(args: ServeArgs, shutdown: impl std::future::Future<Out
     let chain = tokio::spawn(Arc::new(operator).run(stopped.clone()));
     let feeds = tokio::spawn(feeds::run(scheduled, stopped.clone()));
     let mut on_stop = stopped.clone();
-    let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(async move {
+    let app = api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = on_stop.changed().await;
     });
     let server = tokio::spawn(async move { server.await });
