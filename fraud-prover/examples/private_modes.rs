@@ -16,8 +16,8 @@ use alloy::{
 };
 use verdict_circuits::{
     folding::KeySource,
+    private_input_commitment,
     prover::{ModelProver, RequestId, SegmentProof},
-    salted_input_commitment,
     step::{random_salt, Blinding, WeightMode},
     tiled::{TileKeys, TiledModel},
     Commitment, Fr, Model, TraceTree,
@@ -159,8 +159,7 @@ async fn dispute(
     let salt = if private_input { random_salt() } else { Fr::from(0u64) };
     let fee = env.oracle.estimateFee(id).call().await?;
     let (bytes, z0) = if private_input {
-        let values: Vec<i32> = input.iter().map(|v| i32::from(*v)).collect();
-        (Bytes::new(), FixedBytes::from(Commitment::from_field(salted_input_commitment(&values, salt)).0))
+        (Bytes::new(), FixedBytes::from(private_input_commitment(&input, salt).0))
     } else {
         (Bytes::from(input.iter().map(|v| *v as u8).collect::<Vec<u8>>()), FixedBytes::ZERO)
     };

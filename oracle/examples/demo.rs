@@ -34,8 +34,8 @@ use alloy::{
 use anyhow::{bail, Context};
 use verdict_circuits::{
     folding::KeySource,
+    private_input_commitment,
     prover::ModelProver,
-    salted_input_commitment,
     step::{random_salt, Blinding, WeightMode},
     Commitment, InputValues, Model,
 };
@@ -553,10 +553,7 @@ async fn run() -> anyhow::Result<()> {
     let credit_input = InputValues(borrower.to_vec()).for_model(credit, false)?;
     let credit_truth = credit.run(&credit_input)?.output().to_vec();
     let salt = random_salt();
-    let z0 = Commitment::from_field(salted_input_commitment(
-        &credit_input.iter().map(|v| i32::from(*v)).collect::<Vec<_>>(),
-        salt,
-    ));
+    let z0 = private_input_commitment(&credit_input, salt);
     let fee = system.oracle.estimateFee(U256::from(4)).call().await?;
     let call = system.oracle.request(U256::from(4), Bytes::new(), z0.0.into(), Address::ZERO, 0, Bytes::new());
     let receipt = call.value(fee).from(user).send().await?.get_receipt().await?;

@@ -93,14 +93,6 @@ pub fn run_model_command(command: &ModelCommand) -> crate::Result<String> {
         ModelCommand::CommitInput { model, input, quantized, salt, json } => {
             let model = Model::load(model)?;
             let input_q = parse_input(input)?.for_model(&model, *quantized)?;
-            if input_q.len() != model.input.len {
-                return Err(verdict_circuits::Error::Input(format!(
-                    "the model takes {} input values, not {}",
-                    model.input.len,
-                    input_q.len()
-                ))
-                .into());
-            }
             let salt = match salt {
                 Some(s) => verdict_circuits::parse_salt(s).ok_or_else(|| {
                     verdict_circuits::Error::Input(format!(
@@ -109,8 +101,7 @@ pub fn run_model_command(command: &ModelCommand) -> crate::Result<String> {
                 })?,
                 None => verdict_circuits::step::random_salt(),
             };
-            let values: Vec<i32> = input_q.iter().map(|v| i32::from(*v)).collect();
-            let z0 = Commitment::from_field(verdict_circuits::salted_input_commitment(&values, salt));
+            let z0 = verdict_circuits::private_input_commitment(&input_q, salt);
             let salt = Commitment::from_field(salt);
             Ok(if *json {
                 json!({ "model": model.name, "input": input_q, "salt": salt, "input_commitment": z0 }).to_string()

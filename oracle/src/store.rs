@@ -125,6 +125,13 @@ pub struct RequestRecord {
     pub updated_at: u64,
 }
 
+impl RequestRecord {
+    /// A private input not delivered yet: nothing can be computed or proposed for it.
+    pub fn awaiting_input(&self) -> bool {
+        self.input_commitment.is_some() && self.salt.is_none()
+    }
+}
+
 /// Where a request made through the API stands before it has an on-chain id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -167,6 +167,13 @@ pub fn salted_input_commitment(values: &[i32], salt: Fr) -> Fr {
     poseidon_hash(&elements)
 }
 
+/// A private input's z_0 as the request carries it: [`salted_input_commitment`] of the int8
+/// input, as a commitment.
+pub fn private_input_commitment(input: &[i8], salt: Fr) -> Commitment {
+    let values: Vec<i32> = input.iter().map(|v| i32::from(*v)).collect();
+    Commitment::from_field(salted_input_commitment(&values, salt))
+}
+
 /// A salt as stores and flags write it (bytes32 hex, `0x…`): `None` unless it is 32 bytes below
 /// the field modulus.
 pub fn parse_salt(s: &str) -> Option<Fr> {

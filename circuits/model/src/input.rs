@@ -26,9 +26,13 @@ impl InputValues {
             .collect()
     }
 
-    /// The int8 input of `model`: as it is when `quantized`, else quantized with its input scale.
+    /// The int8 input of `model`: as it is when `quantized`, else quantized with its input scale;
+    /// either way exactly the model's input width.
     pub fn for_model(&self, model: &Model, quantized: bool) -> Result<Vec<i8>> {
         if quantized {
+            if self.0.len() != model.input.len {
+                return Err(Error::Input(format!("expected {} values, found {}", model.input.len, self.0.len())));
+            }
             self.as_int8()
         } else {
             model.quantize_input(&self.0)

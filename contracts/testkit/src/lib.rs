@@ -246,10 +246,9 @@ impl Env {
     /// with a fresh salt, goes on chain. Returns the request id and the salt (0x-hex), which the
     /// requester hands to the operator with the input.
     pub async fn request_private(&self, id: U256, input: &[i8]) -> (u64, String) {
-        use verdict_circuits::{salted_input_commitment, step::random_salt, Commitment};
+        use verdict_circuits::{private_input_commitment, step::random_salt, Commitment};
         let salt = random_salt();
-        let values: Vec<i32> = input.iter().map(|v| i32::from(*v)).collect();
-        let z0 = Commitment::from_field(salted_input_commitment(&values, salt));
+        let z0 = private_input_commitment(input, salt);
         let fee = self.oracle.estimateFee(id).call().await.unwrap();
         let call = self.oracle.request(id, Bytes::new(), z0.0.into(), Address::ZERO, 0, Bytes::new());
         let receipt = call.value(fee).from(self.user).send().await.unwrap().get_receipt().await.unwrap();

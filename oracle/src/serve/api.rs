@@ -237,16 +237,9 @@ fn model_input(
     values: Vec<f64>,
     quantized: bool,
 ) -> Result<Vec<i8>, ApiError> {
-    let invalid =
-        |message: String| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", message).field("input");
-    let input = verdict_circuits::InputValues(values)
+    verdict_circuits::InputValues(values)
         .for_model(&served.model, quantized)
-        .map_err(|e| invalid(e.to_string()))?;
-    let width = served.model.input.len;
-    if input.len() != width {
-        return Err(invalid(format!("model {} takes {width} input values, not {}", served.id, input.len())));
-    }
-    Ok(input)
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", e.to_string()).field("input"))
 }
 
 /// A served model whose private inputs we can answer: a blind challenge of one is answered by a
@@ -364,8 +357,7 @@ async fn deliver_input(
     })?;
     private_input_model(served)?;
     let input = model_input(served, body.input, body.quantized)?;
-    let values: Vec<i32> = input.iter().map(|v| i32::from(*v)).collect();
-    let opened = verdict_circuits::Commitment::from_field(verdict_circuits::salted_input_commitment(&values, salt));
+    let opened = verdict_circuits::private_input_commitment(&input, salt);
     // INVARIANT: nothing is stored, let alone proposed, for an input that does not open z_0.
     if z0.parse::<verdict_circuits::Commitment>().ok() != Some(opened) {
         return Err(ApiError::new(

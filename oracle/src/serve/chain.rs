@@ -279,8 +279,7 @@ impl Operator {
             None
         };
         // A private input not delivered yet is awaited until the request's timeout.
-        let awaiting_input = (r.input_commitment.is_some() && r.salt.is_none())
-            .then(|| onchain.createdAt.saturating_add(onchain.timeout));
+        let awaiting_input = r.awaiting_input().then(|| onchain.createdAt.saturating_add(onchain.timeout));
         let d = decide(&Facts { status, proposal, now, awaiting_input }, r.status, self.me);
         if let Some(next) = d.status {
             self.store.set_status(r.id, next, d.deadline, d.error)?;
@@ -402,7 +401,7 @@ impl Operator {
     }
 
     async fn propose(&self, r: &RequestRecord) -> Result<(), ChainError> {
-        if r.input_commitment.is_some() && r.salt.is_none() {
+        if r.awaiting_input() {
             return Ok(()); // not delivered yet (a race with the delivery; the next pass has it)
         }
         let Some((output, root)) = self.computed(r)? else {

@@ -179,6 +179,5 @@ impl Submitter {
 fn private_input_commitment(id: u64, input: &[i8], salt: &str) -> Result<verdict_circuits::Commitment> {
     let salt = verdict_circuits::parse_salt(salt)
         .ok_or_else(|| Error::Corrupt(format!("submission {id}: stored salt is not a field element")))?;
-    let values: Vec<i32> = input.iter().map(|v| i32::from(*v)).collect();
-    Ok(verdict_circuits::Commitment::from_field(verdict_circuits::salted_input_commitment(&values, salt)))
+    Ok(verdict_circuits::private_input_commitment(input, salt))
 }
