@@ -102,9 +102,15 @@ fn logging() {
     });
 }
 
+/// The whole log of the in-process services of this binary (every test's, interleaved: count
+/// in it only what one test alone can write).
+pub(crate) fn full_log() -> String {
+    std::fs::read_to_string(log_path()).unwrap_or_default()
+}
+
 /// The last 20,000 characters of the in-process services' log.
 pub(crate) fn log() -> String {
-    let text = std::fs::read_to_string(log_path()).unwrap_or_default();
+    let text = full_log();
     let mut cut = text.len().saturating_sub(20_000);
     while !text.is_char_boundary(cut) {
         cut += 1;
