@@ -63,10 +63,6 @@ def measure(cmd):
     print(json.dumps({"seconds": elapsed, "max_rss_mb": usage.ru_maxrss / 1024, "stdout": out}))
 
 
-def first_row(name):
-    return first_row_of(ROOT / "models" / f"{name}.calibration.csv")
-
-
 def first_row_of(path):
     with open(path) as f:
         rows = list(csv.reader(f))
@@ -74,8 +70,31 @@ def first_row_of(path):
     return [float(v) for v in rows[start]]
 
 
-def verdict(binary, name, private, work):
-    model = ROOT / "models" / f"{name}.model.json"
+def sources(name):
+    """The ONNX file and calibration rows of a shipped model, or of `corpus/<name>` (an export
+    of the importer's corpus, e.g. `corpus/mlp_logistic_digits` with Sigmoid layers)."""
+    if name.startswith("corpus/"):
+        stem = ROOT / "models" / "corpus" / name.removeprefix("corpus/")
+        return stem.with_suffix(".onnx"), Path(f"{stem}.calibration.csv")
+    return ROOT / "models" / f"{name}.onnx", ROOT / "models" / f"{name}.calibration.csv"
+
+
+def model_file(name, oracle, work):
+    """The shipped model file, or a corpus model imported here with `oracle model import`."""
+    if not name.startswith("corpus/"):
+        return ROOT / "models" / f"{name}.model.json"
+    onnx_path, csv_path = sources(name)
+    model = work / f"{name.replace('/', '-')}.model.json"
+    if not model.exists():
+        subprocess.run([oracle, "model", "import", onnx_path, "--calibration", csv_path, "-o", model],
+                       check=True, capture_output=True)
+    return model
+
+
+def verdict(binary, name, private, work, oracle):
+    model = model_file(name, oracle, work)
+    row = first_row_of(sources(name)[1])
+    name = name.replace("/", "-")
     keys = work / f"keys-{name}-{private}"
     proof = work / f"verdict-{name}-{private}.json"
     common = ["--keys-dir", keys, "--insecure-test-setup"]
@@ -86,7 +105,7 @@ def verdict(binary, name, private, work):
                              capture_output=True, text=True).stdout
         commitment = next(l.split()[1] for l in out.splitlines() if l.startswith("commitment"))
         extra = ["--private", blinding]
-    prove = [binary, "prove", "--model", model, "--input", json.dumps(first_row(name)), "-o", proof, "--json",
+    prove = [binary, "prove", "--model", model, "--input", json.dumps(row), "-o", proof, "--json",
              *extra, *common]
     # First run: key setup (then cached); second run: the proof, with keys from the cache.
     _, setup_mb, out = measured(prove)
@@ -143,8 +162,8 @@ def ezkl_step(step, args):
 
 
 def ezkl(python, name, visibility, work):
-    return ezkl_on(python, name, ROOT / "models" / f"{name}.onnx", ROOT / "models" / f"{name}.calibration.csv",
-                   visibility, work)
+    onnx_path, csv_path = sources(name)
+    return ezkl_on(python, name.replace("/", "-"), onnx_path, csv_path, visibility, work)
 
 
 def ezkl_on(python, name, source_onnx, calibration, visibility, work):
@@ -252,7 +271,8 @@ def main():
     if len(sys.argv) > 1 and sys.argv[1] == "ezkl-step":
         return ezkl_step(sys.argv[2], sys.argv[3])
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="*", help=f"default: {' '.join(MODELS)} (with --tiles: {' '.join(TILE_MODELS)})")
+    p.add_argument("--models", nargs="*", help=f"default: {' '.join(MODELS)} (with --tiles: {' '.join(TILE_MODELS)}); "
+                   "corpus/<name> for a corpus export (corpus/mlp_logistic_digits: Sigmoid)")
     p.add_argument("--binary", default=str(ROOT / "target" / "debug" / "fraud-prover"))
     p.add_argument("--ezkl-python", default=str(ROOT / ".venv-bench" / "bin" / "python"))
     p.add_argument("--skip-ezkl", action="store_true")
@@ -272,23 +292,28 @@ def main():
             for private in (False, True):
                 label = f"verdict {'private' if private else 'public'}"
                 print(f"{name}: {label} ...", file=sys.stderr, flush=True)
-                results[label] = verdict(args.binary, name, private, work)
+                results[label] = verdict(args.binary, name, private, work, args.oracle)
             if not args.skip_ezkl:
                 for vis in ("fixed", "hashed"):
                     label = f"ezkl {vis}"
                     print(f"{name}: {label} ...", file=sys.stderr, flush=True)
-                    results[label] = ezkl(args.ezkl_python, name, vis, work)
+                    try:
+                        results[label] = ezkl(args.ezkl_python, name, vis, work)
+                    except Exception as e:  # noqa: BLE001 - a failed baseline is a result to print
+                        nan = float("nan")
+                        results[label] = {"setup_s": nan, "prove_s": nan, "verify_s": nan, "proof_bytes": 0,
+                                          "peak_mb": nan, "phases": f"failed: {str(e)[-160:]}"}
             for label, r in results.items():
                 pair = {"verdict public": "ezkl fixed", "verdict private": "ezkl hashed"}.get(label)
                 ratio = r["prove_s"] / results[pair]["prove_s"] if pair in results else None
                 rows.append((name, label, r, ratio))
 
-    header = f"{'model':<11} {'prover':<16} {'setup s':>8} {'prove s':>8} {'verify s':>9} {'proof B':>8} {'peak MB':>8} {'prove ratio':>12}  phases"
+    header = f"{'model':<26} {'prover':<16} {'setup s':>8} {'prove s':>8} {'verify s':>9} {'proof B':>8} {'peak MB':>8} {'prove ratio':>12}  phases"
     print(header)
     print("-" * len(header))
     for name, label, r, ratio in rows:
         ratio_s = f"{ratio:.2f}x" if ratio is not None else ""
-        print(f"{name:<11} {label:<16} {r['setup_s']:>8.2f} {r['prove_s']:>8.2f} {r['verify_s']:>9.3f} "
+        print(f"{name:<26} {label:<16} {r['setup_s']:>8.2f} {r['prove_s']:>8.2f} {r['verify_s']:>9.3f} "
               f"{r['proof_bytes']:>8} {r['peak_mb']:>8.0f} {ratio_s:>12}  {r['phases']}")
     print("\nprove ratio = Verdict prove time / EZKL prove time in the comparable mode "
           "(public vs fixed, private vs hashed); Verdict's proofs were checked by `fraud-prover verify`, EZKL's by `ezkl.verify`.")

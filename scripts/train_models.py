@@ -468,6 +468,13 @@ def corpus():
     export("mlp_dead_units_digits",
            MLPClassifier(hidden_layer_sizes=(32, 16, 16), alpha=1.0, max_iter=300, random_state=0)
            .fit(x_train, y_train), x_train, x_test, "classifier")
+    # scikit-learn's smooth activations, as skl2onnx writes them (MatMul, Add, Tanh or Sigmoid).
+    export("mlp_tanh_digits",
+           MLPClassifier(hidden_layer_sizes=(32, 16), activation="tanh", max_iter=500, random_state=0)
+           .fit(x_train, y_train), x_train, x_test, "classifier")
+    export("mlp_logistic_digits",
+           MLPClassifier(hidden_layer_sizes=(32,), activation="logistic", max_iter=1000, random_state=0)
+           .fit(x_train, y_train), x_train, x_test, "classifier")
     x, y = load_diabetes(return_X_y=True)
     x_train, x_test, y_train, _ = train_test_split(x, y, test_size=0.3, random_state=0)
     export("linreg_diabetes", LinearRegression().fit(x_train, y_train), x_train, x_test, "regressor")
@@ -503,9 +510,8 @@ def corpus():
     manifest.append({"name": "sigmoid_binary_breast_cancer", "kind": "classifier"})
     print("  corpus: sigmoid_binary_breast_cancer (classifier)")
     # PyTorch-style nets with an elementwise non-linearity between their layers: the piecewise-
-    # linear ones (LeakyRelu, HardSigmoid, Clip as ReLU6 or with one bound) import as ReLU hinges
-    # and are checked against onnxruntime as regressors; Tanh has no sound circuit yet and is
-    # refused by name.
+    # linear ones (LeakyRelu, HardSigmoid, Clip as ReLU6 or with one bound) import as ReLU hinges,
+    # Sigmoid and Tanh as int8 tables; all are checked against onnxruntime as regressors.
     def activation_net(name, op, extra_inputs=(), refused=None, **attrs):
         rng = np.random.default_rng(3)
         layers = [(rng.normal(0, 0.5, (8, 6)), rng.normal(0, 0.3, 8), False),
@@ -542,7 +548,8 @@ def corpus():
         manifest.append({"name": name, "kind": "regressor"})
         print(f"  corpus: {name} (regressor: {op})")
 
-    activation_net("tanh_mlp", "Tanh", refused="Tanh")
+    activation_net("tanh_mlp", "Tanh")
+    activation_net("sigmoid_mlp", "Sigmoid")
     activation_net("leaky_relu_mlp", "LeakyRelu", alpha=0.1)
     activation_net("hard_sigmoid_mlp", "HardSigmoid")
     activation_net("relu6_mlp", "Clip", extra_inputs=(0.0, 6.0))

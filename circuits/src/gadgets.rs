@@ -358,7 +358,8 @@ pub struct LayerParams<'a> {
     pub multipliers: &'a [Int],
 }
 
-/// One dense layer: `acc = W·x + b`, ReLU, and for hidden layers requantization and clamp.
+/// One dense layer: `acc = W·x + b`, ReLU, and for hidden layers requantization, clamp and the
+/// layer's table if it has one ([`lookup`]).
 /// `params` are circuit values (witness or constants), `x` the range-checked inputs.
 /// Returns the outputs (int8 for hidden layers, int32 for the last).
 pub fn dense_layer<CS: ConstraintSystem<Fr>>(
@@ -411,7 +412,12 @@ pub fn dense_layer<CS: ConstraintSystem<Fr>>(
                 )?;
                 let lo = if layer.activation == Activation::Relu { 0 } else { -i128::from(INT8_MAX) };
                 let bits = bounds.clamp_bits;
-                clamp(cs.namespace(|| "clamp"), &q, lo, i128::from(INT8_MAX), hint.above, hint.below, bits)?
+                let y = clamp(cs.namespace(|| "clamp"), &q, lo, i128::from(INT8_MAX), hint.above, hint.below, bits)?;
+                match &layer.table {
+                    // The clamp bounds y to [-127, 127], as the lookup needs.
+                    Some(t) => lookup(cs.namespace(|| "table"), &y, &t.values, &LookupHint::honest(y.value))?,
+                    None => y,
+                }
             }
         };
         out.push(y);
@@ -457,4 +463,91 @@ pub fn selected_range<CS: ConstraintSystem<Fr>>(
         unsigned_bits(cs.namespace(|| "range"), &(lc + (fr(offset), CS::one())), value + offset, bits)?;
     }
     Ok(())
+}
+
+/// The witness of one table lookup: the one-hot vectors of the two nibbles of `u = q + 127`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LookupHint {
+    /// `high[a] = 1` for `a = u >> 4`, 0 elsewhere (16 entries).
+    pub high: Vec<i128>,
+    /// `low[b] = 1` for `b = u & 15`, 0 elsewhere (16 entries).
+    pub low: Vec<i128>,
+}
+
+impl LookupHint {
+    /// The honest hint for `q ∈ [-127, 127]` (any other `q` gets the nibbles of `q + 127` mod 256,
+    /// which the recomposition then rejects).
+    pub fn honest(q: i128) -> Self {
+        let u = (q + i128::from(INT8_MAX)).rem_euclid(256) as usize;
+        let one_hot = |k: usize| (0..16).map(|i| i128::from(i == k)).collect();
+        Self { high: one_hot(u >> 4), low: one_hot(u & 15) }
+    }
+}
+
+/// `table[q + 127]` for `q ∈ [-127, 127]`, which the caller has range-checked (the clamp that
+/// precedes a table layer's lookup does), against a constant table of 255 int8 values.
+///
+/// Two one-hot vectors `h`, `l` of 16 booleans each select the nibbles of `u = q + 127`
+/// (`Σh = Σl = 1`, `16·Σ a·h_a + Σ b·l_b = u`), and the output is `Σ_a h_a · L_a(l)` with the
+/// row `L_a(l) = Σ_b table[16a + b] · l_b` linear in `l`: one product a row, none for a row whose
+/// entries are all equal (`L_a` is then the constant, as `Σl = 1`), which saturated rows of
+/// Sigmoid and Tanh are. At most 32 + 3 + 16 = 51 constraints a lookup, whatever the table.
+pub fn lookup<CS: ConstraintSystem<Fr>>(
+    mut cs: CS,
+    q: &Int,
+    table: &[i8],
+    hint: &LookupHint,
+) -> Result<Int, SynthesisError> {
+    assert_eq!(table.len(), 2 * INT8_MAX as usize + 1, "a table has one entry per int8 in [-127, 127]");
+    assert!(hint.high.len() == 16 && hint.low.len() == 16, "a lookup hint has two vectors of 16");
+    // u = 255 (q = 128) is excluded by the caller's range check; its entry repeats the last.
+    let entry = |u: usize| i128::from(table[u.min(table.len() - 1)]);
+    let mut one_hot = |name: &str, values: &[i128]| -> Result<Vec<Int>, SynthesisError> {
+        let bits: Vec<Int> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Int::alloc(cs.namespace(|| format!("{name} {i}")), *v))
+            .collect::<Result<_, _>>()?;
+        let mut sum = LinearCombination::zero();
+        for (i, b) in bits.iter().enumerate() {
+            cs.enforce(|| format!("{name} {i} is boolean"), |z| z + &b.lc, |z| z + CS::one() - &b.lc, |z| z);
+            sum = sum + &b.lc;
+        }
+        cs.enforce(|| format!("one {name}"), |z| z + &sum, |z| z + CS::one(), |z| z + CS::one());
+        Ok(bits)
+    };
+    let high = one_hot("high", &hint.high)?;
+    let low = one_hot("low", &hint.low)?;
+    let mut u = LinearCombination::zero();
+    for (k, (h, l)) in high.iter().zip(&low).enumerate() {
+        u = u + &h.scaled(16 * k as i128) + &l.scaled(k as i128);
+    }
+    cs.enforce(
+        || "the nibbles are q + 127",
+        |z| z + &u,
+        |z| z + CS::one(),
+        |z| z + &q.lc + (fr(i128::from(INT8_MAX)), CS::one()),
+    );
+    let (mut lc, mut value) = (LinearCombination::zero(), 0i128);
+    for (a, h) in high.iter().enumerate() {
+        let row: Vec<i128> = (0..16).map(|b| entry(16 * a + b)).collect();
+        if row.iter().all(|v| *v == row[0]) {
+            // L_a = row[0] · Σl = row[0]: the product is linear.
+            lc = lc + &h.scaled(row[0]);
+            value += h.value * row[0];
+            continue;
+        }
+        let mut row_lc = LinearCombination::zero();
+        for (l, v) in low.iter().zip(&row) {
+            if *v != 0 {
+                row_lc = row_lc + &l.scaled(*v);
+            }
+        }
+        let row_value: i128 = low.iter().zip(&row).map(|(l, v)| l.value * v).sum();
+        let p = Int::alloc(cs.namespace(|| format!("row {a}")), h.value * row_value)?;
+        cs.enforce(|| format!("row {a} product"), |z| z + &h.lc, |z| z + &row_lc, |z| z + &p.lc);
+        lc = lc + &p.lc;
+        value += p.value;
+    }
+    Ok(Int { lc, value, constant: false })
 }

@@ -33,7 +33,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     commit::{
-        activation_commitment, activation_header, layer_commitment, layer_header, model_commitment_with, model_header,
+        activation_commitment, activation_header, layer_commitment, layer_header, layer_table, model_commitment_with,
+        model_header,
         model_trailer, salted_input_commitment, salted_width, step_bits, Commitment, PACK_BITS,
     },
     gadgets::{dense_layer, fr, int8, selected_range, Int, LayerBounds, LayerParams, NeuronHint},
@@ -558,6 +559,8 @@ impl Circuit<Fr> for StepCircuit<'_> {
                 elements.extend(pieces(pack_circuit(&mut cs.namespace(|| "pack weights"), w, 8)?));
                 elements.extend(pieces(pack_circuit(&mut cs.namespace(|| "pack bias"), b, 32)?));
                 elements.extend(pieces(pack_circuit(&mut cs.namespace(|| "pack multipliers"), mul, 32)?));
+                // A table is a constant of the circuit, bound to `M` through this hash.
+                elements.extend(layer_table(layer).into_iter().map(Piece::Const));
                 elements.push(Piece::Var(AllocatedNum::alloc(cs.namespace(|| "blinding"), || Ok(blinded.blinds[l]))?));
                 layer_preimages.push(elements);
             }

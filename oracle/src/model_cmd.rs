@@ -138,9 +138,13 @@ fn inspect_text(model: &Model) -> String {
         out.push_str(&format!(
             "{i:<6} {:<12} {:<11} {:<6} {:<11} {c}\n",
             format!("{}x{}", layer.out_dim, layer.in_dim),
-            match layer.activation {
-                Activation::Relu => "relu",
-                Activation::None => "none",
+            match (layer.activation, &layer.table) {
+                (_, Some(t)) => match t.function {
+                    verdict_circuits::TableFunction::Sigmoid => "sigmoid",
+                    verdict_circuits::TableFunction::Tanh => "tanh",
+                },
+                (Activation::Relu, None) => "relu",
+                (Activation::None, None) => "none",
             },
             layer.requant.as_ref().map_or("-".into(), |r| r.shift.to_string()),
             layer.weights.len() + layer.bias.len(),

@@ -191,17 +191,28 @@ pub fn activation_header(step: usize, len: usize, bits: u32) -> [Fr; 4] {
 }
 
 /// The constant head of a layer commitment's preimage: `[TAG_LAYER, index, in_dim, out_dim,
-/// relu, shift]`.
+/// activation, shift]`, where `activation` is 0 (none), 1 (ReLU) or 2 (a table).
 pub fn layer_header(index: usize, layer: &Layer) -> [Fr; 6] {
+    let activation = match (layer.activation, &layer.table) {
+        (_, Some(_)) => 2u64,
+        (Activation::Relu, None) => 1,
+        (Activation::None, None) => 0,
+    };
     [
         TAG_LAYER,
         index as u64,
         layer.in_dim as u64,
         layer.out_dim as u64,
-        u64::from(layer.activation == Activation::Relu),
+        activation,
         u64::from(layer.requant.as_ref().map_or(0, |r| r.shift)),
     ]
     .map(Fr::from)
+}
+
+/// A table layer's values packed as int8 (`pack(values, 8)`, 9 elements), the constant part of
+/// its commitment's preimage after the multipliers; empty for a layer without a table.
+pub fn layer_table(layer: &Layer) -> Vec<Fr> {
+    layer.table.as_ref().map_or_else(Vec::new, |t| pack(t.values.iter().map(|v| i64::from(*v)), 8))
 }
 
 /// The constant head of the model commitment's preimage: `[TAG_MODEL, version, task, input_len,
@@ -223,14 +234,16 @@ pub fn model_trailer(model: &Model) -> impl Iterator<Item = Fr> + '_ {
     model.output.scales.iter().copied().chain(normalize).map(|s| Fr::from(s.to_bits()))
 }
 
-/// A layer's commitment: `H(TAG_LAYER, index, in_dim, out_dim, relu, shift, pack(weights, 8)...,
-/// pack(bias, 32)..., pack(multipliers, 32)..., blinding)`. Public models use blinding 0.
+/// A layer's commitment: `H(TAG_LAYER, index, in_dim, out_dim, activation, shift, pack(weights,
+/// 8)..., pack(bias, 32)..., pack(multipliers, 32)..., [pack(table, 8)...,] blinding)`, the table
+/// only on a table layer. Public models use blinding 0.
 pub fn layer_commitment(index: usize, layer: &Layer, blinding: Fr) -> Fr {
     let multipliers = layer.requant.as_ref().map_or(&[][..], |r| r.multipliers.as_slice());
     let mut elements = layer_header(index, layer).to_vec();
     elements.extend(pack(layer.weights.iter().map(|w| i64::from(*w)), 8));
     elements.extend(pack(layer.bias.iter().map(|b| i64::from(*b)), 32));
     elements.extend(pack(multipliers.iter().map(|m| i64::from(*m)), 32));
+    elements.extend(layer_table(layer));
     elements.push(blinding);
     poseidon_hash(&elements)
 }

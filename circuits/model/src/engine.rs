@@ -123,7 +123,8 @@ impl Layer {
             .collect()
     }
 
-    /// One step: accumulate, activate, requantize (hidden layers) or keep int32 (last layer).
+    /// One step: accumulate, activate, requantize and look up the table if any (hidden layers), or
+    /// keep int32 (last layer).
     ///
     /// `x` must hold values in [-127, 127]; then every accumulator is below 2^31 in magnitude
     /// (checked by [`Model::validate`]), so the casts below are exact.
@@ -134,7 +135,10 @@ impl Layer {
             Some(r) => acc
                 .into_iter()
                 .zip(&r.multipliers)
-                .map(|(a, m)| clamp_int8(requantize(a, i64::from(*m), r.shift), self.activation))
+                .map(|(a, m)| {
+                    let q = clamp_int8(requantize(a, i64::from(*m), r.shift), self.activation);
+                    self.table.as_ref().map_or(q, |t| t.lookup(q))
+                })
                 .collect(),
         }
     }

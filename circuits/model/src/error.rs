@@ -2,8 +2,8 @@ use std::path::PathBuf;
 
 /// The operators the ONNX importer accepts, for error messages.
 pub const SUPPORTED_OPS: &str =
-    "MatMul, Gemm, Conv (2-D, group 1), Add and Mul of constants, Relu, LeakyRelu, Clip and HardSigmoid (right after \
-     a layer), BatchNormalization, AveragePool, GlobalAveragePool, Flatten, Reshape (constant shape), Identity, Cast \
+    "MatMul, Gemm, Conv (2-D, group 1), Add and Mul of constants, Relu, LeakyRelu, Clip, HardSigmoid, Sigmoid and Tanh \
+     (right after a layer), BatchNormalization, AveragePool, GlobalAveragePool, Flatten, Reshape (constant shape), Identity, Cast \
      (to float32), Constant, a classifier's final Softmax or a binary one's final Sigmoid; ai.onnx.ml Scaler, \
      LinearRegressor, LinearClassifier";
 

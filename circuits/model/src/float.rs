@@ -2,7 +2,7 @@
 
 use crate::{Error, Result};
 
-/// A dense layer in float: `y = relu?(W·x + b)`.
+/// A dense layer in float: `y = f(W·x + b)` with `f` ReLU, a table function or the identity.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FloatLayer {
     /// Input width.
@@ -15,6 +15,8 @@ pub struct FloatLayer {
     pub bias: Vec<f32>,
     /// Whether a ReLU follows.
     pub relu: bool,
+    /// A smooth activation that follows instead (`Sigmoid`, `Tanh`), proven by table.
+    pub table: Option<crate::model::TableFunction>,
 }
 
 /// A chain of dense layers, as imported from ONNX.
@@ -39,6 +41,9 @@ impl FloatModel {
             if l.in_dim != width || l.weights.len() != l.in_dim * l.out_dim || l.bias.len() != l.out_dim {
                 return Err(Error::Model(format!("float layer {i} has inconsistent shapes")));
             }
+            if l.relu && l.table.is_some() {
+                return Err(Error::Model(format!("float layer {i} has both ReLU and a table")));
+            }
             if l.weights.iter().chain(&l.bias).any(|v| !v.is_finite()) {
                 return Err(Error::Model(format!("float layer {i} has a non-finite parameter")));
             }
@@ -57,24 +62,32 @@ impl FloatModel {
         self.layers.last().map_or(self.input_dim, |l| l.out_dim)
     }
 
-    /// Every layer's output (after its ReLU), computed in f64.
+    /// Every layer's output (after its activation), computed in f64.
     pub fn activations(&self, input: &[f64]) -> Vec<Vec<f64>> {
+        self.activations_and_pre(input).into_iter().map(|(post, _)| post).collect()
+    }
+
+    /// Every layer's output after and before its activation, computed in f64.
+    pub fn activations_and_pre(&self, input: &[f64]) -> Vec<(Vec<f64>, Vec<f64>)> {
         let input = &self.normalized(input);
-        let mut out: Vec<Vec<f64>> = Vec::with_capacity(self.layers.len());
+        let mut out: Vec<(Vec<f64>, Vec<f64>)> = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
-            let x = out.last().map_or(input.as_slice(), Vec::as_slice);
-            let y = (0..layer.out_dim)
+            let x = out.last().map_or(input.as_slice(), |(post, _)| post.as_slice());
+            let pre: Vec<f64> = (0..layer.out_dim)
                 .map(|o| {
                     let row = &layer.weights[o * layer.in_dim..(o + 1) * layer.in_dim];
-                    let v = row.iter().zip(x).map(|(w, x)| f64::from(*w) * x).sum::<f64>() + f64::from(layer.bias[o]);
-                    if layer.relu {
-                        v.max(0.0)
-                    } else {
-                        v
-                    }
+                    row.iter().zip(x).map(|(w, x)| f64::from(*w) * x).sum::<f64>() + f64::from(layer.bias[o])
                 })
                 .collect();
-            out.push(y);
+            let post = pre
+                .iter()
+                .map(|v| match layer.table {
+                    Some(f) => f.apply(*v),
+                    None if layer.relu => v.max(0.0),
+                    None => *v,
+                })
+                .collect();
+            out.push((post, pre));
         }
         out
     }

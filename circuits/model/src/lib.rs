@@ -27,8 +27,8 @@ pub use error::{Error, Result, SUPPORTED_OPS};
 pub use float::{FloatLayer, FloatModel};
 pub use input::{parse_input, InputValues};
 pub use model::{
-    Activation, InputSpec, Layer, Model, Normalize, OutputSpec, Requant, Task, ACC_BOUND, INT8_MAX, MAX_SHIFT,
-    MODEL_FORMAT, MODEL_FORMAT_VERSION,
+    Activation, InputSpec, Layer, Model, Normalize, OutputSpec, Requant, Table, TableFunction, Task, ACC_BOUND,
+    INT8_MAX, MAX_SHIFT, MODEL_FORMAT, MODEL_FORMAT_VERSION, TABLE_LEN,
 };
 pub use onnx::{import_onnx, import_onnx_file, MIN_OPSET};
 pub use poseidon_params::{poseidon_params, sponge_tag, PoseidonParams};

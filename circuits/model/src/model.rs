@@ -100,6 +100,85 @@ pub struct Layer {
     pub bias: Vec<i32>,
     /// Present on hidden layers, absent on the last layer.
     pub requant: Option<Requant>,
+    /// A function applied to each requantized int8 output by table (`Sigmoid`, `Tanh`): hidden
+    /// layers without ReLU only. Absent: the requantized value is the output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<Table>,
+}
+
+/// The number of entries of an activation table: one per int8 value in [-127, 127].
+pub const TABLE_LEN: usize = 255;
+
+/// An elementwise function over int8, by table: `y = values[q + 127]` for the requantized
+/// `q ∈ [-127, 127]`. The values are committed (they are part of the layer's commitment); the
+/// function names what they were made from, at the scales below.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Table {
+    /// What the table computes.
+    pub function: TableFunction,
+    /// Real value of one step of `q` (the pre-activation scale).
+    pub input_scale: f64,
+    /// Real value of one step of `y`.
+    pub output_scale: f64,
+    /// [`TABLE_LEN`] int8 values in [-127, 127], `values[q + 127]`. In the file: hex, as weights.
+    #[serde(with = "int8_weights")]
+    pub values: Vec<i8>,
+}
+
+/// A smooth activation proven by table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableFunction {
+    /// `1 / (1 + e^-x)`, in (0, 1).
+    Sigmoid,
+    /// `tanh(x)`, in (-1, 1).
+    Tanh,
+}
+
+impl TableFunction {
+    /// The function in float.
+    pub fn apply(self, x: f64) -> f64 {
+        match self {
+            Self::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Self::Tanh => x.tanh(),
+        }
+    }
+
+    /// The ONNX operator's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sigmoid => "Sigmoid",
+            Self::Tanh => "Tanh",
+        }
+    }
+
+    /// The largest |x| worth resolving: beyond it the int8 output at scale 1/127 no longer
+    /// changes (sigmoid(5.6) · 127 and tanh(3.2) · 127 round to 127), so a pre-activation scale
+    /// of at most `saturation / 127` spends no int8 step on the flat tails.
+    pub fn saturation(self) -> f64 {
+        match self {
+            Self::Sigmoid => 5.6,
+            Self::Tanh => 3.2,
+        }
+    }
+}
+
+impl Table {
+    /// The table of `function` for pre-activations at `input_scale`, with outputs at 1/127:
+    /// `values[q + 127] = round_half_away(f(q · input_scale) · 127)`.
+    pub fn new(function: TableFunction, input_scale: f64) -> Self {
+        let output_scale = 1.0 / f64::from(INT8_MAX);
+        let values = (-INT8_MAX..=INT8_MAX)
+            .map(|q| (function.apply(f64::from(q) * input_scale) / output_scale).round().clamp(-127.0, 127.0) as i8)
+            .collect();
+        Self { function, input_scale, output_scale, values }
+    }
+
+    /// `y` for a requantized `q ∈ [-127, 127]`.
+    pub fn lookup(&self, q: i32) -> i32 {
+        i32::from(self.values[(q + INT8_MAX) as usize])
+    }
 }
 
 /// A layer's weights in a model file: written as a hex string of their two's-complement bytes
@@ -310,11 +389,17 @@ impl Layer {
                 return bad(format!("output {o} can reach |acc| = {bound}, expected below 2^31 (int32 accumulation)"));
             }
         }
+        if last && self.table.is_some() {
+            return bad("the last layer cannot apply a table (its int32 output is the result)".into());
+        }
         match (&self.requant, last) {
             (Some(_), true) => bad("the last layer must not requantize (its int32 output is the result)".into()),
             (None, false) => bad("a hidden layer must requantize to int8".into()),
             (None, true) => Ok(()),
             (Some(r), false) => {
+                if let Some(t) = &self.table {
+                    self.validate_table(t).or_else(|m| bad(m))?;
+                }
                 if r.multipliers.len() != self.out_dim {
                     return bad(format!(
                         "expected {} requantization multipliers, found {}",
@@ -331,6 +416,26 @@ impl Layer {
                 Ok(())
             }
         }
+    }
+
+    fn validate_table(&self, t: &Table) -> std::result::Result<(), String> {
+        if self.activation != Activation::None {
+            return Err("a layer with a table must not also apply ReLU".into());
+        }
+        if t.values.len() != TABLE_LEN {
+            return Err(format!("expected {TABLE_LEN} table values (one per int8 in [-127, 127]), found {}", t.values.len()));
+        }
+        if t.values.contains(&i8::MIN) {
+            return Err("table value -128 is outside the symmetric int8 range [-127, 127]".into());
+        }
+        if !(t.input_scale.is_finite() && t.input_scale > 0.0 && t.output_scale.is_finite() && t.output_scale > 0.0) {
+            return Err("table scales must be finite and positive".into());
+        }
+        // Sigmoid and Tanh are non-decreasing: a table that is not was not made from them.
+        if t.values.windows(2).any(|w| w[0] > w[1]) {
+            return Err(format!("the {} table is not non-decreasing", t.function.name()));
+        }
+        Ok(())
     }
 
     /// The largest |acc| output `o` can reach for any int8 input in [-127, 127].

@@ -10,7 +10,7 @@ use prost::Message;
 
 use crate::{
     float::{FloatLayer, FloatModel},
-    model::Normalize,
+    model::{Normalize, TableFunction},
     Error, Result,
 };
 
@@ -406,6 +406,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                             weights,
                             bias: vec![-one.bias[0], one.bias[0]],
                             relu: false,
+                            table: None,
                         }
                     } else if rows == labels {
                         linear_head(node, width, labels, &at)?
@@ -449,11 +450,9 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             "LeakyRelu" | "Clip" | "HardSigmoid" => {
                 return Err(unsupported(" (only right after a MatMul/Gemm/Conv layer and its bias)"))
             }
-            "Sigmoid" if tail == Tail::Linear && width == 1 => {}
+            "Sigmoid" | "Tanh" if tail == Tail::Linear => {}
             "Sigmoid" | "Tanh" => {
-                return Err(unsupported(
-                    " (no sound circuit for it yet, but as a binary classifier's last operator on one output)",
-                ))
+                return Err(unsupported(" (only right after a MatMul/Gemm/Conv layer and its bias)"))
             }
             "MaxPool" | "GlobalMaxPool" => {
                 return Err(unsupported(" (no sound circuit for it yet; AveragePool is supported)"))
@@ -576,6 +575,13 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                     }
                 };
                 pending = Some(expand_hinges(layer, &hinges));
+                tail = Tail::Activated;
+            }
+            "Sigmoid" | "Tanh" if !(op == "Sigmoid" && width == 1 && graph.output.iter().any(|o| o.name == out)) => {
+                // By table: the layer requantizes its pre-activation to int8, and the function's
+                // int8 table maps it to the output (exact in the engine and the circuit).
+                let f = if op == "Sigmoid" { TableFunction::Sigmoid } else { TableFunction::Tanh };
+                layers.last_mut().expect("a linear tail has a layer").table = Some(f);
                 tail = Tail::Activated;
             }
             "Sigmoid" => {
@@ -779,7 +785,7 @@ fn expand_hinges(layer: &mut FloatLayer, h: &Hinges) -> Affine {
         weights.extend(layer.weights.iter().map(|w| (s * f64::from(*w)) as f32));
         bias.extend(layer.bias.iter().map(|b| (s * f64::from(*b) - t) as f32));
     }
-    *layer = FloatLayer { in_dim: n, out_dim: h.hinges.len() * m, weights, bias, relu: true };
+    *layer = FloatLayer { in_dim: n, out_dim: h.hinges.len() * m, weights, bias, relu: true, table: None };
     Affine {
         in_dim: h.hinges.len() * m,
         rows: (0..m).map(|i| h.hinges.iter().enumerate().map(|(j, (_, _, c))| (j * m + i, *c)).collect()).collect(),
@@ -804,10 +810,17 @@ fn finish(
             }
         }
         let bias = p.offset.iter().map(|o| *o as f32).collect();
-        layers.push(FloatLayer { in_dim: p.in_dim, out_dim: p.rows.len(), weights, bias, relu: false });
+        layers.push(FloatLayer { in_dim: p.in_dim, out_dim: p.rows.len(), weights, bias, relu: false, table: None });
     }
     if layers.is_empty() {
         return Err(Error::graph("graph", "no MatMul, Gemm or Conv layer found"));
+    }
+    if let Some(last) = layers.last().filter(|l| l.table.is_some()) {
+        // A model that ends in Sigmoid or Tanh: the table belongs to a hidden layer, so an
+        // identity layer reads its int8 values out as the int32 output (at 1/127 a unit).
+        let n = last.out_dim;
+        let weights = (0..n * n).map(|k| if k / n == k % n { 1.0 } else { 0.0 }).collect();
+        layers.push(FloatLayer { in_dim: n, out_dim: n, weights, bias: vec![0.0; n], relu: false, table: None });
     }
     let model = FloatModel { name: name.to_string(), input_dim, layers, normalize };
     model.validate()?;
@@ -865,7 +878,7 @@ fn linear_head(node: &NodeProto, width: usize, rows: usize, at: &str) -> Result<
         b if b.len() == rows => b,
         b => return Err(Error::graph(at, format!("expected {rows} intercepts, found {}", b.len()))),
     };
-    Ok(FloatLayer { in_dim: width, out_dim: rows, weights, bias, relu: false })
+    Ok(FloatLayer { in_dim: width, out_dim: rows, weights, bias, relu: false, table: None })
 }
 
 /// The number of a classifier's labels: integer labels must be 0, 1, …, n − 1 (the model's output
@@ -1017,7 +1030,7 @@ fn dense(w: Matrix, width: usize, at: &str) -> Result<FloatLayer> {
             format!("the weight matrix expects {} inputs, but the running tensor has {width}", w.cols),
         ));
     }
-    Ok(FloatLayer { in_dim: w.cols, out_dim: w.rows, weights: w.values, bias: vec![0.0; w.rows], relu: false })
+    Ok(FloatLayer { in_dim: w.cols, out_dim: w.rows, weights: w.values, bias: vec![0.0; w.rows], relu: false, table: None })
 }
 
 fn add_bias(bias: &mut [f32], b: &[f32], dims: &[usize], at: &str) -> Result<()> {
@@ -1190,7 +1203,7 @@ fn conv_layer(
         Some(b) if b.len() == c_out => (0..out_dim).map(|o| b[o / (oh * ow)]).collect(),
         Some(b) => return Err(Error::graph(at, format!("expected {c_out} biases, found {}", b.len()))),
     };
-    Ok((FloatLayer { in_dim, out_dim, weights, bias, relu: false }, out))
+    Ok((FloatLayer { in_dim, out_dim, weights, bias, relu: false, table: None }, out))
 }
 
 /// An `AveragePool` (or `GlobalAveragePool`, `global`) as a sparse linear map, and its output
@@ -1260,7 +1273,7 @@ fn compose_after(p: &Affine, layer: &FloatLayer) -> FloatLayer {
         }
         bias.push(b as f32);
     }
-    FloatLayer { in_dim: n, out_dim: p.rows.len(), weights, bias, relu: false }
+    FloatLayer { in_dim: n, out_dim: p.rows.len(), weights, bias, relu: false, table: None }
 }
 
 /// `layer` applied after `P`: `W' = W·P`, `b' = b + W·offset`.
@@ -1286,7 +1299,7 @@ fn compose_before(layer: &FloatLayer, p: &Affine) -> FloatLayer {
         }
         bias[o] = b as f32;
     }
-    FloatLayer { in_dim: n, out_dim: layer.out_dim, weights, bias, relu: layer.relu }
+    FloatLayer { in_dim: n, out_dim: layer.out_dim, weights, bias, relu: layer.relu, table: layer.table }
 }
 
 /// The layout of the input's features when they are `[C, H, W]`.

@@ -11,6 +11,9 @@
 //! - Hidden activations: `s_y = max|y| / 127` over the calibration set (after ReLU); the real
 //!   multiplier `s_w[o] · s_in / s_y` becomes `m_o / 2^shift` with one shift a layer, the largest
 //!   that keeps every `m_o` below 2^31 (and at most 62).
+//! - A hidden layer ending in `Sigmoid` or `Tanh` requantizes its pre-activation to int8 at
+//!   `s_q = min(max|pre|, saturation) / 127` and maps it through the function's table
+//!   ([`crate::model::Table`]) to int8 at 1/127, the next layer's input scale.
 //! - The last layer keeps its int32 accumulators; output `o` reads as `acc · s_w[o] · s_in`.
 //!
 //! Every accumulator bound is checked (see [`Model::validate`]), so no intermediate can overflow.
@@ -23,7 +26,7 @@ use crate::{
     engine::Prediction,
     float::FloatModel,
     model::{
-        Activation, InputSpec, Layer, Model, OutputSpec, Requant, Task, ACC_BOUND, INT8_MAX, MAX_SHIFT, MODEL_FORMAT,
+        Activation, InputSpec, Layer, Model, OutputSpec, Requant, Table, Task, ACC_BOUND, INT8_MAX, MAX_SHIFT, MODEL_FORMAT,
         MODEL_FORMAT_VERSION,
     },
     Error, Result,
@@ -218,7 +221,14 @@ pub fn quantize_with_report(
         return Err(Error::Calibration("every calibration input is zero: cannot fix the input scale".into()));
     }
     let input_scale = input_max / f64::from(INT8_MAX);
-    let activations: Vec<Vec<Vec<f64>>> = calibration.rows.iter().map(|r| float.activations(r)).collect();
+    let activations: Vec<Vec<(Vec<f64>, Vec<f64>)>> =
+        calibration.rows.iter().map(|r| float.activations_and_pre(r)).collect();
+    if let Some(l) = float.layers.last().filter(|l| l.table.is_some()) {
+        return Err(Error::Model(format!(
+            "the last layer ends in {}: a table applies to hidden layers only",
+            l.table.map_or("", |f| f.name())
+        )));
+    }
 
     let last = float.layers.len() - 1;
     let mut in_scale = input_scale;
@@ -296,12 +306,28 @@ pub fn quantize_with_report(
             acc_scales.push(acc_scale);
         }
         let activation = if fl.relu { Activation::Relu } else { Activation::None };
+        let mut table = None;
         let requant = if index == last {
             output_scales = acc_scales;
             None
         } else {
-            let y_max = max_abs(&mut activations.iter().flat_map(|a| a[index].iter().copied()));
-            let out_scale = if y_max == 0.0 { 1.0 } else { y_max / f64::from(INT8_MAX) };
+            let out_scale = match fl.table {
+                None => {
+                    let y_max = max_abs(&mut activations.iter().flat_map(|a| a[index].0.iter().copied()));
+                    if y_max == 0.0 {
+                        1.0
+                    } else {
+                        y_max / f64::from(INT8_MAX)
+                    }
+                }
+                Some(f) => {
+                    // Requantize the pre-activation to int8, no coarser than the calibration
+                    // needs and no finer than where the function's int8 output stops changing.
+                    let pre_max = max_abs(&mut activations.iter().flat_map(|a| a[index].1.iter().copied()));
+                    let reach = if pre_max == 0.0 { f.saturation() } else { pre_max.min(f.saturation()) };
+                    reach / f64::from(INT8_MAX)
+                }
+            };
             let real: Vec<f64> = acc_scales.iter().map(|s| s / out_scale).collect();
             let largest = real.iter().copied().fold(0.0f64, f64::max);
             let mut shift = MAX_SHIFT;
@@ -315,9 +341,14 @@ pub fn quantize_with_report(
             }
             let multipliers = real.iter().map(|r| (r * 2f64.powi(shift as i32)).round() as i32).collect();
             in_scale = out_scale;
+            if let Some(f) = fl.table {
+                let t = Table::new(f, out_scale);
+                in_scale = t.output_scale;
+                table = Some(t);
+            }
             Some(Requant { multipliers, shift })
         };
-        layers.push(Layer { in_dim: fl.in_dim, out_dim: fl.out_dim, activation, weights, bias, requant });
+        layers.push(Layer { in_dim: fl.in_dim, out_dim: fl.out_dim, activation, weights, bias, requant, table });
     }
     let model = Model {
         format: MODEL_FORMAT.into(),
@@ -391,6 +422,9 @@ pub fn layer_errors(model: &Model, float: &FloatModel, calibration: &Calibration
         .map(|l| {
             if l + 1 == n {
                 return model.output.scales.clone();
+            }
+            if let Some(t) = &model.layers[l].table {
+                return vec![t.output_scale; model.layers[l].out_dim];
             }
             let y_max = max_abs(&mut floats.iter().flat_map(|a| a[l].iter().copied()));
             let s = if y_max == 0.0 { 1.0 } else { y_max / f64::from(INT8_MAX) };

@@ -295,6 +295,12 @@ impl TilePlan {
         }
         let mut tiles = Vec::new();
         for (l, layer) in model.layers.iter().enumerate() {
+            if let Some(t) = &layer.table {
+                return Err(Error::Model(format!(
+                    "layer {l}: {} by table; tiled proofs take ReLU and linear layers only (prove it by layers)",
+                    t.function.name()
+                )));
+            }
             let shift = layer.requant.as_ref().map_or(0, |r| r.shift);
             if l != last && shift < MIN_TILED_SHIFT {
                 return Err(Error::Model(format!(
@@ -590,6 +596,7 @@ pub fn synthetic_mlp(dims: &[usize], seed: u64) -> Model {
                 weights,
                 bias,
                 requant,
+                table: None,
             }
         })
         .collect();

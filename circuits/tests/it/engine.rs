@@ -67,6 +67,7 @@ fn arb_model() -> impl Strategy<Value = Model> {
                             weights,
                             bias,
                             requant: (i + 1 < n).then_some(Requant { multipliers, shift }),
+                            table: None,
                         })
                 })
                 .collect();

@@ -18,6 +18,7 @@ fn layer() -> Layer {
         weights: vec![12, -7, 3, 40, -5, 22, 9, -1, 30, 4, -18, 6, 1, 1, 1, 1],
         bias: vec![100, -50, 20, 0],
         requant: Some(Requant { multipliers: vec![1 << 29, 3 << 28, 1 << 30, 5 << 27], shift: 33 }),
+        table: None,
     }
 }
 

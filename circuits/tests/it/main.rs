@@ -13,6 +13,7 @@ mod prove;
 mod quantize;
 mod shipped;
 mod step;
+mod tables;
 mod tiles;
 mod trace_tree;
 

@@ -1,7 +1,7 @@
 //! ONNX import: every accepted layout, and one clear error per unsupported op or malformed file.
 
 use prost::Message;
-use verdict_circuits::{import_onnx, onnx_proto::*, Error};
+use verdict_circuits::{import_onnx, onnx_proto::*, Error, Task};
 
 fn tensor(name: &str, dims: &[i64], values: &[f32]) -> TensorProto {
     TensorProto {
@@ -223,16 +223,51 @@ fn piecewise_linear_activations_import_exactly_as_relu_hinges() {
     );
 }
 
+/// A model that ends in Sigmoid or Tanh (on more than one output): the table goes on the last
+/// layer, and an identity layer reads its int8 values out as the int32 output.
+#[test]
+fn a_final_sigmoid_or_tanh_is_a_table_read_out_by_an_identity_layer() {
+    for (op, f) in [("Tanh", f64::tanh as fn(f64) -> f64), ("Sigmoid", |z: f64| 1.0 / (1.0 + (-z).exp()))] {
+        let model = import_onnx(&single_op(op), "t").unwrap();
+        assert_eq!(model.layers.len(), 2, "{op}");
+        assert_eq!(model.layers[0].table.map(|t| t.name()), Some(op));
+        assert_eq!(model.layers[1].weights, vec![1.0, 0.0, 0.0, 1.0]);
+        let x = [0.3, -0.2, 0.1];
+        let want: Vec<f64> =
+            (0..2).map(|o| f((0..3).map(|i| f64::from(W_IN_OUT[i * 2 + o]) * x[i]).sum())).collect();
+        let got = model.forward(&x);
+        assert!(got.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-6), "{op}: {got:?} vs {want:?}");
+        let rows: Vec<Vec<f64>> = (0..50).map(|k| vec![f64::from(k) / 25.0 - 1.0, 0.5, -0.5]).collect();
+        let q = verdict_circuits::quantize(&model, &verdict_circuits::Calibration { rows }, Some(Task::Regression))
+            .unwrap();
+        let values = match q.predict(q.run(&q.quantize_input(&x).unwrap()).unwrap().output()) {
+            verdict_circuits::Prediction::Regression { values } => values,
+            other => panic!("{other:?}"),
+        };
+        // Within the input's int8 rounding (up to 1/254 a value, times weights up to 6).
+        assert!(values.iter().zip(&want).all(|(g, w)| (g - w).abs() < 0.03), "{op}: {values:?} vs {want:?}");
+    }
+}
+
 #[test]
 fn every_unsupported_op_is_named_with_its_node() {
-    for op in ["Sigmoid", "Tanh", "MaxPool", "ArgMax", "Dropout", "Sub"] {
+    for op in ["MaxPool", "ArgMax", "Dropout", "Sub"] {
         let e = error(&single_op(op));
         let msg = e.to_string();
         assert!(matches!(e, Error::UnsupportedOp { .. }), "{op}: {msg}");
         assert!(msg.contains(&format!("unsupported onnx operator `{op}` at node `the_node`")), "{msg}");
         assert!(msg.contains("supported: MatMul, Gemm"), "{msg}");
     }
-    assert!(error(&single_op("Sigmoid")).to_string().contains("no sound circuit"));
+    // Sigmoid and Tanh import as tables right after a layer; on the raw input, by name.
+    let on_input = encode(
+        vec![node("Tanh", "the_node", &["x"], "t", vec![]), node("MatMul", "mm", &["t", "W"], "y", vec![])],
+        vec![tensor("W", &[3, 2], &W_IN_OUT)],
+        &[-1, 3],
+        "y",
+        13,
+    );
+    let msg = error(&on_input).to_string();
+    assert!(msg.contains("operator `Tanh` at node `the_node`") && msg.contains("right after"), "{msg}");
     // A final Softmax is a classifier's: the output is the scores before it (same argmax).
     let head = import_onnx(&single_op("Softmax"), "t").unwrap();
     assert_eq!((head.layers.len(), head.output_dim()), (1, 2));

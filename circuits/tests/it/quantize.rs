@@ -29,6 +29,7 @@ fn random_model(rng: &mut Rng, dims: &[usize]) -> FloatModel {
                 weights: (0..n * m).map(|_| (rng.next() / (n as f64).sqrt()) as f32).collect(),
                 bias: (0..m).map(|_| (rng.next() * 0.1) as f32).collect(),
                 relu: l + 2 < dims.len(),
+                table: None,
             }
         })
         .collect();

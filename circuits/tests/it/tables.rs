@@ -1,0 +1,250 @@
+//! Sigmoid and Tanh by int8 tables: the lookup gadget returns exactly the table's entry for
+//! every int8 and rejects every wrong witness; models with table layers (imported from the
+//! corpus, as skl2onnx and PyTorch export them) are satisfied step by step in both weight modes,
+//! proven and verified; a changed table entry, a wrong table output or a table model offered for
+//! tiling is refused.
+
+use ff::Field;
+use nova_snark::frontend::{
+    test_shape_cs::TestShapeCS, util_cs::test_cs::TestConstraintSystem, Circuit, ConstraintSystem,
+};
+use verdict_circuits::{
+    folding::KeySource,
+    gadgets::{lookup, Int, LookupHint},
+    import_onnx_file, quantize,
+    prover::{ModelProver, RequestId},
+    step::{Blinding, StepCircuit, WeightMode},
+    tiles::TilePlan,
+    Calibration, Fr, Model, Table, TableFunction, TABLE_LEN,
+};
+
+use crate::{models_dir, step::sample_input};
+
+type Cs = TestConstraintSystem<Fr>;
+
+/// A corpus model with table layers, imported and quantized on its calibration rows.
+pub(crate) fn corpus_model(name: &str) -> Model {
+    let dir = models_dir().join("corpus");
+    let float = import_onnx_file(dir.join(format!("{name}.onnx"))).unwrap();
+    let calibration = Calibration::load(dir.join(format!("{name}.calibration.csv")), float.input_dim).unwrap();
+    quantize(&float, &calibration, None).unwrap()
+}
+
+fn tables() -> Vec<Table> {
+    vec![
+        Table::new(TableFunction::Sigmoid, 5.6 / 127.0),
+        Table::new(TableFunction::Tanh, 3.2 / 127.0),
+        Table::new(TableFunction::Sigmoid, 0.5 / 127.0),
+        // Coarse: the saturated tails are rows of equal entries (no product).
+        Table::new(TableFunction::Sigmoid, 20.0 / 127.0),
+    ]
+}
+
+/// `lookup(q)` with `hint`, constrained to equal `claimed`.
+fn lookup_satisfied(table: &Table, q: i128, hint: &LookupHint, claimed: i128) -> bool {
+    let mut cs = Cs::new();
+    let x = Int::alloc(cs.namespace(|| "q"), q).unwrap();
+    let y = lookup(cs.namespace(|| "lookup"), &x, &table.values, hint).unwrap();
+    let c = Int::alloc(cs.namespace(|| "claimed"), claimed).unwrap();
+    cs.enforce(|| "y = claimed", |z| z + &y.lc, |z| z + Cs::one(), |z| z + &c.lc);
+    cs.is_satisfied()
+}
+
+
+#[test]
+fn tables_are_the_rounded_functions_and_monotone() {
+    for t in tables() {
+        assert_eq!(t.values.len(), TABLE_LEN);
+        for q in -127..=127 {
+            // An independent reading: the float function at q's real value, in units of 1/127.
+            let real = t.function.apply(f64::from(q) * t.input_scale);
+            let expected = (real * 127.0).round() as i32;
+            assert_eq!(t.lookup(q), expected, "{:?} q = {q}", t.function);
+        }
+        assert!(t.values.windows(2).all(|w| w[0] <= w[1]));
+    }
+    // Saturation: the int8 output is flat beyond the chosen reach.
+    let s = Table::new(TableFunction::Sigmoid, 5.6 / 127.0);
+    assert_eq!((s.lookup(127), s.lookup(-127)), (127, 0));
+    let t = Table::new(TableFunction::Tanh, 3.2 / 127.0);
+    assert_eq!((t.lookup(127), t.lookup(-127), t.lookup(0)), (127, -127, 0));
+}
+
+#[test]
+fn every_int8_is_looked_up_exactly_and_wrong_witnesses_are_unsatisfied() {
+    for t in tables() {
+        for q in -127i128..=127 {
+            let honest = LookupHint::honest(q);
+            let y = i128::from(t.lookup(q as i32));
+            assert!(lookup_satisfied(&t, q, &honest, y), "{:?} q = {q}", t.function);
+            // The claimed output is the entry, nothing else.
+            assert!(!lookup_satisfied(&t, q, &honest, y + 1), "{:?} q = {q}: a wrong output", t.function);
+            // Another entry's nibbles (a neighbour, another row) do not recompose q.
+            for other in [q - 1, q + 1, q + 16, q - 16] {
+                if (-127..=127).contains(&other) {
+                    let wrong = LookupHint::honest(other);
+                    let entry = i128::from(t.lookup(other as i32));
+                    assert!(!lookup_satisfied(&t, q, &wrong, entry), "{:?} q = {q} read as {other}", t.function);
+                }
+            }
+        }
+    }
+    let t = &tables()[0];
+    // Not one-hot: two highs set, or a high of 2 and another of -1 (sums to 1, not boolean).
+    let q = 40i128;
+    let u = (q + 127) as usize;
+    let mut two = LookupHint::honest(q);
+    two.high[(u >> 4) + 1] = 1;
+    assert!(!lookup_satisfied(t, q, &two, i128::from(t.lookup(q as i32))));
+    let mut signed = LookupHint::honest(q);
+    signed.high[u >> 4] = 2;
+    signed.high[0] = -1;
+    for claimed in -300..300 {
+        assert!(!lookup_satisfied(t, q, &signed, claimed), "a non-boolean one-hot with output {claimed}");
+    }
+    // q = 128 (u = 255) is beyond the table; the caller's clamp excludes it, and -128 has no
+    // nibbles at all.
+    assert!(!lookup_satisfied(t, -128, &LookupHint::honest(-128), 0));
+}
+
+/// The cost of one lookup, pinned: constraints and nonzeros for Sigmoid and Tanh tables at the
+/// importer's saturating scales: 51 constraints and about 455 nonzeros (every row changes); a
+/// coarser scale whose saturated rows are constant saves a product a row.
+#[test]
+fn one_lookup_costs_at_most_51_constraints() {
+    let mut pinned = Vec::new();
+    for t in tables() {
+        let mut cs = TestShapeCS::<nova_snark::provider::Bn256EngineKZG>::new();
+        let x = Int::alloc(cs.namespace(|| "q"), 0).unwrap();
+        let before = cs.num_constraints();
+        lookup(cs.namespace(|| "lookup"), &x, &t.values, &LookupHint::honest(0)).unwrap();
+        let constraints = cs.num_constraints() - before;
+        let nnz: usize = cs.constraints.iter().map(|(a, b, c, _)| a.len() + b.len() + c.len()).sum();
+        assert!(constraints <= 51, "{constraints}");
+        pinned.push((t.function.name(), constraints, nnz));
+    }
+    assert_eq!(
+        format!("{pinned:?}"),
+        "[(\"Sigmoid\", 51, 453), (\"Tanh\", 51, 454), (\"Sigmoid\", 51, 455), (\"Sigmoid\", 41, 263)]",
+        "a change here is a reviewed change of the lookup's shape"
+    );
+}
+
+#[test]
+fn every_step_of_a_table_model_is_satisfied_in_both_modes() {
+    for name in ["tanh_mlp", "sigmoid_mlp", "mlp_logistic_digits", "mlp_tanh_digits"] {
+        let model = corpus_model(name);
+        assert!(model.layers.iter().any(|l| l.table.is_some()), "{name} has a table layer");
+        let trace = model.run(&sample_input(&model, 4)).unwrap();
+        for mode in [WeightMode::Public, WeightMode::Private(Blinding::random(&model))] {
+            for step in 0..model.steps() {
+                let circuit = StepCircuit::new(&model, &mode, step, &trace.steps[step]).unwrap();
+                let mut cs = Cs::new();
+                circuit.synthesize(&mut cs).unwrap();
+                assert!(cs.is_satisfied(), "{name} {} step {step}: {:?}", mode.name(), cs.which_is_unsatisfied());
+            }
+        }
+    }
+}
+
+/// The index of a table layer whose output on `input` changes when `table[k]` does, and `k`.
+fn used_entry(model: &Model, input: &[i32]) -> (usize, usize) {
+    let l = model.layers.iter().position(|l| l.table.is_some()).unwrap();
+    let mut before = model.clone();
+    before.layers[l].table = None;
+    let q = before.layers[l].forward(input)[0];
+    (l, (q + 127) as usize)
+}
+
+#[test]
+fn a_changed_table_entry_is_another_commitment_and_opens_nothing() {
+    let model = corpus_model("tanh_mlp");
+    let trace = model.run(&sample_input(&model, 6)).unwrap();
+    let (l, k) = used_entry(&model, &trace.steps[0]);
+    assert_eq!(l, 0);
+    // A prover whose table differs in the entry this input reads (still monotone).
+    let mut forged = model.clone();
+    let values = &mut forged.layers[l].table.as_mut().unwrap().values;
+    if k + 1 < TABLE_LEN && values[k] < values[k + 1] {
+        values[k] += 1;
+    } else {
+        values[k] -= 1;
+    }
+    forged.validate().unwrap();
+    assert_ne!(forged.commitment(), model.commitment(), "the table is committed");
+    let forged_trace = forged.run(&trace.steps[0].iter().map(|v| *v as i8).collect::<Vec<_>>()).unwrap();
+    assert_ne!(forged_trace.steps[1], trace.steps[1], "the input reads the changed entry");
+
+    // Public weights: the forged table's output claimed against the registered model.
+    let honest = StepCircuit::new(&model, &WeightMode::Public, 0, &trace.steps[0]).unwrap();
+    let io = *honest.io();
+    let forged_step = StepCircuit::new(&forged, &WeightMode::Public, 0, &forged_trace.steps[0]).unwrap();
+    let claim = [io[0], io[1], forged_step.io()[2], io[3]];
+    let mut cs = Cs::new();
+    honest.with_io(claim).synthesize(&mut cs).unwrap();
+    assert!(!cs.is_satisfied(), "the registered table gave the forged output");
+
+    // Private weights: the forged table's circuit against the registered blinded commitment.
+    let blinding = Blinding::random(&model);
+    let registered = blinding.model_commitment(&model).unwrap().to_field().unwrap();
+    let mode = WeightMode::Private(blinding);
+    let circuit = StepCircuit::new(&forged, &mode, 0, &forged_trace.steps[0]).unwrap();
+    let io = *circuit.io();
+    assert_ne!(io[3], registered);
+    let mut cs = Cs::new();
+    circuit.with_io([io[0], io[1], io[2], registered]).synthesize(&mut cs).unwrap();
+    assert!(!cs.is_satisfied(), "a changed table opened the registered commitment");
+    // And the honest private step with the honest output is satisfied.
+    let mut cs = Cs::new();
+    StepCircuit::new(&model, &mode, 0, &trace.steps[0]).unwrap().synthesize(&mut cs).unwrap();
+    assert!(cs.is_satisfied());
+    assert_ne!(registered, Fr::ZERO);
+}
+
+#[test]
+fn a_table_model_is_proven_and_verified_and_tampering_is_rejected() {
+    let model = corpus_model("tanh_mlp");
+    let (prover, _) = ModelProver::setup(model.clone(), WeightMode::Public, &KeySource::InsecureTest, None).unwrap();
+    let trace = model.run(&sample_input(&model, 8)).unwrap();
+    let (proof, _) = prover.prove(RequestId::from_u64(3), &trace, 0..model.steps(), |_| {}).unwrap();
+    prover.verify(&proof).unwrap();
+    assert_eq!(proof.steps, model.step_commitments(&trace));
+    let mut wrong = proof.clone();
+    wrong.steps[1] = verdict_circuits::Commitment::from_field(wrong.steps[1].to_field().unwrap() + Fr::ONE);
+    assert!(prover.verify(&wrong).is_err(), "a changed step commitment verified");
+}
+
+#[test]
+fn table_models_are_refused_for_tiles_by_name() {
+    let err = TilePlan::new(&corpus_model("mlp_logistic_digits")).unwrap_err().to_string();
+    assert!(err.contains("layer 0: Sigmoid by table"), "{err}");
+}
+
+#[test]
+fn table_layers_round_trip_and_malformed_tables_are_named() {
+    let model = corpus_model("sigmoid_mlp");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.json");
+    model.save(&path).unwrap();
+    assert_eq!(Model::load(&path).unwrap(), model);
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(doc["layers"][0]["table"]["function"], "sigmoid");
+    let error_of = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut d = doc.clone();
+        edit(&mut d);
+        Model::from_json(&d.to_string()).unwrap_err().to_string()
+    };
+    let err = error_of(&|d| d["layers"][0]["table"]["values"] = "00".into());
+    assert!(err.contains("layer 0: expected 255 table values"), "{err}");
+    let err = error_of(&|d| {
+        let hex = d["layers"][0]["table"]["values"].as_str().unwrap().to_string();
+        d["layers"][0]["table"]["values"] = format!("7f{}", &hex[2..]).into();
+    });
+    assert!(err.contains("layer 0: the Sigmoid table is not non-decreasing"), "{err}");
+    let err = error_of(&|d| d["layers"][0]["activation"] = "relu".into());
+    assert!(err.contains("layer 0: a layer with a table must not also apply ReLU"), "{err}");
+    let err = error_of(&|d| d["layers"][1]["table"] = d["layers"][0]["table"].clone());
+    assert!(err.contains("layer 1: the last layer cannot apply a table"), "{err}");
+    let err = error_of(&|d| d["layers"][0]["table"]["function"] = "softplus".into());
+    assert!(err.contains("unknown variant `softplus`"), "{err}");
+}
