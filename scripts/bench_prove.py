@@ -70,9 +70,15 @@ def first_row_of(path):
     return [float(v) for v in rows[start]]
 
 
-def sources(name):
-    """The ONNX file and calibration rows of a shipped model, or of `corpus/<name>` (an export
-    of the importer's corpus, e.g. `corpus/mlp_logistic_digits` with Sigmoid layers)."""
+SYNTHETIC = ("mlp-", "sigmoid-", "tanh-")
+
+
+def sources(name, work):
+    """The ONNX file and calibration rows of a shipped model, of `corpus/<name>` (an export of
+    the importer's corpus), or of a seeded synthetic MLP (`mlp-64-32-10`; `sigmoid-64-32-10` and
+    `tanh-64-32-10` with those activations), written to `work`."""
+    if name.startswith(SYNTHETIC):
+        return synthetic_onnx(name, work)
     if name.startswith("corpus/"):
         stem = ROOT / "models" / "corpus" / name.removeprefix("corpus/")
         return stem.with_suffix(".onnx"), Path(f"{stem}.calibration.csv")
@@ -80,10 +86,11 @@ def sources(name):
 
 
 def model_file(name, oracle, work):
-    """The shipped model file, or a corpus model imported here with `oracle model import`."""
-    if not name.startswith("corpus/"):
+    """The shipped model file, or a corpus or synthetic model imported here with `oracle model
+    import`."""
+    if not name.startswith(("corpus/", *SYNTHETIC)):
         return ROOT / "models" / f"{name}.model.json"
-    onnx_path, csv_path = sources(name)
+    onnx_path, csv_path = sources(name, work)
     model = work / f"{name.replace('/', '-')}.model.json"
     if not model.exists():
         subprocess.run([oracle, "model", "import", onnx_path, "--calibration", csv_path, "-o", model],
@@ -93,7 +100,7 @@ def model_file(name, oracle, work):
 
 def verdict(binary, name, private, work, oracle):
     model = model_file(name, oracle, work)
-    row = first_row_of(sources(name)[1])
+    row = first_row_of(sources(name, work)[1])
     name = name.replace("/", "-")
     keys = work / f"keys-{name}-{private}"
     proof = work / f"verdict-{name}-{private}.json"
@@ -162,7 +169,7 @@ def ezkl_step(step, args):
 
 
 def ezkl(python, name, visibility, work):
-    onnx_path, csv_path = sources(name)
+    onnx_path, csv_path = sources(name, work)
     return ezkl_on(python, name.replace("/", "-"), onnx_path, csv_path, visibility, work)
 
 
@@ -207,13 +214,17 @@ def synthetic_onnx(name, work):
     from train_models import gemm_onnx
     import onnx
 
-    dims = [int(d) for d in name.split("-")[1:]]
+    kind, *widths = name.split("-")
+    dims = [int(d) for d in widths]
+    act = {"mlp": True, "sigmoid": "Sigmoid", "tanh": "Tanh"}[kind]
     rng = np.random.default_rng(sum(dims))
     layers = []
     for i, (n, m) in enumerate(zip(dims, dims[1:])):
         w = rng.normal(0, 1 / np.sqrt(n), (m, n))
-        layers.append((w, rng.normal(0, 0.1, m), i < len(dims) - 2))
+        layers.append((w, rng.normal(0, 0.1, m), act if i < len(dims) - 2 else False))
     onnx_path, csv_path = work / f"{name}.onnx", work / f"{name}.calibration.csv"
+    if onnx_path.exists():
+        return onnx_path, csv_path
     onnx.save(gemm_onnx(name, layers, dims[0]), onnx_path)
     rows = rng.uniform(-1, 1, (64, dims[0]))
     np.savetxt(csv_path, rows, delimiter=",", fmt="%.6g", header=",".join(f"x{i}" for i in range(dims[0])), comments="")
@@ -224,10 +235,7 @@ def tiles_rows(args, work):
     """The --tiles benchmark: rows of (model, prover, result)."""
     rows = []
     for name in args.models or TILE_MODELS:
-        if name.startswith("mlp-"):
-            onnx_path, csv_path = synthetic_onnx(name, work)
-        else:
-            onnx_path, csv_path = ROOT / "models" / f"{name}.onnx", ROOT / "models" / f"{name}.calibration.csv"
+        onnx_path, csv_path = sources(name, work)
         model = work / f"{name}.model.json"
         subprocess.run([args.oracle, "model", "import", onnx_path, "--calibration", csv_path, "-o", model],
                        check=True, capture_output=True)

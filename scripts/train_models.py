@@ -58,7 +58,8 @@ OPSET = 13
 
 
 def gemm_onnx(name, layers, input_dim, standardize=None):
-    """A chain of dense layers (W [out, in], b [out], relu) as torch.onnx.export writes nn.Linear;
+    """A chain of dense layers (W [out, in], b [out], activation: True for ReLU, an operator name,
+    or False) as torch.onnx.export writes nn.Linear;
     with `standardize=(mean, std)`, the input is first standardized by an Add and a Mul (as a
     model exported with its preprocessing has it)."""
     nodes, inits = [], []
@@ -71,16 +72,18 @@ def gemm_onnx(name, layers, input_dim, standardize=None):
         nodes.append(helper.make_node("Mul", ["centered", "standardize.scale"], ["standardized"],
                                       name="/standardize/Mul"))
         cur = "standardized"
-    for i, (w, b, relu) in enumerate(layers):
+    for i, (w, b, act) in enumerate(layers):
         inits.append(numpy_helper.from_array(w.astype(np.float32), f"fc{i}.weight"))
         inits.append(numpy_helper.from_array(b.astype(np.float32), f"fc{i}.bias"))
-        out = f"fc{i}" if relu or i < len(layers) - 1 else "output"
+        out = f"fc{i}" if act or i < len(layers) - 1 else "output"
         nodes.append(helper.make_node("Gemm", [cur, f"fc{i}.weight", f"fc{i}.bias"], [out],
                                       name=f"/fc{i}/Gemm", alpha=1.0, beta=1.0, transB=1))
         cur = out
-        if relu:
-            nxt = f"relu{i}" if i < len(layers) - 1 else "output"
-            nodes.append(helper.make_node("Relu", [cur], [nxt], name=f"/relu{i}/Relu"))
+        if act:
+            # True: ReLU; or the operator's name ("Sigmoid", "Tanh").
+            op = "Relu" if act is True else act
+            nxt = f"{op.lower()}{i}" if i < len(layers) - 1 else "output"
+            nodes.append(helper.make_node(op, [cur], [nxt], name=f"/{op.lower()}{i}/{op}"))
             cur = nxt
     graph = helper.make_graph(
         nodes, name,
@@ -424,6 +427,7 @@ def corpus():
     from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import MinMaxScaler, Normalizer, StandardScaler
+    from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor, RandomForestRegressor
     from sklearn.tree import DecisionTreeClassifier
     from skl2onnx import to_onnx
 
@@ -480,12 +484,27 @@ def corpus():
     export("linreg_diabetes", LinearRegression().fit(x_train, y_train), x_train, x_test, "regressor")
     export("ridge_minmax_diabetes", make_pipeline(MinMaxScaler(), Ridge()).fit(x_train, y_train),
            x_train, x_test, "regressor")
-    # Refused by name: a row normalization, a decision tree.
+    # Tree ensembles as skl2onnx writes them (TreeEnsembleRegressor; SUM of pre-divided leaves for
+    # a forest, base values for boosting).
+    export("forest_diabetes", RandomForestRegressor(n_estimators=10, max_depth=4, random_state=0)
+           .fit(x_train, y_train), x_train, x_test, "regressor")
+    export("gbdt_diabetes", GradientBoostingRegressor(n_estimators=30, max_depth=3, random_state=0)
+           .fit(x_train, y_train), x_train, x_test, "regressor")
+    # Refused by name: a row normalization.
     export("normalizer_ridge_diabetes", make_pipeline(Normalizer(), Ridge()).fit(x_train, y_train),
            x_train, x_test, "unsupported", refused="ai.onnx.ml::Normalizer")
+    # TreeEnsembleClassifier: a binary decision tree (one probability score), a boosted binary
+    # ensemble (one logit, post_transform LOGISTIC) and a multi-class tree (a score a class).
     x, y = load_breast_cancer(return_X_y=True)
-    export("tree_breast_cancer", DecisionTreeClassifier(max_depth=4, random_state=0).fit(x, y), x, x,
-           "unsupported", refused="ai.onnx.ml::TreeEnsembleClassifier")
+    x_train, x_test, y_train, _ = train_test_split(x, y, test_size=0.3, random_state=0)
+    export("tree_breast_cancer", DecisionTreeClassifier(max_depth=4, random_state=0).fit(x_train, y_train),
+           x_train, x_test, "classifier")
+    export("gbdt_breast_cancer", GradientBoostingClassifier(n_estimators=30, max_depth=3, random_state=0)
+           .fit(x_train, y_train), x_train, x_test, "classifier")
+    d = load_digits()
+    x_train, x_test, y_train, _ = train_test_split(d.data, d.target, test_size=0.3, random_state=0)
+    export("tree_digits", DecisionTreeClassifier(max_depth=8, random_state=0).fit(x_train, y_train),
+           x_train, x_test, "classifier")
     # A PyTorch-style binary classifier (Gemm, Relu, Gemm to one logit, Sigmoid) on standardized
     # breast-cancer features: the model takes the standardized row.
     x, y = load_breast_cancer(return_X_y=True)

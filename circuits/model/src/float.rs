@@ -31,6 +31,10 @@ pub struct FloatModel {
     /// The input's normalization (a scaler in front of the first layer), applied to real inputs
     /// before anything else.
     pub normalize: Option<crate::model::Normalize>,
+    /// The int8 input scale, when the importer fixes it (a tree ensemble normalizes each
+    /// feature so that its thresholds lie in [-0.95, 0.95]: scale 1/127, whatever the
+    /// calibration rows); otherwise quantization takes it from the calibration rows.
+    pub input_scale: Option<f64>,
 }
 
 impl FloatModel {

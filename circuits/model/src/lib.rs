@@ -16,6 +16,7 @@ mod quantize;
 /// Tiles: fixed-size steps of a model's inference (the trace a dispute bisects).
 pub mod tiles;
 mod trace_tree;
+mod trees;
 
 pub use commit::{
     activation_commitment, layer_commitment, model_commitment_with, pack, parse_salt, poseidon_constants,

@@ -134,6 +134,10 @@ pub enum TableFunction {
     Sigmoid,
     /// `tanh(x)`, in (-1, 1).
     Tanh,
+    /// `1` for `x ≥ 0`, else `0`: a tree ensemble's comparisons. Its layer requantizes with a
+    /// multiplier of exactly 1 (`m = 2`, `shift = 1`), so that the step reads the accumulator's
+    /// sign (the clamp keeps it), and its output is 0 or 1 at scale 1.
+    Step,
 }
 
 impl TableFunction {
@@ -142,6 +146,7 @@ impl TableFunction {
         match self {
             Self::Sigmoid => 1.0 / (1.0 + (-x).exp()),
             Self::Tanh => x.tanh(),
+            Self::Step => f64::from(u8::from(x >= 0.0)),
         }
     }
 
@@ -150,6 +155,7 @@ impl TableFunction {
         match self {
             Self::Sigmoid => "Sigmoid",
             Self::Tanh => "Tanh",
+            Self::Step => "a tree's comparison",
         }
     }
 
@@ -160,6 +166,7 @@ impl TableFunction {
         match self {
             Self::Sigmoid => 5.6,
             Self::Tanh => 3.2,
+            Self::Step => f64::from(INT8_MAX),
         }
     }
 }
@@ -167,7 +174,14 @@ impl TableFunction {
 impl Table {
     /// The table of `function` for pre-activations at `input_scale`, with outputs at 1/127:
     /// `values[q + 127] = round_half_away(f(q · input_scale) · 127)`.
+    ///
+    /// The step's table ([`TableFunction::Step`]) reads `q` alone: `values[q + 127] = [q ≥ 0]`,
+    /// at output scale 1.
     pub fn new(function: TableFunction, input_scale: f64) -> Self {
+        if function == TableFunction::Step {
+            let values = (-INT8_MAX..=INT8_MAX).map(|q| i8::from(q >= 0)).collect();
+            return Self { function, input_scale, output_scale: 1.0, values };
+        }
         let output_scale = 1.0 / f64::from(INT8_MAX);
         let values = (-INT8_MAX..=INT8_MAX)
             .map(|q| (function.apply(f64::from(q) * input_scale) / output_scale).round().clamp(-127.0, 127.0) as i8)

@@ -330,6 +330,9 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
     // applied before quantization. Folded into the first layer instead, features of different
     // ranges would share one int8 scale and the small ones would round to zero.
     let mut normalize: Option<Normalize> = None;
+    // Fixed by a tree ensemble (its thresholds normalized into [-0.95, 0.95]); otherwise from
+    // the calibration rows.
+    let mut input_scale: Option<f64> = None;
 
     for node in &graph.node {
         let at = if node.name.is_empty() {
@@ -392,7 +395,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                     tail = Tail::Linear;
                 }
                 "LinearClassifier" => {
-                    let labels = class_labels(node, &at)?;
+                    let labels = crate::trees::class_labels(node, &at)?;
                     let rows = attr(node, "coefficients").map_or(0, |a| a.floats.len()) / width.max(1);
                     let layer = if rows == 1 && labels == 2 {
                         // Binary: one score s, class 1 when s > 0. As two outputs [-s, s] the
@@ -428,7 +431,28 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                     return Err(unsupported(" (a row normalization is not a linear map: no circuit for it)"))
                 }
                 "TreeEnsembleClassifier" | "TreeEnsembleRegressor" => {
-                    return Err(unsupported(" (tree ensembles are not supported yet)"))
+                    if tail != Tail::Input || pending.is_some() || !layers.is_empty() {
+                        return Err(unsupported(" (a tree ensemble must read the model's input, or a scaler of it)"));
+                    }
+                    let classifier = op == "TreeEnsembleClassifier";
+                    let ensemble = crate::trees::tree_ensemble(node, width, classifier, &at)?;
+                    // The ensemble's per-feature normalization after the input's own.
+                    let e = ensemble.normalize;
+                    normalize = Some(match normalize.take() {
+                        None => e,
+                        Some(n) => Normalize {
+                            scale: n.scale.iter().zip(&e.scale).map(|(s, k)| s * k).collect(),
+                            offset: n.offset.iter().zip(e.scale.iter().zip(&e.offset)).map(|(o, (k, c))| o * k + c).collect(),
+                        },
+                    });
+                    input_scale = Some(1.0 / 127.0);
+                    layers.extend(ensemble.layers);
+                    width = ensemble.outputs;
+                    tail = Tail::Linear;
+                    if classifier {
+                        head = Some(node.output.get(1).cloned().unwrap_or(out));
+                        continue;
+                    }
                 }
                 _ => return Err(unsupported("")),
             }
@@ -734,7 +758,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
     let [output] = graph.output.as_slice() else {
         if head.is_some() {
             // A classifier's label and probabilities: the model's output is the scores.
-            return finish(name, input_dim, layers, pending, normalize);
+            return finish(name, input_dim, layers, pending, normalize, input_scale);
         }
         return Err(Error::graph(
             "graph outputs",
@@ -747,7 +771,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             format!("the output `{}` is not the end of the layer chain `{current}`", output.name),
         ));
     }
-    finish(name, input_dim, layers, pending, normalize)
+    finish(name, input_dim, layers, pending, normalize, input_scale)
 }
 
 /// A piecewise-linear activation as ReLU hinges of a layer's output `z`:
@@ -800,6 +824,7 @@ fn finish(
     mut layers: Vec<FloatLayer>,
     mut pending: Option<Affine>,
     normalize: Option<Normalize>,
+    input_scale: Option<f64>,
 ) -> Result<FloatModel> {
     if let Some(p) = pending.take() {
         // A trailing pool or normalization is a layer of its own.
@@ -822,7 +847,7 @@ fn finish(
         let weights = (0..n * n).map(|k| if k / n == k % n { 1.0 } else { 0.0 }).collect();
         layers.push(FloatLayer { in_dim: n, out_dim: n, weights, bias: vec![0.0; n], relu: false, table: None });
     }
-    let model = FloatModel { name: name.to_string(), input_dim, layers, normalize };
+    let model = FloatModel { name: name.to_string(), input_dim, layers, normalize, input_scale };
     model.validate()?;
     Ok(model)
 }
@@ -879,24 +904,6 @@ fn linear_head(node: &NodeProto, width: usize, rows: usize, at: &str) -> Result<
         b => return Err(Error::graph(at, format!("expected {rows} intercepts, found {}", b.len()))),
     };
     Ok(FloatLayer { in_dim: width, out_dim: rows, weights, bias, relu: false, table: None })
-}
-
-/// The number of a classifier's labels: integer labels must be 0, 1, …, n − 1 (the model's output
-/// is the class index); string labels are taken in order.
-fn class_labels(node: &NodeProto, at: &str) -> Result<usize> {
-    if let Some(ints) = attr(node, "classlabels_ints").map(|a| &a.ints).filter(|v| !v.is_empty()) {
-        if ints.iter().enumerate().any(|(i, l)| *l != i as i64) {
-            return Err(Error::graph(
-                at,
-                format!("class labels {ints:?}: expected 0, 1, …, n − 1 (the output is the class index)"),
-            ));
-        }
-        return Ok(ints.len());
-    }
-    match attr(node, "classlabels_strings").map(|a| a.strings.len()) {
-        Some(n) if n > 0 => Ok(n),
-        _ => Err(Error::graph(at, "a classifier without class labels")),
-    }
 }
 
 /// Checks a node after a classifier's scores (`head`): it may turn them into a label or

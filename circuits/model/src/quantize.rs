@@ -26,7 +26,7 @@ use crate::{
     engine::Prediction,
     float::FloatModel,
     model::{
-        Activation, InputSpec, Layer, Model, OutputSpec, Requant, Table, Task, ACC_BOUND, INT8_MAX, MAX_SHIFT, MODEL_FORMAT,
+        Activation, InputSpec, Layer, Model, OutputSpec, Requant, Table, TableFunction, Task, ACC_BOUND, INT8_MAX, MAX_SHIFT, MODEL_FORMAT,
         MODEL_FORMAT_VERSION,
     },
     Error, Result,
@@ -216,11 +216,16 @@ pub fn quantize_with_report(
     }
     let task = task.unwrap_or(if float.output_dim() == 1 { Task::Regression } else { Task::Classification });
 
-    let input_max = max_abs(&mut calibration.rows.iter().flat_map(|r| float.normalized(r)));
-    if input_max == 0.0 {
-        return Err(Error::Calibration("every calibration input is zero: cannot fix the input scale".into()));
-    }
-    let input_scale = input_max / f64::from(INT8_MAX);
+    let input_scale = match float.input_scale {
+        Some(s) => s,
+        None => {
+            let input_max = max_abs(&mut calibration.rows.iter().flat_map(|r| float.normalized(r)));
+            if input_max == 0.0 {
+                return Err(Error::Calibration("every calibration input is zero: cannot fix the input scale".into()));
+            }
+            input_max / f64::from(INT8_MAX)
+        }
+    };
     let activations: Vec<Vec<(Vec<f64>, Vec<f64>)>> =
         calibration.rows.iter().map(|r| float.activations_and_pre(r)).collect();
     if let Some(l) = float.layers.last().filter(|l| l.table.is_some()) {
@@ -312,6 +317,8 @@ pub fn quantize_with_report(
             None
         } else {
             let out_scale = match fl.table {
+                // q = acc exactly (multiplier 1): the step reads the accumulator's sign.
+                Some(TableFunction::Step) => acc_scales.iter().copied().fold(0.0f64, f64::max),
                 None => {
                     let y_max = max_abs(&mut activations.iter().flat_map(|a| a[index].0.iter().copied()));
                     if y_max == 0.0 {
@@ -339,7 +346,13 @@ pub fn quantize_with_report(
                     "layer {index}: requantization multiplier {largest} is too large for int32 fixed point"
                 )));
             }
-            let multipliers = real.iter().map(|r| (r * 2f64.powi(shift as i32)).round() as i32).collect();
+            let mut multipliers: Vec<i32> =
+                real.iter().map(|r| (r * 2f64.powi(shift as i32)).round() as i32).collect();
+            if fl.table == Some(TableFunction::Step) {
+                // Exactly 1 a row, whatever its scale: only the sign matters, and it survives.
+                multipliers = vec![2; fl.out_dim];
+                shift = 1;
+            }
             in_scale = out_scale;
             if let Some(f) = fl.table {
                 let t = Table::new(f, out_scale);

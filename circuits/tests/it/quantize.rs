@@ -33,7 +33,7 @@ fn random_model(rng: &mut Rng, dims: &[usize]) -> FloatModel {
             }
         })
         .collect();
-    FloatModel { name: "random".into(), input_dim: dims[0], layers, normalize: None }
+    FloatModel { name: "random".into(), input_dim: dims[0], layers, normalize: None, input_scale: None }
 }
 
 fn calibration(rng: &mut Rng, width: usize, rows: usize, constant_column: Option<usize>) -> Calibration {

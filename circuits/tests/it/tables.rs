@@ -37,6 +37,8 @@ fn tables() -> Vec<Table> {
         Table::new(TableFunction::Sigmoid, 0.5 / 127.0),
         // Coarse: the saturated tails are rows of equal entries (no product).
         Table::new(TableFunction::Sigmoid, 20.0 / 127.0),
+        // A tree's comparison: one row changes (at q = 0).
+        Table::new(TableFunction::Step, 1.0),
     ]
 }
 
@@ -56,9 +58,9 @@ fn tables_are_the_rounded_functions_and_monotone() {
     for t in tables() {
         assert_eq!(t.values.len(), TABLE_LEN);
         for q in -127..=127 {
-            // An independent reading: the float function at q's real value, in units of 1/127.
+            // An independent reading: the float function at q's real value, in output units.
             let real = t.function.apply(f64::from(q) * t.input_scale);
-            let expected = (real * 127.0).round() as i32;
+            let expected = (real / t.output_scale).round() as i32;
             assert_eq!(t.lookup(q), expected, "{:?} q = {q}", t.function);
         }
         assert!(t.values.windows(2).all(|w| w[0] <= w[1]));
@@ -125,14 +127,14 @@ fn one_lookup_costs_at_most_51_constraints() {
     }
     assert_eq!(
         format!("{pinned:?}"),
-        "[(\"Sigmoid\", 51, 453), (\"Tanh\", 51, 454), (\"Sigmoid\", 51, 455), (\"Sigmoid\", 41, 263)]",
+        "[(\"Sigmoid\", 51, 453), (\"Tanh\", 51, 454), (\"Sigmoid\", 51, 455), (\"Sigmoid\", 41, 263), (\"a tree's comparison\", 36, 170)]",
         "a change here is a reviewed change of the lookup's shape"
     );
 }
 
 #[test]
 fn every_step_of_a_table_model_is_satisfied_in_both_modes() {
-    for name in ["tanh_mlp", "sigmoid_mlp", "mlp_logistic_digits", "mlp_tanh_digits"] {
+    for name in ["tanh_mlp", "sigmoid_mlp", "mlp_logistic_digits", "mlp_tanh_digits", "tree_breast_cancer", "gbdt_diabetes"] {
         let model = corpus_model(name);
         assert!(model.layers.iter().any(|l| l.table.is_some()), "{name} has a table layer");
         let trace = model.run(&sample_input(&model, 4)).unwrap();
@@ -202,22 +204,61 @@ fn a_changed_table_entry_is_another_commitment_and_opens_nothing() {
 }
 
 #[test]
-fn a_table_model_is_proven_and_verified_and_tampering_is_rejected() {
-    let model = corpus_model("tanh_mlp");
-    let (prover, _) = ModelProver::setup(model.clone(), WeightMode::Public, &KeySource::InsecureTest, None).unwrap();
-    let trace = model.run(&sample_input(&model, 8)).unwrap();
-    let (proof, _) = prover.prove(RequestId::from_u64(3), &trace, 0..model.steps(), |_| {}).unwrap();
-    prover.verify(&proof).unwrap();
-    assert_eq!(proof.steps, model.step_commitments(&trace));
-    let mut wrong = proof.clone();
-    wrong.steps[1] = verdict_circuits::Commitment::from_field(wrong.steps[1].to_field().unwrap() + Fr::ONE);
-    assert!(prover.verify(&wrong).is_err(), "a changed step commitment verified");
+fn table_models_and_tree_ensembles_are_proven_and_verified_and_tampering_is_rejected() {
+    for name in ["tanh_mlp", "gbdt_breast_cancer"] {
+        let model = corpus_model(name);
+        let started = std::time::Instant::now();
+        let (prover, _) =
+            ModelProver::setup(model.clone(), WeightMode::Public, &KeySource::InsecureTest, None).unwrap();
+        let trace = model.run(&sample_input(&model, 8)).unwrap();
+        let (proof, _) = prover.prove(RequestId::from_u64(3), &trace, 0..model.steps(), |_| {}).unwrap();
+        prover.verify(&proof).unwrap();
+        eprintln!("{name}: {} constraints a step, setup and proof {:?}", prover.num_constraints(), started.elapsed());
+        assert_eq!(proof.steps, model.step_commitments(&trace));
+        let mut wrong = proof.clone();
+        wrong.steps[1] = verdict_circuits::Commitment::from_field(wrong.steps[1].to_field().unwrap() + Fr::ONE);
+        assert!(prover.verify(&wrong).is_err(), "{name}: a changed step commitment verified");
+    }
 }
 
 #[test]
 fn table_models_are_refused_for_tiles_by_name() {
     let err = TilePlan::new(&corpus_model("mlp_logistic_digits")).unwrap_err().to_string();
     assert!(err.contains("layer 0: Sigmoid by table"), "{err}");
+    let err = TilePlan::new(&corpus_model("gbdt_breast_cancer")).unwrap_err().to_string();
+    assert!(err.contains("layer 0: a tree's comparison by table"), "{err}");
+}
+
+/// A tree ensemble's steps: every comparison (step 0) and every leaf indicator (step 1) is
+/// bound: a claimed output with any one of them flipped leaves the step unsatisfied, in both
+/// weight modes; so does a wrong leaf value sum (step 2).
+#[test]
+fn a_wrong_comparison_leaf_or_sum_of_a_tree_ensemble_is_unsatisfied() {
+    let model = corpus_model("tree_breast_cancer");
+    assert_eq!(model.steps(), 3);
+    let trace = model.run(&sample_input(&model, 2)).unwrap();
+    for mode in [WeightMode::Public, WeightMode::Private(Blinding::random(&model))] {
+        for step in 0..3 {
+            let honest = StepCircuit::new(&model, &mode, step, &trace.steps[step]).unwrap();
+            let io = *honest.io();
+            let width = trace.steps[step + 1].len();
+            for k in 0..width {
+                let mut wrong = trace.steps[step + 1].clone();
+                // Comparisons and leaves are 0 or 1: flip one; a sum is off by one.
+                wrong[k] = if step < 2 { 1 - wrong[k] } else { wrong[k] + 1 };
+                let z = verdict_circuits::activation_commitment(
+                    step + 1,
+                    &wrong,
+                    verdict_circuits::step_bits(&model, step + 1),
+                );
+                let mut cs = Cs::new();
+                honest.clone().with_io([io[0], io[1], z, io[3]]).synthesize(&mut cs).unwrap();
+                assert!(!cs.is_satisfied(), "{} step {step}: output {k} changed and accepted", mode.name());
+            }
+        }
+    }
+    // The leaf indicators are one-hot a tree: exactly one leaf of the single tree is reached.
+    assert_eq!(trace.steps[2].iter().sum::<i32>(), 1);
 }
 
 #[test]
@@ -248,3 +289,4 @@ fn table_layers_round_trip_and_malformed_tables_are_named() {
     let err = error_of(&|d| d["layers"][0]["table"]["function"] = "softplus".into());
     assert!(err.contains("unknown variant `softplus`"), "{err}");
 }
+
