@@ -315,6 +315,35 @@ def credit():
                fmt="%.6g", header=",".join(CREDIT_FEATURES + ["defaulted"]), comments="")
 
 
+def credit_gbdt():
+    """The lending model that banks actually run: a gradient-boosted ensemble (40 trees of depth 3)
+    on the same synthetic credit book, on raw features (trees need no standardization), exported
+    by skl2onnx as a TreeEnsembleClassifier (one logit, post_transform LOGISTIC)."""
+    from sklearn.ensemble import GradientBoostingClassifier
+    from skl2onnx import to_onnx
+
+    x, y, logit = credit_data(24000)
+    split = 20000
+    gbdt = GradientBoostingClassifier(n_estimators=40, max_depth=3, learning_rate=0.2, random_state=0)
+    gbdt.fit(x[:split], y[:split])
+    accuracy = gbdt.score(x[split:], y[split:])
+    bayes = ((logit[split:] > 0).astype(int) == y[split:]).mean()
+    print(f"credit_gbdt: float test accuracy {accuracy:.2%} on {len(y) - split} held-out applicants "
+          f"(the generator's own rule: {bayes:.2%})")
+    onx = to_onnx(gbdt, x[:1].astype(np.float32), target_opset={"": 13, "ai.onnx.ml": 3})
+    path = os.path.join(OUT, "credit_gbdt.onnx")
+    onnx.save(onx, path)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    reference = x[split:split + 200]
+    labels = sess.run(None, {sess.get_inputs()[0].name: reference.astype(np.float32)})[0]
+    with open(os.path.join(OUT, "credit_gbdt.reference.json"), "w") as f:
+        json.dump({"inputs": reference.astype(np.float32).astype(float).tolist(), "labels": [int(v) for v in labels]}, f)
+        f.write("\n")
+    np.savetxt(os.path.join(OUT, "credit_gbdt.calibration.csv"), x[:400].astype(np.float32), delimiter=",",
+               fmt="%.6g", header=",".join(CREDIT_FEATURES), comments="")
+    print("  wrote credit_gbdt.onnx, credit_gbdt.calibration.csv (400 rows), credit_gbdt.reference.json")
+
+
 # ---------------------------------------------------------------------------------------------
 # digits CNN (numpy: forward and backward by hand)
 
@@ -435,8 +464,9 @@ def corpus():
     os.makedirs(out, exist_ok=True)
     manifest = []
 
-    def export(name, model, x_train, x_test, kind, refused=None):
-        onx = to_onnx(model, x_train[:1].astype(np.float32), target_opset={"": 13, "ai.onnx.ml": 3})
+    def export(name, model, x_train, x_test, kind, refused=None, onx=None):
+        if onx is None:
+            onx = to_onnx(model, x_train[:1].astype(np.float32), target_opset={"": 13, "ai.onnx.ml": 3})
         path = os.path.join(out, f"{name}.onnx")
         onnx.save(onx, path)
         entry = {"name": name, "kind": kind}
@@ -490,6 +520,13 @@ def corpus():
            .fit(x_train, y_train), x_train, x_test, "regressor")
     export("gbdt_diabetes", GradientBoostingRegressor(n_estimators=30, max_depth=3, random_state=0)
            .fit(x_train, y_train), x_train, x_test, "regressor")
+    import xgboost
+    import onnxmltools
+    from onnxmltools.convert.common.data_types import FloatTensorType
+    xgb = xgboost.XGBRegressor(n_estimators=20, max_depth=3, random_state=0).fit(x_train, y_train)
+    export("xgboost_diabetes", xgb, x_train, x_test, "regressor",
+           onx=onnxmltools.convert_xgboost(xgb, initial_types=[("input", FloatTensorType([None, x_train.shape[1]]))],
+                                           target_opset=13))
     # Refused by name: a row normalization.
     export("normalizer_ridge_diabetes", make_pipeline(Normalizer(), Ridge()).fit(x_train, y_train),
            x_train, x_test, "unsupported", refused="ai.onnx.ml::Normalizer")
@@ -501,6 +538,21 @@ def corpus():
            x_train, x_test, "classifier")
     export("gbdt_breast_cancer", GradientBoostingClassifier(n_estimators=30, max_depth=3, random_state=0)
            .fit(x_train, y_train), x_train, x_test, "classifier")
+    # XGBoost and LightGBM through onnxmltools (no default-domain opset, or opset 9; XGBoost
+    # compares with BRANCH_LT).
+    import lightgbm
+    import onnxmltools
+    import xgboost
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    def mltools(convert, model):
+        return convert(model, initial_types=[("input", FloatTensorType([None, x_train.shape[1]]))], target_opset=13)
+
+    xgb = xgboost.XGBClassifier(n_estimators=30, max_depth=3, random_state=0).fit(x_train, y_train)
+    export("xgboost_breast_cancer", xgb, x_train, x_test, "classifier", onx=mltools(onnxmltools.convert_xgboost, xgb))
+    lgbm = lightgbm.LGBMClassifier(n_estimators=30, num_leaves=8, random_state=0, verbose=-1).fit(x_train, y_train)
+    export("lightgbm_breast_cancer", lgbm, x_train, x_test, "classifier",
+           onx=mltools(onnxmltools.convert_lightgbm, lgbm))
     d = load_digits()
     x_train, x_test, y_train, _ = train_test_split(d.data, d.target, test_size=0.3, random_state=0)
     export("tree_digits", DecisionTreeClassifier(max_depth=8, random_state=0).fit(x_train, y_train),
@@ -600,7 +652,7 @@ def corpus():
 
 MODELS = {"price_feed": lambda: price_feed(), "tictactoe": lambda: tictactoe(), "digits": lambda: digits(),
           "digits_cnn": lambda: digits_cnn(), "digits_1m": lambda: digits_1m(), "credit": lambda: credit(),
-          "corpus": lambda: corpus()}
+          "credit_gbdt": lambda: credit_gbdt(), "corpus": lambda: corpus()}
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)

@@ -142,6 +142,7 @@ fn inspect_text(model: &Model) -> String {
                 (_, Some(t)) => match t.function {
                     verdict_circuits::TableFunction::Sigmoid => "sigmoid",
                     verdict_circuits::TableFunction::Tanh => "tanh",
+                    verdict_circuits::TableFunction::Step => "step",
                 },
                 (Activation::Relu, None) => "relu",
                 (Activation::None, None) => "none",

@@ -5,7 +5,7 @@ pub const SUPPORTED_OPS: &str =
     "MatMul, Gemm, Conv (2-D, group 1), Add and Mul of constants, Relu, LeakyRelu, Clip, HardSigmoid, Sigmoid and Tanh \
      (right after a layer), BatchNormalization, AveragePool, GlobalAveragePool, Flatten, Reshape (constant shape), Identity, Cast \
      (to float32), Constant, a classifier's final Softmax or a binary one's final Sigmoid; ai.onnx.ml Scaler, \
-     LinearRegressor, LinearClassifier";
+     LinearRegressor, LinearClassifier, TreeEnsembleClassifier and TreeEnsembleRegressor (on the input)";
 
 /// Everything that can go wrong in the model pipeline.
 #[derive(Debug, thiserror::Error)]

@@ -287,16 +287,23 @@ pub fn import_onnx_file(path: impl AsRef<Path>) -> Result<FloatModel> {
 /// size 1. Everything else is rejected with an error that names the operator and the node.
 pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
     let model = ModelProto::decode(bytes).map_err(|e| Error::OnnxDecode(e.to_string()))?;
-    let opset = model
-        .opset_import
-        .iter()
-        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
-        .map(|o| o.version)
-        .ok_or_else(|| Error::OnnxDecode("no default-domain opset_import: not an onnx model".into()))?;
-    if opset < MIN_OPSET {
-        return Err(Error::Opset { found: opset });
-    }
     let graph = model.graph.as_ref().ok_or_else(|| Error::OnnxDecode("the model has no graph".into()))?;
+    let opset = model.opset_import.iter().find(|o| o.domain.is_empty() || o.domain == "ai.onnx").map(|o| o.version);
+    let ml = model.opset_import.iter().any(|o| o.domain == "ai.onnx.ml");
+    // The opset fixes the default domain's semantics (Clip's inputs, Softmax's axis, …). A
+    // graph of ai.onnx.ml operators with at most `Identity` and `Cast` beside them (what
+    // onnxmltools writes for XGBoost and LightGBM, at opset 9 or with no default opset at all)
+    // means the same at any opset.
+    let plain = graph
+        .node
+        .iter()
+        .all(|n| n.domain == "ai.onnx.ml" || matches!(n.op_type.as_str(), "Identity" | "Cast"));
+    match opset {
+        None if ml && plain => {}
+        None => return Err(Error::OnnxDecode("no default-domain opset_import: not an onnx model".into())),
+        Some(found) if found < MIN_OPSET && !(ml && plain) => return Err(Error::Opset { found }),
+        Some(_) => {}
+    }
 
     let mut consts: HashMap<String, Constant> = HashMap::new();
     for t in &graph.initializer {

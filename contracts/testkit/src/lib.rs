@@ -218,11 +218,6 @@ impl Env {
         })
         .await
         .unwrap();
-        let deployment: Value =
-            serde_json::from_str(&std::fs::read_to_string(self.path("deployment.json")).unwrap()).unwrap();
-        let address = |name: &str| -> Address { deployment[name].as_str().unwrap().parse().unwrap() };
-        let registry = ModelRegistry::new(address("registry"), self.provider.clone());
-        let verifier = verdict_contracts::NovaVerifier::new(address("verifier"), self.provider.clone());
         let registration = verdict_contracts::nova::Registration {
             model: &self.model,
             commitment,
@@ -230,7 +225,44 @@ impl Env {
             fee: 1_000,
             uri: String::new(),
         };
+        let (registry, verifier) = self.registry_and_verifier();
         verdict_contracts::nova::register_model(&registry, &verifier, &key, registration).await.unwrap().0
+    }
+
+    /// Registers the shipped model file `models/{name}.model.json` with public weights (its
+    /// layers' step key); returns its model id and the model.
+    pub async fn register_public(&self, name: &str) -> (U256, Model) {
+        use verdict_circuits::{folding::KeySource, prover::ModelProver, step::WeightMode};
+        let model = Model::load(root().join(format!("models/{name}.model.json"))).unwrap();
+        let key = {
+            let model = model.clone();
+            tokio::task::spawn_blocking(move || {
+                let (prover, _) = ModelProver::setup(model, WeightMode::Public, &KeySource::InsecureTest, None).unwrap();
+                prover.evm_key().unwrap()
+            })
+            .await
+            .unwrap()
+        };
+        let registration = verdict_contracts::nova::Registration {
+            model: &model,
+            commitment: model.commitment(),
+            private: false,
+            fee: 1_000,
+            uri: format!("file://models/{name}.model.json"),
+        };
+        let (registry, verifier) = self.registry_and_verifier();
+        let id = verdict_contracts::nova::register_model(&registry, &verifier, &key, registration).await.unwrap().0;
+        (id, model)
+    }
+
+    /// The deployment's registry and verifier.
+    fn registry_and_verifier(&self) -> (ModelRegistry::ModelRegistryInstance<DynProvider>, verdict_contracts::NovaVerifier::NovaVerifierInstance<DynProvider>) {
+        let deployment: Value =
+            serde_json::from_str(&std::fs::read_to_string(self.path("deployment.json")).unwrap()).unwrap();
+        let address = |name: &str| -> Address { deployment[name].as_str().unwrap().parse().unwrap() };
+        let registry = ModelRegistry::new(address("registry"), self.provider.clone());
+        let verifier = verdict_contracts::NovaVerifier::new(address("verifier"), self.provider.clone());
+        (registry, verifier)
     }
 
     /// Asks for an inference of model `id` on `input` (as `user`); returns the request id.

@@ -1,6 +1,7 @@
 //! The `fraud-prover` command line, run as a process: prove, verify, reject, explain; and the
 //! watchtower against a real chain and a real operator.
 
+mod lending;
 mod operator;
 mod private;
 mod tiled;
