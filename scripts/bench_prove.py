@@ -170,7 +170,84 @@ def ezkl_step(step, args):
 
 def ezkl(python, name, visibility, work):
     onnx_path, csv_path = sources(name, work)
+    # EZKL does not read ai.onnx.ml tree ensembles: give it their GEMM form (the same trees).
+    gemm = work / f"{name.replace('/', '-')}.gemm.onnx"
+    if gemm.exists() or gemm_form(onnx_path, gemm):
+        onnx_path = gemm
     return ezkl_on(python, name.replace("/", "-"), onnx_path, csv_path, visibility, work)
+
+
+def gemm_form(source_onnx, out_path):
+    """A tree ensemble (ai.onnx.ml TreeEnsembleClassifier/Regressor) rewritten as the plain ONNX
+    graph of its GEMM formulation (Hummingbird's, which EZKL proves): MatMul/Add, GreaterOrEqual,
+    Cast, twice, then the leaf values. Returns False for any other model."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = onnx.load(source_onnx).graph
+    nodes = [n for n in graph.node if n.op_type.startswith("TreeEnsemble")]
+    if not nodes:
+        return False
+    node = nodes[0]
+    a = {x.name: x for x in node.attribute}
+    ints = lambda k: list(a[k].ints) if k in a else []  # noqa: E731
+    floats = lambda k: list(a[k].floats) if k in a else []  # noqa: E731
+    modes = [m.decode() for m in a["nodes_modes"].strings]
+    width = graph.input[0].type.tensor_type.shape.dim[1].dim_value
+    table = {(t, n): k for k, (t, n) in enumerate(zip(ints("nodes_treeids"), ints("nodes_nodeids")))}
+    internal, leaves = [], []
+    for tree in dict.fromkeys(ints("nodes_treeids")):
+        children = {c for (t, n), k in table.items() if t == tree and modes[k] != "LEAF"
+                    for c in (ints("nodes_truenodeids")[k], ints("nodes_falsenodeids")[k])}
+        root = next(n for (t, n) in table if t == tree and n not in children)
+        stack = [((tree, root), [])]
+        while stack:
+            key, path = stack.pop()
+            k = table[key]
+            if modes[k] == "LEAF":
+                leaves.append((key, path))
+                continue
+            sign, true_is = {"BRANCH_LEQ": (-1, 1), "BRANCH_GTE": (1, 1), "BRANCH_LT": (1, 0), "BRANCH_GT": (-1, 0)}[modes[k]]
+            i = len(internal)
+            internal.append((ints("nodes_featureids")[k], floats("nodes_values")[k], sign))
+            stack.append(((tree, ints("nodes_falsenodeids")[k]), path + [(i, 1 - true_is)]))
+            stack.append(((tree, ints("nodes_truenodeids")[k]), path + [(i, true_is)]))
+    classifier = node.op_type == "TreeEnsembleClassifier"
+    prefix = "class" if classifier else "target"
+    ids, weights = ints(f"{prefix}_ids"), floats(f"{prefix}_weights")
+    outputs = max(ids) + 1
+    leaf_index = {key: l for l, (key, _) in enumerate(leaves)}
+    w1 = np.zeros((width, len(internal)), np.float32)
+    b1 = np.zeros(len(internal), np.float32)
+    for i, (f, t, sign) in enumerate(internal):
+        w1[f, i], b1[i] = sign, -sign * t
+    w2 = np.zeros((len(internal), len(leaves)), np.float32)
+    b2 = np.zeros(len(leaves), np.float32)
+    for l, (_, path) in enumerate(leaves):
+        for i, goes in path:
+            w2[i, l] = 1 if goes else -1
+        b2[l] = sum(1 for _, g in path if not g) - len(path) + 0.5
+    w3 = np.zeros((len(leaves), outputs), np.float32)
+    for t, n, o, w in zip(ints(f"{prefix}_treeids"), ints(f"{prefix}_nodeids"), ids, weights):
+        w3[leaf_index[(t, n)], o] += w
+    b3 = np.array(floats("base_values") or [0.0] * outputs, np.float32)
+    inits = [numpy_helper.from_array(v, k) for k, v in
+             {"w1": w1, "b1": b1, "w2": w2, "b2": b2, "w3": w3, "b3": b3, "zero": np.zeros(1, np.float32)}.items()]
+    ops = [
+        helper.make_node("MatMul", ["input", "w1"], ["m1"]), helper.make_node("Add", ["m1", "b1"], ["a1"]),
+        helper.make_node("GreaterOrEqual", ["a1", "zero"], ["g1"]), helper.make_node("Cast", ["g1"], ["c1"], to=1),
+        helper.make_node("MatMul", ["c1", "w2"], ["m2"]), helper.make_node("Add", ["m2", "b2"], ["a2"]),
+        helper.make_node("GreaterOrEqual", ["a2", "zero"], ["g2"]), helper.make_node("Cast", ["g2"], ["c2"], to=1),
+        helper.make_node("MatMul", ["c2", "w3"], ["m3"]), helper.make_node("Add", ["m3", "b3"], ["output"]),
+    ]
+    g = helper.make_graph(ops, "gemm_form", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, width])],
+                          [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, outputs])], inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, out_path)
+    return True
 
 
 def ezkl_on(python, name, source_onnx, calibration, visibility, work):

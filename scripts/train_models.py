@@ -642,9 +642,19 @@ def corpus():
     onx = helper.make_model(graph, producer_name="verdict-train", opset_imports=[helper.make_opsetid("", OPSET)])
     onx.ir_version = 8
     onnx.checker.check_model(onx)
-    onnx.save(onx, os.path.join(out, "maxpool_cnn.onnx"))
-    manifest.append({"name": "maxpool_cnn", "kind": "unsupported", "refused": "MaxPool"})
-    print("  corpus: maxpool_cnn (unsupported: MaxPool)")
+    path = os.path.join(out, "maxpool_cnn.onnx")
+    onnx.save(onx, path)
+    # On the digits as [1, 8, 8] images; the labels are onnxruntime's argmax.
+    d = load_digits()
+    images = (d.data / 16.0).astype(np.float32)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    scores = sess.run(None, {"input": images[300:500].reshape(-1, 1, 8, 8)})[0]
+    with open(os.path.join(out, "maxpool_cnn.heldout.json"), "w") as f:
+        json.dump({"inputs": images[300:500].astype(float).tolist(), "labels": [int(v) for v in scores.argmax(1)]}, f)
+        f.write("\n")
+    np.savetxt(os.path.join(out, "maxpool_cnn.calibration.csv"), images[:300], delimiter=",", fmt="%.7g")
+    manifest.append({"name": "maxpool_cnn", "kind": "classifier"})
+    print("  corpus: maxpool_cnn (classifier: Conv, Relu, MaxPool)")
     with open(os.path.join(out, "corpus.json"), "w") as f:
         json.dump(manifest, f, indent=1)
         f.write("\n")

@@ -17,6 +17,10 @@ pub struct FloatLayer {
     pub relu: bool,
     /// A smooth activation that follows instead (`Sigmoid`, `Tanh`), proven by table.
     pub table: Option<crate::model::TableFunction>,
+    /// Integer weights in [-127, 127] on the previous layer's int8 values, kept at that layer's
+    /// scale: quantized as they are, with a multiplier of exactly 1, so that the layer is exact
+    /// in integers (max pooling's `relu(b − a)` tournament).
+    pub exact: bool,
 }
 
 /// A chain of dense layers, as imported from ONNX.
@@ -47,6 +51,10 @@ impl FloatModel {
             }
             if l.relu && l.table.is_some() {
                 return Err(Error::Model(format!("float layer {i} has both ReLU and a table")));
+            }
+            let integral = |v: &f32| v.fract() == 0.0 && v.abs() <= 127.0;
+            if l.exact && (l.table.is_some() || !l.weights.iter().chain(&l.bias).all(integral)) {
+                return Err(Error::Model(format!("float layer {i} is exact but not of int8 integers")));
             }
             if l.weights.iter().chain(&l.bias).any(|v| !v.is_finite()) {
                 return Err(Error::Model(format!("float layer {i} has a non-finite parameter")));

@@ -417,6 +417,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                             bias: vec![-one.bias[0], one.bias[0]],
                             relu: false,
                             table: None,
+                            exact: false,
                         }
                     } else if rows == labels {
                         linear_head(node, width, labels, &at)?
@@ -485,8 +486,11 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             "Sigmoid" | "Tanh" => {
                 return Err(unsupported(" (only right after a MatMul/Gemm/Conv layer and its bias)"))
             }
+            "MaxPool" | "GlobalMaxPool" if tail == Tail::Activated && pending.is_none() => {}
             "MaxPool" | "GlobalMaxPool" => {
-                return Err(unsupported(" (no sound circuit for it yet; AveragePool is supported)"))
+                return Err(unsupported(
+                    " (only right after a Relu: the max of non-negative values is a sum of ReLU hinges)",
+                ))
             }
             _ => return Err(unsupported("")),
         }
@@ -703,6 +707,16 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 (spatial, channel_rows) = (Some(out), out.h * out.w);
                 tail = Tail::Linear;
             }
+            "MaxPool" | "GlobalMaxPool" => {
+                // Exactly, as ReLU layers of integer weights: max(a, b) = relu(a) + relu(b − a)
+                // for a, b ≥ 0, a tournament a level; the last sums compose into the next layer.
+                let input = needs_spatial()?;
+                let (levels, sums, out) = max_pool(node, input, op == "GlobalMaxPool", &at)?;
+                layers.extend(levels);
+                pending = Some(sums);
+                width = out.len();
+                spatial = Some(out);
+            }
             "AveragePool" | "GlobalAveragePool" => {
                 let input = needs_spatial()?;
                 let (pool, out) = average_pool(node, input, op == "GlobalAveragePool", &at)?;
@@ -816,7 +830,7 @@ fn expand_hinges(layer: &mut FloatLayer, h: &Hinges) -> Affine {
         weights.extend(layer.weights.iter().map(|w| (s * f64::from(*w)) as f32));
         bias.extend(layer.bias.iter().map(|b| (s * f64::from(*b) - t) as f32));
     }
-    *layer = FloatLayer { in_dim: n, out_dim: h.hinges.len() * m, weights, bias, relu: true, table: None };
+    *layer = FloatLayer { in_dim: n, out_dim: h.hinges.len() * m, weights, bias, relu: true, table: None, exact: false };
     Affine {
         in_dim: h.hinges.len() * m,
         rows: (0..m).map(|i| h.hinges.iter().enumerate().map(|(j, (_, _, c))| (j * m + i, *c)).collect()).collect(),
@@ -842,7 +856,7 @@ fn finish(
             }
         }
         let bias = p.offset.iter().map(|o| *o as f32).collect();
-        layers.push(FloatLayer { in_dim: p.in_dim, out_dim: p.rows.len(), weights, bias, relu: false, table: None });
+        layers.push(FloatLayer { in_dim: p.in_dim, out_dim: p.rows.len(), weights, bias, relu: false, table: None, exact: false });
     }
     if layers.is_empty() {
         return Err(Error::graph("graph", "no MatMul, Gemm or Conv layer found"));
@@ -852,7 +866,7 @@ fn finish(
         // identity layer reads its int8 values out as the int32 output (at 1/127 a unit).
         let n = last.out_dim;
         let weights = (0..n * n).map(|k| if k / n == k % n { 1.0 } else { 0.0 }).collect();
-        layers.push(FloatLayer { in_dim: n, out_dim: n, weights, bias: vec![0.0; n], relu: false, table: None });
+        layers.push(FloatLayer { in_dim: n, out_dim: n, weights, bias: vec![0.0; n], relu: false, table: None, exact: false });
     }
     let model = FloatModel { name: name.to_string(), input_dim, layers, normalize, input_scale };
     model.validate()?;
@@ -910,7 +924,7 @@ fn linear_head(node: &NodeProto, width: usize, rows: usize, at: &str) -> Result<
         b if b.len() == rows => b,
         b => return Err(Error::graph(at, format!("expected {rows} intercepts, found {}", b.len()))),
     };
-    Ok(FloatLayer { in_dim: width, out_dim: rows, weights, bias, relu: false, table: None })
+    Ok(FloatLayer { in_dim: width, out_dim: rows, weights, bias, relu: false, table: None, exact: false })
 }
 
 /// Checks a node after a classifier's scores (`head`): it may turn them into a label or
@@ -1044,7 +1058,7 @@ fn dense(w: Matrix, width: usize, at: &str) -> Result<FloatLayer> {
             format!("the weight matrix expects {} inputs, but the running tensor has {width}", w.cols),
         ));
     }
-    Ok(FloatLayer { in_dim: w.cols, out_dim: w.rows, weights: w.values, bias: vec![0.0; w.rows], relu: false, table: None })
+    Ok(FloatLayer { in_dim: w.cols, out_dim: w.rows, weights: w.values, bias: vec![0.0; w.rows], relu: false, table: None, exact: false })
 }
 
 fn add_bias(bias: &mut [f32], b: &[f32], dims: &[usize], at: &str) -> Result<()> {
@@ -1217,7 +1231,7 @@ fn conv_layer(
         Some(b) if b.len() == c_out => (0..out_dim).map(|o| b[o / (oh * ow)]).collect(),
         Some(b) => return Err(Error::graph(at, format!("expected {c_out} biases, found {}", b.len()))),
     };
-    Ok((FloatLayer { in_dim, out_dim, weights, bias, relu: false, table: None }, out))
+    Ok((FloatLayer { in_dim, out_dim, weights, bias, relu: false, table: None, exact: false }, out))
 }
 
 /// An `AveragePool` (or `GlobalAveragePool`, `global`) as a sparse linear map, and its output
@@ -1245,6 +1259,84 @@ fn average_pool(node: &NodeProto, input: Spatial, global: bool, at: &str) -> Res
         }
     }
     Ok((Affine { in_dim: input.len(), rows, offset: vec![0.0; out.len()] }, out))
+}
+
+/// `MaxPool` over non-negative values (the running tensor right after a ReLU), exactly: each
+/// window's values meet in a tournament, a pair `(a, b)` becoming `relu(a) + relu(b − a) = max(a,
+/// b)`, one [`FloatLayer`] of ReLU units with weights in {-1, 0, 1} a level (`exact`: quantized as
+/// integers on the input's int8 scale, so the quantized max is the max of the int8 values). A
+/// value without a partner passes as `relu(v) = v`. Returns the levels, the affine map from the
+/// last level's units to the window maxima (their sums, to compose into the next layer), and the
+/// output layout. Pads take no part (ONNX pads with −∞).
+fn max_pool(node: &NodeProto, input: Spatial, global: bool, at: &str) -> Result<(Vec<FloatLayer>, Affine, Spatial)> {
+    if attr(node, "ceil_mode").is_some_and(|a| a.i != 0) {
+        return Err(Error::graph(at, "MaxPool with ceil_mode is not supported"));
+    }
+    if node.output.len() > 1 && node.output[1..].iter().any(|o| !o.is_empty()) {
+        return Err(Error::graph(at, "MaxPool's Indices output is not supported"));
+    }
+    let window = if global {
+        Window { kernel: [input.h, input.w], strides: [1, 1], pads: [0; 4] }
+    } else {
+        Window::from_node(node, input, None, at)?
+    };
+    let (oh, ow) = window.output_size(input).expect("checked by from_node");
+    let out = Spatial { c: input.c, h: oh, w: ow };
+    // Each window's values, as sparse combinations of the current layer's units.
+    type Value = Vec<(usize, f32)>;
+    let mut windows: Vec<Vec<Value>> = Vec::with_capacity(out.len());
+    for c in 0..input.c {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let taps: Vec<Value> =
+                    window.taps(input, oy, ox).map(|(_, _, y, x)| vec![(input.index(c, y, x), 1.0)]).collect();
+                if taps.is_empty() {
+                    return Err(Error::graph(at, "a MaxPool window lies entirely in the padding"));
+                }
+                windows.push(taps);
+            }
+        }
+    }
+    let mut levels = Vec::new();
+    let mut in_dim = input.len();
+    while windows.iter().any(|w| w.len() > 1) {
+        let mut rows: Vec<Value> = Vec::new();
+        let unit = |row: Value, rows: &mut Vec<Value>| {
+            rows.push(row);
+            rows.len() - 1
+        };
+        for values in &mut windows {
+            let mut next = Vec::with_capacity(values.len().div_ceil(2));
+            for pair in values.chunks(2) {
+                match pair {
+                    [a, b] => {
+                        let mut diff: Value = b.clone();
+                        diff.extend(a.iter().map(|(i, k)| (*i, -k)));
+                        let (ra, rd) = (unit(a.clone(), &mut rows), unit(diff, &mut rows));
+                        next.push(vec![(ra, 1.0), (rd, 1.0)]);
+                    }
+                    [v] => next.push(vec![(unit(v.clone(), &mut rows), 1.0)]),
+                    _ => unreachable!("chunks of two"),
+                }
+            }
+            *values = next;
+        }
+        let mut weights = vec![0f32; rows.len() * in_dim];
+        for (r, row) in rows.iter().enumerate() {
+            for (i, k) in row {
+                weights[r * in_dim + i] += k;
+            }
+        }
+        let out_dim = rows.len();
+        levels.push(FloatLayer { in_dim, out_dim, weights, bias: vec![0.0; out_dim], relu: true, table: None, exact: true });
+        in_dim = out_dim;
+    }
+    let sums = Affine {
+        in_dim,
+        rows: windows.into_iter().map(|mut v| v.pop().expect("one value").into_iter().map(|(i, k)| (i, f64::from(k))).collect()).collect(),
+        offset: vec![0.0; out.len()],
+    };
+    Ok((levels, sums, out))
 }
 
 /// `BatchNormalization` (inference): `y = scale · (x - mean) / sqrt(var + epsilon) + bias` per
@@ -1287,7 +1379,7 @@ fn compose_after(p: &Affine, layer: &FloatLayer) -> FloatLayer {
         }
         bias.push(b as f32);
     }
-    FloatLayer { in_dim: n, out_dim: p.rows.len(), weights, bias, relu: false, table: None }
+    FloatLayer { in_dim: n, out_dim: p.rows.len(), weights, bias, relu: false, table: None, exact: false }
 }
 
 /// `layer` applied after `P`: `W' = W·P`, `b' = b + W·offset`.
@@ -1313,7 +1405,7 @@ fn compose_before(layer: &FloatLayer, p: &Affine) -> FloatLayer {
         }
         bias[o] = b as f32;
     }
-    FloatLayer { in_dim: n, out_dim: layer.out_dim, weights, bias, relu: layer.relu, table: layer.table }
+    FloatLayer { in_dim: n, out_dim: layer.out_dim, weights, bias, relu: layer.relu, table: layer.table, exact: layer.exact }
 }
 
 /// The layout of the input's features when they are `[C, H, W]`.

@@ -194,6 +194,9 @@ impl std::fmt::Display for Adjustment {
     }
 }
 
+/// The shift of an exact layer's multiplier of 1 (`2^22 / 2^22`).
+const EXACT_SHIFT: u32 = 22;
+
 /// The bias budget of a row, in accumulator units: a quarter of the int32 range, leaving the rest
 /// to the products.
 const BIAS_BUDGET: f64 = (1u64 << 29) as f64;
@@ -241,6 +244,20 @@ pub fn quantize_with_report(
     let mut output_scales = Vec::new();
     let mut adjustments = Vec::new();
     for (index, fl) in float.layers.iter().enumerate() {
+        if fl.exact && index != last {
+            // Integer weights on the previous int8 values, at their scale: exact (multiplier 1,
+            // as 2^22 / 2^22, a shift the tiled step takes too).
+            layers.push(Layer {
+                in_dim: fl.in_dim,
+                out_dim: fl.out_dim,
+                activation: if fl.relu { Activation::Relu } else { Activation::None },
+                weights: fl.weights.iter().map(|w| *w as i8).collect(),
+                bias: fl.bias.iter().map(|b| *b as i32).collect(),
+                requant: Some(Requant { multipliers: vec![1 << EXACT_SHIFT; fl.out_dim], shift: EXACT_SHIFT }),
+                table: None,
+            });
+            continue;
+        }
         let mut weights = Vec::with_capacity(fl.weights.len());
         let mut bias = Vec::with_capacity(fl.out_dim);
         let mut acc_scales = Vec::with_capacity(fl.out_dim);
@@ -431,19 +448,22 @@ pub fn accuracy(model: &Model, float: &FloatModel, calibration: &Calibration) ->
 pub fn layer_errors(model: &Model, float: &FloatModel, calibration: &Calibration) -> Result<Vec<f64>> {
     let n = model.layers.len();
     let floats: Vec<Vec<Vec<f64>>> = calibration.rows.iter().map(|r| float.activations(r)).collect();
-    let scales: Vec<Vec<f64>> = (0..n)
-        .map(|l| {
-            if l + 1 == n {
-                return model.output.scales.clone();
-            }
-            if let Some(t) = &model.layers[l].table {
-                return vec![t.output_scale; model.layers[l].out_dim];
-            }
+    let mut scales: Vec<Vec<f64>> = Vec::with_capacity(n);
+    for l in 0..n {
+        let out = model.layers[l].out_dim;
+        let s = if l + 1 == n {
+            model.output.scales.clone()
+        } else if let Some(t) = &model.layers[l].table {
+            vec![t.output_scale; out]
+        } else if float.layers[l].exact {
+            // The previous layer's scale (the model input's for the first).
+            vec![scales.last().map_or(model.input.scale, |p: &Vec<f64>| p[0]); out]
+        } else {
             let y_max = max_abs(&mut floats.iter().flat_map(|a| a[l].iter().copied()));
-            let s = if y_max == 0.0 { 1.0 } else { y_max / f64::from(INT8_MAX) };
-            vec![s; model.layers[l].out_dim]
-        })
-        .collect();
+            vec![if y_max == 0.0 { 1.0 } else { y_max / f64::from(INT8_MAX) }; out]
+        };
+        scales.push(s);
+    }
     let (mut err, mut norm) = (vec![0.0f64; n], vec![0.0f64; n]);
     for (row, expected) in calibration.rows.iter().zip(&floats) {
         let trace = model.run(&model.quantize_input(row)?)?;

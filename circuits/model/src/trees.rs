@@ -279,6 +279,7 @@ pub(crate) fn tree_ensemble(node: &NodeProto, width: usize, classifier: bool, at
             bias: b1,
             relu: false,
             table: Some(TableFunction::Step),
+            exact: false,
         },
         FloatLayer {
             in_dim: rows1,
@@ -287,6 +288,7 @@ pub(crate) fn tree_ensemble(node: &NodeProto, width: usize, classifier: bool, at
             bias: b2,
             relu: false,
             table: Some(TableFunction::Step),
+            exact: false,
         },
         FloatLayer {
             in_dim: leaves.len(),
@@ -295,6 +297,7 @@ pub(crate) fn tree_ensemble(node: &NodeProto, width: usize, classifier: bool, at
             bias: b3.iter().map(|b| *b as f32).collect(),
             relu: false,
             table: None,
+            exact: false,
         },
     ];
     let offset = center.iter().zip(&factor).map(|(c, k)| -c * k).collect();

@@ -300,7 +300,7 @@ fn every_unsupported_op_is_named_with_its_node() {
     );
     let msg = error(&middle).to_string();
     assert!(msg.contains("`MatMul` at node `mm2`") && msg.contains("post-processing"), "{msg}");
-    assert!(error(&single_op("MaxPool")).to_string().contains("AveragePool is supported"));
+    assert!(error(&single_op("MaxPool")).to_string().contains("only right after a Relu"));
     let mut bytes = single_op("Relu");
     let mut m = ModelProto::decode(bytes.as_slice()).unwrap();
     m.graph.as_mut().unwrap().node[1].domain = "ai.onnx.ml".into();
@@ -529,6 +529,24 @@ fn avg_pool(x: &T3, k: usize, stride: usize, pad: usize) -> T3 {
     T3 { c: x.c, h: oh, w: ow, v }
 }
 
+/// A max pool of `T3` values (an independent implementation: pads take no part).
+fn max_pool_f(x: &T3, k: usize, stride: usize, pad: usize) -> T3 {
+    let oh = (x.h + 2 * pad - k) / stride + 1;
+    let ow = (x.w + 2 * pad - k) / stride + 1;
+    let mut v = Vec::new();
+    for c in 0..x.c {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let at = |t: usize| {
+                    x.at(c, (oy * stride + t / k) as isize - pad as isize, (ox * stride + t % k) as isize - pad as isize)
+                };
+                v.push((0..k * k).filter_map(at).fold(f64::NEG_INFINITY, f64::max));
+            }
+        }
+    }
+    T3 { c: x.c, h: oh, w: ow, v }
+}
+
 fn batch_norm(x: &mut T3, p: &[Vec<f32>; 4], eps: f64) {
     let block = x.h * x.w;
     for (i, v) in x.v.iter_mut().enumerate() {
@@ -557,6 +575,72 @@ fn close(model_out: &[f64], reference: &[f64]) {
     for (i, (a, b)) in model_out.iter().zip(reference).enumerate() {
         assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "output {i}: {a} vs {b}");
     }
+}
+
+/// `MaxPool` right after a `Relu` imports exactly: the float model is the direct computation,
+/// and the quantized model's pooled values are the max of its int8 conv outputs, bit for bit
+/// (an identity head reads them out: 127 accumulator units a step). Windows of 4 and of 9 taps
+/// (with padding), and a global pool; elsewhere MaxPool is refused by name.
+#[test]
+fn max_pools_import_exactly_as_relu_tournaments() {
+    // x [2, 6, 6] → Conv(3, 3×3, pad 1) → Relu → MaxPool → Flatten → Gemm(identity).
+    let k1 = values(3 * 2 * 9, 21);
+    let b1 = values(3, 22);
+    for (kernel, stride, pad, global) in [(2usize, 2usize, 0usize, false), (3, 2, 1, false), (6, 1, 0, true)] {
+        let pooled = 3 * ((6 + 2 * pad - kernel) / stride + 1).pow(2);
+        let identity: Vec<f32> = (0..pooled * pooled).map(|k| f32::from(u8::from(k / pooled == k % pooled))).collect();
+        let pool = if global {
+            node("GlobalMaxPool", "pool", &["a1"], "p1", vec![])
+        } else {
+            node(
+                "MaxPool",
+                "pool",
+                &["a1"],
+                "p1",
+                vec![
+                    ints_attr("kernel_shape", &[kernel as i64, kernel as i64]),
+                    ints_attr("strides", &[stride as i64, stride as i64]),
+                    ints_attr("pads", &[pad as i64; 4]),
+                ],
+            )
+        };
+        let nodes = vec![
+            node("Conv", "conv1", &["x", "k1", "b1"], "c1", vec![ints_attr("pads", &[1, 1, 1, 1])]),
+            node("Relu", "r1", &["c1"], "a1", vec![]),
+            pool,
+            node("Flatten", "flat", &["p1"], "f", vec![]),
+            node("Gemm", "fc", &["f", "eye"], "y", vec![int_attr("transB", 1)]),
+        ];
+        let inits = vec![
+            tensor("k1", &[3, 2, 3, 3], &k1),
+            tensor("b1", &[3], &b1),
+            tensor("eye", &[pooled as i64, pooled as i64], &identity),
+        ];
+        let float = import_onnx(&encode(nodes, inits, &[1, 2, 6, 6], "y", 13), "maxpool").unwrap();
+        let rows: Vec<Vec<f64>> = (0..40).map(|s| values(72, 100 + s).iter().map(|v| f64::from(*v)).collect()).collect();
+        for x in &rows[..3] {
+            let mut t = conv(&T3 { c: 2, h: 6, w: 6, v: x.clone() }, (&k1, [3, 3, 3]), &b1, 1, [1, 1, 1, 1]);
+            relu(&mut t);
+            close(&float.forward(x), &max_pool_f(&t, kernel, stride, pad).v);
+        }
+        let calibration = verdict_circuits::Calibration { rows: rows.clone() };
+        let model = verdict_circuits::quantize(&float, &calibration, Some(Task::Regression)).unwrap();
+        for x in &rows {
+            let trace = model.run(&model.quantize_input(x).unwrap()).unwrap();
+            // The int8 conv outputs, as a tensor, pooled independently.
+            let conv_q = T3 { c: 3, h: 6, w: 6, v: trace.steps[1].iter().map(|v| f64::from(*v)).collect() };
+            let want: Vec<i32> = max_pool_f(&conv_q, kernel, stride, pad).v.iter().map(|v| *v as i32 * 127).collect();
+            assert_eq!(trace.output(), &want[..], "kernel {kernel}: the quantized max is the int8 max");
+        }
+    }
+    // On a value that may be negative (no Relu before it), by name.
+    let nodes = vec![
+        node("Conv", "conv1", &["x", "k1", "b1"], "c1", vec![]),
+        node("MaxPool", "the_node", &["c1"], "y", vec![ints_attr("kernel_shape", &[2, 2])]),
+    ];
+    let inits = vec![tensor("k1", &[3, 2, 3, 3], &k1), tensor("b1", &[3], &b1)];
+    let msg = error(&encode(nodes, inits, &[1, 2, 6, 6], "y", 13)).to_string();
+    assert!(msg.contains("`MaxPool` at node `the_node`") && msg.contains("only right after a Relu"), "{msg}");
 }
 
 #[test]

@@ -30,6 +30,7 @@ fn random_model(rng: &mut Rng, dims: &[usize]) -> FloatModel {
                 bias: (0..m).map(|_| (rng.next() * 0.1) as f32).collect(),
                 relu: l + 2 < dims.len(),
                 table: None,
+                exact: false,
             }
         })
         .collect();

@@ -134,9 +134,11 @@ fn one_lookup_costs_at_most_51_constraints() {
 
 #[test]
 fn every_step_of_a_table_model_is_satisfied_in_both_modes() {
-    for name in ["tanh_mlp", "sigmoid_mlp", "mlp_logistic_digits", "mlp_tanh_digits", "tree_breast_cancer", "gbdt_diabetes"] {
+    let names = ["tanh_mlp", "sigmoid_mlp", "mlp_logistic_digits", "mlp_tanh_digits", "tree_breast_cancer", "gbdt_diabetes"];
+    // And a CNN whose MaxPool is two exact ReLU layers (no table).
+    for name in names.into_iter().chain(["maxpool_cnn"]) {
         let model = corpus_model(name);
-        assert!(model.layers.iter().any(|l| l.table.is_some()), "{name} has a table layer");
+        assert!(name == "maxpool_cnn" || model.layers.iter().any(|l| l.table.is_some()), "{name} has a table layer");
         let trace = model.run(&sample_input(&model, 4)).unwrap();
         for mode in [WeightMode::Public, WeightMode::Private(Blinding::random(&model))] {
             for step in 0..model.steps() {
@@ -219,6 +221,23 @@ fn table_models_and_tree_ensembles_are_proven_and_verified_and_tampering_is_reje
         wrong.steps[1] = verdict_circuits::Commitment::from_field(wrong.steps[1].to_field().unwrap() + Fr::ONE);
         assert!(prover.verify(&wrong).is_err(), "{name}: a changed step commitment verified");
     }
+}
+
+/// MaxPool's exact layers (multiplier 2^22 / 2^22) fit the tiled step: the max-pooling CNN is
+/// planned by tiles, and its tiled trace ends in the layered trace's output.
+#[test]
+fn a_max_pooling_cnn_is_tiled() {
+    let model = corpus_model("maxpool_cnn");
+    let plan = TilePlan::new(&model).unwrap();
+    assert!(plan.tiles.len() > model.steps());
+    let trace = model.run(&sample_input(&model, 1)).unwrap();
+    let tiled = verdict_circuits::tiles::tiled_trace(&model, &plan, &trace, Fr::ZERO);
+    let tiles = plan.tiles.len();
+    assert_eq!(tiled.commitments.len(), tiles + 1);
+    // z_0 and the output commitment of step L (the tile count), over the engine's output.
+    let z0 = model.step_commitments(&trace)[0].to_field().unwrap();
+    let z_l = verdict_circuits::activation_commitment(tiles, trace.output(), 32);
+    assert_eq!((tiled.commitments[0], tiled.commitments[tiles]), (z0, z_l));
 }
 
 #[test]
