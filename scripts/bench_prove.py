@@ -5,7 +5,8 @@ and inputs, on this machine, in one run.
     scripts/bench_prove.sh            # installs EZKL into .venv-bench, builds, runs
     python3 scripts/bench_prove.py --skip-ezkl
 
-For every shipped model it proves the whole inference with
+For every shipped model (or `corpus/<name>`, or a synthetic `mlp-`, `sigmoid-` or `tanh-64-32-10`;
+a tree ensemble goes to EZKL in its GEMM form, see `gemm_form`) it proves the whole inference with
   * Verdict, public weights and private weights (`fraud-prover prove`), fresh keys;
   * EZKL, param visibility `fixed` (its default: public weights as constants) and `hashed`
     (weights private, their Poseidon hash public), with a locally generated SRS (`gen_srs`).
@@ -361,6 +362,8 @@ def main():
     p.add_argument("--binary", default=str(ROOT / "target" / "debug" / "fraud-prover"))
     p.add_argument("--ezkl-python", default=str(ROOT / ".venv-bench" / "bin" / "python"))
     p.add_argument("--skip-ezkl", action="store_true")
+    p.add_argument("--public-only", action="store_true",
+                   help="only Verdict public vs EZKL fixed (a private tree ensemble witnesses every zero of its leaf layer)")
     p.add_argument("--tiles", action="store_true", help="the tiled prover at 10k-1M weights (see above)")
     p.add_argument("--oracle", default=str(ROOT / "target" / "debug" / "oracle"))
     p.add_argument("--tiles-binary", default=str(ROOT / "target" / "release" / "examples" / "tiles"))
@@ -374,12 +377,12 @@ def main():
         work = Path(tmp)
         for name in args.models or MODELS:
             results = {}
-            for private in (False, True):
+            for private in (False,) if args.public_only else (False, True):
                 label = f"verdict {'private' if private else 'public'}"
                 print(f"{name}: {label} ...", file=sys.stderr, flush=True)
                 results[label] = verdict(args.binary, name, private, work, args.oracle)
             if not args.skip_ezkl:
-                for vis in ("fixed", "hashed"):
+                for vis in ("fixed",) if args.public_only else ("fixed", "hashed"):
                     label = f"ezkl {vis}"
                     print(f"{name}: {label} ...", file=sys.stderr, flush=True)
                     try:

@@ -12,7 +12,7 @@ use nova_snark::frontend::{ConstraintSystem, LinearCombination, SynthesisError, 
 
 use crate::{
     engine::requantize as native_requantize,
-    model::{Activation, Layer, INT8_MAX},
+    model::{Activation, Layer, TableFunction, INT8_MAX},
     Fr,
 };
 
@@ -175,9 +175,20 @@ impl NeuronHint {
     }
 }
 
-/// ReLU: `max(acc, 0)`, for `|acc| < 2^bits` (`bits ≤ 31`). The sign bit `nonneg` is checked:
-/// with it set, `acc ∈ [0, 2^bits)`; cleared, `-acc - 1 ∈ [0, 2^bits)`.
-pub fn relu<CS: ConstraintSystem<Fr>>(mut cs: CS, acc: &Int, nonneg: bool, bits: u32) -> Result<Int, SynthesisError> {
+/// ReLU: `max(acc, 0)`, for `|acc| < 2^bits` (`bits ≤ 31`); see [`sign`].
+pub fn relu<CS: ConstraintSystem<Fr>>(cs: CS, acc: &Int, nonneg: bool, bits: u32) -> Result<Int, SynthesisError> {
+    Ok(sign(cs, acc, nonneg, bits)?.1)
+}
+
+/// The sign bit `s = [acc ≥ 0]` and `s · acc = max(acc, 0)`, for `|acc| < 2^bits` (`bits ≤ 31`):
+/// the claimed bit `nonneg` is checked, with it set `acc ∈ [0, 2^bits)`, cleared `-acc - 1 ∈ [0,
+/// 2^bits)`. `bits + 3` constraints.
+pub fn sign<CS: ConstraintSystem<Fr>>(
+    mut cs: CS,
+    acc: &Int,
+    nonneg: bool,
+    bits: u32,
+) -> Result<(Int, Int), SynthesisError> {
     assert!(bits <= 31, "accumulators are int32");
     let s = Int::alloc(cs.namespace(|| "sign"), i128::from(nonneg))?;
     cs.enforce(|| "sign is boolean", |lc| lc + &s.lc, |lc| lc + CS::one() - &s.lc, |lc| lc);
@@ -186,7 +197,7 @@ pub fn relu<CS: ConstraintSystem<Fr>>(mut cs: CS, acc: &Int, nonneg: bool, bits:
     let y = t.scaled(2) - &acc.lc - (Fr::ONE, CS::one()) + &s.lc;
     let y_value = if nonneg { acc.value } else { -acc.value - 1 };
     unsigned_bits(cs.namespace(|| "|acc| < 2^bits"), &y, y_value, bits)?;
-    Ok(t)
+    Ok((s, t))
 }
 
 /// The largest `|q|` [`requantize`] admits for `shift`: `2^(62 - shift) + 1`.
@@ -400,6 +411,12 @@ pub fn dense_layer<CS: ConstraintSystem<Fr>>(
         };
         let y = match &layer.requant {
             None => activated,
+            // A step table after a requantization of exactly 1 (constants): the table reads the
+            // sign of q = acc (the clamp keeps it), so the output is acc's sign bit itself, at
+            // a fraction of the requantization, clamp and lookup.
+            Some(r) if exact && identity_step(layer, r, &params.multipliers[o]) => {
+                sign(cs.namespace(|| "step"), &activated, hint.nonneg, bounds.acc_bits)?.0
+            }
             Some(r) => {
                 // The clamp's decompositions bound q (|q| < 2^bits + 127, far below the field).
                 let q = requantize_identity(
@@ -423,6 +440,14 @@ pub fn dense_layer<CS: ConstraintSystem<Fr>>(
         out.push(y);
     }
     Ok(out)
+}
+
+/// Whether output `o` of `layer` is a step of its accumulator: a [`TableFunction::Step`] table
+/// after a constant multiplier of exactly 1 (`m = 2^shift`).
+fn identity_step(layer: &Layer, r: &crate::model::Requant, m: &Int) -> bool {
+    layer.table.as_ref().is_some_and(|t| t.function == TableFunction::Step)
+        && m.constant
+        && m.value == 1i128 << r.shift
 }
 
 /// Range checks of the selected layer's values only (the private step circuit, whose `selectors`
