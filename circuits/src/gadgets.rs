@@ -445,9 +445,7 @@ pub fn dense_layer<CS: ConstraintSystem<Fr>>(
 /// Whether output `o` of `layer` is a step of its accumulator: a [`TableFunction::Step`] table
 /// after a constant multiplier of exactly 1 (`m = 2^shift`).
 fn identity_step(layer: &Layer, r: &crate::model::Requant, m: &Int) -> bool {
-    layer.table.as_ref().is_some_and(|t| t.function == TableFunction::Step)
-        && m.constant
-        && m.value == 1i128 << r.shift
+    layer.table.as_ref().is_some_and(|t| t.function == TableFunction::Step) && m.constant && m.value == 1i128 << r.shift
 }
 
 /// Range checks of the selected layer's values only (the private step circuit, whose `selectors`

@@ -34,8 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     commit::{
         activation_commitment, activation_header, layer_commitment, layer_header, layer_table, model_commitment_with,
-        model_header,
-        model_trailer, salted_input_commitment, salted_width, step_bits, Commitment, PACK_BITS,
+        model_header, model_trailer, salted_input_commitment, salted_width, step_bits, Commitment, PACK_BITS,
     },
     gadgets::{dense_layer, fr, int8, selected_range, Int, LayerBounds, LayerParams, NeuronHint},
     model::{Model, INT8_MAX},

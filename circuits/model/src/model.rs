@@ -412,7 +412,7 @@ impl Layer {
             (None, true) => Ok(()),
             (Some(r), false) => {
                 if let Some(t) = &self.table {
-                    self.validate_table(t).or_else(|m| bad(m))?;
+                    self.validate_table(t).or_else(&bad)?;
                 }
                 if r.multipliers.len() != self.out_dim {
                     return bad(format!(
@@ -437,7 +437,10 @@ impl Layer {
             return Err("a layer with a table must not also apply ReLU".into());
         }
         if t.values.len() != TABLE_LEN {
-            return Err(format!("expected {TABLE_LEN} table values (one per int8 in [-127, 127]), found {}", t.values.len()));
+            return Err(format!(
+                "expected {TABLE_LEN} table values (one per int8 in [-127, 127]), found {}",
+                t.values.len()
+            ));
         }
         if t.values.contains(&i8::MIN) {
             return Err("table value -128 is outside the symmetric int8 range [-127, 127]".into());

@@ -294,10 +294,8 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
     // graph of ai.onnx.ml operators with at most `Identity` and `Cast` beside them (what
     // onnxmltools writes for XGBoost and LightGBM, at opset 9 or with no default opset at all)
     // means the same at any opset.
-    let plain = graph
-        .node
-        .iter()
-        .all(|n| n.domain == "ai.onnx.ml" || matches!(n.op_type.as_str(), "Identity" | "Cast"));
+    let plain =
+        graph.node.iter().all(|n| n.domain == "ai.onnx.ml" || matches!(n.op_type.as_str(), "Identity" | "Cast"));
     match opset {
         None if ml && plain => {}
         None => return Err(Error::OnnxDecode("no default-domain opset_import: not an onnx model".into())),
@@ -450,7 +448,12 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                         None => e,
                         Some(n) => Normalize {
                             scale: n.scale.iter().zip(&e.scale).map(|(s, k)| s * k).collect(),
-                            offset: n.offset.iter().zip(e.scale.iter().zip(&e.offset)).map(|(o, (k, c))| o * k + c).collect(),
+                            offset: n
+                                .offset
+                                .iter()
+                                .zip(e.scale.iter().zip(&e.offset))
+                                .map(|(o, (k, c))| o * k + c)
+                                .collect(),
                         },
                     });
                     input_scale = Some(1.0 / 127.0);
@@ -483,9 +486,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 return Err(unsupported(" (only right after a MatMul/Gemm/Conv layer and its bias)"))
             }
             "Sigmoid" | "Tanh" if tail == Tail::Linear => {}
-            "Sigmoid" | "Tanh" => {
-                return Err(unsupported(" (only right after a MatMul/Gemm/Conv layer and its bias)"))
-            }
+            "Sigmoid" | "Tanh" => return Err(unsupported(" (only right after a MatMul/Gemm/Conv layer and its bias)")),
             "MaxPool" | "GlobalMaxPool" if tail == Tail::Activated && pending.is_none() => {}
             "MaxPool" | "GlobalMaxPool" => {
                 return Err(unsupported(
@@ -830,7 +831,8 @@ fn expand_hinges(layer: &mut FloatLayer, h: &Hinges) -> Affine {
         weights.extend(layer.weights.iter().map(|w| (s * f64::from(*w)) as f32));
         bias.extend(layer.bias.iter().map(|b| (s * f64::from(*b) - t) as f32));
     }
-    *layer = FloatLayer { in_dim: n, out_dim: h.hinges.len() * m, weights, bias, relu: true, table: None, exact: false };
+    *layer =
+        FloatLayer { in_dim: n, out_dim: h.hinges.len() * m, weights, bias, relu: true, table: None, exact: false };
     Affine {
         in_dim: h.hinges.len() * m,
         rows: (0..m).map(|i| h.hinges.iter().enumerate().map(|(j, (_, _, c))| (j * m + i, *c)).collect()).collect(),
@@ -856,7 +858,15 @@ fn finish(
             }
         }
         let bias = p.offset.iter().map(|o| *o as f32).collect();
-        layers.push(FloatLayer { in_dim: p.in_dim, out_dim: p.rows.len(), weights, bias, relu: false, table: None, exact: false });
+        layers.push(FloatLayer {
+            in_dim: p.in_dim,
+            out_dim: p.rows.len(),
+            weights,
+            bias,
+            relu: false,
+            table: None,
+            exact: false,
+        });
     }
     if layers.is_empty() {
         return Err(Error::graph("graph", "no MatMul, Gemm or Conv layer found"));
@@ -866,7 +876,15 @@ fn finish(
         // identity layer reads its int8 values out as the int32 output (at 1/127 a unit).
         let n = last.out_dim;
         let weights = (0..n * n).map(|k| if k / n == k % n { 1.0 } else { 0.0 }).collect();
-        layers.push(FloatLayer { in_dim: n, out_dim: n, weights, bias: vec![0.0; n], relu: false, table: None, exact: false });
+        layers.push(FloatLayer {
+            in_dim: n,
+            out_dim: n,
+            weights,
+            bias: vec![0.0; n],
+            relu: false,
+            table: None,
+            exact: false,
+        });
     }
     let model = FloatModel { name: name.to_string(), input_dim, layers, normalize, input_scale };
     model.validate()?;
@@ -1058,7 +1076,15 @@ fn dense(w: Matrix, width: usize, at: &str) -> Result<FloatLayer> {
             format!("the weight matrix expects {} inputs, but the running tensor has {width}", w.cols),
         ));
     }
-    Ok(FloatLayer { in_dim: w.cols, out_dim: w.rows, weights: w.values, bias: vec![0.0; w.rows], relu: false, table: None, exact: false })
+    Ok(FloatLayer {
+        in_dim: w.cols,
+        out_dim: w.rows,
+        weights: w.values,
+        bias: vec![0.0; w.rows],
+        relu: false,
+        table: None,
+        exact: false,
+    })
 }
 
 fn add_bias(bias: &mut [f32], b: &[f32], dims: &[usize], at: &str) -> Result<()> {
@@ -1328,12 +1354,23 @@ fn max_pool(node: &NodeProto, input: Spatial, global: bool, at: &str) -> Result<
             }
         }
         let out_dim = rows.len();
-        levels.push(FloatLayer { in_dim, out_dim, weights, bias: vec![0.0; out_dim], relu: true, table: None, exact: true });
+        levels.push(FloatLayer {
+            in_dim,
+            out_dim,
+            weights,
+            bias: vec![0.0; out_dim],
+            relu: true,
+            table: None,
+            exact: true,
+        });
         in_dim = out_dim;
     }
     let sums = Affine {
         in_dim,
-        rows: windows.into_iter().map(|mut v| v.pop().expect("one value").into_iter().map(|(i, k)| (i, f64::from(k))).collect()).collect(),
+        rows: windows
+            .into_iter()
+            .map(|mut v| v.pop().expect("one value").into_iter().map(|(i, k)| (i, f64::from(k))).collect())
+            .collect(),
         offset: vec![0.0; out.len()],
     };
     Ok((levels, sums, out))
@@ -1405,7 +1442,15 @@ fn compose_before(layer: &FloatLayer, p: &Affine) -> FloatLayer {
         }
         bias[o] = b as f32;
     }
-    FloatLayer { in_dim: n, out_dim: layer.out_dim, weights, bias, relu: layer.relu, table: layer.table, exact: layer.exact }
+    FloatLayer {
+        in_dim: n,
+        out_dim: layer.out_dim,
+        weights,
+        bias,
+        relu: layer.relu,
+        table: layer.table,
+        exact: layer.exact,
+    }
 }
 
 /// The layout of the input's features when they are `[C, H, W]`.

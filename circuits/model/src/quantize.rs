@@ -26,8 +26,8 @@ use crate::{
     engine::Prediction,
     float::FloatModel,
     model::{
-        Activation, InputSpec, Layer, Model, OutputSpec, Requant, Table, TableFunction, Task, ACC_BOUND, INT8_MAX, MAX_SHIFT, MODEL_FORMAT,
-        MODEL_FORMAT_VERSION,
+        Activation, InputSpec, Layer, Model, OutputSpec, Requant, Table, TableFunction, Task, ACC_BOUND, INT8_MAX,
+        MAX_SHIFT, MODEL_FORMAT, MODEL_FORMAT_VERSION,
     },
     Error, Result,
 };
@@ -363,8 +363,7 @@ pub fn quantize_with_report(
                     "layer {index}: requantization multiplier {largest} is too large for int32 fixed point"
                 )));
             }
-            let mut multipliers: Vec<i32> =
-                real.iter().map(|r| (r * 2f64.powi(shift as i32)).round() as i32).collect();
+            let mut multipliers: Vec<i32> = real.iter().map(|r| (r * 2f64.powi(shift as i32)).round() as i32).collect();
             if fl.table == Some(TableFunction::Step) {
                 // Exactly 1 a row, whatever its scale: only the sign matters, and it survives.
                 multipliers = vec![2; fl.out_dim];

@@ -37,6 +37,11 @@ pub(crate) struct Ensemble {
 /// every threshold (clamped at ±1) is still on the same side of each.
 const REACH: f64 = 0.95;
 
+/// A node's `(tree id, node id)`.
+type NodeKey = (i64, i64);
+/// The internal nodes on a leaf's path, each with the value of `g` that goes the leaf's way.
+type Path = Vec<(usize, bool)>;
+
 #[derive(Clone, Copy)]
 struct Node {
     feature: usize,
@@ -160,9 +165,10 @@ pub(crate) fn tree_ensemble(node: &NodeProto, width: usize, classifier: bool, at
     }
     let mut leaf_values: HashMap<(i64, i64), Vec<(usize, f64)>> = HashMap::new();
     for k in 0..w_trees.len() {
-        let output = usize::try_from(w_ids[k]).ok().filter(|o| *o < scores).ok_or_else(|| {
-            bad(format!("a leaf weight for output {}, of {scores}", w_ids[k]))
-        })?;
+        let output = usize::try_from(w_ids[k])
+            .ok()
+            .filter(|o| *o < scores)
+            .ok_or_else(|| bad(format!("a leaf weight for output {}, of {scores}", w_ids[k])))?;
         if !w_values[k].is_finite() {
             return Err(bad("a non-finite leaf weight".into()));
         }
@@ -180,7 +186,7 @@ pub(crate) fn tree_ensemble(node: &NodeProto, width: usize, classifier: bool, at
     // Walk every tree from its root (the node no other node points to): internal nodes and
     // leaves in order, each leaf with its path of (internal node, g that goes its way).
     let mut internal: Vec<Node> = Vec::new();
-    let mut leaves: Vec<((i64, i64), Vec<(usize, bool)>)> = Vec::new();
+    let mut leaves: Vec<(NodeKey, Path)> = Vec::new();
     for &tree in &trees {
         let children: Vec<i64> = nodes
             .iter()
@@ -198,7 +204,8 @@ pub(crate) fn tree_ensemble(node: &NodeProto, width: usize, classifier: bool, at
             if seen > n {
                 return Err(bad(format!("tree {tree} has a cycle")));
             }
-            let node = *nodes.get(&key).ok_or_else(|| bad(format!("tree {tree} points to a missing node {}", key.1)))?;
+            let node =
+                *nodes.get(&key).ok_or_else(|| bad(format!("tree {tree} points to a missing node {}", key.1)))?;
             if node.leaf {
                 leaves.push((key, path));
                 continue;
@@ -252,7 +259,8 @@ pub(crate) fn tree_ensemble(node: &NodeProto, width: usize, classifier: bool, at
     // Layer 3: the outputs.
     let outputs = if binary { 2 } else { targets };
     let mut w3 = vec![0f32; outputs * leaves.len()];
-    let mut b3: Vec<f64> = if base.is_empty() { vec![0.0; scores] } else { base.iter().map(|b| f64::from(*b)).collect() };
+    let mut b3: Vec<f64> =
+        if base.is_empty() { vec![0.0; scores] } else { base.iter().map(|b| f64::from(*b)).collect() };
     for (l, (key, _)) in leaves.iter().enumerate() {
         for (o, w) in leaf_values.get(key).map_or(&[][..], Vec::as_slice) {
             if binary {

@@ -233,8 +233,7 @@ fn a_final_sigmoid_or_tanh_is_a_table_read_out_by_an_identity_layer() {
         assert_eq!(model.layers[0].table.map(|t| t.name()), Some(op));
         assert_eq!(model.layers[1].weights, vec![1.0, 0.0, 0.0, 1.0]);
         let x = [0.3, -0.2, 0.1];
-        let want: Vec<f64> =
-            (0..2).map(|o| f((0..3).map(|i| f64::from(W_IN_OUT[i * 2 + o]) * x[i]).sum())).collect();
+        let want: Vec<f64> = (0..2).map(|o| f((0..3).map(|i| f64::from(W_IN_OUT[i * 2 + o]) * x[i]).sum())).collect();
         let got = model.forward(&x);
         assert!(got.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-6), "{op}: {got:?} vs {want:?}");
         let rows: Vec<Vec<f64>> = (0..50).map(|k| vec![f64::from(k) / 25.0 - 1.0, 0.5, -0.5]).collect();
@@ -538,7 +537,11 @@ fn max_pool_f(x: &T3, k: usize, stride: usize, pad: usize) -> T3 {
         for oy in 0..oh {
             for ox in 0..ow {
                 let at = |t: usize| {
-                    x.at(c, (oy * stride + t / k) as isize - pad as isize, (ox * stride + t % k) as isize - pad as isize)
+                    x.at(
+                        c,
+                        (oy * stride + t / k) as isize - pad as isize,
+                        (ox * stride + t % k) as isize - pad as isize,
+                    )
                 };
                 v.push((0..k * k).filter_map(at).fold(f64::NEG_INFINITY, f64::max));
             }
@@ -617,7 +620,8 @@ fn max_pools_import_exactly_as_relu_tournaments() {
             tensor("eye", &[pooled as i64, pooled as i64], &identity),
         ];
         let float = import_onnx(&encode(nodes, inits, &[1, 2, 6, 6], "y", 13), "maxpool").unwrap();
-        let rows: Vec<Vec<f64>> = (0..40).map(|s| values(72, 100 + s).iter().map(|v| f64::from(*v)).collect()).collect();
+        let rows: Vec<Vec<f64>> =
+            (0..40).map(|s| values(72, 100 + s).iter().map(|v| f64::from(*v)).collect()).collect();
         for x in &rows[..3] {
             let mut t = conv(&T3 { c: 2, h: 6, w: 6, v: x.clone() }, (&k1, [3, 3, 3]), &b1, 1, [1, 1, 1, 1]);
             relu(&mut t);

@@ -11,8 +11,9 @@ use nova_snark::frontend::{
 use verdict_circuits::{
     folding::KeySource,
     gadgets::{lookup, Int, LookupHint},
-    import_onnx_file, quantize,
+    import_onnx_file,
     prover::{ModelProver, RequestId},
+    quantize,
     step::{Blinding, StepCircuit, WeightMode},
     tiles::TilePlan,
     Calibration, Fr, Model, Table, TableFunction, TABLE_LEN,
@@ -51,7 +52,6 @@ fn lookup_satisfied(table: &Table, q: i128, hint: &LookupHint, claimed: i128) ->
     cs.enforce(|| "y = claimed", |z| z + &y.lc, |z| z + Cs::one(), |z| z + &c.lc);
     cs.is_satisfied()
 }
-
 
 #[test]
 fn tables_are_the_rounded_functions_and_monotone() {
@@ -134,7 +134,8 @@ fn one_lookup_costs_at_most_51_constraints() {
 
 #[test]
 fn every_step_of_a_table_model_is_satisfied_in_both_modes() {
-    let names = ["tanh_mlp", "sigmoid_mlp", "mlp_logistic_digits", "mlp_tanh_digits", "tree_breast_cancer", "gbdt_diabetes"];
+    let names =
+        ["tanh_mlp", "sigmoid_mlp", "mlp_logistic_digits", "mlp_tanh_digits", "tree_breast_cancer", "gbdt_diabetes"];
     // And a CNN whose MaxPool is two exact ReLU layers (no table).
     for name in names.into_iter().chain(["maxpool_cnn"]) {
         let model = corpus_model(name);
@@ -309,7 +310,6 @@ fn table_layers_round_trip_and_malformed_tables_are_named() {
     assert!(err.contains("unknown variant `softplus`"), "{err}");
 }
 
-
 /// The shipped lending model (`credit_gbdt`: 40 boosted trees of depth 3 on the synthetic
 /// credit book, as skl2onnx exports them): its decisions agree with onnxruntime's, and it is as
 /// accurate on the held-out book as the float model (84.78%, `scripts/train_models.py
@@ -336,6 +336,9 @@ fn the_shipped_credit_ensemble_decides_as_onnxruntime_does() {
         right += usize::from(decide(x) == label[0] as usize);
         total += 1;
     }
-    eprintln!("credit_gbdt: {agree}/{} as onnxruntime; {right}/{total} right on the held-out book", reference.labels.len());
+    eprintln!(
+        "credit_gbdt: {agree}/{} as onnxruntime; {right}/{total} right on the held-out book",
+        reference.labels.len()
+    );
     assert!(right * 10_000 >= total * 8_378, "{right}/{total}: more than a point below the float model's 84.78%");
 }

@@ -237,7 +237,8 @@ impl Env {
         let key = {
             let model = model.clone();
             tokio::task::spawn_blocking(move || {
-                let (prover, _) = ModelProver::setup(model, WeightMode::Public, &KeySource::InsecureTest, None).unwrap();
+                let (prover, _) =
+                    ModelProver::setup(model, WeightMode::Public, &KeySource::InsecureTest, None).unwrap();
                 prover.evm_key().unwrap()
             })
             .await
@@ -256,7 +257,12 @@ impl Env {
     }
 
     /// The deployment's registry and verifier.
-    fn registry_and_verifier(&self) -> (ModelRegistry::ModelRegistryInstance<DynProvider>, verdict_contracts::NovaVerifier::NovaVerifierInstance<DynProvider>) {
+    fn registry_and_verifier(
+        &self,
+    ) -> (
+        ModelRegistry::ModelRegistryInstance<DynProvider>,
+        verdict_contracts::NovaVerifier::NovaVerifierInstance<DynProvider>,
+    ) {
         let deployment: Value =
             serde_json::from_str(&std::fs::read_to_string(self.path("deployment.json")).unwrap()).unwrap();
         let address = |name: &str| -> Address { deployment[name].as_str().unwrap().parse().unwrap() };
