@@ -231,32 +231,43 @@ async fn run() -> anyhow::Result<()> {
     step("models: export each verifying key, publish it on-chain, register the model with its digest");
     let mut tally = Tally::default();
     let mut models = BTreeMap::new();
+    // Models 1-4 and 6 with public weights (model 5 is the private one, below).
+    let register_public = |id: u64, name: &'static str| {
+        let (root, keys_dir, registry, verifier) = (root.clone(), keys_dir.clone(), registry.clone(), verifier.clone());
+        async move {
+            let model = Model::load(root.join(format!("models/{name}.model.json")))?;
+            let setup = Instant::now();
+            let prover = tokio::task::spawn_blocking({
+                let model = model.clone();
+                move || ModelProver::setup(model, WeightMode::Public, &KeySource::InsecureTest, Some(&keys_dir))
+            })
+            .await??
+            .0;
+            let key = prover.evm_key()?;
+            let registration = nova::Registration {
+                model: &model,
+                commitment: model.commitment(),
+                private: false,
+                fee: 100_000_000_000_000,
+                uri: format!("file://models/{name}.model.json"),
+            };
+            let (registered, gas) = nova::register_model(&registry, &verifier, &key, registration).await?;
+            if registered != U256::from(id) {
+                bail!("{name} was registered as model {registered}, expected {id}");
+            }
+            let digest = FixedBytes::<32>::from(key.digest());
+            println!(
+                "    model {id} {name:<10} {} steps, commitment {}, vkDigest {digest} (keys {:.1} s, insecure test setup)",
+                model.steps(),
+                model.commitment(),
+                setup.elapsed().as_secs_f64()
+            );
+            anyhow::Ok((model, gas))
+        }
+    };
     for (id, name) in [(1u64, "price_feed"), (2, "tictactoe"), (3, "digits"), (4, "credit")] {
-        let model = Model::load(root.join(format!("models/{name}.model.json")))?;
-        let setup = Instant::now();
-        let prover = tokio::task::spawn_blocking({
-            let (model, keys_dir) = (model.clone(), keys_dir.clone());
-            move || ModelProver::setup(model, WeightMode::Public, &KeySource::InsecureTest, Some(&keys_dir))
-        })
-        .await??
-        .0;
-        let key = prover.evm_key()?;
-        let registration = nova::Registration {
-            model: &model,
-            commitment: model.commitment(),
-            private: false,
-            fee: 100_000_000_000_000,
-            uri: format!("file://models/{name}.model.json"),
-        };
-        let (_, gas) = nova::register_model(&registry, &verifier, &key, registration).await?;
-        let digest = FixedBytes::<32>::from(key.digest());
+        let (model, gas) = register_public(id, name).await?;
         tally.registration_gas += gas;
-        println!(
-            "    model {id} {name:<10} {} steps, commitment {}, vkDigest {digest} (keys {:.1} s, insecure test setup)",
-            model.steps(),
-            model.commitment(),
-            setup.elapsed().as_secs_f64()
-        );
         models.insert(id, (name, model));
     }
     // Model 5: the price model again, registered with private weights (a proprietary model): its
@@ -280,6 +291,10 @@ async fn run() -> anyhow::Result<()> {
         "    model 5 price (private) {} steps, blinded commitment {commitment}: the weights stay with its operators",
         price.steps()
     );
+    // Model 6: a lender's gradient-boosted credit model (40 trees, as scikit-learn exports them).
+    let (model, gas) = register_public(6, "credit_gbdt").await?;
+    tally.registration_gas += gas;
+    models.insert(6, ("credit_gbdt", model));
     let one = I256::try_from(1)?;
     let feed = AiPriceFeed::deploy(
         provider.clone(),
@@ -629,6 +644,40 @@ async fn run() -> anyhow::Result<()> {
         price_truth,
     );
     println!("    the watchtower trusts the honest operator's private answers and challenged neither");
+
+    step("6. lending: credit decisions from a 40-tree gradient-boosted model (model 6, scikit-learn via ONNX)");
+    let (_, gbdt) = &models[&6];
+    let mut decisions = Vec::new();
+    for (who, applicant) in [
+        ("a steady applicant", [45.0, 78.0, 0.22, 0.18, 0.0, 19.0, 6.0, 0.2]),
+        ("a stretched applicant", [29.0, 24.0, 0.9, 0.95, 3.0, 2.0, 2.0, 0.8]),
+    ] {
+        let input = InputValues(applicant.to_vec()).for_model(gbdt, false)?;
+        let truth = gbdt.run(&input)?.output().to_vec();
+        let bytes = Bytes::from(input.iter().map(|v| *v as u8).collect::<Vec<u8>>());
+        let fee = system.oracle.estimateFee(U256::from(6)).call().await?;
+        let call = system.oracle.request(U256::from(6), bytes, FixedBytes::ZERO, Address::ZERO, 0, Bytes::new());
+        let receipt = call.value(fee).from(user).send().await?.get_receipt().await?;
+        let id = receipt.decoded_log::<InferenceOracle::RequestCreated>().context("no RequestCreated")?.requestId;
+        decisions.push((who, id, truth));
+    }
+    for (who, id, truth) in &decisions {
+        wait_until(Duration::from_secs(120), &processes, || async {
+            Ok(system.oracle.resultOf(*id).call().await?.finalized)
+        })
+        .await
+        .with_context(|| format!("credit decision {id} was not answered"))?;
+        let expected: Vec<u8> = truth.iter().flat_map(|v| v.to_be_bytes()).collect();
+        if system.oracle.resultOf(*id).call().await?.outputHash != alloy::primitives::keccak256(&expected) {
+            bail!("credit decision {id} was finalized with another output than the model's");
+        }
+        let decision = match gbdt.predict(truth) {
+            verdict_circuits::Prediction::Classification { class: 1 } => "refuse (likely to default)",
+            _ => "approve (likely to repay)",
+        };
+        println!("    {}finalized{} {who}: {decision}, checked by the watchtower", style().green, style().reset);
+    }
+    println!("    a lie about such a decision is caught like the others: fraud-prover's lending test");
     processes.stop("honest oracle");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     events.abort();
@@ -652,7 +701,7 @@ async fn run() -> anyhow::Result<()> {
         ("Nova proof on-chain: bytes", t.proof_bytes.to_string()),
         ("Nova proof on-chain: NovaVerifier gas", t.verify_gas.to_string()),
         ("proveOutput gas (Poseidon z_0, z_L + verifier)", t.prove_output_gas.to_string()),
-        ("model registration gas (5 models)", t.registration_gas.to_string()),
+        ("model registration gas (6 models)", t.registration_gas.to_string()),
         ("wall time", format!("{} s", started.elapsed().as_secs())),
     ];
     for (k, v) in rows {
