@@ -504,8 +504,8 @@ fn conv(x: &T3, (k, [co, kh, kw]): (&[f32], [usize; 3]), bias: &[f32], stride: u
     T3 { c: co, h: oh, w: ow, v }
 }
 
-/// Direct average pool (padding not counted).
-fn avg_pool(x: &T3, k: usize, stride: usize, pad: usize) -> T3 {
+/// A direct pool of `T3` values: `reduce` over each window's taps (pads take no part).
+fn pool(x: &T3, k: usize, stride: usize, pad: usize, reduce: impl Fn(&[f64]) -> f64) -> T3 {
     let oh = (x.h + 2 * pad - k) / stride + 1;
     let ow = (x.w + 2 * pad - k) / stride + 1;
     let mut v = Vec::new();
@@ -521,33 +521,21 @@ fn avg_pool(x: &T3, k: usize, stride: usize, pad: usize) -> T3 {
                         )
                     })
                     .collect();
-                v.push(taps.iter().sum::<f64>() / taps.len() as f64);
+                v.push(reduce(&taps));
             }
         }
     }
     T3 { c: x.c, h: oh, w: ow, v }
 }
 
+/// Direct average pool (padding not counted).
+fn avg_pool(x: &T3, k: usize, stride: usize, pad: usize) -> T3 {
+    pool(x, k, stride, pad, |taps| taps.iter().sum::<f64>() / taps.len() as f64)
+}
+
 /// A max pool of `T3` values (an independent implementation: pads take no part).
 fn max_pool_f(x: &T3, k: usize, stride: usize, pad: usize) -> T3 {
-    let oh = (x.h + 2 * pad - k) / stride + 1;
-    let ow = (x.w + 2 * pad - k) / stride + 1;
-    let mut v = Vec::new();
-    for c in 0..x.c {
-        for oy in 0..oh {
-            for ox in 0..ow {
-                let at = |t: usize| {
-                    x.at(
-                        c,
-                        (oy * stride + t / k) as isize - pad as isize,
-                        (ox * stride + t % k) as isize - pad as isize,
-                    )
-                };
-                v.push((0..k * k).filter_map(at).fold(f64::NEG_INFINITY, f64::max));
-            }
-        }
-    }
-    T3 { c: x.c, h: oh, w: ow, v }
+    pool(x, k, stride, pad, |taps| taps.iter().copied().fold(f64::NEG_INFINITY, f64::max))
 }
 
 fn batch_norm(x: &mut T3, p: &[Vec<f32>; 4], eps: f64) {
