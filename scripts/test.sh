@@ -6,6 +6,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 scripts/setup.sh
+# The PostgreSQL backend's tests start a real server (Debian's package, installed when missing).
+scripts/install_postgres.sh
 export PATH="$root/.tools/bin:$PATH"
 if [ "${CI:-}" = "true" ]; then
   # More fuzz and invariant cases, and the committed gas snapshots (contracts/snapshots) must match.

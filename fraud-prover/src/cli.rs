@@ -22,6 +22,8 @@ pub enum Command {
     ExportVerifier(ExportArgs),
     /// Watch proposals: re-execute, challenge wrong ones, play the dispute, prove the right output.
     Watch(Box<crate::watch::WatchArgs>),
+    /// Prove the proof jobs that services started with `--proof-workers` leave in their database.
+    Worker(Box<crate::worker::WorkerArgs>),
     /// Make a secret blinding file for a private model and print its (registrable) commitment.
     Blinding {
         /// The model file.

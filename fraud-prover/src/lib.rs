@@ -6,6 +6,7 @@ mod error;
 pub mod store;
 /// The watchtower (`fraud-prover watch`).
 pub mod watch;
+pub mod worker;
 
 use std::io::{IsTerminal, Write};
 
@@ -29,6 +30,7 @@ pub fn run(cli: &Cli) -> crate::Result<String> {
         Command::Verify(args) => verify(args),
         Command::ExportVerifier(args) => export_verifier(args),
         Command::Watch(_) => Err(Error::usage("watch runs a service: call verdict_fraud_prover::watch::watch")),
+        Command::Worker(_) => Err(Error::usage("worker runs a service: call verdict_fraud_prover::worker::work")),
         Command::Blinding { model, output } => {
             let model = Model::load(model)?;
             let blinding = Blinding::random(&model);

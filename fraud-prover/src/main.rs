@@ -19,10 +19,18 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("VERDICT_LOG").unwrap_or_else(|_| "warn".into()))
         .init();
-    if let verdict_fraud_prover::Command::Watch(args) = cli.command {
-        let result = verdict_runtime::service_runtime()
+    use verdict_fraud_prover::Command;
+    if matches!(cli.command, Command::Watch(_) | Command::Worker(_)) {
+        let result = verdict_runtime::service_runtime().map_err(anyhow::Error::from).and_then(|rt| {
+            rt.block_on(async move {
+                match cli.command {
+                    Command::Watch(args) => verdict_fraud_prover::watch::watch(*args).await,
+                    Command::Worker(args) => verdict_fraud_prover::worker::work(*args).await,
+                    _ => Ok(()),
+                }
+            })
             .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(verdict_fraud_prover::watch::watch(*args)).map_err(anyhow::Error::from));
+        });
         return match result {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {

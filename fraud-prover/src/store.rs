@@ -1,13 +1,13 @@
 //! The watchtower's persistent state, behind [`WatchStore`]: one record per request of a watched
 //! model (our trace of it, where we stand, the last proposal we checked), the scan cursor, and
-//! the transactions sent. SQLite ([`SqliteWatchStore`]); written before the watchtower acts on
-//! it, so a crash at any point loses nothing.
+//! the transactions sent. One [`SqlWatchStore`] over a SQLite file (the default) or a PostgreSQL
+//! database shared by several instances; written before the watchtower acts on it, so a crash at
+//! any point loses nothing.
 
-use std::path::Path;
+use std::{path::Path, sync::Arc};
 
-use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
-use verdict_runtime::db::{json_col, now, Db, TxLog};
+use verdict_runtime::db::{now, params, Db, Row, Schema, TxLog};
 pub use verdict_runtime::db::{DbError as StoreError, DbResult as StoreResult};
 
 /// Where the watchtower stands on one request of a watched model. The chain decides what
@@ -104,13 +104,15 @@ pub trait WatchStore: Send + Sync + 'static {
     fn probe(&self) -> StoreResult<()>;
     /// Where the responder records what it sends.
     fn as_tx_log(&self) -> &dyn TxLog;
+    /// The database (for the service's lease).
+    fn db(&self) -> &Arc<Db>;
 }
 
 /// The watchtower's own migrations, numbered as they were when it shared the operator's store
 /// (so a file made then opens as it is): v1 made the operator's tables (now only the shared
 /// `meta` and `transactions`, made by the runtime), v2 the watched requests, v3 the change from
 /// proposals to requests.
-const MIGRATIONS: &[&str] = &[
+const SQLITE: &[&str] = &[
     "",
     "CREATE TABLE watched (
          id INTEGER PRIMARY KEY,
@@ -130,60 +132,87 @@ const MIGRATIONS: &[&str] = &[
      UPDATE watched SET status = 'done' WHERE status IN ('proven', 'lost');",
 ];
 
-/// The SQLite watch store.
-pub struct SqliteWatchStore {
-    db: Db,
+/// PostgreSQL's migrations: v1 is SQLite's v3 (less the unused `proposer` column).
+const POSTGRES: &[&str] = &["CREATE TABLE watched (
+         id BIGINT PRIMARY KEY,
+         model_id BIGINT NOT NULL,
+         input BYTEA NOT NULL,
+         trace TEXT NOT NULL,
+         steps TEXT NOT NULL,
+         status TEXT NOT NULL,
+         detail TEXT,
+         updated_at BIGINT NOT NULL,
+         block BIGINT NOT NULL DEFAULT 0,
+         checked TEXT
+     );
+     CREATE INDEX watched_status ON watched(status);"];
+
+/// The watchtower's tables, in both backends.
+const SCHEMA: Schema = Schema { sqlite: SQLITE, postgres: POSTGRES };
+
+/// The watch store, over a SQLite file or a PostgreSQL database ([`Db`]).
+pub struct SqlWatchStore {
+    db: Arc<Db>,
 }
 
-impl SqliteWatchStore {
-    /// Opens (creating and migrating when needed) the store at `path`.
-    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
-        Ok(Self { db: Db::open(path, MIGRATIONS)? })
+impl SqlWatchStore {
+    /// Opens (creating and migrating when needed) the store at `location`: a SQLite file's path,
+    /// or a `postgres://` URL.
+    pub fn open(location: impl AsRef<Path>) -> StoreResult<Self> {
+        Ok(Self { db: Arc::new(Db::open(location, &SCHEMA)?) })
     }
 }
 
-fn watch_status(s: String) -> rusqlite::Result<WatchStatus> {
-    WatchStatus::parse(&s).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(StoreError::new(e)))
-    })
+fn watch_status(s: &str) -> StoreResult<WatchStatus> {
+    WatchStatus::parse(s).map_err(StoreError::new)
 }
 
-fn row_to_watched(r: &rusqlite::Row<'_>) -> rusqlite::Result<WatchRecord> {
+fn watched_from(r: &Row) -> StoreResult<WatchRecord> {
     let input: Vec<u8> = r.get("input")?;
     Ok(WatchRecord {
-        id: r.get::<_, i64>("id")? as u64,
-        model_id: r.get::<_, i64>("model_id")? as u64,
-        block: r.get::<_, i64>("block")? as u64,
+        id: r.get("id")?,
+        model_id: r.get("model_id")?,
+        block: r.get("block")?,
         input: input.into_iter().map(|b| b as i8).collect(),
-        trace: json_col(r.get("trace")?)?.unwrap_or_default(),
-        steps: json_col(r.get("steps")?)?.unwrap_or_default(),
-        status: watch_status(r.get("status")?)?,
+        trace: r.json("trace")?.unwrap_or_default(),
+        steps: r.json("steps")?.unwrap_or_default(),
+        status: watch_status(&r.get::<String>("status")?)?,
         checked: r.get("checked")?,
         detail: r.get("detail")?,
     })
 }
 
-impl WatchStore for SqliteWatchStore {
+impl WatchStore for SqlWatchStore {
     fn insert_watched(&self, w: &WatchRecord) -> StoreResult<bool> {
         let input: Vec<u8> = w.input.iter().map(|v| *v as u8).collect();
         let trace = serde_json::to_string(&w.trace).expect("a trace serializes");
         let steps = serde_json::to_string(&w.steps).expect("strings serialize");
+        // SQLite files made before v3 keep a `proposer` column; it is written empty there.
         self.db.with(|c| {
+            let sql = match c.backend() {
+                verdict_runtime::db::Backend::Sqlite => {
+                    "INSERT INTO watched
+                         (id, model_id, proposer, input, trace, steps, status, detail, updated_at, block, checked)
+                     VALUES (?1, ?2, '', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING"
+                }
+                verdict_runtime::db::Backend::Postgres => {
+                    "INSERT INTO watched (id, model_id, input, trace, steps, status, detail, updated_at, block, checked)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO NOTHING"
+                }
+            };
             c.execute(
-                "INSERT OR IGNORE INTO watched
-                     (id, model_id, proposer, input, trace, steps, status, detail, updated_at, block, checked)
-                 VALUES (?1, ?2, '', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                sql,
                 params![
-                    w.id as i64,
-                    w.model_id as i64,
+                    w.id,
+                    w.model_id,
                     input,
                     trace,
                     steps,
                     w.status.as_str(),
-                    w.detail,
-                    now() as i64,
-                    w.block as i64,
-                    w.checked,
+                    w.detail.clone(),
+                    now(),
+                    w.block,
+                    w.checked.clone()
                 ],
             )
             .map(|n| n == 1)
@@ -192,14 +221,14 @@ impl WatchStore for SqliteWatchStore {
 
     fn open_watched(&self) -> StoreResult<Vec<WatchRecord>> {
         self.db.with(|c| {
-            let mut s = c.prepare("SELECT * FROM watched WHERE status != 'done' ORDER BY id")?;
-            let rows = s.query_map([], row_to_watched)?.collect::<rusqlite::Result<Vec<_>>>();
-            rows
+            c.query("SELECT * FROM watched WHERE status != 'done' ORDER BY id", &[])?.iter().map(watched_from).collect()
         })
     }
 
     fn watched(&self, id: u64) -> StoreResult<Option<WatchRecord>> {
-        self.db.with(|c| c.query_row("SELECT * FROM watched WHERE id = ?1", [id as i64], row_to_watched).optional())
+        self.db.with(|c| {
+            c.query_opt("SELECT * FROM watched WHERE id = ?1", params![id])?.as_ref().map(watched_from).transpose()
+        })
     }
 
     fn set_watched(
@@ -213,7 +242,7 @@ impl WatchStore for SqliteWatchStore {
             c.execute(
                 "UPDATE watched SET status = ?2, checked = ?3, detail = COALESCE(?4, detail), updated_at = ?5
                  WHERE id = ?1",
-                params![id as i64, status.as_str(), checked, detail, now() as i64],
+                params![id, status.as_str(), checked, detail, now()],
             )
             .map(drop)
         })
@@ -221,11 +250,10 @@ impl WatchStore for SqliteWatchStore {
 
     fn watched_counts(&self) -> StoreResult<Vec<(WatchStatus, u64)>> {
         self.db.with(|c| {
-            let mut s = c.prepare("SELECT status, COUNT(*) FROM watched GROUP BY status")?;
-            let rows = s
-                .query_map([], |r| Ok((watch_status(r.get(0)?)?, r.get::<_, i64>(1)? as u64)))?
-                .collect::<rusqlite::Result<Vec<_>>>();
-            rows
+            c.query("SELECT status, COUNT(*) AS n FROM watched GROUP BY status", &[])?
+                .iter()
+                .map(|r| Ok((watch_status(&r.get::<String>("status")?)?, r.get("n")?)))
+                .collect()
         })
     }
 
@@ -242,6 +270,10 @@ impl WatchStore for SqliteWatchStore {
     }
 
     fn as_tx_log(&self) -> &dyn TxLog {
+        self.db.as_ref()
+    }
+
+    fn db(&self) -> &Arc<Db> {
         &self.db
     }
 }

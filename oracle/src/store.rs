@@ -1,13 +1,12 @@
 //! The service's persistent state, behind [`Store`]: requests with their traces, the transactions
-//! sent for them, and the last block the chain watcher processed. SQLite by default
-//! ([`SqliteStore`]); everything is written before the service acts on it, so a crash at any
-//! point loses nothing.
+//! sent for them, and the last block the chain watcher processed. One [`SqlStore`] over a SQLite
+//! file (the default) or a PostgreSQL database shared by several instances; everything is written
+//! before the service acts on it, so a crash at any point loses nothing.
 
-use std::path::Path;
+use std::{path::Path, sync::Arc};
 
-use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
-use verdict_runtime::db::{json_col, now, Db, TxLog};
+use verdict_runtime::db::{now, params, Db, Row, Schema, TxLog};
 pub use verdict_runtime::db::{DbError as StoreError, DbResult as StoreResult, TxRecord};
 
 /// Where a request stands, as the service sees it. The chain is the arbiter: on every pass the
@@ -251,9 +250,12 @@ pub trait Store: Send + Sync + 'static {
     fn meta(&self, key: &str) -> StoreResult<Option<String>>;
     /// Sets a small named value.
     fn set_meta(&self, key: &str, value: &str) -> StoreResult<()>;
+    /// The database (for the service's lease).
+    fn db(&self) -> &Arc<Db>;
 }
 
-const MIGRATIONS: &[&str] = &[
+/// SQLite's migrations.
+const SQLITE: &[&str] = &[
     // v1: requests (the shared `meta` and `transactions` tables are the runtime's)
     "CREATE TABLE requests (
          id INTEGER PRIMARY KEY,
@@ -294,85 +296,100 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE submissions ADD COLUMN salt TEXT;",
 ];
 
-/// The SQLite store: one file, WAL journal, migrations by `user_version`.
-pub struct SqliteStore {
-    db: Db,
+/// PostgreSQL's migrations: v1 is SQLite's v5.
+const POSTGRES: &[&str] = &["CREATE TABLE requests (
+         id BIGINT PRIMARY KEY,
+         model_id BIGINT NOT NULL,
+         input BYTEA NOT NULL,
+         requester TEXT NOT NULL,
+         block BIGINT NOT NULL,
+         status TEXT NOT NULL,
+         trace TEXT,
+         steps TEXT,
+         trace_root TEXT,
+         deadline BIGINT,
+         error TEXT,
+         created_at BIGINT NOT NULL,
+         updated_at BIGINT NOT NULL,
+         input_commitment TEXT,
+         salt TEXT
+     );
+     CREATE INDEX requests_status ON requests(status);
+     CREATE TABLE submissions (
+         id BIGSERIAL PRIMARY KEY,
+         model_id BIGINT NOT NULL,
+         input BYTEA NOT NULL,
+         status TEXT NOT NULL,
+         tx_hash TEXT,
+         request_id BIGINT,
+         error TEXT,
+         created_at BIGINT NOT NULL,
+         updated_at BIGINT NOT NULL,
+         salt TEXT
+     );
+     CREATE INDEX submissions_status ON submissions(status);"];
+
+/// The operator's tables, in both backends.
+const SCHEMA: Schema = Schema { sqlite: SQLITE, postgres: POSTGRES };
+
+/// The store, over a SQLite file or a PostgreSQL database ([`Db`]).
+pub struct SqlStore {
+    db: Arc<Db>,
 }
 
-impl SqliteStore {
-    /// Opens (creating and migrating when needed) the store at `path`.
-    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
-        Ok(Self { db: Db::open(path, MIGRATIONS)? })
+impl SqlStore {
+    /// Opens (creating and migrating when needed) the store at `location`: a SQLite file's path,
+    /// or a `postgres://` URL.
+    pub fn open(location: impl AsRef<Path>) -> StoreResult<Self> {
+        Ok(Self { db: Arc::new(Db::open(location, &SCHEMA)?) })
     }
-
-    fn with<T>(&self, f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
-        self.db.with(f)
-    }
 }
 
-fn row_to_request(r: &rusqlite::Row<'_>) -> rusqlite::Result<(RequestRecord, String)> {
+/// The columns `SELECT *` reads from `requests`.
+fn request_from(r: &Row) -> StoreResult<RequestRecord> {
     let input: Vec<u8> = r.get("input")?;
-    let status: String = r.get("status")?;
-    Ok((
-        RequestRecord {
-            id: r.get::<_, i64>("id")? as u64,
-            model_id: r.get::<_, i64>("model_id")? as u64,
-            input: input.into_iter().map(|b| b as i8).collect(),
-            input_commitment: r.get("input_commitment")?,
-            salt: r.get("salt")?,
-            requester: r.get("requester")?,
-            block: r.get::<_, i64>("block")? as u64,
-            status: RequestStatus::Received,
-            trace: json_col(r.get("trace")?)?,
-            steps: json_col(r.get("steps")?)?,
-            trace_root: r.get("trace_root")?,
-            deadline: r.get::<_, Option<i64>>("deadline")?.map(|d| d as u64),
-            error: r.get("error")?,
-            created_at: r.get::<_, i64>("created_at")? as u64,
-            updated_at: r.get::<_, i64>("updated_at")? as u64,
-        },
-        status,
-    ))
+    Ok(RequestRecord {
+        id: r.get("id")?,
+        model_id: r.get("model_id")?,
+        input: input.into_iter().map(|b| b as i8).collect(),
+        input_commitment: r.get("input_commitment")?,
+        salt: r.get("salt")?,
+        requester: r.get("requester")?,
+        block: r.get("block")?,
+        status: RequestStatus::parse(&r.get::<String>("status")?)?,
+        trace: r.json("trace")?,
+        steps: r.json("steps")?,
+        trace_root: r.get("trace_root")?,
+        deadline: r.get("deadline")?,
+        error: r.get("error")?,
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
+    })
 }
 
-fn finish(rows: Vec<(RequestRecord, String)>) -> StoreResult<Vec<RequestRecord>> {
-    rows.into_iter()
-        .map(|(mut r, s)| {
-            r.status = RequestStatus::parse(&s)?;
-            Ok(r)
-        })
-        .collect()
-}
-
-fn row_to_submission(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Submission, String)> {
+/// The columns `SELECT *` reads from `submissions`.
+fn submission_from(r: &Row) -> StoreResult<Submission> {
     let input: Vec<u8> = r.get("input")?;
-    Ok((
-        Submission {
-            id: r.get::<_, i64>("id")? as u64,
-            model_id: r.get::<_, i64>("model_id")? as u64,
-            input: input.into_iter().map(|b| b as i8).collect(),
-            salt: r.get("salt")?,
-            status: SubmissionStatus::Pending,
-            tx_hash: r.get("tx_hash")?,
-            request_id: r.get::<_, Option<i64>>("request_id")?.map(|v| v as u64),
-            error: r.get("error")?,
-            created_at: r.get::<_, i64>("created_at")? as u64,
-            updated_at: r.get::<_, i64>("updated_at")? as u64,
-        },
-        r.get("status")?,
-    ))
+    Ok(Submission {
+        id: r.get("id")?,
+        model_id: r.get("model_id")?,
+        input: input.into_iter().map(|b| b as i8).collect(),
+        salt: r.get("salt")?,
+        status: SubmissionStatus::parse(&r.get::<String>("status")?)?,
+        tx_hash: r.get("tx_hash")?,
+        request_id: r.get("request_id")?,
+        error: r.get("error")?,
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
+    })
 }
 
-fn finish_submissions(rows: Vec<(Submission, String)>) -> StoreResult<Vec<Submission>> {
-    rows.into_iter()
-        .map(|(mut r, s)| {
-            r.status = SubmissionStatus::parse(&s)?;
-            Ok(r)
-        })
-        .collect()
+/// An int8 input as stored (one byte a value).
+fn input_bytes(input: &[i8]) -> Vec<u8> {
+    input.iter().map(|v| *v as u8).collect()
 }
 
-impl Store for SqliteStore {
+impl Store for SqlStore {
     fn last_block(&self) -> StoreResult<Option<u64>> {
         self.db.block("last_block")
     }
@@ -390,13 +407,12 @@ impl Store for SqliteStore {
     }
 
     fn insert_request(&self, id: u64, model_id: u64, input: &[i8], requester: &str, block: u64) -> StoreResult<bool> {
-        let bytes: Vec<u8> = input.iter().map(|v| *v as u8).collect();
-        let t = now() as i64;
-        self.with(|c| {
+        let t = now();
+        self.db.with(|c| {
             c.execute(
-                "INSERT OR IGNORE INTO requests (id, model_id, input, requester, block, status, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'received', ?6, ?6)",
-                params![id as i64, model_id as i64, bytes, requester, block as i64, t],
+                "INSERT INTO requests (id, model_id, input, requester, block, status, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'received', ?6, ?6) ON CONFLICT (id) DO NOTHING",
+                params![id, model_id, input_bytes(input), requester, block, t],
             )
             .map(|n| n == 1)
         })
@@ -410,57 +426,57 @@ impl Store for SqliteStore {
         requester: &str,
         block: u64,
     ) -> StoreResult<bool> {
-        let t = now() as i64;
-        self.with(|c| {
+        let t = now();
+        self.db.with(|c| {
             c.execute(
-                "INSERT OR IGNORE INTO requests
+                "INSERT INTO requests
                  (id, model_id, input, input_commitment, requester, block, status, created_at, updated_at)
-                 VALUES (?1, ?2, X'', ?3, ?4, ?5, 'awaiting_input', ?6, ?6)",
-                params![id as i64, model_id as i64, input_commitment, requester, block as i64, t],
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'awaiting_input', ?7, ?7) ON CONFLICT (id) DO NOTHING",
+                params![id, model_id, Vec::<u8>::new(), input_commitment, requester, block, t],
             )
             .map(|n| n == 1)
         })
     }
 
     fn deliver_input(&self, id: u64, input: &[i8], salt: &str) -> StoreResult<bool> {
-        let bytes: Vec<u8> = input.iter().map(|v| *v as u8).collect();
-        self.with(|c| {
+        self.db.with(|c| {
             c.execute(
                 "UPDATE requests SET input = ?2, salt = ?3, updated_at = ?4,
                  status = CASE status WHEN 'awaiting_input' THEN 'received' ELSE status END
                  WHERE id = ?1 AND input_commitment IS NOT NULL AND salt IS NULL",
-                params![id as i64, bytes, salt, now() as i64],
+                params![id, input_bytes(input), salt, now()],
             )
             .map(|n| n == 1)
         })
     }
 
     fn request(&self, id: u64) -> StoreResult<Option<RequestRecord>> {
-        let row =
-            self.with(|c| c.query_row("SELECT * FROM requests WHERE id = ?1", [id as i64], row_to_request).optional())?;
-        Ok(finish(row.into_iter().collect())?.pop())
+        self.db.with(|c| {
+            c.query_opt("SELECT * FROM requests WHERE id = ?1", params![id])?.as_ref().map(request_from).transpose()
+        })
     }
 
     fn open_requests(&self) -> StoreResult<Vec<RequestRecord>> {
-        let rows = self.with(|c| {
-            let mut s = c.prepare(
+        self.db.with(|c| {
+            c.query(
                 "SELECT * FROM requests
                  WHERE status NOT IN ('finalized', 'taken', 'cancelled', 'failed', 'expired') ORDER BY id",
-            )?;
-            let rows = s.query_map([], row_to_request)?.collect::<rusqlite::Result<Vec<_>>>();
-            rows
-        })?;
-        finish(rows)
+                &[],
+            )?
+            .iter()
+            .map(request_from)
+            .collect()
+        })
     }
 
     fn set_trace(&self, id: u64, trace: &[Vec<i32>], steps: &[String], root: &str) -> StoreResult<()> {
         let trace = serde_json::to_string(trace).expect("a trace serializes");
         let steps = serde_json::to_string(steps).expect("strings serialize");
-        self.with(|c| {
+        self.db.with(|c| {
             c.execute(
                 "UPDATE requests SET trace = ?2, steps = ?3, trace_root = ?4, status = 'computed', updated_at = ?5
                  WHERE id = ?1",
-                params![id as i64, trace, steps, root, now() as i64],
+                params![id, trace, steps, root, now()],
             )
             .map(drop)
         })
@@ -473,17 +489,21 @@ impl Store for SqliteStore {
         deadline: Option<u64>,
         error: Option<&str>,
     ) -> StoreResult<()> {
-        self.with(|c| {
+        self.db.with(|c| {
             c.execute(
                 "UPDATE requests SET status = ?2, deadline = COALESCE(?3, deadline), error = COALESCE(?4, error),
                  updated_at = ?5 WHERE id = ?1",
-                params![id as i64, status.as_str(), deadline.map(|d| d as i64), error, now() as i64],
+                params![id, status.as_str(), deadline, error, now()],
             )
             .map(drop)
         })
     }
 
     fn as_tx_log(&self) -> &dyn TxLog {
+        self.db.as_ref()
+    }
+
+    fn db(&self) -> &Arc<Db> {
         &self.db
     }
 
@@ -492,32 +512,35 @@ impl Store for SqliteStore {
     }
 
     fn insert_submission(&self, model_id: u64, input: &[i8], salt: Option<&str>) -> StoreResult<u64> {
-        let bytes: Vec<u8> = input.iter().map(|v| *v as u8).collect();
-        let t = now() as i64;
-        self.with(|c| {
-            c.execute(
+        let t = now();
+        self.db.with(|c| {
+            c.query(
                 "INSERT INTO submissions (model_id, input, salt, status, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, 'pending', ?4, ?4)",
-                params![model_id as i64, bytes, salt, t],
-            )?;
-            Ok(c.last_insert_rowid() as u64)
+                 VALUES (?1, ?2, ?3, 'pending', ?4, ?4) RETURNING id",
+                params![model_id, input_bytes(input), salt, t],
+            )?
+            .first()
+            .ok_or_else(|| StoreError::new("no id returned for a submission"))?
+            .at(0)
         })
     }
 
     fn submission(&self, id: u64) -> StoreResult<Option<Submission>> {
-        let row = self.with(|c| {
-            c.query_row("SELECT * FROM submissions WHERE id = ?1", [id as i64], row_to_submission).optional()
-        })?;
-        Ok(finish_submissions(row.into_iter().collect())?.pop())
+        self.db.with(|c| {
+            c.query_opt("SELECT * FROM submissions WHERE id = ?1", params![id])?
+                .as_ref()
+                .map(submission_from)
+                .transpose()
+        })
     }
 
     fn open_submissions(&self) -> StoreResult<Vec<Submission>> {
-        let rows = self.with(|c| {
-            let mut s = c.prepare("SELECT * FROM submissions WHERE status IN ('pending', 'sent') ORDER BY id")?;
-            let rows = s.query_map([], row_to_submission)?.collect::<rusqlite::Result<Vec<_>>>();
-            rows
-        })?;
-        finish_submissions(rows)
+        self.db.with(|c| {
+            c.query("SELECT * FROM submissions WHERE status IN ('pending', 'sent') ORDER BY id", &[])?
+                .iter()
+                .map(submission_from)
+                .collect()
+        })
     }
 
     fn set_submission(
@@ -528,23 +551,23 @@ impl Store for SqliteStore {
         request_id: Option<u64>,
         error: Option<&str>,
     ) -> StoreResult<()> {
-        self.with(|c| {
+        self.db.with(|c| {
             c.execute(
                 "UPDATE submissions SET status = ?2, tx_hash = COALESCE(?3, tx_hash),
                  request_id = COALESCE(?4, request_id), error = COALESCE(?5, error), updated_at = ?6 WHERE id = ?1",
-                params![id as i64, status.as_str(), tx_hash, request_id.map(|v| v as i64), error, now() as i64],
+                params![id, status.as_str(), tx_hash, request_id, error, now()],
             )
             .map(drop)
         })
     }
 
     fn counts(&self) -> StoreResult<Vec<(RequestStatus, u64)>> {
-        let rows: Vec<(String, i64)> = self.with(|c| {
-            let mut s = c.prepare("SELECT status, COUNT(*) FROM requests GROUP BY status")?;
-            let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<Vec<_>>>();
-            rows
-        })?;
-        rows.into_iter().map(|(s, n)| Ok((RequestStatus::parse(&s)?, n as u64))).collect()
+        self.db.with(|c| {
+            c.query("SELECT status, COUNT(*) AS n FROM requests GROUP BY status", &[])?
+                .iter()
+                .map(|r| Ok((RequestStatus::parse(&r.get::<String>("status")?)?, r.get("n")?)))
+                .collect()
+        })
     }
 
     fn probe(&self) -> StoreResult<()> {

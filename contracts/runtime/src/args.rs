@@ -36,6 +36,14 @@ pub struct ChainArgs {
     /// raised to at least 125%).
     #[arg(long, env = "VERDICT_REPLACE_AFTER_SECS", default_value_t = 60)]
     pub replace_after_secs: u64,
+    /// This instance's name among the service's instances sharing one database (the lease's
+    /// holder). Default: the host's name and the listen address, unique among live processes.
+    #[arg(long, env = "VERDICT_INSTANCE")]
+    pub instance: Option<String>,
+    /// Seconds the lease of an instance that stops renewing it lasts before another instance
+    /// takes over (`lease` module of `verdict-runtime`).
+    #[arg(long, env = "VERDICT_LEASE_TTL_SECS", default_value_t = 10)]
+    pub lease_ttl_secs: u64,
 }
 
 impl ChainArgs {
@@ -53,7 +61,25 @@ impl ChainArgs {
             replace_after: Duration::from_secs(self.replace_after_secs.max(1)),
             nonces,
             receipts,
+            leader: None,
         }
+    }
+
+    /// This instance's lease holder name: `--instance`, or the host's name and `listen`.
+    pub fn instance_name(&self, listen: std::net::SocketAddr) -> String {
+        self.instance.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "localhost".into());
+            format!("{host}:{listen}")
+        })
+    }
+
+    /// The lease's time to live.
+    pub fn lease_ttl(&self) -> Duration {
+        Duration::from_secs(self.lease_ttl_secs.max(1))
     }
 
     /// The new-block waker the flags ask for.

@@ -85,6 +85,14 @@ pub enum Error {
         /// What did not happen in time.
         what: String,
     },
+    /// This instance does not hold the service's lease: another instance acts (and sends).
+    #[error("{kind} of request {request} not sent: another instance holds the lease")]
+    NotLeader {
+        /// `propose`, `settle`, …
+        kind: &'static str,
+        /// The request (0 for none).
+        request: u64,
+    },
     /// The local database failed.
     #[error(transparent)]
     Db(#[from] crate::db::DbError),
@@ -111,7 +119,7 @@ impl Error {
     /// configuration or a corrupt record fails the same way again.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Rpc(_) | Self::NotMined { .. } | Self::Unexpected(_) => true,
+            Self::Rpc(_) | Self::NotMined { .. } | Self::NotLeader { .. } | Self::Unexpected(_) => true,
             Self::Db(e) => e.is_retryable(),
             Self::Reverted { .. }
             | Self::GasCap { .. }

@@ -5,6 +5,8 @@ mod connect;
 pub mod db;
 mod error;
 mod heads;
+pub mod jobs;
+pub mod lease;
 pub mod models;
 mod nonces;
 pub mod prover;
@@ -19,7 +21,7 @@ pub use connect::{connect, read_secret, shutdown_signal, Connection};
 pub use error::{rpc, Error, Result, Revert};
 pub use heads::NewHeads;
 pub use nonces::{send as send_with_nonce, Nonces};
-pub use registry::{check_public_registrations, check_registration, fetch_model, load_models};
+pub use registry::{check_public_registrations, check_registration, fetch_model, load_models, served_as_registered};
 pub use status::RequestStatus;
 
 /// The services' tokio runtime: more worker threads than cores, because store calls block (a

@@ -55,7 +55,7 @@ impl FromStr for BlindingArg {
 }
 
 /// One served model.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ServedModel {
     /// The registry's id.
     pub id: u64,

@@ -17,7 +17,10 @@ use alloy::{
 };
 use tokio::task::JoinHandle;
 
-use crate::models::ServedModel;
+use crate::{
+    jobs::{JobState, ProofQueue, ProofSpec},
+    models::ServedModel,
+};
 use verdict_circuits::{
     folding::KeySource,
     prover::{ModelProver, RequestId, SegmentProof},
@@ -92,6 +95,8 @@ pub struct Defender {
     provers: Arc<Provers>,
     /// The tile keys, loaded once and kept resident (every tiled model shares them).
     tile_keys: Arc<Mutex<Option<Arc<TileKeys>>>>,
+    /// Proofs left to `fraud-prover worker` processes ([`crate::jobs`]); `None`: proven here.
+    queue: Option<ProofQueue>,
 }
 
 /// A move ready to send.
@@ -119,7 +124,15 @@ impl Defender {
             failures: Mutex::new(HashMap::new()),
             provers: Arc::new(Mutex::new(HashMap::new())),
             tile_keys: Arc::new(Mutex::new(None)),
+            queue: None,
         }
+    }
+
+    /// Leaves every proof to the workers on `queue`'s database: each is enqueued, awaited, and
+    /// checked with the reference verifier here before it is used.
+    pub fn with_queue(mut self, queue: ProofQueue) -> Self {
+        self.queue = Some(queue);
+        self
     }
 
     /// The digest of the on-chain verifying key (the registry's `vkDigest`) that this model's
@@ -242,40 +255,30 @@ impl Defender {
         if failures.get(&request).is_some_and(|f| *f >= PROOF_ATTEMPTS) {
             return None;
         }
-        let trace = EngineTrace { steps: trace.to_vec() };
-        let (expected, model_id, provers, tile_keys) =
-            (expected.to_vec(), served.id, self.provers.clone(), self.tile_keys.clone());
-        let (model, tiled, blinding) = (served.model.clone(), served.tiled.clone(), served.blinding.clone());
+        let spec = ProofSpec {
+            request,
+            request_id: id,
+            model_id: served.id,
+            commitment: served.commitment,
+            trace: trace.to_vec(),
+            salt: Commitment::from_field(salt),
+            expected: expected.to_vec(),
+            from: segment.start,
+            to: segment.end,
+        };
+        let (served, provers, tile_keys) = (served.clone(), self.provers.clone(), self.tile_keys.clone());
         tracing::info!(
             request,
             from = segment.start,
             to = segment.end,
-            tiled = tiled.is_some(),
+            tiled = served.tiled.is_some(),
+            remote = self.queue.is_some(),
             "proving the disputed segment"
         );
-        jobs.insert(
-            request,
-            tokio::task::spawn_blocking(move || {
+        let job = match self.queue.clone() {
+            None => tokio::task::spawn_blocking(move || {
                 let started = std::time::Instant::now();
-                let proof = match tiled {
-                    None => {
-                        let mode = blinding.map_or(WeightMode::Public, |b| WeightMode::Private((*b).clone()));
-                        let prover = prover_for(&provers, model_id, model, mode, &config)?;
-                        let (proof, _) =
-                            prover.prove_salted(id, &trace, salt, segment, |_| {}).map_err(|e| e.to_string())?;
-                        // Never submit what our own verifier would refuse.
-                        prover.verify(&proof).map_err(|e| format!("self-check failed: {e}"))?;
-                        proof
-                    }
-                    Some(tiled) => {
-                        let keys = tile_keys_for(&tile_keys, &config)?;
-                        let run = tiled.tile(trace, salt);
-                        let (proof, _) = tiled.prove(&keys, id, &run, segment, |_| {}).map_err(|e| e.to_string())?;
-                        tiled.verify(keys.verifier(), &proof).map_err(|e| format!("self-check failed: {e}"))?;
-                        proof
-                    }
-                };
-                check_steps(&proof, &expected)?;
+                let proof = prove_spec(&spec, &served, &provers, &tile_keys, &config)?;
                 tracing::info!(
                     request,
                     ms = started.elapsed().as_millis() as u64,
@@ -284,9 +287,145 @@ impl Defender {
                 );
                 Ok(proof.proof)
             }),
-        );
+            Some(queue) => tokio::spawn(await_worker(queue, spec, served, provers, tile_keys, config)),
+        };
+        jobs.insert(request, job);
         None
     }
+}
+
+/// Proves `spec` with `served` (blocking: seconds to minutes), checked by our own verifier and
+/// against the step commitments it must prove: what the defender and the workers run.
+pub fn prove_spec(
+    spec: &ProofSpec,
+    served: &ServedModel,
+    provers: &Provers,
+    tile_keys: &Mutex<Option<Arc<TileKeys>>>,
+    config: &ProverConfig,
+) -> Result<SegmentProof, String> {
+    if spec.commitment != served.commitment || spec.model_id != served.id {
+        return Err(format!(
+            "the job is for model {} as {}, served here as model {} {}",
+            spec.model_id, spec.commitment, served.id, served.commitment
+        ));
+    }
+    let salt = spec.salt.to_field().ok_or("the job's salt is not a field element")?;
+    let trace = EngineTrace { steps: spec.trace.clone() };
+    let segment = spec.from..spec.to;
+    let proof = match &served.tiled {
+        None => {
+            let mode = served.blinding.as_ref().map_or(WeightMode::Public, |b| WeightMode::Private((**b).clone()));
+            let prover = prover_for(provers, served.id, served.model.clone(), mode, config)?;
+            let (proof, _) =
+                prover.prove_salted(spec.request_id, &trace, salt, segment, |_| {}).map_err(|e| e.to_string())?;
+            // Never submit what our own verifier would refuse.
+            prover.verify(&proof).map_err(|e| format!("self-check failed: {e}"))?;
+            proof
+        }
+        Some(tiled) => {
+            let keys = tile_keys_for(tile_keys, config)?;
+            let run = tiled.tile(trace, salt);
+            let (proof, _) = tiled.prove(&keys, spec.request_id, &run, segment, |_| {}).map_err(|e| e.to_string())?;
+            tiled.verify(keys.verifier(), &proof).map_err(|e| format!("self-check failed: {e}"))?;
+            proof
+        }
+    };
+    check_steps(&proof, &spec.expected)?;
+    Ok(proof)
+}
+
+/// A worker's result for `spec`, refused unless the reference verifier accepts it for this
+/// model, this request and these steps.
+fn check_result(
+    json: &str,
+    spec: &ProofSpec,
+    served: &ServedModel,
+    verifiers: &Provers,
+    tile_keys: &Mutex<Option<Arc<TileKeys>>>,
+    config: &ProverConfig,
+) -> Result<SegmentProof, String> {
+    let proof: SegmentProof = serde_json::from_str(json).map_err(|e| format!("unreadable proof: {e}"))?;
+    if proof.request_id != spec.request_id || (proof.from, proof.to) != (spec.from, spec.to) {
+        return Err(format!("a proof of steps {}..{} of another request", proof.from, proof.to));
+    }
+    match &served.tiled {
+        None => {
+            let cached = verifiers.lock().unwrap_or_else(|p| p.into_inner()).get(&served.id).cloned();
+            let verifier = match cached {
+                Some(v) => v,
+                None => {
+                    let (v, _) = ModelProver::verifier(
+                        served.model.clone(),
+                        served.is_private(),
+                        served.commitment,
+                        &config.source,
+                        Some(&config.keys_dir),
+                    )
+                    .map_err(|e| e.to_string())?;
+                    let v = Arc::new(v);
+                    verifiers.lock().unwrap_or_else(|p| p.into_inner()).insert(served.id, v.clone());
+                    v
+                }
+            };
+            verifier.verify(&proof).map_err(|e| format!("the reference verifier refused it: {e}"))?;
+        }
+        Some(tiled) => {
+            let keys = tile_keys_for(tile_keys, config)?;
+            tiled.verify(keys.verifier(), &proof).map_err(|e| format!("the reference verifier refused it: {e}"))?;
+        }
+    }
+    check_steps(&proof, &spec.expected)?;
+    Ok(proof)
+}
+
+/// How often a remote proof's job is read while it is awaited.
+const JOB_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Submits `spec` to the workers' queue and awaits its result, checked by the reference verifier
+/// (a refused result fails the job, and a later attempt queues it again).
+async fn await_worker(
+    queue: ProofQueue,
+    spec: ProofSpec,
+    served: ServedModel,
+    verifiers: Arc<Provers>,
+    tile_keys: Arc<Mutex<Option<Arc<TileKeys>>>>,
+    config: ProverConfig,
+) -> Result<Vec<u8>, String> {
+    let blocking = |f: Box<dyn FnOnce() -> Result<Option<JobState>, String> + Send>| async move {
+        tokio::task::spawn_blocking(f).await.map_err(|e| format!("a queue call panicked: {e}"))?
+    };
+    let (q, s) = (queue.clone(), spec.clone());
+    blocking(Box::new(move || q.submit(&s).map(|()| None).map_err(|e| e.to_string()))).await?;
+    let started = std::time::Instant::now();
+    let json = loop {
+        let (q, s) = (queue.clone(), spec.clone());
+        match blocking(Box::new(move || q.state(&s).map_err(|e| e.to_string()))).await? {
+            Some(JobState::Done(json)) => break json,
+            Some(JobState::Failed(why)) => return Err(format!("the worker could not prove it: {why}")),
+            Some(JobState::Queued | JobState::Running { .. }) => tokio::time::sleep(JOB_POLL).await,
+            None => return Err("the proof job vanished from the queue".into()),
+        }
+    };
+    let (q, s) = (queue.clone(), spec.clone());
+    tokio::task::spawn_blocking(move || match check_result(&json, &s, &served, &verifiers, &tile_keys, &config) {
+        Ok(proof) => {
+            tracing::info!(
+                request = s.request,
+                ms = started.elapsed().as_millis() as u64,
+                "segment proven by a worker and checked"
+            );
+            Ok(proof.proof)
+        }
+        Err(why) => {
+            tracing::error!(request = s.request, "a worker's proof was refused: {why}");
+            if let Err(e) = q.refuse(&s, &why) {
+                tracing::warn!(request = s.request, "cannot mark the job failed: {e}");
+            }
+            Err(why)
+        }
+    })
+    .await
+    .map_err(|e| format!("the proof check panicked: {e}"))?
 }
 
 /// What a proof is made of: the stored trace, a private input's salt (zero for a public input),
@@ -315,7 +454,7 @@ fn check_steps(proof: &SegmentProof, expected: &[Commitment]) -> Result<(), Stri
 }
 
 /// The tile keys, loaded (blocking) the first time and resident after.
-fn tile_keys_for(cache: &Mutex<Option<Arc<TileKeys>>>, config: &ProverConfig) -> Result<Arc<TileKeys>, String> {
+pub fn tile_keys_for(cache: &Mutex<Option<Arc<TileKeys>>>, config: &ProverConfig) -> Result<Arc<TileKeys>, String> {
     let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(keys) = cache.as_ref() {
         return Ok(keys.clone());
@@ -328,7 +467,8 @@ fn tile_keys_for(cache: &Mutex<Option<Arc<TileKeys>>>, config: &ProverConfig) ->
     Ok(keys)
 }
 
-type Provers = Mutex<HashMap<u64, Arc<ModelProver>>>;
+/// Model provers (or verifiers) by model id, set up once.
+pub type Provers = Mutex<HashMap<u64, Arc<ModelProver>>>;
 
 /// The cached prover of `model_id` (public or private weights, `mode`), set up (blocking) the
 /// first time.

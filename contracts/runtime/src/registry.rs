@@ -72,8 +72,8 @@ pub async fn load_models(
 
 /// `model` served as it is registered: by layers when `registered` is its model commitment, by
 /// tiles when it is its tiled commitment C (module `verdict_circuits::tiled`); with `blinding`,
-/// the blinded ones of a private model.
-fn served_as_registered(
+/// the blinded ones of a private model. Refused when it opens neither (`origin` names the file).
+pub fn served_as_registered(
     id: u64,
     model: Model,
     blinding: Option<Blinding>,

@@ -53,6 +53,9 @@ pub struct ChainConfig {
     pub nonces: Nonces,
     /// The background receipt tracker (without one, each send polls for its own receipt).
     pub receipts: Option<Receipts>,
+    /// The service's lease: without it held, nothing is sent ([`crate::lease`]); `None` sends
+    /// unconditionally (a process that runs alone).
+    pub leader: Option<crate::lease::Leader>,
 }
 
 /// The most replacements of one stuck transaction.
@@ -115,6 +118,10 @@ pub async fn send_tx<D: CallDecoder + Send + Sync + Clone>(
     kind: &'static str,
     call: CallBuilder<&DynProvider, D>,
 ) -> Result<TransactionReceipt> {
+    // The fence: only the lease's holder sends.
+    if config.leader.as_ref().is_some_and(|l| !l.is_held()) {
+        return Err(Error::NotLeader { kind, request });
+    }
     // The dry run: estimating gas executes the call, and a revert comes back with its data.
     let gas = call.estimate_gas().await.map_err(|e| match e.as_revert_data() {
         Some(_) => Error::Reverted { kind, request, revert: Revert::boxed(&e) },

@@ -2,7 +2,10 @@
 //! handle) with the real contracts deployed — the registry, the Nova verifier, the oracle, the
 //! dispute game and a price feed — the price-feed model registered with its real verifying key,
 //! the operator bonded, and the files the services read. Both services' integration tests use
-//! it; nothing in it is a fake.
+//! it; nothing in it is a fake. [`postgres`] starts a real PostgreSQL server for the tests of
+//! the PostgreSQL backend.
+
+pub mod postgres;
 
 use std::{
     net::TcpListener,

@@ -50,7 +50,10 @@ use verdict_contracts::{
 };
 
 use verdict_runtime::{
-    check_public_registrations, check_registration, connect, load_models,
+    check_public_registrations, check_registration, connect,
+    jobs::ProofQueue,
+    lease::Leader,
+    load_models,
     models::{encode_output, ModelArg, Models, ServedModel},
     prover::{Defender, ProverArgs, Segment},
     receipts::Receipts,
@@ -61,7 +64,7 @@ use verdict_runtime::{
 };
 
 use crate::{
-    store::{SqliteWatchStore, WatchRecord, WatchStatus, WatchStore},
+    store::{SqlWatchStore, WatchRecord, WatchStatus, WatchStore},
     Error,
 };
 
@@ -92,7 +95,8 @@ pub struct WatchArgs {
     /// Operators never challenged blind.
     #[arg(long = "trust", env = "VERDICT_TRUSTED_OPERATORS", value_delimiter = ',', value_name = "ADDRESS")]
     pub trust: Vec<Address>,
-    /// The SQLite file.
+    /// The store: a SQLite file's path, or a `postgres://` URL (a database that several instances
+    /// of this watchtower may share: one acts at a time, the others stand by).
     #[arg(long, env = "VERDICT_DB", default_value = ".verdict/watchtower.sqlite")]
     pub db: PathBuf,
     /// Where `/healthz` and `/metrics` listen.
@@ -107,6 +111,10 @@ pub struct WatchArgs {
     /// The prover's key setup (proving the correct output needs one).
     #[command(flatten)]
     pub prover: ProverArgs,
+    /// Leave proofs to `fraud-prover worker` processes on the same database (`--db`); each
+    /// result is checked here with the reference verifier before it is submitted.
+    #[arg(long, env = "VERDICT_PROOF_WORKERS")]
+    pub proof_workers: bool,
 }
 
 /// What the watchtower counts.
@@ -187,6 +195,10 @@ impl Watcher {
     /// holds up no other dispute. A failing scan does not hold up the disputes in flight: they
     /// are scheduled first, and the scan's error is returned afterwards.
     pub async fn tick(self: &Arc<Self>) -> Result<(), ChainError> {
+        // Another instance holds the lease: it acts, this one stands by.
+        if self.config.leader.as_ref().is_some_and(|l| !l.is_held()) {
+            return Ok(());
+        }
         for (id, outcome) in self.jobs.collect().await {
             match outcome {
                 Outcome::Done => {}
@@ -560,7 +572,7 @@ impl Watcher {
     }
 }
 
-fn render(metrics: &WatchMetrics, store: &dyn WatchStore) -> String {
+fn render(metrics: &WatchMetrics, store: &dyn WatchStore, leader: &Leader) -> String {
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
     let mut out = String::new();
     for (name, help, v) in [
@@ -583,6 +595,7 @@ fn render(metrics: &WatchMetrics, store: &dyn WatchStore) -> String {
     for (status, n) in store.watched_counts().unwrap_or_default() {
         out.push_str(&format!("verdict_watch_proposals{{status=\"{status}\"}} {n}\n"));
     }
+    leader.render_metrics(&mut out, "verdict_watch");
     out
 }
 
@@ -626,14 +639,24 @@ pub async fn watch_until(args: WatchArgs, shutdown: impl std::future::Future<Out
             .await?;
     let models = Arc::new(load_models(&provider, deployment.registry, &args.models, &[]).await?);
     let blind = blind_models(&provider, deployment.registry, &args).await?;
-    let store: Arc<dyn WatchStore> = Arc::new(SqliteWatchStore::open(&args.db)?);
-    let prover = Defender::new(provider.clone(), deployment.dispute_game, me, args.prover.config());
+    let store: Arc<dyn WatchStore> = Arc::new(SqlWatchStore::open(&args.db)?);
+    let mut prover = Defender::new(provider.clone(), deployment.dispute_game, me, args.prover.config());
+    if args.proof_workers {
+        prover = prover.with_queue(ProofQueue::new(store.db().clone()));
+    }
     // Never challenge under a registration that could take an honest challenger's bond.
     check_public_registrations(&provider, &deployment, &models, &prover).await?;
     for &id in &blind {
         check_registration(&provider, &deployment, id, true, None).await?;
     }
     let metrics = Arc::new(WatchMetrics::default());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    // Instances sharing the database act one at a time: the lease's holder.
+    let (listener, local, leader) =
+        Leader::listen_and_start("watchtower", store.db(), me, &args.chain, args.listen, &nonces, &stopped).await?;
+    let mut config =
+        args.chain.config(args.gas_cap, nonces, Some(Receipts::spawn(provider.clone(), Duration::from_millis(250))));
+    config.leader = Some(leader.clone());
     let watcher = Watcher {
         oracle: InferenceOracle::new(deployment.oracle, provider.clone()),
         game: DisputeGame::new(deployment.dispute_game, provider.clone()),
@@ -645,45 +668,33 @@ pub async fn watch_until(args: WatchArgs, shutdown: impl std::future::Future<Out
         blind_private_inputs: args.blind_challenge_private_inputs,
         trusted: args.trust.iter().copied().collect(),
         metrics: metrics.clone(),
-        config: args.chain.config(
-            args.gas_cap,
-            nonces,
-            Some(Receipts::spawn(provider.clone(), Duration::from_millis(250))),
-        ),
+        config,
         margin: args.min_margin,
         prover,
         heads: args.chain.heads(),
         jobs: Jobs::new(),
         unprovable: std::sync::Mutex::new(HashSet::new()),
     };
-    let state = (metrics, store, provider);
+    type Shared = (Arc<WatchMetrics>, Arc<dyn WatchStore>, DynProvider, Leader);
+    let state: Shared = (metrics, store, provider, leader.clone());
     let app = Router::new()
         .route(
             "/healthz",
-            get(
-                |State((_, store, provider)): State<(Arc<WatchMetrics>, Arc<dyn WatchStore>, DynProvider)>| async move {
-                    let chain = provider.get_block_number().await.is_ok();
-                    let db = store.probe().is_ok();
-                    let code = if chain && db { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-                    (code, Json(json!({ "ok": chain && db, "chain": chain, "store": db })))
-                },
-            ),
+            get(|State((_, store, provider, leader)): State<Shared>| async move {
+                let chain = provider.get_block_number().await.is_ok();
+                let db = store.probe().is_ok();
+                let code = if chain && db { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+                (code, Json(json!({ "ok": chain && db, "chain": chain, "store": db, "lease": leader.health() })))
+            }),
         )
         .route(
             "/metrics",
-            get(
-                |State((metrics, store, _)): State<(Arc<WatchMetrics>, Arc<dyn WatchStore>, DynProvider)>| async move {
-                    render(&metrics, store.as_ref())
-                },
-            ),
+            get(|State((metrics, store, _, leader)): State<Shared>| async move {
+                render(&metrics, store.as_ref(), &leader)
+            }),
         )
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .map_err(|source| Error::Io { what: format!("cannot listen on {}", args.listen), source })?;
-    let local = listener.local_addr().map_err(|source| Error::Io { what: "the listener's address".into(), source })?;
-    tracing::info!(watcher = %me, listen = %local, "watching");
-    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tracing::info!(watcher = %me, listen = %local, instance = leader.holder(), "watching");
     let task = tokio::spawn(Arc::new(watcher).run(stopped.clone()));
     let mut on_stop = stopped;
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {

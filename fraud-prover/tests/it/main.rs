@@ -6,6 +6,7 @@ mod operator;
 mod private;
 mod tiled;
 mod watch;
+mod workers;
 
 use std::{path::PathBuf, process::Command};
 

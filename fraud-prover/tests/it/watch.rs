@@ -21,7 +21,7 @@ use verdict_testkit::{free_port, sample_input, Env, CLOCK, PROOF_WINDOW};
 use crate::operator::Operator;
 
 /// `oracle serve --dishonest`, started and ready.
-async fn dishonest_service(env: &Env) -> Operator {
+pub(crate) async fn dishonest_service(env: &Env) -> Operator {
     Operator::dishonest(env).await
 }
 
@@ -46,6 +46,8 @@ pub(crate) fn args(env: &Env, port: u16) -> WatchArgs {
             start_block: 0,
             tx_confirmations: 1,
             replace_after_secs: 60,
+            instance: None,
+            lease_ttl_secs: 10,
         },
         key_file: Some(env.path("watcher.key")),
         models: vec![ModelArg {
@@ -57,6 +59,7 @@ pub(crate) fn args(env: &Env, port: u16) -> WatchArgs {
         min_margin: 1,
         gas_cap: 3_000_000,
         prover: ProverArgs { ptau_dir: None, insecure_test_setup: true, keys_dir: env.path("watch-keys") },
+        proof_workers: false,
         blind_challenge: vec![],
         blind_challenge_private_inputs: false,
         trust: vec![],
@@ -86,7 +89,7 @@ async fn open_as_liar(env: &Env, rid: U256, input: &[i8], output: &Bytes, z0: (Z
 }
 
 /// The consumer got the honest answer, proven by the watchtower on the reopened request.
-async fn assert_the_watchtower_answered(env: &Env, id: u64, honest: &verdict_circuits::Trace) {
+pub(crate) async fn assert_the_watchtower_answered(env: &Env, id: u64, honest: &verdict_circuits::Trace) {
     let result = env.oracle.resultOf(U256::from(id)).call().await.unwrap();
     assert_eq!(result.operator, env.watcher, "the watchtower answered the reopened request");
     let r = env.feed.latestRoundData().call().await.unwrap();
@@ -680,7 +683,7 @@ async fn an_honest_operator_is_never_challenged_over_hundreds_of_requests() {
 /// the reopened request was left unproven: the stall the SIGKILL test once showed.)
 #[tokio::test(flavor = "multi_thread")]
 async fn a_challenge_mined_but_not_recorded_before_a_crash_is_still_played_and_won() {
-    use verdict_fraud_prover::store::{SqliteWatchStore, WatchRecord, WatchStatus, WatchStore};
+    use verdict_fraud_prover::store::{SqlWatchStore, WatchRecord, WatchStatus, WatchStore};
     let env = Env::new().await;
     let input = sample_input(&env.model);
     let honest = env.model.run(&input).unwrap();
@@ -695,7 +698,7 @@ async fn a_challenge_mined_but_not_recorded_before_a_crash_is_still_played_and_w
     }
     // What the crashed watchtower left: its verdict recorded, its challenge mined, no more.
     {
-        let store = SqliteWatchStore::open(env.path("watchtower.sqlite")).unwrap();
+        let store = SqlWatchStore::open(env.path("watchtower.sqlite")).unwrap();
         store
             .insert_watched(&WatchRecord {
                 id,
@@ -730,49 +733,123 @@ async fn a_challenge_mined_but_not_recorded_before_a_crash_is_still_played_and_w
     assert!(metrics.contains("verdict_watch_challenges_total 1"), "{metrics}");
 }
 
+/// `fraud-prover watch` as a process watching the price-feed model, its log appended to `log`.
+pub(crate) fn watch_process(env: &Env, log: &std::path::Path, extra: &[&str]) -> std::process::Child {
+    use std::process::{Command, Stdio};
+    let model = format!(
+        "1={}",
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/price_feed.model.json").display()
+    );
+    Command::new(env!("CARGO_BIN_EXE_fraud-prover"))
+        .args(["watch", "--rpc-url", &env.rpc, "--poll-ms", "200", "--min-margin", "1", "--insecure-test-setup"])
+        .arg("--deployment")
+        .arg(env.path("deployment.json"))
+        .arg("--key-file")
+        .arg(env.path("watcher.key"))
+        .arg("--keys-dir")
+        .arg(env.path("watch-keys"))
+        .args(["--model", &model, "--listen", &format!("127.0.0.1:{}", free_port())])
+        .args(extra)
+        .env_remove("VERDICT_WATCHER_KEY")
+        .env("VERDICT_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until `n` watchtower processes logging to `log` have started.
+pub(crate) async fn wait_for_watching(log: &std::path::Path, n: usize) {
+    let started = Instant::now();
+    while std::fs::read_to_string(log).unwrap_or_default().matches(" watching").count() < n {
+        assert!(started.elapsed() < Duration::from_secs(120), "the watchtower did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Two watchtower instances (one key) share one PostgreSQL database: the lease's holder
+/// challenges a lie and is SIGKILLed once the bisection runs; the standby takes the lease over and
+/// plays the dispute on, wins it, and proves the correct output for the consumer.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_standby_watchtower_takes_a_dispute_over_when_the_holder_is_killed() {
+    let env = Env::new().await;
+    let input = sample_input(&env.model);
+    let honest = env.model.run(&input).unwrap();
+    let mut liar = dishonest_service(&env).await;
+    let log = env.path("watch-instances.log");
+    let db = verdict_testkit::postgres::database();
+    let instance = |name: &'static str| ["--db", db.as_str(), "--instance", name, "--lease-ttl-secs", "3"];
+    let mut holder = watch_process(&env, &log, &instance("w1"));
+    wait_for_watching(&log, 1).await;
+    let mut standby = watch_process(&env, &log, &instance("w2"));
+    wait_for_watching(&log, 2).await;
+    let id = env.request_round(&input).await;
+    let rid = U256::from(id);
+    let started = Instant::now();
+    // Killed once the dispute's bisection has begun (a move made after the dispute opened).
+    let mut opened = None;
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no bisection; log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        let d = env.game.disputeOf(rid).call().await.unwrap();
+        let stage = (d.phase, d.lo, d.hi);
+        match opened {
+            None if d.phase != 0 => opened = Some(stage),
+            Some(first) if first != stage => break,
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = holder.kill(); // SIGKILL
+    let _ = holder.wait();
+    while env.count::<InferenceOracle::Finalized>(id).await == 0 {
+        let limit = Duration::from_secs(6 * CLOCK + PROOF_WINDOW + 120);
+        assert!(
+            started.elapsed() < limit,
+            "no resolution; log:\n{}\nservice log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default(),
+            crate::operator::log()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let _ = standby.kill();
+    let _ = standby.wait();
+    liar.kill();
+    // The log without its colours.
+    let text: String = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .split('\x1b')
+        .enumerate()
+        .map(|(i, part)| if i == 0 { part } else { part.split_once('m').map_or(part, |(_, rest)| rest) })
+        .collect();
+    assert!(
+        text.lines().any(|l| l.contains("holds the lease") && l.contains("instance=w2") && l.contains("epoch=2")),
+        "the standby took the lease over:\n{text}"
+    );
+    let slashed = resolution(&env, id).await;
+    assert_eq!((slashed.winner, slashed.loser), (env.watcher, env.operator));
+    assert_the_watchtower_answered(&env, id, &honest).await;
+}
+
 /// The watchtower as a process (`fraud-prover watch`), SIGKILLed
 /// at every stage of a dispute (the proposal, the challenge, each move, the proof window) and
 /// restarted over the same store: the dispute is still won and the consumer gets the right answer.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_watchtower_survives_sigkill_at_every_stage_of_a_dispute() {
-    use std::process::{Command, Stdio};
     let env = Env::new().await;
     let input = sample_input(&env.model);
     let honest = env.model.run(&input).unwrap();
     let mut liar = dishonest_service(&env).await;
-    let model = format!(
-        "1={}",
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/price_feed.model.json").display()
-    );
     let log = env.path("watch-process.log");
-    let spawn = || {
-        let port = free_port();
-        Command::new(env!("CARGO_BIN_EXE_fraud-prover"))
-            .args(["watch", "--rpc-url", &env.rpc, "--poll-ms", "200", "--min-margin", "1", "--insecure-test-setup"])
-            .arg("--deployment")
-            .arg(env.path("deployment.json"))
-            .arg("--key-file")
-            .arg(env.path("watcher.key"))
-            .arg("--db")
-            .arg(env.path("watchtower.sqlite"))
-            .arg("--keys-dir")
-            .arg(env.path("watch-keys"))
-            .args(["--model", &model, "--listen", &format!("127.0.0.1:{port}")])
-            .env_remove("VERDICT_WATCHER_KEY")
-            .env("VERDICT_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap())
-            .spawn()
-            .unwrap()
-    };
+    let db = env.path("watchtower.sqlite").display().to_string();
+    let spawn = || watch_process(&env, &log, &["--db", &db]);
     let mut watcher = spawn();
     // Ready before the first request: the first start sets up the model's keys (restarts read
     // the cached verifier key, in milliseconds).
-    let started = Instant::now();
-    while !std::fs::read_to_string(&log).unwrap_or_default().contains("watching") {
-        assert!(started.elapsed() < Duration::from_secs(120), "the watchtower did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_watching(&log, 1).await;
     let id = env.request_round(&input).await;
     let rid = U256::from(id);
     let mut seen = Vec::new();

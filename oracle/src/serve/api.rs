@@ -43,6 +43,8 @@ pub struct AppState {
     pub oracle: InferenceOracleInstance<DynProvider>,
     /// Sends the requests made through the API (the operator pays).
     pub submitter: Arc<Submitter>,
+    /// The service's lease: a standby instance records requests for the holder to send.
+    pub leader: verdict_runtime::lease::Leader,
     /// The bearer token writes need (`None`: writes are disabled).
     pub token: Option<String>,
     /// Writes a token may make a minute.
@@ -282,7 +284,10 @@ async fn create_request(
     };
     // Recorded before anything is sent: the submitter's job sends it, and a restart resumes it.
     let id = state.store.insert_submission(body.model_id, &input, salt.as_deref()).map_err(ApiError::internal)?;
-    state.submitter.start(id);
+    // A standby instance leaves it to the holder's next pass.
+    if state.leader.is_held() {
+        state.submitter.start(id);
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "id": format!("sub-{id}"), "status": "pending", "url": format!("/v1/requests/sub-{id}") })),
@@ -588,12 +593,13 @@ async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Value>
             "store": { "writable": store_ok },
             "last_processed_block": last,
             "lag_blocks": lag,
+            "lease": state.leader.health(),
         })),
     )
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(state.store.as_ref()))
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(state.store.as_ref(), &state.leader))
 }
 
 async fn openapi() -> Json<Value> {

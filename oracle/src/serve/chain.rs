@@ -138,6 +138,10 @@ impl Operator {
     /// each request's transaction (and receipt) is its own job's, so a stuck one holds up no
     /// other request.
     pub async fn tick(self: &Arc<Self>) -> Result<(), ChainError> {
+        // Another instance holds the lease: it acts, this one stands by.
+        if self.config.leader.as_ref().is_some_and(|l| !l.is_held()) {
+            return Ok(());
+        }
         let mut bond_short = 0usize;
         for (id, outcome) in self.jobs.collect().await {
             match outcome {

@@ -229,14 +229,19 @@ impl Feed {
     }
 }
 
-/// Runs the feeds until `shutdown`: a pass a second, each feed on its own schedule.
-pub async fn run(feeds: Vec<Feed>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+/// Runs the feeds until `shutdown`: a pass a second while this instance holds the lease, each
+/// feed on its own schedule.
+pub async fn run(
+    feeds: Vec<Feed>,
+    leader: verdict_runtime::lease::Leader,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     if feeds.is_empty() {
         return;
     }
     loop {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        for feed in &feeds {
+        for feed in feeds.iter().filter(|_| leader.is_held()) {
             if let Err(e) = feed.tick(now).await {
                 tracing::warn!(feed = %feed.spec.contract, "{e:#}");
             }

@@ -47,7 +47,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition.
-    pub fn render(&self, store: &dyn Store) -> String {
+    pub fn render(&self, store: &dyn Store, leader: &verdict_runtime::lease::Leader) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -99,6 +99,7 @@ impl Metrics {
             "gauge",
             get(&self.waiting_for_bond),
         );
+        leader.render_metrics(&mut out, "verdict_oracle");
         out
     }
 }

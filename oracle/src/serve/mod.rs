@@ -13,7 +13,10 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use clap::Args;
 use verdict_runtime::{
-    check_public_registrations, connect, load_models,
+    check_public_registrations, connect,
+    jobs::ProofQueue,
+    lease::Leader,
+    load_models,
     models::ModelArg,
     prover::{Defender, ProverArgs},
     read_secret,
@@ -28,7 +31,7 @@ use self::{
     submit::Submitter,
 };
 use crate::{
-    store::{SqliteStore, Store},
+    store::{SqlStore, Store},
     Error,
 };
 
@@ -56,7 +59,8 @@ pub struct ServeArgs {
     /// with a proof of the whole inference in private-weight mode.
     #[arg(long = "blinding", env = "VERDICT_BLINDINGS", value_delimiter = ',', value_name = "ID=PATH")]
     pub blindings: Vec<verdict_runtime::models::BlindingArg>,
-    /// The SQLite file.
+    /// The store: a SQLite file's path, or a `postgres://` URL (a database that several instances
+    /// of this operator may share: one acts at a time, the others stand by).
     #[arg(long, env = "VERDICT_DB", default_value = ".verdict/oracle.sqlite")]
     pub db: PathBuf,
     /// Where the HTTP API listens.
@@ -83,6 +87,11 @@ pub struct ServeArgs {
     /// The prover's key setup (defending disputes needs one).
     #[command(flatten)]
     pub prover: ProverArgs,
+    /// Leave proofs to `fraud-prover worker` processes on the same database (`--db`, shared over
+    /// PostgreSQL with workers on other machines); each result is checked here with the
+    /// reference verifier before it is submitted. Without it, proofs are made in this process.
+    #[arg(long, env = "VERDICT_PROOF_WORKERS")]
+    pub proof_workers: bool,
     /// Lie on purpose, for tests and the demo: propose a wrong output (its first value + 1000)
     /// with a trace consistent with it, and play the dispute with that trace (the final proof
     /// then cannot be made, so the lie loses its bond). Never on a real chain.
@@ -151,10 +160,15 @@ pub async fn serve_until(args: ServeArgs, shutdown: impl std::future::Future<Out
     )
     .await?;
     let models = Arc::new(load_models(&provider, deployment.registry, &args.models, &args.blindings).await?);
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&args.db)?);
+    let store: Arc<dyn Store> = Arc::new(SqlStore::open(&args.db)?);
     let metrics = Arc::new(Metrics::default());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    // Instances sharing the database act one at a time: the lease's holder.
+    let (listener, local, leader) =
+        Leader::listen_and_start("operator", store.db(), me, &args.chain, args.listen, &nonces, &stopped).await?;
     let receipts = Receipts::spawn(provider.clone(), Duration::from_millis(250));
-    let config = args.chain.config(args.gas_cap, nonces.clone(), Some(receipts));
+    let mut config = args.chain.config(args.gas_cap, nonces.clone(), Some(receipts));
+    config.leader = Some(leader.clone());
     let mut scheduled = Vec::new();
     for spec in &args.feeds {
         scheduled.push(
@@ -174,7 +188,10 @@ pub async fn serve_until(args: ServeArgs, shutdown: impl std::future::Future<Out
     if prover.is_none() {
         tracing::warn!("no prover setup (--ptau-dir or --insecure-test-setup): challenged proposals cannot be proven");
     }
-    let defender = Defender::new(provider.clone(), deployment.dispute_game, me, prover);
+    let mut defender = Defender::new(provider.clone(), deployment.dispute_game, me, prover);
+    if args.proof_workers {
+        defender = defender.with_queue(ProofQueue::new(store.db().clone()));
+    }
     check_public_registrations(&provider, &deployment, &models, &defender).await?;
     if args.dishonest {
         tracing::warn!("DISHONEST MODE: every proposal is a deliberate lie (tests and demos only)");
@@ -200,6 +217,7 @@ pub async fn serve_until(args: ServeArgs, shutdown: impl std::future::Future<Out
         oracle: verdict_contracts::inference_oracle::InferenceOracle::new(deployment.oracle, provider.clone()),
         provider,
         submitter,
+        leader: leader.clone(),
         token,
         limiter: RateLimiter::new(args.rate_limit),
         cors_origin: args
@@ -209,14 +227,9 @@ pub async fn serve_until(args: ServeArgs, shutdown: impl std::future::Future<Out
             .transpose()
             .map_err(|_| Error::config("--cors-origin is not a valid header value"))?,
     });
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .map_err(|source| Error::Io { what: format!("cannot listen on {}", args.listen), source })?;
-    let local = listener.local_addr().map_err(|source| Error::Io { what: "the listener's address".into(), source })?;
-    tracing::info!(operator = %me, listen = %local, "serving");
-    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tracing::info!(operator = %me, listen = %local, instance = leader.holder(), "serving");
     let chain = tokio::spawn(Arc::new(operator).run(stopped.clone()));
-    let feeds = tokio::spawn(feeds::run(scheduled, stopped.clone()));
+    let feeds = tokio::spawn(feeds::run(scheduled, leader, stopped.clone()));
     let mut on_stop = stopped.clone();
     let app = api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {

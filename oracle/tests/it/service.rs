@@ -40,8 +40,7 @@ impl Serve for Env {
             .arg(self.path("operator.key"))
             .arg("--api-token-file")
             .arg(self.path("api.token"))
-            .arg("--db")
-            .arg(self.path("oracle.sqlite"))
+            .args(if extra.contains(&"--db") { vec![] } else { vec!["--db".into(), self.path("oracle.sqlite")] })
             .arg("--model")
             .arg(format!("1={}", root().join("models/price_feed.model.json").display()))
             .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -111,6 +110,63 @@ async fn a_feed_round_is_proposed_settled_and_read_by_a_consumer() {
     assert!(doc["transactions"].as_array().unwrap().iter().all(|t| t["status"] == "mined"));
     assert_eq!(doc["output"], json!([expected]));
     assert_eq!(doc["steps"].as_array().unwrap().len(), env.model.steps() + 1);
+}
+
+/// Two instances of one operator (one key) share one PostgreSQL database: one holds the lease and
+/// acts, the other serves the API and stands by (a request made through it is sent by the holder).
+/// SIGKILL the holder while a request waits in its liveness window: the standby takes the lease
+/// over within a lease period and settles it, and answers the next request; every request is
+/// proposed and finalized exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_standby_instance_takes_over_within_a_lease_period_after_the_holder_is_killed() {
+    let env = Env::new().await;
+    let db = verdict_testkit::postgres::database();
+    let ttl = 3u64;
+    let args = |name: &'static str| {
+        ["--db".to_string(), db.clone(), "--instance".into(), name.into(), "--lease-ttl-secs".into(), ttl.to_string()]
+    };
+    let (a_args, b_args) = (args("a"), args("b"));
+    let mut a = env.spawn(&a_args.iter().map(String::as_str).collect::<Vec<_>>());
+    a.ready().await;
+    let b = env.spawn(&b_args.iter().map(String::as_str).collect::<Vec<_>>());
+    b.ready().await;
+    let lease = |url: String| async move {
+        let doc: Value = reqwest::get(format!("{url}/healthz")).await.unwrap().json().await.unwrap();
+        doc["lease"].clone()
+    };
+    assert_eq!(lease(a.url.clone()).await, json!({ "instance": "a", "held": true, "epoch": 1 }));
+    assert_eq!(lease(b.url.clone()).await, json!({ "instance": "b", "held": false, "epoch": 0 }));
+
+    // A request made through the standby's API is sent by the holder.
+    let input = sample_input(&env.model);
+    let body = json!({ "model_id": 1, "input": input }).to_string();
+    let doc: Value = post(&b.url, Some(TOKEN), &body).send().await.unwrap().json().await.unwrap();
+    let via_standby = request_of(&b.url, doc["url"].as_str().unwrap()).await;
+    wait_for(Duration::from_secs(60), || async {
+        status_of(&b.url, via_standby).await.as_deref() == Some("finalized")
+    })
+    .await;
+
+    // The holder proposes, then dies inside the liveness window.
+    let id = env.request_round(&input).await;
+    wait_for(Duration::from_secs(30), || async { env.count::<InferenceOracle::Proposed>(id).await == 1 }).await;
+    a.kill();
+    let killed = Instant::now();
+    wait_for(Duration::from_secs(30), || async { lease(b.url.clone()).await["held"] == true }).await;
+    let took = killed.elapsed();
+    assert!(took < Duration::from_secs(ttl + 2), "taken over in {took:?}, lease {ttl} s");
+    wait_for(Duration::from_secs(60), || async { status_of(&b.url, id).await.as_deref() == Some("finalized") }).await;
+    // And serves what comes next.
+    let next = env.request_round(&input).await;
+    wait_for(Duration::from_secs(60), || async { status_of(&b.url, next).await.as_deref() == Some("finalized") }).await;
+    for request in [via_standby, id, next] {
+        assert_eq!(env.count::<InferenceOracle::Proposed>(request).await, 1, "request {request}: one proposal");
+        assert_eq!(env.count::<InferenceOracle::Finalized>(request).await, 1, "request {request}: one finalization");
+    }
+    assert_eq!(lease(b.url.clone()).await, json!({ "instance": "b", "held": true, "epoch": 2 }));
+    let metrics = reqwest::get(format!("{}/metrics", b.url)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("verdict_oracle_lease_takeovers_total 1"), "{metrics}");
+    assert!(!env.log().contains("panicked"), "{}", env.log());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,3 +1,4 @@
 //! Integration tests of the runtime against a real anvil chain (one test binary).
 
+mod db;
 mod responder;

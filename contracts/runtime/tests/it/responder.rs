@@ -6,7 +6,10 @@ use std::time::Duration;
 use alloy::{primitives::U256, providers::Provider};
 use serde_json::{json, Value};
 use verdict_contracts::inference_oracle::InferenceOracle;
-use verdict_runtime::{db::Db, responder::send_tx};
+use verdict_runtime::{
+    db::{Db, Schema},
+    responder::send_tx,
+};
 use verdict_testkit::Env;
 
 /// The chain settings of the `send_tx` tests: one confirmation, a 1M gas cap.
@@ -27,6 +30,7 @@ fn send_config(
         replace_after,
         nonces,
         receipts,
+        leader: None,
     }
 }
 
@@ -35,7 +39,7 @@ fn send_config(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stuck_transaction_is_replaced_with_higher_fees() {
     let env = Env::new().await;
-    let store = Db::open(env.path("stuck.sqlite"), &[]).unwrap();
+    let store = Db::open(env.path("stuck.sqlite"), &Schema::NONE).unwrap();
     // Receipts from the background tracker (one read a block), as the services wait for them.
     let tracker = verdict_runtime::receipts::Receipts::spawn(env.provider.clone(), Duration::from_millis(250));
     let config = send_config(Duration::from_secs(60), Duration::from_secs(3), Default::default(), Some(tracker));
@@ -80,7 +84,7 @@ async fn a_refused_send_leaves_no_nonce_gap() {
         verdict_runtime::connect(&env.rpc, Some(&key), "VERDICT_TEST_UNSET_KEY", "test", &env.path("deployment.json"))
             .await
             .unwrap();
-    let store = Db::open(env.path("nonces.sqlite"), &[]).unwrap();
+    let store = Db::open(env.path("nonces.sqlite"), &Schema::NONE).unwrap();
     let config = send_config(Duration::from_secs(20), Duration::from_secs(5), nonces, None);
     let oracle = InferenceOracle::new(*env.oracle.address(), provider.clone());
     let deposit = || oracle.depositBond().from(me);

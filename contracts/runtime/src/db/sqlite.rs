@@ -1,11 +1,8 @@
-//! The services' SQLite file: one connection (WAL journal, full sync), migrations by
-//! `user_version`, and the tables both services keep — `meta` (cursors and small values) and
-//! `transactions` (every transaction the [responder](crate::responder) sends). Each service's
-//! store wraps a [`Db`] and adds its own tables through its own migrations.
+//! The SQLite backend: one connection (WAL journal, full sync), migrations by `user_version`.
 //!
-//! **Group commit.** Every write is durable (fsynced) before [`Db::with`] returns, but writes
-//! that arrive together share one commit: the first write of a batch opens a transaction and
-//! leads it; writes that arrive while it gathers (a fraction of a millisecond) or while the
+//! **Group commit.** Every write is durable (fsynced) before [`SqliteDb::with`] returns, but
+//! writes that arrive together share one commit: the first write of a batch opens a transaction
+//! and leads it; writes that arrive while it gathers (a fraction of a millisecond) or while the
 //! previous batch's fsync runs join it, each in its own savepoint (a failing write rolls back
 //! alone); the leader commits once and wakes them all. A read returns at once (inside an open
 //! batch it sees that batch's writes, which a failed commit, an I/O error, would undo). Under
@@ -14,48 +11,40 @@
 
 use std::{
     path::Path,
-    sync::{Condvar, Mutex, MutexGuard},
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    sync::{Arc, Condvar, Mutex, MutexGuard},
+    time::Duration,
 };
 
-use rusqlite::{params, Connection, OptionalExtension};
-use serde::Serialize;
+use rusqlite::{types::ValueRef, Connection};
 
-/// A database failure (I/O, corruption, a failed migration, a lock held too long).
-#[derive(Debug, thiserror::Error)]
-#[error("store: {message}")]
-pub struct DbError {
-    message: String,
-    retryable: bool,
-}
-
-impl DbError {
-    /// A failure that retrying does not fix.
-    pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), retryable: false }
-    }
-
-    /// Whether retrying can help (the database was busy or locked).
-    pub fn is_retryable(&self) -> bool {
-        self.retryable
-    }
-}
+use super::{Backend, Conn, DbError, DbResult, Row, Value};
 
 impl From<rusqlite::Error> for DbError {
     fn from(e: rusqlite::Error) -> Self {
-        let retryable = matches!(
+        let busy = matches!(
             e.sqlite_error_code(),
             Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
         );
-        Self { message: e.to_string(), retryable }
+        if busy {
+            Self::retryable(e.to_string())
+        } else {
+            Self::new(e.to_string())
+        }
     }
 }
 
-/// Database results.
-pub type DbResult<T> = Result<T, DbError>;
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(match self {
+            Value::Null => ValueRef::Null,
+            Value::Int(i) => ValueRef::Integer(*i),
+            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Blob(b) => ValueRef::Blob(b),
+        }))
+    }
+}
 
-/// The `meta` and `transactions` tables, made (when missing) on every open, before the service's
-/// own migrations.
+/// The shared tables, made (when missing) on every open, before the service's own migrations.
 const BASE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
      CREATE TABLE IF NOT EXISTS transactions (
          hash TEXT PRIMARY KEY,
@@ -65,47 +54,69 @@ const BASE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY
          error TEXT,
          sent_at INTEGER NOT NULL
      );
-     CREATE INDEX IF NOT EXISTS transactions_request ON transactions(request_id);";
+     CREATE INDEX IF NOT EXISTS transactions_request ON transactions(request_id);
+     CREATE TABLE IF NOT EXISTS leases (
+         name TEXT PRIMARY KEY,
+         holder TEXT NOT NULL,
+         epoch INTEGER NOT NULL,
+         expires_at INTEGER NOT NULL
+     );
+     CREATE TABLE IF NOT EXISTS proof_jobs (
+         id INTEGER PRIMARY KEY AUTOINCREMENT,
+         key TEXT NOT NULL UNIQUE,
+         model_id INTEGER NOT NULL,
+         spec TEXT NOT NULL,
+         status TEXT NOT NULL,
+         worker TEXT,
+         lease_until INTEGER NOT NULL DEFAULT 0,
+         attempts INTEGER NOT NULL DEFAULT 0,
+         takeovers INTEGER NOT NULL DEFAULT 0,
+         result TEXT,
+         error TEXT,
+         created_at INTEGER NOT NULL,
+         updated_at INTEGER NOT NULL
+     );
+     CREATE INDEX IF NOT EXISTS proof_jobs_status ON proof_jobs(status, model_id);";
 
-/// One transaction sent for a request.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct TxRecord {
-    /// The transaction hash (hex).
-    pub hash: String,
-    /// The request it is for (0 for none).
-    pub request_id: u64,
-    /// `request`, `propose`, `settle`, …
-    pub kind: String,
-    /// `sent`, `mined`, `reverted`, `replaced`.
-    pub status: String,
-    /// The decoded revert, when it reverted.
-    pub error: Option<String>,
-    /// Unix seconds.
-    pub sent_at: u64,
-}
+/// The connection, as a [`Conn`].
+struct SqliteConn<'a>(&'a Connection);
 
-/// Where the responder writes what it sends, before it waits for it.
-pub trait TxLog: Send + Sync {
-    /// Records a sent transaction (before waiting for it).
-    fn record_tx(&self, hash: &str, request_id: u64, kind: &str) -> DbResult<()>;
-    /// Records a transaction's outcome.
-    fn finish_tx(&self, hash: &str, status: &str, error: Option<&str>) -> DbResult<()>;
-}
+impl Conn for SqliteConn<'_> {
+    fn execute(&mut self, sql: &str, params: &[Value]) -> DbResult<u64> {
+        let mut s = self.0.prepare_cached(sql)?;
+        Ok(s.execute(rusqlite::params_from_iter(params))? as u64)
+    }
 
-/// Unix seconds now.
-pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
+    fn query(&mut self, sql: &str, params: &[Value]) -> DbResult<Vec<Row>> {
+        let mut s = self.0.prepare_cached(sql)?;
+        let columns: Arc<[String]> = s.column_names().into_iter().map(str::to_string).collect();
+        let n = columns.len();
+        let mut rows = s.query(rusqlite::params_from_iter(params))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let values = (0..n)
+                .map(|i| {
+                    Ok(match r.get_ref(i)? {
+                        ValueRef::Null => Value::Null,
+                        ValueRef::Integer(v) => Value::Int(v),
+                        ValueRef::Real(v) => return Err(DbError::new(format!("unexpected real {v} in column {i}"))),
+                        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                        ValueRef::Blob(b) => Value::Blob(b.to_vec()),
+                    })
+                })
+                .collect::<DbResult<Vec<_>>>()?;
+            out.push(Row::new(columns.clone(), values));
+        }
+        Ok(out)
+    }
 
-/// A JSON column.
-pub fn json_col<T: serde::de::DeserializeOwned>(s: Option<String>) -> rusqlite::Result<Option<T>> {
-    s.map(|s| serde_json::from_str(&s))
-        .transpose()
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
 }
 
 /// A SQLite file.
-pub struct Db {
+pub struct SqliteDb {
     inner: Mutex<Inner>,
     /// Signalled when a batch is committed (or failed).
     committed: Condvar,
@@ -129,12 +140,11 @@ struct Inner {
 /// How long a batch's leader waits for other writes to join before it commits.
 const GATHER: Duration = Duration::from_micros(300);
 
-impl Db {
+impl SqliteDb {
     /// Opens (creating and migrating when needed) the database at `path`: the shared tables, then
     /// `migrations[i]` takes the service's schema from version `i` to `i + 1`, each in its own
-    /// transaction.
-    pub fn open(path: impl AsRef<Path>, migrations: &[&str]) -> DbResult<Self> {
-        let path = path.as_ref();
+    /// transaction (`None`: the shared tables only, the service's version left as it is).
+    pub fn open(path: &Path, migrations: Option<&[&str]>) -> DbResult<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| DbError::new(format!("cannot create {}: {e}", dir.display())))?;
         }
@@ -144,17 +154,20 @@ impl Db {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(BASE_SCHEMA)?;
         let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version > migrations.len() {
-            return Err(DbError::new(format!(
-                "the database is at schema v{version}, newer than this binary's v{}",
-                migrations.len()
-            )));
-        }
-        for (i, sql) in migrations.iter().enumerate().skip(version) {
-            let tx = conn.unchecked_transaction()?;
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", i + 1)?;
-            tx.commit()?;
+        // `None`: only the shared tables (a proof worker on the service's file).
+        if let Some(migrations) = migrations {
+            if version > migrations.len() {
+                return Err(DbError::new(format!(
+                    "the database is at schema v{version}, newer than this binary's v{}",
+                    migrations.len()
+                )));
+            }
+            for (i, sql) in migrations.iter().enumerate().skip(version) {
+                let tx = conn.unchecked_transaction()?;
+                tx.execute_batch(sql)?;
+                tx.pragma_update(None, "user_version", i + 1)?;
+                tx.commit()?;
+            }
         }
         let inner = Inner { conn, open: 0, last: 0, durable: 0, failed: None, commits: 0 };
         Ok(Self { inner: Mutex::new(inner), committed: Condvar::new() })
@@ -166,7 +179,7 @@ impl Db {
 
     /// Runs `f` on the connection, atomically (a failing `f` changes nothing); what it wrote is
     /// committed and fsynced when this returns (module documentation: group commit).
-    pub fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> DbResult<T> {
+    pub fn with<T>(&self, f: impl FnOnce(&mut dyn Conn) -> DbResult<T>) -> DbResult<T> {
         let mut g = self.lock()?;
         let leader = g.open == 0;
         if leader {
@@ -178,7 +191,7 @@ impl Db {
         let before = g.conn.total_changes();
         let out = match g.conn.execute_batch("SAVEPOINT write") {
             Ok(()) => {
-                let out = f(&g.conn);
+                let out = f(&mut SqliteConn(&g.conn));
                 let end = if out.is_ok() { "RELEASE write" } else { "ROLLBACK TO write; RELEASE write" };
                 g.conn.execute_batch(end).map(|()| out)
             }
@@ -197,7 +210,7 @@ impl Db {
                     }
                 }
             }
-            return Ok(out??);
+            return out?;
         }
         if wrote {
             // Let the writes that arrive meanwhile join this batch.
@@ -218,87 +231,12 @@ impl Db {
             }
         }
         self.committed.notify_all();
-        Ok(out??)
+        out?
     }
 
     /// Batches committed since the file was opened (a batch holds every write that joined it).
-    pub fn commits(&self) -> DbResult<u64> {
-        Ok(self.lock()?.commits)
-    }
-
-    /// A small named value (cursors and the like).
-    pub fn meta(&self, key: &str) -> DbResult<Option<String>> {
-        self.with(|c| c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional())
-    }
-
-    /// Sets a small named value.
-    pub fn set_meta(&self, key: &str, value: &str) -> DbResult<()> {
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                params![key, value],
-            )
-            .map(drop)
-        })
-    }
-
-    /// A block number kept under `key`.
-    pub fn block(&self, key: &str) -> DbResult<Option<u64>> {
-        let v = self.meta(key)?;
-        v.map(|v| v.parse().map_err(|_| DbError::new(format!("corrupt {key} {v:?}")))).transpose()
-    }
-
-    /// Writes and reads back a probe value (health check).
-    pub fn probe(&self) -> DbResult<()> {
-        let t = now().to_string();
-        self.set_meta("probe", &t)?;
-        match self.meta("probe")? {
-            Some(v) if v == t => Ok(()),
-            other => Err(DbError::new(format!("probe read back {other:?}"))),
-        }
-    }
-
-    /// The transactions of a request, oldest first.
-    pub fn transactions(&self, request_id: u64) -> DbResult<Vec<TxRecord>> {
-        self.with(|c| {
-            let mut s = c.prepare(
-                "SELECT hash, request_id, kind, status, error, sent_at FROM transactions
-                 WHERE request_id = ?1 ORDER BY sent_at, rowid",
-            )?;
-            let rows = s
-                .query_map([request_id as i64], |r| {
-                    Ok(TxRecord {
-                        hash: r.get(0)?,
-                        request_id: r.get::<_, i64>(1)? as u64,
-                        kind: r.get(2)?,
-                        status: r.get(3)?,
-                        error: r.get(4)?,
-                        sent_at: r.get::<_, i64>(5)? as u64,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>();
-            rows
-        })
-    }
-}
-
-impl TxLog for Db {
-    fn record_tx(&self, hash: &str, request_id: u64, kind: &str) -> DbResult<()> {
-        self.with(|c| {
-            c.execute(
-                "INSERT OR IGNORE INTO transactions (hash, request_id, kind, status, sent_at)
-                 VALUES (?1, ?2, ?3, 'sent', ?4)",
-                params![hash, request_id as i64, kind, now() as i64],
-            )
-            .map(drop)
-        })
-    }
-
-    fn finish_tx(&self, hash: &str, status: &str, error: Option<&str>) -> DbResult<()> {
-        self.with(|c| {
-            c.execute("UPDATE transactions SET status = ?2, error = ?3 WHERE hash = ?1", params![hash, status, error])
-                .map(drop)
-        })
+    pub fn commits(&self) -> u64 {
+        self.inner.lock().map_or(0, |g| g.commits)
     }
 }
 
@@ -306,9 +244,10 @@ impl TxLog for Db {
 mod tests {
     use std::sync::Arc;
 
-    use rusqlite::{params, Connection};
+    use rusqlite::Connection;
 
-    use super::Db;
+    use super::SqliteDb;
+    use crate::db::params;
 
     const SCHEMA: &[&str] = &["CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL);"];
 
@@ -324,10 +263,10 @@ mod tests {
     fn a_write_is_committed_when_it_returns_and_a_read_sees_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
-        let db = Db::open(&path, SCHEMA).unwrap();
-        db.with(|c| c.execute("INSERT INTO t (id, v) VALUES (1, 'a')", [])).unwrap();
+        let db = SqliteDb::open(&path, Some(SCHEMA)).unwrap();
+        db.with(|c| c.execute("INSERT INTO t (id, v) VALUES (1, 'a')", &[])).unwrap();
         assert_eq!(rows(&path), [1], "durable before `with` returned");
-        let v: String = db.with(|c| c.query_row("SELECT v FROM t WHERE id = 1", [], |r| r.get(0))).unwrap();
+        let v: String = db.with(|c| c.query("SELECT v FROM t WHERE id = 1", &[])?[0].get("v")).unwrap();
         assert_eq!(v, "a");
     }
 
@@ -337,7 +276,7 @@ mod tests {
     fn concurrent_writes_share_commits_and_a_failing_one_rolls_back_alone() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite");
-        let db = Arc::new(Db::open(&path, SCHEMA).unwrap());
+        let db = Arc::new(SqliteDb::open(&path, Some(SCHEMA)).unwrap());
         let threads: Vec<_> = (0..16)
             .map(|t| {
                 let db = db.clone();
@@ -348,7 +287,7 @@ mod tests {
                             // Inserts, then fails: nothing of it may remain.
                             let err = db.with(|c| {
                                 c.execute("INSERT INTO t (id, v) VALUES (?1, 'x')", params![id])?;
-                                c.execute("INSERT INTO nowhere VALUES (1)", [])
+                                c.execute("INSERT INTO nowhere VALUES (1)", &[])
                             });
                             assert!(err.is_err());
                             continue;
@@ -364,7 +303,7 @@ mod tests {
         let ids = rows(&path);
         assert_eq!(ids.len(), 16 * 24, "every successful write committed, no failed one");
         assert!(ids.iter().all(|id| id % 100 != 7));
-        let commits = db.commits().unwrap();
+        let commits = db.commits();
         assert!(commits < 16 * 25, "writes shared commits: {commits} commits for {} writes", 16 * 25);
     }
 }

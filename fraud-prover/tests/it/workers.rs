@@ -1,0 +1,94 @@
+//! Proof workers (`fraud-prover worker`) on a real PostgreSQL database: a watchtower started with
+//! `--proof-workers` leaves its proof of the correct output to them; the worker proving it is
+//! SIGKILLed mid-proof, and another claims the job after its lease and proves it.
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+use verdict_contracts::inference_oracle::InferenceOracle;
+use verdict_testkit::{free_port, root, sample_input, Env, CLOCK, PROOF_WINDOW};
+
+use crate::watch::{assert_the_watchtower_answered, dishonest_service, wait_for_watching, watch_process};
+
+/// `fraud-prover worker` for model 1 on `db`, named `name`, with a 3-second job lease; its
+/// health URL.
+fn worker(env: &Env, db: &str, name: &str, log: &std::path::Path) -> (Child, String) {
+    let port = free_port();
+    let model = format!("1={}", root().join("models/price_feed.model.json").display());
+    let child = Command::new(env!("CARGO_BIN_EXE_fraud-prover"))
+        .args(["worker", "--db", db, "--model", &model, "--insecure-test-setup", "--instance", name])
+        .arg("--keys-dir")
+        .arg(env.path("watch-keys"))
+        .args(["--lease-secs", "3", "--poll-ms", "100", "--listen", &format!("127.0.0.1:{port}")])
+        .env("VERDICT_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap())
+        .spawn()
+        .unwrap();
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+async fn get(url: &str) -> Option<reqwest::Response> {
+    reqwest::get(url).await.ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_proof_job_survives_its_worker_being_killed_and_is_checked_before_use() {
+    let env = Env::new().await;
+    let input = sample_input(&env.model);
+    let honest = env.model.run(&input).unwrap();
+    let mut liar = dishonest_service(&env).await;
+    let db = verdict_testkit::postgres::database();
+    let log = env.path("workers.log");
+    let mut watcher = watch_process(&env, &log, &["--db", &db, "--proof-workers"]);
+    wait_for_watching(&log, 1).await;
+    let (mut first, first_url) = worker(&env, &db, "first", &log);
+
+    let id = env.request_round(&input).await;
+    let started = Instant::now();
+    let limit = Duration::from_secs(6 * CLOCK + PROOF_WINDOW + 120);
+    let failed = |what: &str| {
+        format!(
+            "{what}; log:\n{}\nservice log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default(),
+            crate::operator::log()
+        )
+    };
+    // The watchtower wins the dispute and enqueues the proof of the correct output: killed as
+    // soon as the first worker is proving it.
+    loop {
+        assert!(started.elapsed() < limit, "{}", failed("the first worker never took the job"));
+        if let Some(r) = get(&format!("{first_url}/healthz")).await {
+            let doc: Value = r.json().await.unwrap_or_default();
+            if !doc["job"].is_null() {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let _ = first.kill(); // SIGKILL, mid-proof
+    let _ = first.wait();
+    let killed = Instant::now();
+    let (mut second, second_url) = worker(&env, &db, "second", &log);
+    while env.count::<InferenceOracle::Finalized>(id).await == 0 {
+        assert!(started.elapsed() < limit, "{}", failed("the correct output was never proven"));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let recovered = killed.elapsed();
+    let metrics = get(&format!("{second_url}/metrics")).await.unwrap().text().await.unwrap();
+    let _ = second.kill();
+    let _ = second.wait();
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    liar.kill();
+    assert_the_watchtower_answered(&env, id, &honest).await;
+    assert!(metrics.contains("verdict_worker_jobs_proven_total 1"), "the second worker proved it: {metrics}");
+    assert!(metrics.contains("verdict_worker_proof_job_takeovers_total 1"), "one takeover: {metrics}");
+    assert!(metrics.contains("verdict_worker_proof_jobs{status=\"done\"} 1"), "{metrics}");
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("segment proven by a worker and checked"), "{}", failed("no check"));
+    eprintln!("the job was proven {recovered:?} after its first worker was killed (lease 3 s)");
+}
