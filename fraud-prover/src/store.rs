@@ -148,7 +148,7 @@ const POSTGRES: &[&str] = &["CREATE TABLE watched (
      CREATE INDEX watched_status ON watched(status);"];
 
 /// The watchtower's tables, in both backends.
-const SCHEMA: Schema = Schema { sqlite: SQLITE, postgres: POSTGRES };
+const SCHEMA: Schema = Schema { service: "watchtower", sqlite: SQLITE, postgres: POSTGRES };
 
 /// The watch store, over a SQLite file or a PostgreSQL database ([`Db`]).
 pub struct SqlWatchStore {

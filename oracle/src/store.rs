@@ -330,7 +330,7 @@ const POSTGRES: &[&str] = &["CREATE TABLE requests (
      CREATE INDEX submissions_status ON submissions(status);"];
 
 /// The operator's tables, in both backends.
-const SCHEMA: Schema = Schema { sqlite: SQLITE, postgres: POSTGRES };
+const SCHEMA: Schema = Schema { service: "oracle", sqlite: SQLITE, postgres: POSTGRES };
 
 /// The store, over a SQLite file or a PostgreSQL database ([`Db`]).
 pub struct SqlStore {

@@ -230,9 +230,13 @@ pub trait Conn {
 
 /// A service's migrations, one list per backend: `sqlite[i]` (or `postgres[i]`) takes the
 /// schema from version `i` to `i + 1`, each in its own transaction. The lists may differ in
-/// length (SQLite files keep their history; PostgreSQL began at today's schema).
+/// length (SQLite files keep their history; PostgreSQL began at today's schema). A PostgreSQL
+/// database records the service it belongs to, and another service's refuses to open it (each
+/// service keeps its own database: the shared tables would mix).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Schema {
+    /// The service's name (`oracle`, `watchtower`).
+    pub service: &'static str,
     /// SQLite's.
     pub sqlite: &'static [&'static str],
     /// PostgreSQL's.
@@ -241,7 +245,7 @@ pub struct Schema {
 
 impl Schema {
     /// No tables beyond the shared ones.
-    pub const NONE: Self = Self { sqlite: &[], postgres: &[] };
+    pub const NONE: Self = Self { service: "none", sqlite: &[], postgres: &[] };
 }
 
 /// Whether `location` names a PostgreSQL server rather than a SQLite file.
@@ -319,7 +323,9 @@ impl Db {
 
     fn open_with(location: &Path, schema: Option<&Schema>) -> DbResult<Self> {
         match location.to_str() {
-            Some(url) if is_postgres_url(url) => Ok(Self::Postgres(pg::PgDb::open(url, schema.map(|s| s.postgres))?)),
+            Some(url) if is_postgres_url(url) => {
+                Ok(Self::Postgres(pg::PgDb::open(url, schema.map(|s| (s.service, s.postgres)))?))
+            }
             _ => Ok(Self::Sqlite(sqlite::SqliteDb::open(location, schema.map(|s| s.sqlite))?)),
         }
     }

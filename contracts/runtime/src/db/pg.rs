@@ -1,6 +1,7 @@
-//! The PostgreSQL backend: a pool of connections, one transaction a [`PgDb::with`], migrations
-//! numbered in a `schema_version` table and applied under an advisory lock (instances that start
-//! together migrate once), prepared statements cached per connection.
+//! The PostgreSQL backend: a pool of at most 16 connections (callers beyond wait for a free one),
+//! one transaction a [`PgDb::with`], migrations numbered in a `schema_version` table (which also
+//! names the service the database belongs to) and applied under an advisory lock (instances that
+//! start together migrate once), prepared statements cached per connection.
 //!
 //! The synchronous `postgres` client runs its own small runtime, which cannot start on a thread
 //! that drives tokio tasks: called from inside the services' runtime, a transaction runs on a
@@ -10,7 +11,7 @@ use std::{
     collections::HashMap,
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, Mutex,
+        Arc, Condvar, Mutex,
     },
     time::Duration,
 };
@@ -58,14 +59,17 @@ const BASE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY
          updated_at BIGINT NOT NULL
      );
      CREATE INDEX IF NOT EXISTS proof_jobs_status ON proof_jobs(status, model_id);
-     CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL);
-     INSERT INTO schema_version SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM schema_version);";
+     CREATE TABLE IF NOT EXISTS schema_version (service TEXT NOT NULL, version BIGINT NOT NULL);";
 
 /// The advisory lock that serializes migrations ("VRDT").
 const MIGRATION_LOCK: i64 = 0x5652_4454;
 
-/// Idle connections kept for reuse.
-const MAX_IDLE: usize = 32;
+/// The most connections one process opens (callers beyond wait for one to be free): well under
+/// the server's default `max_connections` of 100, with room for other instances and workers.
+const MAX_OPEN: usize = 16;
+
+/// How long a caller waits for a free connection before it gives up (a retryable error).
+const WAIT_FOR_CONNECTION: Duration = Duration::from_secs(30);
 
 impl From<postgres::Error> for DbError {
     fn from(e: postgres::Error) -> Self {
@@ -215,56 +219,111 @@ fn off_runtime<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     })
 }
 
+/// The pool: idle connections, and how many are open (idle or in use).
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Pooled>,
+    open: usize,
+}
+
 /// A PostgreSQL database.
 pub struct PgDb {
     config: postgres::Config,
-    idle: Mutex<Vec<Pooled>>,
+    pool: Mutex<Pool>,
+    /// Signalled when a connection is put back or closed.
+    freed: Condvar,
     commits: AtomicU64,
 }
 
 impl PgDb {
-    /// Connects to the server at `url` and migrates: the shared tables, then `migrations[i]`
-    /// from version `i` to `i + 1`, all in one transaction under an advisory lock (`None`: the
-    /// shared tables only, the service's version left as it is).
-    pub fn open(url: &str, migrations: Option<&[&str]>) -> DbResult<Self> {
+    /// Connects to the server at `url` and migrates: the shared tables, then service `name`'s
+    /// `migrations[i]` from version `i` to `i + 1`, all in one transaction under an advisory lock
+    /// (`None`: the shared tables only, the service's version left as it is). A database of
+    /// another service is refused.
+    pub fn open(url: &str, service: Option<(&str, &[&str])>) -> DbResult<Self> {
         // The URL may hold a password: errors name neither.
         let mut config: postgres::Config =
             url.parse().map_err(|e| DbError::new(format!("invalid PostgreSQL URL: {e}")))?;
         config.connect_timeout(Duration::from_secs(10));
-        let db = Self { config, idle: Mutex::new(Vec::new()), commits: AtomicU64::new(0) };
-        off_runtime(|| db.migrate(migrations))?;
+        let db = Self { config, pool: Mutex::new(Pool::default()), freed: Condvar::new(), commits: AtomicU64::new(0) };
+        off_runtime(|| db.migrate(service))?;
         Ok(db)
     }
 
+    /// An idle connection, or a new one while fewer than [`MAX_OPEN`] are open; else waits.
     fn connect(&self) -> DbResult<Pooled> {
-        let popped = self.idle.lock().map_err(|_| DbError::new("poisoned lock"))?.pop();
-        match popped {
-            Some(p) if !p.client.is_closed() => Ok(p),
-            _ => Ok(Pooled { client: self.config.connect(NoTls)?, statements: HashMap::new() }),
+        let mut pool = self.pool.lock().map_err(|_| DbError::new("poisoned lock"))?;
+        let deadline = std::time::Instant::now() + WAIT_FOR_CONNECTION;
+        loop {
+            if let Some(p) = pool.idle.pop() {
+                if !p.client.is_closed() {
+                    return Ok(p);
+                }
+                pool.open -= 1;
+                continue;
+            }
+            if pool.open < MAX_OPEN {
+                pool.open += 1;
+                break;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(DbError::retryable(format!("all {MAX_OPEN} database connections stayed busy")));
+            }
+            pool = self.freed.wait_timeout(pool, left).map_err(|_| DbError::new("poisoned lock"))?.0;
         }
-    }
-
-    fn put_back(&self, p: Pooled) {
-        if p.client.is_closed() {
-            return;
-        }
-        if let Ok(mut idle) = self.idle.lock() {
-            if idle.len() < MAX_IDLE {
-                idle.push(p);
+        drop(pool);
+        match self.config.connect(NoTls) {
+            Ok(client) => Ok(Pooled { client, statements: HashMap::new() }),
+            Err(e) => {
+                self.release_slot();
+                Err(e.into())
             }
         }
     }
 
-    fn migrate(&self, migrations: Option<&[&str]>) -> DbResult<()> {
+    fn release_slot(&self) {
+        if let Ok(mut pool) = self.pool.lock() {
+            pool.open -= 1;
+        }
+        self.freed.notify_one();
+    }
+
+    /// Returns a connection to the pool (a closed one frees its slot).
+    fn put_back(&self, p: Pooled) {
+        if p.client.is_closed() {
+            drop(p);
+            self.release_slot();
+            return;
+        }
+        if let Ok(mut pool) = self.pool.lock() {
+            pool.idle.push(p);
+        }
+        self.freed.notify_one();
+    }
+
+    fn migrate(&self, service: Option<(&str, &[&str])>) -> DbResult<()> {
         let mut p = self.connect()?;
         let mut tx = p.client.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
         // No "already exists, skipping" notices in the services' logs.
         tx.batch_execute("SET LOCAL client_min_messages = warning")?;
         tx.batch_execute(BASE_SCHEMA)?;
-        let version: i64 = tx.query_one("SELECT version FROM schema_version", &[])?.get(0);
-        let version = usize::try_from(version).map_err(|_| DbError::new(format!("schema version {version}")))?;
-        if let Some(migrations) = migrations {
+        if let Some((name, migrations)) = service {
+            let row = tx.query_opt("SELECT service, version FROM schema_version", &[])?;
+            let (owner, version): (String, i64) = match row {
+                Some(r) => (r.get(0), r.get(1)),
+                None => {
+                    tx.execute("INSERT INTO schema_version (service, version) VALUES ($1, 0)", &[&name])?;
+                    (name.to_string(), 0)
+                }
+            };
+            if owner != name {
+                return Err(DbError::new(format!(
+                    "this database belongs to the {owner} service, not the {name}: give each service its own database"
+                )));
+            }
+            let version = usize::try_from(version).map_err(|_| DbError::new(format!("schema version {version}")))?;
             if version > migrations.len() {
                 return Err(DbError::new(format!(
                     "the database is at schema v{version}, newer than this binary's v{}",
@@ -308,7 +367,7 @@ impl PgDb {
 impl Drop for PgDb {
     /// Closing a connection blocks on the client's runtime too: off the services' runtime.
     fn drop(&mut self) {
-        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|p| p.into_inner()));
+        let idle = std::mem::take(&mut self.pool.get_mut().unwrap_or_else(|p| p.into_inner()).idle);
         off_runtime(move || drop(idle));
     }
 }

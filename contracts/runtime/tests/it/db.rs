@@ -13,6 +13,7 @@ use verdict_runtime::{
 };
 
 const SCHEMA: Schema = Schema {
+    service: "test",
     sqlite: &["CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL, b BLOB, n INTEGER);"],
     postgres: &["CREATE TABLE t (id BIGINT PRIMARY KEY, v TEXT NOT NULL, b BYTEA, n BIGINT);"],
 };
@@ -62,9 +63,14 @@ fn both_backends_run_the_same_statements_and_read_the_same_values() {
         drop(db);
         let db = Db::open(&location, &SCHEMA).unwrap();
         assert_eq!(db.with(|c| c.query("SELECT id FROM t", &[])).unwrap().len(), 2, "{backend:?}");
-        let newer = Schema { sqlite: &[], postgres: &[] };
+        let newer = Schema { sqlite: &[], postgres: &[], ..SCHEMA };
         let err = Db::open(&location, &newer).err().expect("a database newer than the binary is refused");
         assert!(err.to_string().contains("newer than this binary"), "{backend:?}: {err}");
+        if backend == Backend::Postgres {
+            let other = Schema { service: "watchtower", ..SCHEMA };
+            let err = Db::open(&location, &other).err().expect("another service's database is refused");
+            assert!(err.to_string().contains("belongs to the test service"), "{err}");
+        }
     }
 }
 
@@ -161,7 +167,7 @@ fn racing_instances_never_hold_one_postgres_lease_together() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_standby_instance_acts_once_the_holder_stops() {
     let url = verdict_testkit::postgres::database();
-    let db = Arc::new(Db::open(&url, &Schema::NONE).unwrap());
+    let db = Arc::new(Db::open(&url, &SCHEMA).unwrap());
     let ttl = Duration::from_millis(800);
     let (stop_a, stopped_a) = tokio::sync::watch::channel(false);
     let (_stop_b, stopped_b) = tokio::sync::watch::channel(false);
@@ -282,4 +288,30 @@ fn a_worker_opens_a_services_database_at_any_schema_version() {
         // And the service still opens it at its own version.
         Db::open(&location, &SCHEMA).unwrap();
     }
+}
+
+/// Many callers at once share at most 16 PostgreSQL connections: the others wait for a free one,
+/// and every call succeeds.
+#[test]
+fn concurrent_callers_share_a_bounded_postgres_pool() {
+    let url = verdict_testkit::postgres::database();
+    let db = Arc::new(Db::open(&url, &SCHEMA).unwrap());
+    let most = (0..40)
+        .map(|_| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                db.with(|c| {
+                    c.execute("SELECT pg_sleep(0.05)", &[])?;
+                    c.query("SELECT COUNT(*) AS n FROM pg_stat_activity WHERE datname = current_database()", &[])?[0]
+                        .get::<u64>("n")
+                })
+                .unwrap()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .max()
+        .unwrap();
+    assert!((2..=16).contains(&most), "{most} connections open at once");
 }
