@@ -316,6 +316,39 @@ impl Env {
         logs[n].log_decode::<InferenceOracle::DisputeResolved>().unwrap().inner.data
     }
 
+    /// Plays one move of the challenger's side of request `id`'s dispute (from `challenger`),
+    /// with `trace` as the challenger's trace, when it is the challenger's turn: opens or bisects
+    /// as the dispute solver says. The dispute's phase before the move.
+    pub async fn challenger_move(
+        &self,
+        id: u64,
+        steps: usize,
+        trace: &verdict_contracts::dispute::Trace,
+        challenger: Address,
+    ) -> verdict_contracts::dispute::Phase {
+        use verdict_contracts::dispute::{next_action, Action, DisputeView, Phase, Role};
+        let rid = U256::from(id);
+        let d = self.game.disputeOf(rid).call().await.unwrap();
+        let view = DisputeView { phase: Phase::from(d.phase), steps, lo: d.lo as usize, hi: d.hi as usize };
+        match next_action(Role::Challenger, &view, trace) {
+            Action::Open { z0, z_last } => {
+                let o = verdict_contracts::dispute_game::DisputeGame::Opening {
+                    z0: z0.0,
+                    proof0: z0.1,
+                    zL: z_last.0,
+                    proofL: z_last.1,
+                };
+                self.game.challengerOpen(rid, o).from(challenger).send().await.unwrap().get_receipt().await.unwrap();
+            }
+            Action::Bisect { z, proof, .. } => {
+                let call = self.game.challengerBisect(rid, z, proof).from(challenger);
+                call.send().await.unwrap().get_receipt().await.unwrap();
+            }
+            _ => {}
+        }
+        view.phase
+    }
+
     /// How many times `E` was emitted for request `id`.
     pub async fn count<E: SolEvent>(&self, id: u64) -> usize {
         let filter = Filter::new()

@@ -21,13 +21,14 @@ impl Operator {
         Self::start_at(env, "oracle.sqlite", extra)
     }
 
-    /// [`start`](Self::start) with the database `db` in the chain's folder.
+    /// [`start`](Self::start) with the database `db`: a file in the chain's folder, or a
+    /// `postgres://` URL.
     pub(crate) fn start_at(env: &Env, db: &str, extra: &[&str]) -> Self {
         let port = free_port();
         let deployment = env.path("deployment.json");
         let key = env.path("operator.key");
         let token = env.path("api.token");
-        let db = env.path(db);
+        let db = if db.contains("://") { std::path::PathBuf::from(db) } else { env.path(db) };
         let model = format!("1={}", root().join("models/price_feed.model.json").display());
         let listen = format!("127.0.0.1:{port}");
         let mut args: Vec<&str> = vec!["oracle", "serve", "--rpc-url", &env.rpc, "--poll-ms", "200"];

@@ -13,10 +13,7 @@ use verdict_circuits::{
     Commitment, Model,
 };
 use verdict_contracts::{
-    dispute::{next_action, Action, DisputeView, Phase, Role, Trace},
-    dispute_game::DisputeGame,
-    inference_oracle::InferenceOracle,
-    nova, ModelRegistry, NovaVerifier,
+    dispute::Trace, dispute_game::DisputeGame, inference_oracle::InferenceOracle, nova, ModelRegistry, NovaVerifier,
 };
 use verdict_fraud_prover::watch::WatchArgs;
 use verdict_runtime::{models::ModelArg, prover::ProverArgs};
@@ -162,21 +159,7 @@ async fn a_million_weight_model_is_disputed_tile_by_tile_on_chain() {
             "the second dispute did not end; log:\n{}",
             crate::operator::log()
         );
-        let d = env.game.disputeOf(rid).call().await.unwrap();
-        let view = DisputeView { phase: Phase::from(d.phase), steps: tiles, lo: d.lo as usize, hi: d.hi as usize };
-        let sent = match next_action(Role::Challenger, &view, &lie) {
-            Action::Open { z0, z_last } => {
-                let o = DisputeGame::Opening { z0: z0.0, proof0: z0.1, zL: z_last.0, proofL: z_last.1 };
-                Some(env.game.challengerOpen(rid, o).from(env.user).send().await)
-            }
-            Action::Bisect { z, proof, .. } => {
-                Some(env.game.challengerBisect(rid, z, proof).from(env.user).send().await)
-            }
-            _ => None,
-        };
-        if let Some(sent) = sent {
-            sent.unwrap().get_receipt().await.unwrap();
-        }
+        env.challenger_move(id, tiles, &lie, env.user).await;
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     watcher.abort();

@@ -460,7 +460,7 @@ async fn scheduled_feeds_produce_final_rounds_from_csv_and_http_sources() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_challenged_honest_proposal_is_defended_with_a_real_proof_and_the_challenger_loses() {
-    use verdict_contracts::dispute::{next_action, Action, DisputeView, Phase, Role};
+    use verdict_contracts::dispute::Phase;
 
     let env = Env::new().await;
     let input = sample_input(&env.model);
@@ -492,38 +492,12 @@ async fn a_challenged_honest_proposal_is_defended_with_a_real_proof_and_the_chal
 
     // The watcher plays its side with the solver; the service plays the proposer's. The service
     // is SIGKILLed once, after its first dispute move, and restarted.
-    let rid = U256::from(id);
     let mut killed = false;
     let started = Instant::now();
     loop {
         assert!(started.elapsed() < Duration::from_secs(150), "the dispute did not end; service log:\n{}", env.log());
-        let d = env.game.disputeOf(rid).call().await.unwrap();
-        let view =
-            DisputeView { phase: Phase::from(d.phase), steps: env.model.steps(), lo: d.lo as usize, hi: d.hi as usize };
-        match next_action(Role::Challenger, &view, &liar) {
-            Action::Open { z0, z_last } => {
-                let o = verdict_contracts::dispute_game::DisputeGame::Opening {
-                    z0: z0.0,
-                    proof0: z0.1,
-                    zL: z_last.0,
-                    proofL: z_last.1,
-                };
-                env.game.challengerOpen(rid, o).from(env.watcher).send().await.unwrap().get_receipt().await.unwrap();
-            }
-            Action::Bisect { z, proof, .. } => {
-                env.game
-                    .challengerBisect(rid, z, proof)
-                    .from(env.watcher)
-                    .send()
-                    .await
-                    .unwrap()
-                    .get_receipt()
-                    .await
-                    .unwrap();
-            }
-            _ => {}
-        }
-        if !killed && view.phase != Phase::AwaitingProposerOpen {
+        let phase = env.challenger_move(id, env.model.steps(), &liar, env.watcher).await;
+        if !killed && phase != Phase::AwaitingProposerOpen {
             killed = true;
             service.kill();
             service = env.spawn(&args);
