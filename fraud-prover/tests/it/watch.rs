@@ -733,8 +733,26 @@ async fn a_challenge_mined_but_not_recorded_before_a_crash_is_still_played_and_w
     assert!(metrics.contains("verdict_watch_challenges_total 1"), "{metrics}");
 }
 
+/// A child process of a test, SIGKILLed (and reaped) when dropped: a failing test leaves no
+/// service running.
+pub(crate) struct Process(pub(crate) std::process::Child);
+
+impl Process {
+    /// SIGKILL, and wait for it to end.
+    pub(crate) fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// `fraud-prover watch` as a process watching the price-feed model, its log appended to `log`.
-pub(crate) fn watch_process(env: &Env, log: &std::path::Path, extra: &[&str]) -> std::process::Child {
+pub(crate) fn watch_process(env: &Env, log: &std::path::Path, extra: &[&str]) -> Process {
     use std::process::{Command, Stdio};
     let model = format!(
         "1={}",
@@ -755,6 +773,7 @@ pub(crate) fn watch_process(env: &Env, log: &std::path::Path, extra: &[&str]) ->
         .stdout(Stdio::null())
         .stderr(std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap())
         .spawn()
+        .map(Process)
         .unwrap()
 }
 
@@ -803,8 +822,7 @@ async fn a_standby_watchtower_takes_a_dispute_over_when_the_holder_is_killed() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let _ = holder.kill(); // SIGKILL
-    let _ = holder.wait();
+    holder.kill(); // SIGKILL
     while env.count::<InferenceOracle::Finalized>(id).await == 0 {
         let limit = Duration::from_secs(6 * CLOCK + PROOF_WINDOW + 120);
         assert!(
@@ -815,8 +833,7 @@ async fn a_standby_watchtower_takes_a_dispute_over_when_the_holder_is_killed() {
         );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let _ = standby.kill();
-    let _ = standby.wait();
+    standby.kill();
     liar.kill();
     // The log without its colours.
     let text: String = std::fs::read_to_string(&log)
@@ -872,14 +889,12 @@ async fn the_watchtower_survives_sigkill_at_every_stage_of_a_dispute() {
         // the reopened request it must then prove included (status 1 after the proposal).
         if env.count::<InferenceOracle::Proposed>(id).await == 1 && !seen.contains(&stage) {
             seen.push(stage);
-            let _ = watcher.kill(); // SIGKILL
-            let _ = watcher.wait();
+            watcher.kill(); // SIGKILL
             watcher = spawn();
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    let _ = watcher.kill();
-    let _ = watcher.wait();
+    watcher.kill();
     liar.kill();
     assert!(seen.len() >= 5, "killed at too few stages: {seen:?}");
     assert!(seen.iter().any(|s| s.1 == 5), "killed while the proof was due: {seen:?}");

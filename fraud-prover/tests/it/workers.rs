@@ -4,7 +4,7 @@
 //! started with `--proof-workers` defends a challenged proposal with a worker's proof.
 
 use std::{
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -15,17 +15,17 @@ use verdict_testkit::{free_port, root, sample_input, status_of, wait_for, Env, B
 
 use crate::{
     operator::Operator,
-    watch::{assert_the_watchtower_answered, dishonest_service, wait_for_watching, watch_process},
+    watch::{assert_the_watchtower_answered, dishonest_service, wait_for_watching, watch_process, Process},
 };
 
 /// `fraud-prover worker` for model 1 on `db`, named `name`, with a 3-second job lease and the
 /// watchtower's key cache; its health URL.
-fn worker(env: &Env, db: &str, name: &str, log: &std::path::Path) -> (Child, String) {
+fn worker(env: &Env, db: &str, name: &str, log: &std::path::Path) -> (Process, String) {
     worker_with_keys(db, name, log, &env.path("watch-keys"))
 }
 
 /// [`worker`] with the key cache `keys`.
-fn worker_with_keys(db: &str, name: &str, log: &std::path::Path, keys: &std::path::Path) -> (Child, String) {
+fn worker_with_keys(db: &str, name: &str, log: &std::path::Path, keys: &std::path::Path) -> (Process, String) {
     let port = free_port();
     let model = format!("1={}", root().join("models/price_feed.model.json").display());
     let child = Command::new(env!("CARGO_BIN_EXE_fraud-prover"))
@@ -37,6 +37,7 @@ fn worker_with_keys(db: &str, name: &str, log: &std::path::Path, keys: &std::pat
         .stdout(Stdio::null())
         .stderr(std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap())
         .spawn()
+        .map(Process)
         .unwrap();
     (child, format!("http://127.0.0.1:{port}"))
 }
@@ -79,8 +80,7 @@ async fn a_proof_job_survives_its_worker_being_killed_and_is_checked_before_use(
         }
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
-    let _ = first.kill(); // SIGKILL, mid-proof
-    let _ = first.wait();
+    first.kill(); // SIGKILL, mid-proof
     let killed = Instant::now();
     let (mut second, second_url) = worker(&env, &db, "second", &log);
     while env.count::<InferenceOracle::Finalized>(id).await == 0 {
@@ -89,10 +89,8 @@ async fn a_proof_job_survives_its_worker_being_killed_and_is_checked_before_use(
     }
     let recovered = killed.elapsed();
     let metrics = get(&format!("{second_url}/metrics")).await.unwrap().text().await.unwrap();
-    let _ = second.kill();
-    let _ = second.wait();
-    let _ = watcher.kill();
-    let _ = watcher.wait();
+    second.kill();
+    watcher.kill();
     liar.kill();
     assert_the_watchtower_answered(&env, id, &honest).await;
     assert!(metrics.contains("verdict_worker_jobs_proven_total 1"), "the second worker proved it: {metrics}");
@@ -145,8 +143,7 @@ async fn an_operator_defends_its_proposal_with_a_proof_made_by_a_worker() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let metrics = get(&format!("{worker_url}/metrics")).await.unwrap().text().await.unwrap();
-    let _ = worker.kill();
-    let _ = worker.wait();
+    worker.kill();
     let resolved = env.resolution(id, 0).await;
     assert_eq!(resolved.winner, env.operator, "the operator won its dispute");
     let doc: Value = reqwest::get(format!("{}/v1/requests/{id}", operator.url)).await.unwrap().json().await.unwrap();
