@@ -147,7 +147,11 @@ async fn a_lying_operator_that_stops_answering_is_caught_and_the_consumer_gets_t
     let started = Instant::now();
     let mut restarted = false;
     loop {
-        assert!(started.elapsed() < Duration::from_secs(4 * CLOCK + 90), "the watchtower did not win in time");
+        assert!(
+            started.elapsed() < Duration::from_secs(4 * CLOCK + PROOF_WINDOW + 90),
+            "the watchtower did not win in time; service log:\n{}",
+            crate::operator::log()
+        );
         let challenged = env.count::<InferenceOracle::Challenged>(id).await == 1;
         if challenged && !restarted {
             watcher.abort();
@@ -194,7 +198,11 @@ async fn a_liar_that_plays_the_bisection_and_submits_a_bad_proof_loses_to_the_wa
     let started = Instant::now();
     let mut bad_proof_sent = false;
     loop {
-        assert!(started.elapsed() < Duration::from_secs(4 * CLOCK + 90), "the watchtower did not win in time");
+        assert!(
+            started.elapsed() < Duration::from_secs(4 * CLOCK + PROOF_WINDOW + 90),
+            "the watchtower did not win in time; service log:\n{}",
+            crate::operator::log()
+        );
         if env.count::<InferenceOracle::Challenged>(id).await == 1 {
             let d = env.game.disputeOf(rid).call().await.unwrap();
             let view = DisputeView { phase: Phase::from(d.phase), steps: l, lo: d.lo as usize, hi: d.hi as usize };
@@ -279,7 +287,11 @@ async fn a_right_output_with_a_wrong_step_commitment_inside_loses_its_bond() {
     let started = Instant::now();
     let mut tried = false;
     loop {
-        assert!(started.elapsed() < Duration::from_secs(4 * CLOCK + 90), "the watchtower did not win in time");
+        assert!(
+            started.elapsed() < Duration::from_secs(4 * CLOCK + PROOF_WINDOW + 90),
+            "the watchtower did not win in time; service log:\n{}",
+            crate::operator::log()
+        );
         if env.count::<InferenceOracle::Challenged>(id).await == 1 && !tried {
             let d = env.game.disputeOf(rid).call().await.unwrap();
             let view = DisputeView { phase: Phase::from(d.phase), steps: l, lo: d.lo as usize, hi: d.hi as usize };
