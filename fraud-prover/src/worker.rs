@@ -158,10 +158,7 @@ pub async fn work_until(args: WorkerArgs, shutdown: impl std::future::Future<Out
         .await
         .map_err(|source| Error::Io { what: format!("cannot listen on {}", args.listen), source })?;
     let local = listener.local_addr().map_err(|source| Error::Io { what: "the listener's address".into(), source })?;
-    let name = args.instance.clone().unwrap_or_else(|| {
-        let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
-        format!("{host}:{local}")
-    });
+    let name = args.instance.clone().unwrap_or_else(|| verdict_runtime::default_instance_name(local));
     let prover = Arc::new(Prover {
         files,
         served: Mutex::new(HashMap::new()),
@@ -282,28 +279,19 @@ async fn run_job(
     let recorded = tokio::task::spawn_blocking(move || q.finish(id, &n, r.as_deref().map_err(String::as_str))).await;
     match (&result, recorded) {
         (_, Ok(Ok(false))) => {
-            Metrics::inc(&metrics.lost);
+            metrics.lost.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(job = id, ms, "finished a job another worker holds now: its result is discarded");
         }
         (Ok(_), Ok(Ok(true))) => {
-            Metrics::inc(&metrics.done);
+            metrics.done.fetch_add(1, Ordering::Relaxed);
             tracing::info!(job = id, request, ms, "proven");
         }
         (Err(why), Ok(Ok(true))) => {
-            Metrics::inc(&metrics.failed);
+            metrics.failed.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(job = id, request, ms, "cannot prove it: {why}");
         }
         (_, Ok(Err(e))) => tracing::warn!(job = id, "cannot record the result (the job will be claimed again): {e}"),
         (_, Err(e)) => tracing::error!(job = id, "recording the result panicked: {e}"),
-    }
-}
-
-/// Counter helpers.
-struct Metrics;
-
-impl Metrics {
-    fn inc(c: &AtomicU64) {
-        c.fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -65,16 +65,9 @@ impl ChainArgs {
         }
     }
 
-    /// This instance's lease holder name: `--instance`, or the host's name and `listen`.
+    /// This instance's lease holder name: `--instance`, or [`default_instance_name`].
     pub fn instance_name(&self, listen: std::net::SocketAddr) -> String {
-        self.instance.clone().unwrap_or_else(|| {
-            let host = std::fs::read_to_string("/etc/hostname")
-                .ok()
-                .map(|h| h.trim().to_string())
-                .filter(|h| !h.is_empty())
-                .unwrap_or_else(|| "localhost".into());
-            format!("{host}:{listen}")
-        })
+        self.instance.clone().unwrap_or_else(|| default_instance_name(listen))
     }
 
     /// The lease's time to live.
@@ -86,4 +79,15 @@ impl ChainArgs {
     pub fn heads(&self) -> crate::NewHeads {
         self.ws_url.clone().map_or_else(crate::NewHeads::none, crate::NewHeads::subscribe)
     }
+}
+
+/// An instance's default name: the host's name and the address it listens on, unique among live
+/// processes (two cannot listen on one address).
+pub fn default_instance_name(listen: std::net::SocketAddr) -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{listen}")
 }

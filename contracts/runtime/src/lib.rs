@@ -16,7 +16,7 @@ pub mod responder;
 pub mod scheduler;
 mod status;
 
-pub use args::ChainArgs;
+pub use args::{default_instance_name, ChainArgs};
 pub use connect::{connect, read_secret, shutdown_signal, Connection};
 pub use error::{rpc, Error, Result, Revert};
 pub use heads::NewHeads;

@@ -391,15 +391,13 @@ async fn await_worker(
     tile_keys: Arc<Mutex<Option<Arc<TileKeys>>>>,
     config: ProverConfig,
 ) -> Result<Vec<u8>, String> {
-    let blocking = |f: Box<dyn FnOnce() -> Result<Option<JobState>, String> + Send>| async move {
-        tokio::task::spawn_blocking(f).await.map_err(|e| format!("a queue call panicked: {e}"))?
-    };
+    let panicked = |e: tokio::task::JoinError| format!("a queue call panicked: {e}");
     let (q, s) = (queue.clone(), spec.clone());
-    blocking(Box::new(move || q.submit(&s).map(|()| None).map_err(|e| e.to_string()))).await?;
+    tokio::task::spawn_blocking(move || q.submit(&s)).await.map_err(panicked)?.map_err(|e| e.to_string())?;
     let started = std::time::Instant::now();
     let json = loop {
         let (q, s) = (queue.clone(), spec.clone());
-        match blocking(Box::new(move || q.state(&s).map_err(|e| e.to_string()))).await? {
+        match tokio::task::spawn_blocking(move || q.state(&s)).await.map_err(panicked)?.map_err(|e| e.to_string())? {
             Some(JobState::Done(json)) => break json,
             Some(JobState::Failed(why)) => return Err(format!("the worker could not prove it: {why}")),
             Some(JobState::Queued | JobState::Running { .. }) => tokio::time::sleep(JOB_POLL).await,
