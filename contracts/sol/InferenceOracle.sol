@@ -77,6 +77,8 @@ contract InferenceOracle {
     error InferenceOracleTransferFailed(address to, uint256 amount);
     /// @notice Not enough gas was left to give the callback its limit.
     error InferenceOracleInsufficientGas(uint256 available, uint256 required);
+    /// @notice The arrays of a batch call differ in length.
+    error InferenceOracleLengthMismatch();
     /// @notice A guarded function was re-entered.
     error InferenceOracleReentrancy();
 
@@ -166,6 +168,16 @@ contract InferenceOracle {
         Duration timeout;
         /// keccak256(input) for public inputs, the input commitment z_0 for private ones.
         bytes32 input;
+        bytes callbackData;
+    }
+
+    /// @notice One request of `requestMany`: the arguments of `request`.
+    struct NewRequest {
+        uint256 modelId;
+        bytes input;
+        bytes32 inputCommitment;
+        address callback;
+        uint32 callbackGasLimit;
         bytes callbackData;
     }
 
@@ -320,42 +332,27 @@ contract InferenceOracle {
         uint32 callbackGasLimit,
         bytes calldata callbackData
     ) external payable returns (uint256 requestId) {
-        ModelRegistry.Model memory m = registry.model(modelId);
-        // INVARIANT: retired models finish open requests but take no new ones.
-        if (m.retired) revert InferenceOracleModelRetired(modelId);
-        uint256 fee = uint256(m.fee) + config.operatorFee;
+        uint256 fee;
+        (requestId, fee) = _request(modelId, input, inputCommitment, callback, callbackGasLimit, callbackData);
         // INVARIANT: the fee is paid exactly, so no wei is left unaccounted.
         if (msg.value != fee) revert InferenceOracleWrongFee(fee, msg.value);
-        bool privateInput = input.length == 0;
-        // INVARIANT: an input is either the full int8 vector or a commitment, never both or neither.
-        if (privateInput ? inputCommitment == bytes32(0) : (input.length != m.inputLen || inputCommitment != 0)) {
-            revert InferenceOracleBadInput(input.length, m.inputLen, inputCommitment);
+    }
+
+    /// @notice Makes each of `requests` as `request` would, in order, in one transaction (an
+    ///         operator's API batches its clients' requests): their ids are consecutive from
+    ///         `firstId`, and the value sent is the sum of their fees. Any refused element reverts
+    ///         the whole batch.
+    function requestMany(NewRequest[] calldata requests) external payable returns (uint256 firstId) {
+        uint256 total;
+        firstId = requestCount + 1;
+        for (uint256 i; i < requests.length; ++i) {
+            NewRequest calldata q = requests[i];
+            (, uint256 fee) =
+                _request(q.modelId, q.input, q.inputCommitment, q.callback, q.callbackGasLimit, q.callbackData);
+            total += fee;
         }
-        // INVARIANT: a consumer cannot ask for more callback gas than the cap.
-        if (callbackGasLimit > config.maxCallbackGas) {
-            revert InferenceOracleCallbackGasTooHigh(callbackGasLimit, config.maxCallbackGas);
-        }
-        // INVARIANT: every accepted input is provable, so a lie about it can always be disputed.
-        uint256 bad = _minusOneTwentyEightAt(input);
-        if (bad != type(uint256).max) revert InferenceOracleInputOutOfRange(bad);
-        requestId = ++requestCount;
-        _requests[requestId] = Request({
-            requester: msg.sender,
-            modelId: uint64(modelId),
-            callbackGasLimit: callbackGasLimit,
-            callback: callback,
-            createdAt: now_(),
-            status: Status.Requested,
-            privateInput: privateInput,
-            outputLen: m.outputLen,
-            modelOwner: m.owner,
-            modelFee: m.fee,
-            operatorFee: config.operatorFee,
-            timeout: config.requestTimeout,
-            input: privateInput ? inputCommitment : keccak256(input),
-            callbackData: callbackData
-        });
-        emit RequestCreated(requestId, modelId, msg.sender, input, inputCommitment, callback, callbackGasLimit, fee);
+        // INVARIANT: the fees are paid exactly, so no wei is left unaccounted.
+        if (msg.value != total) revert InferenceOracleWrongFee(total, msg.value);
     }
 
     /// @notice Adds to the caller's free bond.
@@ -379,23 +376,22 @@ contract InferenceOracle {
     /// @param output The output: `outputLen` big-endian int32 values.
     /// @param traceRoot The Merkle root over the step commitments z_0..z_L.
     function propose(uint256 requestId, bytes calldata output, bytes32 traceRoot) external {
-        Request storage r = _requests[requestId];
-        // INVARIANT: one live proposal a request.
-        if (r.status != Status.Requested) revert InferenceOracleWrongStatus(requestId, r.status);
-        // INVARIANT: outputs have the model's shape.
-        if (output.length != uint256(r.outputLen) * 4) revert InferenceOracleBadOutput(output.length, r.outputLen * 4);
-        // INVARIANT: a proposal commits to a trace.
-        if (traceRoot == bytes32(0)) revert InferenceOracleZeroTraceRoot();
-        uint96 bond = proposerBond;
-        Account storage a = _accounts[msg.sender];
-        // INVARIANT: every proposal is backed by a locked bond.
-        if (a.freeBond < bond) revert InferenceOracleInsufficientBond(msg.sender, a.freeBond, bond);
-        a.freeBond -= uint80(bond);
-        a.lockedBond += uint80(bond);
-        r.status = Status.Proposed;
-        Timestamp deadline = now_().plus(config.livenessWindow);
-        _proposals[requestId] = Proposal(msg.sender, deadline, traceRoot, keccak256(output));
-        emit Proposed(requestId, msg.sender, output, traceRoot, deadline);
+        _propose(requestId, output, traceRoot);
+    }
+
+    /// @notice Proposes each request of `requestIds` as `propose` would, in one transaction (an
+    ///         operator answering many requests of one block). Any refused element reverts the
+    ///         whole batch.
+    function proposeMany(uint256[] calldata requestIds, bytes[] calldata outputs, bytes32[] calldata traceRoots)
+        external
+    {
+        // INVARIANT: every proposal of a batch names its output and its trace root.
+        if (outputs.length != requestIds.length || traceRoots.length != requestIds.length) {
+            revert InferenceOracleLengthMismatch();
+        }
+        for (uint256 i; i < requestIds.length; ++i) {
+            _propose(requestIds[i], outputs[i], traceRoots[i]);
+        }
     }
 
     /// @notice Challenges the proposal of `requestId` within its liveness window.
@@ -584,6 +580,72 @@ contract InferenceOracle {
     /*//////////////////////////////////////////////////////////////
                                INTERNAL
     //////////////////////////////////////////////////////////////*/
+
+    /// @dev `request` without the payment check: records the request and returns its id and fee.
+    function _request(
+        uint256 modelId,
+        bytes calldata input,
+        bytes32 inputCommitment,
+        address callback,
+        uint32 callbackGasLimit,
+        bytes calldata callbackData
+    ) internal returns (uint256 requestId, uint256 fee) {
+        ModelRegistry.Model memory m = registry.model(modelId);
+        // INVARIANT: retired models finish open requests but take no new ones.
+        if (m.retired) revert InferenceOracleModelRetired(modelId);
+        fee = uint256(m.fee) + config.operatorFee;
+        bool privateInput = input.length == 0;
+        // INVARIANT: an input is either the full int8 vector or a commitment, never both or neither.
+        if (privateInput ? inputCommitment == bytes32(0) : (input.length != m.inputLen || inputCommitment != 0)) {
+            revert InferenceOracleBadInput(input.length, m.inputLen, inputCommitment);
+        }
+        // INVARIANT: a consumer cannot ask for more callback gas than the cap.
+        if (callbackGasLimit > config.maxCallbackGas) {
+            revert InferenceOracleCallbackGasTooHigh(callbackGasLimit, config.maxCallbackGas);
+        }
+        // INVARIANT: every accepted input is provable, so a lie about it can always be disputed.
+        uint256 bad = _minusOneTwentyEightAt(input);
+        if (bad != type(uint256).max) revert InferenceOracleInputOutOfRange(bad);
+        requestId = ++requestCount;
+        _requests[requestId] = Request({
+            requester: msg.sender,
+            modelId: uint64(modelId),
+            callbackGasLimit: callbackGasLimit,
+            callback: callback,
+            createdAt: now_(),
+            status: Status.Requested,
+            privateInput: privateInput,
+            outputLen: m.outputLen,
+            modelOwner: m.owner,
+            modelFee: m.fee,
+            operatorFee: config.operatorFee,
+            timeout: config.requestTimeout,
+            input: privateInput ? inputCommitment : keccak256(input),
+            callbackData: callbackData
+        });
+        emit RequestCreated(requestId, modelId, msg.sender, input, inputCommitment, callback, callbackGasLimit, fee);
+    }
+
+    /// @dev `propose` of one request.
+    function _propose(uint256 requestId, bytes calldata output, bytes32 traceRoot) internal {
+        Request storage r = _requests[requestId];
+        // INVARIANT: one live proposal a request.
+        if (r.status != Status.Requested) revert InferenceOracleWrongStatus(requestId, r.status);
+        // INVARIANT: outputs have the model's shape.
+        if (output.length != uint256(r.outputLen) * 4) revert InferenceOracleBadOutput(output.length, r.outputLen * 4);
+        // INVARIANT: a proposal commits to a trace.
+        if (traceRoot == bytes32(0)) revert InferenceOracleZeroTraceRoot();
+        uint96 bond = proposerBond;
+        Account storage a = _accounts[msg.sender];
+        // INVARIANT: every proposal is backed by a locked bond.
+        if (a.freeBond < bond) revert InferenceOracleInsufficientBond(msg.sender, a.freeBond, bond);
+        a.freeBond -= uint80(bond);
+        a.lockedBond += uint80(bond);
+        r.status = Status.Proposed;
+        Timestamp deadline = now_().plus(config.livenessWindow);
+        _proposals[requestId] = Proposal(msg.sender, deadline, traceRoot, keccak256(output));
+        emit Proposed(requestId, msg.sender, output, traceRoot, deadline);
+    }
 
     function _finalize(uint256 requestId, Request storage r, address operator, bytes calldata output, bool proven)
         internal

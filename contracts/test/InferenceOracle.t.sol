@@ -301,6 +301,119 @@ contract InferenceOracleTest is Fixture {
         oracle.propose(id, output, root);
     }
 
+    // ------------------------------------------------------------------ batches
+
+    function _many(uint256 n) internal view returns (InferenceOracle.NewRequest[] memory qs) {
+        qs = new InferenceOracle.NewRequest[](n);
+        for (uint256 i; i < n; ++i) {
+            // Every other one a private input.
+            bool priv = i % 2 == 1;
+            qs[i] = InferenceOracle.NewRequest({
+                modelId: publicModel,
+                input: priv ? bytes("") : _input(),
+                inputCommitment: priv ? keccak256(abi.encode(i)) : bytes32(0),
+                callback: address(0),
+                callbackGasLimit: 0,
+                callbackData: abi.encode(i)
+            });
+        }
+    }
+
+    function test_requestMany_succeeds() public {
+        InferenceOracle.NewRequest[] memory qs = _many(4);
+        vm.prank(user);
+        uint256 first = oracle.requestMany{value: 4 * _fee()}(qs);
+        assertEq(first, 1);
+        assertEq(oracle.requestCount(), 4);
+        for (uint256 i; i < 4; ++i) {
+            InferenceOracle.Request memory r = oracle.requestOf(first + i);
+            assertEq(r.requester, user);
+            assertEq(uint256(r.status), uint256(InferenceOracle.Status.Requested));
+            assertEq(r.privateInput, i % 2 == 1);
+            assertEq(r.input, i % 2 == 1 ? keccak256(abi.encode(i)) : keccak256(_input()));
+            assertEq(r.callbackData, abi.encode(i));
+        }
+        _assertSolvent();
+    }
+
+    function test_requestMany_wrongFee_reverts() public {
+        InferenceOracle.NewRequest[] memory qs = _many(3);
+        vm.prank(user);
+        vm.expectRevert(abi.encodeWithSelector(InferenceOracle.InferenceOracleWrongFee.selector, 3 * _fee(), _fee()));
+        oracle.requestMany{value: _fee()}(qs);
+    }
+
+    function test_requestMany_oneBadElement_reverts() public {
+        InferenceOracle.NewRequest[] memory qs = _many(3);
+        qs[2].input = hex"01";
+        vm.prank(user);
+        vm.expectRevert(
+            abi.encodeWithSelector(InferenceOracle.InferenceOracleBadInput.selector, 1, _input().length, bytes32(0))
+        );
+        oracle.requestMany{value: 3 * _fee()}(qs);
+        assertEq(oracle.requestCount(), 0, "nothing of a refused batch stays");
+    }
+
+    function test_proposeMany_succeeds() public {
+        vm.prank(user);
+        uint256 first = oracle.requestMany{value: 3 * _fee()}(_many(3));
+        uint256[] memory ids = new uint256[](3);
+        bytes[] memory outputs = new bytes[](3);
+        bytes32[] memory roots = new bytes32[](3);
+        for (uint256 i; i < 3; ++i) {
+            ids[i] = first + i;
+            outputs[i] = _output(int32(int256(i)), 1);
+            roots[i] = keccak256(abi.encode(i));
+        }
+        vm.prank(operator);
+        oracle.proposeMany(ids, outputs, roots);
+        for (uint256 i; i < 3; ++i) {
+            InferenceOracle.Proposal memory p = oracle.proposalOf(ids[i]);
+            assertEq(p.proposer, operator);
+            assertEq(p.outputHash, keccak256(outputs[i]));
+            assertEq(p.traceRoot, roots[i]);
+            assertEq(uint256(oracle.requestOf(ids[i]).status), uint256(InferenceOracle.Status.Proposed));
+        }
+        assertEq(oracle.accountOf(operator).lockedBond, 3 * PROPOSER_BOND);
+        _assertSolvent();
+    }
+
+    function test_proposeMany_lengthMismatch_reverts() public {
+        vm.prank(user);
+        oracle.requestMany{value: 2 * _fee()}(_many(2));
+        uint256[] memory ids = new uint256[](2);
+        (ids[0], ids[1]) = (1, 2);
+        bytes[] memory outputs = new bytes[](2);
+        (outputs[0], outputs[1]) = (output, output);
+        vm.prank(operator);
+        vm.expectRevert(InferenceOracle.InferenceOracleLengthMismatch.selector);
+        oracle.proposeMany(ids, outputs, new bytes32[](1));
+        vm.prank(operator);
+        vm.expectRevert(InferenceOracle.InferenceOracleLengthMismatch.selector);
+        oracle.proposeMany(ids, new bytes[](1), new bytes32[](2));
+    }
+
+    function test_proposeMany_oneProposedAlready_reverts() public {
+        vm.prank(user);
+        oracle.requestMany{value: 2 * _fee()}(_many(2));
+        vm.startPrank(operator);
+        oracle.propose(2, output, root);
+        uint256[] memory ids = new uint256[](2);
+        (ids[0], ids[1]) = (1, 2);
+        bytes[] memory outputs = new bytes[](2);
+        (outputs[0], outputs[1]) = (output, output);
+        bytes32[] memory roots = new bytes32[](2);
+        (roots[0], roots[1]) = (root, root);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                InferenceOracle.InferenceOracleWrongStatus.selector, 2, InferenceOracle.Status.Proposed
+            )
+        );
+        oracle.proposeMany(ids, outputs, roots);
+        vm.stopPrank();
+        assertEq(uint256(oracle.requestOf(1).status), uint256(InferenceOracle.Status.Requested), "all or nothing");
+    }
+
     // ------------------------------------------------------------------ challenge
 
     function test_challenge_succeeds() public {

@@ -2,7 +2,8 @@
 //! and input; a private input; a private model; both private), the time of the whole-inference
 //! proof that answers a blind challenge, and the gas of the whole dispute path on anvil with the
 //! real contracts: `request`, `propose`, a blind `challenge`, `openDispute`, and `proveSegment`
-//! of the whole inference, verified on-chain. Run by `scripts/bench_private.sh`.
+//! of the whole inference, verified on-chain. Run by `scripts/bench_private.sh`; `--models a,b`
+//! runs only those.
 //!
 //! Proofs use the insecure test setup (neither the gas nor the proving time depends on it). A
 //! model of more tiles than a whole proof can carry (`nova::MAX_WHOLE_PROOF_TILES`) is listed as
@@ -63,14 +64,23 @@ async fn main() -> anyhow::Result<()> {
         "proveSegment",
         "total gas"
     );
+    let args: Vec<String> = std::env::args().collect();
+    let only: Option<Vec<String>> = args
+        .iter()
+        .position(|a| a == "--models")
+        .map(|i| args.get(i + 1).map(|m| m.split(',').map(str::to_string).collect()).unwrap_or_default());
     for (name, tiled) in [
         ("price_feed", false),
         ("tictactoe", false),
         ("digits", false),
         ("credit", false),
+        ("credit_gbdt", false),
         ("digits_cnn", true),
         ("digits_1m", true),
     ] {
+        if only.as_ref().is_some_and(|o| !o.iter().any(|m| m == name)) {
+            continue;
+        }
         let model = Model::load(root().join(format!("models/{name}.model.json")))?;
         let blinding = Blinding::random(&model);
         for (private_model, private_input) in [(false, false), (false, true), (true, false), (true, true)] {

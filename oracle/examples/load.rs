@@ -133,6 +133,7 @@ async fn run(o: &Options, env: &Env, url: &str) -> anyhow::Result<()> {
                 }
                 tokio::time::sleep_until((t0 + Duration::from_secs_f64(i as f64 / rate)).into()).await;
                 let sent = Instant::now();
+                let at = sent.saturating_duration_since(t0).as_secs_f64() * 1e3;
                 let r = client
                     .post(format!("{url}/v1/requests"))
                     .bearer_auth(TOKEN)
@@ -147,18 +148,24 @@ async fn run(o: &Options, env: &Env, url: &str) -> anyhow::Result<()> {
                     }
                     _ => None,
                 };
-                out.push((ms, id));
+                out.push((at, ms, id));
             }
         });
     }
     let mut post_ms = Vec::new();
     let mut subs = Vec::new();
+    let mut timeline = Vec::new();
     while let Some(done) = workers.join_next().await {
-        for (ms, id) in done? {
+        for (at, ms, id) in done? {
             post_ms.push(ms);
+            timeline.push((at, ms));
             subs.extend(id);
         }
     }
+    // Each POST's send time (ms after the start) and latency, for a look at where the tail is.
+    timeline.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let csv: String = timeline.iter().map(|(at, ms)| format!("{at:.1},{ms:.2}\n")).collect();
+    std::fs::write(o.out.join("post-latency.csv"), format!("sent_ms,latency_ms\n{csv}"))?;
     let post_secs = (Instant::now() - t0).as_secs_f64();
     let post_ms = sorted(post_ms);
     let refused = o.requests - subs.len();

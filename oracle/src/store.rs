@@ -6,7 +6,7 @@
 use std::{path::Path, sync::Arc};
 
 use serde::{Deserialize, Serialize};
-use verdict_runtime::db::{now, params, Db, Row, Schema, TxLog};
+use verdict_runtime::db::{now, params, Conn, Db, DbResult, Row, Schema, TxLog};
 pub use verdict_runtime::db::{DbError as StoreError, DbResult as StoreResult, TxRecord};
 
 /// Where a request stands, as the service sees it. The chain is the arbiter: on every pass the
@@ -86,6 +86,41 @@ impl RequestStatus {
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Finalized | Self::Taken | Self::Cancelled | Self::Failed | Self::Expired)
     }
+}
+
+/// A request seen on chain, to record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Incoming {
+    /// The on-chain request id.
+    pub id: u64,
+    /// Its model.
+    pub model_id: u64,
+    /// Its input, or a private input's commitment z_0.
+    pub input: IncomingInput,
+    /// Who asked.
+    pub requester: String,
+    /// The block it was made in.
+    pub block: u64,
+}
+
+/// What a request carries on chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IncomingInput {
+    /// The int8 input.
+    Public(Vec<i8>),
+    /// A private input's salted commitment z_0 (hex); the input is delivered later.
+    Private(String),
+}
+
+/// What a chain pass reads of every open request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenRequest {
+    /// The on-chain request id.
+    pub id: u64,
+    /// Where the service is with it.
+    pub status: RequestStatus,
+    /// The proposal's window end, once proposed.
+    pub deadline: Option<u64>,
 }
 
 /// One request as stored.
@@ -197,28 +232,32 @@ pub trait Store: Send + Sync + 'static {
     fn last_block(&self) -> StoreResult<Option<u64>>;
     /// Records that every event up to `block` is processed.
     fn set_last_block(&self, block: u64) -> StoreResult<()>;
-    /// Records a request seen on-chain; `false` when it was already known.
-    fn insert_request(&self, id: u64, model_id: u64, input: &[i8], requester: &str, block: u64) -> StoreResult<bool>;
-    /// Records a private-input request seen on-chain (status `awaiting_input`), by its input
-    /// commitment z_0 (bytes32 hex); `false` when it was already known.
-    fn insert_private_request(
-        &self,
-        id: u64,
-        model_id: u64,
-        input_commitment: &str,
-        requester: &str,
-        block: u64,
-    ) -> StoreResult<bool>;
+    /// Records requests seen on chain in one write (a range of blocks' events; a private input's
+    /// request with status `awaiting_input`); `true` for each that was new.
+    fn insert_requests(&self, requests: &[Incoming]) -> StoreResult<Vec<bool>>;
+    /// Records, in one write, request `request` that API request `submission` created (status
+    /// `created`), with the private input it `delivered` (values and salt), if any.
+    fn record_created(&self, submission: u64, request: &Incoming, delivered: Option<(&[i8], &str)>) -> StoreResult<()>;
     /// Stores the input (and salt) of private-input request `id`, checked by the caller to open
     /// its z_0; `false` when one is stored already (delivered twice), or the request is unknown
     /// or not a private input's. A request awaiting its input moves to `received`.
     fn deliver_input(&self, id: u64, input: &[i8], salt: &str) -> StoreResult<bool>;
     /// One request.
     fn request(&self, id: u64) -> StoreResult<Option<RequestRecord>>;
-    /// Every request not in a terminal status, oldest first.
-    fn open_requests(&self) -> StoreResult<Vec<RequestRecord>>;
-    /// Stores a computed trace (status `computed`).
-    fn set_trace(&self, id: u64, trace: &[Vec<i32>], steps: &[String], root: &str) -> StoreResult<()>;
+    /// Every request not in a terminal status, oldest first: its id, status and deadline (a
+    /// chain pass reads these for every open request, and the whole record only of those it acts
+    /// on).
+    fn open_requests(&self) -> StoreResult<Vec<OpenRequest>>;
+    /// Stores a computed trace, with the status to record with it (`computed`, or `proposing`
+    /// when the proposal follows at once: one write, not two).
+    fn set_trace(
+        &self,
+        id: u64,
+        trace: &[Vec<i32>],
+        steps: &[String],
+        root: &str,
+        status: RequestStatus,
+    ) -> StoreResult<()>;
     /// Moves a request to `status` (with a deadline or an error when there is one).
     fn set_status(&self, id: u64, status: RequestStatus, deadline: Option<u64>, error: Option<&str>)
         -> StoreResult<()>;
@@ -240,6 +279,10 @@ pub trait Store: Send + Sync + 'static {
         request_id: Option<u64>,
         error: Option<&str>,
     ) -> StoreResult<()>;
+    /// Records API requests as `sent` in the transaction `tx_hash` (one batch, or one of them).
+    fn set_submissions_sent(&self, ids: &[u64], tx_hash: &str) -> StoreResult<()>;
+    /// The API requests recorded as sent in the transaction `tx_hash`, in ascending order.
+    fn submissions_sent_in(&self, tx_hash: &str) -> StoreResult<Vec<u64>>;
     /// The transactions of a request, oldest first.
     fn transactions(&self, request_id: u64) -> StoreResult<Vec<TxRecord>>;
     /// Requests by status.
@@ -294,10 +337,13 @@ const SQLITE: &[&str] = &[
     "ALTER TABLE requests ADD COLUMN input_commitment TEXT;
      ALTER TABLE requests ADD COLUMN salt TEXT;
      ALTER TABLE submissions ADD COLUMN salt TEXT;",
+    // v6: submissions by transaction (a batch's, looked up after a restart)
+    "CREATE INDEX submissions_tx ON submissions(tx_hash);",
 ];
 
 /// PostgreSQL's migrations: v1 is SQLite's v5.
-const POSTGRES: &[&str] = &["CREATE TABLE requests (
+const POSTGRES: &[&str] = &[
+    "CREATE TABLE requests (
          id BIGINT PRIMARY KEY,
          model_id BIGINT NOT NULL,
          input BYTEA NOT NULL,
@@ -327,7 +373,10 @@ const POSTGRES: &[&str] = &["CREATE TABLE requests (
          updated_at BIGINT NOT NULL,
          salt TEXT
      );
-     CREATE INDEX submissions_status ON submissions(status);"];
+     CREATE INDEX submissions_status ON submissions(status);",
+    // v2: as SQLite's v6
+    "CREATE INDEX submissions_tx ON submissions(tx_hash);",
+];
 
 /// The operator's tables, in both backends.
 const SCHEMA: Schema = Schema { service: "oracle", sqlite: SQLITE, postgres: POSTGRES };
@@ -385,6 +434,35 @@ fn submission_from(r: &Row) -> StoreResult<Submission> {
 }
 
 /// An int8 input as stored (one byte a value).
+/// Inserts request `r` (nothing when it is known); whether it was new.
+fn insert_incoming(c: &mut dyn Conn, r: &Incoming, t: u64) -> DbResult<bool> {
+    let n = match &r.input {
+        IncomingInput::Public(input) => c.execute(
+            "INSERT INTO requests (id, model_id, input, requester, block, status, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'received', ?6, ?6) ON CONFLICT (id) DO NOTHING",
+            params![r.id, r.model_id, input_bytes(input), r.requester.as_str(), r.block, t],
+        )?,
+        IncomingInput::Private(z0) => c.execute(
+            "INSERT INTO requests
+             (id, model_id, input, input_commitment, requester, block, status, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'awaiting_input', ?7, ?7) ON CONFLICT (id) DO NOTHING",
+            params![r.id, r.model_id, Vec::<u8>::new(), z0.as_str(), r.requester.as_str(), r.block, t],
+        )?,
+    };
+    Ok(n == 1)
+}
+
+/// Stores a private input's values and salt (see [`Store::deliver_input`]).
+fn deliver(c: &mut dyn Conn, id: u64, input: &[i8], salt: &str) -> DbResult<bool> {
+    c.execute(
+        "UPDATE requests SET input = ?2, salt = ?3, updated_at = ?4,
+         status = CASE status WHEN 'awaiting_input' THEN 'received' ELSE status END
+         WHERE id = ?1 AND input_commitment IS NOT NULL AND salt IS NULL",
+        params![id, input_bytes(input), salt, now()],
+    )
+    .map(|n| n == 1)
+}
+
 fn input_bytes(input: &[i8]) -> Vec<u8> {
     input.iter().map(|v| *v as u8).collect()
 }
@@ -406,48 +484,27 @@ impl Store for SqlStore {
         self.db.set_meta(key, value)
     }
 
-    fn insert_request(&self, id: u64, model_id: u64, input: &[i8], requester: &str, block: u64) -> StoreResult<bool> {
+    fn insert_requests(&self, requests: &[Incoming]) -> StoreResult<Vec<bool>> {
         let t = now();
-        self.db.with(|c| {
-            c.execute(
-                "INSERT INTO requests (id, model_id, input, requester, block, status, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 'received', ?6, ?6) ON CONFLICT (id) DO NOTHING",
-                params![id, model_id, input_bytes(input), requester, block, t],
-            )
-            .map(|n| n == 1)
-        })
+        self.db.with(|c| requests.iter().map(|r| insert_incoming(c, r, t)).collect())
     }
 
-    fn insert_private_request(
-        &self,
-        id: u64,
-        model_id: u64,
-        input_commitment: &str,
-        requester: &str,
-        block: u64,
-    ) -> StoreResult<bool> {
-        let t = now();
+    fn record_created(&self, submission: u64, request: &Incoming, delivered: Option<(&[i8], &str)>) -> StoreResult<()> {
         self.db.with(|c| {
+            insert_incoming(c, request, now())?;
+            if let Some((input, salt)) = delivered {
+                deliver(c, request.id, input, salt)?;
+            }
             c.execute(
-                "INSERT INTO requests
-                 (id, model_id, input, input_commitment, requester, block, status, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'awaiting_input', ?7, ?7) ON CONFLICT (id) DO NOTHING",
-                params![id, model_id, Vec::<u8>::new(), input_commitment, requester, block, t],
+                "UPDATE submissions SET status = ?2, request_id = ?3, updated_at = ?4 WHERE id = ?1",
+                params![submission, SubmissionStatus::Created.as_str(), request.id, now()],
             )
-            .map(|n| n == 1)
+            .map(drop)
         })
     }
 
     fn deliver_input(&self, id: u64, input: &[i8], salt: &str) -> StoreResult<bool> {
-        self.db.with(|c| {
-            c.execute(
-                "UPDATE requests SET input = ?2, salt = ?3, updated_at = ?4,
-                 status = CASE status WHEN 'awaiting_input' THEN 'received' ELSE status END
-                 WHERE id = ?1 AND input_commitment IS NOT NULL AND salt IS NULL",
-                params![id, input_bytes(input), salt, now()],
-            )
-            .map(|n| n == 1)
-        })
+        self.db.with(|c| deliver(c, id, input, salt))
     }
 
     fn request(&self, id: u64) -> StoreResult<Option<RequestRecord>> {
@@ -456,27 +513,40 @@ impl Store for SqlStore {
         })
     }
 
-    fn open_requests(&self) -> StoreResult<Vec<RequestRecord>> {
+    fn open_requests(&self) -> StoreResult<Vec<OpenRequest>> {
         self.db.with(|c| {
             c.query(
-                "SELECT * FROM requests
+                "SELECT id, status, deadline FROM requests
                  WHERE status NOT IN ('finalized', 'taken', 'cancelled', 'failed', 'expired') ORDER BY id",
                 &[],
             )?
             .iter()
-            .map(request_from)
+            .map(|r| {
+                Ok(OpenRequest {
+                    id: r.get("id")?,
+                    status: RequestStatus::parse(&r.get::<String>("status")?)?,
+                    deadline: r.get("deadline")?,
+                })
+            })
             .collect()
         })
     }
 
-    fn set_trace(&self, id: u64, trace: &[Vec<i32>], steps: &[String], root: &str) -> StoreResult<()> {
+    fn set_trace(
+        &self,
+        id: u64,
+        trace: &[Vec<i32>],
+        steps: &[String],
+        root: &str,
+        status: RequestStatus,
+    ) -> StoreResult<()> {
         let trace = serde_json::to_string(trace).expect("a trace serializes");
         let steps = serde_json::to_string(steps).expect("strings serialize");
         self.db.with(|c| {
             c.execute(
-                "UPDATE requests SET trace = ?2, steps = ?3, trace_root = ?4, status = 'computed', updated_at = ?5
+                "UPDATE requests SET trace = ?2, steps = ?3, trace_root = ?4, status = ?5, updated_at = ?6
                  WHERE id = ?1",
-                params![id, trace, steps, root, now()],
+                params![id, trace, steps, root, status.as_str(), now()],
             )
             .map(drop)
         })
@@ -558,6 +628,27 @@ impl Store for SqlStore {
                 params![id, status.as_str(), tx_hash, request_id, error, now()],
             )
             .map(drop)
+        })
+    }
+
+    fn set_submissions_sent(&self, ids: &[u64], tx_hash: &str) -> StoreResult<()> {
+        self.db.with(|c| {
+            for id in ids {
+                c.execute(
+                    "UPDATE submissions SET status = ?2, tx_hash = ?3, updated_at = ?4 WHERE id = ?1",
+                    params![*id, SubmissionStatus::Sent.as_str(), tx_hash, now()],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn submissions_sent_in(&self, tx_hash: &str) -> StoreResult<Vec<u64>> {
+        self.db.with(|c| {
+            c.query("SELECT id FROM submissions WHERE tx_hash = ?1 ORDER BY id", params![tx_hash])?
+                .iter()
+                .map(|r| r.get("id"))
+                .collect()
         })
     }
 

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod args;
+pub mod batch;
 mod connect;
 pub mod db;
 mod error;

@@ -23,7 +23,7 @@ use verdict_contracts::inference_oracle::InferenceOracle::InferenceOracleInstanc
 use verdict_runtime::{models::Models, RequestStatus as OnChain};
 
 use super::{metrics::Metrics, submit::Submitter};
-use crate::store::Store;
+use crate::store::{Incoming, IncomingInput, Store};
 
 /// The most bytes a request body may have.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -419,11 +419,14 @@ async fn record_from_chain(state: &AppState, id: u64) -> Result<crate::store::Re
         .field("id"));
     }
     let block = state.provider.get_block_number().await.map_err(ApiError::internal)?;
-    let z0 = r.input.to_string();
-    state
-        .store
-        .insert_private_request(id, r.modelId, &z0, &r.requester.to_string(), block)
-        .map_err(ApiError::internal)?;
+    let request = Incoming {
+        id,
+        model_id: r.modelId,
+        input: IncomingInput::Private(r.input.to_string()),
+        requester: r.requester.to_string(),
+        block,
+    };
+    state.store.insert_requests(&[request]).map_err(ApiError::internal)?;
     state.store.request(id).map_err(ApiError::internal)?.ok_or_else(unknown)
 }
 

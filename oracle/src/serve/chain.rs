@@ -19,6 +19,7 @@ use alloy::{
 };
 use verdict_contracts::inference_oracle::InferenceOracle::{self, InferenceOracleErrors, InferenceOracleInstance};
 use verdict_runtime::{
+    batch::{BatchLog, Batcher, SendBatch},
     models::{encode_output, Models},
     prover::{Defender, Move},
     responder::{block_time, send_tx, ChainConfig},
@@ -32,7 +33,7 @@ use super::{
     metrics::Metrics,
     submit::Submitter,
 };
-use crate::store::{RequestRecord, RequestStatus, Store};
+use crate::store::{Incoming, IncomingInput, RequestRecord, RequestStatus, Store};
 
 /// The operator side of the chain: proposes and settles for the served models.
 pub struct Operator {
@@ -57,6 +58,8 @@ pub struct Operator {
     visited: std::sync::Mutex<HashMap<u64, tokio::time::Instant>>,
     /// Requests of ours the scan saw challenged since their last job.
     challenged: std::sync::Mutex<HashSet<u64>>,
+    /// Proposals made at about the same time share a transaction (`proposeMany`).
+    proposals: Batcher<(Bytes, FixedBytes<32>)>,
 }
 
 /// How often a proposal of ours inside its window is read from the chain when no event says it
@@ -78,6 +81,10 @@ impl Operator {
         config: ChainConfig,
     ) -> Self {
         let oracle = InferenceOracle::new(oracle, provider.clone());
+        let proposals = Batcher::new(
+            verdict_runtime::batch::DEFAULT_MAX,
+            propose_many(oracle.clone(), me, store.clone(), config.clone()),
+        );
         Self {
             provider,
             oracle,
@@ -93,7 +100,16 @@ impl Operator {
             submitter: None,
             visited: Default::default(),
             challenged: Default::default(),
+            proposals,
         }
+    }
+
+    /// Proposals (and the API's requests, see [`Submitter::with_batch_max`]) share transactions
+    /// of at most `max` (1: one transaction each).
+    pub fn with_batch_max(mut self, max: usize) -> Self {
+        self.proposals =
+            Batcher::new(max, propose_many(self.oracle.clone(), self.me, self.store.clone(), self.config.clone()));
+        self
     }
 
     /// Runs a pass on every new block `heads` announces, besides the polls.
@@ -190,7 +206,12 @@ impl Operator {
                 challenged.remove(&request.id);
                 visited.insert(request.id, tokio::time::Instant::now());
                 let me = Arc::clone(self);
-                self.jobs.start(request.id, async move { me.advance(&request, now).await });
+                self.jobs.start(request.id, async move {
+                    match me.store.request(request.id)? {
+                        Some(record) => me.advance(&record, now).await,
+                        None => Ok(()),
+                    }
+                });
             }
             visited.retain(|id, _| open.contains(id));
             // A challenge of a request we hold no open record of is not ours to act on.
@@ -225,29 +246,32 @@ impl Operator {
             let to = safe.min(from + self.config.max_log_range - 1);
             let events =
                 self.oracle.RequestCreated_filter().from_block(from).to_block(to).query().await.map_err(rpc)?;
+            let mut incoming = Vec::new();
             for (event, log) in events {
                 let model_id: u64 = event.modelId.try_into().unwrap_or(u64::MAX);
                 let id: u64 = event.requestId.try_into().unwrap_or(u64::MAX);
                 if !self.models.contains_key(&model_id) {
                     continue;
                 }
-                let block = log.block_number.unwrap_or(to);
-                let requester = event.requester.to_string();
                 // A private input: only its commitment z_0 is on chain; the requester delivers the
                 // input over the API (`POST /v1/requests/{id}/input`), checked to open z_0.
-                let new = if event.input.is_empty() {
-                    let z0 = event.inputCommitment.to_string();
-                    self.store.insert_private_request(id, model_id, &z0, &requester, block)?
+                let input = if event.input.is_empty() {
+                    IncomingInput::Private(event.inputCommitment.to_string())
                 } else {
-                    let input: Vec<i8> = event.input.iter().map(|b| *b as i8).collect();
-                    self.store.insert_request(id, model_id, &input, &requester, block)?
+                    IncomingInput::Public(event.input.iter().map(|b| *b as i8).collect())
                 };
+                let block = log.block_number.unwrap_or(to);
+                incoming.push(Incoming { id, model_id, input, requester: event.requester.to_string(), block });
+            }
+            // One write for the range's requests.
+            let new = self.store.insert_requests(&incoming)?;
+            for (r, new) in incoming.iter().zip(new) {
                 if new {
                     tracing::info!(
-                        request = id,
-                        model = model_id,
-                        block,
-                        private_input = event.input.is_empty(),
+                        request = r.id,
+                        model = r.model_id,
+                        block = r.block,
+                        private_input = matches!(r.input, IncomingInput::Private(_)),
                         "request received"
                     );
                 }
@@ -324,7 +348,7 @@ impl Operator {
         let Some(defender) = &self.defender else {
             return Ok(());
         };
-        let Some((output, _)) = self.computed(r)? else {
+        let Some((output, _)) = self.computed(r, RequestStatus::Computed)? else {
             return Ok(());
         };
         let stored = self.store.request(r.id)?.unwrap_or_else(|| r.clone());
@@ -369,8 +393,12 @@ impl Operator {
         block_time(&self.provider).await
     }
 
-    /// The stored trace, computing and storing it first when needed.
-    fn computed(&self, r: &RequestRecord) -> Result<Option<(Vec<u8>, FixedBytes<32>)>, ChainError> {
+    /// The stored trace, computing and storing it first when needed (with status `then`).
+    fn computed(
+        &self,
+        r: &RequestRecord,
+        then: RequestStatus,
+    ) -> Result<Option<(Vec<u8>, FixedBytes<32>)>, ChainError> {
         let Some(served) = self.models.get(&r.model_id) else {
             return Ok(None);
         };
@@ -393,7 +421,7 @@ impl Operator {
             Ok(c) => {
                 let steps: Vec<String> = c.steps.iter().map(ToString::to_string).collect();
                 let root = FixedBytes::from(c.root);
-                self.store.set_trace(r.id, &c.trace, &steps, &root.to_string())?;
+                self.store.set_trace(r.id, &c.trace, &steps, &root.to_string(), then)?;
                 Ok(Some((c.output, root)))
             }
             Err(e) => {
@@ -408,21 +436,31 @@ impl Operator {
         if r.awaiting_input() {
             return Ok(()); // not delivered yet (a race with the delivery; the next pass has it)
         }
-        let Some((output, root)) = self.computed(r)? else {
+        let Some((output, root)) = self.computed(r, RequestStatus::Proposing)? else {
             return Ok(());
         };
-        self.store.set_status(r.id, RequestStatus::Proposing, None, None)?;
-        let call = self.oracle.propose(U256::from(r.id), Bytes::from(output), root).from(self.me);
-        self.send(r.id, "propose", call).await?;
+        if r.trace.is_some() {
+            // Computed before (a restart): the trace was not written just now with the status.
+            self.store.set_status(r.id, RequestStatus::Proposing, None, None)?;
+        }
+        let included = self.proposals.submit(r.id, (Bytes::from(output), root)).await?;
         Metrics::inc(&self.metrics.proposals);
-        let p = self.oracle.proposalOf(U256::from(r.id)).call().await.map_err(rpc)?;
-        self.store.set_status(r.id, RequestStatus::Proposed, Some(p.deadline), None)?;
-        tracing::info!(request = r.id, deadline = p.deadline, "proposed");
+        let deadline = included
+            .receipt
+            .inner
+            .logs()
+            .iter()
+            .filter_map(|l| l.log_decode::<InferenceOracle::Proposed>().ok())
+            .find(|e| e.inner.requestId == U256::from(r.id))
+            .map(|e| e.inner.deadline)
+            .ok_or_else(|| ChainError::Unexpected(format!("no Proposed event of request {} in its receipt", r.id)))?;
+        self.store.set_status(r.id, RequestStatus::Proposed, Some(deadline), None)?;
+        tracing::info!(request = r.id, deadline, batch = included.size, "proposed");
         Ok(())
     }
 
     async fn settle(&self, r: &RequestRecord) -> Result<(), ChainError> {
-        let Some((output, _)) = self.computed(r)? else {
+        let Some((output, _)) = self.computed(r, RequestStatus::Computed)? else {
             return Ok(());
         };
         self.store.set_status(r.id, RequestStatus::Settling, None, None)?;
@@ -443,6 +481,30 @@ impl Operator {
     ) -> Result<(), ChainError> {
         send_tx(self.store.as_tx_log(), &self.config, request, kind, call).await.map(drop)
     }
+}
+
+/// Sends a batch of proposals: `propose` for one, `proposeMany` for several, recorded under each
+/// request.
+fn propose_many(
+    oracle: InferenceOracleInstance<DynProvider>,
+    me: Address,
+    store: Arc<dyn Store>,
+    config: ChainConfig,
+) -> SendBatch<(Bytes, FixedBytes<32>)> {
+    Arc::new(move |items: Vec<(u64, (Bytes, FixedBytes<32>))>| {
+        let (oracle, store, config) = (oracle.clone(), store.clone(), config.clone());
+        Box::pin(async move {
+            let ids: Vec<u64> = items.iter().map(|(id, _)| *id).collect();
+            if let [(id, (output, root))] = &items[..] {
+                let call = oracle.propose(U256::from(*id), output.clone(), *root).from(me);
+                return send_tx(store.as_tx_log(), &config, *id, "propose", call).await;
+            }
+            let (outputs, roots): (Vec<Bytes>, Vec<FixedBytes<32>>) = items.into_iter().map(|(_, p)| p).unzip();
+            let call = oracle.proposeMany(ids.iter().map(|id| U256::from(*id)).collect(), outputs, roots).from(me);
+            let log = BatchLog { log: store.as_tx_log(), requests: &ids };
+            send_tx(&log, &config, ids[0], "propose", call).await
+        })
+    })
 }
 
 /// A request's salt: a delivered private input's, zero for a public input.

@@ -80,6 +80,11 @@ pub struct ServeArgs {
     /// on-chain: 2.66M gas for a 784-value input (`digits_1m`); a one-tile proof is about 830k.
     #[arg(long, env = "VERDICT_GAS_CAP", default_value_t = 5_000_000)]
     pub gas_cap: u64,
+    /// The most requests one transaction carries: the proposals of requests that arrive
+    /// together go out as one `proposeMany`, and the API's requests as one `requestMany` (a
+    /// batch that reverts is sent again one by one). 1 sends one transaction a request.
+    #[arg(long, env = "VERDICT_BATCH_MAX", default_value_t = verdict_runtime::batch::DEFAULT_MAX, value_parser = clap::value_parser!(usize))]
+    pub batch_max: usize,
     /// A scheduled feed: `contract=0x…,source=csv:PATH|http(s)://URL,every=SECONDS` (repeat).
     /// The contract is an `AiPriceFeed` of a served model; the service pays each round's fee.
     #[arg(long = "feed", env = "VERDICT_FEEDS", value_delimiter = ';')]
@@ -196,16 +201,13 @@ pub async fn serve_until(args: ServeArgs, shutdown: impl std::future::Future<Out
     if args.dishonest {
         tracing::warn!("DISHONEST MODE: every proposal is a deliberate lie (tests and demos only)");
     }
-    let submitter = Arc::new(Submitter::new(
-        provider.clone(),
-        deployment.oracle,
-        me,
-        store.clone(),
-        config.clone(),
-        metrics.clone(),
-    ));
+    let submitter = Arc::new(
+        Submitter::new(provider.clone(), deployment.oracle, me, store.clone(), config.clone(), metrics.clone())
+            .with_batch_max(args.batch_max),
+    );
     let operator =
         Operator::new(provider.clone(), deployment.oracle, me, store.clone(), models.clone(), metrics.clone(), config)
+            .with_batch_max(args.batch_max)
             .with_defender(defender)
             .with_submitter(submitter.clone())
             .dishonest(args.dishonest)
@@ -232,18 +234,36 @@ pub async fn serve_until(args: ServeArgs, shutdown: impl std::future::Future<Out
     let feeds = tokio::spawn(feeds::run(scheduled, leader, stopped.clone()));
     let mut on_stop = stopped.clone();
     let app = api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let _ = on_stop.changed().await;
+    // The API runs on threads of its own, its socket on their I/O driver: a burst of chain jobs
+    // (a block's requests, each writing to the store) cannot hold up its answers.
+    let api_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(API_THREADS)
+        .thread_name("verdict-api")
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io { what: "cannot start the API's threads".into(), source })?;
+    let listener = listener.into_std().map_err(|source| Error::Io { what: "the API's socket".into(), source })?;
+    let server = api_runtime.spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = on_stop.changed().await;
+            })
+            .await
     });
-    let server = tokio::spawn(async move { server.await });
     shutdown.await;
     tracing::info!("shutting down");
     let _ = stop.send(true);
     let _ = chain.await;
     let _ = feeds.await;
-    match server.await {
+    let served = server.await;
+    api_runtime.shutdown_background();
+    match served {
         Ok(served) => served.map_err(|source| Error::Io { what: "the API server failed".into(), source })?,
         Err(e) => tracing::error!("the API task panicked: {e}"),
     }
     Ok(())
 }
+
+/// The API's own worker threads.
+const API_THREADS: usize = 4;

@@ -1,17 +1,22 @@
 //! Requests made through the API: `POST /v1/requests` records a submission and returns at once
-//! (202); a job per submission then sends its `request` transaction through the responder (dry
-//! run, gas cap, fees, replacement, depth), and once it is mined records the on-chain request, so
-//! the chain loop answers it like any other. A restart resumes every submission not yet created
-//! or failed: one whose transaction was sent is looked up by its hash first, never sent blind.
+//! (202); a job per submission then sends its request through the responder (dry run, gas cap,
+//! fees, replacement, depth), in one `requestMany` transaction with the submissions that arrived
+//! at about the same time ([`verdict_runtime::batch`]), and once it is mined records the on-chain
+//! request, so the chain loop answers it like any other. A restart resumes every submission not
+//! yet created or failed: one whose transaction was sent is looked up by its hash first, never
+//! sent blind; its request is the one at its place among the submissions that transaction carried
+//! (a batch is sent in ascending submission order).
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use alloy::{
     primitives::{Address, Bytes, FixedBytes, B256, U256},
     providers::{DynProvider, Provider},
+    rpc::types::TransactionReceipt,
 };
 use verdict_contracts::inference_oracle::InferenceOracle::{self, InferenceOracleInstance};
 use verdict_runtime::{
+    batch::{Batcher, SendBatch},
     db::{DbResult, TxLog},
     responder::{send_tx, ChainConfig},
     rpc,
@@ -20,7 +25,7 @@ use verdict_runtime::{
 };
 
 use super::metrics::Metrics;
-use crate::store::{Store, Submission, SubmissionStatus};
+use crate::store::{Incoming, IncomingInput, Store, Submission, SubmissionStatus};
 
 /// The submitter: one job per open submission.
 pub struct Submitter {
@@ -30,18 +35,27 @@ pub struct Submitter {
     config: ChainConfig,
     metrics: Arc<Metrics>,
     jobs: Jobs,
+    /// Submissions made at about the same time share a transaction.
+    batcher: Batcher<Call>,
+    /// The chain's runtime: jobs started from the API's threads run there.
+    runtime: tokio::runtime::Handle,
 }
 
-/// Records the responder's transactions under the submission too (its latest hash).
+/// One submission's call: the model, its input bytes (empty for a private input) and z_0 (zero
+/// for a public input).
+type Call = (U256, Bytes, FixedBytes<32>);
+
+/// Records the responder's transactions under the submissions they carry too (their latest
+/// hash).
 struct SubmissionLog<'a> {
     store: &'a dyn Store,
-    id: u64,
+    ids: &'a [u64],
 }
 
 impl TxLog for SubmissionLog<'_> {
     fn record_tx(&self, hash: &str, _request_id: u64, kind: &str) -> DbResult<()> {
         self.store.as_tx_log().record_tx(hash, 0, kind)?;
-        self.store.set_submission(self.id, SubmissionStatus::Sent, Some(hash), None, None)
+        self.store.set_submissions_sent(self.ids, hash)
     }
 
     fn finish_tx(&self, hash: &str, status: &str, error: Option<&str>) -> DbResult<()> {
@@ -50,7 +64,8 @@ impl TxLog for SubmissionLog<'_> {
 }
 
 impl Submitter {
-    /// A submitter paying from `me` (the provider's wallet signs for it).
+    /// A submitter paying from `me` (the provider's wallet signs for it); its jobs run on the
+    /// runtime it is made on.
     pub fn new(
         provider: DynProvider,
         oracle: Address,
@@ -59,12 +74,26 @@ impl Submitter {
         config: ChainConfig,
         metrics: Arc<Metrics>,
     ) -> Self {
-        Self { oracle: InferenceOracle::new(oracle, provider), me, store, config, metrics, jobs: Jobs::new() }
+        let oracle = InferenceOracle::new(oracle, provider);
+        let batcher = Batcher::new(
+            verdict_runtime::batch::DEFAULT_MAX,
+            request_many(oracle.clone(), me, store.clone(), config.clone()),
+        );
+        let runtime = tokio::runtime::Handle::current();
+        Self { oracle, me, store, config, metrics, jobs: Jobs::new(), batcher, runtime }
+    }
+
+    /// Submissions share transactions of at most `max` (1: one transaction each).
+    pub fn with_batch_max(mut self, max: usize) -> Self {
+        self.batcher =
+            Batcher::new(max, request_many(self.oracle.clone(), self.me, self.store.clone(), self.config.clone()));
+        self
     }
 
     /// Starts the job of submission `id` (unless it runs already).
     pub fn start(self: &Arc<Self>, id: u64) {
         let me = Arc::clone(self);
+        let _chain = self.runtime.enter();
         self.jobs.start(id, async move { me.submit(id).await });
     }
 
@@ -87,16 +116,16 @@ impl Submitter {
     /// Sends submission `id`'s request and records what the chain made of it.
     async fn submit(&self, id: u64) -> Result<()> {
         let Some(s) = self.store.submission(id)? else { return Ok(()) };
-        let receipt = match (s.status, &s.tx_hash) {
+        let (receipt, index) = match (s.status, &s.tx_hash) {
             (SubmissionStatus::Created | SubmissionStatus::Failed, _) => return Ok(()),
             // Sent before a restart (or a failed wait): its transaction decides, never a second one
             // while the node still has it.
             (SubmissionStatus::Sent, Some(hash)) => {
                 let hash: B256 = hash.parse().map_err(|_| Error::Corrupt(format!("submission {id}: hash {hash}")))?;
                 let provider = self.oracle.provider();
-                match provider.get_transaction_receipt(hash).await.map_err(rpc)? {
-                    Some(r) => r,
-                    None if provider.get_transaction_by_hash(hash).await.map_err(rpc)?.is_some() => {
+                let mined = match provider.get_transaction_receipt(hash).await.map_err(rpc)? {
+                    Some(r) => Some(r),
+                    None if provider.get_transaction_by_hash(hash).await.map_err(rpc)?.is_some() => Some(
                         match self.config.receipts.as_ref() {
                             Some(t) => t.wait(&[hash], self.config.receipt_timeout).await?,
                             None => None,
@@ -105,17 +134,24 @@ impl Submitter {
                             kind: "request",
                             request: 0,
                             what: format!("submission {id}: {hash} still pending"),
-                        })?
-                    }
+                        })?,
+                    ),
                     // Dropped by the node: send it again.
+                    None => None,
+                };
+                match mined {
+                    Some(r) => {
+                        let index = self.place_in(&r, id)?;
+                        (Arc::new(r), index)
+                    }
                     None => match self.send(&s).await {
-                        Ok(r) => r,
+                        Ok(sent) => sent,
                         Err(e) => return self.refused(id, e),
                     },
                 }
             }
             _ => match self.send(&s).await {
-                Ok(r) => r,
+                Ok(sent) => sent,
                 Err(e) => return self.refused(id, e),
             },
         };
@@ -123,32 +159,39 @@ impl Submitter {
             self.store.set_submission(id, SubmissionStatus::Failed, None, None, Some("reverted on-chain"))?;
             return Ok(());
         }
-        let created = receipt
-            .decoded_log::<InferenceOracle::RequestCreated>()
-            .ok_or_else(|| Error::Unexpected(format!("submission {id}: no RequestCreated in its receipt")))?;
+        let created = created_events(&receipt).into_iter().nth(index).ok_or_else(|| {
+            Error::Unexpected(format!("submission {id}: no RequestCreated at place {index} of its receipt"))
+        })?;
         let request: u64 = created.requestId.try_into().map_err(|_| Error::Unexpected("request id".into()))?;
         let block = receipt.block_number.unwrap_or_default();
-        let me = self.me.to_string();
-        match &s.salt {
-            // A private input: recorded by its z_0, then delivered (ours, so it opens z_0).
+        // A private input: recorded by its z_0, then delivered (ours, so it opens z_0).
+        let (input, delivered) = match &s.salt {
             Some(salt) => {
-                self.store.insert_private_request(
-                    request,
-                    s.model_id,
-                    &created.inputCommitment.to_string(),
-                    &me,
-                    block,
-                )?;
-                self.store.deliver_input(request, &s.input, salt)?;
+                (IncomingInput::Private(created.inputCommitment.to_string()), Some((&s.input[..], &salt[..])))
             }
-            None => {
-                self.store.insert_request(request, s.model_id, &s.input, &me, block)?;
-            }
-        }
-        self.store.set_submission(id, SubmissionStatus::Created, None, Some(request), None)?;
+            None => (IncomingInput::Public(s.input.clone()), None),
+        };
+        let incoming = Incoming { id: request, model_id: s.model_id, input, requester: self.me.to_string(), block };
+        self.store.record_created(id, &incoming, delivered)?;
         Metrics::inc(&self.metrics.api_requests);
         tracing::info!(submission = id, request, "request created");
         Ok(())
+    }
+
+    /// Submission `id`'s place in the transaction of `receipt`: among the submissions recorded
+    /// as sent in it, in ascending order (as the batch was sent), which must be as many as the
+    /// requests it created.
+    fn place_in(&self, receipt: &TransactionReceipt, id: u64) -> Result<usize> {
+        let hash = receipt.transaction_hash.to_string();
+        let carried = self.store.submissions_sent_in(&hash)?;
+        let created = created_events(receipt).len();
+        match carried.iter().position(|s| *s == id) {
+            Some(index) if !receipt.status() || carried.len() == created => Ok(index),
+            _ => Err(Error::Corrupt(format!(
+                "submission {id}: {hash} created {created} requests, but {} submissions are recorded as sent in it",
+                carried.len()
+            ))),
+        }
     }
 
     /// A send that the chain refused (a revert, the gas cap) fails the submission for good; any
@@ -162,17 +205,71 @@ impl Submitter {
         Ok(())
     }
 
-    async fn send(&self, s: &Submission) -> Result<alloy::rpc::types::TransactionReceipt> {
-        let model = U256::from(s.model_id);
-        let fee = self.oracle.estimateFee(model).call().await.map_err(rpc)?;
+    /// Sends submission `s` in the next batch: its transaction's receipt and its place in it.
+    async fn send(&self, s: &Submission) -> Result<(Arc<TransactionReceipt>, usize)> {
         // A private input goes on chain only as its salted commitment z_0.
         let (input, z0) = match &s.salt {
             Some(salt) => (Bytes::new(), FixedBytes::from(private_input_commitment(s.id, &s.input, salt)?.0)),
             None => (Bytes::from(s.input.iter().map(|v| *v as u8).collect::<Vec<u8>>()), FixedBytes::ZERO),
         };
-        let call = self.oracle.request(model, input, z0, Address::ZERO, 0, Bytes::new()).value(fee).from(self.me);
-        send_tx(&SubmissionLog { store: self.store.as_ref(), id: s.id }, &self.config, 0, "request", call).await
+        let included = self.batcher.submit(s.id, (U256::from(s.model_id), input, z0)).await?;
+        Ok((included.receipt, included.index))
     }
+}
+
+/// The `RequestCreated` events of a receipt, in order.
+fn created_events(receipt: &TransactionReceipt) -> Vec<InferenceOracle::RequestCreated> {
+    receipt
+        .inner
+        .logs()
+        .iter()
+        .filter_map(|l| l.log_decode::<InferenceOracle::RequestCreated>().ok())
+        .map(|l| l.inner.data)
+        .collect()
+}
+
+/// Sends a batch of submissions: `request` for one, `requestMany` for several, paying the sum of
+/// their fees (read once a model).
+fn request_many(
+    oracle: InferenceOracleInstance<DynProvider>,
+    me: Address,
+    store: Arc<dyn Store>,
+    config: ChainConfig,
+) -> SendBatch<Call> {
+    Arc::new(move |items: Vec<(u64, Call)>| {
+        let (oracle, store, config) = (oracle.clone(), store.clone(), config.clone());
+        Box::pin(async move {
+            let mut fees: HashMap<U256, U256> = HashMap::new();
+            for (_, (model, _, _)) in &items {
+                if !fees.contains_key(model) {
+                    fees.insert(*model, oracle.estimateFee(*model).call().await.map_err(rpc)?);
+                }
+            }
+            let ids: Vec<u64> = items.iter().map(|(id, _)| *id).collect();
+            let log = SubmissionLog { store: store.as_ref(), ids: &ids };
+            if let [(_, (model, input, z0))] = &items[..] {
+                let call = oracle
+                    .request(*model, input.clone(), *z0, Address::ZERO, 0, Bytes::new())
+                    .value(fees[model])
+                    .from(me);
+                return send_tx(&log, &config, 0, "request", call).await;
+            }
+            let total: U256 = items.iter().map(|(_, (model, _, _))| fees[model]).sum();
+            let requests = items
+                .into_iter()
+                .map(|(_, (model, input, z0))| InferenceOracle::NewRequest {
+                    modelId: model,
+                    input,
+                    inputCommitment: z0,
+                    callback: Address::ZERO,
+                    callbackGasLimit: 0,
+                    callbackData: Bytes::new(),
+                })
+                .collect();
+            let call = oracle.requestMany(requests).value(total).from(me);
+            send_tx(&log, &config, 0, "request", call).await
+        })
+    })
 }
 
 /// A private input's salted z_0 (what the request carries on chain).

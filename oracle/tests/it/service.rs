@@ -890,3 +890,107 @@ async fn private_inputs_are_delivered_checked_once_and_expire_when_never_deliver
     assert_eq!(kinds, 0, "nothing was proposed for it");
     assert!(!env.log().contains("panicked"), "{}", env.log());
 }
+
+/// The on-chain transactions (distinct hashes) that emitted event `E` for the requests `ids`.
+async fn carried_by<E: alloy::sol_types::SolEvent>(
+    env: &Env,
+    ids: &[u64],
+) -> std::collections::HashSet<FixedBytes<32>> {
+    let filter = alloy::rpc::types::Filter::new()
+        .address(*env.oracle.address())
+        .event_signature(E::SIGNATURE_HASH)
+        .from_block(0);
+    let logs = env.provider.get_logs(&filter).await.unwrap();
+    logs.iter()
+        .filter(|l| l.topics().get(1).is_some_and(|t| ids.contains(&U256::from_be_bytes(t.0).to::<u64>())))
+        .filter_map(|l| l.transaction_hash)
+        .collect()
+}
+
+/// Requests posted together go on chain in one `requestMany` and are proposed in one
+/// `proposeMany`; each request lists the batch's proposal among its transactions. Killed once
+/// its batch was sent (mining paused, so it is still pending) and restarted, the service maps
+/// each submission to its own request by its place in the batch (the inputs differ), and
+/// creates none twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_posted_together_share_one_transaction_each_way_and_survive_a_restart() {
+    let env = Env::new().await;
+    let rpc = |method: &'static str, params: Value| {
+        let provider = env.provider.clone();
+        async move {
+            let _: Value = provider.raw_request(method.into(), params).await.unwrap();
+        }
+    };
+    let width = env.model.input.len;
+    let body = |k: usize| json!({ "model_id": 1, "quantized": true, "input": vec![k as f64; width] }).to_string();
+    for round in 0..2 {
+        let mut service = env.spawn(&["--rate-limit", "1000"]);
+        service.ready().await;
+        let before = env.oracle.requestCount().call().await.unwrap().to::<u64>();
+        if round == 1 {
+            rpc("evm_setIntervalMining", json!([0])).await;
+            rpc("evm_setAutomine", json!([false])).await;
+        }
+        let posts = (0..6).map(|k| {
+            let (url, body) = (service.url.clone(), body(10 * round + k));
+            async move {
+                let r = post(&url, Some(TOKEN), &body).send().await.unwrap();
+                assert_eq!(r.status().as_u16(), 202);
+                r.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_string()
+            }
+        });
+        let subs: Vec<String> = futures_util::future::join_all(posts).await;
+        if round == 1 {
+            for sub in &subs {
+                wait_for(Duration::from_secs(10), || async {
+                    let doc: Value = reqwest::get(format!("{}{sub}", service.url)).await.unwrap().json().await.unwrap();
+                    doc["submission"]["status"] == "sent"
+                })
+                .await;
+            }
+            service.kill();
+            service = env.spawn(&["--rate-limit", "1000"]);
+            service.ready().await;
+            rpc("evm_setIntervalMining", json!([1])).await;
+        }
+        let url = service.url.clone();
+        let mut ids = Vec::new();
+        for (k, sub) in subs.iter().enumerate() {
+            let id = request_of(&url, sub).await;
+            // Its own input: the chain's request is the submission's.
+            let onchain = env.oracle.requestOf(U256::from(id)).call().await.unwrap();
+            let input: Vec<u8> = vec![(10 * round + k) as u8; width];
+            assert_eq!(onchain.input, alloy::primitives::keccak256(&input), "round {round}: submission {k}");
+            ids.push(id);
+        }
+        assert_eq!(
+            env.oracle.requestCount().call().await.unwrap().to::<u64>(),
+            before + 6,
+            "round {round}: none twice"
+        );
+        for id in &ids {
+            wait_for(Duration::from_secs(60), || async {
+                matches!(status_of(&url, *id).await.as_deref(), Some("proposed" | "finalized"))
+            })
+            .await;
+            assert_eq!(env.count::<InferenceOracle::Proposed>(*id).await, 1, "round {round}: one proposal");
+        }
+        let requested = carried_by::<InferenceOracle::RequestCreated>(&env, &ids).await;
+        let proposed = carried_by::<InferenceOracle::Proposed>(&env, &ids).await;
+        assert!(requested.len() <= 2 && proposed.len() <= 2, "round {round}: {requested:?} {proposed:?}");
+        // Every request lists the proposal transaction that carried it.
+        for id in &ids {
+            let doc: Value = reqwest::get(format!("{url}/v1/requests/{id}")).await.unwrap().json().await.unwrap();
+            let hashes: Vec<FixedBytes<32>> = doc["transactions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|t| t["kind"] == "propose" && t["status"] == "mined")
+                .map(|t| t["hash"].as_str().unwrap().parse().unwrap())
+                .collect();
+            assert!(hashes.len() == 1 && proposed.contains(&hashes[0]), "request {id}: {doc}");
+        }
+        drop(service);
+    }
+    assert!(!env.log().contains("panicked"), "{}", env.log());
+}

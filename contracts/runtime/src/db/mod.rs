@@ -276,6 +276,11 @@ pub trait TxLog: Send + Sync {
     fn record_tx(&self, hash: &str, request_id: u64, kind: &str) -> DbResult<()>;
     /// Records a transaction's outcome.
     fn finish_tx(&self, hash: &str, status: &str, error: Option<&str>) -> DbResult<()>;
+    /// Records a sent transaction that carries several requests (a batch, [`crate::batch`]):
+    /// each of them lists it among its transactions.
+    fn record_batch_tx(&self, hash: &str, request_ids: &[u64], kind: &str) -> DbResult<()> {
+        self.record_tx(hash, request_ids.first().copied().unwrap_or(0), kind)
+    }
 }
 
 /// A lease as the database holds it.
@@ -395,11 +400,15 @@ impl Db {
             let sql = match c.backend() {
                 Backend::Sqlite => {
                     "SELECT hash, request_id, kind, status, error, sent_at FROM transactions
-                     WHERE request_id = ?1 ORDER BY sent_at, rowid"
+                     WHERE request_id = ?1
+                        OR hash IN (SELECT hash FROM batched_transactions WHERE request_id = ?1)
+                     ORDER BY sent_at, rowid"
                 }
                 Backend::Postgres => {
                     "SELECT hash, request_id, kind, status, error, sent_at FROM transactions
-                     WHERE request_id = ?1 ORDER BY sent_at, seq"
+                     WHERE request_id = ?1
+                        OR hash IN (SELECT hash FROM batched_transactions WHERE request_id = ?1)
+                     ORDER BY sent_at, seq"
                 }
             };
             c.query(sql, params![request_id])?
@@ -478,6 +487,24 @@ impl TxLog for Db {
         self.with(|c| {
             c.execute("UPDATE transactions SET status = ?2, error = ?3 WHERE hash = ?1", params![hash, status, error])
                 .map(drop)
+        })
+    }
+
+    fn record_batch_tx(&self, hash: &str, request_ids: &[u64], kind: &str) -> DbResult<()> {
+        self.with(|c| {
+            let first = request_ids.first().copied().unwrap_or(0);
+            c.execute(
+                "INSERT INTO transactions (hash, request_id, kind, status, sent_at) VALUES (?1, ?2, ?3, 'sent', ?4)
+                 ON CONFLICT (hash) DO NOTHING",
+                params![hash, first, kind, now()],
+            )?;
+            for id in request_ids {
+                c.execute(
+                    "INSERT INTO batched_transactions (hash, request_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                    params![hash, *id],
+                )?;
+            }
+            Ok(())
         })
     }
 }

@@ -37,6 +37,12 @@ const BASE_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY
          sent_at BIGINT NOT NULL
      );
      CREATE INDEX IF NOT EXISTS transactions_request ON transactions(request_id);
+     CREATE TABLE IF NOT EXISTS batched_transactions (
+         hash TEXT NOT NULL,
+         request_id BIGINT NOT NULL,
+         PRIMARY KEY (hash, request_id)
+     );
+     CREATE INDEX IF NOT EXISTS batched_transactions_request ON batched_transactions(request_id);
      CREATE TABLE IF NOT EXISTS leases (
          name TEXT PRIMARY KEY,
          holder TEXT NOT NULL,

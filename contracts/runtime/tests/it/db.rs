@@ -107,6 +107,17 @@ fn the_shared_tables_keep_meta_and_transactions_in_order() {
         assert_eq!(txs[1].status, "reverted");
         assert_eq!(txs[1].error.as_deref(), Some("TooLate"));
         assert!(db.transactions(6).unwrap().is_empty());
+        // A batch's transaction (and its replacement) is every carried request's.
+        db.record_batch_tx("0xdd", &[6, 7, 8], "propose").unwrap();
+        db.record_batch_tx("0xee", &[6, 7, 8], "propose").unwrap();
+        db.finish_tx("0xdd", "replaced", None).unwrap();
+        for id in [6, 7, 8] {
+            let txs = db.transactions(id).unwrap();
+            let seen: Vec<(&str, &str)> = txs.iter().map(|t| (t.hash.as_str(), t.status.as_str())).collect();
+            assert_eq!(seen, [("0xdd", "replaced"), ("0xee", "sent")], "{:?}: request {id}", db.backend());
+        }
+        assert_eq!(db.transactions(5).unwrap().len(), 3, "no other request's");
+        assert!(db.transactions(9).unwrap().is_empty());
     }
 }
 
