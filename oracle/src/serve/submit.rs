@@ -139,12 +139,20 @@ impl Submitter {
                     // Dropped by the node: send it again.
                     None => None,
                 };
-                match mined {
+                // A batch that reverted on-chain (before a restart could send its items one by
+                // one) is sent again, as the batcher would have: no item fails for another.
+                let batch_reverted = match &mined {
                     Some(r) => {
+                        !r.status() && self.store.submissions_sent_in(&r.transaction_hash.to_string())?.len() > 1
+                    }
+                    None => false,
+                };
+                match mined {
+                    Some(r) if !batch_reverted => {
                         let index = self.place_in(&r, id)?;
                         (Arc::new(r), index)
                     }
-                    None => match self.send(&s).await {
+                    _ => match self.send(&s).await {
                         Ok(sent) => sent,
                         Err(e) => return self.refused(id, e),
                     },
