@@ -139,20 +139,13 @@ impl Submitter {
                     // Dropped by the node: send it again.
                     None => None,
                 };
-                // A batch that reverted on-chain (before a restart could send its items one by
-                // one) is sent again, as the batcher would have: no item fails for another.
-                let batch_reverted = match &mined {
-                    Some(r) => {
-                        !r.status() && self.store.submissions_sent_in(&r.transaction_hash.to_string())?.len() > 1
-                    }
-                    None => false,
+                let placed = match mined {
+                    Some(r) => self.place_in(&r, id)?.map(|index| (Arc::new(r), index)),
+                    None => None,
                 };
-                match mined {
-                    Some(r) if !batch_reverted => {
-                        let index = self.place_in(&r, id)?;
-                        (Arc::new(r), index)
-                    }
-                    _ => match self.send(&s).await {
+                match placed {
+                    Some(placed) => placed,
+                    None => match self.send(&s).await {
                         Ok(sent) => sent,
                         Err(e) => return self.refused(id, e),
                     },
@@ -188,13 +181,18 @@ impl Submitter {
 
     /// Submission `id`'s place in the transaction of `receipt`: among the submissions recorded
     /// as sent in it, in ascending order (as the batch was sent), which must be as many as the
-    /// requests it created.
-    fn place_in(&self, receipt: &TransactionReceipt, id: u64) -> Result<usize> {
+    /// requests it created. `None` for a batch that reverted on-chain before a restart could send
+    /// its items one by one: it is sent again, as the batcher would have (no item fails for
+    /// another).
+    fn place_in(&self, receipt: &TransactionReceipt, id: u64) -> Result<Option<usize>> {
         let hash = receipt.transaction_hash.to_string();
         let carried = self.store.submissions_sent_in(&hash)?;
+        if !receipt.status() && carried.len() > 1 {
+            return Ok(None);
+        }
         let created = created_events(receipt).len();
         match carried.iter().position(|s| *s == id) {
-            Some(index) if !receipt.status() || carried.len() == created => Ok(index),
+            Some(index) if !receipt.status() || carried.len() == created => Ok(Some(index)),
             _ => Err(Error::Corrupt(format!(
                 "submission {id}: {hash} created {created} requests, but {} submissions are recorded as sent in it",
                 carried.len()
