@@ -281,7 +281,7 @@ def ezkl_on(python, name, source_onnx, calibration, visibility, work):
     }
 
 
-TILE_MODELS = ["digits", "digits_cnn", "mlp-64-128-10", "mlp-784-128-10", "mlp-784-1024-512-10"]
+TILE_MODELS = ["digits", "digits_cnn", "digits_lenet", "mlp-64-128-10", "mlp-784-128-10", "mlp-784-1024-512-10"]
 
 
 def synthetic_onnx(name, work):

@@ -12,6 +12,6 @@ fi
 .venv/bin/pip install --quiet -r scripts/requirements.txt
 .venv/bin/python scripts/train_models.py
 cargo build --locked --quiet --bin oracle
-for m in price_feed tictactoe digits digits_cnn digits_1m credit credit_gbdt; do
+for m in price_feed tictactoe digits digits_cnn digits_1m digits_lenet credit credit_gbdt; do
   target/debug/oracle model import "models/$m.onnx" --calibration "models/$m.calibration.csv" -o "models/$m.model.json"
 done

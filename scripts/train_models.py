@@ -26,6 +26,11 @@ Models:
               million-weight model the services dispute tile by tile), sklearn Adam, seed 0, Gemm
               export.
 
+  digits_lenet the same 28x28 digits -> 10 logits; a LeNet-style CNN: Conv(4 channels, 5x5,
+              stride 2) -> Relu -> AveragePool(2x2) (LeNet-5's subsampling) -> Conv(8 channels,
+              3x3) -> Relu -> Flatten -> Gemm(128 -> 32) -> Relu -> Gemm(32 -> 10), trained here
+              with numpy (Adam, seed 0) and exported as torch exports nn.Conv2d.
+
   credit      8 applicant features (age, income, debt-to-income, utilization, late payments,
               history, accounts, loan-to-income) -> logits [repays, defaults]; MLP 8-16-8-2 on a
               documented synthetic credit book (`credit_data`, seed 11), the standardization
@@ -451,6 +456,137 @@ def digits_1m():
                fmt="%.6g", header=",".join([f"x{i}" for i in range(784)] + ["label"]), comments="")
 
 
+# ---------------------------------------------------------------------------------------------
+# LeNet-style CNN on 28x28 digits (numpy: forward and backward by hand)
+
+LENET = {"c1": 4, "k1": 5, "s1": 2, "c2": 8, "k2": 3, "hidden": 32}
+
+
+def windows(img, k, stride):
+    """[n, H, W, C] (NHWC) -> [n, positions, C * k * k] of k x k windows (no padding), taps in
+    ONNX's kernel order (channel, row, column)."""
+    n, h, w, c = img.shape
+    oh, ow = (h - k) // stride + 1, (w - k) // stride + 1
+    taps = [img[:, dy:dy + stride * (oh - 1) + 1:stride, dx:dx + stride * (ow - 1) + 1:stride, ch]
+            for ch in range(c) for dy in range(k) for dx in range(k)]
+    return np.stack(taps, axis=-1).reshape(n, oh * ow, c * k * k)
+
+
+def unwindows(d_cols, shape, k, stride):
+    """The adjoint of `windows`: [n, positions, C * k * k] gradients summed back into [n, H, W, C]."""
+    n, h, w, c = shape
+    oh, ow = (h - k) // stride + 1, (w - k) // stride + 1
+    out = np.zeros(shape)
+    t = 0
+    for ch in range(c):
+        for dy in range(k):
+            for dx in range(k):
+                out[:, dy:dy + stride * (oh - 1) + 1:stride, dx:dx + stride * (ow - 1) + 1:stride, ch] += \
+                    d_cols[:, :, t].reshape(n, oh, ow)
+                t += 1
+    return out
+
+
+def lenet_forward(params, cols1):
+    k1, b1, k2, b2, w3, b3, w4, b4 = params
+    n = len(cols1)
+    z1 = cols1 @ k1.reshape(len(k1), -1).T + b1                       # [n, 144, c1]
+    side1 = int(round(np.sqrt(z1.shape[1])))
+    a1 = np.maximum(z1, 0).reshape(n, side1, side1, -1)
+    pooled = a1.reshape(n, side1 // 2, 2, side1 // 2, 2, -1).mean(axis=(2, 4))  # [n, 6, 6, c1]
+    cols2 = windows(pooled, LENET["k2"], 1)                          # [n, 16, c1 * 9]
+    z2 = cols2 @ k2.reshape(len(k2), -1).T + b2                       # [n, 16, c2]
+    side2 = int(round(np.sqrt(z2.shape[1])))
+    flat = np.maximum(z2, 0).reshape(n, side2, side2, -1).transpose(0, 3, 1, 2).reshape(n, -1)  # NCHW
+    z3 = flat @ w3.T + b3
+    h = np.maximum(z3, 0)
+    return (z1, pooled, cols2, z2, flat, z3, h), h @ w4.T + b4
+
+
+def digits_lenet():
+    data = load_digits()
+    x = upsample28(data.data / 16.0)
+    x_train, x_test, y_train, y_test = train_test_split(x, data.target, test_size=0.2, random_state=0)
+    rng = np.random.default_rng(0)
+    c1, k1, s1, c2, k2, hidden = (LENET[k] for k in ["c1", "k1", "s1", "c2", "k2", "hidden"])
+    side1 = (28 - k1) // s1 + 1
+    side2 = side1 // 2 - k2 + 1
+    flat_dim = c2 * side2 * side2
+    params = [rng.normal(0, np.sqrt(2 / (k1 * k1)), (c1, 1, k1, k1)), np.zeros(c1),
+              rng.normal(0, np.sqrt(2 / (c1 * k2 * k2)), (c2, c1, k2, k2)), np.zeros(c2),
+              rng.normal(0, np.sqrt(2 / flat_dim), (hidden, flat_dim)), np.zeros(hidden),
+              rng.normal(0, np.sqrt(1 / hidden), (10, hidden)), np.zeros(10)]
+    moments = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
+    cols_train = windows(x_train.reshape(-1, 28, 28, 1), k1, s1)
+    step = 0
+    for epoch in range(40):
+        order = rng.permutation(len(x_train))
+        for start in range(0, len(order), 32):
+            idx = order[start:start + 32]
+            cols1, y = cols_train[idx], y_train[idx]
+            n = len(y)
+            (z1, pooled, cols2, z2, flat, z3, h), logits = lenet_forward(params, cols1)
+            p = np.exp(logits - logits.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            p[np.arange(n), y] -= 1
+            d_logits = p / n
+            g_w4, g_b4 = d_logits.T @ h, d_logits.sum(axis=0)
+            d_z3 = (d_logits @ params[6]) * (z3 > 0)
+            g_w3, g_b3 = d_z3.T @ flat, d_z3.sum(axis=0)
+            d_flat = d_z3 @ params[4]
+            d_z2 = d_flat.reshape(n, c2, side2, side2).transpose(0, 2, 3, 1).reshape(n, -1, c2) * (z2 > 0)
+            g_k2 = np.einsum("npo,npt->ot", d_z2, cols2).reshape(params[2].shape)
+            g_b2 = d_z2.sum(axis=(0, 1))
+            d_pooled = unwindows(d_z2 @ params[2].reshape(c2, -1), pooled.shape, k2, 1)
+            d_a1 = np.repeat(np.repeat(d_pooled, 2, axis=1), 2, axis=2) / 4.0
+            d_z1 = d_a1.reshape(n, -1, c1) * (z1 > 0)
+            g_k1 = np.einsum("npo,npt->ot", d_z1, cols1).reshape(params[0].shape)
+            g_b1 = d_z1.sum(axis=(0, 1))
+            step += 1
+            for i, g in enumerate([g_k1, g_b1, g_k2, g_b2, g_w3, g_b3, g_w4, g_b4]):
+                m, v = moments[i]
+                m[:] = 0.9 * m + 0.1 * g
+                v[:] = 0.999 * v + 0.001 * g * g
+                params[i] -= 0.005 * (m / (1 - 0.9 ** step)) / (np.sqrt(v / (1 - 0.999 ** step)) + 1e-8)
+    logits = lenet_forward(params, windows(x_test.reshape(-1, 28, 28, 1), k1, s1))[1]
+    accuracy = (logits.argmax(axis=1) == y_test).mean()
+    count = sum(p.size for p in params)
+    print(f"digits_lenet: {count} parameters, float test accuracy {accuracy:.2%} on {len(x_test)} held-out images")
+
+    k1w, k1b, k2w, k2b, w3, b3, w4, b4 = [p.astype(np.float32) for p in params]
+    inits = [numpy_helper.from_array(a, name) for a, name in [
+        (k1w, "conv1.weight"), (k1b, "conv1.bias"), (k2w, "conv2.weight"), (k2b, "conv2.bias"),
+        (w3, "fc1.weight"), (b3, "fc1.bias"), (w4, "fc2.weight"), (b4, "fc2.bias")]]
+    nodes = [
+        helper.make_node("Conv", ["input", "conv1.weight", "conv1.bias"], ["conv1"], name="/conv1/Conv",
+                         kernel_shape=[k1, k1], pads=[0, 0, 0, 0], strides=[s1, s1], dilations=[1, 1], group=1),
+        helper.make_node("Relu", ["conv1"], ["relu1"], name="/relu1/Relu"),
+        helper.make_node("AveragePool", ["relu1"], ["pool1"], name="/pool1/AveragePool",
+                         kernel_shape=[2, 2], strides=[2, 2], pads=[0, 0, 0, 0], ceil_mode=0,
+                         count_include_pad=0),
+        helper.make_node("Conv", ["pool1", "conv2.weight", "conv2.bias"], ["conv2"], name="/conv2/Conv",
+                         kernel_shape=[k2, k2], pads=[0, 0, 0, 0], strides=[1, 1], dilations=[1, 1], group=1),
+        helper.make_node("Relu", ["conv2"], ["relu2"], name="/relu2/Relu"),
+        helper.make_node("Flatten", ["relu2"], ["flat"], name="/flatten/Flatten", axis=1),
+        helper.make_node("Gemm", ["flat", "fc1.weight", "fc1.bias"], ["fc1"], name="/fc1/Gemm",
+                         alpha=1.0, beta=1.0, transB=1),
+        helper.make_node("Relu", ["fc1"], ["relu3"], name="/relu3/Relu"),
+        helper.make_node("Gemm", ["relu3", "fc2.weight", "fc2.bias"], ["output"], name="/fc2/Gemm",
+                         alpha=1.0, beta=1.0, transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "digits_lenet",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 1, 28, 28])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 10])],
+        inits)
+    model = helper.make_model(graph, producer_name="verdict-train", opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    write("digits_lenet", model, x_train[:300], x_test[:32].reshape(-1, 1, 28, 28))
+    np.savetxt(os.path.join(OUT, "digits_lenet.test.csv"), np.column_stack([x_test, y_test]), delimiter=",",
+               fmt="%.6g", header=",".join([f"x{i}" for i in range(784)] + ["label"]), comments="")
+
+
 def corpus():
     from sklearn.datasets import load_breast_cancer, load_diabetes
     from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
@@ -661,7 +797,8 @@ def corpus():
 
 
 MODELS = {"price_feed": lambda: price_feed(), "tictactoe": lambda: tictactoe(), "digits": lambda: digits(),
-          "digits_cnn": lambda: digits_cnn(), "digits_1m": lambda: digits_1m(), "credit": lambda: credit(),
+          "digits_cnn": lambda: digits_cnn(), "digits_1m": lambda: digits_1m(),
+          "digits_lenet": lambda: digits_lenet(), "credit": lambda: credit(),
           "credit_gbdt": lambda: credit_gbdt(), "corpus": lambda: corpus()}
 
 if __name__ == "__main__":

@@ -73,13 +73,38 @@ fn every_tile_of_a_small_model_is_satisfied() {
 
 #[test]
 fn the_tiles_of_a_convolution_are_satisfied() {
-    // The CNN's convolution is a dense layer with a kernel's pattern of zeros: its tiles are
-    // ordinary tiles. Every fifth tile, and each layer's ends.
-    let model = shipped("digits_cnn");
-    let (trace, plan, tiled) = trace_of(&model, 2);
-    for spec in plan.tiles.iter().filter(|s| s.index % 5 == 0 || s.layer_end() || s.layer_start()) {
-        assert!(satisfied(circuit(&model, &plan, &tiled, &trace, spec.index)), "tile {}", spec.index);
+    // A CNN's convolution is a dense layer with a kernel's pattern of zeros: its tiles are
+    // ordinary tiles. The 8×8 CNN's every fifth tile and the LeNet-style CNN's every 61st (of
+    // 601), and each layer's ends. The LeNet's trace ends at the engine's output commitment.
+    for (name, every) in [("digits_cnn", 5), ("digits_lenet", 61)] {
+        let model = shipped(name);
+        let (trace, plan, tiled) = trace_of(&model, 2);
+        let z_l = activation_commitment(plan.len(), trace.output(), 32);
+        assert_eq!(tiled.commitments[plan.len()], z_l, "{name}: z_L");
+        for spec in plan.tiles.iter().filter(|s| s.index % every == 0 || s.layer_end() || s.layer_start()) {
+            assert!(satisfied(circuit(&model, &plan, &tiled, &trace, spec.index)), "{name}: tile {}", spec.index);
+        }
     }
+}
+
+#[test]
+fn a_weight_outside_a_kernels_window_is_unsatisfied() {
+    // The LeNet's first convolution (5×5, stride 2) lowered to a dense layer: a row reads 25 of
+    // the 784 inputs. A tile of its middle claims its committed weights; a nonzero weight where the
+    // kernel's window has none (a padding value of the lowered matrix) fails the tile commitment.
+    let model = shipped("digits_lenet");
+    let (trace, plan, tiled) = trace_of(&model, 4);
+    let middle = plan.tiles.iter().filter(|s| s.layer == 0).nth(plan.tiles.iter().filter(|s| s.layer == 0).count() / 2);
+    let t = middle.unwrap().index;
+    let honest = circuit(&model, &plan, &tiled, &trace, t);
+    let zeros = tile_params(&model, &plan.tiles[t]).weights.iter().filter(|w| **w == 0).count();
+    assert!(zeros > 0, "a convolution's tile has weights outside the kernel's window");
+    assert!(satisfied(honest.clone()));
+    let edited = honest.with_witness(|p, _, _| {
+        let k = p.weights.iter().position(|w| *w == 0).unwrap();
+        p.weights[k] = 1;
+    });
+    assert!(!satisfied(edited), "a nonzero weight outside the kernel's window");
 }
 
 /// A change of a tile circuit's witness: its parameters, the state it opens, its input block.
