@@ -20,15 +20,16 @@ use crate::{
     gadgets::fr,
     poseidon_circuit::{self, Num},
     tiles::{
-        apply, input_chunk, tile_commitment, TileParams, TileSpec, TileState, FLAG_BITS, SPONGE_WIDTH, TAG_TILE,
-        TILE_COLS, TILE_ROWS,
+        apply, input_chunk, lanes_element, read_elements, tile_commitment, tile_preimage, TileParams, TileSpec,
+        TileState, FLAG_BITS, SPONGE_WIDTH, TAG_TILE, TILE_COLS, TILE_ROWS,
     },
     Fr, Model,
 };
 
 /// The tile circuit's revision (part of the key cache's names).
-/// 2: the tile count in the word, and as z_L's step index. 3: a private input's salt.
-pub const TILE_CIRCUIT_VERSION: u32 = 3;
+/// 2: the tile count in the word, and as z_L's step index. 3: a private input's salt. 4: a tile
+/// reads the zero-weight column blocks after its own (its lanes, in the tile commitment).
+pub const TILE_CIRCUIT_VERSION: u32 = 4;
 
 /// Public inputs of a tile step: `[t, z_t, z_{t+1}, T_t]`.
 pub const TILE_IO_LEN: usize = 4;
@@ -47,6 +48,10 @@ pub struct TileCircuit {
     salt: Fr,
     state: TileState,
     chunk: [i32; TILE_COLS],
+    /// The input sponge lanes the tile reads ([`TileSpec::read_lanes`]).
+    lanes: [bool; 8],
+    /// The packed elements it adds to them (zero on the other lanes).
+    read: [Fr; 8],
     /// The accumulators after the tile's products (the engine's, for the witness).
     acc: [i64; TILE_ROWS],
     io: [Fr; TILE_IO_LEN],
@@ -70,6 +75,8 @@ impl TileCircuit {
         let t = tile_commitment(spec, &params, blinding);
         Self {
             chunk: input_chunk(spec, input),
+            lanes: spec.read_lanes(),
+            read: read_elements(spec, input),
             spec: spec.clone(),
             params,
             blinding,
@@ -97,6 +104,25 @@ impl TileCircuit {
     #[doc(hidden)]
     pub fn with_salt(mut self, salt: Fr) -> Self {
         self.salt = salt;
+        self
+    }
+
+    /// The same claim with other elements read into the input sponge's lanes (tests that only
+    /// the layer input's elements pass).
+    #[doc(hidden)]
+    pub fn with_read(mut self, edit: impl FnOnce(&mut [Fr; 8])) -> Self {
+        edit(&mut self.read);
+        self
+    }
+
+    /// Other input lanes, and the tile commitment recomputed for them (tests of the lanes'
+    /// constraints: a tile commitment that encodes lanes the engine never reads is unsatisfied).
+    #[doc(hidden)]
+    pub fn with_lanes(mut self, lanes: [bool; 8]) -> Self {
+        self.lanes = lanes;
+        let mut preimage = tile_preimage(&self.spec, &self.params, self.blinding);
+        preimage[3] = lanes_element(&lanes);
+        self.io[3] = crate::poseidon_hash(&preimage);
         self
     }
 
@@ -325,6 +351,25 @@ impl Circuit<Fr> for TileCircuit {
         }
         let [layer, in_dim, out_dim, tiles] = [&dim_nums[0], &dim_nums[1], &dim_nums[2], &dim_nums[3]];
         let word = word.materialize(cs.namespace(|| "word"))?;
+        // The input sponge's lanes the tile reads: a run of lanes that starts at the read slot.
+        let mut lanes = Vec::with_capacity(8);
+        let mut lanes_word = Num::zero();
+        for (j, on) in self.lanes.iter().enumerate() {
+            let mut cs = cs.namespace(|| format!("read lane {j}"));
+            let lane = Num::var(bit(cs.namespace(|| "bit"), *on)?, Some(if *on { Fr::ONE } else { Fr::ZERO }));
+            lanes_word = lanes_word.add_scaled(Fr::from(1u64 << j), &lane);
+            let slot = &flags.read_slot[j];
+            // slot_j · (1 - lane_j) = 0: the slot's lane is read.
+            cs.enforce(|| "the slot is read", |z| z + &slot.lc, |z| z + CS::one() - &lane.lc, |z| z);
+            // A run starts only at the slot: lane_j · (1 - lane_{j-1}) · (1 - slot_j) = 0.
+            let start = match j {
+                0 => lane.clone(),
+                _ => product(cs.namespace(|| "starts"), &lane, &one.add_scaled(-Fr::ONE, &lanes[j - 1]))?,
+            };
+            cs.enforce(|| "a run starts at the slot", |z| z + &start.lc, |z| z + CS::one() - &slot.lc, |z| z);
+            lanes.push(lane);
+        }
+        let lanes_word = lanes_word.materialize(cs.namespace(|| "lanes"))?;
         let read_tag = var(cs.namespace(|| "read tag"), spec.read_tag())?;
         let write_tag = var(cs.namespace(|| "write tag"), spec.write_tag())?;
 
@@ -358,7 +403,7 @@ impl Circuit<Fr> for TileCircuit {
         }
         let blinding = var(cs.namespace(|| "blinding"), self.blinding)?;
         let mut preimage =
-            vec![constant::<CS>(Fr::from(TAG_TILE)), t.clone(), word, read_tag.clone(), write_tag.clone()];
+            vec![constant::<CS>(Fr::from(TAG_TILE)), t.clone(), word, lanes_word, read_tag.clone(), write_tag.clone()];
         preimage.extend(pack(cs.namespace(|| "pack weights"), &w_digits, 8)?);
         preimage.extend(pack(cs.namespace(|| "pack bias"), &b_digits, 32)?);
         preimage.extend(pack(cs.namespace(|| "pack multipliers"), &m_digits, 32)?);
@@ -419,8 +464,14 @@ impl Circuit<Fr> for TileCircuit {
         let width = Num::zero().add_scaled(Fr::from_u128(1u128 << 64), &salt).add_constant::<CS>(Fr::from(8u64));
         let read_init = sponge_init::<CS>(&read_tag, layer, in_dim, &width);
         let mut read = select_all(cs.namespace(|| "read start"), &flags.first_col, &read_init, &read_in)?;
-        for (s, slot) in flags.read_slot.iter().enumerate() {
-            let add = product(cs.namespace(|| format!("read slot {s}")), slot, &element)?;
+        // Each lane read takes an element: at the slot, the multiplied column block's; after it,
+        // the zero-weight blocks' (bound by the row block's last tile, which checks the sponge's
+        // output against x).
+        for (s, (slot, lane)) in flags.read_slot.iter().zip(&lanes).enumerate() {
+            let mut cs = cs.namespace(|| format!("read lane {s} element"));
+            let e = var(cs.namespace(|| "element"), self.read[s])?;
+            equal_if(cs.namespace(|| "the slot's element is the block's"), slot, &e, &element);
+            let add = product(cs.namespace(|| "read"), lane, &e)?;
             read[1 + s] = read[1 + s].add_scaled(Fr::ONE, &add);
         }
         let permuted = poseidon_circuit::permute(cs.namespace(|| "read permutation"), &read)?;

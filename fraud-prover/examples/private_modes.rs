@@ -76,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
         ("credit", false),
         ("credit_gbdt", false),
         ("digits_cnn", true),
+        ("digits_lenet", true),
         ("digits_1m", true),
     ] {
         if only.as_ref().is_some_and(|o| !o.iter().any(|m| m == name)) {

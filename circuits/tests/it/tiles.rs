@@ -74,9 +74,10 @@ fn every_tile_of_a_small_model_is_satisfied() {
 #[test]
 fn the_tiles_of_a_convolution_are_satisfied() {
     // A CNN's convolution is a dense layer with a kernel's pattern of zeros: its tiles are
-    // ordinary tiles. The 8×8 CNN's every fifth tile and the LeNet-style CNN's every 61st (of
-    // 601), and each layer's ends. The LeNet's trace ends at the engine's output commitment.
-    for (name, every) in [("digits_cnn", 5), ("digits_lenet", 61)] {
+    // ordinary tiles, which also read the zero blocks after them. The 8×8 CNN's every fifth tile
+    // and the LeNet-style CNN's every 33rd (of 330), and each layer's ends. The LeNet's trace
+    // ends at the engine's output commitment.
+    for (name, every) in [("digits_cnn", 5), ("digits_lenet", 33)] {
         let model = shipped(name);
         let (trace, plan, tiled) = trace_of(&model, 2);
         let z_l = activation_commitment(plan.len(), trace.output(), 32);
@@ -159,7 +160,82 @@ fn the_tile_shape_is_the_same_for_every_model_and_pinned() {
     assert!(sizes.windows(2).all(|w| w[0] == w[1]), "{sizes:?}");
     println!("tile shape (constraints, variables, nonzeros): {:?}", sizes[0]);
     assert!(sizes[0].2 <= 1 << 17, "MicroSpartan's N would double: {sizes:?}");
-    assert_eq!(sizes[0], (27102, 26927, 130030), "pinned: raise TILE_CIRCUIT_VERSION when the shape changes");
+    assert_eq!(sizes[0], (27142, 26951, 130165), "pinned: raise TILE_CIRCUIT_VERSION when the shape changes");
+}
+
+#[test]
+fn a_sparse_layer_reads_its_zero_blocks_without_products() {
+    // The LeNet's lowered convolutions: a tile reads the all-zero column blocks after its own, up
+    // to the end of the input sponge's rate block; each row block still reads every column block
+    // once, in order. A dense model's tiles are its blocks.
+    let dense = synthetic_mlp(&[100, 70, 40, 12], 7);
+    assert!(TilePlan::new(&dense).unwrap().tiles.iter().all(|s| s.span == 1));
+    let model = shipped("digits_lenet");
+    let plan = TilePlan::new(&model).unwrap();
+    let blocks: usize = model.layers.iter().map(|l| l.out_dim.div_ceil(31) * l.in_dim.div_ceil(31)).sum();
+    eprintln!("digits_lenet: {} tiles for {blocks} blocks", plan.len());
+    assert_eq!((blocks, plan.len()), (601, 330));
+    let mut next = 0;
+    for spec in &plan.tiles {
+        assert_eq!(spec.col_block, next, "tile {}: column blocks in order, each once", spec.index);
+        assert!(spec.span >= 1 && spec.read_slot() + spec.span <= 8, "tile {}: within a rate block", spec.index);
+        let layer = &model.layers[spec.layer];
+        for o in 31 * spec.row_block..(31 * (spec.row_block + 1)).min(layer.out_dim) {
+            let end = (31 * (spec.col_block + spec.span)).min(layer.in_dim);
+            let read_only = (31 * (spec.col_block + 1)).min(end)..end;
+            assert!(layer.row(o)[read_only].iter().all(|w| *w == 0), "tile {}: a read block has a weight", spec.index);
+        }
+        next = if spec.last_col() { 0 } else { spec.col_block + spec.span };
+    }
+}
+
+/// The name of the first unsatisfied constraint of `c`, if any.
+fn unsatisfied(c: TileCircuit) -> Option<String> {
+    let mut cs = TestConstraintSystem::<Fr>::new();
+    c.synthesize(&mut cs).unwrap();
+    cs.which_is_unsatisfied().map(String::from)
+}
+
+#[test]
+fn the_lanes_a_tile_reads_are_bound() {
+    let model = shipped("digits_lenet");
+    let (trace, plan, tiled) = trace_of(&model, 6);
+    // A tile that reads zero blocks after its own, and one that also ends its row block.
+    // (Both with a lane before the slot, to be claimed.)
+    let inner = plan.tiles.iter().find(|s| s.span >= 3 && s.read_slot() > 0 && !s.last_col());
+    let closing = plan.tiles.iter().find(|s| s.span >= 2 && s.read_slot() > 0 && s.last_col());
+    let (inner, closing) = (inner.expect("an inner tile of span 3").index, closing.expect("a closing tile").index);
+    for t in [inner, closing] {
+        let at = || circuit(&model, &plan, &tiled, &trace, t);
+        let spec = &plan.tiles[t];
+        let slot = spec.read_slot();
+        assert_eq!(unsatisfied(at()), None);
+        // Another element in a read lane after the slot: the sponge state, or x, no longer opens.
+        let wrong = unsatisfied(at().with_read(|e| e[slot + 1] += Fr::ONE)).expect("a wrong read element");
+        let expected = if spec.last_col() { "the input read is x" } else { "z_out" };
+        assert!(wrong.contains(expected), "tile {t}: {wrong}");
+        // Lanes other than a run from the slot, even under a matching tile commitment.
+        let run = spec.read_lanes();
+        let mut without_slot = run;
+        without_slot[slot] = false;
+        let mut gap = run;
+        gap[slot + 1] = false;
+        let mut before = run;
+        before[slot - 1] = true;
+        for (what, lanes, constraint) in [
+            ("the slot not read", without_slot, "the slot is read"),
+            ("a gap", gap, "a run starts at the slot"),
+            ("a lane before the slot", before, "a run starts at the slot"),
+        ] {
+            if lanes == run || (what == "a gap" && spec.span < 3) {
+                continue;
+            }
+            let found = unsatisfied(at().with_lanes(lanes)).unwrap_or_else(|| panic!("tile {t}: {what} satisfied"));
+            assert!(found.contains(constraint), "tile {t}, {what}: {found}");
+        }
+        // The honest lanes under a recomputed commitment are satisfied (the hook changes nothing else).
+        assert_eq!(unsatisfied(at().with_lanes(run)), None);
+    }
 }
 
 #[test]

@@ -306,7 +306,7 @@ async fn malformed_input_gets_its_custom_error() {
 
 /// Tiled models on-chain: one key for every model, the segment's tile commitments checked
 /// against the registered tiled commitment by one range proof. A one-tile proof costs the same gas on a 38k-weight
-/// CNN, a 537k-weight MLP and the LeNet-style CNN on 28×28 inputs (the paths differ by a few
+/// CNN, a 537k-weight MLP and the LeNet-style CNN on 28×28 inputs (330 tiles; the paths differ by a few
 /// siblings), both verifiers accept honest proofs and reject a wrong path, another tile's
 /// commitment, a moved segment and another model.
 #[tokio::test(flavor = "multi_thread")]
@@ -332,7 +332,8 @@ async fn tiled_proofs_verify_on_chain_at_a_gas_independent_of_the_model() {
     }
     for (n, (tiled, id)) in registered.iter().enumerate() {
         let run = tiled.run(&sample_input(tiled.model(), 5)).unwrap();
-        let middle = tiled.steps() / 2;
+        // The middle tile; on the LeNet, the first from there that also reads zero blocks.
+        let middle = tiled.plan().tiles[tiled.steps() / 2..].iter().find(|s| n < 2 || s.span > 1).unwrap().index;
         // One tile in the middle; on the first model also four tiles from the start.
         let mut segments: Vec<Range<usize>> = Vec::new();
         segments.push(middle..middle + 1);
@@ -383,12 +384,13 @@ async fn tiled_proofs_verify_on_chain_at_a_gas_independent_of_the_model() {
         }
     }
     // One tile: the same gas but for the range proof's depth, log2 of the tile count (7 levels
-    // for 68 tiles, 10 for 604 and 601): at most 2.5k gas a level.
+    // for 64 tiles, 10 for 604, 9 for 330): at most 3k gas a level, and 1k for calldata (the
+    // proofs' bytes are random: a zero byte costs 4 gas, another 16).
     let one: Vec<u64> = gas.iter().filter(|(_, k, _)| *k == 1).map(|(_, _, g)| *g).collect();
     let depth = |t: &TiledModel| (t.steps() + 1).next_power_of_two().trailing_zeros() as u64;
     for (a, b) in [(0, 1), (0, 2), (1, 2)] {
         let levels = depth(&registered[a].0).abs_diff(depth(&registered[b].0));
-        assert!(one[a].abs_diff(one[b]) <= 2_500 * levels.max(1), "one-tile gas differs by model: {gas:?}");
+        assert!(one[a].abs_diff(one[b]) <= 3_000 * levels + 1_000, "one-tile gas differs by model: {gas:?}");
     }
     assert!(one.iter().all(|g| *g <= 900_000), "a one-tile proof over 900k gas: {gas:?}");
     let four = gas.iter().find(|(_, k, _)| *k == 4).map(|(_, _, g)| *g).unwrap();
