@@ -144,10 +144,12 @@ impl TiledModel {
     }
 
     /// Tiles a private model: each tile commitment is blinded ([`tile_blinding`]) with the
-    /// model's blinding file, and proofs are bound to its blinded model commitment.
+    /// model's blinding file, and proofs are bound to its blinded model commitment. Its tiles are
+    /// one block each ([`TilePlan::dense`]): the tile count, which the registry holds, reveals
+    /// the dimensions only, not which blocks of the hidden weights are zero.
     pub fn private(model: Model, blinding: &crate::step::Blinding) -> Result<Self, ProofError> {
         model.validate()?;
-        let plan = TilePlan::new(&model)?;
+        let plan = TilePlan::dense(&model)?;
         let layers = blinding.elements(&model)?;
         let blindings: Vec<Fr> = plan.tiles.iter().map(|s| tile_blinding(layers[s.layer], s.index)).collect();
         let tiles: Vec<Fr> =

@@ -237,8 +237,14 @@ fn prove_tiles(args: &ProveArgs) -> crate::Result<String> {
 /// `verify` of a tiled proof: against the tiled commitment `--commitment`, or a public model
 /// file's own.
 fn verify_tiles(args: &VerifyArgs, model: Model, proof: &SegmentProof) -> crate::Result<String> {
-    use verdict_circuits::tiled::{verify_tiled, TileKeys, TiledModel};
+    use verdict_circuits::{
+        tiled::{verify_tiled, TileKeys, TiledModel},
+        tiles::TilePlan,
+    };
+    // A private model's tiles are one block each (their count depends on its dimensions only).
+    let private_tiles = TilePlan::dense(&model)?.len();
     let tiled = TiledModel::new(model)?;
+    let steps = if proof.mode == "tiled" { tiled.steps() } else { private_tiles };
     let commitment: Commitment = match (&args.commitment, proof.mode.as_str()) {
         (Some(c), _) => c.parse().map_err(|e| Error::usage(format!("--commitment: {e}")))?,
         (None, "tiled") => tiled.commitment(),
@@ -250,7 +256,7 @@ fn verify_tiles(args: &VerifyArgs, model: Model, proof: &SegmentProof) -> crate:
     };
     let source = source(&args.setup)?;
     let (keys, _) = TileKeys::load_or_setup(&source, Some(&args.setup.keys_dir))?;
-    verify_tiled(keys.verifier(), commitment, tiled.steps(), proof)?;
+    verify_tiled(keys.verifier(), commitment, steps, proof)?;
     Ok(format!("ok: tiles {}..{} of request {} under model {commitment}", proof.from, proof.to, proof.request_id))
 }
 

@@ -13,7 +13,9 @@
 //! input sponge (its **span**, [`TileSpec::span`]): their packed elements go into the sponge's
 //! next lanes. A lowered convolution reads a band of its input in each row block (the kernel's
 //! window), so most of its blocks are zero and its tiles are about halved (`digits_lenet`: 601
-//! blocks, 330 tiles); a dense layer's tiles are its blocks.
+//! blocks, 330 tiles); a dense layer's tiles are its blocks. A private model is tiled one block a
+//! tile ([`TilePlan::dense`]), so that its tile count, which the registry holds, does not show
+//! where its weights are zero.
 //!
 //! What a tile reads and writes is carried from step to step by the **tile state** (its
 //! commitment is z_t, see [`TileState::commitment`]):
@@ -300,8 +302,19 @@ pub struct TilePlan {
 }
 
 impl TilePlan {
-    /// The tiles of `model`, or why it cannot be tiled.
+    /// The tiles of `model`, or why it cannot be tiled: each tile reads the all-zero column
+    /// blocks after its own ([`TileSpec::span`]).
     pub fn new(model: &Model) -> Result<Self> {
+        Self::build(model, true)
+    }
+
+    /// The tiles of `model` one block each, whatever its zeros: a private model's tile count
+    /// then depends on its dimensions only, not on where its weights are zero.
+    pub fn dense(model: &Model) -> Result<Self> {
+        Self::build(model, false)
+    }
+
+    fn build(model: &Model, sparse: bool) -> Result<Self> {
         let last = model.layers.len() - 1;
         let out = model.layers[last].out_dim;
         if out > MAX_TILED_OUTPUTS {
@@ -330,7 +343,11 @@ impl TilePlan {
                 while col_block < col_blocks {
                     // The zero blocks after this one, up to the end of the sponge's rate block.
                     let mut span = 1;
-                    while col_block + span < col_blocks && (4 + col_block + span) % 8 != 0 && zero[col_block + span] {
+                    while sparse
+                        && col_block + span < col_blocks
+                        && (4 + col_block + span) % 8 != 0
+                        && zero[col_block + span]
+                    {
                         span += 1;
                     }
                     tiles.push(TileSpec {

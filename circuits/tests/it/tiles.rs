@@ -340,6 +340,21 @@ fn private_tiles_are_blinded_and_proofs_check_against_the_blinded_commitments_on
 }
 
 #[test]
+fn a_private_models_tile_count_depends_on_its_dimensions_only() {
+    // Public: the LeNet's tiles read its zero blocks (330 tiles). Private: one block a tile (601),
+    // so the registered tile count says nothing of where the hidden weights are zero; the
+    // private tiled trace still ends at the output commitment as step 601.
+    use verdict_circuits::{step::Blinding, tiled::TiledModel};
+    let model = shipped("digits_lenet");
+    let private = TiledModel::private(model.clone(), &Blinding::random(&model)).unwrap();
+    assert_eq!((TiledModel::new(model.clone()).unwrap().steps(), private.steps()), (330, 601));
+    assert!(private.plan().tiles.iter().all(|s| s.span == 1));
+    let run = private.run(&sample_input(&model, 2)).unwrap();
+    let z_l = activation_commitment(601, run.trace.output(), 32);
+    assert_eq!(run.tiled.commitments[601], z_l);
+}
+
+#[test]
 fn a_private_inputs_salt_opens_z0_in_the_first_layer_only() {
     use verdict_circuits::{prover::RequestId, salted_input_commitment, tiled::TiledModel};
     let model = shipped("tictactoe");
