@@ -422,18 +422,30 @@ def digits_cnn():
         helper.make_node("Gemm", ["flat", "fc.weight", "fc.bias"], ["output"], name="/fc/Gemm",
                          alpha=1.0, beta=1.0, transB=1),
     ]
+    model = image_onnx("digits_cnn", nodes, inits, 8)
+    flat_train, flat_test = x_train.reshape(len(x_train), 1, 8, 8), x_test.reshape(len(x_test), 1, 8, 8)
+    write("digits_cnn", model, flat_train[:300].reshape(300, 64), flat_test[:32])
+    write_test_rows("digits_cnn", x_test, y_test)
+
+
+def image_onnx(name, nodes, inits, side):
+    """A checked ONNX model of `nodes` from a [batch, 1, side, side] image to 10 logits."""
     graph = helper.make_graph(
-        nodes, "digits_cnn",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 1, 8, 8])],
+        nodes, name,
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 1, side, side])],
         [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 10])],
         inits)
     model = helper.make_model(graph, producer_name="verdict-train", opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 8
     onnx.checker.check_model(model)
-    flat_train, flat_test = x_train.reshape(len(x_train), 1, 8, 8), x_test.reshape(len(x_test), 1, 8, 8)
-    write("digits_cnn", model, flat_train[:300].reshape(300, 64), flat_test[:32])
-    np.savetxt(os.path.join(OUT, "digits_cnn.test.csv"), np.column_stack([x_test.reshape(len(x_test), 64), y_test]),
-               delimiter=",", fmt="%.6g", header=",".join([f"x{i}" for i in range(64)] + ["label"]), comments="")
+    return model
+
+
+def write_test_rows(name, x, y):
+    """NAME.test.csv: the held-out inputs (flattened) with their labels."""
+    x = x.reshape(len(x), -1)
+    np.savetxt(os.path.join(OUT, f"{name}.test.csv"), np.column_stack([x, y]), delimiter=",", fmt="%.6g",
+               header=",".join([f"x{i}" for i in range(x.shape[1])] + ["label"]), comments="")
 
 
 def upsample28(x):
@@ -452,8 +464,7 @@ def digits_1m():
     print(f"digits_1m: {params} parameters, float test accuracy {mlp.score(x_test, y_test):.2%} "
           f"on {len(x_test)} held-out images")
     write("digits_1m", gemm_onnx("digits_1m", sklearn_layers(mlp), 784), x_train[:300], x_test[:32])
-    np.savetxt(os.path.join(OUT, "digits_1m.test.csv"), np.column_stack([x_test, y_test]), delimiter=",",
-               fmt="%.6g", header=",".join([f"x{i}" for i in range(784)] + ["label"]), comments="")
+    write_test_rows("digits_1m", x_test, y_test)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -574,17 +585,8 @@ def digits_lenet():
         helper.make_node("Gemm", ["relu3", "fc2.weight", "fc2.bias"], ["output"], name="/fc2/Gemm",
                          alpha=1.0, beta=1.0, transB=1),
     ]
-    graph = helper.make_graph(
-        nodes, "digits_lenet",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 1, 28, 28])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 10])],
-        inits)
-    model = helper.make_model(graph, producer_name="verdict-train", opset_imports=[helper.make_opsetid("", OPSET)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    write("digits_lenet", model, x_train[:300], x_test[:32].reshape(-1, 1, 28, 28))
-    np.savetxt(os.path.join(OUT, "digits_lenet.test.csv"), np.column_stack([x_test, y_test]), delimiter=",",
-               fmt="%.6g", header=",".join([f"x{i}" for i in range(784)] + ["label"]), comments="")
+    write("digits_lenet", image_onnx("digits_lenet", nodes, inits, 28), x_train[:300], x_test[:32].reshape(-1, 1, 28, 28))
+    write_test_rows("digits_lenet", x_test, y_test)
 
 
 def corpus():

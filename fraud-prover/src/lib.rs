@@ -241,10 +241,9 @@ fn verify_tiles(args: &VerifyArgs, model: Model, proof: &SegmentProof) -> crate:
         tiled::{verify_tiled, TileKeys, TiledModel},
         tiles::TilePlan,
     };
-    // A private model's tiles are one block each (their count depends on its dimensions only).
-    let private_tiles = TilePlan::dense(&model)?.len();
     let tiled = TiledModel::new(model)?;
-    let steps = if proof.mode == "tiled" { tiled.steps() } else { private_tiles };
+    // A private model's tiles are one block each (their count depends on its dimensions only).
+    let steps = if proof.mode == "tiled" { tiled.steps() } else { TilePlan::dense(tiled.model())?.len() };
     let commitment: Commitment = match (&args.commitment, proof.mode.as_str()) {
         (Some(c), _) => c.parse().map_err(|e| Error::usage(format!("--commitment: {e}")))?,
         (None, "tiled") => tiled.commitment(),

@@ -338,15 +338,14 @@ impl TilePlan {
             }
             let (row_blocks, col_blocks) = (layer.out_dim.div_ceil(TILE_ROWS), layer.in_dim.div_ceil(TILE_COLS));
             for row_block in 0..row_blocks {
-                let zero = zero_blocks(layer, row_block);
+                let zero = sparse.then(|| zero_blocks(layer, row_block));
                 let mut col_block = 0;
                 while col_block < col_blocks {
                     // The zero blocks after this one, up to the end of the sponge's rate block.
                     let mut span = 1;
-                    while sparse
-                        && col_block + span < col_blocks
+                    while col_block + span < col_blocks
                         && (4 + col_block + span) % 8 != 0
-                        && zero[col_block + span]
+                        && zero.as_ref().is_some_and(|z| z[col_block + span])
                     {
                         span += 1;
                     }
