@@ -36,16 +36,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .position(|a| a == "--keys")
         .and_then(|i| args.get(i + 1))
         .map_or_else(|| PathBuf::from(".verdict/keys"), PathBuf::from);
+    let loading = Instant::now();
     let model = if model_arg.ends_with(".json") {
         Model::load(model_arg)?
     } else {
         let dims: Vec<usize> = model_arg.split('-').map(str::parse).collect::<Result<_, _>>()?;
         synthetic_mlp(&dims, 1)
     };
+    let load_s = loading.elapsed().as_secs_f64();
+    let tiling = Instant::now();
     let tiled = TiledModel::new(model)?;
+    let tiling_s = tiling.elapsed().as_secs_f64();
     let model = tiled.model();
     let input: Vec<i8> = (0..model.input.len).map(|i| ((i * 37) % 255) as i8).map(|v| v.max(-127)).collect();
+    let tracing = Instant::now();
     let run = tiled.run(&input)?;
+    let trace_s = tracing.elapsed().as_secs_f64();
 
     let started = Instant::now();
     let (keys, origin) = TileKeys::load_or_setup(&KeySource::InsecureTest, Some(&keys_dir))?;
@@ -69,8 +75,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let verify_s = verifying.elapsed().as_secs_f64();
     let (constraints, variables, nonzeros) = keys.shape_size();
     println!(
-        "{{\"model\":\"{}\",\"weights\":{},\"tiles\":{steps},\"mode\":\"{mode}\",\"steps\":{},\"keys\":\"{key_phase}\",\
-         \"key_s\":{key_s:.2},\"prove_s\":{prove_s:.2},\"witness_s\":{:.2},\"fold_s\":{:.2},\"compress_s\":{:.2},\
+        "{{\"model\":\"{}\",\"weights\":{},\"tiles\":{steps},\"mode\":\"{mode}\",\"steps\":{},\"load_s\":{load_s:.2},\"tiling_s\":{tiling_s:.2},\"trace_s\":{trace_s:.2},\
+         \"keys\":\"{key_phase}\",\"key_s\":{key_s:.2},\"prove_s\":{prove_s:.2},\"witness_s\":{:.2},\"fold_s\":{:.2},\"compress_s\":{:.2},\
          \"verify_s\":{verify_s:.3},\"total_s\":{:.2},\"peak_mb\":{:.0},\"constraints\":{constraints},\
          \"variables\":{variables},\"nonzeros\":{nonzeros},\"proof_bytes\":{}}}",
         model.name,

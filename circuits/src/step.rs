@@ -148,7 +148,8 @@ impl Blinding {
     /// The blinded layer commitments of `model`.
     pub fn layer_commitments(&self, model: &Model) -> Result<Vec<Fr>> {
         let blinds = self.elements(model)?;
-        Ok(model.layers.iter().zip(blinds).enumerate().map(|(i, (l, b))| layer_commitment(i, l, b)).collect())
+        use rayon::prelude::*;
+        Ok(model.layers.par_iter().zip(blinds).enumerate().map(|(i, (l, b))| layer_commitment(i, l, b)).collect())
     }
 
     /// The blinded model commitment (what a private model registers).

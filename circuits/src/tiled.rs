@@ -18,8 +18,11 @@
 //! transcript's context is the layer prover's, with `C`: `[C, request_id_hi, request_id_lo,
 //! from, to]`.
 //!
-//! Not yet wired into the protocol: the contracts and the services still bisect and prove over
-//! layers (`crate::prover`).
+//! A model registered by its tiled commitment is disputed over its tiles: the services bisect
+//! and prove over them (`verdict-runtime`'s registry, `fraud-prover prove --tiles`), and
+//! `NovaVerifier.sol` checks the tile commitments' range proof against the registered `C` as
+//! [`verify_tiled`] does. A model registered by its plain commitment is proven over layers
+//! (`crate::prover`).
 
 use std::{
     ops::Range,
@@ -36,7 +39,8 @@ use crate::{
     },
     tile::{TileCircuit, TILE_CIRCUIT_VERSION},
     tiles::{
-        synthetic_mlp, tile_commitment, tile_commitments, tile_params, tiled_trace, TilePlan, TileState, TiledTrace,
+        blinded_tile_commitments, synthetic_mlp, tile_commitments, tile_params, tiled_trace, TilePlan, TileState,
+        TiledTrace,
     },
     Commitment, Error, Fr, Model, Trace, TraceTree,
 };
@@ -137,8 +141,7 @@ impl TiledModel {
     pub fn new(model: Model) -> Result<Self, ProofError> {
         model.validate()?;
         let plan = TilePlan::new(&model)?;
-        let tiles = tile_commitments(&model, &plan);
-        let leaf0 = model.commitment();
+        let (tiles, leaf0) = rayon::join(|| tile_commitments(&model, &plan), || model.commitment());
         let commitment = tiled_commitment(leaf0, &tiles);
         Ok(Self { blindings: vec![Fr::ZERO; plan.len()], model, plan, tiles, leaf0, commitment })
     }
@@ -152,9 +155,11 @@ impl TiledModel {
         let plan = TilePlan::dense(&model)?;
         let layers = blinding.elements(&model)?;
         let blindings: Vec<Fr> = plan.tiles.iter().map(|s| tile_blinding(layers[s.layer], s.index)).collect();
-        let tiles: Vec<Fr> =
-            plan.tiles.iter().zip(&blindings).map(|(s, b)| tile_commitment(s, &tile_params(&model, s), *b)).collect();
-        let leaf0 = blinding.model_commitment(&model)?;
+        let (tiles, leaf0) = rayon::join(
+            || blinded_tile_commitments(&model, &plan, |s| blindings[s.index]),
+            || blinding.model_commitment(&model),
+        );
+        let leaf0 = leaf0?;
         let commitment = tiled_commitment(leaf0, &tiles);
         Ok(Self { model, plan, blindings, tiles, leaf0, commitment })
     }

@@ -262,13 +262,18 @@ pub fn model_commitment_with(model: &Model, layers: &[Fr]) -> Fr {
 impl Model {
     /// The unblinded commitment of every layer (public weights).
     pub fn layer_commitments(&self) -> Vec<Commitment> {
-        self.layers.iter().enumerate().map(|(i, l)| Commitment::from_field(layer_commitment(i, l, Fr::ZERO))).collect()
+        self.unblinded_layers().into_iter().map(Commitment::from_field).collect()
     }
 
     /// The public model commitment (unblinded layers).
     pub fn commitment(&self) -> Commitment {
-        let layers: Vec<Fr> = self.layers.iter().enumerate().map(|(i, l)| layer_commitment(i, l, Fr::ZERO)).collect();
-        Commitment::from_field(model_commitment_with(self, &layers))
+        Commitment::from_field(model_commitment_with(self, &self.unblinded_layers()))
+    }
+
+    /// The unblinded layer commitments, hashed in parallel (one sponge a layer).
+    fn unblinded_layers(&self) -> Vec<Fr> {
+        use rayon::prelude::*;
+        self.layers.par_iter().enumerate().map(|(i, l)| layer_commitment(i, l, Fr::ZERO)).collect()
     }
 
     /// The step commitments z_0..z_L of a trace of this model.

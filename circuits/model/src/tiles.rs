@@ -326,7 +326,8 @@ impl TilePlan {
         for (l, layer) in model.layers.iter().enumerate() {
             if let Some(t) = &layer.table {
                 return Err(Error::Model(format!(
-                    "layer {l}: {} by table; tiled proofs take ReLU and linear layers only (prove it by layers)",
+                    "layer {l}: {} by table; tiled proofs take ReLU and linear layers only (prove it by layers, or import \
+                     it with --piecewise-linear)",
                     t.function.name()
                 )));
             }
@@ -622,24 +623,42 @@ pub struct TiledTrace {
 
 /// The tiled trace of `model` on the engine's `trace` (its activations); z_0 is the input's
 /// commitment salted with `salt` (zero: the plain z_0 of a public input).
+///
+/// The states follow one another; their commitments (three permutations each, most of the work)
+/// are computed in parallel after.
 pub fn tiled_trace(model: &Model, plan: &TilePlan, trace: &crate::Trace, salt: Fr) -> TiledTrace {
+    use rayon::prelude::*;
     let z0 = crate::salted_input_commitment(&trace.steps[0], salt);
-    let mut states = vec![TileState::initial(z0)];
-    let mut commitments = vec![z0];
+    let mut states = Vec::with_capacity(plan.len() + 1);
+    states.push(TileState::initial(z0));
     for spec in &plan.tiles {
         let params = tile_params(model, spec);
         let state = states.last().expect("the initial state");
         let step = apply(model, spec, &params, state, &trace.steps[spec.layer], salt);
-        let z = if spec.last() { step.state.write[1] } else { step.state.commitment() };
-        commitments.push(z);
         states.push(step.state);
     }
+    let mut commitments = Vec::with_capacity(plan.len() + 1);
+    commitments.push(z0);
+    commitments.par_extend(plan.tiles.par_iter().zip(&states[1..]).map(|(spec, state)| {
+        if spec.last() {
+            state.write[1]
+        } else {
+            state.commitment()
+        }
+    }));
     TiledTrace { states, commitments }
 }
 
 /// The tile commitments of `model` (public: blinding 0).
 pub fn tile_commitments(model: &Model, plan: &TilePlan) -> Vec<Fr> {
-    plan.tiles.iter().map(|s| tile_commitment(s, &tile_params(model, s), Fr::ZERO)).collect()
+    blinded_tile_commitments(model, plan, |_| Fr::ZERO)
+}
+
+/// The tile commitments of `model`, tile `t` blinded with `blinding(spec)`, computed in
+/// parallel.
+pub fn blinded_tile_commitments(model: &Model, plan: &TilePlan, blinding: impl Fn(&TileSpec) -> Fr + Sync) -> Vec<Fr> {
+    use rayon::prelude::*;
+    plan.tiles.par_iter().map(|s| tile_commitment(s, &tile_params(model, s), blinding(s))).collect()
 }
 
 /// A synthetic MLP of the given widths (`dims[0]` inputs, then each layer's outputs) with
