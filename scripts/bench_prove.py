@@ -17,7 +17,8 @@ witness + folds + final proof; verify is a fresh `fraud-prover verify` process.
     scripts/bench_prove.sh --tiles    # the tiled prover at model sizes users bring
 
 With --tiles, for each model (shipped names, or `mlp-64-128-10`-style widths: a seeded random
-float MLP written to ONNX here and imported with `oracle model import`) it runs, each in its own
+float MLP written to ONNX here and imported with `oracle model import`; `sigmoid-` and `tanh-`
+ones with `--piecewise-linear`, the form tiles prove) it runs, each in its own
 process, Verdict's one-step dispute proof (the middle tile, keys loaded from the cache, included
 in the wall time) and its whole-inference proof (every tile folded), with the tiled prover of
 `circuits/examples/tiles.rs`, and EZKL `fixed` on the same ONNX file and input.
@@ -315,7 +316,9 @@ def tiles_rows(args, work):
     for name in args.models or TILE_MODELS:
         onnx_path, csv_path = sources(name, work)
         model = work / f"{name}.model.json"
-        subprocess.run([args.oracle, "model", "import", onnx_path, "--calibration", csv_path, "-o", model],
+        # Smooth activations are tiled in piecewise-linear form (EZKL proves them by lookup).
+        smooth = ["--piecewise-linear"] if name.startswith(("sigmoid-", "tanh-")) else []
+        subprocess.run([args.oracle, "model", "import", onnx_path, "--calibration", csv_path, "-o", model, *smooth],
                        check=True, capture_output=True)
         doc = json.loads(model.read_text())
         # Weights are a hex string (two digits a weight) or, in older files, an array.

@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 use verdict_circuits::{
-    accuracy, import_onnx_file, parse_input, quantize_with_report, Activation, Calibration, Commitment, Model,
-    Prediction,
+    accuracy, import_onnx_file, output_accuracy, parse_input, quantize_with_report, Activation, Calibration,
+    Commitment, Model, Prediction,
 };
 
 use crate::cli::ModelCommand;
@@ -12,14 +12,21 @@ use crate::cli::ModelCommand;
 /// Runs a model subcommand and returns its output text (JSON when asked).
 pub fn run_model_command(command: &ModelCommand) -> crate::Result<String> {
     match command {
-        ModelCommand::Import { onnx, calibration, output, name, task, json } => {
-            let mut float = import_onnx_file(onnx)?;
+        ModelCommand::Import { onnx, calibration, output, name, task, piecewise_linear, json } => {
+            let mut original = import_onnx_file(onnx)?;
             if let Some(name) = name {
-                float.name = name.clone();
+                original.name = name.clone();
             }
+            let float = match piecewise_linear {
+                Some(knots) => original.piecewise_linear(*knots)?,
+                None => original.clone(),
+            };
             let calibration = Calibration::load(calibration, float.input_dim)?;
             let (model, adjustments) = quantize_with_report(&float, &calibration, task.map(Into::into))?;
             let report = accuracy(&model, &float, &calibration)?;
+            // Against the model as exported, not its piecewise-linear form.
+            let against_original =
+                piecewise_linear.is_some().then(|| output_accuracy(&model, &original, &calibration)).transpose()?;
             model.save(output)?;
             let commitment = model.commitment();
             if *json {
@@ -29,6 +36,7 @@ pub fn run_model_command(command: &ModelCommand) -> crate::Result<String> {
                     "commitment": commitment,
                     "parameters": model.parameter_count(),
                     "report": report,
+                    "piecewise_linear": piecewise_linear.map(|knots| json!({ "knots": knots, "report": against_original })),
                     "adjustments": adjustments,
                 })
                 .to_string())
@@ -40,6 +48,9 @@ pub fn run_model_command(command: &ModelCommand) -> crate::Result<String> {
                     model.parameter_count(),
                     output.display()
                 );
+                if let (Some(knots), Some(r)) = (piecewise_linear, &against_original) {
+                    text.push_str(&format!("\npiecewise-linear ({knots} knots), against the original: {r}"));
+                }
                 for a in &adjustments {
                     text.push_str(&format!("\nadjusted: {a}"));
                 }

@@ -25,7 +25,7 @@ pub use commit::{
 };
 pub use engine::{argmax, clamp_int8, requantize, Prediction, Trace};
 pub use error::{Error, Result, SUPPORTED_OPS};
-pub use float::{FloatLayer, FloatModel};
+pub use float::{FloatLayer, FloatModel, Interpolant, DEFAULT_KNOTS, MAX_KNOTS};
 pub use input::{parse_input, InputValues};
 pub use model::{
     Activation, InputSpec, Layer, Model, Normalize, OutputSpec, Requant, Table, TableFunction, Task, ACC_BOUND,
@@ -41,7 +41,7 @@ pub mod onnx_proto {
     };
 }
 pub use quantize::{
-    accuracy, argmax_f64, layer_errors, parse_csv_row, quantize, quantize_with_report, AccuracyReport, Adjustment,
-    Calibration,
+    accuracy, argmax_f64, layer_errors, output_accuracy, parse_csv_row, quantize, quantize_with_report, AccuracyReport,
+    Adjustment, Calibration,
 };
 pub use trace_tree::{range_proof_len, range_root, trace_leaf, trace_node, TraceTree};

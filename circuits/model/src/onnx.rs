@@ -9,7 +9,7 @@ use std::{collections::HashMap, path::Path};
 use prost::Message;
 
 use crate::{
-    float::{FloatLayer, FloatModel},
+    float::{FloatLayer, FloatModel, Interpolant},
     model::{Normalize, TableFunction},
     Error, Result,
 };
@@ -416,6 +416,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                             relu: false,
                             table: None,
                             exact: false,
+                            reach: None,
                         }
                     } else if rows == labels {
                         linear_head(node, width, labels, &at)?
@@ -831,8 +832,16 @@ fn expand_hinges(layer: &mut FloatLayer, h: &Hinges) -> Affine {
         weights.extend(layer.weights.iter().map(|w| (s * f64::from(*w)) as f32));
         bias.extend(layer.bias.iter().map(|b| (s * f64::from(*b) - t) as f32));
     }
-    *layer =
-        FloatLayer { in_dim: n, out_dim: h.hinges.len() * m, weights, bias, relu: true, table: None, exact: false };
+    *layer = FloatLayer {
+        in_dim: n,
+        out_dim: h.hinges.len() * m,
+        weights,
+        bias,
+        relu: true,
+        table: None,
+        exact: false,
+        reach: None,
+    };
     Affine {
         in_dim: h.hinges.len() * m,
         rows: (0..m).map(|i| h.hinges.iter().enumerate().map(|(j, (_, _, c))| (j * m + i, *c)).collect()).collect(),
@@ -851,22 +860,7 @@ fn finish(
 ) -> Result<FloatModel> {
     if let Some(p) = pending.take() {
         // A trailing pool or normalization is a layer of its own.
-        let mut weights = vec![0f32; p.rows.len() * p.in_dim];
-        for (r, row) in p.rows.iter().enumerate() {
-            for (i, k) in row {
-                weights[r * p.in_dim + i] = *k as f32;
-            }
-        }
-        let bias = p.offset.iter().map(|o| *o as f32).collect();
-        layers.push(FloatLayer {
-            in_dim: p.in_dim,
-            out_dim: p.rows.len(),
-            weights,
-            bias,
-            relu: false,
-            table: None,
-            exact: false,
-        });
+        layers.push(affine_layer(&p));
     }
     if layers.is_empty() {
         return Err(Error::graph("graph", "no MatMul, Gemm or Conv layer found"));
@@ -884,11 +878,90 @@ fn finish(
             relu: false,
             table: None,
             exact: false,
+            reach: None,
         });
     }
     let model = FloatModel { name: name.to_string(), input_dim, layers, normalize, input_scale };
     model.validate()?;
     Ok(model)
+}
+
+/// An affine map as a linear layer of its own.
+fn affine_layer(p: &Affine) -> FloatLayer {
+    let mut weights = vec![0f32; p.rows.len() * p.in_dim];
+    for (r, row) in p.rows.iter().enumerate() {
+        for (i, k) in row {
+            weights[r * p.in_dim + i] = *k as f32;
+        }
+    }
+    FloatLayer {
+        in_dim: p.in_dim,
+        out_dim: p.rows.len(),
+        weights,
+        bias: p.offset.iter().map(|o| *o as f32).collect(),
+        relu: false,
+        table: None,
+        exact: false,
+        reach: None,
+    }
+}
+
+impl FloatModel {
+    /// The model with each `Sigmoid` or `Tanh` layer in piecewise-linear form, so that it is a
+    /// ReLU network and can be proven by tiles: the layer becomes linear (its pre-activation
+    /// `z`, requantized no coarser than the function's saturation needs, see
+    /// [`FloatLayer::reach`]), followed by a ReLU layer of `K` hinges a unit (output `i·K + j` is
+    /// `relu(z_i − k_j)`), which the next layer reads through the slope changes `d_j`
+    /// ([`Interpolant`]). The functions are approximated (within 0.4% of their range at 16
+    /// knots), not computed: the quantized model's agreement with the original is what
+    /// [`crate::accuracy`] reports against it. A tree ensemble's comparisons, and a max pool
+    /// right after a smooth function, are refused.
+    pub fn piecewise_linear(&self, knots: usize) -> Result<FloatModel> {
+        let mut layers = Vec::with_capacity(self.layers.len() + 2);
+        // The map from the last hinges back to the `m` values `f(z)`.
+        let mut readout: Option<Affine> = None;
+        for (index, layer) in self.layers.iter().enumerate() {
+            let mut layer = match &readout {
+                Some(_) if layer.exact => {
+                    return Err(Error::Model(format!(
+                        "layer {index} is a max pool's exact tournament right after a smooth function: it has \
+                         no piecewise-linear form"
+                    )))
+                }
+                Some(p) => compose_before(layer, p),
+                None => layer.clone(),
+            };
+            readout = None;
+            let Some(function) = layer.table else {
+                layers.push(layer);
+                continue;
+            };
+            let f = Interpolant::new(function, knots).map_err(|e| Error::Model(format!("layer {index}: {e}")))?;
+            let (m, k) = (layer.out_dim, f.knots.len());
+            layer.table = None;
+            layer.reach = Some(function.saturation());
+            layers.push(layer);
+            let mut hinges = affine_layer(&Affine {
+                in_dim: m,
+                rows: (0..m * k).map(|r| vec![(r / k, 1.0)]).collect(),
+                offset: (0..m * k).map(|r| -f.knots[r % k]).collect(),
+            });
+            hinges.relu = true;
+            layers.push(hinges);
+            readout = Some(Affine {
+                in_dim: m * k,
+                rows: (0..m).map(|i| f.slopes.iter().enumerate().map(|(j, d)| (i * k + j, *d)).collect()).collect(),
+                offset: vec![f.offset; m],
+            });
+        }
+        if let Some(p) = readout {
+            // The smooth function was the last layer's: its values are the output.
+            layers.push(affine_layer(&p));
+        }
+        let model = FloatModel { layers, ..self.clone() };
+        model.validate()?;
+        Ok(model)
+    }
 }
 
 /// Element `i` of a constant broadcast over `width` values (one value, or one per element;
@@ -942,7 +1015,7 @@ fn linear_head(node: &NodeProto, width: usize, rows: usize, at: &str) -> Result<
         b if b.len() == rows => b,
         b => return Err(Error::graph(at, format!("expected {rows} intercepts, found {}", b.len()))),
     };
-    Ok(FloatLayer { in_dim: width, out_dim: rows, weights, bias, relu: false, table: None, exact: false })
+    Ok(FloatLayer { in_dim: width, out_dim: rows, weights, bias, relu: false, table: None, exact: false, reach: None })
 }
 
 /// Checks a node after a classifier's scores (`head`): it may turn them into a label or
@@ -1084,6 +1157,7 @@ fn dense(w: Matrix, width: usize, at: &str) -> Result<FloatLayer> {
         relu: false,
         table: None,
         exact: false,
+        reach: None,
     })
 }
 
@@ -1257,7 +1331,7 @@ fn conv_layer(
         Some(b) if b.len() == c_out => (0..out_dim).map(|o| b[o / (oh * ow)]).collect(),
         Some(b) => return Err(Error::graph(at, format!("expected {c_out} biases, found {}", b.len()))),
     };
-    Ok((FloatLayer { in_dim, out_dim, weights, bias, relu: false, table: None, exact: false }, out))
+    Ok((FloatLayer { in_dim, out_dim, weights, bias, relu: false, table: None, exact: false, reach: None }, out))
 }
 
 /// An `AveragePool` (or `GlobalAveragePool`, `global`) as a sparse linear map, and its output
@@ -1362,6 +1436,7 @@ fn max_pool(node: &NodeProto, input: Spatial, global: bool, at: &str) -> Result<
             relu: true,
             table: None,
             exact: true,
+            reach: None,
         });
         in_dim = out_dim;
     }
@@ -1416,7 +1491,7 @@ fn compose_after(p: &Affine, layer: &FloatLayer) -> FloatLayer {
         }
         bias.push(b as f32);
     }
-    FloatLayer { in_dim: n, out_dim: p.rows.len(), weights, bias, relu: false, table: None, exact: false }
+    FloatLayer { in_dim: n, out_dim: p.rows.len(), weights, bias, relu: false, table: None, exact: false, reach: None }
 }
 
 /// `layer` applied after `P`: `W' = W·P`, `b' = b + W·offset`.
@@ -1450,6 +1525,7 @@ fn compose_before(layer: &FloatLayer, p: &Affine) -> FloatLayer {
         relu: layer.relu,
         table: layer.table,
         exact: layer.exact,
+        reach: layer.reach,
     }
 }
 

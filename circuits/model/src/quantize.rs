@@ -14,6 +14,9 @@
 //! - A hidden layer ending in `Sigmoid` or `Tanh` requantizes its pre-activation to int8 at
 //!   `s_q = min(max|pre|, saturation) / 127` and maps it through the function's table
 //!   ([`crate::model::Table`]) to int8 at 1/127, the next layer's input scale.
+//! - A hidden linear layer with a reach (the pre-activation of a smooth function's
+//!   piecewise-linear form, [`FloatModel::piecewise_linear`]) requantizes at
+//!   `min(max|y|, reach) / 127`: the int8 clamp is where the form turns flat.
 //! - The last layer keeps its int32 accumulators; output `o` reads as `acc · s_w[o] · s_in`.
 //!
 //! Every accumulator bound is checked (see [`Model::validate`]), so no intermediate can overflow.
@@ -336,14 +339,10 @@ pub fn quantize_with_report(
             let out_scale = match fl.table {
                 // q = acc exactly (multiplier 1): the step reads the accumulator's sign.
                 Some(TableFunction::Step) => acc_scales.iter().copied().fold(0.0f64, f64::max),
-                None => {
-                    let y_max = max_abs(&mut activations.iter().flat_map(|a| a[index].0.iter().copied()));
-                    if y_max == 0.0 {
-                        1.0
-                    } else {
-                        y_max / f64::from(INT8_MAX)
-                    }
-                }
+                None => activation_scale(
+                    max_abs(&mut activations.iter().flat_map(|a| a[index].0.iter().copied())),
+                    fl.reach,
+                ),
                 Some(f) => {
                     // Requantize the pre-activation to int8, no coarser than the calibration
                     // needs and no finer than where the function's int8 output stops changing.
@@ -397,8 +396,33 @@ pub fn quantize_with_report(
 
 /// Compares the quantized model with the float model on every calibration row.
 pub fn accuracy(model: &Model, float: &FloatModel, calibration: &Calibration) -> Result<AccuracyReport> {
-    let rows = calibration.rows.len();
     let layers = layer_errors(model, float, calibration)?;
+    output_report(model, float, calibration, layers)
+}
+
+/// Compares the quantized model's outputs with those of a float model whose layers are not its
+/// own (the original of a [`FloatModel::piecewise_linear`] form): the report without layer
+/// errors.
+pub fn output_accuracy(model: &Model, float: &FloatModel, calibration: &Calibration) -> Result<AccuracyReport> {
+    if float.output_dim() != model.output.scales.len() || float.input_dim != model.input.len {
+        return Err(Error::Model(format!(
+            "the float model maps {} inputs to {} outputs, the quantized one {} to {}",
+            float.input_dim,
+            float.output_dim(),
+            model.input.len,
+            model.output.scales.len()
+        )));
+    }
+    output_report(model, float, calibration, Vec::new())
+}
+
+fn output_report(
+    model: &Model,
+    float: &FloatModel,
+    calibration: &Calibration,
+    layers: Vec<f64>,
+) -> Result<AccuracyReport> {
+    let rows = calibration.rows.len();
     match model.task {
         Task::Classification => {
             let mut agree = 0;
@@ -459,7 +483,7 @@ pub fn layer_errors(model: &Model, float: &FloatModel, calibration: &Calibration
             vec![scales.last().map_or(model.input.scale, |p: &Vec<f64>| p[0]); out]
         } else {
             let y_max = max_abs(&mut floats.iter().flat_map(|a| a[l].iter().copied()));
-            vec![if y_max == 0.0 { 1.0 } else { y_max / f64::from(INT8_MAX) }; out]
+            vec![activation_scale(y_max, float.layers[l].reach); out]
         };
         scales.push(s);
     }
@@ -467,7 +491,10 @@ pub fn layer_errors(model: &Model, float: &FloatModel, calibration: &Calibration
     for (row, expected) in calibration.rows.iter().zip(&floats) {
         let trace = model.run(&model.quantize_input(row)?)?;
         for l in 0..n {
+            // A layer with a reach is compared where it matters: within it (the clamp holds the rest).
+            let reach = float.layers[l].reach.unwrap_or(f64::INFINITY);
             for ((q, e), s) in trace.steps[l + 1].iter().zip(&expected[l]).zip(&scales[l]) {
+                let e = e.clamp(-reach, reach);
                 let d = f64::from(*q) * s - e;
                 err[l] += d * d;
                 norm[l] += e * e;
@@ -492,6 +519,18 @@ pub fn layer_errors(model: &Model, float: &FloatModel, calibration: &Calibration
 }
 
 /// The largest |v|.
+/// A hidden activation's int8 scale: `max|y| / 127`, capped at `reach / 127` for a layer with a
+/// reach ([`crate::FloatLayer::reach`]: a piecewise-linear function's pre-activation, flat
+/// beyond it, where the int8 clamp holds); 1 for an all-zero activation.
+fn activation_scale(y_max: f64, reach: Option<f64>) -> f64 {
+    let y_max = reach.map_or(y_max, |r| if y_max == 0.0 { r } else { y_max.min(r) });
+    if y_max == 0.0 {
+        1.0
+    } else {
+        y_max / f64::from(INT8_MAX)
+    }
+}
+
 fn max_abs(it: &mut dyn Iterator<Item = f64>) -> f64 {
     it.fold(0.0f64, |m, v| m.max(v.abs()))
 }

@@ -288,6 +288,7 @@ pub(crate) fn tree_ensemble(node: &NodeProto, width: usize, classifier: bool, at
             relu: false,
             table: Some(TableFunction::Step),
             exact: false,
+            reach: None,
         },
         FloatLayer {
             in_dim: rows1,
@@ -297,6 +298,7 @@ pub(crate) fn tree_ensemble(node: &NodeProto, width: usize, classifier: bool, at
             relu: false,
             table: Some(TableFunction::Step),
             exact: false,
+            reach: None,
         },
         FloatLayer {
             in_dim: leaves.len(),
@@ -306,6 +308,7 @@ pub(crate) fn tree_ensemble(node: &NodeProto, width: usize, classifier: bool, at
             relu: false,
             table: None,
             exact: false,
+            reach: None,
         },
     ];
     let offset = center.iter().zip(&factor).map(|(c, k)| -c * k).collect();

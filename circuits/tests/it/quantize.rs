@@ -31,6 +31,7 @@ fn random_model(rng: &mut Rng, dims: &[usize]) -> FloatModel {
                 relu: l + 2 < dims.len(),
                 table: None,
                 exact: false,
+                reach: None,
             }
         })
         .collect();

@@ -89,6 +89,20 @@ fn the_tiles_of_a_convolution_are_satisfied() {
 }
 
 #[test]
+fn the_tiles_of_a_smooth_model_in_piecewise_linear_form_are_satisfied() {
+    // scikit-learn's logistic MLP (64-32-10) as a ReLU network: its pre-activation, 16 hinges a
+    // unit, and the output layer reading them. Every tile is satisfied, and the trace ends at the
+    // engine's output commitment.
+    let model = crate::piecewise::piecewise_corpus_model("mlp_logistic_digits");
+    let (trace, plan, tiled) = trace_of(&model, 6);
+    assert_eq!(model.layers.len(), 3);
+    assert_eq!(tiled.commitments[plan.len()], activation_commitment(plan.len(), trace.output(), 32));
+    for t in 0..plan.len() {
+        assert!(satisfied(circuit(&model, &plan, &tiled, &trace, t)), "tile {t} of {}", plan.len());
+    }
+}
+
+#[test]
 fn a_weight_outside_a_kernels_window_is_unsatisfied() {
     // The LeNet's first convolution (5×5, stride 2) lowered to a dense layer: a row reads 25 of
     // the 784 inputs. A tile of its middle claims its committed weights; a nonzero weight where the
@@ -257,6 +271,22 @@ fn tile_keys() -> &'static verdict_circuits::tiled::TileKeys {
             .unwrap()
             .0
     })
+}
+
+#[test]
+fn a_hinge_tile_of_a_smooth_model_is_proven_and_verified() {
+    // The tanh MLP in piecewise-linear form: a tile of its first layer of hinges (the ReLU
+    // layer that stands for tanh), proven alone as a one-step dispute would be.
+    use verdict_circuits::{prover::RequestId, tiled::TiledModel};
+    let tiled = TiledModel::new(crate::piecewise::piecewise_corpus_model("mlp_tanh_digits")).unwrap();
+    let run = tiled.run(&sample_input(tiled.model(), 8)).unwrap();
+    let t = tiled.plan().tiles.iter().position(|s| s.layer == 1).unwrap() + 1;
+    let keys = tile_keys();
+    let (proof, _) = tiled.prove(keys, RequestId::from_u64(9), &run, t..t + 1, |_| {}).unwrap();
+    tiled.verify(keys.verifier(), &proof).unwrap();
+    let mut other = proof.clone();
+    other.steps[1] = other.steps[0];
+    assert!(tiled.verify(keys.verifier(), &other).is_err(), "a claimed step output that is not the tile's");
 }
 
 #[test]

@@ -84,6 +84,54 @@ fn import_inspect_run_round_trip() {
 }
 
 #[test]
+fn smooth_activations_import_in_piecewise_linear_form_on_request() {
+    let cli = Cli::try_parse_from(["oracle", "model", "import", "m.onnx", "--calibration", "c.csv", "-o", "o.json"]);
+    let Top::Model(ModelCommand::Import { piecewise_linear, .. }) = cli.unwrap().command else { panic!("import") };
+    assert_eq!(piecewise_linear, None);
+    let cli = Cli::try_parse_from([
+        "oracle",
+        "model",
+        "import",
+        "m.onnx",
+        "--calibration",
+        "c",
+        "-o",
+        "o",
+        "--piecewise-linear",
+    ]);
+    let Top::Model(ModelCommand::Import { piecewise_linear, .. }) = cli.unwrap().command else { panic!("import") };
+    assert_eq!(piecewise_linear, Some(16));
+
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = models().join("corpus");
+    let (onnx, calib) = (corpus.join("mlp_tanh_digits.onnx"), corpus.join("mlp_tanh_digits.calibration.csv"));
+    let (table, form) = (dir.path().join("table.json"), dir.path().join("form.json"));
+    let by_table = json(&[&import_args(&onnx, &calib, &table)[..], &["--json"]].concat());
+    assert!(by_table["piecewise_linear"].is_null());
+    let doc = json(&[&import_args(&onnx, &calib, &form)[..], &["--piecewise-linear=12", "--json"]].concat());
+    assert_eq!(doc["piecewise_linear"]["knots"], 12);
+    let against = &doc["piecewise_linear"]["report"];
+    assert_eq!(against["task"], "classification");
+    assert!(against["agreement"].as_f64().unwrap() >= 0.97, "{doc}");
+    assert!(doc["report"]["agreement"].as_f64().unwrap() >= 0.97, "{doc}");
+    // Two tanh layers, each its pre-activation and 12 hinges a unit: more layers, no table.
+    let inspect = json(&["model", "inspect", form.to_str().unwrap(), "--json"]);
+    let table_layers =
+        json(&["model", "inspect", table.to_str().unwrap(), "--json"])["layers"].as_array().unwrap().len();
+    assert_eq!(inspect["layers"].as_array().unwrap().len(), table_layers + 2);
+    assert!(doc["parameters"].as_u64() > by_table["parameters"].as_u64());
+    let (ok, text, _) =
+        oracle(&import_args(&onnx, &calib, &form).iter().copied().chain(["--piecewise-linear"]).collect::<Vec<_>>());
+    assert!(ok && text.contains("piecewise-linear (16 knots), against the original: classification"), "{text}");
+
+    let (ok, _, err) = oracle(&[&import_args(&onnx, &calib, &form)[..], &["--piecewise-linear=70"]].concat());
+    assert!(!ok && err.contains("2 to 64 knots, not 70"), "{err}");
+    let (forest, forest_calib) = (corpus.join("forest_diabetes.onnx"), corpus.join("forest_diabetes.calibration.csv"));
+    let (ok, _, err) = oracle(&[&import_args(&forest, &forest_calib, &form)[..], &["--piecewise-linear"]].concat());
+    assert!(!ok && err.contains("no piecewise-linear form"), "{err}");
+}
+
+#[test]
 fn bad_files_and_inputs_fail_with_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let garbage = dir.path().join("garbage.onnx");
