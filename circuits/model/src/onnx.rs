@@ -936,7 +936,10 @@ impl FloatModel {
                 layers.push(layer);
                 continue;
             };
-            let f = Interpolant::new(function, knots).map_err(|e| Error::Model(format!("layer {index}: {e}")))?;
+            let f = Interpolant::new(function, knots).map_err(|e| match e {
+                Error::Model(m) => Error::Model(format!("layer {index}: {m} (prove the model by layers, without it)")),
+                e => e,
+            })?;
             let (m, k) = (layer.out_dim, f.knots.len());
             layer.table = None;
             layer.reach = Some(function.saturation());
