@@ -139,23 +139,23 @@ pub struct Interpolant {
 }
 
 impl Interpolant {
-    /// `function`'s interpolant on `knots` knots (at least 2); `Sigmoid` and `Tanh` only (a
-    /// tree's comparison is a step, not continuous).
+    /// `function`'s interpolant on `knots` knots (2 to [`MAX_KNOTS`]); `Sigmoid` and `Tanh` only
+    /// (a tree's comparison is a step, not continuous).
     pub fn new(function: TableFunction, knots: usize) -> Result<Self> {
-        let curvature = |z: f64| match function {
-            TableFunction::Sigmoid => {
-                let s = function.apply(z);
+        // |f''|.
+        let curvature = match function {
+            TableFunction::Sigmoid => |z: f64| {
+                let s = 1.0 / (1.0 + (-z).exp());
                 (s * (1.0 - s) * (1.0 - 2.0 * s)).abs()
-            }
-            TableFunction::Tanh => {
+            },
+            TableFunction::Tanh => |z: f64| {
                 let t = z.tanh();
                 (2.0 * t * (1.0 - t * t)).abs()
+            },
+            TableFunction::Step => {
+                return Err(Error::Model("a tree's comparisons have no piecewise-linear form (a step)".into()))
             }
-            TableFunction::Step => 0.0,
         };
-        if function == TableFunction::Step {
-            return Err(Error::Model("a tree's comparisons have no piecewise-linear form (a step)".into()));
-        }
         if !(2..=MAX_KNOTS).contains(&knots) {
             return Err(Error::Model(format!("a piecewise-linear form takes 2 to {MAX_KNOTS} knots, not {knots}")));
         }

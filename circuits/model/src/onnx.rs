@@ -913,8 +913,8 @@ impl FloatModel {
     /// [`FloatLayer::reach`]), followed by a ReLU layer of `K` hinges a unit (output `i·K + j` is
     /// `relu(z_i − k_j)`), which the next layer reads through the slope changes `d_j`
     /// ([`Interpolant`]). The functions are approximated (within 0.4% of their range at 16
-    /// knots), not computed: the quantized model's agreement with the original is what
-    /// [`crate::accuracy`] reports against it. A tree ensemble's comparisons, and a max pool
+    /// knots), not computed: [`crate::output_accuracy`] compares the quantized model with the
+    /// original. A tree ensemble's comparisons, and a max pool
     /// right after a smooth function, are refused.
     pub fn piecewise_linear(&self, knots: usize) -> Result<FloatModel> {
         let mut layers = Vec::with_capacity(self.layers.len() + 2);

@@ -518,7 +518,6 @@ pub fn layer_errors(model: &Model, float: &FloatModel, calibration: &Calibration
         .collect())
 }
 
-/// The largest |v|.
 /// A hidden activation's int8 scale: `max|y| / 127`, capped at `reach / 127` for a layer with a
 /// reach ([`crate::FloatLayer::reach`]: a piecewise-linear function's pre-activation, flat
 /// beyond it, where the int8 clamp holds); 1 for an all-zero activation.
@@ -531,6 +530,7 @@ fn activation_scale(y_max: f64, reach: Option<f64>) -> f64 {
     }
 }
 
+/// The largest |v|.
 fn max_abs(it: &mut dyn Iterator<Item = f64>) -> f64 {
     it.fold(0.0f64, |m, v| m.max(v.abs()))
 }
