@@ -17,13 +17,11 @@ pub fn run_model_command(command: &ModelCommand) -> crate::Result<String> {
             if let Some(name) = name {
                 original.name = name.clone();
             }
-            let float = match piecewise_linear {
-                Some(knots) => original.piecewise_linear(*knots)?,
-                None => original.clone(),
-            };
+            let form = piecewise_linear.map(|knots| original.piecewise_linear(knots)).transpose()?;
+            let float = form.as_ref().unwrap_or(&original);
             let calibration = Calibration::load(calibration, float.input_dim)?;
-            let (model, adjustments) = quantize_with_report(&float, &calibration, task.map(Into::into))?;
-            let report = accuracy(&model, &float, &calibration)?;
+            let (model, adjustments) = quantize_with_report(float, &calibration, task.map(Into::into))?;
+            let report = accuracy(&model, float, &calibration)?;
             // Against the model as exported, not its piecewise-linear form.
             let against_original =
                 piecewise_linear.is_some().then(|| output_accuracy(&model, &original, &calibration)).transpose()?;

@@ -921,17 +921,16 @@ impl FloatModel {
         // The map from the last hinges back to the `m` values `f(z)`.
         let mut readout: Option<Affine> = None;
         for (index, layer) in self.layers.iter().enumerate() {
-            let mut layer = match &readout {
+            let mut layer = match readout.take() {
                 Some(_) if layer.exact => {
                     return Err(Error::Model(format!(
                         "layer {index} is a max pool's exact tournament right after a smooth function: it has \
                          no piecewise-linear form"
                     )))
                 }
-                Some(p) => compose_before(layer, p),
+                Some(p) => compose_before(layer, &p),
                 None => layer.clone(),
             };
-            readout = None;
             let Some(function) = layer.table else {
                 layers.push(layer);
                 continue;
@@ -961,7 +960,13 @@ impl FloatModel {
             // The smooth function was the last layer's: its values are the output.
             layers.push(affine_layer(&p));
         }
-        let model = FloatModel { layers, ..self.clone() };
+        let model = FloatModel {
+            name: self.name.clone(),
+            input_dim: self.input_dim,
+            layers,
+            normalize: self.normalize.clone(),
+            input_scale: self.input_scale,
+        };
         model.validate()?;
         Ok(model)
     }
