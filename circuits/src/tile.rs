@@ -12,6 +12,14 @@
 //! weights and inputs, 32-bit digits of biases, multipliers and accumulators), so an opening is
 //! unique; the flags are booleans, the slots one-hot and the shift and the valid rows
 //! thermometers, so the tile commitment cannot encode a step the engine would not take.
+//!
+//! Across tiles, the state's read position binds the order: a tile starts a row block's input
+//! sponge exactly when none is open (`first_col = 1 - open`; the model's first tile opens none,
+//! and starts its layer's output sponge), its lanes are one run from the state's next lane (lane
+//! 4 after a fresh header) that contains its own slot, and the sponge permutes exactly when the
+//! run reaches lane 7 or the row block ends. So each lane of the layer input is read once, in
+//! order, and the element a tile multiplies is the input's, even under tile commitments that a
+//! private model's owner chose.
 
 use ff::{Field, PrimeField};
 use nova_snark::frontend::{num::AllocatedNum, Circuit, ConstraintSystem, SynthesisError, Variable};
@@ -28,8 +36,10 @@ use crate::{
 
 /// The tile circuit's revision (part of the key cache's names).
 /// 2: the tile count in the word, and as z_L's step index. 3: a private input's salt. 4: a tile
-/// reads the zero-weight column blocks after its own (its lanes, in the tile commitment).
-pub const TILE_CIRCUIT_VERSION: u32 = 4;
+/// reads the zero-weight column blocks after its own (its lanes, in the tile commitment). 5: the
+/// state's read position (`open`, `next`): lanes start where the last tile's ended, and may
+/// begin before the tile's own block.
+pub const TILE_CIRCUIT_VERSION: u32 = 5;
 
 /// Public inputs of a tile step: `[t, z_t, z_{t+1}, T_t]`.
 pub const TILE_IO_LEN: usize = 4;
@@ -351,9 +361,12 @@ impl Circuit<Fr> for TileCircuit {
         }
         let [layer, in_dim, out_dim, tiles] = [&dim_nums[0], &dim_nums[1], &dim_nums[2], &dim_nums[3]];
         let word = word.materialize(cs.namespace(|| "word"))?;
-        // The input sponge's lanes the tile reads: a run of lanes that starts at the read slot.
+        // The input sponge's lanes the tile reads: one run of lanes, containing the read slot, that
+        // starts at the state's next lane (checked once the state is opened).
         let mut lanes = Vec::with_capacity(8);
         let mut lanes_word = Num::zero();
+        // The run's starts (a lane read after one not read): exactly one, at the start lane.
+        let (mut starts, mut start_lane) = (Num::zero(), Num::zero());
         for (j, on) in self.lanes.iter().enumerate() {
             let mut cs = cs.namespace(|| format!("read lane {j}"));
             let lane = Num::var(bit(cs.namespace(|| "bit"), *on)?, Some(if *on { Fr::ONE } else { Fr::ZERO }));
@@ -361,15 +374,17 @@ impl Circuit<Fr> for TileCircuit {
             let slot = &flags.read_slot[j];
             // slot_j · (1 - lane_j) = 0: the slot's lane is read.
             cs.enforce(|| "the slot is read", |z| z + &slot.lc, |z| z + CS::one() - &lane.lc, |z| z);
-            // A run starts only at the slot: lane_j · (1 - lane_{j-1}) · (1 - slot_j) = 0.
+            // lane_j · (1 - lane_{j-1}): a run starts at lane j.
             let start = match j {
                 0 => lane.clone(),
                 _ => product(cs.namespace(|| "starts"), &lane, &one.add_scaled(-Fr::ONE, &lanes[j - 1]))?,
             };
-            cs.enforce(|| "a run starts at the slot", |z| z + &start.lc, |z| z + CS::one() - &slot.lc, |z| z);
+            starts = starts.add_scaled(Fr::ONE, &start);
+            start_lane = start_lane.add_scaled(Fr::from(j as u64), &start);
             lanes.push(lane);
         }
         let lanes_word = lanes_word.materialize(cs.namespace(|| "lanes"))?;
+        equal(cs.namespace(|| "one run of lanes"), &starts, &one);
         let read_tag = var(cs.namespace(|| "read tag"), spec.read_tag())?;
         let write_tag = var(cs.namespace(|| "write tag"), spec.write_tag())?;
 
@@ -423,12 +438,21 @@ impl Circuit<Fr> for TileCircuit {
             acc_in.push(d.add_constant::<CS>(-offset31));
             acc_in_digits.push(d);
         }
+        // The read position: whether a row block's input sponge is open, and its next lane.
+        let open_in =
+            Num::var(bit(cs.namespace(|| "open in"), self.state.open)?, Some(Fr::from(u64::from(self.state.open))));
+        let (_, next_in) = digits(cs.namespace(|| "next lane in"), self.state.next as u128, 3)?;
+        let position_in = next_in.add_scaled(Fr::from(8u64), &open_in);
+        let position_at = Fr::from(2u64).pow_vartime([crate::tiles::STATE_POSITION_BIT]);
         let mut state_in = vec![x.clone()];
         state_in.extend(read_in.iter().cloned());
         state_in.extend(write_in.iter().cloned());
         state_in.extend(pack(cs.namespace(|| "pack acc in"), &acc_in_digits, 32)?);
-        // The state before tile 0 is not opened: its accumulators must be zero (elsewhere a row
-        // block's first tile reads the zeros its predecessor left).
+        let last_in = state_in.len() - 1;
+        state_in[last_in] = state_in[last_in].add_scaled(position_at, &position_in);
+        // The state before tile 0 is not opened: its accumulators must be zero, and so its
+        // position (no sponge open; elsewhere a row block's first tile reads the zeros its
+        // predecessor left).
         let zero_acc = crate::pack(std::iter::repeat_n(0, TILE_ROWS), 32);
         let acc_at = state_in.len() - zero_acc.len();
         for (k, c) in zero_acc.iter().enumerate() {
@@ -440,6 +464,19 @@ impl Circuit<Fr> for TileCircuit {
             );
         }
         let h_in = poseidon_circuit::hash(cs.namespace(|| "state in"), &state_in)?;
+        // A row block's sponge starts exactly when none is open; the model's first tile also starts
+        // its layer's output sponge.
+        equal(
+            cs.namespace(|| "a row block starts when none is open"),
+            &flags.first_col,
+            &one.add_scaled(-Fr::ONE, &open_in),
+        );
+        equal_if(cs.namespace(|| "the first tile starts a layer"), &flags.first, &flags.layer_start, &one);
+        // The run starts at the next lane, or at lane 4 after a fresh header:
+        // s = next + first_col · (4 - next).
+        let fresh = product(cs.namespace(|| "first_col * next"), &flags.first_col, &next_in)?;
+        let start = next_in.add_scaled(Fr::from(4u64), &flags.first_col).add_scaled(-Fr::ONE, &fresh);
+        equal(cs.namespace(|| "the run starts at the next lane"), &start_lane, &start);
         let opened = select(cs.namespace(|| "z_in select"), &flags.first, &x, &h_in)?;
         equal(cs.namespace(|| "z_in opens"), &opened, z_in);
 
@@ -476,6 +513,14 @@ impl Circuit<Fr> for TileCircuit {
         }
         let permuted = poseidon_circuit::permute(cs.namespace(|| "read permutation"), &read)?;
         let read = select_all(cs.namespace(|| "read permutes"), &flags.read_permutes, &permuted, &read)?;
+        // It permutes exactly when the run reaches lane 7 or the row block ends; the next tile
+        // reads from the lane after the run, or from a fresh block (0).
+        let both = product(cs.namespace(|| "lane 7 and last col"), &lanes[7], &flags.last_col)?;
+        let permutes = lanes[7].add_scaled(Fr::ONE, &flags.last_col).add_scaled(-Fr::ONE, &both);
+        equal(cs.namespace(|| "the read permutes at a block's end"), &flags.read_permutes, &permutes);
+        let end = lanes.iter().fold(start.clone(), |s, lane| s.add_scaled(Fr::ONE, lane));
+        let next_out =
+            product(cs.namespace(|| "next lane out"), &end, &one.add_scaled(-Fr::ONE, &flags.read_permutes))?;
 
         // The products, on the accumulators.
         let mut acc = Vec::with_capacity(TILE_ROWS);
@@ -631,6 +676,10 @@ impl Circuit<Fr> for TileCircuit {
         state_out.extend(read.iter().cloned());
         state_out.extend(write.iter().cloned());
         state_out.extend(pack(cs.namespace(|| "pack acc out"), &acc_out_digits, 32)?);
+        // The position after: open until the row block's last tile.
+        let position_out = next_out.add_scaled(Fr::from(8u64), &not_last_col);
+        let last_out = state_out.len() - 1;
+        state_out[last_out] = state_out[last_out].add_scaled(position_at, &position_out);
         let h_out = poseidon_circuit::hash(cs.namespace(|| "state out"), &state_out)?;
         let closed = select(cs.namespace(|| "z_out select"), &flags.last, &write[1], &h_out)?;
         equal(cs.namespace(|| "z_out closes"), &closed, z_out);

@@ -26,6 +26,11 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum ModelCommand {
     /// Import an ONNX MLP, quantize it from a calibration set, and write a Verdict model file.
+    ///
+    /// Each hidden layer's units are ordered by the input blocks they read, so that a tiled
+    /// proof takes fewer tiles (a convolution's units come grouped by position, all channels
+    /// together): the outputs are the model's, a hidden layer's values (`model run --trace`)
+    /// come in that order.
     Import {
         /// The ONNX file.
         onnx: PathBuf,

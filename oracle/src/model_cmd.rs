@@ -18,7 +18,8 @@ pub fn run_model_command(command: &ModelCommand) -> crate::Result<String> {
                 original.name = name.clone();
             }
             let form = piecewise_linear.map(|knots| original.piecewise_linear(knots)).transpose()?;
-            let float = form.as_ref().unwrap_or(&original);
+            // Hidden units in the order that tiles best (the same function).
+            let float = &form.as_ref().unwrap_or(&original).clone().ordered_for_tiles();
             let calibration = Calibration::load(calibration, float.input_dim)?;
             let (model, adjustments) = quantize_with_report(float, &calibration, task.map(Into::into))?;
             let report = accuracy(&model, float, &calibration)?;

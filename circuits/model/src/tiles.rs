@@ -8,12 +8,13 @@
 //! column tile adds the bias, applies ReLU and requantization (or keeps the int32 accumulators
 //! of the last layer) and writes the block's outputs.
 //!
-//! **Sparse layers.** A tile also reads, without products, the column blocks after its own whose
+//! **Sparse layers.** A tile also reads, without products, the column blocks around its own whose
 //! weights in its row block are all zero, as long as they fall in the same rate block of the
-//! input sponge (its **span**, [`TileSpec::span`]): their packed elements go into the sponge's
-//! next lanes. A lowered convolution reads a band of its input in each row block (the kernel's
-//! window), so most of its blocks are zero and its tiles are about halved (`digits_lenet`: 601
-//! blocks, 330 tiles); a dense layer's tiles are its blocks. A private model is tiled one block a
+//! input sponge (its **lead** before its own block and its **span** from it, [`TileSpec::lead`],
+//! [`TileSpec::span`]): their packed elements go into the sponge's lanes around its own. A lowered convolution reads a band of its input in each row block (the kernel's
+//! window), so most of its blocks are zero and its tiles are fewer than half (`digits_lenet`: 601
+//! blocks, 227 tiles, with its units grouped by position at import,
+//! [`crate::FloatModel::ordered_for_tiles`]); a dense layer's tiles are its blocks. A private model is tiled one block a
 //! tile ([`TilePlan::dense`]), so that its tile count, which the registry holds, does not show
 //! where its weights are zero.
 //!
@@ -27,13 +28,19 @@
 //! - `write`: the sponge state of hashing the layer's output, one packed element (one row
 //!   block) at a time; after the layer's last tile its output is the layer's output commitment,
 //!   the next layer's `x`;
-//! - `acc`: the row block's partial accumulators.
+//! - `acc`: the row block's partial accumulators;
+//! - `open` and `next`: whether a row block's input sponge is open, and its next lane to read.
+//!   A tile's lanes must start at `next` (at lane 4, after the header, when no sponge is open,
+//!   and only then may the tile start one), so every row block reads each lane of its input
+//!   exactly once, in order: a tile cannot restart a sponge midway or read a lane that another
+//!   tile also reads, which would leave the element it multiplies free (a private model's tile
+//!   commitments are the owner's to choose).
 //!
 //! The sponge is the commitment hash itself ([`crate::poseidon_hash`]: a width-9 Poseidon
 //! sponge absorbing eight elements a permutation), so the activation commitments are exactly
 //! the plain ones: z_0 is the input commitment and z_L the output commitment that the contracts
 //! compute (z_L's header names step L, the tile count, as the registry's step count does).
-//! Between them z_t is `H(x, read, write, pack(acc))`.
+//! Between them z_t is `H(x, read, write, pack(acc) with next + 8 · open in the last element)`.
 //!
 //! A tile's parameters (its weights, the row block's biases and multipliers) and its place in
 //! the model (the flags of [`TileSpec`]) are bound by its **tile commitment**
@@ -97,10 +104,14 @@ pub struct TileSpec {
     pub out_dim: usize,
     /// Column blocks of the layer.
     pub col_blocks: usize,
-    /// Column blocks the tile reads into the input sponge: its own, then the blocks after it whose
-    /// weights in the row block are all zero, within one rate block of the sponge (at least 1,
-    /// at most `8 - read_slot`). Only its own block is multiplied.
+    /// Column blocks the tile reads into the input sponge from its own: its own, then the blocks
+    /// after it whose weights in the row block are all zero, within one rate block of the sponge
+    /// (at least 1, at most `8 - read_slot`). Only its own block is multiplied.
     pub span: usize,
+    /// Column blocks the tile reads before its own, all of whose weights in the row block are
+    /// zero: from the start of its rate block (or of the row block) when it multiplies the
+    /// first block there with a weight, else 0.
+    pub lead: usize,
     /// Row blocks of the layer.
     pub row_blocks: usize,
     /// The model's tile count.
@@ -124,9 +135,10 @@ impl TileSpec {
         self.index + 1 == self.tiles
     }
 
-    /// The first column block of its row block: the accumulators and the input sponge restart.
+    /// The tile reads its row block's first column block: the accumulators and the input sponge
+    /// restart.
     pub fn first_col(&self) -> bool {
-        self.col_block == 0
+        self.col_block == self.lead
     }
 
     /// The tile reads the last column block: the row block's outputs are finished and written.
@@ -136,7 +148,7 @@ impl TileSpec {
 
     /// The layer's first tile: the output sponge starts.
     pub fn layer_start(&self) -> bool {
-        self.row_block == 0 && self.col_block == 0
+        self.row_block == 0 && self.first_col()
     }
 
     /// The layer's last tile: the output sponge's result is the next layer's input commitment.
@@ -149,9 +161,14 @@ impl TileSpec {
         (4 + self.col_block) % 8
     }
 
-    /// The input sponge's lanes this tile adds an element to: `read_slot .. read_slot + span`.
+    /// The input sponge's first lane this tile reads: `read_slot - lead`.
+    pub fn read_start(&self) -> usize {
+        self.read_slot() - self.lead
+    }
+
+    /// The input sponge's lanes this tile adds an element to: `read_start .. read_slot + span`.
     pub fn read_lanes(&self) -> [bool; 8] {
-        std::array::from_fn(|j| (self.read_slot()..self.read_slot() + self.span).contains(&j))
+        std::array::from_fn(|j| (self.read_start()..self.read_slot() + self.span).contains(&j))
     }
 
     /// The input sponge permutes after this tile's elements (a full block, or the last element).
@@ -340,32 +357,39 @@ impl TilePlan {
             let (row_blocks, col_blocks) = (layer.out_dim.div_ceil(TILE_ROWS), layer.in_dim.div_ceil(TILE_COLS));
             for row_block in 0..row_blocks {
                 let zero = sparse.then(|| zero_blocks(layer, row_block));
-                let mut col_block = 0;
-                while col_block < col_blocks {
-                    // The zero blocks after this one, up to the end of the sponge's rate block.
-                    let mut span = 1;
-                    while col_block + span < col_blocks
-                        && (4 + col_block + span) % 8 != 0
-                        && zero.as_ref().is_some_and(|z| z[col_block + span])
-                    {
-                        span += 1;
+                // The sponge's rate blocks of this input: the first holds 4 column blocks after
+                // the header, the others 8.
+                let mut start = 0;
+                while start < col_blocks {
+                    let end = (((4 + start) / 8 + 1) * 8 - 4).min(col_blocks);
+                    // Dense: a tile a block. Sparse: a tile a block with a weight, reading the
+                    // zero blocks after it, the first also those before it; a rate block without
+                    // a weight is read by one tile.
+                    let multiplied: Vec<usize> = match &zero {
+                        None => (start..end).collect(),
+                        Some(z) => (start..end).filter(|b| !z[*b]).collect(),
+                    };
+                    let multiplied = if multiplied.is_empty() { vec![start] } else { multiplied };
+                    for (k, col_block) in multiplied.iter().enumerate() {
+                        let next = multiplied.get(k + 1).copied().unwrap_or(end);
+                        tiles.push(TileSpec {
+                            index: tiles.len(),
+                            layer: l,
+                            row_block,
+                            col_block: *col_block,
+                            in_dim: layer.in_dim,
+                            out_dim: layer.out_dim,
+                            col_blocks,
+                            row_blocks,
+                            span: next - col_block,
+                            lead: if k == 0 { col_block - start } else { 0 },
+                            tiles: 0,
+                            last_layer: l == last,
+                            relu: layer.activation == Activation::Relu,
+                            shift,
+                        });
                     }
-                    tiles.push(TileSpec {
-                        index: tiles.len(),
-                        layer: l,
-                        row_block,
-                        col_block,
-                        in_dim: layer.in_dim,
-                        out_dim: layer.out_dim,
-                        col_blocks,
-                        row_blocks,
-                        span,
-                        tiles: 0,
-                        last_layer: l == last,
-                        relu: layer.activation == Activation::Relu,
-                        shift,
-                    });
-                    col_block += span;
+                    start = end;
                 }
             }
         }
@@ -465,13 +489,29 @@ pub struct TileState {
     pub write: [Fr; SPONGE_WIDTH],
     /// The row block's partial accumulators.
     pub acc: [i64; TILE_ROWS],
+    /// A row block's input sponge is open: its first tile has read, its last not yet.
+    pub open: bool,
+    /// The input sponge's next lane to read (0..8; 0 when no sponge is open).
+    pub next: usize,
 }
+
+/// Where `next + 8 · open` sits in the state's last packed accumulator element: after its
+/// `TILE_ROWS mod 7` accumulators of 32 bits.
+pub const STATE_POSITION_BIT: u64 = 32 * (TILE_ROWS % 7) as u64;
+const _: () = assert!(!TILE_ROWS.is_multiple_of(7) && STATE_POSITION_BIT + 4 <= 248, "room for the position");
 
 impl TileState {
     /// The state before tile 0: `x` is the input commitment z_0 (the sponges start at the first
     /// tile).
     pub fn initial(z0: Fr) -> Self {
-        Self { x: z0, read: [Fr::ZERO; SPONGE_WIDTH], write: [Fr::ZERO; SPONGE_WIDTH], acc: [0; TILE_ROWS] }
+        Self {
+            x: z0,
+            read: [Fr::ZERO; SPONGE_WIDTH],
+            write: [Fr::ZERO; SPONGE_WIDTH],
+            acc: [0; TILE_ROWS],
+            open: false,
+            next: 0,
+        }
     }
 
     /// The preimage of the state's commitment.
@@ -480,10 +520,13 @@ impl TileState {
         e.extend(self.read);
         e.extend(self.write);
         e.extend(pack(self.acc.iter().copied(), 32));
+        let position = Fr::from((self.next + 8 * usize::from(self.open)) as u64);
+        *e.last_mut().expect("the accumulators' elements") +=
+            Fr::from(2u64).pow_vartime([STATE_POSITION_BIT]) * position;
         e
     }
 
-    /// `H(x, read, write, pack(acc, 32))`: z_t of an inner step. It needs no domain tag: its
+    /// `H(x, read, write, pack(acc, 32) + 2^96 · (next + 8 · open))`: z_t of an inner step. It needs no domain tag: its
     /// length (24) is its own, and the position is bound by the tile commitment of the step.
     pub fn commitment(&self) -> Fr {
         poseidon_hash(&self.preimage())
@@ -542,13 +585,13 @@ fn column_block(input: &[i32], block: usize) -> [i32; TILE_COLS] {
     chunk
 }
 
-/// The packed elements the tile adds to the input sponge's eight lanes: at lane `read_slot + k`
-/// the element of column block `col_block + k` (`k < span`), zero elsewhere.
+/// The packed elements the tile adds to the input sponge's eight lanes: at lane `read_start + k`
+/// the element of column block `col_block - lead + k` (`k < lead + span`), zero elsewhere.
 pub fn read_elements(spec: &TileSpec, input: &[i32]) -> [Fr; 8] {
     let mut out = [Fr::ZERO; 8];
-    for k in 0..spec.span {
-        let chunk = column_block(input, spec.col_block + k);
-        out[spec.read_slot() + k] = pack(chunk.iter().map(|v| i64::from(*v)), 8)[0];
+    for k in 0..spec.lead + spec.span {
+        let chunk = column_block(input, spec.col_block - spec.lead + k);
+        out[spec.read_start() + k] = pack(chunk.iter().map(|v| i64::from(*v)), 8)[0];
     }
     out
 }
@@ -584,6 +627,10 @@ pub fn apply(
     if spec.read_permutes() {
         permute(&mut read);
     }
+    // The lane after the last one read, for the next tile; 0 once the sponge permuted (a full
+    // rate block, or the row block's end).
+    let lanes = spec.read_lanes().iter().filter(|l| **l).count();
+    let next = if spec.read_permutes() { 0 } else { spec.read_start() + lanes };
     let mut acc = if spec.first_col() { [0; TILE_ROWS] } else { state.acc };
     for (r, a) in acc.iter_mut().enumerate() {
         let row = &params.weights[r * TILE_COLS..(r + 1) * TILE_COLS];
@@ -609,7 +656,8 @@ pub fn apply(
             next_x = write[1];
         }
     }
-    TileStep { state: TileState { x: next_x, read, write, acc: next_acc }, acc }
+    let open = !spec.last_col();
+    TileStep { state: TileState { x: next_x, read, write, acc: next_acc, open, next }, acc }
 }
 
 /// A tiled trace: every tile's state, and the step commitments z_0..z_L.
@@ -624,28 +672,22 @@ pub struct TiledTrace {
 /// The tiled trace of `model` on the engine's `trace` (its activations); z_0 is the input's
 /// commitment salted with `salt` (zero: the plain z_0 of a public input).
 ///
-/// The states follow one another; their commitments (three permutations each, most of the work)
-/// are computed in parallel after.
+/// On one thread: the services compute it for every request on their async workers, where
+/// waiting for rayon's shared pool behind a proof that holds it would stall them (a million-weight
+/// model's trace takes 0.25 s so, 0.14 s on two cores).
 pub fn tiled_trace(model: &Model, plan: &TilePlan, trace: &crate::Trace, salt: Fr) -> TiledTrace {
-    use rayon::prelude::*;
     let z0 = crate::salted_input_commitment(&trace.steps[0], salt);
     let mut states = Vec::with_capacity(plan.len() + 1);
+    let mut commitments = Vec::with_capacity(plan.len() + 1);
     states.push(TileState::initial(z0));
+    commitments.push(z0);
     for spec in &plan.tiles {
         let params = tile_params(model, spec);
         let state = states.last().expect("the initial state");
         let step = apply(model, spec, &params, state, &trace.steps[spec.layer], salt);
+        commitments.push(if spec.last() { step.state.write[1] } else { step.state.commitment() });
         states.push(step.state);
     }
-    let mut commitments = Vec::with_capacity(plan.len() + 1);
-    commitments.push(z0);
-    commitments.par_extend(plan.tiles.par_iter().zip(&states[1..]).map(|(spec, state)| {
-        if spec.last() {
-            state.write[1]
-        } else {
-            state.commitment()
-        }
-    }));
     TiledTrace { states, commitments }
 }
 

@@ -8,6 +8,7 @@ mod folding;
 mod gadgets;
 mod model_format;
 mod onnx_errors;
+mod ordering;
 mod piecewise;
 mod poseidon;
 mod prove;

@@ -12,7 +12,8 @@ const MODELS: [&str; 6] = ["price_feed", "tictactoe", "digits", "digits_cnn", "d
 
 fn load(name: &str) -> (verdict_circuits::FloatModel, Calibration, Model) {
     let dir = models_dir();
-    let float = import_onnx_file(dir.join(format!("{name}.onnx"))).unwrap();
+    // As `oracle model import` takes it: hidden units ordered for tiles.
+    let float = import_onnx_file(dir.join(format!("{name}.onnx"))).unwrap().ordered_for_tiles();
     let calibration = Calibration::load(dir.join(format!("{name}.calibration.csv")), float.input_dim).unwrap();
     let model = Model::load(dir.join(format!("{name}.model.json"))).unwrap();
     (float, calibration, model)

@@ -1,7 +1,7 @@
 //! Tiles: the tiled trace ends at the engine's commitments on every shipped model and on
 //! synthetic ones, every tile step is satisfied, and every false claim (a wrong weight, a tile at
-//! another position, a skipped or repeated tile, a wrong partial output, a wrong padding value)
-//! leaves the tile circuit unsatisfied. The shape is the same for every model, and pinned.
+//! another position, a skipped or repeated tile, a wrong partial output, a wrong padding value,
+//! a lane read twice or a sponge restarted midway) leaves the tile circuit unsatisfied. The shape is the same for every model, and pinned.
 
 use ff::Field;
 use nova_snark::frontend::{util_cs::test_cs::TestConstraintSystem, Circuit};
@@ -9,7 +9,10 @@ use verdict_circuits::{
     activation_commitment,
     folding::shape_size_of,
     tile::TileCircuit,
-    tiles::{synthetic_mlp, tile_commitments, tile_params, tiled_trace, TileParams, TilePlan, TileState, TiledTrace},
+    tiles::{
+        apply, synthetic_mlp, tile_commitments, tile_params, tiled_trace, TileParams, TilePlan, TileSpec, TileState,
+        TiledTrace,
+    },
     Fr, Model,
 };
 
@@ -75,7 +78,7 @@ fn every_tile_of_a_small_model_is_satisfied() {
 fn the_tiles_of_a_convolution_are_satisfied() {
     // A CNN's convolution is a dense layer with a kernel's pattern of zeros: its tiles are
     // ordinary tiles, which also read the zero blocks after them. The 8×8 CNN's every fifth tile
-    // and the LeNet-style CNN's every 33rd (of 330), and each layer's ends. The LeNet's trace
+    // and the LeNet-style CNN's every 33rd (of 227), and each layer's ends. The LeNet's trace
     // ends at the engine's output commitment.
     for (name, every) in [("digits_cnn", 5), ("digits_lenet", 33)] {
         let model = shipped(name);
@@ -174,30 +177,37 @@ fn the_tile_shape_is_the_same_for_every_model_and_pinned() {
     assert!(sizes.windows(2).all(|w| w[0] == w[1]), "{sizes:?}");
     println!("tile shape (constraints, variables, nonzeros): {:?}", sizes[0]);
     assert!(sizes[0].2 <= 1 << 17, "MicroSpartan's N would double: {sizes:?}");
-    assert_eq!(sizes[0], (27142, 26951, 130165), "pinned: raise TILE_CIRCUIT_VERSION when the shape changes");
+    assert_eq!(sizes[0], (27146, 26958, 130222), "pinned: raise TILE_CIRCUIT_VERSION when the shape changes");
 }
 
 #[test]
 fn a_sparse_layer_reads_its_zero_blocks_without_products() {
-    // The LeNet's lowered convolutions: a tile reads the all-zero column blocks after its own, up
-    // to the end of the input sponge's rate block; each row block still reads every column block
-    // once, in order. A dense model's tiles are its blocks.
+    // The LeNet's lowered convolutions: a tile reads the all-zero column blocks before and after
+    // its own, within the input sponge's rate block; each row block still reads every column
+    // block once, in order. A dense model's tiles are its blocks.
     let dense = synthetic_mlp(&[100, 70, 40, 12], 7);
-    assert!(TilePlan::new(&dense).unwrap().tiles.iter().all(|s| s.span == 1));
+    assert!(TilePlan::new(&dense).unwrap().tiles.iter().all(|s| s.span == 1 && s.lead == 0));
     let model = shipped("digits_lenet");
     let plan = TilePlan::new(&model).unwrap();
     let blocks: usize = model.layers.iter().map(|l| l.out_dim.div_ceil(31) * l.in_dim.div_ceil(31)).sum();
     eprintln!("digits_lenet: {} tiles for {blocks} blocks", plan.len());
-    assert_eq!((blocks, plan.len()), (601, 330));
+    assert_eq!((blocks, plan.len()), (601, 227));
+    assert!(plan.tiles.iter().any(|s| s.lead > 0), "some tile reads zero blocks before its own");
     let mut next = 0;
     for spec in &plan.tiles {
-        assert_eq!(spec.col_block, next, "tile {}: column blocks in order, each once", spec.index);
+        assert_eq!(spec.col_block - spec.lead, next, "tile {}: column blocks in order, each once", spec.index);
         assert!(spec.span >= 1 && spec.read_slot() + spec.span <= 8, "tile {}: within a rate block", spec.index);
+        assert!(spec.lead <= spec.read_slot(), "tile {}: within a rate block", spec.index);
         let layer = &model.layers[spec.layer];
+        let read = |b: usize| (31 * b).min(layer.in_dim)..(31 * (b + 1)).min(layer.in_dim);
         for o in 31 * spec.row_block..(31 * (spec.row_block + 1)).min(layer.out_dim) {
-            let end = (31 * (spec.col_block + spec.span)).min(layer.in_dim);
-            let read_only = (31 * (spec.col_block + 1)).min(end)..end;
-            assert!(layer.row(o)[read_only].iter().all(|w| *w == 0), "tile {}: a read block has a weight", spec.index);
+            for b in (spec.col_block - spec.lead..spec.col_block + spec.span).filter(|b| *b != spec.col_block) {
+                assert!(
+                    layer.row(o)[read(b)].iter().all(|w| *w == 0),
+                    "tile {}: a read block has a weight",
+                    spec.index
+                );
+            }
         }
         next = if spec.last_col() { 0 } else { spec.col_block + spec.span };
     }
@@ -212,44 +222,132 @@ fn unsatisfied(c: TileCircuit) -> Option<String> {
 
 #[test]
 fn the_lanes_a_tile_reads_are_bound() {
+    // The LeNet's tiles read zero blocks before and after their own. Each way of claiming other
+    // lanes, under a tile commitment recomputed for them, fails the constraint named, on the
+    // first tile where it applies.
     let model = shipped("digits_lenet");
     let (trace, plan, tiled) = trace_of(&model, 6);
-    // A tile that reads zero blocks after its own, and one that also ends its row block.
-    // (Both with a lane before the slot, to be claimed.)
-    let inner = plan.tiles.iter().find(|s| s.span >= 3 && s.read_slot() > 0 && !s.last_col());
-    let closing = plan.tiles.iter().find(|s| s.span >= 2 && s.read_slot() > 0 && s.last_col());
-    let (inner, closing) = (inner.expect("an inner tile of span 3").index, closing.expect("a closing tile").index);
-    for t in [inner, closing] {
+    // (what, whether it applies to a tile, its lanes, the constraint).
+    type Variant = (&'static str, fn(&TileSpec) -> bool, fn(&TileSpec) -> [bool; 8], &'static str);
+    let variants: [Variant; 5] = [
+        (
+            "the slot not read",
+            |s| s.lead + s.span >= 2,
+            |s| {
+                let mut l = s.read_lanes();
+                l[s.read_slot()] = false;
+                l
+            },
+            "the slot is read",
+        ),
+        (
+            "a gap",
+            |s| s.span >= 3,
+            |s| {
+                let mut l = s.read_lanes();
+                l[s.read_slot() + 1] = false;
+                l
+            },
+            "one run of lanes",
+        ),
+        (
+            "a lane before the next one",
+            |s| s.read_start() > 0,
+            |s| {
+                let mut l = s.read_lanes();
+                l[s.read_start() - 1] = true;
+                l
+            },
+            "the run starts at the next lane",
+        ),
+        (
+            "the next lane skipped",
+            |s| s.lead >= 1,
+            |s| {
+                let mut l = s.read_lanes();
+                l[s.read_start()] = false;
+                l
+            },
+            "the run starts at the next lane",
+        ),
+        (
+            "no permutation at the block's end",
+            |s| s.read_slot() + s.span == 8 && s.span >= 2 && !s.last_col(),
+            |s| {
+                let mut l = s.read_lanes();
+                l[7] = false;
+                l
+            },
+            "the read permutes at a block's end",
+        ),
+    ];
+    for (what, applies, lanes, constraint) in variants {
+        let spec = plan.tiles.iter().find(|s| applies(s)).unwrap_or_else(|| panic!("no tile for {what}"));
+        let t = spec.index;
         let at = || circuit(&model, &plan, &tiled, &trace, t);
-        let spec = &plan.tiles[t];
-        let slot = spec.read_slot();
         assert_eq!(unsatisfied(at()), None);
-        // Another element in a read lane after the slot: the sponge state, or x, no longer opens.
-        let wrong = unsatisfied(at().with_read(|e| e[slot + 1] += Fr::ONE)).expect("a wrong read element");
-        let expected = if spec.last_col() { "the input read is x" } else { "z_out" };
-        assert!(wrong.contains(expected), "tile {t}: {wrong}");
-        // Lanes other than a run from the slot, even under a matching tile commitment.
-        let run = spec.read_lanes();
-        let mut without_slot = run;
-        without_slot[slot] = false;
-        let mut gap = run;
-        gap[slot + 1] = false;
-        let mut before = run;
-        before[slot - 1] = true;
-        for (what, lanes, constraint) in [
-            ("the slot not read", without_slot, "the slot is read"),
-            ("a gap", gap, "a run starts at the slot"),
-            ("a lane before the slot", before, "a run starts at the slot"),
-        ] {
-            if lanes == run || (what == "a gap" && spec.span < 3) {
-                continue;
-            }
-            let found = unsatisfied(at().with_lanes(lanes)).unwrap_or_else(|| panic!("tile {t}: {what} satisfied"));
-            assert!(found.contains(constraint), "tile {t}, {what}: {found}");
-        }
+        let found = unsatisfied(at().with_lanes(lanes(spec))).unwrap_or_else(|| panic!("tile {t}: {what} satisfied"));
+        assert!(found.contains(constraint), "tile {t}, {what}: {found}");
         // The honest lanes under a recomputed commitment are satisfied (the hook changes nothing else).
-        assert_eq!(unsatisfied(at().with_lanes(run)), None);
+        assert_eq!(unsatisfied(at().with_lanes(spec.read_lanes())), None);
     }
+    // Another element in a read lane after the slot: the sponge state, or x, no longer opens.
+    for closing in [false, true] {
+        let spec = plan.tiles.iter().find(|s| s.span >= 2 && s.last_col() == closing).unwrap();
+        let wrong =
+            circuit(&model, &plan, &tiled, &trace, spec.index).with_read(|e| e[spec.read_slot() + 1] += Fr::ONE);
+        let found = unsatisfied(wrong).expect("a wrong read element");
+        assert!(found.contains(if closing { "the input read is x" } else { "z_out" }), "tile {}: {found}", spec.index);
+    }
+}
+
+#[test]
+fn a_row_block_reads_each_lane_of_its_input_once_in_order() {
+    // Tile commitments a private model's owner could choose, each well formed alone, chained
+    // from the honest states of a dense 200-input layer (row block 0: column blocks 0..7 on lanes
+    // 4, 5, 6, 7, then 0, 1, 2). None can be proven: each would leave the element a tile
+    // multiplies free, or skip the layer input's check.
+    let model = synthetic_mlp(&[200, 33, 10], 3);
+    let (trace, plan, tiled) = trace_of(&model, 2);
+    let input = &trace.steps[0];
+    let build = |spec: &TileSpec, state: &TileState| {
+        TileCircuit::new(&model, spec, tile_params(&model, spec), Fr::ZERO, state, input, Fr::ZERO)
+    };
+    let state = |t: usize| tiled.states[t].clone();
+    assert_eq!((state(1).open, state(1).next, state(7).open), (true, 5, false));
+    // Two tiles reading lane 5: tile 0 also reads block 1, then tile 1 reads it again (the two
+    // elements would only have to sum to the input's).
+    let mut wide = plan.tiles[0].clone();
+    wide.span = 2;
+    let after = apply(&model, &wide, &tile_params(&model, &wide), &state(0), input, Fr::ZERO).state;
+    assert_eq!(after.next, 6);
+    assert_eq!(unsatisfied(build(&wide, &state(0))), None, "the wider tile alone is well formed");
+    let again = &plan.tiles[1];
+    let found = unsatisfied(build(again, &after)).expect("lane 5 read twice");
+    assert!(found.contains("the run starts at the next lane"), "{found}");
+    // ... with the position it would need, the state no longer opens z_in.
+    let mut forged = after.clone();
+    forged.next = 5;
+    let c = build(again, &forged);
+    let io = *c.io();
+    let found = unsatisfied(c.with_io([io[0], after.commitment(), io[2], io[3]])).expect("a forged position");
+    assert!(found.contains("z_in opens"), "{found}");
+    // A sponge restarted midway (tile 2 claims the row block's start, reading blocks 0..3 again).
+    let mut restart = plan.tiles[2].clone();
+    restart.lead = 2;
+    assert!(restart.first_col());
+    let found = unsatisfied(build(&restart, &state(2))).expect("a restart midway");
+    assert!(found.contains("a row block starts when none is open"), "{found}");
+    // The model's first tile must start a row block, and a layer.
+    let mut inner = plan.tiles[1].clone();
+    inner.index = 0;
+    let found = unsatisfied(build(&inner, &state(0))).expect("a first tile inside a row block");
+    assert!(found.contains("a row block starts when none is open"), "{found}");
+    let mut second_row_block = plan.tiles[7].clone();
+    assert!(second_row_block.first_col() && !second_row_block.layer_start());
+    second_row_block.index = 0;
+    let found = unsatisfied(build(&second_row_block, &state(0))).expect("a first tile in a second row block");
+    assert!(found.contains("the first tile starts a layer"), "{found}");
 }
 
 #[test]
@@ -371,14 +469,14 @@ fn private_tiles_are_blinded_and_proofs_check_against_the_blinded_commitments_on
 
 #[test]
 fn a_private_models_tile_count_depends_on_its_dimensions_only() {
-    // Public: the LeNet's tiles read its zero blocks (330 tiles). Private: one block a tile (601),
+    // Public: the LeNet's tiles read its zero blocks (227 tiles). Private: one block a tile (601),
     // so the registered tile count says nothing of where the hidden weights are zero; the
     // private tiled trace still ends at the output commitment as step 601.
     use verdict_circuits::{step::Blinding, tiled::TiledModel};
     let model = shipped("digits_lenet");
     let private = TiledModel::private(model.clone(), &Blinding::random(&model)).unwrap();
-    assert_eq!((TiledModel::new(model.clone()).unwrap().steps(), private.steps()), (330, 601));
-    assert!(private.plan().tiles.iter().all(|s| s.span == 1));
+    assert_eq!((TiledModel::new(model.clone()).unwrap().steps(), private.steps()), (227, 601));
+    assert!(private.plan().tiles.iter().all(|s| s.span == 1 && s.lead == 0));
     let run = private.run(&sample_input(&model, 2)).unwrap();
     let z_l = activation_commitment(601, run.trace.output(), 32);
     assert_eq!(run.tiled.commitments[601], z_l);

@@ -236,14 +236,16 @@ pub async fn serve_until(args: ServeArgs, shutdown: impl std::future::Future<Out
     let app = api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     // The API runs on threads of its own, its socket on their I/O driver: a burst of chain jobs
     // (a block's requests, each writing to the store) cannot hold up its answers.
-    let api_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(API_THREADS)
-        .thread_name("verdict-api")
-        .enable_all()
-        .build()
-        .map_err(|source| Error::Io { what: "cannot start the API's threads".into(), source })?;
+    let api_runtime = ApiRuntime(Some(
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(API_THREADS)
+            .thread_name("verdict-api")
+            .enable_all()
+            .build()
+            .map_err(|source| Error::Io { what: "cannot start the API's threads".into(), source })?,
+    ));
     let listener = listener.into_std().map_err(|source| Error::Io { what: "the API's socket".into(), source })?;
-    let server = api_runtime.spawn(async move {
+    let server = api_runtime.handle().spawn(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
@@ -257,7 +259,7 @@ pub async fn serve_until(args: ServeArgs, shutdown: impl std::future::Future<Out
     let _ = chain.await;
     let _ = feeds.await;
     let served = server.await;
-    api_runtime.shutdown_background();
+    drop(api_runtime);
     match served {
         Ok(served) => served.map_err(|source| Error::Io { what: "the API server failed".into(), source })?,
         Err(e) => tracing::error!("the API task panicked: {e}"),
@@ -267,3 +269,21 @@ pub async fn serve_until(args: ServeArgs, shutdown: impl std::future::Future<Out
 
 /// The API's own worker threads.
 const API_THREADS: usize = 4;
+
+/// The API's runtime, shut down in the background when dropped: the service's future may be
+/// dropped on an async thread (a task aborted mid-flight), where dropping a runtime would panic.
+struct ApiRuntime(Option<tokio::runtime::Runtime>);
+
+impl ApiRuntime {
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0.as_ref().expect("the runtime lives until dropped").handle()
+    }
+}
+
+impl Drop for ApiRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
