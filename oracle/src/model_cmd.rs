@@ -18,14 +18,18 @@ pub fn run_model_command(command: &ModelCommand) -> crate::Result<String> {
                 original.name = name.clone();
             }
             let form = piecewise_linear.map(|knots| original.piecewise_linear(knots)).transpose()?;
-            // Hidden units in the order that tiles best (the same function).
-            let float = &form.as_ref().unwrap_or(&original).clone().ordered_for_tiles();
+            // Hidden units in the order that tiles best (the same function); the model as exported
+            // is kept only to report a piecewise-linear form against.
+            let (float, original) = match form {
+                Some(form) => (form.ordered_for_tiles(), Some(original)),
+                None => (original.ordered_for_tiles(), None),
+            };
             let calibration = Calibration::load(calibration, float.input_dim)?;
-            let (model, adjustments) = quantize_with_report(float, &calibration, task.map(Into::into))?;
-            let report = accuracy(&model, float, &calibration)?;
+            let (model, adjustments) = quantize_with_report(&float, &calibration, task.map(Into::into))?;
+            let report = accuracy(&model, &float, &calibration)?;
             // Against the model as exported, not its piecewise-linear form.
             let against_original =
-                piecewise_linear.is_some().then(|| output_accuracy(&model, &original, &calibration)).transpose()?;
+                original.as_ref().map(|original| output_accuracy(&model, original, &calibration)).transpose()?;
             model.save(output)?;
             let commitment = model.commitment();
             if *json {

@@ -11,12 +11,13 @@
 //! **Sparse layers.** A tile also reads, without products, the column blocks around its own whose
 //! weights in its row block are all zero, as long as they fall in the same rate block of the
 //! input sponge (its **lead** before its own block and its **span** from it, [`TileSpec::lead`],
-//! [`TileSpec::span`]): their packed elements go into the sponge's lanes around its own. A lowered convolution reads a band of its input in each row block (the kernel's
-//! window), so most of its blocks are zero and its tiles are fewer than half (`digits_lenet`: 601
-//! blocks, 227 tiles, with its units grouped by position at import,
-//! [`crate::FloatModel::ordered_for_tiles`]); a dense layer's tiles are its blocks. A private model is tiled one block a
-//! tile ([`TilePlan::dense`]), so that its tile count, which the registry holds, does not show
-//! where its weights are zero.
+//! [`TileSpec::span`]): their packed elements go into the sponge's lanes around its own. A
+//! lowered convolution reads a band of its input in each row block (the kernel's window), so
+//! most of its blocks are zero and its tiles are fewer than half (`digits_lenet`: 601 blocks,
+//! 227 tiles, with its units grouped by position at import,
+//! [`crate::FloatModel::ordered_for_tiles`]); a dense layer's tiles are its blocks. A private
+//! model is tiled one block a tile ([`TilePlan::dense`]), so that its tile count, which the
+//! registry holds, does not show where its weights are zero.
 //!
 //! What a tile reads and writes is carried from step to step by the **tile state** (its
 //! commitment is z_t, see [`TileState::commitment`]):
