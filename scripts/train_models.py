@@ -42,6 +42,9 @@ Models:
               units and its Softmax/ArgMax/ZipMap tail, a PyTorch-style binary classifier ending in
               Sigmoid) and ones it must refuse by name, each with
               onnxruntime's outputs on held-back rows (circuits/tests/it/corpus.rs).
+  exporters   only the corpus's exporter patterns (PyTorch's dynamic flatten and Dropout, Keras'
+              NHWC transposes, Pad, Sub/Div, grouped and dilated convolutions, LogSoftmax, Elu,
+              Selu, Softplus, Gelu and SiLU), merged into models/corpus/corpus.json.
 
 `python3 scripts/train_models.py digits_cnn` retrains only the models named.
 """
@@ -793,6 +796,136 @@ def corpus():
     np.savetxt(os.path.join(out, "maxpool_cnn.calibration.csv"), images[:300], delimiter=",", fmt="%.7g")
     manifest.append({"name": "maxpool_cnn", "kind": "classifier"})
     print("  corpus: maxpool_cnn (classifier: Conv, Relu, MaxPool)")
+    exporter_patterns(out, manifest)
+    with open(os.path.join(out, "corpus.json"), "w") as f:
+        json.dump(manifest, f, indent=1)
+        f.write("\n")
+
+
+def exporter_patterns(out, manifest):
+    """Graphs as other exporters write them (PyTorch's dynamic flatten and Dropout, Keras'
+    NHWC transposes, explicit Pad, Sub/Div normalization, grouped and dilated convolutions,
+    Squeeze/Unsqueeze, LogSoftmax), with seeded random weights: each is checked against
+    onnxruntime on held-back rows, a regressor to its one output, a classifier by label."""
+    rng = np.random.default_rng(12)
+
+    def w(*shape, scale=0.4):
+        return numpy_helper.from_array(rng.normal(0, scale, shape).astype(np.float32))
+
+    def save(name, nodes, inits, input_shape, kind, x, opset=OPSET):
+        for i, (key, t) in enumerate(inits):
+            t.name = key
+        graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("input", TensorProto.FLOAT, input_shape)],
+                                  [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", None])],
+                                  [t for _, t in inits])
+        onx = helper.make_model(graph, producer_name="verdict-train", opset_imports=[helper.make_opsetid("", opset)])
+        onx.ir_version = 8
+        onnx.checker.check_model(onx)
+        path = os.path.join(out, f"{name}.onnx")
+        onnx.save(onx, path)
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        shape = [1] + [d for d in input_shape[1:]]
+        y = np.concatenate([sess.run(None, {"input": r.reshape(shape).astype(np.float32)})[0].reshape(1, -1)
+                            for r in x[300:]])
+        doc = {"inputs": x[300:].astype(np.float32).astype(float).tolist()}
+        if kind == "classifier":
+            doc["labels"] = [int(v) for v in y.argmax(1)]
+        else:
+            doc["outputs"] = y.astype(float).tolist()
+        with open(os.path.join(out, f"{name}.heldout.json"), "w") as f:
+            json.dump(doc, f)
+            f.write("\n")
+        np.savetxt(os.path.join(out, f"{name}.calibration.csv"), x[:300].astype(np.float32), delimiter=",", fmt="%.7g")
+        manifest.append({"name": name, "kind": kind})
+        print(f"  corpus: {name} ({kind})")
+
+    node = helper.make_node
+    images = (load_digits().data / 16.0)[:400]
+    vectors = rng.uniform(-2.0, 2.0, (400, 10))
+    vectors[0], vectors[1] = 2.0, -2.0
+    i64 = lambda v: numpy_helper.from_array(np.array(v, np.int64))
+    # PyTorch's x.view(x.size(0), -1) on an image, then Linear, ReLU, Dropout, Linear.
+    save("torch_view_dropout", [
+        node("Shape", ["input"], ["shape"]), node("Gather", ["shape", "zero"], ["batch"], axis=0),
+        node("Unsqueeze", ["batch", "axis0"], ["batch1"]), node("Concat", ["batch1", "minus1"], ["flat_shape"], axis=0),
+        node("Reshape", ["input", "flat_shape"], ["flat"]),
+        node("Gemm", ["flat", "fc1.weight", "fc1.bias"], ["fc1"], transB=1), node("Relu", ["fc1"], ["relu1"]),
+        node("Dropout", ["relu1", "ratio"], ["drop1"]),
+        node("Gemm", ["drop1", "fc2.weight", "fc2.bias"], ["output"], transB=1)],
+        [("zero", i64(0)), ("axis0", i64([0])), ("minus1", i64([-1])), ("ratio", numpy_helper.from_array(np.array(0.5, np.float32))),
+         ("fc1.weight", w(24, 64)), ("fc1.bias", w(24, scale=0.1)), ("fc2.weight", w(1, 24)), ("fc2.bias", w(1, scale=0.1))],
+        ["batch", 1, 8, 8], "regressor", images.reshape(400, 64))
+    # Normalization as Sub and Div nodes, Keras-style MatMul/Add layers, a LogSoftmax head.
+    save("sub_div_logsoftmax", [
+        node("Sub", ["input", "mean"], ["centered"]), node("Div", ["centered", "std"], ["scaled"]),
+        node("MatMul", ["scaled", "dense.kernel"], ["mm1"]), node("Add", ["mm1", "dense.bias"], ["fc1"]),
+        node("Relu", ["fc1"], ["relu1"]),
+        node("MatMul", ["relu1", "dense_1.kernel"], ["mm2"]), node("Add", ["mm2", "dense_1.bias"], ["logits"]),
+        node("LogSoftmax", ["logits"], ["output"], axis=1)],
+        [("mean", w(10, scale=0.5)), ("std", numpy_helper.from_array((rng.uniform(0.5, 2.0, 10)).astype(np.float32))),
+         ("dense.kernel", w(10, 16)), ("dense.bias", w(16, scale=0.1)), ("dense_1.kernel", w(16, 4)),
+         ("dense_1.bias", w(4, scale=0.1))],
+        ["batch", 10], "classifier", vectors)
+    # Keras/tf2onnx: an NHWC input transposed to NCHW, Conv, Relu, transposed back before the
+    # flatten (so the dense layer reads NHWC order).
+    save("keras_nhwc_conv", [
+        node("Transpose", ["input"], ["nchw"], perm=[0, 3, 1, 2]),
+        node("Conv", ["nchw", "conv.kernel", "conv.bias"], ["conv"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        node("Relu", ["conv"], ["relu"]), node("Transpose", ["relu"], ["nhwc"], perm=[0, 2, 3, 1]),
+        node("Reshape", ["nhwc", "flat_shape"], ["flat"]),
+        node("MatMul", ["flat", "dense.kernel"], ["mm"]), node("Add", ["mm", "dense.bias"], ["output"])],
+        [("conv.kernel", w(3, 1, 3, 3)), ("conv.bias", w(3, scale=0.1)), ("flat_shape", i64([-1, 192])),
+         ("dense.kernel", w(192, 1, scale=0.5)), ("dense.bias", w(1, scale=0.1))],
+        ["batch", 8, 8, 1], "regressor", images.reshape(400, 64))
+    # An explicit reflect Pad, a dilated conv, a depthwise conv (group = channels) and a constant
+    # Pad before it, a global average pool, Squeeze of the pooled [1, C, 1, 1].
+    save("pad_dilated_depthwise", [
+        node("Pad", ["input", "pads1"], ["padded1"], mode="reflect"),
+        node("Conv", ["padded1", "conv1.weight", "conv1.bias"], ["conv1"], kernel_shape=[3, 3], dilations=[2, 2]),
+        node("Relu", ["conv1"], ["relu1"]),
+        node("Pad", ["relu1", "pads2"], ["padded2"]),
+        node("Conv", ["padded2", "conv2.weight", "conv2.bias"], ["conv2"], kernel_shape=[3, 3], group=4),
+        node("Relu", ["conv2"], ["relu2"]), node("GlobalAveragePool", ["relu2"], ["pool"]),
+        node("Squeeze", ["pool", "axes"], ["squeezed"]),
+        node("Gemm", ["squeezed", "fc.weight", "fc.bias"], ["output"], transB=1)],
+        [("pads1", i64([0, 0, 2, 2, 0, 0, 2, 2])), ("conv1.weight", w(4, 1, 3, 3)), ("conv1.bias", w(4, scale=0.1)),
+         ("pads2", i64([0, 0, 1, 1, 0, 0, 1, 1])), ("conv2.weight", w(4, 1, 3, 3)), ("conv2.bias", w(4, scale=0.1)),
+         ("axes", i64([2, 3])), ("fc.weight", w(1, 4, scale=20.0)), ("fc.bias", w(1, scale=0.1))],
+        ["batch", 1, 8, 8], "regressor", images.reshape(400, 64))
+    # Gemm's alpha and beta, an Unsqueeze/Squeeze pair, a flat input reshaped to an image for a
+    # grouped convolution (2 groups).
+    save("reshape_grouped_conv", [
+        node("Reshape", ["input", "image_shape"], ["image"]),
+        node("Conv", ["image", "conv.weight"], ["conv"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+        node("Relu", ["conv"], ["relu"]),
+        node("Conv", ["relu", "grouped.weight", "grouped.bias"], ["grouped"], kernel_shape=[3, 3], group=2),
+        node("Relu", ["grouped"], ["relu2"]), node("Flatten", ["relu2"], ["flat"]),
+        node("Unsqueeze", ["flat", "axis2"], ["column"]), node("Squeeze", ["column", "axis2"], ["row"]),
+        node("Gemm", ["row", "fc.weight", "fc.bias"], ["output"], transB=1, alpha=0.5, beta=2.0)],
+        [("image_shape", i64([1, 1, 8, 8])), ("conv.weight", w(4, 1, 3, 3)), ("grouped.weight", w(6, 2, 3, 3)),
+         ("grouped.bias", w(6, scale=0.1)), ("axis2", i64([2])), ("fc.weight", w(1, 24, scale=2.0)), ("fc.bias", w(1, scale=0.1))],
+        ["batch", 64], "regressor", images.reshape(400, 64))
+    # Unbounded smooth activations between two layers (imported in piecewise-linear form):
+    # Elu, Selu, Softplus, Gelu (opset 20) and SiLU as PyTorch exports it (Sigmoid, then Mul).
+    for act, opset in [("Elu", OPSET), ("Selu", OPSET), ("Softplus", OPSET), ("Gelu", 20), ("Silu", OPSET)]:
+        between = ([node("Sigmoid", ["fc1"], ["gate"]), node("Mul", ["fc1", "gate"], ["act1"])] if act == "Silu"
+                   else [node(act, ["fc1"], ["act1"])])
+        save(f"{act.lower()}_mlp", [node("Gemm", ["input", "fc1.weight", "fc1.bias"], ["fc1"], transB=1)] + between
+             + [node("Gemm", ["act1", "fc2.weight", "fc2.bias"], ["output"], transB=1)],
+             [("fc1.weight", w(16, 10, scale=0.8)), ("fc1.bias", w(16, scale=0.5)), ("fc2.weight", w(1, 16)),
+              ("fc2.bias", w(1, scale=0.1))],
+             ["batch", 10], "regressor", vectors, opset=opset)
+
+
+def exporters():
+    """Only the exporter patterns of the corpus, merged into its manifest."""
+    out = os.path.join(OUT, "corpus")
+    with open(os.path.join(out, "corpus.json")) as f:
+        manifest = json.load(f)
+    added = []
+    exporter_patterns(out, added)
+    names = {e["name"] for e in added}
+    manifest = [e for e in manifest if e["name"] not in names] + added
     with open(os.path.join(out, "corpus.json"), "w") as f:
         json.dump(manifest, f, indent=1)
         f.write("\n")
@@ -801,7 +934,7 @@ def corpus():
 MODELS = {"price_feed": lambda: price_feed(), "tictactoe": lambda: tictactoe(), "digits": lambda: digits(),
           "digits_cnn": lambda: digits_cnn(), "digits_1m": lambda: digits_1m(),
           "digits_lenet": lambda: digits_lenet(), "credit": lambda: credit(),
-          "credit_gbdt": lambda: credit_gbdt(), "corpus": lambda: corpus()}
+          "credit_gbdt": lambda: credit_gbdt(), "corpus": lambda: corpus(), "exporters": lambda: exporters()}
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)

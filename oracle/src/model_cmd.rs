@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 use verdict_circuits::{
     accuracy, import_onnx_file, output_accuracy, parse_input, quantize_with_report, Activation, Calibration,
-    Commitment, Model, Prediction,
+    Commitment, Model, Prediction, DEFAULT_KNOTS,
 };
 
 use crate::cli::ModelCommand;
@@ -13,11 +13,19 @@ use crate::cli::ModelCommand;
 pub fn run_model_command(command: &ModelCommand) -> crate::Result<String> {
     match command {
         ModelCommand::Import { onnx, calibration, output, name, task, piecewise_linear, json } => {
+            let cli_piecewise_linear = *piecewise_linear;
             let mut original = import_onnx_file(onnx)?;
             if let Some(name) = name {
                 original.name = name.clone();
             }
-            let form = piecewise_linear.map(|knots| original.piecewise_linear(knots)).transpose()?;
+            // Functions without an int8 table (Elu, Softplus, SiLU, Gelu, Selu) are always
+            // imported in piecewise-linear form; Sigmoid and Tanh when asked.
+            let piecewise_linear = piecewise_linear.or(original.needs_piecewise_linear().then_some(DEFAULT_KNOTS));
+            let form = match (cli_piecewise_linear, piecewise_linear) {
+                (Some(knots), _) => Some(original.piecewise_linear(knots)?),
+                (None, Some(knots)) => Some(original.piecewise_linear_untabled(knots)?),
+                (None, None) => None,
+            };
             // Hidden units in the order that tiles best (the same function); the model as exported
             // is kept only to report a piecewise-linear form against.
             let (float, original) = match form {
@@ -157,6 +165,8 @@ fn inspect_text(model: &Model) -> String {
                     verdict_circuits::TableFunction::Sigmoid => "sigmoid",
                     verdict_circuits::TableFunction::Tanh => "tanh",
                     verdict_circuits::TableFunction::Step => "step",
+                    // The format refuses them (no table).
+                    f => f.name(),
                 },
                 (Activation::Relu, None) => "relu",
                 (Activation::None, None) => "none",

@@ -2,10 +2,13 @@ use std::path::PathBuf;
 
 /// The operators the ONNX importer accepts, for error messages.
 pub const SUPPORTED_OPS: &str =
-    "MatMul, Gemm, Conv (2-D, group 1), Add and Mul of constants, Relu, LeakyRelu, Clip, HardSigmoid, Sigmoid and Tanh \
-     (right after a layer), BatchNormalization, AveragePool, GlobalAveragePool, Flatten, Reshape (constant shape), Identity, Cast \
-     (to float32), Constant, a classifier's final Softmax or a binary one's final Sigmoid; ai.onnx.ml Scaler, \
-     LinearRegressor, LinearClassifier, TreeEnsembleClassifier and TreeEnsembleRegressor (on the input)";
+    "MatMul, Gemm, Conv (2-D, grouped and dilated too), Add, Sub, Mul and Div of constants, Relu, LeakyRelu, \
+     Clip, HardSigmoid, Sigmoid, Tanh, Elu, Selu, Softplus, Gelu and SiLU (Sigmoid then Mul) (right after a \
+     layer), MaxPool (after a Relu), BatchNormalization, AveragePool, GlobalAveragePool, Flatten, Reshape, \
+     Squeeze, Unsqueeze, Transpose, Pad, Identity, Dropout (inference), Cast (to float32), Constant, shape \
+     computations on constants (Shape, Gather, Concat, Slice, …), a classifier's final Softmax or LogSoftmax or a \
+     binary one's final Sigmoid; ai.onnx.ml Scaler, LinearRegressor, LinearClassifier, TreeEnsembleClassifier and \
+     TreeEnsembleRegressor (on the input)";
 
 /// Everything that can go wrong in the model pipeline.
 #[derive(Debug, thiserror::Error)]

@@ -177,52 +177,58 @@ impl FloatModel {
 }
 
 /// A smooth function's piecewise-linear interpolant: `f(k_0) + Σ_j d_j · relu(z − k_j)`, equal
-/// to `f` at each knot `k_j`, linear between them and flat outside `[k_0, k_{K-1}] = [-r, r]`
-/// (`r` the function's saturation, [`TableFunction::saturation`], beyond which its int8 output
-/// no longer changes). The knots are spread so that each interval holds an equal share of
+/// to `f` at each knot `k_j`, linear between them, flat before `k_0` and of the function's end
+/// slope after `k_{K-1}` ([`TableFunction::knot_range`]: for `Sigmoid` and `Tanh` `[-r, r]`, `r`
+/// the saturation beyond which their int8 output no longer changes; for `Elu`, `Softplus`, SiLU,
+/// `Gelu` and `Selu` where they are within 0.4% of their asymptotes). The knots are spread so that each interval holds an equal share of
 /// `∫ √|f''|`, which evens out the interpolation error (`h² · |f''| / 8` on an interval of width
 /// `h`): denser where the function bends.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Interpolant {
     /// The knots `k_0 < … < k_{K-1}`.
     pub knots: Vec<f64>,
-    /// The slope changes `d_j` at each knot (they sum to 0: flat on both sides).
+    /// The slope changes `d_j` at each knot (they sum to the function's end slope: flat on the
+    /// left, [`TableFunction::end_slope`] on the right).
     pub slopes: Vec<f64>,
     /// `f(k_0)`.
     pub offset: f64,
 }
 
 impl Interpolant {
-    /// `function`'s interpolant on `knots` knots (2 to [`MAX_KNOTS`]); `Sigmoid` and `Tanh` only
-    /// (a tree's comparison is a step, not continuous).
+    /// `function`'s interpolant on `knots` knots (2 to [`MAX_KNOTS`]); any smooth function (a
+    /// tree's comparison is a step, not continuous).
     pub fn new(function: TableFunction, knots: usize) -> Result<Self> {
-        // |f''|.
-        let curvature = match function {
-            TableFunction::Sigmoid => |z: f64| {
+        // |f''|: in closed form for Sigmoid and Tanh, by central differences for the others.
+        let curvature = |z: f64| match function {
+            TableFunction::Sigmoid => {
                 let s = 1.0 / (1.0 + (-z).exp());
                 (s * (1.0 - s) * (1.0 - 2.0 * s)).abs()
-            },
-            TableFunction::Tanh => |z: f64| {
+            }
+            TableFunction::Tanh => {
                 let t = z.tanh();
                 (2.0 * t * (1.0 - t * t)).abs()
-            },
-            TableFunction::Step => {
-                return Err(Error::Model("a tree's comparisons have no piecewise-linear form (a step)".into()))
+            }
+            f => {
+                const H: f64 = 1e-3;
+                ((f.apply(z + H) - 2.0 * f.apply(z) + f.apply(z - H)) / (H * H)).abs()
             }
         };
+        if function == TableFunction::Step {
+            return Err(Error::Model("a tree's comparisons have no piecewise-linear form (a step)".into()));
+        }
         if !(2..=MAX_KNOTS).contains(&knots) {
             return Err(Error::Model(format!("a piecewise-linear form takes 2 to {MAX_KNOTS} knots, not {knots}")));
         }
-        let r = function.saturation();
+        let (lo, hi) = function.knot_range();
         // The cumulative share of √|f''| (plus a floor, so that flat stretches get knots too)
         // on a fine grid, inverted at K evenly spaced levels.
         const GRID: usize = 4096;
-        let z_at = |g: usize| -r + 2.0 * r * g as f64 / GRID as f64;
+        let z_at = |g: usize| lo + (hi - lo) * g as f64 / GRID as f64;
         let density = |z: f64| curvature(z).sqrt() + 0.02;
         let mut cumulative = vec![0.0; GRID + 1];
         for g in 1..=GRID {
             cumulative[g] =
-                cumulative[g - 1] + 0.5 * (density(z_at(g - 1)) + density(z_at(g))) * (2.0 * r / GRID as f64);
+                cumulative[g - 1] + 0.5 * (density(z_at(g - 1)) + density(z_at(g))) * ((hi - lo) / GRID as f64);
         }
         let total = cumulative[GRID];
         let mut points = Vec::with_capacity(knots);
@@ -236,14 +242,16 @@ impl Interpolant {
             let t = if span > 0.0 { ((level - cumulative[g]) / span).clamp(0.0, 1.0) } else { 0.0 };
             points.push(z_at(g) + t * (z_at(g + 1) - z_at(g)));
         }
-        points[0] = -r;
-        points[knots - 1] = r;
+        points[0] = lo;
+        points[knots - 1] = hi;
         let values: Vec<f64> = points.iter().map(|z| function.apply(*z)).collect();
         let segment: Vec<f64> =
             points.windows(2).zip(values.windows(2)).map(|(k, v)| (v[1] - v[0]) / (k[1] - k[0])).collect();
-        // Slope 0 before the first knot and after the last.
+        // Slope 0 before the first knot, the function's end slope after the last.
         let slopes = (0..knots)
-            .map(|j| segment.get(j).copied().unwrap_or(0.0) - if j == 0 { 0.0 } else { segment[j - 1] })
+            .map(|j| {
+                segment.get(j).copied().unwrap_or(function.end_slope()) - if j == 0 { 0.0 } else { segment[j - 1] }
+            })
             .collect();
         Ok(Self { knots: points, slopes, offset: values[0] })
     }

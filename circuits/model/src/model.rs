@@ -138,6 +138,48 @@ pub enum TableFunction {
     /// multiplier of exactly 1 (`m = 2`, `shift = 1`), so that the step reads the accumulator's
     /// sign (the clamp keeps it), and its output is 0 or 1 at scale 1.
     Step,
+    /// `x` for `x > 0`, else `e^x − 1` (ONNX `Elu`, `alpha` 1). Unbounded, so no int8 table:
+    /// proven in piecewise-linear form only ([`crate::FloatModel::piecewise_linear`]), as are the
+    /// functions below.
+    Elu,
+    /// `γ · (x` for `x > 0`, else `α · (e^x − 1))` with the self-normalizing constants
+    /// ([`SELU_ALPHA`], [`SELU_GAMMA`]; ONNX `Selu`'s defaults).
+    Selu,
+    /// `ln(1 + e^x)` (ONNX `Softplus`).
+    Softplus,
+    /// `x · sigmoid(x)` (SiLU or Swish: `Sigmoid` then `Mul` with its input, as PyTorch exports
+    /// `nn.SiLU`).
+    Silu,
+    /// `x · Φ(x)` with `Φ` the standard normal CDF (ONNX `Gelu`, exact form).
+    Gelu,
+}
+
+/// `Selu`'s α (ONNX's default, to the float32 it is written in).
+pub const SELU_ALPHA: f64 = 1.673_263_192_176_818_8;
+/// `Selu`'s γ (ONNX's default).
+pub const SELU_GAMMA: f64 = 1.050_701_022_148_132_3;
+
+/// `erf(x)`, to about 1e-15 (a Taylor series near 0, a continued fraction for `erfc` beyond).
+fn erf(x: f64) -> f64 {
+    let a = x.abs();
+    let value = if a < 2.5 {
+        // erf(a) = 2/√π · Σ (−1)^n a^(2n+1) / (n! (2n+1)).
+        let (mut term, mut sum, mut n) = (a, a, 0.0);
+        while term.abs() > 1e-17 * sum.abs() {
+            n += 1.0;
+            term *= -a * a / n;
+            sum += term / (2.0 * n + 1.0);
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
+    } else {
+        // erfc(a) = e^(−a²)/√π · 1/(a + 1/2/(a + 1/(a + 3/2/(a + …)))), evaluated from the tail.
+        let mut fraction = 0.0;
+        for k in (1..60).rev() {
+            fraction = (f64::from(k) / 2.0) / (a + fraction);
+        }
+        1.0 - (-a * a).exp() / std::f64::consts::PI.sqrt() / (a + fraction)
+    };
+    value.copysign(x)
 }
 
 impl TableFunction {
@@ -147,6 +189,46 @@ impl TableFunction {
             Self::Sigmoid => 1.0 / (1.0 + (-x).exp()),
             Self::Tanh => x.tanh(),
             Self::Step => f64::from(u8::from(x >= 0.0)),
+            Self::Elu => {
+                if x > 0.0 {
+                    x
+                } else {
+                    x.exp_m1()
+                }
+            }
+            Self::Selu => SELU_GAMMA * if x > 0.0 { x } else { SELU_ALPHA * x.exp_m1() },
+            // ln(1 + e^x) = max(x, 0) + ln(1 + e^−|x|), without overflow.
+            Self::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
+            Self::Silu => x / (1.0 + (-x).exp()),
+            Self::Gelu => 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2)),
+        }
+    }
+
+    /// Whether the function has an int8 table ([`Table`]): bounded in [-1, 1] (`Sigmoid`,
+    /// `Tanh`) or a step. The others grow like `x` and are proven in piecewise-linear form.
+    pub fn has_table(self) -> bool {
+        matches!(self, Self::Sigmoid | Self::Tanh | Self::Step)
+    }
+
+    /// The slope for large `x` (0 when the function levels off).
+    pub fn end_slope(self) -> f64 {
+        match self {
+            Self::Sigmoid | Self::Tanh | Self::Step => 0.0,
+            Self::Elu | Self::Softplus | Self::Silu | Self::Gelu => 1.0,
+            Self::Selu => SELU_GAMMA,
+        }
+    }
+
+    /// Where a piecewise-linear form puts its knots: beyond them the function is flat on the
+    /// left and of slope [`Self::end_slope`] on the right, within 0.4% of its scale.
+    pub fn knot_range(self) -> (f64, f64) {
+        match self {
+            Self::Sigmoid | Self::Tanh | Self::Step => (-self.saturation(), self.saturation()),
+            // e^−6 − 1 is within 0.0025 of −1; linear from 0 exactly.
+            Self::Elu | Self::Selu => (-6.0, 0.0),
+            Self::Softplus => (-6.0, 6.0),
+            Self::Silu => (-8.0, 8.0),
+            Self::Gelu => (-4.0, 4.0),
         }
     }
 
@@ -156,6 +238,11 @@ impl TableFunction {
             Self::Sigmoid => "Sigmoid",
             Self::Tanh => "Tanh",
             Self::Step => "a tree's comparison",
+            Self::Elu => "Elu",
+            Self::Selu => "Selu",
+            Self::Softplus => "Softplus",
+            Self::Silu => "SiLU (Sigmoid then Mul)",
+            Self::Gelu => "Gelu",
         }
     }
 
@@ -167,6 +254,7 @@ impl TableFunction {
             Self::Sigmoid => 5.6,
             Self::Tanh => 3.2,
             Self::Step => f64::from(INT8_MAX),
+            _ => self.knot_range().1.max(-self.knot_range().0),
         }
     }
 }
@@ -447,6 +535,9 @@ impl Layer {
         }
         if !(t.input_scale.is_finite() && t.input_scale > 0.0 && t.output_scale.is_finite() && t.output_scale > 0.0) {
             return Err("table scales must be finite and positive".into());
+        }
+        if !t.function.has_table() {
+            return Err(format!("{} has no int8 table (it is proven in piecewise-linear form)", t.function.name()));
         }
         // Sigmoid and Tanh are non-decreasing: a table that is not was not made from them.
         if t.values.windows(2).any(|w| w[0] > w[1]) {

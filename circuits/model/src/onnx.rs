@@ -6,11 +6,13 @@
 
 use std::{collections::HashMap, path::Path};
 
+mod shape;
+
 use prost::Message;
 
 use crate::{
     float::{FloatLayer, FloatModel, Interpolant},
-    model::{Normalize, TableFunction},
+    model::{Normalize, TableFunction, SELU_ALPHA, SELU_GAMMA},
     Error, Result,
 };
 
@@ -173,6 +175,8 @@ pub const DATA_TYPE_FLOAT: i32 = 1;
 pub const DATA_TYPE_INT64: i32 = 7;
 /// `TensorProto.DataType.INT32` (label tables).
 const DATA_TYPE_INT32: i32 = 6;
+/// `TensorProto.DataType.BOOL` (a `Dropout`'s `training_mode`).
+const DATA_TYPE_BOOL: i32 = 9;
 
 /// A constant tensor of the graph.
 #[derive(Clone, Debug)]
@@ -235,10 +239,18 @@ impl Constant {
                     .map(|c| i64::from(i32::from_le_bytes(c.try_into().expect("4 bytes"))))
                     .collect()
             }),
+            DATA_TYPE_BOOL => ConstData::I64(if t.raw_data.is_empty() {
+                t.int32_data.iter().map(|v| i64::from(*v != 0)).collect()
+            } else {
+                t.raw_data.iter().map(|b| i64::from(*b != 0)).collect()
+            }),
             other => {
                 return Err(Error::graph(
                     at,
-                    format!("tensor data type {other} is not supported: expected float32 (1), int32 (6) or int64 (7)"),
+                    format!(
+                        "tensor data type {other} is not supported: expected float32 (1), int32 (6), int64 (7) or \
+                         bool (9)"
+                    ),
                 ))
             }
         };
@@ -315,6 +327,8 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
         ));
     };
     let input_dim = input_width(input)?;
+    // The running tensor's dimensions (batch 1), for `Shape`, `Transpose`, `Pad` and `Reshape`.
+    let mut dims = input_dims(input, input_dim);
 
     let mut current = input.name.clone();
     let mut width = input_dim;
@@ -339,7 +353,33 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
     // the calibration rows.
     let mut input_scale: Option<f64> = None;
 
-    for node in &graph.node {
+    // SiLU as PyTorch exports `nn.SiLU`: `Sigmoid(h)` then `Mul` of `h` and it, the next node.
+    let silu: Vec<bool> = (0..graph.node.len())
+        .map(|i| {
+            let (n, next) = (&graph.node[i], graph.node.get(i + 1));
+            n.op_type == "Sigmoid"
+                && n.domain.is_empty()
+                && next.is_some_and(|m| {
+                    let mut inputs = m.input.clone();
+                    inputs.sort();
+                    let mut expected = vec![n.input.first().cloned().unwrap_or_default(), n.output.first().cloned().unwrap_or_default()];
+                    expected.sort();
+                    m.op_type == "Mul" && inputs == expected
+                })
+                // The sigmoid itself is used by the Mul only.
+                && graph.node.iter().skip(i + 2).all(|m| !m.input.contains(&n.output[0]))
+                && graph.output.iter().all(|o| o.name != n.output[0])
+        })
+        .collect();
+    let mut nodes = graph.node.iter().enumerate();
+    while let Some((index, node)) = nodes.next() {
+        let fused = silu[index].then(|| nodes.next().map(|(_, mul)| mul)).flatten();
+        // A layer, a pool or an ml operator changed the running tensor: its dimensions follow.
+        match spatial {
+            Some(s) => dims = vec![1, s.c, s.h, s.w],
+            None if dims.iter().product::<usize>() != width => dims = vec![1, width],
+            None => {}
+        }
         let at = if node.name.is_empty() {
             node.output.first().cloned().unwrap_or_else(|| node.op_type.clone())
         } else {
@@ -359,7 +399,10 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             post_processing(node, ml, head, &consts, width, &at)?;
             continue;
         }
-        let out = node.output.first().cloned().ok_or_else(|| Error::graph(&at, "the node has no output"))?;
+        // A fused SiLU's output is its Mul's.
+        let out =
+            fused.unwrap_or(node).output.first().cloned().ok_or_else(|| Error::graph(&at, "the node has no output"))?;
+        let op = if fused.is_some() { "Silu" } else { op };
         if ml {
             let unsupported = |note: &str| Error::UnsupportedOp {
                 op: format!("ai.onnx.ml::{op}"),
@@ -478,16 +521,24 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             consts.insert(out, Constant::from_proto(t, &at)?);
             continue;
         }
+        if let Some(folded) = shape::fold(node, &consts, &current, &dims, &at)? {
+            // A shape computation (or arithmetic on constants): evaluated now.
+            consts.insert(out, folded);
+            continue;
+        }
         let unsupported = |note: &str| Error::UnsupportedOp { op: op.to_string(), node: at.clone(), note: note.into() };
         match op {
-            "MatMul" | "Gemm" | "Add" | "Mul" | "Relu" | "Flatten" | "Reshape" | "Identity" | "Cast" | "Conv"
-            | "BatchNormalization" | "AveragePool" | "GlobalAveragePool" | "Softmax" => {}
+            "MatMul" | "Gemm" | "Add" | "Sub" | "Mul" | "Div" | "Relu" | "Flatten" | "Reshape" | "Squeeze"
+            | "Unsqueeze" | "Transpose" | "Pad" | "Identity" | "Dropout" | "Cast" | "Conv" | "BatchNormalization"
+            | "AveragePool" | "GlobalAveragePool" | "Softmax" | "LogSoftmax" => {}
             "LeakyRelu" | "Clip" | "HardSigmoid" if tail == Tail::Linear => {}
             "LeakyRelu" | "Clip" | "HardSigmoid" => {
                 return Err(unsupported(" (only right after a MatMul/Gemm/Conv layer and its bias)"))
             }
-            "Sigmoid" | "Tanh" if tail == Tail::Linear => {}
-            "Sigmoid" | "Tanh" => return Err(unsupported(" (only right after a MatMul/Gemm/Conv layer and its bias)")),
+            "Sigmoid" | "Tanh" | "Elu" | "Selu" | "Softplus" | "Gelu" | "Silu" if tail == Tail::Linear => {}
+            "Sigmoid" | "Tanh" | "Elu" | "Selu" | "Softplus" | "Gelu" | "Silu" => {
+                return Err(unsupported(" (only right after a MatMul/Gemm/Conv layer and its bias)"))
+            }
             "MaxPool" | "GlobalMaxPool" if tail == Tail::Activated && pending.is_none() => {}
             "MaxPool" | "GlobalMaxPool" => {
                 return Err(unsupported(
@@ -519,7 +570,76 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
         };
         match op {
             "Identity" => {}
-            "Flatten" => spatial = None,
+            "Dropout" => {
+                // Inference: the identity, unless the graph asks for training mode.
+                if node.input.get(2).is_some_and(|n| !n.is_empty())
+                    && !matches!(&constant(2)?.data, ConstData::I64(v) if v.iter().all(|t| *t == 0))
+                {
+                    return Err(Error::graph(&at, "Dropout in training mode is not deterministic"));
+                }
+            }
+            "Flatten" => {
+                spatial = None;
+                dims = vec![1, width];
+            }
+            "Squeeze" | "Unsqueeze" => {
+                let axes = match node.input.get(1).filter(|n| !n.is_empty()) {
+                    Some(_) => match &constant(1)?.data {
+                        ConstData::I64(v) => Some(v.clone()),
+                        ConstData::F32(_) => return Err(Error::graph(&at, format!("{op}'s axes must be integers"))),
+                    },
+                    None => attr(node, "axes").map(|a| a.ints.clone()),
+                };
+                dims = if op == "Squeeze" {
+                    shape::squeezed(&dims, axes.as_deref(), &at)?
+                } else {
+                    shape::unsqueezed(&dims, &axes.ok_or_else(|| Error::graph(&at, "Unsqueeze without axes"))?, &at)?
+                };
+                spatial = spatial_of(&dims);
+            }
+            "Transpose" | "Pad" => {
+                if pos != 0 {
+                    return Err(Error::graph(&at, format!("{op} must take the running tensor first")));
+                }
+                if tail == Tail::Linear {
+                    // Keeps a layer's bias and activation next to it.
+                    return Err(Error::graph(
+                        &at,
+                        format!("{op} right after a layer, before its activation, is not supported"),
+                    ));
+                }
+                let (next, map) = if op == "Transpose" {
+                    let perm = shape::permutation(node, dims.len(), &at)?;
+                    let (next, source) = shape::transposed(&dims, &perm);
+                    (next, shape::selection(&source))
+                } else {
+                    let pads = match node.input.get(1).filter(|n| !n.is_empty()) {
+                        Some(_) => match &constant(1)?.data {
+                            ConstData::I64(v) => v.clone(),
+                            ConstData::F32(_) => return Err(Error::graph(&at, "Pad's pads must be integers")),
+                        },
+                        None => attr(node, "pads").map(|a| a.ints.clone()).unwrap_or_default(),
+                    };
+                    if node.input.get(3).is_some_and(|n| !n.is_empty()) {
+                        return Err(Error::graph(&at, "Pad with `axes` is not supported"));
+                    }
+                    let value = match node.input.get(2).filter(|n| !n.is_empty()) {
+                        Some(_) => match constant(2)?.floats(&at)? {
+                            [v] => f64::from(*v),
+                            v => return Err(Error::graph(&at, format!("Pad's value must be a scalar, found {v:?}"))),
+                        },
+                        None => attr(node, "value").map_or(0.0, |a| f64::from(a.f)),
+                    };
+                    let mode =
+                        attr(node, "mode").map_or("constant".into(), |a| String::from_utf8_lossy(&a.s).into_owned());
+                    shape::pad(&dims, &pads, &mode, value, &at)?
+                };
+                // A layout change: composed into the next layer like a pool.
+                pending = Some(then(pending.take(), map));
+                width = next.iter().product();
+                spatial = spatial_of(&next);
+                dims = next;
+            }
             "Cast" => {
                 let to = attr(node, "to").map_or(0, |a| a.i);
                 if to != i64::from(DATA_TYPE_FLOAT) {
@@ -534,8 +654,8 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                     ConstData::I64(v) => v.clone(),
                     ConstData::F32(_) => return Err(Error::graph(&at, "Reshape's shape must be int64")),
                 };
-                check_reshape(&shape, width, &at)?;
-                spatial = None;
+                dims = shape::reshaped(&shape, &dims, &at)?;
+                spatial = spatial_of(&dims);
             }
             "Relu" if pending.is_some() => {
                 let p = pending.as_ref().expect("checked");
@@ -561,21 +681,39 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                     ))
                 }
             },
-            "Add" if tail == Tail::Linear => {
-                let c = constant(1 - pos)?;
-                let b = c.floats(&at)?;
+            "Add" | "Sub" if tail == Tail::Linear && pos == 0 => {
+                let c = constant(1)?;
+                let sign = if op == "Sub" { -1.0 } else { 1.0 };
+                let b: Vec<f32> = c.floats(&at)?.iter().map(|v| sign * v).collect();
                 let layer = layers.last_mut().expect("a linear tail has a layer");
-                add_bias(&mut layer.bias, b, &c.dims, &at)?;
+                add_bias(&mut layer.bias, &b, &c.dims, &at)?;
             }
-            "Add" | "Mul" => {
-                // An elementwise constant (a scaler's offset or scale): an affine map.
-                let c = constant(1 - pos)?.floats(&at)?.to_vec();
-                let mut rows = Vec::with_capacity(width);
-                let mut offset = Vec::with_capacity(width);
-                for i in 0..width {
-                    let v = broadcast(&c, width, i, 0.0, &at)?;
-                    rows.push(vec![(i, if op == "Mul" { v } else { 1.0 })]);
-                    offset.push(if op == "Add" { v } else { 0.0 });
+            "Add" if tail == Tail::Linear => {
+                let c = constant(0)?;
+                let layer = layers.last_mut().expect("a linear tail has a layer");
+                add_bias(&mut layer.bias, c.floats(&at)?, &c.dims, &at)?;
+            }
+            "Add" | "Sub" | "Mul" | "Div" => {
+                // An elementwise constant (a scaler's offset or scale): an affine map `k·x + b`.
+                let c = constant(1 - pos)?;
+                let values = per_element(c, &dims, &at)?;
+                if op == "Div" && pos == 1 {
+                    return Err(Error::graph(&at, "Div of a constant by the running tensor is not linear"));
+                }
+                if op == "Div" && values.contains(&0.0) {
+                    return Err(Error::graph(&at, "Div by zero"));
+                }
+                let (mut rows, mut offset) = (Vec::with_capacity(width), Vec::with_capacity(width));
+                for (i, v) in values.into_iter().enumerate() {
+                    let (k, b) = match op {
+                        "Add" => (1.0, v),
+                        "Sub" if pos == 0 => (1.0, -v),
+                        "Sub" => (-1.0, v),
+                        "Mul" => (v, 0.0),
+                        _ => (1.0 / v, 0.0),
+                    };
+                    rows.push(vec![(i, k)]);
+                    offset.push(b);
                 }
                 apply_affine(&mut layers, &mut pending, &mut normalize, tail, Affine { in_dim: width, rows, offset });
             }
@@ -621,6 +759,29 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 layers.last_mut().expect("a linear tail has a layer").table = Some(f);
                 tail = Tail::Activated;
             }
+            "Elu" | "Selu" | "Softplus" | "Gelu" | "Silu" => {
+                // Unbounded: no int8 table; quantized in piecewise-linear form.
+                let float_attr = |name: &str| attr(node, name).map(|a| f64::from(a.f));
+                let close = |v: Option<f64>, default: f64| v.is_none_or(|v| (v - default).abs() <= 1e-6 * default);
+                let f = match op {
+                    "Elu" if close(float_attr("alpha"), 1.0) => TableFunction::Elu,
+                    "Selu" if close(float_attr("alpha"), SELU_ALPHA) && close(float_attr("gamma"), SELU_GAMMA) => {
+                        TableFunction::Selu
+                    }
+                    "Elu" | "Selu" => {
+                        return Err(unsupported(" (only with the default alpha and gamma)"));
+                    }
+                    "Gelu" => match attr(node, "approximate").map(|a| String::from_utf8_lossy(&a.s).into_owned()) {
+                        None => TableFunction::Gelu,
+                        Some(a) if a == "none" => TableFunction::Gelu,
+                        Some(a) => return Err(unsupported(&format!(" (only the exact form, not approximate `{a}`)"))),
+                    },
+                    "Softplus" => TableFunction::Softplus,
+                    _ => TableFunction::Silu,
+                };
+                layers.last_mut().expect("a linear tail has a layer").table = Some(f);
+                tail = Tail::Activated;
+            }
             "Sigmoid" => {
                 // A binary classifier's last operator: sigmoid(s) > 1/2 exactly when s > 0. The
                 // one score becomes the two outputs [-s, s], whose argmax is the class (a tie,
@@ -635,7 +796,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 head = Some(out);
                 continue;
             }
-            "Softmax" => {
+            "Softmax" | "LogSoftmax" => {
                 // A classifier's last operator: monotone, so the argmax of its input is the
                 // label. The model's output is the scores before it.
                 if tail != Tail::Linear || attr(node, "axis").is_some_and(|a| a.i != -1 && a.i != 1) {
@@ -657,6 +818,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 width = layers.last().expect("pushed").out_dim;
                 tail = Tail::Linear;
                 (spatial, channel_rows) = (None, 1);
+                dims = vec![1, width];
             }
             "Gemm" => {
                 if !(2..=3).contains(&node.input.len()) || pos > 1 {
@@ -689,6 +851,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 push_linear(&mut layers, &mut pending, layer);
                 width = layers.last().expect("pushed").out_dim;
                 (spatial, channel_rows) = (None, 1);
+                dims = vec![1, width];
                 tail = Tail::Linear;
             }
             "Conv" => {
@@ -917,6 +1080,22 @@ impl FloatModel {
     /// original. A tree ensemble's comparisons, and a max pool
     /// right after a smooth function, are refused.
     pub fn piecewise_linear(&self, knots: usize) -> Result<FloatModel> {
+        self.piecewise_linear_where(knots, |_| true)
+    }
+
+    /// Whether a layer computes a function that has no int8 table ([`TableFunction::has_table`]):
+    /// such a model is quantized in piecewise-linear form only.
+    pub fn needs_piecewise_linear(&self) -> bool {
+        self.layers.iter().any(|l| l.table.is_some_and(|f| !f.has_table()))
+    }
+
+    /// [`Self::piecewise_linear`] for the functions without an int8 table only (`Elu`, `Selu`,
+    /// `Softplus`, SiLU, `Gelu`); `Sigmoid` and `Tanh` keep their tables.
+    pub fn piecewise_linear_untabled(&self, knots: usize) -> Result<FloatModel> {
+        self.piecewise_linear_where(knots, |f| !f.has_table())
+    }
+
+    fn piecewise_linear_where(&self, knots: usize, convert: impl Fn(TableFunction) -> bool) -> Result<FloatModel> {
         let mut layers = Vec::with_capacity(self.layers.len() + 2);
         // The map from the last hinges back to the `m` values `f(z)`.
         let mut readout: Option<Affine> = None;
@@ -931,7 +1110,7 @@ impl FloatModel {
                 Some(p) => compose_before(layer, &p),
                 None => layer.clone(),
             };
-            let Some(function) = layer.table else {
+            let Some(function) = layer.table.filter(|f| convert(*f)) else {
                 layers.push(layer);
                 continue;
             };
@@ -941,7 +1120,9 @@ impl FloatModel {
             })?;
             let (m, k) = (layer.out_dim, f.knots.len());
             layer.table = None;
-            layer.reach = Some(function.saturation());
+            // A bounded function's knots span its saturation: no coarser requantization than that
+            // needs. An unbounded one keeps the calibration's range (its right tail is linear).
+            layer.reach = function.has_table().then(|| function.saturation());
             layers.push(layer);
             let mut hinges = affine_layer(&Affine {
                 in_dim: m,
@@ -1041,7 +1222,7 @@ fn post_processing(
     let allowed = if ml {
         matches!(op, "ZipMap" | "Normalizer" | "ArrayFeatureExtractor")
     } else {
-        matches!(op, "Softmax" | "ArgMax" | "Cast" | "Reshape" | "Flatten" | "Identity")
+        matches!(op, "Softmax" | "LogSoftmax" | "ArgMax" | "Cast" | "Reshape" | "Flatten" | "Identity")
     };
     if !allowed {
         return Err(Error::UnsupportedOp {
@@ -1103,24 +1284,6 @@ fn input_width(input: &ValueInfoProto) -> Result<usize> {
         return Err(Error::graph(&at, format!("expected batch size 1 or symbolic, found {}", dims[0].dim_value)));
     }
     Ok(width)
-}
-
-fn check_reshape(shape: &[i64], width: usize, at: &str) -> Result<()> {
-    let mut known = 1i64;
-    let mut inferred = 0;
-    for d in shape {
-        match *d {
-            -1 => inferred += 1,
-            0 => {} // copies the dimension: batch 1 or the feature width
-            d if d > 0 => known *= d,
-            d => return Err(Error::graph(at, format!("invalid reshape dimension {d}"))),
-        }
-    }
-    let ok = inferred <= 1 && (known == width as i64 || (inferred == 1 && width as i64 % known == 0) || known == 1);
-    if !ok {
-        return Err(Error::graph(at, format!("cannot reshape {width} values to {shape:?}")));
-    }
-    Ok(())
 }
 
 struct Matrix {
@@ -1207,12 +1370,14 @@ struct Affine {
     offset: Vec<f64>,
 }
 
-/// A 2-D window over a `[C, H, W]` tensor: kernel, strides, pads `[top, left, bottom, right]`.
+/// A 2-D window over a `[C, H, W]` tensor: kernel, strides, pads `[top, left, bottom, right]`,
+/// dilations (the kernel's taps `dilations` apart).
 #[derive(Clone, Copy, Debug)]
 struct Window {
     kernel: [usize; 2],
     strides: [usize; 2],
     pads: [usize; 4],
+    dilations: [usize; 2],
 }
 
 impl Window {
@@ -1231,9 +1396,9 @@ impl Window {
             (None, None) => return Err(Error::graph(at, "missing `kernel_shape`")),
         };
         let strides = pair("strides", [1, 1])?;
-        if pair("dilations", [1, 1])? != [1, 1] {
-            return Err(Error::graph(at, "dilations other than 1 are not supported"));
-        }
+        let dilations = pair("dilations", [1, 1])?;
+        // The kernel's extent over the input.
+        let span = [(kernel[0] - 1) * dilations[0] + 1, (kernel[1] - 1) * dilations[1] + 1];
         let auto_pad = attr(node, "auto_pad").map(|a| String::from_utf8_lossy(&a.s).into_owned()).unwrap_or_default();
         let pads = match auto_pad.as_str() {
             "" | "NOTSET" => match attr(node, "pads").map(|a| a.ints.as_slice()) {
@@ -1248,7 +1413,7 @@ impl Window {
             "VALID" => [0; 4],
             "SAME_UPPER" | "SAME_LOWER" => {
                 let total = |n: usize, k: usize, s: usize| ((n.div_ceil(s) - 1) * s + k).saturating_sub(n);
-                let (th, tw) = (total(input.h, kernel[0], strides[0]), total(input.w, kernel[1], strides[1]));
+                let (th, tw) = (total(input.h, span[0], strides[0]), total(input.w, span[1], strides[1]));
                 if auto_pad == "SAME_UPPER" {
                     [th / 2, tw / 2, th - th / 2, tw - tw / 2]
                 } else {
@@ -1257,7 +1422,7 @@ impl Window {
             }
             other => return Err(Error::graph(at, format!("unknown auto_pad `{other}`"))),
         };
-        let window = Self { kernel, strides, pads };
+        let window = Self { kernel, strides, pads, dilations };
         if window.output_size(input).is_none() {
             return Err(Error::graph(
                 at,
@@ -1269,20 +1434,23 @@ impl Window {
 
     /// The output's height and width, if the window fits.
     fn output_size(&self, input: Spatial) -> Option<(usize, usize)> {
-        let h = (input.h + self.pads[0] + self.pads[2]).checked_sub(self.kernel[0])? / self.strides[0] + 1;
-        let w = (input.w + self.pads[1] + self.pads[3]).checked_sub(self.kernel[1])? / self.strides[1] + 1;
+        let span = |k: usize, d: usize| (k.checked_sub(1)?).checked_mul(d)?.checked_add(1);
+        let (sh, sw) = (span(self.kernel[0], self.dilations[0])?, span(self.kernel[1], self.dilations[1])?);
+        let h = (input.h + self.pads[0] + self.pads[2]).checked_sub(sh)? / self.strides[0] + 1;
+        let w = (input.w + self.pads[1] + self.pads[3]).checked_sub(sw)? / self.strides[1] + 1;
         Some((h, w))
     }
 
     /// The input positions `(ky, kx, y, x)` that output `(oy, ox)` reads (padding left out).
     fn taps(&self, input: Spatial, oy: usize, ox: usize) -> impl Iterator<Item = (usize, usize, usize, usize)> + '_ {
         let (kh, kw) = (self.kernel[0], self.kernel[1]);
+        let [dy, dx] = self.dilations;
         let (y0, x0) = (
             (oy * self.strides[0]) as isize - self.pads[0] as isize,
             (ox * self.strides[1]) as isize - self.pads[1] as isize,
         );
         (0..kh).flat_map(move |ky| (0..kw).map(move |kx| (ky, kx))).filter_map(move |(ky, kx)| {
-            let (y, x) = (y0 + ky as isize, x0 + kx as isize);
+            let (y, x) = (y0 + (ky * dy) as isize, x0 + (kx * dx) as isize);
             (y >= 0 && x >= 0 && (y as usize) < input.h && (x as usize) < input.w)
                 .then_some((ky, kx, y as usize, x as usize))
         })
@@ -1299,17 +1467,25 @@ fn conv_layer(
     bias: Option<&[f32]>,
     at: &str,
 ) -> Result<(FloatLayer, Spatial)> {
-    let group = attr(node, "group").map_or(1, |a| a.i);
-    if group != 1 {
-        return Err(Error::graph(at, format!("Conv with group {group} is not supported (only group 1)")));
-    }
     let [c_out, c_in, kh, kw] = match kernel.dims.as_slice() {
         [a, b, c, d] => [*a, *b, *c, *d],
-        dims => return Err(Error::graph(at, format!("expected a [C_out, C_in, kH, kW] kernel, found dims {dims:?}"))),
+        dims => {
+            return Err(Error::graph(at, format!("expected a [C_out, C_in/group, kH, kW] kernel, found dims {dims:?}")))
+        }
     };
-    if c_in != input.c {
-        return Err(Error::graph(at, format!("the kernel takes {c_in} channels, the input has {}", input.c)));
+    // Grouped (depthwise when group = C_in): output channel `co` reads the `c_in` input channels
+    // of its group.
+    let group = usize::try_from(attr(node, "group").map_or(1, |a| a.i)).unwrap_or(0);
+    if group == 0 || c_in * group != input.c || c_out % group != 0 {
+        return Err(Error::graph(
+            at,
+            format!(
+                "a kernel of {c_out} x {c_in} channels in {group} group(s) does not fit an input of {} channels",
+                input.c
+            ),
+        ));
     }
+    let per_group = c_out / group;
     let window = Window::from_node(node, input, Some([kh, kw]), at)?;
     if window.kernel != [kh, kw] {
         return Err(Error::graph(
@@ -1326,9 +1502,10 @@ fn conv_layer(
         for oy in 0..oh {
             for ox in 0..ow {
                 let row = out.index(co, oy, ox) * in_dim;
+                let first = co / per_group * c_in;
                 for (ky, kx, y, x) in window.taps(input, oy, ox) {
                     for ci in 0..c_in {
-                        weights[row + input.index(ci, y, x)] = k[((co * c_in + ci) * kh + ky) * kw + kx];
+                        weights[row + input.index(first + ci, y, x)] = k[((co * c_in + ci) * kh + ky) * kw + kx];
                     }
                 }
             }
@@ -1349,7 +1526,7 @@ fn average_pool(node: &NodeProto, input: Spatial, global: bool, at: &str) -> Res
         return Err(Error::graph(at, "AveragePool with ceil_mode is not supported"));
     }
     let window = if global {
-        Window { kernel: [input.h, input.w], strides: [1, 1], pads: [0; 4] }
+        Window { kernel: [input.h, input.w], strides: [1, 1], pads: [0; 4], dilations: [1, 1] }
     } else {
         Window::from_node(node, input, None, at)?
     };
@@ -1384,7 +1561,7 @@ fn max_pool(node: &NodeProto, input: Spatial, global: bool, at: &str) -> Result<
         return Err(Error::graph(at, "MaxPool's Indices output is not supported"));
     }
     let window = if global {
-        Window { kernel: [input.h, input.w], strides: [1, 1], pads: [0; 4] }
+        Window { kernel: [input.h, input.w], strides: [1, 1], pads: [0; 4], dilations: [1, 1] }
     } else {
         Window::from_node(node, input, None, at)?
     };
@@ -1535,6 +1712,59 @@ fn compose_before(layer: &FloatLayer, p: &Affine) -> FloatLayer {
         exact: layer.exact,
         reach: layer.reach,
     }
+}
+
+/// The input's dimensions, batch 1 (a symbolic batch included); `[1, width]` for a vector.
+fn input_dims(input: &ValueInfoProto, width: usize) -> Vec<usize> {
+    let dims = input
+        .r#type
+        .as_ref()
+        .and_then(|t| t.tensor_type.as_ref())
+        .and_then(|t| t.shape.as_ref())
+        .map(|s| s.dim.iter().map(|d| usize::try_from(d.dim_value).unwrap_or(0)).collect::<Vec<_>>())
+        .unwrap_or_default();
+    match dims.split_first() {
+        Some((_, rest)) if !rest.is_empty() && rest.iter().product::<usize>() == width => [&[1][..], rest].concat(),
+        _ => vec![1, width],
+    }
+}
+
+/// The `[C, H, W]` layout of a 4-D tensor `[1, C, H, W]`.
+fn spatial_of(dims: &[usize]) -> Option<Spatial> {
+    match dims {
+        [1, c, h, w] => Some(Spatial { c: *c, h: *h, w: *w }),
+        _ => None,
+    }
+}
+
+/// A constant's value for each element of the running tensor (`dims`, row-major), by ONNX's
+/// (numpy's) broadcasting; a vector of one value per element also goes, whatever its shape.
+fn per_element(c: &Constant, dims: &[usize], at: &str) -> Result<Vec<f64>> {
+    let v = c.floats(at)?;
+    let width: usize = dims.iter().product();
+    if v.len() == 1 || v.len() == width {
+        return Ok((0..width).map(|i| f64::from(v[if v.len() == 1 { 0 } else { i }])).collect());
+    }
+    let rank = dims.len().max(c.dims.len());
+    let pad = |d: &[usize]| [vec![1; rank - d.len()], d.to_vec()].concat();
+    let (dims, cdims) = (pad(dims), pad(&c.dims));
+    if dims.iter().zip(&cdims).any(|(d, k)| *k != 1 && k != d) {
+        return Err(Error::graph(at, format!("a constant of dims {:?} does not broadcast to {dims:?}", c.dims)));
+    }
+    let mut out = Vec::with_capacity(width);
+    let mut index = vec![0usize; rank];
+    for _ in 0..width {
+        let j = index.iter().zip(&cdims).fold(0, |acc, (i, k)| acc * k + if *k == 1 { 0 } else { *i });
+        out.push(f64::from(v[j]));
+        for d in (0..rank).rev() {
+            index[d] += 1;
+            if index[d] < dims[d] {
+                break;
+            }
+            index[d] = 0;
+        }
+    }
+    Ok(out)
 }
 
 /// The layout of the input's features when they are `[C, H, W]`.

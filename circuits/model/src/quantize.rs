@@ -217,6 +217,15 @@ pub fn quantize_with_report(
     task: Option<Task>,
 ) -> Result<(Model, Vec<Adjustment>)> {
     float.validate()?;
+    if let Some((i, f)) =
+        float.layers.iter().enumerate().find_map(|(i, l)| l.table.filter(|f| !f.has_table()).map(|f| (i, f)))
+    {
+        return Err(Error::Model(format!(
+            "layer {i}: {} has no int8 table; quantize the model's piecewise-linear form \
+             (FloatModel::piecewise_linear_untabled, which `oracle model import` applies)",
+            f.name()
+        )));
+    }
     if calibration.rows.iter().any(|r| r.len() != float.input_dim) {
         return Err(Error::Calibration(format!("every row must have {} values", float.input_dim)));
     }

@@ -250,7 +250,7 @@ fn a_final_sigmoid_or_tanh_is_a_table_read_out_by_an_identity_layer() {
 
 #[test]
 fn every_unsupported_op_is_named_with_its_node() {
-    for op in ["MaxPool", "ArgMax", "Dropout", "Sub"] {
+    for op in ["MaxPool", "ArgMax", "Softsign", "HardSwish"] {
         let e = error(&single_op(op));
         let msg = e.to_string();
         assert!(matches!(e, Error::UnsupportedOp { .. }), "{op}: {msg}");
@@ -368,7 +368,7 @@ fn graphs_that_are_not_layer_chains_are_rejected() {
                 "y",
                 13,
             ),
-            "2 values do not broadcast over the 3 inputs",
+            "a constant of dims [2] does not broadcast to [1, 3]",
         ),
         (
             "bias does not broadcast",
@@ -433,7 +433,7 @@ fn graphs_that_are_not_layer_chains_are_rejected() {
                 "y",
                 13,
             ),
-            "cannot reshape 2 values",
+            "cannot reshape [1, 2] (2 values) to [3, 5]",
         ),
     ];
     for (label, bytes, expected) in cases {
@@ -762,9 +762,149 @@ fn convolutions_the_importer_cannot_lower_are_refused_by_name() {
         ))
         .to_string()
     };
-    assert!(conv_with(vec![int_attr("group", 2)], &[1, 1, 5, 5]).contains("group 2"));
-    assert!(conv_with(vec![ints_attr("dilations", &[2, 2])], &[1, 1, 5, 5]).contains("dilations"));
+    assert!(conv_with(vec![int_attr("group", 2)], &[1, 1, 5, 5]).contains("in 2 group(s) does not fit an input of 1"));
+    assert!(conv_with(vec![int_attr("group", 0)], &[1, 1, 5, 5]).contains("in 0 group(s)"));
+    // Dilated 3x3 taps 3 apart span 7 rows: more than the input's 5.
+    assert!(conv_with(vec![ints_attr("dilations", &[3, 3])], &[1, 1, 5, 5]).contains("does not fit"));
     assert!(conv_with(vec![], &[1, 25]).contains("needs a [N, C, H, W] tensor"));
     assert!(conv_with(vec![], &[1, 1, 2, 2]).contains("does not fit"));
-    assert!(conv_with(vec![], &[1, 3, 5, 5]).contains("the kernel takes 1 channels, the input has 3"));
+    assert!(conv_with(vec![], &[1, 3, 5, 5]).contains("does not fit an input of 3 channels"));
+}
+
+/// Layout and elementwise operators that exporters write around the layers: what is exact is
+/// computed as written (hand-checked values), what is not linear or not a chain is refused with
+/// the node's name and the reason, never a panic.
+#[test]
+fn layout_and_elementwise_operators_compute_exactly_or_are_refused_with_the_reason() {
+    // y = W·(c − x) with W the identity on 3 inputs: Sub with the running tensor second.
+    let eye: Vec<f32> = (0..9).map(|k| if k / 3 == k % 3 { 1.0 } else { 0.0 }).collect();
+    let sub = encode(
+        vec![node("Sub", "sub", &["c", "x"], "s", vec![]), node("MatMul", "mm", &["s", "W"], "y", vec![])],
+        vec![tensor("c", &[3], &[10.0, 20.0, 30.0]), tensor("W", &[3, 3], &eye)],
+        &[-1, 3],
+        "y",
+        13,
+    );
+    assert_eq!(import_onnx(&sub, "t").unwrap().forward(&X), vec![9.0, 19.0, 28.0]);
+    // Edge padding of a 1x1x3 row to 1x1x5 (width only), then the sum of the 5 values.
+    let pad = encode(
+        vec![
+            node("Pad", "pad", &["x", "pads"], "p", vec![string_attr("mode", "edge")]),
+            node("Flatten", "flat", &["p"], "f", vec![]),
+            node("MatMul", "mm", &["f", "W"], "y", vec![]),
+        ],
+        vec![int_tensor("pads", &[0, 0, 0, 1, 0, 0, 0, 1]), tensor("W", &[5, 1], &[1.0; 5])],
+        &[1, 1, 1, 3],
+        "y",
+        13,
+    );
+    // x = [1, 1, 2] padded at the edges: [1, 1, 1, 2, 2].
+    assert_eq!(import_onnx(&pad, "t").unwrap().forward(&X), vec![7.0]);
+    // A Dropout is the identity at inference; its training mode is refused.
+    let dropout = |training: Option<bool>| {
+        let mut inits = vec![tensor("W", &[3, 2], &W_IN_OUT)];
+        let mut inputs = vec!["m"];
+        if let Some(t) = training {
+            inits.push(tensor("ratio", &[], &[0.5]));
+            inits.push(TensorProto {
+                dims: vec![],
+                data_type: 9,
+                raw_data: vec![u8::from(t)],
+                name: "training".into(),
+                ..Default::default()
+            });
+            inputs.extend(["ratio", "training"]);
+        }
+        encode(
+            vec![node("MatMul", "mm", &["x", "W"], "m", vec![]), node("Dropout", "the_dropout", &inputs, "y", vec![])],
+            inits,
+            &[-1, 3],
+            "y",
+            13,
+        )
+    };
+    assert_eq!(import_onnx(&dropout(None), "t").unwrap().forward(&X), vec![9.0, 21.0]);
+    assert_eq!(import_onnx(&dropout(Some(false)), "t").unwrap().forward(&X), vec![9.0, 21.0]);
+    let msg = error(&dropout(Some(true))).to_string();
+    assert!(msg.contains("`the_dropout`") && msg.contains("training mode"), "{msg}");
+
+    // One node between the input [1, 1, 2, 2] (or a layer's output) and a final MatMul.
+    let refused = |first: Vec<NodeProto>, mut inits: Vec<TensorProto>, dims: &[i64]| {
+        let last = first.last().map(|n| n.output[0].clone()).unwrap();
+        let width: i64 = dims[1..].iter().product();
+        let mut nodes = first;
+        nodes.push(node("Flatten", "flat", &[&last], "f", vec![]));
+        nodes.push(node("MatMul", "mm_out", &["f", "Wout"], "y", vec![]));
+        inits.push(tensor("Wout", &[width, 1], &vec![1.0; width as usize]));
+        error(&encode(nodes, inits, dims, "y", 13)).to_string()
+    };
+    let image = [1, 1, 2, 2];
+    let cases: Vec<(Vec<NodeProto>, Vec<TensorProto>, &str)> = vec![
+        (
+            vec![node("Pad", "the_pad", &["x", "pads"], "p", vec![])],
+            vec![int_tensor("pads", &[1, 0, 0, 0, 0, 0, 0, 0])],
+            "batch dimension",
+        ),
+        (
+            vec![node("Pad", "the_pad", &["x", "pads"], "p", vec![string_attr("mode", "reflect")])],
+            vec![int_tensor("pads", &[0, 0, 2, 0, 0, 0, 0, 0])],
+            "reflect mode",
+        ),
+        (
+            vec![node("Pad", "the_pad", &["x", "pads"], "p", vec![string_attr("mode", "wrap")])],
+            vec![int_tensor("pads", &[0, 0, 1, 0, 0, 0, 0, 0])],
+            "mode `wrap` is not supported",
+        ),
+        (
+            vec![node("Pad", "the_pad", &["x", "pads"], "p", vec![])],
+            vec![int_tensor("pads", &[0, 0, 1, 0])],
+            "expected 8 pads",
+        ),
+        (
+            vec![node("Transpose", "the_transpose", &["x"], "t", vec![ints_attr("perm", &[0, 1, 1, 2])])],
+            vec![],
+            "not a permutation",
+        ),
+        (
+            vec![
+                node("Conv", "conv", &["x", "k"], "c", vec![]),
+                node("Transpose", "the_transpose", &["c"], "t", vec![ints_attr("perm", &[0, 1, 3, 2])]),
+            ],
+            vec![tensor("k", &[1, 1, 1, 1], &[2.0])],
+            "right after a layer",
+        ),
+        (vec![node("Div", "the_div", &["c", "x"], "d", vec![])], vec![tensor("c", &[1], &[2.0])], "not linear"),
+        (vec![node("Div", "the_div", &["x", "c"], "d", vec![])], vec![tensor("c", &[1], &[0.0])], "by zero"),
+        (
+            vec![node("Mul", "the_mul", &["x", "c"], "d", vec![])],
+            vec![tensor("c", &[3], &[1.0, 2.0, 3.0])],
+            "does not broadcast",
+        ),
+        (
+            vec![node("Squeeze", "the_squeeze", &["x", "axes"], "s", vec![])],
+            vec![int_tensor("axes", &[2])],
+            "not a dimension of size 1",
+        ),
+        (
+            vec![node("Reshape", "the_reshape", &["x", "shape"], "r", vec![])],
+            vec![int_tensor("shape", &[1, 3])],
+            "cannot reshape",
+        ),
+        (
+            vec![
+                node("Shape", "shape", &["x"], "s", vec![]),
+                node("Gather", "the_gather", &["s", "i"], "g", vec![]),
+                node("Reshape", "r", &["x", "g"], "r2", vec![]),
+            ],
+            vec![int_tensor("i", &[7])],
+            "index 7 out of range",
+        ),
+    ];
+    for (nodes, inits, expected) in cases {
+        let name = nodes.last().unwrap().name.clone();
+        let msg = refused(nodes, inits, &image);
+        assert!(msg.contains(expected), "{name}: {msg}");
+        let culprit = if name == "r" { "the_gather".to_string() } else { name };
+        assert!(msg.contains(&format!("`{culprit}`")), "{msg}");
+    }
 }

@@ -119,6 +119,94 @@ fn smooth_corpus_models_in_piecewise_linear_form_are_tiled_and_agree_with_onnxru
     }
 }
 
+/// The unbounded functions (no int8 table): their values against references computed
+/// independently (Python's `math`: libm's `erf`, `expm1`, `log1p`; Selu with ONNX's float32
+/// constants), and their interpolants: exact at the knots, flat on the
+/// left, of the function's end slope on the right, and within 0.01 of the function everywhere
+/// (0.0025 for Elu to 0.0084 for SiLU at 16 knots: under 0.1% of the values they take over
+/// [-10, 10]).
+#[test]
+fn unbounded_activations_compute_their_definitions_and_interpolate_with_their_end_slope() {
+    let cases = [
+        (
+            TableFunction::Elu,
+            [(-1.0, -0.632_120_558_828_557_7), (0.0, 0.0), (2.5, 2.5), (-20.0, -0.999_999_997_938_846_4)],
+        ),
+        (
+            TableFunction::Selu,
+            [
+                (-1.0, -1.111_330_741_286_478_4),
+                (0.0, 0.0),
+                (2.0, 2.101_402_044_296_264_6),
+                (-20.0, -1.758_099_342_719_317_7),
+            ],
+        ),
+        (
+            TableFunction::Softplus,
+            [
+                (0.0, std::f64::consts::LN_2),
+                (-3.0, 0.048_587_351_573_742_06),
+                (40.0, 40.0),
+                (-40.0, 4.248_354_255_291_589e-18),
+            ],
+        ),
+        (
+            TableFunction::Silu,
+            [
+                (1.0, 0.731_058_578_630_004_9),
+                (-1.0, -0.268_941_421_369_995_1),
+                (0.0, 0.0),
+                (-10.0, -4.539_786_870_243_439e-4),
+            ],
+        ),
+        (
+            TableFunction::Gelu,
+            [
+                (1.0, 0.841_344_746_068_542_9),
+                (-1.0, -0.158_655_253_931_457_07),
+                (3.0, 2.995_950_305_905_11),
+                (-3.0, -4.049_694_094_890_31e-3),
+            ],
+        ),
+    ];
+    for (f, values) in cases {
+        assert!(!f.has_table(), "{f:?}");
+        for (x, y) in values {
+            assert!((f.apply(x) - y).abs() <= 1e-13 * (1.0 + y.abs()), "{f:?}({x}) = {} not {y}", f.apply(x));
+        }
+        let p = Interpolant::new(f, DEFAULT_KNOTS).unwrap();
+        assert_eq!((p.knots[0], p.knots[DEFAULT_KNOTS - 1]), f.knot_range());
+        for k in &p.knots {
+            assert!((p.apply(*k) - f.apply(*k)).abs() < 1e-12, "{f:?} at knot {k}");
+        }
+        assert!((p.slopes.iter().sum::<f64>() - f.end_slope()).abs() < 1e-12, "{f:?}: the end slope");
+        let scale = (-10_000..=10_000).map(|i| f.apply(f64::from(i) / 1000.0).abs()).fold(0.0, f64::max);
+        let error = (-100_000..=100_000)
+            .map(|i| f64::from(i) / 1000.0)
+            .map(|z| (p.apply(z) - f.apply(z)).abs())
+            .fold(0.0, f64::max);
+        eprintln!(
+            "{f:?}: {DEFAULT_KNOTS} knots, max error {error:.5} over [-100, 100], {:.3}% of {scale:.2}",
+            100.0 * error / scale
+        );
+        assert!(error < 0.01 && error < 0.001 * scale, "{f:?}: error {error} against {scale}");
+    }
+    // No table: the quantizer refuses them until they are in piecewise-linear form.
+    let elu = import_onnx_file(models_dir().join("corpus/elu_mlp.onnx")).unwrap();
+    assert!(elu.needs_piecewise_linear());
+    let calibration = Calibration::load(models_dir().join("corpus/elu_mlp.calibration.csv"), elu.input_dim).unwrap();
+    let e = quantize(&elu, &calibration, None).unwrap_err().to_string();
+    assert!(e.contains("Elu has no int8 table") && e.contains("piecewise_linear_untabled"), "{e}");
+    let form = elu.piecewise_linear_untabled(DEFAULT_KNOTS).unwrap();
+    assert!(!form.needs_piecewise_linear() && form.layers.iter().all(|l| l.table.is_none()));
+    let model = quantize(&form, &calibration, None).unwrap();
+    TilePlan::new(&model).unwrap();
+    // A Sigmoid keeps its table unless asked.
+    let sigmoid = exported("sigmoid_mlp");
+    assert!(!sigmoid.needs_piecewise_linear());
+    assert_eq!(sigmoid.piecewise_linear_untabled(DEFAULT_KNOTS).unwrap(), sigmoid);
+}
+
 #[test]
 fn what_has_no_piecewise_linear_form_is_refused() {
     // A tree ensemble's comparisons are steps.

@@ -31,6 +31,22 @@ pub(crate) fn corpus_model(name: &str) -> Model {
     quantize(&float, &calibration, None).unwrap()
 }
 
+/// A corpus model imported as `oracle model import` does it: its hidden units ordered for tiles,
+/// a function without a table in piecewise-linear form.
+pub(crate) fn corpus_model_ordered(name: &str) -> Model {
+    let dir = models_dir().join("corpus");
+    let float = import_onnx_file(dir.join(format!("{name}.onnx"))).unwrap();
+    // As the import takes a function without a table: in piecewise-linear form.
+    let float = if float.needs_piecewise_linear() {
+        float.piecewise_linear_untabled(verdict_circuits::DEFAULT_KNOTS).unwrap()
+    } else {
+        float
+    }
+    .ordered_for_tiles();
+    let calibration = Calibration::load(dir.join(format!("{name}.calibration.csv")), float.input_dim).unwrap();
+    quantize(&float, &calibration, None).unwrap()
+}
+
 fn tables() -> Vec<Table> {
     vec![
         Table::new(TableFunction::Sigmoid, 5.6 / 127.0),

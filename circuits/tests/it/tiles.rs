@@ -106,6 +106,22 @@ fn the_tiles_of_a_smooth_model_in_piecewise_linear_form_are_satisfied() {
 }
 
 #[test]
+fn exporter_patterns_are_satisfied_tile_by_tile() {
+    // Gelu in piecewise-linear form, and a reflect pad, a dilated and a depthwise convolution
+    // (lowered, its units ordered for tiles): every tile satisfied, the trace ending at the
+    // engine's output commitment.
+    let gelu = crate::tables::corpus_model_ordered("gelu_mlp");
+    let depthwise = crate::tables::corpus_model_ordered("pad_dilated_depthwise");
+    for model in [gelu, depthwise] {
+        let (trace, plan, tiled) = trace_of(&model, 5);
+        assert_eq!(tiled.commitments[plan.len()], activation_commitment(plan.len(), trace.output(), 32));
+        for t in 0..plan.len() {
+            assert!(satisfied(circuit(&model, &plan, &tiled, &trace, t)), "{}: tile {t} of {}", model.name, plan.len());
+        }
+    }
+}
+
+#[test]
 fn a_weight_outside_a_kernels_window_is_unsatisfied() {
     // The LeNet's first convolution (5×5, stride 2) lowered to a dense layer: a row reads 25 of
     // the 784 inputs. A tile of its middle claims its committed weights; a nonzero weight where the

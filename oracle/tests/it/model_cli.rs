@@ -131,6 +131,32 @@ fn smooth_activations_import_in_piecewise_linear_form_on_request() {
     assert!(!ok && err.contains("no piecewise-linear form"), "{err}");
 }
 
+/// Gelu (like Elu, Selu, Softplus and SiLU) has no int8 table: the import takes its
+/// piecewise-linear form without being asked and says so; `--piecewise-linear=K` sets its knots.
+#[test]
+fn unbounded_activations_import_in_piecewise_linear_form_unasked() {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = models().join("corpus");
+    let (onnx, calib) = (corpus.join("gelu_mlp.onnx"), corpus.join("gelu_mlp.calibration.csv"));
+    let out = dir.path().join("gelu.json");
+    let doc = json(&[&import_args(&onnx, &calib, &out)[..], &["--json"]].concat());
+    assert_eq!(doc["piecewise_linear"]["knots"], 16, "{doc}");
+    let against = &doc["piecewise_linear"]["report"];
+    assert_eq!(against["task"], "regression");
+    // Within 2% of the output's range, against the float model with the exact Gelu.
+    assert!(against["max_abs_error"].as_f64().unwrap() < 0.02 * against["max_abs_output"].as_f64().unwrap(), "{doc}");
+    // The pre-activation and 16 hinges a unit: three layers, no table.
+    let inspect = json(&["model", "inspect", out.to_str().unwrap(), "--json"]);
+    assert_eq!(inspect["layers"].as_array().unwrap().len(), 3, "{inspect}");
+    let activations: Vec<&str> =
+        inspect["layers"].as_array().unwrap().iter().map(|l| l["activation"].as_str().unwrap()).collect();
+    assert_eq!(activations, ["none", "relu", "none"], "{inspect}");
+    let doc = json(&[&import_args(&onnx, &calib, &out)[..], &["--piecewise-linear=24", "--json"]].concat());
+    assert_eq!(doc["piecewise_linear"]["knots"], 24);
+    let (ok, text, _) = oracle(&import_args(&onnx, &calib, &out));
+    assert!(ok && text.contains("piecewise-linear (16 knots), against the original: regression"), "{text}");
+}
+
 #[test]
 fn bad_files_and_inputs_fail_with_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,0 +1,396 @@
+//! Shapes: the running tensor's dimensions, the shape computations that exporters write around
+//! it (PyTorch's `x.view(x.size(0), -1)` is `Shape`, `Gather`, `Unsqueeze`, `Concat`, `Reshape`),
+//! evaluated at import, and the layout changes (`Transpose`, `Pad`) that become linear maps.
+
+use super::{attr, Affine, ConstData, Constant, NodeProto, DATA_TYPE_FLOAT, DATA_TYPE_INT64};
+use crate::{Error, Result};
+
+/// Operators evaluated at import when every input is a constant (or, for `Shape`, the running
+/// tensor, whose dimensions are known).
+pub(super) const FOLDED_OPS: &[&str] = &[
+    "Shape",
+    "Gather",
+    "Unsqueeze",
+    "Squeeze",
+    "Concat",
+    "Slice",
+    "Cast",
+    "Identity",
+    "Reshape",
+    "Transpose",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+];
+
+/// Evaluates `node` at import when it computes on constants only: `Shape` of the running tensor
+/// (its dimensions `running`, batch 1) or of a constant, and the integer and layout operators of
+/// [`FOLDED_OPS`] on constants. `None` when the node reads a tensor that is not constant.
+pub(super) fn fold(
+    node: &NodeProto,
+    consts: &std::collections::HashMap<String, Constant>,
+    current: &str,
+    running: &[usize],
+    at: &str,
+) -> Result<Option<Constant>> {
+    let op = node.op_type.as_str();
+    if !FOLDED_OPS.contains(&op) {
+        return Ok(None);
+    }
+    if op == "Shape" {
+        let Some(input) = node.input.first() else { return Err(Error::graph(at, "Shape without an input")) };
+        let dims: Vec<usize> = if input == current {
+            running.to_vec()
+        } else if let Some(c) = consts.get(input) {
+            c.dims.clone()
+        } else {
+            return Ok(None);
+        };
+        // Opset 15's `start` and `end` take a slice of the dimensions.
+        let n = dims.len() as i64;
+        let clamp = |v: i64| (if v < 0 { v + n } else { v }).clamp(0, n) as usize;
+        let start = attr(node, "start").map_or(0, |a| clamp(a.i));
+        let end = attr(node, "end").map_or(dims.len(), |a| clamp(a.i));
+        let values: Vec<i64> = dims[start..end.max(start)].iter().map(|d| *d as i64).collect();
+        return Ok(Some(Constant { dims: vec![values.len()], data: ConstData::I64(values) }));
+    }
+    let inputs: Option<Vec<&Constant>> = node.input.iter().filter(|n| !n.is_empty()).map(|n| consts.get(n)).collect();
+    let Some(inputs) = inputs else { return Ok(None) };
+    let Some(first) = inputs.first() else { return Err(Error::graph(at, format!("{op} without an input"))) };
+    let ints = |c: &Constant| -> Result<Vec<i64>> {
+        match &c.data {
+            ConstData::I64(v) => Ok(v.clone()),
+            ConstData::F32(_) => Err(Error::graph(at, format!("{op}: expected an integer tensor"))),
+        }
+    };
+    // Axes come as the second input from opset 13 (Unsqueeze, Squeeze) or as an attribute.
+    let axes = || -> Result<Option<Vec<i64>>> {
+        match inputs.get(1) {
+            Some(c) => Ok(Some(ints(c)?)),
+            None => Ok(attr(node, "axes").map(|a| a.ints.clone())),
+        }
+    };
+    let folded = match op {
+        "Identity" => (*first).clone(),
+        "Cast" => {
+            let to = attr(node, "to").map_or(0, |a| a.i as i32);
+            let data = match (&first.data, to) {
+                (ConstData::I64(v), DATA_TYPE_FLOAT) => ConstData::F32(v.iter().map(|x| *x as f32).collect()),
+                (ConstData::F32(v), DATA_TYPE_INT64) => ConstData::I64(v.iter().map(|x| *x as i64).collect()),
+                (d, DATA_TYPE_FLOAT | DATA_TYPE_INT64) => d.clone(),
+                (_, other) => return Err(Error::graph(at, format!("Cast of a constant to type {other}"))),
+            };
+            Constant { dims: first.dims.clone(), data }
+        }
+        "Unsqueeze" => {
+            let axes = axes()?.ok_or_else(|| Error::graph(at, "Unsqueeze without axes"))?;
+            Constant { dims: unsqueezed(&first.dims, &axes, at)?, data: first.data.clone() }
+        }
+        "Squeeze" => Constant { dims: squeezed(&first.dims, axes()?.as_deref(), at)?, data: first.data.clone() },
+        "Reshape" => {
+            let shape = ints(inputs.get(1).ok_or_else(|| Error::graph(at, "Reshape without a shape"))?)?;
+            Constant { dims: reshaped(&shape, &first.dims, at)?, data: first.data.clone() }
+        }
+        "Concat" => {
+            let axis = attr(node, "axis").map_or(0, |a| a.i);
+            if inputs.iter().any(|c| c.dims.len() != 1) || !(axis == 0 || axis == -1) {
+                return Err(Error::graph(at, "Concat of constants: only 1-D tensors are supported"));
+            }
+            let data = match &first.data {
+                ConstData::I64(_) => {
+                    ConstData::I64(inputs.iter().map(|c| ints(c)).collect::<Result<Vec<_>>>()?.concat())
+                }
+                ConstData::F32(_) => ConstData::F32(
+                    inputs.iter().map(|c| c.floats(at).map(<[f32]>::to_vec)).collect::<Result<Vec<_>>>()?.concat(),
+                ),
+            };
+            let n = match &data {
+                ConstData::I64(v) => v.len(),
+                ConstData::F32(v) => v.len(),
+            };
+            Constant { dims: vec![n], data }
+        }
+        "Gather" => {
+            let axis = attr(node, "axis").map_or(0, |a| a.i);
+            let indices = inputs.get(1).ok_or_else(|| Error::graph(at, "Gather without indices"))?;
+            if first.dims.len() != 1 || axis != 0 {
+                return Err(Error::graph(at, "Gather of a constant: only from a 1-D tensor"));
+            }
+            let n = first.dims[0] as i64;
+            let picked = ints(indices)?
+                .iter()
+                .map(|i| {
+                    let j = if *i < 0 { i + n } else { *i };
+                    (0..n)
+                        .contains(&j)
+                        .then_some(j as usize)
+                        .ok_or_else(|| Error::graph(at, format!("Gather index {i} out of range for {n} values")))
+                })
+                .collect::<Result<Vec<usize>>>()?;
+            let data = match &first.data {
+                ConstData::I64(v) => ConstData::I64(picked.iter().map(|i| v[*i]).collect()),
+                ConstData::F32(v) => ConstData::F32(picked.iter().map(|i| v[*i]).collect()),
+            };
+            Constant { dims: indices.dims.clone(), data }
+        }
+        "Slice" => {
+            let (starts, ends) = match (inputs.get(1), inputs.get(2)) {
+                (Some(s), Some(e)) => (ints(s)?, ints(e)?),
+                _ => (
+                    attr(node, "starts").map(|a| a.ints.clone()).unwrap_or_default(),
+                    attr(node, "ends").map(|a| a.ints.clone()).unwrap_or_default(),
+                ),
+            };
+            let axes = inputs.get(3).map(|c| ints(c)).transpose()?.unwrap_or_else(|| vec![0]);
+            let steps = inputs.get(4).map(|c| ints(c)).transpose()?.unwrap_or_else(|| vec![1]);
+            if first.dims.len() != 1 || starts.len() != 1 || ends.len() != 1 || axes != [0] && axes != [-1] {
+                return Err(Error::graph(at, "Slice of a constant: only one axis of a 1-D tensor"));
+            }
+            if steps != [1] {
+                return Err(Error::graph(at, "Slice of a constant: only step 1"));
+            }
+            let n = first.dims[0] as i64;
+            let clamp = |v: i64| (if v < 0 { v + n } else { v }).clamp(0, n) as usize;
+            let (s, e) = (clamp(starts[0]), clamp(ends[0]).max(clamp(starts[0])));
+            let data = match &first.data {
+                ConstData::I64(v) => ConstData::I64(v[s..e].to_vec()),
+                ConstData::F32(v) => ConstData::F32(v[s..e].to_vec()),
+            };
+            Constant { dims: vec![e - s], data }
+        }
+        "Transpose" => {
+            let perm = permutation(node, first.dims.len(), at)?;
+            let (dims, map) = transposed(&first.dims, &perm);
+            let data = match &first.data {
+                ConstData::I64(v) => ConstData::I64(map.iter().map(|i| v[*i]).collect()),
+                ConstData::F32(v) => ConstData::F32(map.iter().map(|i| v[*i]).collect()),
+            };
+            Constant { dims, data }
+        }
+        "Add" | "Sub" | "Mul" | "Div" => {
+            // Integer arithmetic on shapes (a float constant's is the exporter's to fold).
+            let [a, b] = inputs.as_slice() else { return Err(Error::graph(at, format!("{op} takes two inputs"))) };
+            let (a, b) = (ints(a)?, ints(b)?);
+            let n = a.len().max(b.len());
+            if !(a.len() == n || a.len() == 1) || !(b.len() == n || b.len() == 1) {
+                return Err(Error::graph(at, format!("{op} of constants: {} and {} values", a.len(), b.len())));
+            }
+            let values = (0..n)
+                .map(|i| {
+                    let (x, y) = (a[if a.len() == 1 { 0 } else { i }], b[if b.len() == 1 { 0 } else { i }]);
+                    match op {
+                        "Add" => Ok(x + y),
+                        "Sub" => Ok(x - y),
+                        "Mul" => Ok(x * y),
+                        _ if y == 0 => Err(Error::graph(at, "Div of constants by zero")),
+                        _ => Ok(x.div_euclid(y)),
+                    }
+                })
+                .collect::<Result<Vec<i64>>>()?;
+            let dims = if a.len() >= b.len() { inputs[0].dims.clone() } else { inputs[1].dims.clone() };
+            Constant { dims, data: ConstData::I64(values) }
+        }
+        _ => unreachable!("in FOLDED_OPS"),
+    };
+    Ok(Some(folded))
+}
+
+/// `Transpose`'s `perm` (default: the dimensions reversed), checked to be a permutation.
+pub(super) fn permutation(node: &NodeProto, rank: usize, at: &str) -> Result<Vec<usize>> {
+    let perm: Vec<usize> = match attr(node, "perm") {
+        Some(a) => a.ints.iter().map(|p| usize::try_from(*p).unwrap_or(usize::MAX)).collect(),
+        None => (0..rank).rev().collect(),
+    };
+    let mut seen = vec![false; rank];
+    for p in &perm {
+        match seen.get_mut(*p) {
+            Some(s) if !*s => *s = true,
+            _ => return Err(Error::graph(at, format!("`perm` {perm:?} is not a permutation of {rank} dimensions"))),
+        }
+    }
+    if perm.len() != rank {
+        return Err(Error::graph(at, format!("`perm` {perm:?} is not a permutation of {rank} dimensions")));
+    }
+    Ok(perm)
+}
+
+/// The dimensions after transposing `dims` by `perm`, and for each output element (row-major)
+/// the input element it takes.
+pub(super) fn transposed(dims: &[usize], perm: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let out: Vec<usize> = perm.iter().map(|p| dims[*p]).collect();
+    let strides = strides(dims);
+    let total: usize = dims.iter().product();
+    let mut source = Vec::with_capacity(total);
+    let mut index = vec![0usize; out.len()];
+    for _ in 0..total {
+        source.push(index.iter().zip(perm).map(|(i, p)| i * strides[*p]).sum());
+        // The next output index, last dimension fastest.
+        for d in (0..out.len()).rev() {
+            index[d] += 1;
+            if index[d] < out[d] {
+                break;
+            }
+            index[d] = 0;
+        }
+    }
+    (out, source)
+}
+
+fn strides(dims: &[usize]) -> Vec<usize> {
+    let mut strides = vec![1usize; dims.len()];
+    for d in (0..dims.len().saturating_sub(1)).rev() {
+        strides[d] = strides[d + 1] * dims[d + 1];
+    }
+    strides
+}
+
+/// A permutation of the running tensor's elements as a linear map.
+pub(super) fn selection(source: &[usize]) -> Affine {
+    Affine {
+        in_dim: source.len(),
+        rows: source.iter().map(|i| vec![(*i, 1.0)]).collect(),
+        offset: vec![0.0; source.len()],
+    }
+}
+
+/// `Pad` of the running tensor (`dims`, batch 1) as an affine map: `pads` is ONNX's
+/// `[x1_begin, x2_begin, …, x1_end, x2_end, …]` (negative crops), `mode` `constant` (with
+/// `value`), `edge` or `reflect`. Returns the padded dimensions and the map.
+pub(super) fn pad(dims: &[usize], pads: &[i64], mode: &str, value: f64, at: &str) -> Result<(Vec<usize>, Affine)> {
+    let rank = dims.len();
+    if pads.len() != 2 * rank {
+        return Err(Error::graph(
+            at,
+            format!("expected {} pads for a {rank}-D tensor, found {}", 2 * rank, pads.len()),
+        ));
+    }
+    if pads[0] != 0 || pads[rank] != 0 {
+        return Err(Error::graph(at, "Pad of the batch dimension is not supported"));
+    }
+    let out = dims
+        .iter()
+        .enumerate()
+        .map(|(d, n)| {
+            let m = *n as i64 + pads[d] + pads[rank + d];
+            usize::try_from(m)
+                .ok()
+                .filter(|m| *m > 0)
+                .ok_or_else(|| Error::graph(at, format!("Pad leaves dimension {d} empty")))
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    if mode == "reflect" && dims.iter().enumerate().any(|(d, n)| pads[d] >= *n as i64 || pads[rank + d] >= *n as i64) {
+        return Err(Error::graph(at, "Pad in reflect mode by as much as the dimension"));
+    }
+    if !matches!(mode, "constant" | "edge" | "reflect") {
+        return Err(Error::graph(at, format!("Pad mode `{mode}` is not supported (constant, edge, reflect)")));
+    }
+    let strides = strides(dims);
+    let total: usize = out.iter().product();
+    let (mut rows, mut offset) = (Vec::with_capacity(total), Vec::with_capacity(total));
+    let mut index = vec![0usize; rank];
+    for _ in 0..total {
+        let mut source = Some(0usize);
+        for d in 0..rank {
+            let n = dims[d] as i64;
+            let mut i = index[d] as i64 - pads[d];
+            if !(0..n).contains(&i) {
+                i = match mode {
+                    "edge" => i.clamp(0, n - 1),
+                    "reflect" if i < 0 => -i,
+                    "reflect" => 2 * (n - 1) - i,
+                    _ => {
+                        source = None;
+                        break;
+                    }
+                };
+            }
+            source = source.map(|s| s + i as usize * strides[d]);
+        }
+        match source {
+            Some(s) => {
+                rows.push(vec![(s, 1.0)]);
+                offset.push(0.0);
+            }
+            None => {
+                rows.push(Vec::new());
+                offset.push(value);
+            }
+        }
+        for d in (0..rank).rev() {
+            index[d] += 1;
+            if index[d] < out[d] {
+                break;
+            }
+            index[d] = 0;
+        }
+    }
+    Ok((out, Affine { in_dim: dims.iter().product(), rows, offset }))
+}
+
+/// `Unsqueeze`: ones inserted at `axes` (of the output's rank).
+pub(super) fn unsqueezed(dims: &[usize], axes: &[i64], at: &str) -> Result<Vec<usize>> {
+    let rank = (dims.len() + axes.len()) as i64;
+    let mut axes: Vec<usize> = axes
+        .iter()
+        .map(|a| {
+            let a = if *a < 0 { a + rank } else { *a };
+            (0..rank).contains(&a).then_some(a as usize).ok_or_else(|| Error::graph(at, format!("Unsqueeze axis {a}")))
+        })
+        .collect::<Result<_>>()?;
+    axes.sort_unstable();
+    let mut out = dims.to_vec();
+    for a in axes {
+        out.insert(a.min(out.len()), 1);
+    }
+    Ok(out)
+}
+
+/// `Squeeze`: the ones at `axes` removed (every one when absent).
+pub(super) fn squeezed(dims: &[usize], axes: Option<&[i64]>, at: &str) -> Result<Vec<usize>> {
+    let rank = dims.len() as i64;
+    let drop: Vec<usize> = match axes {
+        None => (0..dims.len()).filter(|d| dims[*d] == 1).collect(),
+        Some(axes) => axes
+            .iter()
+            .map(|a| {
+                let a = if *a < 0 { a + rank } else { *a };
+                (0..rank).contains(&a).then_some(a as usize).filter(|a| dims[*a] == 1).ok_or_else(|| {
+                    Error::graph(at, format!("Squeeze axis {a} is not a dimension of size 1 of {dims:?}"))
+                })
+            })
+            .collect::<Result<_>>()?,
+    };
+    Ok(dims.iter().enumerate().filter(|(d, _)| !drop.contains(d)).map(|(_, n)| *n).collect())
+}
+
+/// `Reshape`'s target (`0` copies the dimension, `-1` is inferred) for a tensor of `dims`.
+pub(super) fn reshaped(shape: &[i64], dims: &[usize], at: &str) -> Result<Vec<usize>> {
+    let total: usize = dims.iter().product();
+    let mut out = Vec::with_capacity(shape.len());
+    let mut inferred = None;
+    for (i, d) in shape.iter().enumerate() {
+        match *d {
+            -1 if inferred.is_none() => {
+                inferred = Some(i);
+                out.push(1);
+            }
+            0 => out.push(
+                *dims.get(i).ok_or_else(|| Error::graph(at, format!("Reshape copies dimension {i} of {dims:?}")))?,
+            ),
+            d if d > 0 => out.push(d as usize),
+            d => return Err(Error::graph(at, format!("invalid reshape dimension {d} in {shape:?}"))),
+        }
+    }
+    let known: usize = out.iter().product();
+    if let Some(i) = inferred {
+        if known == 0 || !total.is_multiple_of(known) {
+            return Err(Error::graph(at, format!("cannot reshape {dims:?} to {shape:?}")));
+        }
+        out[i] = total / known;
+    }
+    if out.iter().product::<usize>() != total {
+        return Err(Error::graph(at, format!("cannot reshape {dims:?} ({total} values) to {shape:?}")));
+    }
+    Ok(out)
+}
