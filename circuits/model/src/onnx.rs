@@ -19,6 +19,12 @@ use crate::{
 /// The oldest default-domain opset the importer accepts.
 pub const MIN_OPSET: i64 = 11;
 
+/// The most weights a convolution may lower to (its dense layer's outputs × inputs, mostly
+/// zeros): 2^27, about 1 GB to import. A wider convolution is refused before anything is
+/// allocated (PyTorch's MNIST example's second convolution, 32 → 64 channels at 28×28, lowers to
+/// 1.26 billion); it needs a native convolution layer, which the model format does not have.
+pub const MAX_LOWERED_WEIGHTS: usize = 1 << 27;
+
 /// `onnx.ModelProto` (subset).
 #[allow(missing_docs)]
 #[derive(Clone, PartialEq, Message)]
@@ -1497,7 +1503,18 @@ fn conv_layer(
     let out = Spatial { c: c_out, h: oh, w: ow };
     let k = kernel.floats(at)?;
     let (in_dim, out_dim) = (input.len(), out.len());
-    let mut weights = vec![0f32; in_dim * out_dim];
+    let lowered = in_dim.checked_mul(out_dim).filter(|n| *n <= MAX_LOWERED_WEIGHTS).ok_or_else(|| {
+        Error::graph(
+            at,
+            format!(
+                "this Conv ({} -> {c_out} channels on {}x{}) lowers to a dense layer of {out_dim} x {in_dim} \
+                 weights, above the importer's limit of {MAX_LOWERED_WEIGHTS}: a convolution this wide needs a \
+                 native convolution layer, which Verdict does not have yet",
+                input.c, input.h, input.w
+            ),
+        )
+    })?;
+    let mut weights = vec![0f32; lowered];
     for co in 0..c_out {
         for oy in 0..oh {
             for ox in 0..ow {

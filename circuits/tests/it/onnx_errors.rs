@@ -769,6 +769,20 @@ fn convolutions_the_importer_cannot_lower_are_refused_by_name() {
     assert!(conv_with(vec![], &[1, 25]).contains("needs a [N, C, H, W] tensor"));
     assert!(conv_with(vec![], &[1, 1, 2, 2]).contains("does not fit"));
     assert!(conv_with(vec![], &[1, 3, 5, 5]).contains("does not fit an input of 3 channels"));
+    // 64 -> 64 channels at 64x64 lowers to 262,144 x 262,144 weights: refused before anything
+    // that size is allocated, at once.
+    let wide = encode(
+        vec![node("Conv", "the_conv", &["x", "k"], "y", vec![ints_attr("pads", &[1, 1, 1, 1])])],
+        vec![tensor("k", &[64, 64, 3, 3], &values(64 * 64 * 9, 2))],
+        &[1, 64, 64, 64],
+        "y",
+        13,
+    );
+    let started = std::time::Instant::now();
+    let msg = error(&wide).to_string();
+    assert!(msg.contains("`the_conv`") && msg.contains("262144 x 262144 weights"), "{msg}");
+    assert!(msg.contains(&verdict_circuits::MAX_LOWERED_WEIGHTS.to_string()) && msg.contains("native convolution"));
+    assert!(started.elapsed().as_secs() < 5, "refused at once");
 }
 
 /// Layout and elementwise operators that exporters write around the layers: what is exact is
