@@ -31,7 +31,7 @@ pub use model::{
     Activation, InputSpec, Layer, Model, Normalize, OutputSpec, Requant, Table, TableFunction, Task, ACC_BOUND,
     INT8_MAX, MAX_SHIFT, MODEL_FORMAT, MODEL_FORMAT_VERSION, TABLE_LEN,
 };
-pub use onnx::{import_onnx, import_onnx_file, MAX_LOWERED_WEIGHTS, MIN_OPSET};
+pub use onnx::{import_onnx, import_onnx_file, MAX_LOWERED_WEIGHTS, MAX_VALUES, MIN_OPSET};
 pub use poseidon_params::{poseidon_params, sponge_tag, PoseidonParams};
 /// The protobuf messages of the ONNX subset the importer reads (they also encode).
 pub mod onnx_proto {

@@ -25,6 +25,9 @@ pub const MIN_OPSET: i64 = 11;
 /// 1.26 billion); it needs a native convolution layer, which the model format does not have.
 pub const MAX_LOWERED_WEIGHTS: usize = 1 << 27;
 
+/// The most values the model's input, or a padded tensor, may hold: 2^22 (a 2048×2048 image).
+pub const MAX_VALUES: usize = 1 << 22;
+
 /// `onnx.ModelProto` (subset).
 #[allow(missing_docs)]
 #[derive(Clone, PartialEq, Message)]
@@ -207,7 +210,12 @@ impl Constant {
             .iter()
             .map(|d| usize::try_from(*d).map_err(|_| Error::graph(at, format!("negative dimension {d}"))))
             .collect::<Result<Vec<_>>>()?;
-        let count: usize = dims.iter().product();
+        // The values are in the file: a count beyond 2^40 is a corrupt shape.
+        let count = dims
+            .iter()
+            .try_fold(1usize, |n, d| n.checked_mul(*d))
+            .filter(|n| *n <= 1 << 40)
+            .ok_or_else(|| Error::graph(at, format!("dims {dims:?} are too large")))?;
         let data = match t.data_type {
             DATA_TYPE_FLOAT => ConstData::F32(if t.raw_data.is_empty() {
                 t.float_data.clone()
@@ -268,6 +276,14 @@ impl Constant {
             return Err(Error::graph(at, format!("expected {count} values for dims {dims:?}, found {len}")));
         }
         Ok(Self { dims, data })
+    }
+
+    /// The number of values.
+    fn count(&self) -> usize {
+        match &self.data {
+            ConstData::F32(v) => v.len(),
+            ConstData::I64(v) => v.len(),
+        }
     }
 
     fn floats(&self, at: &str) -> Result<&[f32]> {
@@ -1284,7 +1300,11 @@ fn input_width(input: &ValueInfoProto) -> Result<usize> {
                 ),
             ));
         }
-        width *= d.dim_value as usize;
+        width = usize::try_from(d.dim_value)
+            .ok()
+            .and_then(|d| width.checked_mul(d))
+            .filter(|w| *w <= MAX_VALUES)
+            .ok_or_else(|| Error::graph(&at, format!("more than {MAX_VALUES} input values")))?;
     }
     if dims.len() >= 2 && dims[0].dim_value > 1 {
         return Err(Error::graph(&at, format!("expected batch size 1 or symbolic, found {}", dims[0].dim_value)));
@@ -1376,6 +1396,9 @@ struct Affine {
     offset: Vec<f64>,
 }
 
+/// The largest kernel, stride, dilation or pad a window takes (a larger one is a corrupt file).
+const MAX_WINDOW: i64 = 1 << 16;
+
 /// A 2-D window over a `[C, H, W]` tensor: kernel, strides, pads `[top, left, bottom, right]`,
 /// dilations (the kernel's taps `dilations` apart).
 #[derive(Clone, Copy, Debug)]
@@ -1392,8 +1415,13 @@ impl Window {
         let pair = |name: &str, default: [usize; 2]| -> Result<[usize; 2]> {
             match attr(node, name).map(|a| a.ints.as_slice()) {
                 None | Some([]) => Ok(default),
-                Some([a, b]) if *a > 0 && *b > 0 => Ok([*a as usize, *b as usize]),
-                Some(v) => Err(Error::graph(at, format!("`{name}` must be two positive integers (2-D), found {v:?}"))),
+                Some([a, b]) if (1..=MAX_WINDOW).contains(a) && (1..=MAX_WINDOW).contains(b) => {
+                    Ok([*a as usize, *b as usize])
+                }
+                Some(v) => Err(Error::graph(
+                    at,
+                    format!("`{name}` must be two positive integers up to {MAX_WINDOW} (2-D), found {v:?}"),
+                )),
             }
         };
         let kernel = match (attr(node, "kernel_shape"), default_kernel) {
@@ -1409,11 +1437,14 @@ impl Window {
         let pads = match auto_pad.as_str() {
             "" | "NOTSET" => match attr(node, "pads").map(|a| a.ints.as_slice()) {
                 None | Some([]) => [0; 4],
-                Some([t, l, b, r]) if [t, l, b, r].iter().all(|p| **p >= 0) => {
+                Some([t, l, b, r]) if [t, l, b, r].iter().all(|p| (0..=MAX_WINDOW).contains(*p)) => {
                     [*t as usize, *l as usize, *b as usize, *r as usize]
                 }
                 Some(v) => {
-                    return Err(Error::graph(at, format!("`pads` must be 4 non-negative integers, found {v:?}")))
+                    return Err(Error::graph(
+                        at,
+                        format!("`pads` must be 4 integers in [0, {MAX_WINDOW}], found {v:?}"),
+                    ))
                 }
             },
             "VALID" => [0; 4],

@@ -8,6 +8,7 @@ mod folding;
 mod gadgets;
 mod model_format;
 mod onnx_errors;
+mod onnx_fuzz;
 mod ordering;
 mod piecewise;
 mod poseidon;

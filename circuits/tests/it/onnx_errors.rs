@@ -814,6 +814,34 @@ fn layout_and_elementwise_operators_compute_exactly_or_are_refused_with_the_reas
     );
     // x = [1, 1, 2] padded at the edges: [1, 1, 1, 2, 2].
     assert_eq!(import_onnx(&pad, "t").unwrap().forward(&X), vec![7.0]);
+    // Shapes computed from the input's (`[1, C·H·W]` as `Shape`, `Slice`, `Mul`, `Concat`) and a
+    // weight an exporter left as `Mul` of two constants.
+    let computed = encode(
+        vec![
+            node("Shape", "shape", &["x"], "s", vec![]),
+            node("Slice", "batch", &["s", "zero", "one"], "n", vec![]),
+            node("Gather", "c", &["s", "one_scalar"], "c", vec![]),
+            node("Gather", "w", &["s", "three_scalar"], "w", vec![]),
+            node("Mul", "cw", &["c", "w"], "cw", vec![]),
+            node("Unsqueeze", "cw1", &["cw", "zero"], "cw1", vec![]),
+            node("Concat", "flat_shape", &["n", "cw1"], "flat_shape", vec![int_attr("axis", 0)]),
+            node("Reshape", "flat", &["x", "flat_shape"], "f", vec![]),
+            node("Mul", "scaled", &["W0", "two"], "W", vec![]),
+            node("MatMul", "mm", &["f", "W"], "y", vec![]),
+        ],
+        vec![
+            int_tensor("zero", &[0]),
+            int_tensor("one", &[1]),
+            TensorProto { dims: vec![], ..int_tensor("one_scalar", &[1]) },
+            TensorProto { dims: vec![], ..int_tensor("three_scalar", &[3]) },
+            tensor("W0", &[3, 2], &W_IN_OUT),
+            tensor("two", &[], &[2.0]),
+        ],
+        &[1, 1, 1, 3],
+        "y",
+        13,
+    );
+    assert_eq!(import_onnx(&computed, "t").unwrap().forward(&X), vec![18.0, 42.0]);
     // A Dropout is the identity at inference; its training mode is refused.
     let dropout = |training: Option<bool>| {
         let mut inits = vec![tensor("W", &[3, 2], &W_IN_OUT)];

@@ -2,7 +2,7 @@
 //! it (PyTorch's `x.view(x.size(0), -1)` is `Shape`, `Gather`, `Unsqueeze`, `Concat`, `Reshape`),
 //! evaluated at import, and the layout changes (`Transpose`, `Pad`) that become linear maps.
 
-use super::{attr, Affine, ConstData, Constant, NodeProto, DATA_TYPE_FLOAT, DATA_TYPE_INT64};
+use super::{attr, Affine, ConstData, Constant, NodeProto, DATA_TYPE_FLOAT, DATA_TYPE_INT64, MAX_VALUES};
 use crate::{Error, Result};
 
 /// Operators evaluated at import when every input is a constant (or, for `Shape`, the running
@@ -169,27 +169,48 @@ pub(super) fn fold(
             Constant { dims, data }
         }
         "Add" | "Sub" | "Mul" | "Div" => {
-            // Integer arithmetic on shapes (a float constant's is the exporter's to fold).
+            // Arithmetic on constants: a shape's integers (ONNX's truncating division), or floats
+            // an exporter left unfolded. One value broadcasts over the other's.
             let [a, b] = inputs.as_slice() else { return Err(Error::graph(at, format!("{op} takes two inputs"))) };
-            let (a, b) = (ints(a)?, ints(b)?);
-            let n = a.len().max(b.len());
-            if !(a.len() == n || a.len() == 1) || !(b.len() == n || b.len() == 1) {
-                return Err(Error::graph(at, format!("{op} of constants: {} and {} values", a.len(), b.len())));
+            let n = a.count().max(b.count());
+            if ![a.count(), b.count()].iter().all(|c| *c == n || *c == 1) {
+                return Err(Error::graph(at, format!("{op} of constants: {} and {} values", a.count(), b.count())));
             }
-            let values = (0..n)
-                .map(|i| {
-                    let (x, y) = (a[if a.len() == 1 { 0 } else { i }], b[if b.len() == 1 { 0 } else { i }]);
-                    match op {
-                        "Add" => Ok(x + y),
-                        "Sub" => Ok(x - y),
-                        "Mul" => Ok(x * y),
-                        _ if y == 0 => Err(Error::graph(at, "Div of constants by zero")),
-                        _ => Ok(x.div_euclid(y)),
-                    }
-                })
-                .collect::<Result<Vec<i64>>>()?;
-            let dims = if a.len() >= b.len() { inputs[0].dims.clone() } else { inputs[1].dims.clone() };
-            Constant { dims, data: ConstData::I64(values) }
+            let pick = |c: &Constant, i: usize| if c.count() == 1 { 0 } else { i };
+            let data = match (&a.data, &b.data) {
+                (ConstData::I64(x), ConstData::I64(y)) => ConstData::I64(
+                    (0..n)
+                        .map(|i| {
+                            let (x, y) = (x[pick(a, i)], y[pick(b, i)]);
+                            match op {
+                                "Add" => x.checked_add(y),
+                                "Sub" => x.checked_sub(y),
+                                "Mul" => x.checked_mul(y),
+                                _ => x.checked_div(y),
+                            }
+                            .ok_or_else(|| {
+                                Error::graph(at, format!("{op} of constants {x} and {y} overflows or divides by zero"))
+                            })
+                        })
+                        .collect::<Result<_>>()?,
+                ),
+                (ConstData::F32(x), ConstData::F32(y)) => ConstData::F32(
+                    (0..n)
+                        .map(|i| {
+                            let (x, y) = (x[pick(a, i)], y[pick(b, i)]);
+                            match op {
+                                "Add" => x + y,
+                                "Sub" => x - y,
+                                "Mul" => x * y,
+                                _ => x / y,
+                            }
+                        })
+                        .collect(),
+                ),
+                _ => return Err(Error::graph(at, format!("{op} of an integer and a float constant"))),
+            };
+            let dims = if a.count() >= b.count() { a.dims.clone() } else { b.dims.clone() };
+            Constant { dims, data }
         }
         _ => unreachable!("in FOLDED_OPS"),
     };
@@ -272,13 +293,15 @@ pub(super) fn pad(dims: &[usize], pads: &[i64], mode: &str, value: f64, at: &str
         .iter()
         .enumerate()
         .map(|(d, n)| {
-            let m = *n as i64 + pads[d] + pads[rank + d];
-            usize::try_from(m)
-                .ok()
+            let m = (*n as i64).checked_add(pads[d]).and_then(|m| m.checked_add(pads[rank + d]));
+            m.and_then(|m| usize::try_from(m).ok())
                 .filter(|m| *m > 0)
-                .ok_or_else(|| Error::graph(at, format!("Pad leaves dimension {d} empty")))
+                .ok_or_else(|| Error::graph(at, format!("Pad leaves dimension {d} empty or out of range")))
         })
         .collect::<Result<Vec<usize>>>()?;
+    if out.iter().try_fold(1usize, |n, d| n.checked_mul(*d)).is_none_or(|n| n > MAX_VALUES) {
+        return Err(Error::graph(at, format!("Pad to {out:?}: more than {MAX_VALUES} values")));
+    }
     if mode == "reflect" && dims.iter().enumerate().any(|(d, n)| pads[d] >= *n as i64 || pads[rank + d] >= *n as i64) {
         return Err(Error::graph(at, "Pad in reflect mode by as much as the dimension"));
     }
@@ -382,14 +405,15 @@ pub(super) fn reshaped(shape: &[i64], dims: &[usize], at: &str) -> Result<Vec<us
             d => return Err(Error::graph(at, format!("invalid reshape dimension {d} in {shape:?}"))),
         }
     }
-    let known: usize = out.iter().product();
+    let product = |v: &[usize]| v.iter().try_fold(1usize, |n, d| n.checked_mul(*d));
+    let known = product(&out).ok_or_else(|| Error::graph(at, format!("cannot reshape {dims:?} to {shape:?}")))?;
     if let Some(i) = inferred {
         if known == 0 || !total.is_multiple_of(known) {
             return Err(Error::graph(at, format!("cannot reshape {dims:?} to {shape:?}")));
         }
         out[i] = total / known;
     }
-    if out.iter().product::<usize>() != total {
+    if product(&out) != Some(total) {
         return Err(Error::graph(at, format!("cannot reshape {dims:?} ({total} values) to {shape:?}")));
     }
     Ok(out)
