@@ -897,6 +897,15 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             "MaxPool" | "GlobalMaxPool" => {
                 // Exactly, as ReLU layers of integer weights: max(a, b) = relu(a) + relu(b − a)
                 // for a, b ≥ 0, a tournament a level; the last sums compose into the next layer.
+                // So only after a function that is never negative (ReLU, Sigmoid).
+                let last = layers.last().expect("an activated tail has a layer");
+                if !(last.relu || last.table == Some(TableFunction::Sigmoid)) {
+                    let f = last.table.map_or("this activation", TableFunction::name);
+                    return Err(unsupported(&format!(
+                        " (after {f}: a max of values that may be negative is not a sum of ReLU hinges; only after \
+                         Relu or Sigmoid)"
+                    )));
+                }
                 let input = needs_spatial()?;
                 let (levels, sums, out) = max_pool(node, input, op == "GlobalMaxPool", &at)?;
                 layers.extend(levels);

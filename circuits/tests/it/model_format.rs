@@ -114,3 +114,17 @@ fn malformed_model_files_give_clear_errors() {
 fn hex_string(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[test]
+fn a_table_of_a_function_without_one_is_refused() {
+    // credit_gbdt's comparisons are step tables; relabelled as a function that has no int8 table
+    // (an unbounded one, proven in piecewise-linear form only), the file is refused.
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(models_dir().join("credit_gbdt.model.json")).unwrap()).unwrap();
+    assert!(Model::from_json(&doc.to_string()).is_ok());
+    for function in ["elu", "selu", "softplus", "silu", "gelu"] {
+        doc["layers"][0]["table"]["function"] = function.into();
+        let e = error_of(&doc);
+        assert!(e.contains("has no int8 table"), "{function}: {e}");
+    }
+}

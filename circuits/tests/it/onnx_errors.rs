@@ -769,6 +769,22 @@ fn convolutions_the_importer_cannot_lower_are_refused_by_name() {
     assert!(conv_with(vec![], &[1, 25]).contains("needs a [N, C, H, W] tensor"));
     assert!(conv_with(vec![], &[1, 1, 2, 2]).contains("does not fit"));
     assert!(conv_with(vec![], &[1, 3, 5, 5]).contains("does not fit an input of 3 channels"));
+    // A max pool after a function that may be negative: the ReLU tournament would be wrong.
+    for f in ["Tanh", "Elu"] {
+        let pooled = encode(
+            vec![
+                node("Conv", "conv", &["x", "k"], "c", vec![]),
+                node(f, "act", &["c"], "a", vec![]),
+                node("MaxPool", "the_pool", &["a"], "y", vec![ints_attr("kernel_shape", &[2, 2])]),
+            ],
+            vec![tensor("k", &[2, 1, 3, 3], &k)],
+            &[1, 1, 5, 5],
+            "y",
+            13,
+        );
+        let msg = error(&pooled).to_string();
+        assert!(msg.contains("`MaxPool` at node `the_pool`") && msg.contains(&format!("after {f}")), "{msg}");
+    }
     // 64 -> 64 channels at 64x64 lowers to 262,144 x 262,144 weights: refused before anything
     // that size is allocated, at once.
     let wide = encode(
