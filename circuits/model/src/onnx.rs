@@ -703,17 +703,16 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                     ))
                 }
             },
-            "Add" | "Sub" if tail == Tail::Linear && pos == 0 => {
-                let c = constant(1)?;
+            "Add" | "Sub" if tail == Tail::Linear && (op == "Add" || pos == 0) => {
+                // The layer's bias, broadcast over its outputs as numpy would (a convolution's
+                // `[1, C, 1, 1]` a channel).
+                let c = constant(1 - pos)?;
                 let sign = if op == "Sub" { -1.0 } else { 1.0 };
-                let b: Vec<f32> = c.floats(&at)?.iter().map(|v| sign * v).collect();
+                let b = per_element(c, &dims, &at)?;
                 let layer = layers.last_mut().expect("a linear tail has a layer");
-                add_bias(&mut layer.bias, &b, &c.dims, &at)?;
-            }
-            "Add" if tail == Tail::Linear => {
-                let c = constant(0)?;
-                let layer = layers.last_mut().expect("a linear tail has a layer");
-                add_bias(&mut layer.bias, c.floats(&at)?, &c.dims, &at)?;
+                for (v, d) in layer.bias.iter_mut().zip(b) {
+                    *v += (sign * d) as f32;
+                }
             }
             "Add" | "Sub" | "Mul" | "Div" => {
                 // An elementwise constant (a scaler's offset or scale): an affine map `k·x + b`.

@@ -858,6 +858,19 @@ fn layout_and_elementwise_operators_compute_exactly_or_are_refused_with_the_reas
         13,
     );
     assert_eq!(import_onnx(&computed, "t").unwrap().forward(&X), vec![18.0, 42.0]);
+    // A convolution's bias as a separate Add of [1, C, 1, 1] (tf2onnx): one value a channel.
+    let conv_bias = encode(
+        vec![
+            node("Conv", "conv", &["x", "k"], "c", vec![]),
+            node("Add", "bias", &["c", "b"], "a", vec![]),
+            node("Flatten", "flat", &["a"], "y", vec![]),
+        ],
+        vec![tensor("k", &[2, 1, 1, 1], &[1.0, 2.0]), tensor("b", &[1, 2, 1, 1], &[10.0, 20.0])],
+        &[1, 1, 1, 3],
+        "y",
+        13,
+    );
+    assert_eq!(import_onnx(&conv_bias, "t").unwrap().forward(&X), vec![11.0, 11.0, 12.0, 22.0, 22.0, 24.0]);
     // A Dropout is the identity at inference; its training mode is refused.
     let dropout = |training: Option<bool>| {
         let mut inits = vec![tensor("W", &[3, 2], &W_IN_OUT)];
