@@ -44,7 +44,8 @@ Models:
               onnxruntime's outputs on held-back rows (circuits/tests/it/corpus.rs).
   exporters   only the corpus's exporter patterns (PyTorch's dynamic flatten and Dropout, Keras'
               NHWC transposes, Pad, Sub/Div, grouped and dilated convolutions, LogSoftmax, Elu,
-              Selu, Softplus, Gelu and SiLU), merged into models/corpus/corpus.json.
+              Selu, Softplus, Gelu and SiLU, skl2onnx's float64 exports), merged into
+              models/corpus/corpus.json.
 
 `python3 scripts/train_models.py digits_cnn` retrains only the models named.
 """
@@ -905,6 +906,36 @@ def exporter_patterns(out, manifest):
         [("image_shape", i64([1, 1, 8, 8])), ("conv.weight", w(4, 1, 3, 3)), ("grouped.weight", w(6, 2, 3, 3)),
          ("grouped.bias", w(6, scale=0.1)), ("axis2", i64([2])), ("fc.weight", w(1, 24, scale=2.0)), ("fc.bias", w(1, scale=0.1))],
         ["batch", 64], "regressor", images.reshape(400, 64))
+    # skl2onnx's float64 exports (`to_onnx` on float64 rows): DOUBLE input and initializers.
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import LinearRegression
+    from skl2onnx import to_onnx
+    x, y = load_diabetes(return_X_y=True)
+    digits = load_digits()
+    for name, model, rows, kind in [
+        ("linreg_diabetes_double", LinearRegression().fit(x[:300], y[:300]), x, "regressor"),
+        ("mlp_digits_double", MLPClassifier(hidden_layer_sizes=(16,), max_iter=400, random_state=0)
+         .fit(digits.data[:1000] / 16.0, digits.target[:1000]), digits.data[:1400] / 16.0, "classifier"),
+    ]:
+        # onnxruntime's ZipMap takes no float64 probabilities: the classifier without it.
+        options = {id(model): {"zipmap": False}} if kind == "classifier" else None
+        onx = to_onnx(model, rows[:1].astype(np.float64), target_opset={"": 13, "ai.onnx.ml": 3}, options=options)
+        path = os.path.join(out, f"{name}.onnx")
+        onnx.save(onx, path)
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        heldout = rows[-100:].astype(np.float64)
+        result = sess.run(None, {sess.get_inputs()[0].name: heldout})[0]
+        doc = {"inputs": heldout.tolist()}
+        if kind == "classifier":
+            doc["labels"] = [int(v) for v in result]
+        else:
+            doc["outputs"] = result.reshape(len(heldout), -1).astype(float).tolist()
+        with open(os.path.join(out, f"{name}.heldout.json"), "w") as f:
+            json.dump(doc, f)
+            f.write("\n")
+        np.savetxt(os.path.join(out, f"{name}.calibration.csv"), rows[:300], delimiter=",", fmt="%.7g")
+        manifest.append({"name": name, "kind": kind})
+        print(f"  corpus: {name} ({kind})")
     # Unbounded smooth activations between two layers (imported in piecewise-linear form):
     # Elu, Selu, Softplus, Gelu (opset 20) and SiLU as PyTorch exports it (Sigmoid, then Mul).
     for act, opset in [("Elu", OPSET), ("Selu", OPSET), ("Softplus", OPSET), ("Gelu", 20), ("Silu", OPSET)]:

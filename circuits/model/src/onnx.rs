@@ -124,6 +124,8 @@ pub struct TensorProto {
     pub int32_data: Vec<i32>,
     #[prost(int64, repeated, tag = "7")]
     pub int64_data: Vec<i64>,
+    #[prost(double, repeated, tag = "10")]
+    pub double_data: Vec<f64>,
     #[prost(string, tag = "8")]
     pub name: String,
     #[prost(bytes = "vec", tag = "9")]
@@ -186,6 +188,29 @@ pub const DATA_TYPE_INT64: i32 = 7;
 const DATA_TYPE_INT32: i32 = 6;
 /// `TensorProto.DataType.BOOL` (a `Dropout`'s `training_mode`).
 const DATA_TYPE_BOOL: i32 = 9;
+/// `TensorProto.DataType.FLOAT16` (half-precision exports; held as float32).
+const DATA_TYPE_FLOAT16: i32 = 10;
+/// `TensorProto.DataType.DOUBLE` (skl2onnx's float64 exports; held as float32, far finer than
+/// the int8 quantization that follows).
+const DATA_TYPE_DOUBLE: i32 = 11;
+
+/// Whether a tensor type is a float the importer reads (float32, float16, float64).
+fn is_float_type(t: i32) -> bool {
+    matches!(t, DATA_TYPE_FLOAT | DATA_TYPE_FLOAT16 | DATA_TYPE_DOUBLE)
+}
+
+/// An IEEE 754 half-precision value.
+fn half_to_f32(bits: u16) -> f32 {
+    let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
+    let exponent = i32::from((bits >> 10) & 0x1f);
+    let mantissa = f32::from(bits & 0x3ff);
+    sign * match exponent {
+        0 => mantissa * 2f32.powi(-24),
+        0x1f if mantissa == 0.0 => f32::INFINITY,
+        0x1f => f32::NAN,
+        e => (1.0 + mantissa / 1024.0) * 2f32.powi(e - 15),
+    }
+}
 
 /// A constant tensor of the graph.
 #[derive(Clone, Debug)]
@@ -228,6 +253,29 @@ impl Constant {
                 }
                 t.raw_data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes"))).collect()
             }),
+            DATA_TYPE_DOUBLE => ConstData::F32(if t.raw_data.is_empty() {
+                t.double_data.iter().map(|v| *v as f32).collect()
+            } else {
+                if t.raw_data.len() != count * 8 {
+                    return Err(Error::graph(
+                        at,
+                        format!("expected {} raw bytes for {count} doubles, found {}", count * 8, t.raw_data.len()),
+                    ));
+                }
+                t.raw_data.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32).collect()
+            }),
+            DATA_TYPE_FLOAT16 => ConstData::F32(if t.raw_data.is_empty() {
+                // Without raw data, each half's bits in the low 16 bits of an int32.
+                t.int32_data.iter().map(|v| half_to_f32(*v as u16)).collect()
+            } else {
+                if t.raw_data.len() != count * 2 {
+                    return Err(Error::graph(
+                        at,
+                        format!("expected {} raw bytes for {count} halves, found {}", count * 2, t.raw_data.len()),
+                    ));
+                }
+                t.raw_data.chunks_exact(2).map(|c| half_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect()
+            }),
             DATA_TYPE_INT64 => ConstData::I64(if t.raw_data.is_empty() {
                 t.int64_data.clone()
             } else {
@@ -262,8 +310,8 @@ impl Constant {
                 return Err(Error::graph(
                     at,
                     format!(
-                        "tensor data type {other} is not supported: expected float32 (1), int32 (6), int64 (7) or \
-                         bool (9)"
+                        "tensor data type {other} is not supported: expected float32 (1), float16 (10), float64 \
+                         (11), int32 (6), int64 (7) or bool (9)"
                     ),
                 ))
             }
@@ -664,8 +712,11 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             }
             "Cast" => {
                 let to = attr(node, "to").map_or(0, |a| a.i);
-                if to != i64::from(DATA_TYPE_FLOAT) {
-                    return Err(Error::graph(&at, format!("Cast is supported only to float32 (1), found {to}")));
+                if !i32::try_from(to).is_ok_and(is_float_type) {
+                    return Err(Error::graph(
+                        &at,
+                        format!("Cast is supported only to a float type (1, 10, 11), found {to}"),
+                    ));
                 }
             }
             "Reshape" => {
@@ -1289,7 +1340,7 @@ fn input_width(input: &ValueInfoProto) -> Result<usize> {
         .as_ref()
         .and_then(|t| t.tensor_type.as_ref())
         .ok_or_else(|| Error::graph(&at, "the input is not a tensor"))?;
-    if tensor.elem_type != DATA_TYPE_FLOAT {
+    if !is_float_type(tensor.elem_type) {
         return Err(Error::graph(&at, format!("expected a float32 input, found element type {}", tensor.elem_type)));
     }
     let dims = tensor.shape.as_ref().map(|s| s.dim.as_slice()).unwrap_or_default();

@@ -400,7 +400,7 @@ fn graphs_that_are_not_layer_chains_are_rejected() {
         (
             "cast to int",
             encode(vec![node("Cast", "c", &["x"], "y", vec![int_attr("to", 7)])], vec![], &[-1, 3], "y", 13),
-            "Cast is supported only to float32",
+            "Cast is supported only to a float type (1, 10, 11), found 7",
         ),
         (
             "symbolic feature dimension",
@@ -871,6 +871,51 @@ fn layout_and_elementwise_operators_compute_exactly_or_are_refused_with_the_reas
         13,
     );
     assert_eq!(import_onnx(&conv_bias, "t").unwrap().forward(&X), vec![11.0, 11.0, 12.0, 22.0, 22.0, 24.0]);
+    // Half and double precision weights (raw or in their typed fields), read as float32.
+    let halves: [u16; 6] = [0x3c00, 0x4400, 0x4000, 0x4500, 0x4200, 0xb800]; // 1, 4, 2, 5, 3, -0.5
+    let weights = [
+        TensorProto {
+            dims: vec![3, 2],
+            data_type: 10,
+            raw_data: halves.iter().flat_map(|h| h.to_le_bytes()).collect(),
+            name: "W".into(),
+            ..Default::default()
+        },
+        TensorProto {
+            dims: vec![3, 2],
+            data_type: 10,
+            int32_data: halves.iter().map(|h| i32::from(*h)).collect(),
+            name: "W".into(),
+            ..Default::default()
+        },
+        TensorProto {
+            dims: vec![3, 2],
+            data_type: 11,
+            double_data: vec![1.0, 4.0, 2.0, 5.0, 3.0, -0.5],
+            name: "W".into(),
+            ..Default::default()
+        },
+        TensorProto {
+            dims: vec![3, 2],
+            data_type: 11,
+            raw_data: [1.0f64, 4.0, 2.0, 5.0, 3.0, -0.5].iter().flat_map(|v| v.to_le_bytes()).collect(),
+            name: "W".into(),
+            ..Default::default()
+        },
+    ];
+    for w in weights {
+        let precise = encode(
+            vec![
+                node("Cast", "cast", &["x"], "c", vec![int_attr("to", i64::from(w.data_type))]),
+                node("MatMul", "mm", &["c", "W"], "y", vec![]),
+            ],
+            vec![w.clone()],
+            &[-1, 3],
+            "y",
+            13,
+        );
+        assert_eq!(import_onnx(&precise, "t").unwrap().forward(&X), vec![9.0, 8.0], "type {}", w.data_type);
+    }
     // A Dropout is the identity at inference; its training mode is refused.
     let dropout = |training: Option<bool>| {
         let mut inits = vec![tensor("W", &[3, 2], &W_IN_OUT)];

@@ -1,6 +1,6 @@
 //! The importer never panics: the corpus's graphs with one field changed at a time (an integer
 //! attribute, a tensor dimension, a node input, an operator, the input's shape, an integer
-//! constant), seeded, each either imported and quantized or refused with an error.
+//! constant, an element type), seeded, each either imported and quantized or refused with an error.
 
 use prost::Message;
 use verdict_circuits::{import_onnx, onnx_proto::*, Calibration};
@@ -46,7 +46,7 @@ const OPS: [&str; 16] = [
 
 fn mutate(model: &mut ModelProto, rng: &mut Rng) -> String {
     let graph = model.graph.as_mut().expect("a graph");
-    match rng.below(7) {
+    match rng.below(8) {
         0 => {
             let n = rng.below(graph.node.len());
             let node = &mut graph.node[n];
@@ -123,6 +123,13 @@ fn mutate(model: &mut ModelProto, rng: &mut Rng) -> String {
             t.int64_data = values.clone();
             format!("initializer `{}` = {values:?}", t.name)
         }
+        6 => {
+            // An initializer's element type changed (its bytes reread as another type).
+            let k = rng.below(graph.initializer.len());
+            let Some(t) = graph.initializer.get_mut(k) else { return "none".into() };
+            t.data_type = [1, 6, 7, 9, 10, 11, 16][rng.below(7)];
+            format!("initializer `{}` of type {}", t.name, t.data_type)
+        }
         _ => {
             // An initializer's values truncated.
             let k = rng.below(graph.initializer.len());
@@ -147,6 +154,7 @@ fn mutated_corpus_graphs_import_or_are_refused_never_a_panic() {
         "silu_mlp",
         "maxpool_cnn",
         "gbdt_breast_cancer",
+        "mlp_digits_double",
     ];
     // `VERDICT_FUZZ_CASES` and `VERDICT_FUZZ_SEED` run more (or other) cases than CI's.
     let env = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);

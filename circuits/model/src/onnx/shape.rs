@@ -2,7 +2,7 @@
 //! it (PyTorch's `x.view(x.size(0), -1)` is `Shape`, `Gather`, `Unsqueeze`, `Concat`, `Reshape`),
 //! evaluated at import, and the layout changes (`Transpose`, `Pad`) that become linear maps.
 
-use super::{attr, Affine, ConstData, Constant, NodeProto, DATA_TYPE_FLOAT, DATA_TYPE_INT64, MAX_VALUES};
+use super::{attr, is_float_type, Affine, ConstData, Constant, NodeProto, DATA_TYPE_INT64, MAX_VALUES};
 use crate::{Error, Result};
 
 /// Operators evaluated at import when every input is a constant (or, for `Shape`, the running
@@ -76,9 +76,9 @@ pub(super) fn fold(
         "Cast" => {
             let to = attr(node, "to").map_or(0, |a| a.i as i32);
             let data = match (&first.data, to) {
-                (ConstData::I64(v), DATA_TYPE_FLOAT) => ConstData::F32(v.iter().map(|x| *x as f32).collect()),
+                (ConstData::I64(v), t) if is_float_type(t) => ConstData::F32(v.iter().map(|x| *x as f32).collect()),
                 (ConstData::F32(v), DATA_TYPE_INT64) => ConstData::I64(v.iter().map(|x| *x as i64).collect()),
-                (d, DATA_TYPE_FLOAT | DATA_TYPE_INT64) => d.clone(),
+                (d, t) if is_float_type(t) || t == DATA_TYPE_INT64 => d.clone(),
                 (_, other) => return Err(Error::graph(at, format!("Cast of a constant to type {other}"))),
             };
             Constant { dims: first.dims.clone(), data }
