@@ -44,7 +44,7 @@ Models:
               onnxruntime's outputs on held-back rows (circuits/tests/it/corpus.rs).
   exporters   only the corpus's exporter patterns (PyTorch's dynamic flatten and Dropout, Keras'
               NHWC transposes, Pad, Sub/Div, grouped and dilated convolutions, LogSoftmax, Elu,
-              Selu, Softplus, Gelu and SiLU, skl2onnx's float64 exports), merged into
+              Selu, Softplus, Gelu, HardSwish, Mish and SiLU, skl2onnx's float64 exports), merged into
               models/corpus/corpus.json.
 
 `python3 scripts/train_models.py digits_cnn` retrains only the models named.
@@ -937,8 +937,10 @@ def exporter_patterns(out, manifest):
         manifest.append({"name": name, "kind": kind})
         print(f"  corpus: {name} ({kind})")
     # Unbounded smooth activations between two layers (imported in piecewise-linear form):
-    # Elu, Selu, Softplus, Gelu (opset 20) and SiLU as PyTorch exports it (Sigmoid, then Mul).
-    for act, opset in [("Elu", OPSET), ("Selu", OPSET), ("Softplus", OPSET), ("Gelu", 20), ("Silu", OPSET)]:
+    # Elu, Selu, Softplus, Gelu (opset 20), HardSwish (14), Mish (18) and SiLU as PyTorch exports it
+    # (Sigmoid, then Mul).
+    for act, opset in [("Elu", OPSET), ("Selu", OPSET), ("Softplus", OPSET), ("Gelu", 20), ("Silu", OPSET),
+                       ("HardSwish", 14), ("Mish", 18)]:
         between = ([node("Sigmoid", ["fc1"], ["gate"]), node("Mul", ["fc1", "gate"], ["act1"])] if act == "Silu"
                    else [node(act, ["fc1"], ["act1"])])
         save(f"{act.lower()}_mlp", [node("Gemm", ["input", "fc1.weight", "fc1.bias"], ["fc1"], transB=1)] + between

@@ -180,7 +180,7 @@ impl FloatModel {
 /// to `f` at each knot `k_j`, linear between them, flat before `k_0` and of the function's end
 /// slope after `k_{K-1}` ([`TableFunction::knot_range`]: for `Sigmoid` and `Tanh` `[-r, r]`, `r`
 /// the saturation beyond which their int8 output no longer changes; for `Elu`, `Softplus`, SiLU,
-/// `Gelu` and `Selu` where they are within 0.4% of their asymptotes). The knots are spread so that each interval holds an equal share of
+/// `Gelu`, `Selu`, `HardSwish` and `Mish` where they are within 0.4% of their asymptotes). The knots are spread so that each interval holds an equal share of
 /// `∫ √|f''|`, which evens out the interpolation error (`h² · |f''| / 8` on an interval of width
 /// `h`): denser where the function bends.
 #[derive(Clone, Debug, PartialEq)]

@@ -152,6 +152,10 @@ pub enum TableFunction {
     Silu,
     /// `x · Φ(x)` with `Φ` the standard normal CDF (ONNX `Gelu`, exact form).
     Gelu,
+    /// `x · relu6(x + 3) / 6` (ONNX `HardSwish`, MobileNetV3's).
+    HardSwish,
+    /// `x · tanh(ln(1 + e^x))` (ONNX `Mish`).
+    Mish,
 }
 
 /// `Selu`'s α (ONNX's default, to the float32 it is written in).
@@ -201,6 +205,8 @@ impl TableFunction {
             Self::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
             Self::Silu => x / (1.0 + (-x).exp()),
             Self::Gelu => 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2)),
+            Self::HardSwish => x * (x + 3.0).clamp(0.0, 6.0) / 6.0,
+            Self::Mish => x * Self::Softplus.apply(x).tanh(),
         }
     }
 
@@ -214,7 +220,7 @@ impl TableFunction {
     pub fn end_slope(self) -> f64 {
         match self {
             Self::Sigmoid | Self::Tanh | Self::Step => 0.0,
-            Self::Elu | Self::Softplus | Self::Silu | Self::Gelu => 1.0,
+            Self::Elu | Self::Softplus | Self::Silu | Self::Gelu | Self::HardSwish | Self::Mish => 1.0,
             Self::Selu => SELU_GAMMA,
         }
     }
@@ -229,6 +235,9 @@ impl TableFunction {
             Self::Softplus => (-6.0, 6.0),
             Self::Silu => (-8.0, 8.0),
             Self::Gelu => (-4.0, 4.0),
+            // Exactly 0 below -3 and x above 3.
+            Self::HardSwish => (-3.0, 3.0),
+            Self::Mish => (-8.0, 6.0),
         }
     }
 
@@ -243,6 +252,8 @@ impl TableFunction {
             Self::Softplus => "Softplus",
             Self::Silu => "SiLU (Sigmoid then Mul)",
             Self::Gelu => "Gelu",
+            Self::HardSwish => "HardSwish",
+            Self::Mish => "Mish",
         }
     }
 

@@ -605,8 +605,9 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             "LeakyRelu" | "Clip" | "HardSigmoid" => {
                 return Err(unsupported(" (only right after a MatMul/Gemm/Conv layer and its bias)"))
             }
-            "Sigmoid" | "Tanh" | "Elu" | "Selu" | "Softplus" | "Gelu" | "Silu" if tail == Tail::Linear => {}
-            "Sigmoid" | "Tanh" | "Elu" | "Selu" | "Softplus" | "Gelu" | "Silu" => {
+            "Sigmoid" | "Tanh" | "Elu" | "Selu" | "Softplus" | "Gelu" | "Silu" | "HardSwish" | "Mish"
+                if tail == Tail::Linear => {}
+            "Sigmoid" | "Tanh" | "Elu" | "Selu" | "Softplus" | "Gelu" | "Silu" | "HardSwish" | "Mish" => {
                 return Err(unsupported(" (only right after a MatMul/Gemm/Conv layer and its bias)"))
             }
             "MaxPool" | "GlobalMaxPool" if tail == Tail::Activated && pending.is_none() => {}
@@ -831,7 +832,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 layers.last_mut().expect("a linear tail has a layer").table = Some(f);
                 tail = Tail::Activated;
             }
-            "Elu" | "Selu" | "Softplus" | "Gelu" | "Silu" => {
+            "Elu" | "Selu" | "Softplus" | "Gelu" | "Silu" | "HardSwish" | "Mish" => {
                 // Unbounded: no int8 table; quantized in piecewise-linear form.
                 let float_attr = |name: &str| attr(node, name).map(|a| f64::from(a.f));
                 let close = |v: Option<f64>, default: f64| v.is_none_or(|v| (v - default).abs() <= 1e-6 * default);
@@ -849,6 +850,8 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                         Some(a) => return Err(unsupported(&format!(" (only the exact form, not approximate `{a}`)"))),
                     },
                     "Softplus" => TableFunction::Softplus,
+                    "HardSwish" => TableFunction::HardSwish,
+                    "Mish" => TableFunction::Mish,
                     _ => TableFunction::Silu,
                 };
                 layers.last_mut().expect("a linear tail has a layer").table = Some(f);
@@ -1171,7 +1174,7 @@ impl FloatModel {
     }
 
     /// [`Self::piecewise_linear`] for the functions without an int8 table only (`Elu`, `Selu`,
-    /// `Softplus`, SiLU, `Gelu`); `Sigmoid` and `Tanh` keep their tables.
+    /// `Softplus`, SiLU, `Gelu`, `HardSwish`, `Mish`); `Sigmoid` and `Tanh` keep their tables.
     pub fn piecewise_linear_untabled(&self, knots: usize) -> Result<FloatModel> {
         self.piecewise_linear_where(knots, |f| !f.has_table())
     }

@@ -168,6 +168,19 @@ fn unbounded_activations_compute_their_definitions_and_interpolate_with_their_en
                 (-3.0, -4.049_694_094_890_31e-3),
             ],
         ),
+        (
+            TableFunction::HardSwish,
+            [(1.0, 0.666_666_666_666_666_6), (-1.0, -0.333_333_333_333_333_3), (4.0, 4.0), (-4.0, 0.0)],
+        ),
+        (
+            TableFunction::Mish,
+            [
+                (1.0, 0.865_098_388_267_310_3),
+                (-1.0, -0.303_401_461_374_108_95),
+                (3.0, 2.986_535_004_967_957_5),
+                (-3.0, -0.145_647_461_275_624_6),
+            ],
+        ),
     ];
     for (f, values) in cases {
         assert!(!f.has_table(), "{f:?}");
