@@ -429,6 +429,8 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             let (n, next) = (&graph.node[i], graph.node.get(i + 1));
             n.op_type == "Sigmoid"
                 && n.domain.is_empty()
+                && n.output.len() == 1
+                && n.input.len() == 1
                 && next.is_some_and(|m| {
                     let mut inputs = m.input.clone();
                     inputs.sort();
