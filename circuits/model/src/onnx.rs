@@ -1109,7 +1109,7 @@ fn finish(
 ) -> Result<FloatModel> {
     if let Some(p) = pending.take() {
         // A trailing pool or normalization is a layer of its own.
-        layers.push(affine_layer(&p));
+        layers.push(affine_layer(&p)?);
     }
     if layers.is_empty() {
         return Err(Error::graph("graph", "no MatMul, Gemm or Conv layer found"));
@@ -1135,15 +1135,26 @@ fn finish(
     Ok(model)
 }
 
+/// The number of weights of a dense layer of `rows` × `cols`, if within
+/// [`MAX_LOWERED_WEIGHTS`] (a max pool's tournament, an affine map made a layer).
+fn dense_len(rows: usize, cols: usize, at: &str) -> Result<usize> {
+    rows.checked_mul(cols).filter(|n| *n <= MAX_LOWERED_WEIGHTS).ok_or_else(|| {
+        Error::graph(
+            at,
+            format!("a dense layer of {rows} x {cols} weights, above the importer's limit of {MAX_LOWERED_WEIGHTS}"),
+        )
+    })
+}
+
 /// An affine map as a linear layer of its own.
-fn affine_layer(p: &Affine) -> FloatLayer {
-    let mut weights = vec![0f32; p.rows.len() * p.in_dim];
+fn affine_layer(p: &Affine) -> Result<FloatLayer> {
+    let mut weights = vec![0f32; dense_len(p.rows.len(), p.in_dim, "an affine map as a layer")?];
     for (r, row) in p.rows.iter().enumerate() {
         for (i, k) in row {
             weights[r * p.in_dim + i] = *k as f32;
         }
     }
-    FloatLayer {
+    Ok(FloatLayer {
         in_dim: p.in_dim,
         out_dim: p.rows.len(),
         weights,
@@ -1152,7 +1163,7 @@ fn affine_layer(p: &Affine) -> FloatLayer {
         table: None,
         exact: false,
         reach: None,
-    }
+    })
 }
 
 impl FloatModel {
@@ -1214,7 +1225,7 @@ impl FloatModel {
                 in_dim: m,
                 rows: (0..m * k).map(|r| vec![(r / k, 1.0)]).collect(),
                 offset: (0..m * k).map(|r| -f.knots[r % k]).collect(),
-            });
+            })?;
             hinges.relu = true;
             layers.push(hinges);
             readout = Some(Affine {
@@ -1225,7 +1236,7 @@ impl FloatModel {
         }
         if let Some(p) = readout {
             // The smooth function was the last layer's: its values are the output.
-            layers.push(affine_layer(&p));
+            layers.push(affine_layer(&p)?);
         }
         let model = FloatModel {
             name: self.name.clone(),
@@ -1577,7 +1588,7 @@ fn conv_layer(
     // Grouped (depthwise when group = C_in): output channel `co` reads the `c_in` input channels
     // of its group.
     let group = usize::try_from(attr(node, "group").map_or(1, |a| a.i)).unwrap_or(0);
-    if group == 0 || c_in * group != input.c || c_out % group != 0 {
+    if group == 0 || c_in.checked_mul(group) != Some(input.c) || c_out % group != 0 {
         return Err(Error::graph(
             at,
             format!(
@@ -1718,7 +1729,7 @@ fn max_pool(node: &NodeProto, input: Spatial, global: bool, at: &str) -> Result<
             }
             *values = next;
         }
-        let mut weights = vec![0f32; rows.len() * in_dim];
+        let mut weights = vec![0f32; dense_len(rows.len(), in_dim, at)?];
         for (r, row) in rows.iter().enumerate() {
             for (i, k) in row {
                 weights[r * in_dim + i] += k;

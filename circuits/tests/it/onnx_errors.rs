@@ -785,6 +785,27 @@ fn convolutions_the_importer_cannot_lower_are_refused_by_name() {
         let msg = error(&pooled).to_string();
         assert!(msg.contains("`MaxPool` at node `the_pool`") && msg.contains(&format!("after {f}")), "{msg}");
     }
+    // A max pool's tournament is dense too: 64 channels at 15x15 (a 1x1 input padded by 7) pooled
+    // 2x2 make 12,544 tournament rows over 14,400 values, refused before they are allocated.
+    let pool = encode(
+        vec![
+            node("Conv", "conv", &["x", "k"], "c", vec![ints_attr("pads", &[7, 7, 7, 7])]),
+            node("Relu", "relu", &["c"], "r", vec![]),
+            node(
+                "MaxPool",
+                "the_pool",
+                &["r"],
+                "y",
+                vec![ints_attr("kernel_shape", &[2, 2]), ints_attr("strides", &[2, 2])],
+            ),
+        ],
+        vec![tensor("k", &[64, 1, 1, 1], &values(64, 3))],
+        &[1, 1, 1, 1],
+        "y",
+        13,
+    );
+    let msg = error(&pool).to_string();
+    assert!(msg.contains("`the_pool`") && msg.contains("12544 x 14400 weights"), "{msg}");
     // 64 -> 64 channels at 64x64 lowers to 262,144 x 262,144 weights: refused before anything
     // that size is allocated, at once.
     let wide = encode(
