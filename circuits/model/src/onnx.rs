@@ -212,6 +212,16 @@ fn half_to_f32(bits: u16) -> f32 {
     }
 }
 
+impl ConstData {
+    /// The values at `indices`, in their order.
+    fn select(&self, indices: impl IntoIterator<Item = usize>) -> Self {
+        match self {
+            Self::I64(v) => Self::I64(indices.into_iter().map(|i| v[i]).collect()),
+            Self::F32(v) => Self::F32(indices.into_iter().map(|i| v[i]).collect()),
+        }
+    }
+}
+
 /// A constant tensor of the graph.
 #[derive(Clone, Debug)]
 struct Constant {
@@ -1879,13 +1889,7 @@ fn per_element(c: &Constant, dims: &[usize], at: &str) -> Result<Vec<f64>> {
     for _ in 0..width {
         let j = index.iter().zip(&cdims).fold(0, |acc, (i, k)| acc * k + if *k == 1 { 0 } else { *i });
         out.push(f64::from(v[j]));
-        for d in (0..rank).rev() {
-            index[d] += 1;
-            if index[d] < dims[d] {
-                break;
-            }
-            index[d] = 0;
-        }
+        shape::next_index(&mut index, &dims);
     }
     Ok(out)
 }

@@ -105,10 +105,7 @@ pub(super) fn fold(
                     inputs.iter().map(|c| c.floats(at).map(<[f32]>::to_vec)).collect::<Result<Vec<_>>>()?.concat(),
                 ),
             };
-            let n = match &data {
-                ConstData::I64(v) => v.len(),
-                ConstData::F32(v) => v.len(),
-            };
+            let n = inputs.iter().map(|c| c.count()).sum();
             Constant { dims: vec![n], data }
         }
         "Gather" => {
@@ -128,11 +125,7 @@ pub(super) fn fold(
                         .ok_or_else(|| Error::graph(at, format!("Gather index {i} out of range for {n} values")))
                 })
                 .collect::<Result<Vec<usize>>>()?;
-            let data = match &first.data {
-                ConstData::I64(v) => ConstData::I64(picked.iter().map(|i| v[*i]).collect()),
-                ConstData::F32(v) => ConstData::F32(picked.iter().map(|i| v[*i]).collect()),
-            };
-            Constant { dims: indices.dims.clone(), data }
+            Constant { dims: indices.dims.clone(), data: first.data.select(picked) }
         }
         "Slice" => {
             let (starts, ends) = match (inputs.get(1), inputs.get(2)) {
@@ -153,20 +146,12 @@ pub(super) fn fold(
             let n = first.dims[0] as i64;
             let clamp = |v: i64| (if v < 0 { v + n } else { v }).clamp(0, n) as usize;
             let (s, e) = (clamp(starts[0]), clamp(ends[0]).max(clamp(starts[0])));
-            let data = match &first.data {
-                ConstData::I64(v) => ConstData::I64(v[s..e].to_vec()),
-                ConstData::F32(v) => ConstData::F32(v[s..e].to_vec()),
-            };
-            Constant { dims: vec![e - s], data }
+            Constant { dims: vec![e - s], data: first.data.select(s..e) }
         }
         "Transpose" => {
             let perm = permutation(node, first.dims.len(), at)?;
             let (dims, map) = transposed(&first.dims, &perm);
-            let data = match &first.data {
-                ConstData::I64(v) => ConstData::I64(map.iter().map(|i| v[*i]).collect()),
-                ConstData::F32(v) => ConstData::F32(map.iter().map(|i| v[*i]).collect()),
-            };
-            Constant { dims, data }
+            Constant { dims, data: first.data.select(map) }
         }
         "Add" | "Sub" | "Mul" | "Div" => {
             // Arithmetic on constants: a shape's integers (ONNX's truncating division), or floats
@@ -246,16 +231,20 @@ pub(super) fn transposed(dims: &[usize], perm: &[usize]) -> (Vec<usize>, Vec<usi
     let mut index = vec![0usize; out.len()];
     for _ in 0..total {
         source.push(index.iter().zip(perm).map(|(i, p)| i * strides[*p]).sum());
-        // The next output index, last dimension fastest.
-        for d in (0..out.len()).rev() {
-            index[d] += 1;
-            if index[d] < out[d] {
-                break;
-            }
-            index[d] = 0;
-        }
+        next_index(&mut index, &out);
     }
     (out, source)
+}
+
+/// Steps a row-major index over `dims` (last dimension fastest; wraps to zero at the end).
+pub(super) fn next_index(index: &mut [usize], dims: &[usize]) {
+    for d in (0..dims.len()).rev() {
+        index[d] += 1;
+        if index[d] < dims[d] {
+            return;
+        }
+        index[d] = 0;
+    }
 }
 
 fn strides(dims: &[usize]) -> Vec<usize> {
@@ -340,13 +329,7 @@ pub(super) fn pad(dims: &[usize], pads: &[i64], mode: &str, value: f64, at: &str
                 offset.push(value);
             }
         }
-        for d in (0..rank).rev() {
-            index[d] += 1;
-            if index[d] < out[d] {
-                break;
-            }
-            index[d] = 0;
-        }
+        next_index(&mut index, &out);
     }
     Ok((out, Affine { in_dim: dims.iter().product(), rows, offset }))
 }
