@@ -948,6 +948,56 @@ def exporter_patterns(out, manifest):
              [("fc1.weight", w(16, 10, scale=0.8)), ("fc1.bias", w(16, scale=0.5)), ("fc2.weight", w(1, 16)),
               ("fc2.bias", w(1, scale=0.1))],
              ["batch", 10], "regressor", vectors, opset=opset)
+    # Activations as elementwise nodes, as exporters write what their opset lacks (recognized by
+    # evaluating the subgraph): PyTorch's nn.GELU below opset 20 (Div by sqrt 2, Erf, Add 1, Mul,
+    # Mul by 0.5, with Constant nodes between), its tanh approximation (Pow for the cube), the
+    # transformers' form (0.5 x first, Mul by 1/sqrt 2), Keras' hard swish x * relu6(x + 3) / 6 and
+    # Mish written out; then GELU's tanh form as one Gelu node (opset 20), and PRelu with a slope
+    # per unit (after Gemm) and per channel (after Conv).
+    const = lambda name, v: node("Constant", [], [name], value=numpy_helper.from_array(np.array(v, np.float32)))
+    written = {
+        "gelu_erf_nodes": [const("sqrt2", 1.4142135381698608), node("Div", ["fc1", "sqrt2"], ["d"]),
+                           node("Erf", ["d"], ["e"]), const("one", 1.0), node("Add", ["e", "one"], ["a"]),
+                           node("Mul", ["fc1", "a"], ["m"]), const("half", 0.5), node("Mul", ["m", "half"], ["act1"])],
+        "gelu_tanh_nodes": [const("three", 3.0), node("Pow", ["fc1", "three"], ["cube"]),
+                            const("c", 0.044715), node("Mul", ["cube", "c"], ["cc"]), node("Add", ["fc1", "cc"], ["inner"]),
+                            const("k", 0.7978845834732056), node("Mul", ["inner", "k"], ["scaled"]),
+                            node("Tanh", ["scaled"], ["t"]), const("one", 1.0), node("Add", ["t", "one"], ["a"]),
+                            const("half", 0.5), node("Mul", ["fc1", "half"], ["h"]), node("Mul", ["h", "a"], ["act1"])],
+        "gelu_half_first_nodes": [const("half", 0.5), node("Mul", ["fc1", "half"], ["h"]),
+                                  const("inv_sqrt2", 0.7071067690849304), node("Mul", ["fc1", "inv_sqrt2"], ["d"]),
+                                  node("Erf", ["d"], ["e"]), const("one", 1.0), node("Add", ["one", "e"], ["a"]),
+                                  node("Mul", ["h", "a"], ["act1"])],
+        "hard_swish_nodes": [const("three", 3.0), node("Add", ["fc1", "three"], ["s"]), const("zero", 0.0),
+                             const("six", 6.0), node("Clip", ["s", "zero", "six"], ["r6"]),
+                             node("Mul", ["fc1", "r6"], ["m"]), node("Div", ["m", "six"], ["act1"])],
+        "mish_nodes": [node("Softplus", ["fc1"], ["sp"]), node("Tanh", ["sp"], ["t"]), node("Mul", ["t", "fc1"], ["act1"])],
+    }
+    for name, between in written.items():
+        save(name, [node("Gemm", ["input", "fc1.weight", "fc1.bias"], ["fc1"], transB=1)] + between
+             + [node("Gemm", ["act1", "fc2.weight", "fc2.bias"], ["output"], transB=1)],
+             [("fc1.weight", w(16, 10, scale=0.8)), ("fc1.bias", w(16, scale=0.5)), ("fc2.weight", w(1, 16)),
+              ("fc2.bias", w(1, scale=0.1))],
+             ["batch", 10], "regressor", vectors)
+    save("gelu_tanh_mlp", [node("Gemm", ["input", "fc1.weight", "fc1.bias"], ["fc1"], transB=1),
+                           node("Gelu", ["fc1"], ["act1"], approximate="tanh"),
+                           node("Gemm", ["act1", "fc2.weight", "fc2.bias"], ["output"], transB=1)],
+         [("fc1.weight", w(16, 10, scale=0.8)), ("fc1.bias", w(16, scale=0.5)), ("fc2.weight", w(1, 16)),
+          ("fc2.bias", w(1, scale=0.1))],
+         ["batch", 10], "regressor", vectors, opset=20)
+    slopes = lambda *shape: numpy_helper.from_array(rng.uniform(-0.3, 0.6, shape).astype(np.float32))
+    save("prelu_mlp", [node("Gemm", ["input", "fc1.weight", "fc1.bias"], ["fc1"], transB=1),
+                       node("PRelu", ["fc1", "slope"], ["act1"]),
+                       node("Gemm", ["act1", "fc2.weight", "fc2.bias"], ["output"], transB=1)],
+         [("fc1.weight", w(16, 10, scale=0.8)), ("fc1.bias", w(16, scale=0.5)), ("slope", slopes(16)),
+          ("fc2.weight", w(1, 16)), ("fc2.bias", w(1, scale=0.1))],
+         ["batch", 10], "regressor", vectors)
+    save("prelu_conv", [node("Conv", ["input", "conv.weight", "conv.bias"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+                        node("PRelu", ["c1", "slope"], ["p1"]), node("Flatten", ["p1"], ["flat"], axis=1),
+                        node("Gemm", ["flat", "fc.weight", "fc.bias"], ["output"], transB=1)],
+         [("conv.weight", w(4, 1, 3, 3)), ("conv.bias", w(4, scale=0.1)), ("slope", slopes(4, 1, 1)),
+          ("fc.weight", w(1, 256, scale=0.1)), ("fc.bias", w(1, scale=0.1))],
+         ["batch", 1, 8, 8], "regressor", images.reshape(400, 64))
 
 
 def exporters():

@@ -50,7 +50,7 @@ pub enum ModelCommand {
         /// 16, at most 64) instead of by table, so that the model can be proven by tiles: a
         /// dispute then proves one fixed-size step whatever the model's size. The functions are
         /// approximated (within 0.4% of their range at 16 knots); the report gives the agreement
-        /// with the original model. `Elu`, `Selu`, `Softplus`, `Gelu`, `HardSwish`, `Mish` and SiLU have no table and
+        /// with the original model. `Elu`, `Selu`, `Softplus`, `Gelu` (either form), `HardSwish`, `Mish` and SiLU have no table and
         /// are always imported so (16 knots unless KNOTS is given).
         #[arg(long, value_name = "KNOTS", num_args = 0..=1, default_missing_value = "16", env = "VERDICT_PIECEWISE_LINEAR")]
         piecewise_linear: Option<usize>,

@@ -3,7 +3,8 @@ use std::path::PathBuf;
 /// The operators the ONNX importer accepts, for error messages.
 pub const SUPPORTED_OPS: &str =
     "MatMul, Gemm, Conv (2-D, grouped and dilated too), Add, Sub, Mul and Div of constants, Relu, LeakyRelu, \
-     Clip, HardSigmoid, Sigmoid, Tanh, Elu, Selu, Softplus, Gelu, HardSwish, Mish and SiLU (Sigmoid then Mul) (right after a \
+     PRelu, Clip, HardSigmoid, Sigmoid, Tanh, Elu, Selu, Softplus, Gelu (exact or tanh), HardSwish, Mish, and SiLU, \
+     GELU, Mish or hard swish written as elementwise nodes (Sigmoid then Mul; Div, Erf, Add, Mul, …) (right after a \
      layer), MaxPool (after a Relu), BatchNormalization, AveragePool, GlobalAveragePool, Flatten, Reshape, \
      Squeeze, Unsqueeze, Transpose, Pad, Identity, Dropout (inference), Cast (to a float type), Constant, shape \
      computations on constants (Shape, Gather, Concat, Slice, …), a classifier's final Softmax or LogSoftmax or a \

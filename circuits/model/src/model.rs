@@ -152,6 +152,9 @@ pub enum TableFunction {
     Silu,
     /// `x · Φ(x)` with `Φ` the standard normal CDF (ONNX `Gelu`, exact form).
     Gelu,
+    /// `x/2 · (1 + tanh(√(2/π) · (x + 0.044715 x³)))` (ONNX `Gelu` with `approximate="tanh"`,
+    /// PyTorch's `nn.GELU(approximate="tanh")`): within 5e-4 of [`Self::Gelu`], but not it.
+    GeluTanh,
     /// `x · relu6(x + 3) / 6` (ONNX `HardSwish`, MobileNetV3's).
     HardSwish,
     /// `x · tanh(ln(1 + e^x))` (ONNX `Mish`).
@@ -164,7 +167,7 @@ pub const SELU_ALPHA: f64 = 1.673_263_192_176_818_8;
 pub const SELU_GAMMA: f64 = 1.050_701_022_148_132_3;
 
 /// `erf(x)`, to about 1e-15 (a Taylor series near 0, a continued fraction for `erfc` beyond).
-fn erf(x: f64) -> f64 {
+pub(crate) fn erf(x: f64) -> f64 {
     let a = x.abs();
     let value = if a < 2.5 {
         // erf(a) = 2/√π · Σ (−1)^n a^(2n+1) / (n! (2n+1)).
@@ -205,6 +208,10 @@ impl TableFunction {
             Self::Softplus => x.max(0.0) + (-x.abs()).exp().ln_1p(),
             Self::Silu => x / (1.0 + (-x).exp()),
             Self::Gelu => 0.5 * x * (1.0 + erf(x / std::f64::consts::SQRT_2)),
+            Self::GeluTanh => {
+                let sqrt_2_over_pi = (2.0 / std::f64::consts::PI).sqrt();
+                0.5 * x * (1.0 + (sqrt_2_over_pi * (x + 0.044_715 * x * x * x)).tanh())
+            }
             Self::HardSwish => x * (x + 3.0).clamp(0.0, 6.0) / 6.0,
             Self::Mish => x * Self::Softplus.apply(x).tanh(),
         }
@@ -220,7 +227,7 @@ impl TableFunction {
     pub fn end_slope(self) -> f64 {
         match self {
             Self::Sigmoid | Self::Tanh | Self::Step => 0.0,
-            Self::Elu | Self::Softplus | Self::Silu | Self::Gelu | Self::HardSwish | Self::Mish => 1.0,
+            Self::Elu | Self::Softplus | Self::Silu | Self::Gelu | Self::GeluTanh | Self::HardSwish | Self::Mish => 1.0,
             Self::Selu => SELU_GAMMA,
         }
     }
@@ -234,7 +241,7 @@ impl TableFunction {
             Self::Elu | Self::Selu => (-6.0, 0.0),
             Self::Softplus => (-6.0, 6.0),
             Self::Silu => (-8.0, 8.0),
-            Self::Gelu => (-4.0, 4.0),
+            Self::Gelu | Self::GeluTanh => (-4.0, 4.0),
             // Exactly 0 below -3 and x above 3.
             Self::HardSwish => (-3.0, 3.0),
             Self::Mish => (-8.0, 6.0),
@@ -252,6 +259,7 @@ impl TableFunction {
             Self::Softplus => "Softplus",
             Self::Silu => "SiLU (Sigmoid then Mul)",
             Self::Gelu => "Gelu",
+            Self::GeluTanh => "Gelu (tanh approximation)",
             Self::HardSwish => "HardSwish",
             Self::Mish => "Mish",
         }

@@ -6,6 +6,7 @@
 
 use std::{collections::HashMap, path::Path};
 
+mod elementwise;
 mod shape;
 
 use prost::Message;
@@ -433,29 +434,8 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
     // the calibration rows.
     let mut input_scale: Option<f64> = None;
 
-    // SiLU as PyTorch exports `nn.SiLU`: `Sigmoid(h)` then `Mul` of `h` and it, the next node.
-    let silu: Vec<bool> = (0..graph.node.len())
-        .map(|i| {
-            let (n, next) = (&graph.node[i], graph.node.get(i + 1));
-            n.op_type == "Sigmoid"
-                && n.domain.is_empty()
-                && n.output.len() == 1
-                && n.input.len() == 1
-                && next.is_some_and(|m| {
-                    let mut inputs = m.input.clone();
-                    inputs.sort();
-                    let mut expected = vec![n.input.first().cloned().unwrap_or_default(), n.output.first().cloned().unwrap_or_default()];
-                    expected.sort();
-                    m.op_type == "Mul" && inputs == expected
-                })
-                // The sigmoid itself is used by the Mul only.
-                && graph.node.iter().skip(i + 2).all(|m| !m.input.contains(&n.output[0]))
-                && graph.output.iter().all(|o| o.name != n.output[0])
-        })
-        .collect();
-    let mut nodes = graph.node.iter().enumerate();
+    let mut nodes = graph.node.iter().enumerate().peekable();
     while let Some((index, node)) = nodes.next() {
-        let fused = silu[index].then(|| nodes.next().map(|(_, mul)| mul)).flatten();
         // A layer, a pool or an ml operator changed the running tensor: its dimensions follow.
         match spatial {
             Some(s) => dims = vec![1, s.c, s.h, s.w],
@@ -481,10 +461,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             post_processing(node, ml, head, &consts, width, &at)?;
             continue;
         }
-        // A fused SiLU's output is its Mul's.
-        let out =
-            fused.unwrap_or(node).output.first().cloned().ok_or_else(|| Error::graph(&at, "the node has no output"))?;
-        let op = if fused.is_some() { "Silu" } else { op };
+        let out = node.output.first().cloned().ok_or_else(|| Error::graph(&at, "the node has no output"))?;
         if ml {
             let unsupported = |note: &str| Error::UnsupportedOp {
                 op: format!("ai.onnx.ml::{op}"),
@@ -609,17 +586,33 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             continue;
         }
         let unsupported = |note: &str| Error::UnsupportedOp { op: op.to_string(), node: at.clone(), note: note.into() };
+        if let Some(fused) = elementwise::fuse(graph, index, &current, &consts, &at)? {
+            // An activation written out in elementwise nodes (SiLU, GELU, …): proven as one.
+            if tail != Tail::Linear {
+                return Err(Error::UnsupportedOp {
+                    op: format!("{} (as elementwise nodes)", fused.function.name()),
+                    node: at,
+                    note: " (only right after a MatMul/Gemm/Conv layer and its bias)".into(),
+                });
+            }
+            consts.extend(fused.constants);
+            layers.last_mut().expect("a linear tail has a layer").table = Some(fused.function);
+            tail = Tail::Activated;
+            current = fused.output;
+            while nodes.next_if(|(i, _)| *i <= fused.end).is_some() {}
+            continue;
+        }
         match op {
             "MatMul" | "Gemm" | "Add" | "Sub" | "Mul" | "Div" | "Relu" | "Flatten" | "Reshape" | "Squeeze"
             | "Unsqueeze" | "Transpose" | "Pad" | "Identity" | "Dropout" | "Cast" | "Conv" | "BatchNormalization"
             | "AveragePool" | "GlobalAveragePool" | "Softmax" | "LogSoftmax" => {}
-            "LeakyRelu" | "Clip" | "HardSigmoid" if tail == Tail::Linear => {}
-            "LeakyRelu" | "Clip" | "HardSigmoid" => {
+            "LeakyRelu" | "PRelu" | "Clip" | "HardSigmoid" if tail == Tail::Linear => {}
+            "LeakyRelu" | "PRelu" | "Clip" | "HardSigmoid" => {
                 return Err(unsupported(" (only right after a MatMul/Gemm/Conv layer and its bias)"))
             }
-            "Sigmoid" | "Tanh" | "Elu" | "Selu" | "Softplus" | "Gelu" | "Silu" | "HardSwish" | "Mish"
+            "Sigmoid" | "Tanh" | "Elu" | "Selu" | "Softplus" | "Gelu" | "HardSwish" | "Mish"
                 if tail == Tail::Linear => {}
-            "Sigmoid" | "Tanh" | "Elu" | "Selu" | "Softplus" | "Gelu" | "Silu" | "HardSwish" | "Mish" => {
+            "Sigmoid" | "Tanh" | "Elu" | "Selu" | "Softplus" | "Gelu" | "HardSwish" | "Mish" => {
                 return Err(unsupported(" (only right after a MatMul/Gemm/Conv layer and its bias)"))
             }
             "MaxPool" | "GlobalMaxPool" if tail == Tail::Activated && pending.is_none() => {}
@@ -802,14 +795,21 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 }
                 apply_affine(&mut layers, &mut pending, &mut normalize, tail, Affine { in_dim: width, rows, offset });
             }
-            "LeakyRelu" | "Clip" | "HardSigmoid" => {
+            "LeakyRelu" | "PRelu" | "Clip" | "HardSigmoid" => {
                 // Piecewise linear: exactly a sum of ReLU hinges of the layer's outputs (the layer
                 // repeated, shifted and signed, one copy a hinge) and an affine map, composed
                 // into the next layer. No new circuit: the quantized model is a ReLU network.
                 let float_attr = |name: &str, default: f64| attr(node, name).map_or(default, |a| f64::from(a.f));
+                // PRelu's slopes, one an output (broadcast as numpy would: a channel's `[C, 1, 1]`).
+                let slopes = match op {
+                    "PRelu" if pos != 0 => return Err(Error::graph(&at, "PRelu must take the running tensor first")),
+                    "PRelu" => Some(per_element(constant(1)?, &dims, &at)?),
+                    _ => None,
+                };
                 let layer = layers.last_mut().expect("a linear tail has a layer");
                 let hinges = match op {
                     "LeakyRelu" => leaky_relu_hinges(float_attr("alpha", 0.01)),
+                    "PRelu" => leaky_relu_hinges(1.0),
                     "HardSigmoid" => {
                         // max(0, min(1, αz + β)): the layer scaled, then clipped to [0, 1].
                         let (alpha, beta) = (float_attr("alpha", 0.2), float_attr("beta", 0.5));
@@ -834,7 +834,12 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                         clip_hinges(bound(1, "min")?, bound(2, "max")?, &at)?
                     }
                 };
-                pending = Some(expand_hinges(layer, &hinges));
+                let mut back = expand_hinges(layer, &hinges);
+                if let Some(slopes) = slopes {
+                    // `relu(z) − α_i · relu(−z)` for output i.
+                    back.rows.iter_mut().zip(slopes).for_each(|(row, alpha)| row[1].1 = -alpha);
+                }
+                pending = Some(back);
                 tail = Tail::Activated;
             }
             "Sigmoid" | "Tanh" if !(op == "Sigmoid" && width == 1 && graph.output.iter().any(|o| o.name == out)) => {
@@ -844,7 +849,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 layers.last_mut().expect("a linear tail has a layer").table = Some(f);
                 tail = Tail::Activated;
             }
-            "Elu" | "Selu" | "Softplus" | "Gelu" | "Silu" | "HardSwish" | "Mish" => {
+            "Elu" | "Selu" | "Softplus" | "Gelu" | "HardSwish" | "Mish" => {
                 // Unbounded: no int8 table; quantized in piecewise-linear form.
                 let float_attr = |name: &str| attr(node, name).map(|a| f64::from(a.f));
                 let close = |v: Option<f64>, default: f64| v.is_none_or(|v| (v - default).abs() <= 1e-6 * default);
@@ -859,12 +864,14 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                     "Gelu" => match attr(node, "approximate").map(|a| String::from_utf8_lossy(&a.s).into_owned()) {
                         None => TableFunction::Gelu,
                         Some(a) if a == "none" => TableFunction::Gelu,
-                        Some(a) => return Err(unsupported(&format!(" (only the exact form, not approximate `{a}`)"))),
+                        Some(a) if a == "tanh" => TableFunction::GeluTanh,
+                        Some(a) => {
+                            return Err(unsupported(&format!(" (approximate must be `none` or `tanh`, not `{a}`)")))
+                        }
                     },
                     "Softplus" => TableFunction::Softplus,
                     "HardSwish" => TableFunction::HardSwish,
-                    "Mish" => TableFunction::Mish,
-                    _ => TableFunction::Silu,
+                    _ => TableFunction::Mish,
                 };
                 layers.last_mut().expect("a linear tail has a layer").table = Some(f);
                 tail = Tail::Activated;

@@ -122,7 +122,7 @@ fn a_table_of_a_function_without_one_is_refused() {
     let mut doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(models_dir().join("credit_gbdt.model.json")).unwrap()).unwrap();
     assert!(Model::from_json(&doc.to_string()).is_ok());
-    for function in ["elu", "selu", "softplus", "silu", "gelu", "hard_swish", "mish"] {
+    for function in ["elu", "selu", "softplus", "silu", "gelu", "gelu_tanh", "hard_swish", "mish"] {
         doc["layers"][0]["table"]["function"] = function.into();
         let e = error_of(&doc);
         assert!(e.contains("has no int8 table"), "{function}: {e}");

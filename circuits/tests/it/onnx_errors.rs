@@ -1,7 +1,7 @@
 //! ONNX import: every accepted layout, and one clear error per unsupported op or malformed file.
 
 use prost::Message;
-use verdict_circuits::{import_onnx, onnx_proto::*, Error, Task};
+use verdict_circuits::{import_onnx, onnx_proto::*, Error, TableFunction, Task};
 
 fn tensor(name: &str, dims: &[i64], values: &[f32]) -> TensorProto {
     TensorProto {
@@ -192,6 +192,10 @@ fn piecewise_linear_activations_import_exactly_as_relu_hinges() {
         ),
         (with("Clip", &["", "hi"], vec![], vec![tensor("hi", &[], &[-1.0])]), Box::new(|z: f64| z.min(-1.0))),
         (with("HardSigmoid", &[], vec![], vec![]), Box::new(|z: f64| (0.2 * z + 0.5).clamp(0.0, 1.0))),
+        (
+            with("PRelu", &["slope"], vec![], vec![tensor("slope", &[1], &[0.3])]),
+            Box::new(|z: f64| if z >= 0.0 { z } else { 0.3 * z }),
+        ),
     ];
     for (bytes, f) in cases {
         let model = import_onnx(&bytes, "t").unwrap();
@@ -203,6 +207,16 @@ fn piecewise_linear_activations_import_exactly_as_relu_hinges() {
             }
         }
     }
+    // PRelu's slope a unit: `[2]` over the layer's two outputs; `[3]` does not broadcast.
+    let per_unit =
+        import_onnx(&with("PRelu", &["slope"], vec![], vec![tensor("slope", &[2], &[0.5, -2.0])]), "t").unwrap();
+    for x in [[1.0, -2.0, 0.5], [-1.0, 0.25, -0.5], [3.0, 1.0, 2.0]] {
+        let want: Vec<f64> = w_x(&x).iter().zip([0.5, -2.0]).map(|(z, a)| if *z >= 0.0 { *z } else { a * z }).collect();
+        let got = per_unit.forward(&x);
+        assert!(got.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-5), "{got:?} vs {want:?}");
+    }
+    let wide = with("PRelu", &["slope"], vec![], vec![tensor("slope", &[3], &[0.1, 0.2, 0.3])]);
+    assert!(error(&wide).to_string().contains("does not broadcast"), "{}", error(&wide));
     let bad = with("Clip", &["lo", "hi"], vec![], vec![tensor("lo", &[], &[1.0]), tensor("hi", &[], &[1.0])]);
     assert!(error(&bad).to_string().contains("not below max"), "{}", error(&bad));
     let after_relu = encode(
@@ -221,6 +235,107 @@ fn piecewise_linear_activations_import_exactly_as_relu_hinges() {
         msg.contains("unsupported onnx operator `LeakyRelu` at node `the_node`") && msg.contains("right after"),
         "{msg}"
     );
+}
+
+/// Activations written as elementwise nodes of the layer's output (as PyTorch writes `nn.GELU`
+/// below opset 20, or SiLU): recognized by their values whatever the nodes' order and the
+/// constants' form, and imported as the function itself. A gate of another function (a swish of
+/// β = 1.5), or one not right after a layer, is refused with the reason.
+#[test]
+fn activations_written_as_elementwise_nodes_are_recognized_or_refused_with_their_values() {
+    let constant = |name: &str, v: f32| {
+        let mut n = node("Constant", name, &[], name, vec![]);
+        n.attribute.push(AttributeProto {
+            name: "value".into(),
+            t: Some(tensor("", &[], &[v])),
+            r#type: 4,
+            ..Default::default()
+        });
+        n
+    };
+    let graph = |before: Vec<NodeProto>, nodes: Vec<NodeProto>, inits: Vec<TensorProto>| {
+        let mut all = vec![node("MatMul", "mm", &["x", "W"], "m", vec![])];
+        all.extend(before);
+        all.extend(nodes);
+        let mut tensors = vec![tensor("W", &[3, 2], &W_IN_OUT)];
+        tensors.extend(inits);
+        encode(all, tensors, &[-1, 3], "y", 13)
+    };
+    let erf_gelu = |x: &str| {
+        vec![
+            constant("sqrt2", std::f32::consts::SQRT_2),
+            node("Div", "div", &[x, "sqrt2"], "d", vec![]),
+            node("Erf", "erf", &["d"], "e", vec![]),
+            constant("one", 1.0),
+            node("Add", "add", &["e", "one"], "a", vec![]),
+            node("Mul", "mul", &[x, "a"], "g", vec![]),
+            constant("half", 0.5),
+            node("Mul", "mul_1", &["g", "half"], "y", vec![]),
+        ]
+    };
+    let silu = |z: f64| z / (1.0 + (-z).exp());
+    let gelu = |z: f64| TableFunction::Gelu.apply(z);
+    type Activation = Box<dyn Fn(f64) -> f64>;
+    let cases: Vec<(&str, Vec<u8>, Activation)> = vec![
+        ("GELU as PyTorch writes it below opset 20", graph(vec![], erf_gelu("m"), vec![]), Box::new(gelu)),
+        (
+            "GELU with ½x first and the scale an initializer",
+            graph(
+                vec![],
+                vec![
+                    node("Mul", "h", &["half", "m"], "h", vec![]),
+                    node("Mul", "d", &["m", "inv_sqrt2"], "d", vec![]),
+                    node("Erf", "erf", &["d"], "e", vec![]),
+                    node("Add", "a", &["one", "e"], "a", vec![]),
+                    node("Mul", "y", &["h", "a"], "y", vec![]),
+                ],
+                vec![
+                    tensor("half", &[], &[0.5]),
+                    tensor("inv_sqrt2", &[1], &[std::f32::consts::FRAC_1_SQRT_2]),
+                    tensor("one", &[], &[1.0]),
+                ],
+            ),
+            Box::new(gelu),
+        ),
+        (
+            "SiLU",
+            graph(
+                vec![],
+                vec![node("Sigmoid", "s", &["m"], "s", vec![]), node("Mul", "y", &["s", "m"], "y", vec![])],
+                vec![],
+            ),
+            Box::new(silu),
+        ),
+    ];
+    for (what, bytes, f) in cases {
+        let model = import_onnx(&bytes, "t").unwrap_or_else(|e| panic!("{what}: {e}"));
+        for x in [[1.0, -2.0, 0.5], [-1.0, 0.25, -0.5], [0.1, 0.2, -0.3], [3.0, 1.0, 2.0]] {
+            let want: Vec<f64> =
+                (0..2).map(|o| f((0..3).map(|i| f64::from(W_IN_OUT[i * 2 + o]) * x[i]).sum())).collect();
+            let got = model.forward(&x);
+            assert!(got.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-9), "{what}: {got:?} vs {want:?}");
+        }
+    }
+    // x · sigmoid(1.5 x): a swish, but not SiLU.
+    let swish = graph(
+        vec![],
+        vec![
+            node("Mul", "scale", &["m", "beta"], "b", vec![]),
+            node("Sigmoid", "s", &["b"], "s", vec![]),
+            node("Mul", "y", &["m", "s"], "y", vec![]),
+        ],
+        vec![tensor("beta", &[], &[1.5])],
+    );
+    let msg = error(&swish).to_string();
+    assert!(
+        msg.contains("unsupported onnx operator `elementwise subgraph` at node `scale`")
+            && msg.contains("Mul, Sigmoid, Mul")
+            && msg.contains("f(1) = 0.8176"),
+        "{msg}"
+    );
+    let after_relu = graph(vec![node("Relu", "r", &["m"], "r", vec![])], erf_gelu("r"), vec![]);
+    let msg = error(&after_relu).to_string();
+    assert!(msg.contains("`Gelu (as elementwise nodes)` at node `div`") && msg.contains("right after"), "{msg}");
 }
 
 /// A model that ends in Sigmoid or Tanh (on more than one output): the table goes on the last

@@ -152,6 +152,8 @@ fn mutated_corpus_graphs_import_or_are_refused_never_a_panic() {
         "reshape_grouped_conv",
         "sub_div_logsoftmax",
         "silu_mlp",
+        "gelu_tanh_nodes",
+        "prelu_conv",
         "maxpool_cnn",
         "gbdt_breast_cancer",
         "mlp_digits_double",

@@ -169,6 +169,15 @@ fn unbounded_activations_compute_their_definitions_and_interpolate_with_their_en
             ],
         ),
         (
+            TableFunction::GeluTanh,
+            [
+                (1.0, 0.841_191_990_608_276_8),
+                (-1.0, -0.158_808_009_391_723_24),
+                (3.0, 2.996_362_607_918_227),
+                (-3.0, -3.637_392_081_772_994_3e-3),
+            ],
+        ),
+        (
             TableFunction::HardSwish,
             [(1.0, 0.666_666_666_666_666_6), (-1.0, -0.333_333_333_333_333_3), (4.0, 4.0), (-4.0, 0.0)],
         ),
