@@ -998,6 +998,40 @@ def exporter_patterns(out, manifest):
          [("conv.weight", w(4, 1, 3, 3)), ("conv.bias", w(4, scale=0.1)), ("slope", slopes(4, 1, 1)),
           ("fc.weight", w(1, 256, scale=0.1)), ("fc.bias", w(1, scale=0.1))],
          ["batch", 1, 8, 8], "regressor", images.reshape(400, 64))
+    # A 1-D CNN over a window of two series (a price and a volume, say): Conv1d, BatchNorm1d,
+    # ReLU, MaxPool1d, Conv1d, ReLU, global average pooling, Linear, as PyTorch writes them.
+    series = rng.normal(0, 1, (400, 2, 16)).cumsum(axis=2)
+    series /= np.abs(series).max(axis=(1, 2), keepdims=True)  # each window normalized, as a feed would
+    save("conv1d_series", [
+        node("Conv", ["input", "c1.weight", "c1.bias"], ["c1"], kernel_shape=[3], pads=[1, 1]),
+        node("BatchNormalization", ["c1", "bn.weight", "bn.bias", "bn.mean", "bn.var"], ["b1"]),
+        node("Relu", ["b1"], ["r1"]), node("MaxPool", ["r1"], ["p1"], kernel_shape=[2], strides=[2]),
+        node("Conv", ["p1", "c2.weight", "c2.bias"], ["c2"], kernel_shape=[3], dilations=[2], pads=[2, 2]),
+        node("Relu", ["c2"], ["r2"]), node("GlobalAveragePool", ["r2"], ["g"]), node("Flatten", ["g"], ["f"]),
+        node("Gemm", ["f", "fc.weight", "fc.bias"], ["output"], transB=1)],
+        [("c1.weight", w(6, 2, 3)), ("c1.bias", w(6, scale=0.1)), ("bn.weight", w(6, scale=0.2)),
+         ("bn.bias", w(6, scale=0.1)), ("bn.mean", w(6, scale=0.1)),
+         ("bn.var", numpy_helper.from_array(rng.uniform(0.5, 1.5, 6).astype(np.float32))),
+         ("c2.weight", w(8, 6, 3)), ("c2.bias", w(8, scale=0.1)), ("fc.weight", w(1, 8)), ("fc.bias", w(1, scale=0.1))],
+        ["batch", 2, 16], "regressor", series.reshape(400, 32))
+    # Global average pooling as a mean: PyTorch's x.mean((2, 3)), and Keras' over NHWC (a
+    # Transpose, then ReduceMean over axes 1 and 2 given as an input, opset 18); ReLU as Max(x, 0).
+    save("mean_pool_cnn", [
+        node("Conv", ["input", "conv.weight", "conv.bias"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        node("Relu", ["c1"], ["r1"]), node("ReduceMean", ["r1"], ["g"], axes=[2, 3], keepdims=0),
+        node("Gemm", ["g", "fc.weight", "fc.bias"], ["output"], transB=1)],
+        [("conv.weight", w(6, 1, 3, 3)), ("conv.bias", w(6, scale=0.1)), ("fc.weight", w(1, 6)),
+         ("fc.bias", w(1, scale=0.1))],
+        ["batch", 1, 8, 8], "regressor", images.reshape(400, 64))
+    save("keras_mean_nhwc", [
+        node("Conv", ["input", "conv.weight", "conv.bias"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        node("Max", ["c1", "zero"], ["r1"]), node("Transpose", ["r1"], ["t"], perm=[0, 2, 3, 1]),
+        node("ReduceMean", ["t", "axes"], ["g"], keepdims=0),
+        node("MatMul", ["g", "dense.kernel"], ["mm"]), node("Add", ["mm", "dense.bias"], ["output"])],
+        [("conv.weight", w(6, 1, 3, 3)), ("conv.bias", w(6, scale=0.1)),
+         ("zero", numpy_helper.from_array(np.array(0.0, np.float32))), ("axes", i64([1, 2])),
+         ("dense.kernel", w(6, 1)), ("dense.bias", w(1, scale=0.1))],
+        ["batch", 1, 8, 8], "regressor", images.reshape(400, 64), opset=18)
 
 
 def exporters():

@@ -51,7 +51,9 @@ pub enum ModelCommand {
         /// dispute then proves one fixed-size step whatever the model's size. The functions are
         /// approximated (within 0.4% of their range at 16 knots); the report gives the agreement
         /// with the original model. `Elu`, `Selu`, `Softplus`, `Gelu` (either form), `HardSwish`, `Mish` and SiLU have no table and
-        /// are always imported so (16 knots unless KNOTS is given).
+        /// are always imported so (16 knots unless KNOTS is given). A tree ensemble's comparisons
+        /// and path tests are written as clamps, exactly (int32 outputs 127 times as large, at
+        /// scales 127 times as fine: the same real outputs).
         #[arg(long, value_name = "KNOTS", num_args = 0..=1, default_missing_value = "16", env = "VERDICT_PIECEWISE_LINEAR")]
         piecewise_linear: Option<usize>,
         /// Print one JSON document.

@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 use verdict_circuits::{
-    accuracy, import_onnx_file, output_accuracy, parse_input, quantize_with_report, Activation, Calibration,
-    Commitment, Model, Prediction, DEFAULT_KNOTS,
+    accuracy, import_onnx_file, output_accuracy, parse_input, quantize_with_report, tiles::steps_as_clamps, Activation,
+    Calibration, Commitment, Model, Prediction, DEFAULT_KNOTS,
 };
 
 use crate::cli::ModelCommand;
@@ -38,6 +38,10 @@ pub fn run_model_command(command: &ModelCommand) -> crate::Result<String> {
             // Against the model as exported, not its piecewise-linear form.
             let against_original =
                 original.as_ref().map(|original| output_accuracy(&model, original, &calibration)).transpose()?;
+            // Asked for the form tiles prove: a tree ensemble's steps as clamps (exact, the same
+            // real outputs; the reports above are of the same model with its steps by table).
+            let steps = cli_piecewise_linear.is_some() && model.layers.iter().any(|l| l.table.is_some());
+            let model = if steps { steps_as_clamps(&model)? } else { model };
             model.save(output)?;
             let commitment = model.commitment();
             if *json {
@@ -48,6 +52,7 @@ pub fn run_model_command(command: &ModelCommand) -> crate::Result<String> {
                     "parameters": model.parameter_count(),
                     "report": report,
                     "piecewise_linear": piecewise_linear.map(|knots| json!({ "knots": knots, "report": against_original })),
+                    "steps_as_clamps": steps,
                     "adjustments": adjustments,
                 })
                 .to_string())
@@ -61,6 +66,12 @@ pub fn run_model_command(command: &ModelCommand) -> crate::Result<String> {
                 );
                 if let (Some(knots), Some(r)) = (piecewise_linear, &against_original) {
                     text.push_str(&format!("\npiecewise-linear ({knots} knots), against the original: {r}"));
+                }
+                if steps {
+                    text.push_str(
+                        "\nthe tree ensemble's steps as clamps, for tiles: int32 outputs 127 times as large at scales 127 \
+                         times as fine (the same real outputs and classes)",
+                    );
                 }
                 for a in &adjustments {
                     text.push_str(&format!("\nadjusted: {a}"));

@@ -2,10 +2,11 @@ use std::path::PathBuf;
 
 /// The operators the ONNX importer accepts, for error messages.
 pub const SUPPORTED_OPS: &str =
-    "MatMul, Gemm, Conv (2-D, grouped and dilated too), Add, Sub, Mul and Div of constants, Relu, LeakyRelu, \
+    "MatMul, Gemm, Conv (1-D or 2-D, grouped and dilated too), Add, Sub, Mul and Div of constants, Relu, LeakyRelu, \
      PRelu, Clip, HardSigmoid, Sigmoid, Tanh, Elu, Selu, Softplus, Gelu (exact or tanh), HardSwish, Mish, and SiLU, \
      GELU, Mish or hard swish written as elementwise nodes (Sigmoid then Mul; Div, Erf, Add, Mul, …) (right after a \
-     layer), MaxPool (after a Relu), BatchNormalization, AveragePool, GlobalAveragePool, Flatten, Reshape, \
+     layer; Max and Min of a scalar there too), MaxPool (after a Relu), BatchNormalization, AveragePool, \
+     GlobalAveragePool (pools 1-D or 2-D), ReduceMean (not over the batch axis), Flatten, Reshape, \
      Squeeze, Unsqueeze, Transpose, Pad, Identity, Dropout (inference), Cast (to a float type), Constant, shape \
      computations on constants (Shape, Gather, Concat, Slice, …), a classifier's final Softmax or LogSoftmax or a \
      binary one's final Sigmoid; ai.onnx.ml Scaler, LinearRegressor, LinearClassifier, TreeEnsembleClassifier and \

@@ -438,6 +438,8 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
     while let Some((index, node)) = nodes.next() {
         // A layer, a pool or an ml operator changed the running tensor: its dimensions follow.
         match spatial {
+            // A 1-D tensor `[1, C, L]` stays 3-D through 1-D convolutions and pools.
+            Some(s) if dims.len() == 3 && s.h == 1 => dims = vec![1, s.c, s.w],
             Some(s) => dims = vec![1, s.c, s.h, s.w],
             None if dims.iter().product::<usize>() != width => dims = vec![1, width],
             None => {}
@@ -605,9 +607,9 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
         match op {
             "MatMul" | "Gemm" | "Add" | "Sub" | "Mul" | "Div" | "Relu" | "Flatten" | "Reshape" | "Squeeze"
             | "Unsqueeze" | "Transpose" | "Pad" | "Identity" | "Dropout" | "Cast" | "Conv" | "BatchNormalization"
-            | "AveragePool" | "GlobalAveragePool" | "Softmax" | "LogSoftmax" => {}
-            "LeakyRelu" | "PRelu" | "Clip" | "HardSigmoid" if tail == Tail::Linear => {}
-            "LeakyRelu" | "PRelu" | "Clip" | "HardSigmoid" => {
+            | "AveragePool" | "GlobalAveragePool" | "ReduceMean" | "Softmax" | "LogSoftmax" => {}
+            "LeakyRelu" | "PRelu" | "Clip" | "HardSigmoid" | "Max" | "Min" if tail == Tail::Linear => {}
+            "LeakyRelu" | "PRelu" | "Clip" | "HardSigmoid" | "Max" | "Min" => {
                 return Err(unsupported(" (only right after a MatMul/Gemm/Conv layer and its bias)"))
             }
             "Sigmoid" | "Tanh" | "Elu" | "Selu" | "Softplus" | "Gelu" | "HardSwish" | "Mish"
@@ -633,15 +635,28 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             ));
         }
         let pos = running[0];
+        if matches!(op, "Add" | "Sub" | "Mul" | "Div" | "Max" | "Min" | "PRelu") && node.input.len() != 2 {
+            // Max and Min may take any number; here, the running tensor and one constant.
+            return Err(Error::graph(&at, format!("{op} takes 2 inputs here, found {}", node.input.len())));
+        }
         let constant = |i: usize| -> Result<&Constant> {
             let name = node.input.get(i).ok_or_else(|| Error::graph(&at, format!("missing input {i}")))?;
             consts.get(name).ok_or_else(|| {
-                Error::graph(&at, format!("input `{name}` must be a constant (initializer or Constant node)"))
+                Error::graph(
+                    &at,
+                    format!(
+                        "input `{name}` must be a constant (initializer or Constant node); two computed tensors \
+                         combined (a residual connection or branches) are not a chain of layers"
+                    ),
+                )
             })
         };
         let needs_spatial = || {
             spatial.ok_or_else(|| {
-                Error::graph(&at, format!("{op} needs a [N, C, H, W] tensor; the running tensor's layout is flat"))
+                Error::graph(
+                    &at,
+                    format!("{op} needs a [N, C, H, W] or [N, C, L] tensor; the running tensor's layout is flat"),
+                )
             })
         };
         match op {
@@ -795,7 +810,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 }
                 apply_affine(&mut layers, &mut pending, &mut normalize, tail, Affine { in_dim: width, rows, offset });
             }
-            "LeakyRelu" | "PRelu" | "Clip" | "HardSigmoid" => {
+            "LeakyRelu" | "PRelu" | "Clip" | "HardSigmoid" | "Max" | "Min" => {
                 // Piecewise linear: exactly a sum of ReLU hinges of the layer's outputs (the layer
                 // repeated, shifted and signed, one copy a hinge) and an affine map, composed
                 // into the next layer. No new circuit: the quantized model is a ReLU network.
@@ -810,6 +825,23 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 let hinges = match op {
                     "LeakyRelu" => leaky_relu_hinges(float_attr("alpha", 0.01)),
                     "PRelu" => leaky_relu_hinges(1.0),
+                    "Max" | "Min" => {
+                        // `Max(z, c)` is a Clip from below, `Min(z, c)` from above (c a scalar).
+                        let c = match constant(1 - pos)?.floats(&at)? {
+                            [c] => f64::from(*c),
+                            _ => {
+                                return Err(Error::graph(
+                                    &at,
+                                    format!("{op} only of the layer and one scalar constant"),
+                                ))
+                            }
+                        };
+                        if op == "Max" {
+                            clip_hinges(Some(c), None, &at)?
+                        } else {
+                            clip_hinges(None, Some(c), &at)?
+                        }
+                    }
                     "HardSigmoid" => {
                         // max(0, min(1, αz + β)): the layer scaled, then clipped to [0, 1].
                         let (alpha, beta) = (float_attr("alpha", 0.2), float_attr("beta", 0.5));
@@ -984,6 +1016,30 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 pending = Some(sums);
                 width = out.len();
                 spatial = Some(out);
+            }
+            "ReduceMean" => {
+                // A mean over axes (PyTorch's `x.mean((2, 3))`, Keras' global average pooling
+                // over NHWC): a linear map, like a pool.
+                let axes = match node.input.get(1).filter(|n| !n.is_empty()) {
+                    Some(_) => match &constant(1)?.data {
+                        ConstData::I64(v) => v.clone(),
+                        ConstData::F32(_) => return Err(Error::graph(&at, "ReduceMean's axes must be integers")),
+                    },
+                    None => attr(node, "axes").map(|a| a.ints.clone()).unwrap_or_default(),
+                };
+                let keep = attr(node, "keepdims").is_none_or(|a| a.i != 0);
+                let (mean, next) = shape::mean_over(&dims, &axes, keep, &at)?;
+                match tail {
+                    Tail::Linear => {
+                        let last = layers.last_mut().expect("a linear tail has a layer");
+                        *last = compose_after(&mean, last);
+                    }
+                    Tail::Activated | Tail::Input => pending = Some(then(pending.take(), mean)),
+                }
+                width = next.iter().product();
+                spatial = spatial_of(&next);
+                channel_rows = spatial.map_or(1, |s| s.h * s.w);
+                dims = next;
             }
             "AveragePool" | "GlobalAveragePool" => {
                 let input = needs_spatial()?;
@@ -1191,10 +1247,13 @@ impl FloatModel {
     /// `relu(z_i − k_j)`), which the next layer reads through the slope changes `d_j`
     /// ([`Interpolant`]). The functions are approximated (within 0.4% of their range at 16
     /// knots), not computed: [`crate::output_accuracy`] compares the quantized model with the
-    /// original. A tree ensemble's comparisons, and a max pool
-    /// right after a smooth function, are refused.
+    /// original. A tree ensemble's comparisons are kept (the quantized
+    /// model's steps are exact as clamps: [`crate::tiles::steps_as_clamps`]); a max pool right
+    /// after a smooth function is refused.
     pub fn piecewise_linear(&self, knots: usize) -> Result<FloatModel> {
-        self.piecewise_linear_where(knots, |_| true)
+        // A tree's steps stay: they are exact as clamps of the quantized model
+        // ([`crate::tiles::steps_as_clamps`]).
+        self.piecewise_linear_where(knots, |f| f != TableFunction::Step)
     }
 
     /// Whether a layer computes a function that has no int8 table ([`TableFunction::has_table`]):
@@ -1510,6 +1569,8 @@ impl Window {
                 Some([a, b]) if (1..=MAX_WINDOW).contains(a) && (1..=MAX_WINDOW).contains(b) => {
                     Ok([*a as usize, *b as usize])
                 }
+                // 1-D, over `[C, L]` taken as height 1.
+                Some([a]) if input.h == 1 && (1..=MAX_WINDOW).contains(a) => Ok([1, *a as usize]),
                 Some(v) => Err(Error::graph(
                     at,
                     format!("`{name}` must be two positive integers up to {MAX_WINDOW} (2-D), found {v:?}"),
@@ -1531,6 +1592,9 @@ impl Window {
                 None | Some([]) => [0; 4],
                 Some([t, l, b, r]) if [t, l, b, r].iter().all(|p| (0..=MAX_WINDOW).contains(*p)) => {
                     [*t as usize, *l as usize, *b as usize, *r as usize]
+                }
+                Some([l, r]) if input.h == 1 && [l, r].iter().all(|p| (0..=MAX_WINDOW).contains(*p)) => {
+                    [0, *l as usize, 0, *r as usize]
                 }
                 Some(v) => {
                     return Err(Error::graph(
@@ -1598,8 +1662,15 @@ fn conv_layer(
 ) -> Result<(FloatLayer, Spatial)> {
     let [c_out, c_in, kh, kw] = match kernel.dims.as_slice() {
         [a, b, c, d] => [*a, *b, *c, *d],
+        // A 1-D convolution over `[C, L]`, as a 2-D one of height 1.
+        [a, b, d] if input.h == 1 => [*a, *b, 1, *d],
         dims => {
-            return Err(Error::graph(at, format!("expected a [C_out, C_in/group, kH, kW] kernel, found dims {dims:?}")))
+            return Err(Error::graph(
+                at,
+                format!(
+                "expected a [C_out, C_in/group, kH, kW] (or 1-D [C_out, C_in/group, k]) kernel, found dims {dims:?}"
+            ),
+            ))
         }
     };
     // Grouped (depthwise when group = C_in): output channel `co` reads the `c_in` input channels
@@ -1869,10 +1940,12 @@ fn input_dims(input: &ValueInfoProto, width: usize) -> Vec<usize> {
     }
 }
 
-/// The `[C, H, W]` layout of a 4-D tensor `[1, C, H, W]`.
+/// The `[C, H, W]` layout of a 4-D tensor `[1, C, H, W]`, or of a 3-D one `[1, C, L]` as height 1
+/// (1-D convolutions and pools).
 fn spatial_of(dims: &[usize]) -> Option<Spatial> {
     match dims {
         [1, c, h, w] => Some(Spatial { c: *c, h: *h, w: *w }),
+        [1, c, l] => Some(Spatial { c: *c, h: 1, w: *l }),
         _ => None,
     }
 }
@@ -1907,6 +1980,9 @@ fn input_spatial(input: &ValueInfoProto) -> Option<Spatial> {
     match dims.as_slice() {
         [_, c, h, w] if [c, h, w].iter().all(|d| d.dim_value > 0) => {
             Some(Spatial { c: c.dim_value as usize, h: h.dim_value as usize, w: w.dim_value as usize })
+        }
+        [_, c, l] if [c, l].iter().all(|d| d.dim_value > 0) => {
+            Some(Spatial { c: c.dim_value as usize, h: 1, w: l.dim_value as usize })
         }
         _ => None,
     }

@@ -56,7 +56,7 @@ use ff::Field;
 use crate::{
     commit::{pack, poseidon_hash, Fr},
     engine::{clamp_int8, requantize},
-    model::{Activation, Layer, Model},
+    model::{Activation, Layer, Model, Requant, TableFunction, INT8_MAX},
     poseidon_params::{poseidon_params, sponge_tag, PoseidonParams},
     Error, Result,
 };
@@ -80,6 +80,70 @@ pub const TAG_TILE: u64 = 4;
 /// Bits of a tile's packed flag word (see [`TileSpec::flag_bits`]): below 2^120, where the
 /// dimensions start.
 pub const FLAG_BITS: usize = 10 + 8 + 8 + 62 + TILE_ROWS + 1;
+
+/// A tree ensemble's step tables (its comparisons and path tests, [`TableFunction::Step`]) as the
+/// ReLU layers that tiles prove, exactly. A step layer's `[acc ≥ 0]` becomes `127 · [acc + 1 ≥ 1]`:
+/// its bias plus 1, every multiplier `127 · 2^22` at shift 22 (`q = 127 · (acc + 1)`, exactly) and
+/// ReLU's clamp to [0, 127], so that it outputs 0 or 127 where it output 0 or 1. The layer after
+/// it takes 127 times its bias: a step after it keeps its sign, and the last layer's int32 outputs
+/// are 127 times the original's, read through output scales 127 times finer, so the real outputs
+/// and the predicted class are the same. A table of another function has no exact clamp form and
+/// is refused, as is a hidden layer of its own after a step (not a tree ensemble's form).
+pub fn steps_as_clamps(model: &Model) -> Result<Model> {
+    const SHIFT: u32 = MIN_TILED_SHIFT;
+    let scale = i64::from(INT8_MAX);
+    let mut out = model.clone();
+    let last = out.layers.len() - 1;
+    let mut after_step = false;
+    for (l, layer) in out.layers.iter_mut().enumerate() {
+        let step = match &layer.table {
+            None => false,
+            Some(t) if t.function == TableFunction::Step => true,
+            Some(t) => {
+                return Err(Error::Model(format!(
+                    "layer {l}: {} by table has no exact form in clamps (import it with --piecewise-linear)",
+                    t.function.name()
+                )))
+            }
+        };
+        if after_step && !step && l != last {
+            return Err(Error::Model(format!(
+                "layer {l} follows a tree's step layer but is neither a step nor the output (not a tree ensemble)"
+            )));
+        }
+        let times = if after_step { scale } else { 1 };
+        let plus = i64::from(step);
+        let in_dim = layer.in_dim;
+        for (o, b) in layer.bias.iter_mut().enumerate() {
+            let mut bias = i64::from(*b);
+            if step && after_step {
+                // Of 0/1 inputs a step row reads only its sign: a bias beyond the row's reach (a
+                // leaf that always or never fires, such as a tree of one leaf) is the same step
+                // at the reach, which scales without overflow.
+                let reach: i64 =
+                    layer.weights[o * in_dim..(o + 1) * in_dim].iter().map(|w| i64::from(w.unsigned_abs())).sum();
+                bias = bias.clamp(-reach - 1, reach);
+            }
+            *b = i32::try_from(bias * times + plus).map_err(|_| {
+                Error::Model(format!("layer {l} output {o}: a bias of {b} × {times} does not fit int32"))
+            })?;
+        }
+        if step {
+            layer.table = None;
+            layer.activation = Activation::Relu;
+            let multiplier = i32::try_from(scale << SHIFT).expect("127 · 2^22 < 2^31");
+            layer.requant = Some(Requant { multipliers: vec![multiplier; layer.out_dim], shift: SHIFT });
+        }
+        after_step = step;
+    }
+    if model.layers.len() > 1
+        && model.layers[last - 1].table.as_ref().is_some_and(|t| t.function == TableFunction::Step)
+    {
+        out.output.scales.iter_mut().for_each(|s| *s /= scale as f64);
+    }
+    out.validate()?;
+    Ok(out)
+}
 
 /// The commitment hash's permutation parameters, computed once.
 pub fn params() -> &'static PoseidonParams {

@@ -881,7 +881,7 @@ fn convolutions_the_importer_cannot_lower_are_refused_by_name() {
     assert!(conv_with(vec![int_attr("group", 0)], &[1, 1, 5, 5]).contains("in 0 group(s)"));
     // Dilated 3x3 taps 3 apart span 7 rows: more than the input's 5.
     assert!(conv_with(vec![ints_attr("dilations", &[3, 3])], &[1, 1, 5, 5]).contains("does not fit"));
-    assert!(conv_with(vec![], &[1, 25]).contains("needs a [N, C, H, W] tensor"));
+    assert!(conv_with(vec![], &[1, 25]).contains("needs a [N, C, H, W] or [N, C, L] tensor"));
     assert!(conv_with(vec![], &[1, 1, 2, 2]).contains("does not fit"));
     assert!(conv_with(vec![], &[1, 3, 5, 5]).contains("does not fit an input of 3 channels"));
     // A max pool after a function that may be negative: the ReLU tournament would be wrong.
@@ -1158,5 +1158,68 @@ fn layout_and_elementwise_operators_compute_exactly_or_are_refused_with_the_reas
         assert!(msg.contains(expected), "{name}: {msg}");
         let culprit = if name == "r" { "the_gather".to_string() } else { name };
         assert!(msg.contains(&format!("`{culprit}`")), "{msg}");
+    }
+}
+
+/// A 1-D convolution over `[C, L]` (as PyTorch's `Conv1d` writes it: a 3-D kernel, one stride,
+/// two pads), ReLU written as `Max(x, 0)`, and a `ReduceMean` over the last axis: the float model
+/// is the direct computation. A mean over the batch axis or over every axis, a `Max` of three
+/// inputs and a residual connection are refused with the reason.
+#[test]
+fn one_dimensional_convolutions_means_and_maxima_compute_exactly_or_are_refused() {
+    let k = values(3 * 2 * 3, 31);
+    let b = values(3, 32);
+    let eye: Vec<f32> = (0..9).map(|i| f32::from(u8::from(i % 4 == 0))).collect();
+    let graph = |reduce: NodeProto, max_inputs: &[&str]| {
+        encode(
+            vec![
+                node(
+                    "Conv",
+                    "conv",
+                    &["x", "k", "b"],
+                    "c",
+                    vec![ints_attr("kernel_shape", &[3]), ints_attr("strides", &[2]), ints_attr("pads", &[1, 1])],
+                ),
+                node("Max", "relu", max_inputs, "r", vec![]),
+                reduce,
+                node("Gemm", "fc", &["m", "eye"], "y", vec![int_attr("transB", 1)]),
+            ],
+            vec![
+                tensor("k", &[3, 2, 3], &k),
+                tensor("b", &[3], &b),
+                tensor("zero", &[], &[0.0]),
+                tensor("eye", &[3, 3], &eye),
+            ],
+            &[-1, 2, 7],
+            "y",
+            13,
+        )
+    };
+    let mean = |axes: &[i64]| {
+        let attrs = if axes.is_empty() {
+            vec![int_attr("keepdims", 0)]
+        } else {
+            vec![ints_attr("axes", axes), int_attr("keepdims", 0)]
+        };
+        node("ReduceMean", "mean", &["r"], "m", attrs)
+    };
+    let model = import_onnx(&graph(mean(&[-1]), &["c", "zero"]), "t").unwrap();
+    for seed in [1, 2, 3] {
+        let x = values(14, seed);
+        let input = T3 { c: 2, h: 1, w: 7, v: x.iter().map(|v| f64::from(*v)).collect() };
+        let mut c = conv(&input, (&k, [3, 1, 3]), &b, 2, [0, 1, 0, 1]);
+        assert_eq!((c.c, c.h, c.w), (3, 1, 4));
+        relu(&mut c);
+        let want: Vec<f64> = c.v.chunks(4).map(|ch| ch.iter().sum::<f64>() / 4.0).collect();
+        close(&model.forward(&x.iter().map(|v| f64::from(*v)).collect::<Vec<_>>()), &want);
+    }
+    for (bytes, reason) in [
+        (graph(mean(&[0]), &["c", "zero"]), "only axes after the batch axis"),
+        (graph(mean(&[]), &["c", "zero"]), "reduces the batch axis too"),
+        (graph(mean(&[2]), &["c", "zero", "zero"]), "Max takes 2 inputs here, found 3"),
+        (graph(node("Add", "residual", &["r", "c"], "m", vec![]), &["c", "zero"]), "two computed tensors combined"),
+    ] {
+        let msg = error(&bytes).to_string();
+        assert!(msg.contains(reason), "{reason}: {msg}");
     }
 }

@@ -154,6 +154,8 @@ fn mutated_corpus_graphs_import_or_are_refused_never_a_panic() {
         "silu_mlp",
         "gelu_tanh_nodes",
         "prelu_conv",
+        "conv1d_series",
+        "keras_mean_nhwc",
         "maxpool_cnn",
         "gbdt_breast_cancer",
         "mlp_digits_double",

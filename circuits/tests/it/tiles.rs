@@ -107,12 +107,14 @@ fn the_tiles_of_a_smooth_model_in_piecewise_linear_form_are_satisfied() {
 
 #[test]
 fn exporter_patterns_are_satisfied_tile_by_tile() {
-    // Gelu in piecewise-linear form, and a reflect pad, a dilated and a depthwise convolution
-    // (lowered, its units ordered for tiles): every tile satisfied, the trace ending at the
-    // engine's output commitment.
+    // Gelu in piecewise-linear form, a reflect pad, a dilated and a depthwise convolution, and a
+    // 1-D CNN over two series with its batch norm, max pool and global average pool (lowered, the
+    // units ordered for tiles): every tile satisfied, the trace ending at the engine's output
+    // commitment.
     let gelu = crate::tables::corpus_model_ordered("gelu_mlp");
     let depthwise = crate::tables::corpus_model_ordered("pad_dilated_depthwise");
-    for model in [gelu, depthwise] {
+    let series = crate::tables::corpus_model_ordered("conv1d_series");
+    for model in [gelu, depthwise, series] {
         let (trace, plan, tiled) = trace_of(&model, 5);
         assert_eq!(tiled.commitments[plan.len()], activation_commitment(plan.len(), trace.output(), 32));
         for t in 0..plan.len() {
@@ -528,4 +530,59 @@ fn a_private_inputs_salt_opens_z0_in_the_first_layer_only() {
     // And a salted proof verifies.
     let (proof, _) = tiled.prove(tile_keys(), RequestId::from_u64(2), &run, 0..1, |_| {}).unwrap();
     tiled.verify(tile_keys().verifier(), &proof).unwrap();
+}
+
+#[test]
+fn a_tree_ensemble_tiles_exactly_with_its_steps_as_clamps() {
+    // The shipped credit_gbdt (40 trees): by table it is refused by tiles; with its comparisons
+    // and path tests as clamps (outputs 0 or 127 where a step gave 0 or 1) it computes, on every
+    // calibration row, int32 outputs exactly 127 times the original's, read through scales 127
+    // times as fine: the same real outputs and classes. One path test of it always fires and one
+    // never (a bias far beyond the row's reach, as a tree of one leaf has): the same too. Every
+    // tile is satisfied, the trace ends at the engine's output commitment, and a tile of the
+    // path tests is proven and verified.
+    use verdict_circuits::{prover::RequestId, tiled::TiledModel, tiles::steps_as_clamps, Calibration};
+    let mut model = shipped("credit_gbdt");
+    let err = TiledModel::new(model.clone()).err().unwrap().to_string();
+    assert!(err.contains("a tree's comparison by table"), "{err}");
+    let n = model.layers[1].in_dim;
+    for (row, bias) in [(0, 1 << 29), (1, -(1 << 29))] {
+        model.layers[1].weights[row * n..(row + 1) * n].fill(0);
+        model.layers[1].bias[row] = bias;
+    }
+    model.validate().unwrap();
+    let clamps = steps_as_clamps(&model).unwrap();
+    assert!(clamps.layers.iter().all(|l| l.table.is_none()));
+    let rows = Calibration::load(crate::models_dir().join("credit_gbdt.calibration.csv"), model.input.len).unwrap();
+    let mut classes = [0usize; 2];
+    for x in &rows.rows {
+        let x = model.quantize_input(x).unwrap();
+        let (a, b) = (model.run(&x).unwrap(), clamps.run(&x).unwrap());
+        let scaled: Vec<i64> = a.output().iter().map(|v| i64::from(*v) * 127).collect();
+        assert_eq!(b.output().iter().map(|v| i64::from(*v)).collect::<Vec<_>>(), scaled);
+        for i in 0..a.output().len() {
+            let real = f64::from(a.output()[i]) * model.output.scales[i];
+            assert!((f64::from(b.output()[i]) * clamps.output.scales[i] - real).abs() <= 1e-9 * (1.0 + real.abs()));
+        }
+        assert_eq!(model.predict(a.output()), clamps.predict(b.output()));
+        classes[usize::from(a.output()[1] > a.output()[0])] += 1;
+        assert_eq!(b.steps[2][0], 127, "the path test that always fires");
+        assert_eq!(b.steps[2][1], 0, "the path test that never fires");
+    }
+    assert!(classes.iter().all(|c| *c > 0), "both classes occur: {classes:?}");
+    let (trace, plan, tiled) = trace_of(&clamps, 4);
+    assert_eq!(tiled.commitments[plan.len()], activation_commitment(plan.len(), trace.output(), 32));
+    for t in 0..plan.len() {
+        assert!(satisfied(circuit(&clamps, &plan, &tiled, &trace, t)), "tile {t} of {}", plan.len());
+    }
+    let tiled = TiledModel::new(clamps).unwrap();
+    let run = tiled.run(&sample_input(tiled.model(), 5)).unwrap();
+    let t = tiled.plan().tiles.iter().position(|s| s.layer == 1).unwrap() + 2;
+    let keys = tile_keys();
+    let (proof, _) = tiled.prove(keys, RequestId::from_u64(12), &run, t..t + 1, |_| {}).unwrap();
+    tiled.verify(keys.verifier(), &proof).unwrap();
+    // A table of a function that has no exact clamp form is refused by name.
+    let sigmoid = crate::tables::corpus_model("sigmoid_mlp");
+    let err = steps_as_clamps(&sigmoid).err().unwrap().to_string();
+    assert!(err.contains("Sigmoid by table has no exact form in clamps"), "{err}");
 }

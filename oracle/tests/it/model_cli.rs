@@ -3,6 +3,7 @@
 use std::{path::PathBuf, process::Command};
 
 use clap::Parser;
+use verdict_circuits::{Calibration, Model};
 use verdict_oracle::{Cli, Command as Top, ModelCommand};
 
 fn models() -> PathBuf {
@@ -127,8 +128,22 @@ fn smooth_activations_import_in_piecewise_linear_form_on_request() {
     let (ok, _, err) = oracle(&[&import_args(&onnx, &calib, &form)[..], &["--piecewise-linear=70"]].concat());
     assert!(!ok && err.contains("2 to 64 knots, not 70"), "{err}");
     let (forest, forest_calib) = (corpus.join("forest_diabetes.onnx"), corpus.join("forest_diabetes.calibration.csv"));
-    let (ok, _, err) = oracle(&[&import_args(&forest, &forest_calib, &form)[..], &["--piecewise-linear"]].concat());
-    assert!(!ok && err.contains("no piecewise-linear form"), "{err}");
+    // A tree ensemble's steps are exact as clamps: the form tiles prove, with the same real
+    // outputs as the model by table.
+    let by_table = dir.path().join("forest_table.json");
+    let plain = json(&[&import_args(&forest, &forest_calib, &by_table)[..], &["--json"]].concat());
+    assert_eq!(plain["steps_as_clamps"], false);
+    let doc = json(&[&import_args(&forest, &forest_calib, &form)[..], &["--piecewise-linear", "--json"]].concat());
+    assert_eq!(doc["steps_as_clamps"], true, "{doc}");
+    let (tables, clamps) = (Model::load(&by_table).unwrap(), Model::load(&form).unwrap());
+    assert!(tables.layers.iter().any(|l| l.table.is_some()) && clamps.layers.iter().all(|l| l.table.is_none()));
+    verdict_circuits::tiled::TiledModel::new(clamps.clone()).unwrap();
+    let calibration = Calibration::load(&forest_calib, tables.input.len).unwrap();
+    for x in calibration.rows.iter().take(50) {
+        let q = tables.quantize_input(x).unwrap();
+        let (a, b) = (tables.run(&q).unwrap(), clamps.run(&q).unwrap());
+        assert_eq!(b.output(), a.output().iter().map(|v| v * 127).collect::<Vec<_>>());
+    }
 }
 
 /// Gelu (like Elu, Selu, Softplus and SiLU) has no int8 table: the import takes its

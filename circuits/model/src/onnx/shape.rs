@@ -236,6 +236,41 @@ pub(super) fn transposed(dims: &[usize], perm: &[usize]) -> (Vec<usize>, Vec<usi
     (out, source)
 }
 
+/// `ReduceMean` over `axes` of a tensor of `dims` (batch 1) as a linear map: each output the
+/// average of the values it reduces. Returns the map and the output's dimensions (`keep`: the
+/// reduced axes stay, of size 1). The batch axis cannot be reduced, nor can all axes by default.
+pub(super) fn mean_over(dims: &[usize], axes: &[i64], keep: bool, at: &str) -> Result<(Affine, Vec<usize>)> {
+    let rank = dims.len() as i64;
+    if axes.is_empty() {
+        return Err(Error::graph(at, "ReduceMean without axes reduces the batch axis too"));
+    }
+    let mut reduced = vec![false; dims.len()];
+    for a in axes {
+        let axis = if *a < 0 { a + rank } else { *a };
+        if !(1..rank).contains(&axis) {
+            return Err(Error::graph(
+                at,
+                format!("ReduceMean over axis {a} of a rank-{rank} tensor (only axes after the batch axis)"),
+            ));
+        }
+        reduced[axis as usize] = true;
+    }
+    let kept: Vec<usize> = dims.iter().zip(&reduced).map(|(d, r)| if *r { 1 } else { *d }).collect();
+    let count: usize = dims.iter().zip(&reduced).filter(|(_, r)| **r).map(|(d, _)| d).product();
+    let (width, out): (usize, usize) = (dims.iter().product(), kept.iter().product());
+    let mut rows = vec![Vec::new(); out];
+    let mut index = vec![0usize; dims.len()];
+    let kept_strides = strides(&kept);
+    for i in 0..width {
+        let o: usize =
+            index.iter().zip(&reduced).zip(&kept_strides).map(|((x, r), s)| if *r { 0 } else { x * s }).sum();
+        rows[o].push((i, 1.0 / count.max(1) as f64));
+        next_index(&mut index, dims);
+    }
+    let next = if keep { kept } else { dims.iter().zip(&reduced).filter(|(_, r)| !**r).map(|(d, _)| *d).collect() };
+    Ok((Affine { in_dim: width, rows, offset: vec![0.0; out] }, next))
+}
+
 /// Steps a row-major index over `dims` (last dimension fastest; wraps to zero at the end).
 pub(super) fn next_index(index: &mut [usize], dims: &[usize]) {
     for d in (0..dims.len()).rev() {
