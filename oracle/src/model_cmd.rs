@@ -14,6 +14,16 @@ pub fn run_model_command(command: &ModelCommand) -> crate::Result<String> {
     match command {
         ModelCommand::Import { onnx, calibration, output, name, task, piecewise_linear, json } => {
             let cli_piecewise_linear = *piecewise_linear;
+            // Progress on a terminal's stderr (a large model's import takes a while): each phase
+            // as it starts. Piped, stderr stays one line, an error's.
+            let started = std::time::Instant::now();
+            let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let phase = |what: String| {
+                if terminal {
+                    eprintln!("[{:6.1} s] {what}", started.elapsed().as_secs_f64());
+                }
+            };
+            phase(format!("reading {}", onnx.display()));
             let mut original = import_onnx_file(onnx)?;
             if let Some(name) = name {
                 original.name = name.clone();
@@ -29,11 +39,20 @@ pub fn run_model_command(command: &ModelCommand) -> crate::Result<String> {
             // Hidden units in the order that tiles best (the same function); the model as exported
             // is kept only to report a piecewise-linear form against.
             let (float, original) = match form {
+                // A form that changed nothing (a tree ensemble: its steps stay) has no second report.
+                Some(form) if form == original => (original.ordered_for_tiles(), None),
                 Some(form) => (form.ordered_for_tiles(), Some(original)),
                 None => (original.ordered_for_tiles(), None),
             };
             let calibration = Calibration::load(calibration, float.input_dim)?;
+            phase(format!(
+                "quantizing {} layers ({} weights) on {} calibration rows",
+                float.layers.len(),
+                float.layers.iter().map(|l| l.weights.len()).sum::<usize>(),
+                calibration.rows.len()
+            ));
             let (model, adjustments) = quantize_with_report(&float, &calibration, task.map(Into::into))?;
+            phase("comparing the quantized model with the float model".into());
             let report = accuracy(&model, &float, &calibration)?;
             // Against the model as exported, not its piecewise-linear form.
             let against_original =
@@ -42,8 +61,10 @@ pub fn run_model_command(command: &ModelCommand) -> crate::Result<String> {
             // real outputs; the reports above are of the same model with its steps by table).
             let steps = cli_piecewise_linear.is_some() && model.layers.iter().any(|l| l.table.is_some());
             let model = if steps { steps_as_clamps(&model)? } else { model };
+            phase(format!("writing {} and its commitment", output.display()));
             model.save(output)?;
             let commitment = model.commitment();
+            phase("done".into());
             if *json {
                 Ok(json!({
                     "model": output,

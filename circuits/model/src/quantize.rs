@@ -241,8 +241,10 @@ pub fn quantize_with_report(
             input_max / f64::from(INT8_MAX)
         }
     };
-    let activations: Vec<Vec<(Vec<f64>, Vec<f64>)>> =
-        calibration.rows.iter().map(|r| float.activations_and_pre(r)).collect();
+    let activations: Vec<Vec<(Vec<f64>, Vec<f64>)>> = {
+        use rayon::prelude::*;
+        calibration.rows.par_iter().map(|r| float.activations_and_pre(r)).collect()
+    };
     if let Some(l) = float.layers.last().filter(|l| l.table.is_some()) {
         return Err(Error::Model(format!(
             "the last layer ends in {}: a table applies to hidden layers only",
@@ -405,8 +407,35 @@ pub fn quantize_with_report(
 
 /// Compares the quantized model with the float model on every calibration row.
 pub fn accuracy(model: &Model, float: &FloatModel, calibration: &Calibration) -> Result<AccuracyReport> {
-    let layers = layer_errors(model, float, calibration)?;
-    output_report(model, float, calibration, layers)
+    let runs = Runs::of(model, float, calibration)?;
+    let layers = layer_errors_of(model, float, &runs);
+    output_report(model, &runs, layers)
+}
+
+/// Each calibration row's float activations and quantized trace, computed once (rows on every
+/// core: a large model's report is most of its import) and read by both reports.
+struct Runs {
+    floats: Vec<Vec<Vec<f64>>>,
+    traces: Vec<crate::Trace>,
+}
+
+impl Runs {
+    fn of(model: &Model, float: &FloatModel, calibration: &Calibration) -> Result<Self> {
+        use rayon::prelude::*;
+        let (floats, traces): (Vec<_>, Vec<_>) = calibration
+            .rows
+            .par_iter()
+            .map(|row| Ok((float.activations(row), model.run(&model.quantize_input(row)?)?)))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .unzip();
+        Ok(Self { floats, traces })
+    }
+
+    /// The float model's output on row `i`.
+    fn expected(&self, i: usize) -> &[f64] {
+        self.floats[i].last().map_or(&[], Vec::as_slice)
+    }
 }
 
 /// Compares the quantized model's outputs with those of a float model whose layers are not its
@@ -422,33 +451,23 @@ pub fn output_accuracy(model: &Model, float: &FloatModel, calibration: &Calibrat
             model.output.scales.len()
         )));
     }
-    output_report(model, float, calibration, Vec::new())
+    let runs = Runs::of(model, float, calibration)?;
+    output_report(model, &runs, Vec::new())
 }
 
-fn output_report(
-    model: &Model,
-    float: &FloatModel,
-    calibration: &Calibration,
-    layers: Vec<f64>,
-) -> Result<AccuracyReport> {
-    let rows = calibration.rows.len();
+fn output_report(model: &Model, runs: &Runs, layers: Vec<f64>) -> Result<AccuracyReport> {
+    let rows = runs.traces.len();
     match model.task {
         Task::Classification => {
-            let mut agree = 0;
-            for row in &calibration.rows {
-                let expected = argmax_f64(&float.forward(row));
-                let trace = model.run(&model.quantize_input(row)?)?;
-                if crate::engine::argmax(trace.output()) == expected {
-                    agree += 1;
-                }
-            }
+            let agree = (0..rows)
+                .filter(|i| crate::engine::argmax(runs.traces[*i].output()) == argmax_f64(runs.expected(*i)))
+                .count();
             Ok(AccuracyReport::Classification { rows, agree, agreement: agree as f64 / rows as f64, layers })
         }
         Task::Regression => {
             let (mut max_err, mut sum_err, mut count, mut max_out) = (0.0f64, 0.0f64, 0usize, 0.0f64);
-            for row in &calibration.rows {
-                let expected = float.forward(row);
-                let trace = model.run(&model.quantize_input(row)?)?;
+            for (i, trace) in runs.traces.iter().enumerate() {
+                let expected = runs.expected(i);
                 let Prediction::Regression { values } = model.predict(trace.output()) else {
                     unreachable!("a regression model predicts values")
                 };
@@ -478,8 +497,12 @@ fn output_report(
 /// last layer's int32 outputs at the output scales. Names the layer to look at when a model's
 /// accuracy falls short.
 pub fn layer_errors(model: &Model, float: &FloatModel, calibration: &Calibration) -> Result<Vec<f64>> {
+    Ok(layer_errors_of(model, float, &Runs::of(model, float, calibration)?))
+}
+
+fn layer_errors_of(model: &Model, float: &FloatModel, runs: &Runs) -> Vec<f64> {
     let n = model.layers.len();
-    let floats: Vec<Vec<Vec<f64>>> = calibration.rows.iter().map(|r| float.activations(r)).collect();
+    let floats = &runs.floats;
     let mut scales: Vec<Vec<f64>> = Vec::with_capacity(n);
     for l in 0..n {
         let out = model.layers[l].out_dim;
@@ -497,8 +520,7 @@ pub fn layer_errors(model: &Model, float: &FloatModel, calibration: &Calibration
         scales.push(s);
     }
     let (mut err, mut norm) = (vec![0.0f64; n], vec![0.0f64; n]);
-    for (row, expected) in calibration.rows.iter().zip(&floats) {
-        let trace = model.run(&model.quantize_input(row)?)?;
+    for (trace, expected) in runs.traces.iter().zip(floats) {
         for l in 0..n {
             // A layer with a reach is compared where it matters: within it (the clamp holds the rest).
             let reach = float.layers[l].reach.unwrap_or(f64::INFINITY);
@@ -510,8 +532,7 @@ pub fn layer_errors(model: &Model, float: &FloatModel, calibration: &Calibration
             }
         }
     }
-    Ok(err
-        .iter()
+    err.iter()
         .zip(&norm)
         .map(|(e, z)| {
             if *z == 0.0 {
@@ -524,7 +545,7 @@ pub fn layer_errors(model: &Model, float: &FloatModel, calibration: &Calibration
                 (e / z).sqrt()
             }
         })
-        .collect())
+        .collect()
 }
 
 /// A hidden activation's int8 scale: `max|y| / 127`, capped at `reach / 127` for a layer with a
