@@ -1032,6 +1032,28 @@ def exporter_patterns(out, manifest):
          ("zero", numpy_helper.from_array(np.array(0.0, np.float32))), ("axes", i64([1, 2])),
          ("dense.kernel", w(6, 1)), ("dense.bias", w(1, scale=0.1))],
         ["batch", 1, 8, 8], "regressor", images.reshape(400, 64), opset=18)
+    # scikit-learn's SimpleImputer in front of a pipeline (skl2onnx writes an ai.onnx.ml Imputer
+    # of NaN, then the Scaler and the LinearClassifier with its ZipMap).
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from skl2onnx import to_onnx
+    bx, by = load_breast_cancer(return_X_y=True)
+    bx = bx.astype(np.float32)
+    pipe = make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression(max_iter=2000)).fit(bx[:400], by[:400])
+    name = "imputer_logreg_breast_cancer"
+    path = os.path.join(out, f"{name}.onnx")
+    onnx.save(to_onnx(pipe, bx[:1], target_opset={"": 13, "ai.onnx.ml": 3}), path)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    labels = sess.run(None, {sess.get_inputs()[0].name: bx[400:]})[0]
+    with open(os.path.join(out, f"{name}.heldout.json"), "w") as f:
+        json.dump({"inputs": bx[400:].astype(float).tolist(), "labels": [int(v) for v in labels]}, f)
+        f.write("\n")
+    np.savetxt(os.path.join(out, f"{name}.calibration.csv"), bx[:300], delimiter=",", fmt="%.7g")
+    manifest.append({"name": name, "kind": "classifier"})
+    print(f"  corpus: {name} (classifier)")
 
 
 def exporters():

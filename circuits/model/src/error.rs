@@ -9,7 +9,7 @@ pub const SUPPORTED_OPS: &str =
      GlobalAveragePool (pools 1-D or 2-D), ReduceMean (not over the batch axis), Flatten, Reshape, \
      Squeeze, Unsqueeze, Transpose, Pad, Identity, Dropout (inference), Cast (to a float type), Constant, shape \
      computations on constants (Shape, Gather, Concat, Slice, …), a classifier's final Softmax or LogSoftmax or a \
-     binary one's final Sigmoid; ai.onnx.ml Scaler, LinearRegressor, LinearClassifier, TreeEnsembleClassifier and \
+     binary one's final Sigmoid; ai.onnx.ml Imputer (of NaN), Scaler, LinearRegressor, LinearClassifier, TreeEnsembleClassifier and \
      TreeEnsembleRegressor (on the input)";
 
 /// Everything that can go wrong in the model pipeline.

@@ -477,6 +477,18 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 ));
             }
             match op {
+                "Imputer" => {
+                    // Replaces missing values, NaN as scikit-learn's SimpleImputer writes it: an
+                    // input is never missing (a non-finite value is refused when it is posted), so
+                    // on every input the model takes it is the identity.
+                    let replaced = attr(node, "replaced_value_float").map_or(0.0, |a| a.f);
+                    if !replaced.is_nan() || attr(node, "imputed_value_int64s").is_some_and(|a| !a.ints.is_empty()) {
+                        return Err(unsupported(&format!(
+                            " (only of NaN in float inputs, found replaced_value_float {replaced}: replacing a \
+                             number is not linear)"
+                        )));
+                    }
+                }
                 "Scaler" => {
                     let floats = |name: &str| attr(node, name).map(|a| a.floats.clone()).unwrap_or_default();
                     let (offset, scale) = (floats("offset"), floats("scale"));

@@ -1223,3 +1223,36 @@ fn one_dimensional_convolutions_means_and_maxima_compute_exactly_or_are_refused(
         assert!(msg.contains(reason), "{reason}: {msg}");
     }
 }
+
+/// scikit-learn's `SimpleImputer` (an `ai.onnx.ml` `Imputer` of NaN) is the identity on every
+/// input a model takes: a non-finite input is refused when posted. An `Imputer` of a number (the
+/// operator's default, 0) would replace real values, which is not linear, and is refused.
+#[test]
+fn an_imputer_of_nan_is_the_identity_and_one_of_a_number_is_refused() {
+    let graph = |replaced: Option<f32>| {
+        let mut imputer = node("Imputer", "imputer", &["x"], "i", vec![]);
+        imputer.domain = "ai.onnx.ml".into();
+        imputer.attribute.push(AttributeProto {
+            name: "imputed_value_floats".into(),
+            floats: vec![0.5],
+            r#type: 6,
+            ..Default::default()
+        });
+        if let Some(r) = replaced {
+            imputer.attribute.push(float_attr("replaced_value_float", r));
+        }
+        encode(
+            vec![imputer, node("MatMul", "mm", &["i", "W"], "y", vec![])],
+            vec![tensor("W", &[3, 2], &W_IN_OUT)],
+            &[-1, 3],
+            "y",
+            13,
+        )
+    };
+    let model = import_onnx(&graph(Some(f32::NAN)), "t").unwrap();
+    assert_eq!(model.forward(&X), vec![9.0, 21.0]);
+    for replaced in [None, Some(0.0), Some(-1.0)] {
+        let msg = error(&graph(replaced)).to_string();
+        assert!(msg.contains("`ai.onnx.ml::Imputer` at node `imputer`") && msg.contains("only of NaN"), "{msg}");
+    }
+}
