@@ -1032,6 +1032,18 @@ def exporter_patterns(out, manifest):
          ("zero", numpy_helper.from_array(np.array(0.0, np.float32))), ("axes", i64([1, 2])),
          ("dense.kernel", w(6, 1)), ("dense.bias", w(1, scale=0.1))],
         ["batch", 1, 8, 8], "regressor", images.reshape(400, 64), opset=18)
+    # Pools with ceil_mode (PyTorch's nn.MaxPool2d(..., ceil_mode=True)) on an odd 7x7 map: each
+    # one's last window reaches past the input (and its padding).
+    for name, pool in [("maxpool_ceil_cnn", node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2],
+                                                   ceil_mode=1)),
+                       ("avgpool_ceil_cnn", node("AveragePool", ["r1"], ["p1"], kernel_shape=[3, 3], strides=[2, 2],
+                                                   pads=[1, 1, 1, 1], ceil_mode=1))]:
+        save(name, [node("Conv", ["input", "conv.weight", "conv.bias"], ["c1"], kernel_shape=[2, 2]),
+                    node("Relu", ["c1"], ["r1"]), pool, node("Flatten", ["p1"], ["f"]),
+                    node("Gemm", ["f", "fc.weight", "fc.bias"], ["output"], transB=1)],
+             [("conv.weight", w(3, 1, 2, 2)), ("conv.bias", w(3, scale=0.1)), ("fc.weight", w(1, 48, scale=0.2)),
+              ("fc.bias", w(1, scale=0.1))],
+             ["batch", 1, 8, 8], "regressor", images.reshape(400, 64))
     # scikit-learn's SimpleImputer in front of a pipeline (skl2onnx writes an ai.onnx.ml Imputer
     # of NaN, then the Scaler and the LinearClassifier with its ZipMap).
     from sklearn.datasets import load_breast_cancer

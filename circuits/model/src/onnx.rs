@@ -1570,6 +1570,10 @@ struct Window {
     strides: [usize; 2],
     pads: [usize; 4],
     dilations: [usize; 2],
+    /// A pool's `ceil_mode`: the output size rounds up, so a last window may reach past the
+    /// input and its padding (and reads what it covers). A window that would start in the padding
+    /// after the input is refused: PyTorch drops it, onnxruntime (before opset 19) keeps it.
+    ceil: bool,
 }
 
 impl Window {
@@ -1627,11 +1631,18 @@ impl Window {
             }
             other => return Err(Error::graph(at, format!("unknown auto_pad `{other}`"))),
         };
-        let window = Self { kernel, strides, pads, dilations };
+        let ceil = attr(node, "ceil_mode").is_some_and(|a| a.i != 0);
+        let window = Self { kernel, strides, pads, dilations, ceil };
         if window.output_size(input).is_none() {
+            let why = if ceil {
+                " (or, rounded up by ceil_mode, a last window would start in the padding after it, which runtimes \
+                 count differently)"
+            } else {
+                ""
+            };
             return Err(Error::graph(
                 at,
-                format!("a {kernel:?} window does not fit the {}x{} input", input.h, input.w),
+                format!("a {kernel:?} window does not fit the {}x{} input{why}", input.h, input.w),
             ));
         }
         Ok(window)
@@ -1641,8 +1652,16 @@ impl Window {
     fn output_size(&self, input: Spatial) -> Option<(usize, usize)> {
         let span = |k: usize, d: usize| (k.checked_sub(1)?).checked_mul(d)?.checked_add(1);
         let (sh, sw) = (span(self.kernel[0], self.dilations[0])?, span(self.kernel[1], self.dilations[1])?);
-        let h = (input.h + self.pads[0] + self.pads[2]).checked_sub(sh)? / self.strides[0] + 1;
-        let w = (input.w + self.pads[1] + self.pads[3]).checked_sub(sw)? / self.strides[1] + 1;
+        let size = |n: usize, before: usize, after: usize, span: usize, stride: usize| -> Option<usize> {
+            let room = (n + before + after).checked_sub(span)?;
+            if !self.ceil {
+                return Some(room / stride + 1);
+            }
+            let out = room.div_ceil(stride) + 1;
+            ((out - 1) * stride < n + before).then_some(out)
+        };
+        let h = size(input.h, self.pads[0], self.pads[2], sh, self.strides[0])?;
+        let w = size(input.w, self.pads[1], self.pads[3], sw, self.strides[1])?;
         Some((h, w))
     }
 
@@ -1745,11 +1764,12 @@ fn conv_layer(
 /// An `AveragePool` (or `GlobalAveragePool`, `global`) as a sparse linear map, and its output
 /// layout. Without `count_include_pad`, a window at the edge averages the values it covers.
 fn average_pool(node: &NodeProto, input: Spatial, global: bool, at: &str) -> Result<(Affine, Spatial)> {
-    if attr(node, "ceil_mode").is_some_and(|a| a.i != 0) {
-        return Err(Error::graph(at, "AveragePool with ceil_mode is not supported"));
+    if attr(node, "ceil_mode").is_some_and(|a| a.i != 0) && attr(node, "count_include_pad").is_some_and(|a| a.i != 0) {
+        // Which part of a last window past the padding would count is the runtime's choice.
+        return Err(Error::graph(at, "AveragePool with both ceil_mode and count_include_pad is not supported"));
     }
     let window = if global {
-        Window { kernel: [input.h, input.w], strides: [1, 1], pads: [0; 4], dilations: [1, 1] }
+        Window { kernel: [input.h, input.w], strides: [1, 1], pads: [0; 4], dilations: [1, 1], ceil: false }
     } else {
         Window::from_node(node, input, None, at)?
     };
@@ -1777,14 +1797,11 @@ fn average_pool(node: &NodeProto, input: Spatial, global: bool, at: &str) -> Res
 /// last level's units to the window maxima (their sums, to compose into the next layer), and the
 /// output layout. Pads take no part (ONNX pads with −∞).
 fn max_pool(node: &NodeProto, input: Spatial, global: bool, at: &str) -> Result<(Vec<FloatLayer>, Affine, Spatial)> {
-    if attr(node, "ceil_mode").is_some_and(|a| a.i != 0) {
-        return Err(Error::graph(at, "MaxPool with ceil_mode is not supported"));
-    }
     if node.output.len() > 1 && node.output[1..].iter().any(|o| !o.is_empty()) {
         return Err(Error::graph(at, "MaxPool's Indices output is not supported"));
     }
     let window = if global {
-        Window { kernel: [input.h, input.w], strides: [1, 1], pads: [0; 4], dilations: [1, 1] }
+        Window { kernel: [input.h, input.w], strides: [1, 1], pads: [0; 4], dilations: [1, 1], ceil: false }
     } else {
         Window::from_node(node, input, None, at)?
     };

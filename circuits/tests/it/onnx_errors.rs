@@ -1256,3 +1256,50 @@ fn an_imputer_of_nan_is_the_identity_and_one_of_a_number_is_refused() {
         assert!(msg.contains("`ai.onnx.ml::Imputer` at node `imputer`") && msg.contains("only of NaN"), "{msg}");
     }
 }
+
+/// A pool with `ceil_mode` whose rounded-up last window would start in the padding after the
+/// input is refused (PyTorch drops that window, onnxruntime keeps it); the corpus's
+/// `maxpool_ceil_cnn` and `avgpool_ceil_cnn` are the accepted cases, checked against onnxruntime.
+#[test]
+fn a_ceil_mode_window_that_would_start_in_the_padding_is_refused() {
+    let pool = |pads: i64| {
+        encode(
+            vec![
+                node("Conv", "conv", &["x", "k"], "c", vec![]),
+                node("Relu", "relu", &["c"], "r", vec![]),
+                node(
+                    "MaxPool",
+                    "pool",
+                    &["r"],
+                    "p",
+                    vec![
+                        ints_attr("kernel_shape", &[2, 2]),
+                        ints_attr("strides", &[2, 2]),
+                        ints_attr("pads", &[pads; 4]),
+                        int_attr("ceil_mode", 1),
+                    ],
+                ),
+                node("Flatten", "flat", &["p"], "y", vec![]),
+            ],
+            vec![tensor("k", &[1, 1, 1, 1], &[1.0])],
+            &[-1, 1, 7, 7],
+            "y",
+            13,
+        )
+    };
+    // 7 + 2 − 2 = 7 rounds up to 4 strides, so a fifth window would start at 8, in the padding.
+    let msg = error(&pool(1)).to_string();
+    assert!(msg.contains("would start in the padding after it"), "{msg}");
+    // Without padding the fourth window starts at 6, inside the input, and reads its last column.
+    let model = import_onnx(&pool(0), "t").unwrap();
+    let x: Vec<f64> = (0..49).map(|i| f64::from(i % 11) - 3.0).collect();
+    let relu: Vec<f64> = x.iter().map(|v| v.max(0.0)).collect();
+    let want: Vec<f64> = (0..16)
+        .map(|o| {
+            let (oy, ox) = (o / 4 * 2, o % 4 * 2);
+            let taps = [(oy, ox), (oy, ox + 1), (oy + 1, ox), (oy + 1, ox + 1)];
+            taps.iter().filter(|(y, x)| *y < 7 && *x < 7).map(|(y, x)| relu[y * 7 + x]).fold(f64::MIN, f64::max)
+        })
+        .collect();
+    close(&model.forward(&x), &want);
+}
