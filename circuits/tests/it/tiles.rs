@@ -581,6 +581,17 @@ fn a_tree_ensemble_tiles_exactly_with_its_steps_as_clamps() {
     let keys = tile_keys();
     let (proof, _) = tiled.prove(keys, RequestId::from_u64(12), &run, t..t + 1, |_| {}).unwrap();
     tiled.verify(keys.verifier(), &proof).unwrap();
+    // Private: its weights (thresholds, paths, leaf values) blinded, one block a tile, and a tile
+    // proven against the blinded commitment only.
+    let clamps = tiled.model().clone();
+    let private = TiledModel::private(clamps.clone(), &verdict_circuits::step::Blinding::random(&clamps)).unwrap();
+    eprintln!("credit_gbdt by tiles: {} public, {} private", tiled.steps(), private.steps());
+    let run = private.run(&sample_input(&clamps, 6)).unwrap();
+    let (proof, _) = private.prove(keys, RequestId::from_u64(13), &run, t..t + 1, |_| {}).unwrap();
+    verdict_circuits::tiled::verify_tiled(keys.verifier(), private.commitment(), private.steps(), &proof).unwrap();
+    assert!(
+        verdict_circuits::tiled::verify_tiled(keys.verifier(), tiled.commitment(), private.steps(), &proof).is_err()
+    );
     // A table of a function that has no exact clamp form is refused by name.
     let sigmoid = crate::tables::corpus_model("sigmoid_mlp");
     let err = steps_as_clamps(&sigmoid).err().unwrap().to_string();
