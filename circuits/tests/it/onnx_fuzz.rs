@@ -156,6 +156,8 @@ fn mutated_corpus_graphs_import_or_are_refused_never_a_panic() {
         "prelu_conv",
         "conv1d_series",
         "keras_mean_nhwc",
+        "maxpool_ceil_cnn",
+        "imputer_logreg_breast_cancer",
         "maxpool_cnn",
         "gbdt_breast_cancer",
         "mlp_digits_double",
