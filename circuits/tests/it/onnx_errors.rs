@@ -306,6 +306,22 @@ fn activations_written_as_elementwise_nodes_are_recognized_or_refused_with_their
             ),
             Box::new(silu),
         ),
+        (
+            "hard swish as x · min(relu(x + 3), 6) / 6, with a Cast to float between",
+            graph(
+                vec![],
+                vec![
+                    node("Add", "plus3", &["m", "three"], "a", vec![]),
+                    node("Relu", "relu", &["a"], "r", vec![]),
+                    node("Min", "min6", &["r", "six"], "c", vec![]),
+                    node("Cast", "cast", &["c"], "cf", vec![int_attr("to", 1)]),
+                    node("Mul", "times", &["m", "cf"], "p", vec![]),
+                    node("Div", "y", &["p", "six"], "y", vec![]),
+                ],
+                vec![tensor("three", &[], &[3.0]), tensor("six", &[], &[6.0])],
+            ),
+            Box::new(|z: f64| TableFunction::HardSwish.apply(z)),
+        ),
     ];
     for (what, bytes, f) in cases {
         let model = import_onnx(&bytes, "t").unwrap_or_else(|e| panic!("{what}: {e}"));

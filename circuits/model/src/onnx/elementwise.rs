@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{attr, Constant, GraphProto, NodeProto};
+use super::{attr, is_float_type, Constant, GraphProto, NodeProto};
 use crate::{model::erf, model::TableFunction, Error, Result};
 
 /// The elementwise operators the subgraph may use (on the running tensor, its own outputs and
@@ -37,6 +37,9 @@ const ELEMENTWISE_OPS: &[&str] = &[
     "Sqrt",
     "Abs",
     "Reciprocal",
+    "Max",
+    "Min",
+    "Cast",
     "Identity",
 ];
 
@@ -103,7 +106,11 @@ pub(super) fn fuse(
                 || consts.get(name).and_then(scalar).is_some()
         };
         let [out] = node.output.as_slice() else { break };
+        // A Cast only to a float type (to an integer it would round).
+        let cast_to_int =
+            node.op_type == "Cast" && !attr(node, "to").is_some_and(|a| i32::try_from(a.i).is_ok_and(is_float_type));
         if !ELEMENTWISE_OPS.contains(&node.op_type.as_str())
+            || cast_to_int
             || !node.input.iter().all(reads)
             || !node.input.iter().any(|n| produced.contains(n.as_str()))
         {
@@ -223,7 +230,9 @@ fn evaluate(
             "Sqrt" => a.sqrt(),
             "Abs" => a.abs(),
             "Reciprocal" => 1.0 / a,
-            _ => a, // Identity
+            "Max" => node.input.iter().enumerate().skip(1).try_fold(a, |m, (i, _)| Some(m.max(input(i)?)))?,
+            "Min" => node.input.iter().enumerate().skip(1).try_fold(a, |m, (i, _)| Some(m.min(input(i)?)))?,
+            _ => a, // Identity, or a Cast to a float type
         };
         if !out.is_finite() {
             return None;
