@@ -1233,7 +1233,7 @@ fn one_dimensional_convolutions_means_and_maxima_compute_exactly_or_are_refused(
         (graph(mean(&[0]), &["c", "zero"]), "only axes after the batch axis"),
         (graph(mean(&[]), &["c", "zero"]), "reduces the batch axis too"),
         (graph(mean(&[2]), &["c", "zero", "zero"]), "Max takes 2 inputs here, found 3"),
-        (graph(node("Add", "residual", &["r", "c"], "m", vec![]), &["c", "zero"]), "two computed tensors combined"),
+        (graph(node("Add", "residual", &["r", "c"], "m", vec![]), &["c", "zero"]), "a residual connection"),
     ] {
         let msg = error(&bytes).to_string();
         assert!(msg.contains(reason), "{reason}: {msg}");

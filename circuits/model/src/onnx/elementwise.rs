@@ -155,7 +155,8 @@ pub(super) fn fuse(
             let values: Vec<String> =
                 [-2.0, -1.0, 1.0, 2.0].iter().map(|x| format!("f({x}) = {:.4}", f(*x).unwrap_or(f64::NAN))).collect();
             format!(
-                " (the nodes {} compute a function of `{current}` that is none of {}: {})",
+                " (the nodes {} use `{current}` more than once: neither an activation written out as one of {} \
+                 ({}), nor a chain of layers, as a residual connection or branches would not be)",
                 ops.join(", "),
                 CANDIDATES.iter().map(|c| c.name()).collect::<Vec<_>>().join(", "),
                 values.join(", ")
