@@ -95,6 +95,8 @@ pub fn steps_as_clamps(model: &Model) -> Result<Model> {
     let mut out = model.clone();
     let last = out.layers.len() - 1;
     let mut after_step = false;
+    // The last layer reads a step's 0 or 127: its outputs are read 127 times as finely.
+    let mut finer_outputs = false;
     for (l, layer) in out.layers.iter_mut().enumerate() {
         let step = match &layer.table {
             None => false,
@@ -134,11 +136,10 @@ pub fn steps_as_clamps(model: &Model) -> Result<Model> {
             let multiplier = i32::try_from(scale << SHIFT).expect("127 · 2^22 < 2^31");
             layer.requant = Some(Requant { multipliers: vec![multiplier; layer.out_dim], shift: SHIFT });
         }
+        finer_outputs = after_step && l == last;
         after_step = step;
     }
-    if model.layers.len() > 1
-        && model.layers[last - 1].table.as_ref().is_some_and(|t| t.function == TableFunction::Step)
-    {
+    if finer_outputs {
         out.output.scales.iter_mut().for_each(|s| *s /= scale as f64);
     }
     out.validate()?;
