@@ -1044,6 +1044,39 @@ def exporter_patterns(out, manifest):
              [("conv.weight", w(3, 1, 2, 2)), ("conv.bias", w(3, scale=0.1)), ("fc.weight", w(1, 48, scale=0.2)),
               ("fc.bias", w(1, scale=0.1))],
              ["batch", 1, 8, 8], "regressor", images.reshape(400, 64))
+    # Residual blocks as PyTorch writes them: an MLP's `relu(x + fc3(relu(fc2(x))))`, and a
+    # ResNet basic block (Conv, BatchNorm, ReLU, Conv, BatchNorm, then the shortcut added before
+    # the ReLU), the shortcut's tensor first in the Add.
+    save("residual_mlp", [
+        node("Gemm", ["input", "fc1.weight", "fc1.bias"], ["fc1"], transB=1), node("Relu", ["fc1"], ["x1"]),
+        node("Gemm", ["x1", "fc2.weight", "fc2.bias"], ["fc2"], transB=1), node("Relu", ["fc2"], ["r2"]),
+        node("Gemm", ["r2", "fc3.weight", "fc3.bias"], ["fc3"], transB=1), node("Add", ["fc3", "x1"], ["s1"]),
+        node("Relu", ["s1"], ["x2"]),
+        node("Gemm", ["x2", "fc4.weight", "fc4.bias"], ["fc4"], transB=1), node("Add", ["fc4", "x2"], ["s2"]),
+        node("Relu", ["s2"], ["x3"]),
+        node("Gemm", ["x3", "fc5.weight", "fc5.bias"], ["output"], transB=1)],
+        [("fc1.weight", w(16, 10, scale=0.5)), ("fc1.bias", w(16, scale=0.2)), ("fc2.weight", w(24, 16, scale=0.3)),
+         ("fc2.bias", w(24, scale=0.1)), ("fc3.weight", w(16, 24, scale=0.3)), ("fc3.bias", w(16, scale=0.1)),
+         ("fc4.weight", w(16, 16, scale=0.3)), ("fc4.bias", w(16, scale=0.1)),
+         ("fc5.weight", w(1, 16, scale=0.4)), ("fc5.bias", w(1, scale=0.1))],
+        ["batch", 10], "regressor", vectors)
+    bn = lambda prefix, c: [(f"{prefix}.weight", numpy_helper.from_array(rng.uniform(0.5, 1.5, c).astype(np.float32))),
+                            (f"{prefix}.bias", w(c, scale=0.1)), (f"{prefix}.mean", w(c, scale=0.1)),
+                            (f"{prefix}.var", numpy_helper.from_array(rng.uniform(0.5, 1.5, c).astype(np.float32)))]
+    batch_norm = lambda prefix, x, y: node("BatchNormalization", [x] + [f"{prefix}.{k}" for k in
+                                                                        ("weight", "bias", "mean", "var")], [y])
+    save("resnet_block_cnn", [
+        node("Conv", ["input", "c1.weight"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        batch_norm("bn1", "c1", "b1"), node("Relu", ["b1"], ["x"]),
+        node("Conv", ["x", "c2.weight"], ["c2"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        batch_norm("bn2", "c2", "b2"), node("Relu", ["b2"], ["r2"]),
+        node("Conv", ["r2", "c3.weight"], ["c3"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        batch_norm("bn3", "c3", "b3"), node("Add", ["x", "b3"], ["s"]), node("Relu", ["s"], ["y"]),
+        node("GlobalAveragePool", ["y"], ["g"]), node("Flatten", ["g"], ["f"]),
+        node("Gemm", ["f", "fc.weight", "fc.bias"], ["output"], transB=1)],
+        [("c1.weight", w(4, 1, 3, 3)), *bn("bn1", 4), ("c2.weight", w(4, 4, 3, 3, scale=0.3)), *bn("bn2", 4),
+         ("c3.weight", w(4, 4, 3, 3, scale=0.3)), *bn("bn3", 4), ("fc.weight", w(1, 4)), ("fc.bias", w(1, scale=0.1))],
+        ["batch", 1, 8, 8], "regressor", images.reshape(400, 64))
     # scikit-learn's SimpleImputer in front of a pipeline (skl2onnx writes an ai.onnx.ml Imputer
     # of NaN, then the Scaler and the LinearClassifier with its ZipMap).
     from sklearn.datasets import load_breast_cancer

@@ -7,6 +7,7 @@
 use std::{collections::HashMap, path::Path};
 
 mod elementwise;
+mod residual;
 mod shape;
 
 use prost::Message;
@@ -434,6 +435,9 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
     // the calibration rows.
     let mut input_scale: Option<f64> = None;
 
+    // The residual block being imported, from its shortcut's tensor to the `Add` that ends it.
+    let mut skip: Option<residual::Skip> = None;
+
     let mut nodes = graph.node.iter().enumerate().peekable();
     while let Some((index, node)) = nodes.next() {
         // A layer, a pool or an ml operator changed the running tensor: its dimensions follow.
@@ -587,6 +591,34 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             current = out;
             continue;
         }
+        if skip.as_ref().is_some_and(|s| s.add == index) {
+            let s = skip.take().expect("checked");
+            residual::close(s, node, &current, &mut layers, &mut pending, tail, &dims, &at)?;
+            current = out;
+            continue;
+        }
+        if let Some(s) = &skip {
+            if s.name != current && node.input.contains(&s.name) {
+                return Err(Error::graph(
+                    &at,
+                    format!(
+                        "{op} reads the shortcut `{}` of a residual block: only an identity shortcut is supported \
+                         (a projection puts layers on both paths)",
+                        s.name
+                    ),
+                ));
+            }
+        }
+        if node.input.contains(&current) && skip.as_ref().is_none_or(|s| s.name != current) {
+            let opened = residual::open(graph, index, &current, &consts, &layers, pending.as_ref(), tail, &dims, &at)?;
+            if opened.is_some() && skip.is_some() {
+                return Err(Error::graph(
+                    &at,
+                    format!("a residual block from `{current}` inside another is not supported"),
+                ));
+            }
+            skip = skip.or(opened);
+        }
         if op == "Constant" {
             let t = attr(node, "value")
                 .and_then(|a| a.t.as_ref())
@@ -600,7 +632,8 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             continue;
         }
         let unsupported = |note: &str| Error::UnsupportedOp { op: op.to_string(), node: at.clone(), note: note.into() };
-        if let Some(fused) = elementwise::fuse(graph, index, &current, &consts, &at)? {
+        let shortcut = skip.as_ref().is_some_and(|s| s.name == current);
+        if let Some(fused) = if shortcut { None } else { elementwise::fuse(graph, index, &current, &consts, &at)? } {
             // An activation written out in elementwise nodes (SiLU, GELU, …): proven as one.
             if tail != Tail::Linear {
                 return Err(Error::UnsupportedOp {

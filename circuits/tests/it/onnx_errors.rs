@@ -1319,3 +1319,172 @@ fn a_ceil_mode_window_that_would_start_in_the_padding_is_refused() {
         .collect();
     close(&model.forward(&x), &want);
 }
+
+/// Residual blocks (`y = f(x) + x`, the shortcut's tensor on either side of the `Add`, before or
+/// after the block's last activation, after a ReLU or a LeakyRelu, one block after another)
+/// import as a chain that carries `x` through the block's layers, and compute exactly what the
+/// graph does; shortcuts the chain cannot carry are refused with the reason.
+#[test]
+fn residual_blocks_import_exactly_with_the_shortcut_carried_through_the_block() {
+    // Gemm layers `name` of `o × i` weights (transB = 1), seeded.
+    fn dims(name: &str) -> (usize, usize, u32) {
+        match name {
+            "l1" => (4, 3, 1),
+            "l2" => (5, 4, 2),
+            "l3" => (4, 5, 3),
+            "sq" => (4, 4, 4),
+            "sq2" => (4, 4, 5),
+            _ => (2, 4, 6),
+        }
+    }
+    let gemm = |name: &'static str, input: &'static str, out: &'static str| {
+        let inputs: Vec<String> = vec![input.into(), format!("{name}.w"), format!("{name}.b")];
+        let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        node("Gemm", name, &inputs, out, vec![int_attr("transB", 1)])
+    };
+    let params = |names: &[&str]| -> Vec<TensorProto> {
+        names
+            .iter()
+            .flat_map(|name| {
+                let (o, i, seed) = dims(name);
+                [
+                    tensor(&format!("{name}.w"), &[o as i64, i as i64], &values(o * i, seed)),
+                    tensor(&format!("{name}.b"), &[o as i64], &values(o, seed + 50)),
+                ]
+            })
+            .collect()
+    };
+    fn layer(name: &str, x: &[f64]) -> Vec<f64> {
+        let (o, i, seed) = dims(name);
+        let (w, b) = (values(o * i, seed), values(o, seed + 50));
+        (0..o).map(|r| f64::from(b[r]) + (0..i).map(|c| f64::from(w[r * i + c]) * x[c]).sum::<f64>()).collect()
+    }
+    fn relu(v: Vec<f64>) -> Vec<f64> {
+        v.into_iter().map(|z| z.max(0.0)).collect()
+    }
+    fn add(a: Vec<f64>, b: &[f64]) -> Vec<f64> {
+        a.iter().zip(b).map(|(a, b)| a + b).collect()
+    }
+    type Forward = Box<dyn Fn(&[f64]) -> Vec<f64>>;
+    let r = node("Relu", "r1", &["z1"], "h", vec![]);
+    let cases: Vec<(&str, Vec<NodeProto>, Vec<&str>, Forward)> = vec![
+        (
+            "a two-layer block, the shortcut second",
+            vec![
+                gemm("l1", "x", "z1"),
+                r.clone(),
+                gemm("l2", "h", "z2"),
+                node("Relu", "r2", &["z2"], "a2", vec![]),
+                gemm("l3", "a2", "z3"),
+                node("Add", "add", &["z3", "h"], "s", vec![]),
+                node("Relu", "r3", &["s"], "y1", vec![]),
+                gemm("out", "y1", "y"),
+            ],
+            vec!["l1", "l2", "l3", "out"],
+            Box::new(|x| {
+                let h = relu(layer("l1", x));
+                layer("out", &relu(add(layer("l3", &relu(layer("l2", &h))), &h)))
+            }),
+        ),
+        (
+            "a one-layer block, the shortcut first, then a second block",
+            vec![
+                gemm("l1", "x", "z1"),
+                r.clone(),
+                gemm("sq", "h", "z2"),
+                node("Add", "add", &["h", "z2"], "s", vec![]),
+                node("Relu", "r2", &["s"], "h2", vec![]),
+                gemm("sq2", "h2", "z3"),
+                node("Relu", "r3", &["z3"], "a3", vec![]),
+                node("Add", "add2", &["a3", "h2"], "y1", vec![]),
+                gemm("out", "y1", "y"),
+            ],
+            vec!["l1", "sq", "sq2", "out"],
+            Box::new(|x| {
+                let h = relu(layer("l1", x));
+                let h2 = relu(add(layer("sq", &h), &h));
+                layer("out", &add(relu(layer("sq2", &h2)), &h2))
+            }),
+        ),
+        (
+            "a shortcut after a LeakyRelu: negative values carried",
+            vec![
+                gemm("l1", "x", "z1"),
+                node("LeakyRelu", "r1", &["z1"], "h", vec![float_attr("alpha", 0.1)]),
+                gemm("l2", "h", "z2"),
+                node("Relu", "r2", &["z2"], "a2", vec![]),
+                gemm("l3", "a2", "z3"),
+                node("Add", "add", &["z3", "h"], "y1", vec![]),
+                gemm("out", "y1", "y"),
+            ],
+            vec!["l1", "l2", "l3", "out"],
+            Box::new(|x| {
+                let h: Vec<f64> = layer("l1", x).into_iter().map(|z| if z >= 0.0 { z } else { 0.1 * z }).collect();
+                layer("out", &add(layer("l3", &relu(layer("l2", &h))), &h))
+            }),
+        ),
+    ];
+    for (label, nodes, names, forward) in cases {
+        let model = import_onnx(&encode(nodes, params(&names), &[-1, 3], "y", 13), "t")
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        for x in [[1.0, -2.0, 0.5], [-1.0, 0.25, -0.5], [0.1, 0.2, -0.3], [3.0, 1.0, 2.0], [-2.0, -1.5, 1.0]] {
+            let (got, want) = (model.forward(&x), forward(&x));
+            assert!(got.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-5), "{label}: {got:?} vs {want:?}");
+        }
+    }
+
+    let refused = |label: &str, nodes: Vec<NodeProto>, names: &[&str], expected: &str| {
+        let msg = error(&encode(nodes, params(names), &[-1, 3], "y", 13)).to_string();
+        assert!(msg.contains(expected), "{label}: {msg}");
+    };
+    refused(
+        "a projection shortcut",
+        vec![
+            gemm("l1", "x", "z1"),
+            r.clone(),
+            gemm("sq", "h", "z2"),
+            node("Relu", "r2", &["z2"], "a2", vec![]),
+            gemm("sq2", "h", "p"),
+            node("Add", "add", &["a2", "p"], "y1", vec![]),
+            gemm("out", "y1", "y"),
+        ],
+        &["l1", "sq", "sq2", "out"],
+        "`h` is read by two layers (Gemm `sq` and Gemm `sq2`)",
+    );
+    refused(
+        "a shortcut from the model input",
+        vec![gemm("l1", "x", "z1"), node("Add", "add", &["z1", "x"], "y1", vec![]), gemm("out", "y1", "y")],
+        &["l1", "out"],
+        "a residual connection from the model input `x` is not supported",
+    );
+    refused(
+        "a Sigmoid inside the block",
+        vec![
+            gemm("l1", "x", "z1"),
+            r.clone(),
+            gemm("l2", "h", "z2"),
+            node("Sigmoid", "s2", &["z2"], "a2", vec![]),
+            gemm("l3", "a2", "z3"),
+            node("Add", "add", &["z3", "h"], "y1", vec![]),
+            gemm("out", "y1", "y"),
+        ],
+        &["l1", "l2", "l3", "out"],
+        "has a layer (Sigmoid) that cannot carry the shortcut",
+    );
+    refused(
+        "a block inside a block",
+        vec![
+            gemm("l1", "x", "z1"),
+            r.clone(),
+            gemm("sq", "h", "z2"),
+            node("Relu", "r2", &["z2"], "a2", vec![]),
+            gemm("sq2", "a2", "z3"),
+            node("Add", "inner", &["z3", "a2"], "s3", vec![]),
+            node("Relu", "r3", &["s3"], "a3", vec![]),
+            node("Add", "outer", &["a3", "h"], "y1", vec![]),
+            gemm("out", "y1", "y"),
+        ],
+        &["l1", "sq", "sq2", "out"],
+        "a residual block from `a2` inside another is not supported",
+    );
+}

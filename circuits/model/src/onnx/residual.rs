@@ -1,0 +1,273 @@
+//! Residual connections, `y = f(x) + x` (a ResNet's basic block, a residual MLP), imported as a
+//! chain of layers.
+//!
+//! A layer of the chain reads only the layer before it, so the shortcut's `x` is carried through
+//! the block's hidden layers as extra ReLU units: `relu(x_i / s_i)`, and `relu(−x_i / s_i)` too
+//! unless `x` is never negative (a ReLU's output). Each hidden layer passes them on with a weight
+//! of 1 (a ReLU of a non-negative value is that value), and the layer that ends the block reads
+//! them back into its output `i`, `s_i · relu(x_i / s_i) − s_i · relu(−x_i / s_i) = x_i`, before
+//! its activation: exact in float, a ReLU network the circuits already prove. `s_i` is the
+//! largest weight of that output's row, so that the carried column does not coarsen the row's
+//! int8 weights; the hidden layers' int8 scale covers the carried values too, and the import
+//! report shows what that costs. Only an identity shortcut is taken: a projection (a strided 1×1
+//! convolution on `x`) would put layers on both paths.
+
+use std::collections::HashMap;
+
+use super::{dense_len, Affine, Constant, GraphProto, NodeProto, Tail};
+use crate::{float::FloatLayer, model::TableFunction, Error, Result};
+
+/// Operators that make a layer of their own: a second path through one of them is a branch.
+const LAYER_OPS: &[&str] = &["Gemm", "MatMul", "Conv", "BatchNormalization"];
+
+/// An open shortcut: the tensor `x` a block starts from, and where the chain stood there.
+#[derive(Debug)]
+pub(super) struct Skip {
+    /// The tensor's name.
+    pub name: String,
+    /// The index of the `Add` node that closes the block.
+    pub add: usize,
+    /// The block's first layer (the chain's layer count at `x`).
+    first: usize,
+    /// `x` as a map of the block's first layer's input: the map pending at `x` (a pool or a
+    /// normalization after the activation), or the identity.
+    map: Affine,
+    /// Whether `x` is never negative: a ReLU's (or a Sigmoid's) output, at most averaged.
+    nonneg: bool,
+    /// Its dimensions, which the block's output must have too.
+    dims: Vec<usize>,
+}
+
+/// The shortcut that starts at the running tensor `current`, when node `index` (which reads it)
+/// begins a residual block: `current` is read by exactly that node and, later, by an `Add` of
+/// it and a computed tensor. `None` when it is not (the node is imported as usual).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn open(
+    graph: &GraphProto,
+    index: usize,
+    current: &str,
+    consts: &HashMap<String, Constant>,
+    layers: &[FloatLayer],
+    pending: Option<&Affine>,
+    tail: Tail,
+    dims: &[usize],
+    at: &str,
+) -> Result<Option<Skip>> {
+    let readers: Vec<usize> =
+        (index..graph.node.len()).filter(|i| graph.node[*i].input.iter().any(|n| n == current)).collect();
+    if let Some(second) =
+        readers.iter().skip(1).map(|i| &graph.node[*i]).find(|n| LAYER_OPS.contains(&n.op_type.as_str()))
+    {
+        let first = &graph.node[index];
+        return Err(Error::graph(
+            at,
+            format!(
+                "`{current}` is read by two layers ({} `{}` and {} `{}`): a residual connection with a projection \
+                 shortcut, or branches; only an identity shortcut is supported (the graph must otherwise be a chain)",
+                first.op_type, first.name, second.op_type, second.name
+            ),
+        ));
+    }
+    let [first, add] = readers.as_slice() else { return Ok(None) };
+    let closing = &graph.node[*add];
+    let other = closing.input.iter().find(|n| *n != current);
+    let is_residual = *first == index
+        && closing.op_type == "Add"
+        && (closing.domain.is_empty() || closing.domain == "ai.onnx")
+        && closing.input.len() == 2
+        && other.is_some_and(|n| !consts.contains_key(n));
+    if !is_residual {
+        return Ok(None);
+    }
+    let last = match tail {
+        // A layer's pre-activation read twice (`x + relu(x)`): the elementwise path names it.
+        Tail::Linear => return Ok(None),
+        Tail::Input => {
+            return Err(Error::graph(
+                at,
+                format!(
+                    "a residual connection from the model input `{current}` is not supported: the shortcut must \
+                     start after a layer's activation"
+                ),
+            ))
+        }
+        Tail::Activated => layers.last().expect("an activated tail has a layer"),
+    };
+    let map = pending.cloned().unwrap_or_else(|| identity(last.out_dim));
+    let averages = map.offset.iter().all(|o| *o == 0.0) && map.rows.iter().flatten().all(|(_, k)| *k >= 0.0);
+    let nonneg = averages && (last.relu || last.table == Some(TableFunction::Sigmoid));
+    Ok(Some(Skip { name: current.into(), add: *add, first: layers.len(), map, nonneg, dims: dims.to_vec() }))
+}
+
+/// Closes `skip` at its `Add` node: the running tensor `current` (the block's output, with
+/// dimensions `dims`) plus the shortcut. The block's layers carry `x` (see the module's docs);
+/// after an activation, `pending` becomes the sum, composed into the next layer.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn close(
+    skip: Skip,
+    node: &NodeProto,
+    current: &str,
+    layers: &mut [FloatLayer],
+    pending: &mut Option<Affine>,
+    tail: Tail,
+    dims: &[usize],
+    at: &str,
+) -> Result<()> {
+    if !(node.input.iter().any(|n| n == current) && node.input.contains(&skip.name)) {
+        return Err(Error::graph(
+            at,
+            format!(
+                "expected the Add that ends the residual block from `{}` to add it to the block's output `{current}` \
+                 (the graph must otherwise be a chain of layers)",
+                skip.name
+            ),
+        ));
+    }
+    if dims != skip.dims {
+        return Err(Error::graph(
+            at,
+            format!(
+                "the residual block's output has dimensions {dims:?} and its shortcut `{}` {:?}: only an identity \
+                 shortcut is supported (a projection or a broadcast puts layers on both paths)",
+                skip.name, skip.dims
+            ),
+        ));
+    }
+    let k = skip.first;
+    let Some(m) = layers.len().checked_sub(1).filter(|m| *m >= k) else {
+        return Err(Error::graph(at, format!("the residual block from `{}` has no layer", skip.name)));
+    };
+    let n = skip.map.rows.len();
+    let out = match tail {
+        Tail::Linear => layers[m].out_dim,
+        _ => pending.as_ref().map_or(layers[m].out_dim, |p| p.rows.len()),
+    };
+    if n != skip.dims.iter().product::<usize>() || n != out || layers[k].in_dim != skip.map.in_dim {
+        return Err(Error::graph(
+            at,
+            format!("the residual block's output has {out} values and its shortcut `{}` {n}", skip.name),
+        ));
+    }
+    if tail == Tail::Linear && m == k {
+        // One layer: `W·u + b + P·u` is a layer of its own.
+        let layer = &mut layers[k];
+        for (i, row) in skip.map.rows.iter().enumerate() {
+            for (j, c) in row {
+                layer.weights[i * layer.in_dim + j] += *c as f32;
+            }
+            layer.bias[i] += skip.map.offset[i] as f32;
+        }
+        return Ok(());
+    }
+    // The layers that carry `x` as units: the block's hidden layers, and its last one too when
+    // the `Add` follows its activation.
+    let carriers = if tail == Tail::Linear { k..m } else { k..m + 1 };
+    if let Some(j) = carriers.clone().find(|j| {
+        let l = &layers[*j];
+        !l.relu || l.table.is_some() || l.exact || l.reach.is_some()
+    }) {
+        let f = layers[j].table.map_or("no ReLU", TableFunction::name);
+        return Err(Error::graph(
+            at,
+            format!(
+                "the residual block from `{}` has a layer ({f}) that cannot carry the shortcut: only ReLU layers \
+                 (or piecewise-linear activations) between its ends are supported",
+                skip.name
+            ),
+        ));
+    }
+    let scale: Vec<f64> = (0..n)
+        .map(|i| match tail {
+            Tail::Linear => {
+                let last = &layers[m];
+                let row = &last.weights[i * last.in_dim..(i + 1) * last.in_dim];
+                let w = row.iter().fold(0.0f64, |a, w| a.max(f64::from(w.abs())));
+                if w > 0.0 {
+                    w
+                } else {
+                    1.0
+                }
+            }
+            _ => 1.0,
+        })
+        .collect();
+    let signs: &[f64] = if skip.nonneg { &[1.0] } else { &[1.0, -1.0] };
+    // Carried unit `t = s·n + i` holds `relu(sign_s · x_i / scale_i)`.
+    let carried = n * signs.len();
+    let unit = |t: usize| (signs[t / n], t % n);
+    for j in carriers.clone() {
+        let layer = &mut layers[j];
+        let rows: Vec<(Vec<(usize, f64)>, f64)> = if j == k {
+            (0..carried)
+                .map(|t| {
+                    let (sign, i) = unit(t);
+                    let row = skip.map.rows[i].iter().map(|(c, v)| (*c, sign * v / scale[i])).collect();
+                    (row, sign * skip.map.offset[i] / scale[i])
+                })
+                .collect()
+        } else {
+            add_columns(layer, carried, at)?;
+            let base = layer.in_dim - carried;
+            (0..carried).map(|t| (vec![(base + t, 1.0)], 0.0)).collect()
+        };
+        add_rows(layer, &rows, at)?;
+    }
+    match tail {
+        Tail::Linear => {
+            // The block's last layer reads the carried units back into its outputs.
+            let last = &mut layers[m];
+            add_columns(last, carried, at)?;
+            let base = last.in_dim - carried;
+            for t in 0..carried {
+                let (sign, i) = unit(t);
+                last.weights[i * last.in_dim + base + t] = (sign * scale[i]) as f32;
+            }
+        }
+        _ => {
+            // After the activation: the sum is a map of the last layer's outputs and carried
+            // units, composed into the next layer.
+            let outputs = layers[m].out_dim - carried;
+            let mut sum = pending.take().unwrap_or_else(|| identity(outputs));
+            sum.in_dim += carried;
+            for t in 0..carried {
+                let (sign, i) = unit(t);
+                sum.rows[i].push((outputs + t, sign * scale[i]));
+            }
+            *pending = Some(sum);
+        }
+    }
+    Ok(())
+}
+
+/// The identity map on `n` values.
+fn identity(n: usize) -> Affine {
+    Affine { in_dim: n, rows: (0..n).map(|i| vec![(i, 1.0)]).collect(), offset: vec![0.0; n] }
+}
+
+/// Appends `extra` input columns of zero weights to `layer`.
+fn add_columns(layer: &mut FloatLayer, extra: usize, at: &str) -> Result<()> {
+    let wide = layer.in_dim + extra;
+    let mut weights = Vec::with_capacity(dense_len(layer.out_dim, wide, at)?);
+    for row in layer.weights.chunks(layer.in_dim.max(1)).take(layer.out_dim) {
+        weights.extend_from_slice(row);
+        weights.resize(weights.len() + extra, 0.0);
+    }
+    layer.weights = weights;
+    layer.in_dim = wide;
+    Ok(())
+}
+
+/// Appends output rows `(sparse weights, bias)` to `layer`.
+fn add_rows(layer: &mut FloatLayer, rows: &[(Vec<(usize, f64)>, f64)], at: &str) -> Result<()> {
+    dense_len(layer.out_dim + rows.len(), layer.in_dim, at)?;
+    for (row, bias) in rows {
+        let start = layer.weights.len();
+        layer.weights.resize(start + layer.in_dim, 0.0);
+        for (c, v) in row {
+            layer.weights[start + c] = *v as f32;
+        }
+        layer.bias.push(*bias as f32);
+    }
+    layer.out_dim += rows.len();
+    Ok(())
+}
