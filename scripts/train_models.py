@@ -1077,6 +1077,23 @@ def exporter_patterns(out, manifest):
         [("c1.weight", w(4, 1, 3, 3)), *bn("bn1", 4), ("c2.weight", w(4, 4, 3, 3, scale=0.3)), *bn("bn2", 4),
          ("c3.weight", w(4, 4, 3, 3, scale=0.3)), *bn("bn3", 4), ("fc.weight", w(1, 4)), ("fc.bias", w(1, scale=0.1))],
         ["batch", 1, 8, 8], "regressor", images.reshape(400, 64))
+    # A ResNet downsampling block: a strided 3x3 convolution on the main path and, on the
+    # shortcut, the 1x1 strided convolution and batch norm of torchvision's `downsample` (its
+    # nodes after the main path's, as PyTorch traces them).
+    save("resnet_downsample_cnn", [
+        node("Conv", ["input", "c1.weight", "c1.bias"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        node("Relu", ["c1"], ["x"]),
+        node("Conv", ["x", "c2.weight"], ["c2"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2]),
+        batch_norm("bn2", "c2", "b2"), node("Relu", ["b2"], ["r2"]),
+        node("Conv", ["r2", "c3.weight"], ["c3"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        batch_norm("bn3", "c3", "b3"),
+        node("Conv", ["x", "ds.weight"], ["ds"], kernel_shape=[1, 1], strides=[2, 2]),
+        batch_norm("bnd", "ds", "d"), node("Add", ["b3", "d"], ["s"]), node("Relu", ["s"], ["y"]),
+        node("Flatten", ["y"], ["f"]), node("Gemm", ["f", "fc.weight", "fc.bias"], ["output"], transB=1)],
+        [("c1.weight", w(3, 1, 3, 3)), ("c1.bias", w(3, scale=0.1)), ("c2.weight", w(6, 3, 3, 3, scale=0.3)),
+         *bn("bn2", 6), ("c3.weight", w(6, 6, 3, 3, scale=0.3)), *bn("bn3", 6), ("ds.weight", w(6, 3, 1, 1)),
+         *bn("bnd", 6), ("fc.weight", w(1, 96, scale=0.2)), ("fc.bias", w(1, scale=0.1))],
+        ["batch", 1, 8, 8], "regressor", images.reshape(400, 64))
     # scikit-learn's SimpleImputer in front of a pipeline (skl2onnx writes an ai.onnx.ml Imputer
     # of NaN, then the Scaler and the LinearClassifier with its ZipMap).
     from sklearn.datasets import load_breast_cancer

@@ -591,6 +591,10 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             current = out;
             continue;
         }
+        if skip.as_ref().is_some_and(|s| s.path.contains(&index)) {
+            // A node of a projection shortcut: imported into the shortcut's map.
+            continue;
+        }
         if skip.as_ref().is_some_and(|s| s.add == index) {
             let s = skip.take().expect("checked");
             residual::close(s, node, &current, &mut layers, &mut pending, tail, &dims, &at)?;
@@ -602,8 +606,8 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 return Err(Error::graph(
                     &at,
                     format!(
-                        "{op} reads the shortcut `{}` of a residual block: only an identity shortcut is supported \
-                         (a projection puts layers on both paths)",
+                        "{op} reads the shortcut `{}` of a residual block a third time: branches are not a chain \
+                         of layers",
                         s.name
                     ),
                 ));
@@ -618,6 +622,9 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 ));
             }
             skip = skip.or(opened);
+            if skip.as_ref().is_some_and(|s| s.path.contains(&index)) {
+                continue;
+            }
         }
         if op == "Constant" {
             let t = attr(node, "value")
@@ -684,18 +691,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             // Max and Min may take any number; here, the running tensor and one constant.
             return Err(Error::graph(&at, format!("{op} takes 2 inputs here, found {}", node.input.len())));
         }
-        let constant = |i: usize| -> Result<&Constant> {
-            let name = node.input.get(i).ok_or_else(|| Error::graph(&at, format!("missing input {i}")))?;
-            consts.get(name).ok_or_else(|| {
-                Error::graph(
-                    &at,
-                    format!(
-                        "input `{name}` must be a constant (initializer or Constant node); two computed tensors \
-                         combined (a residual connection or branches) are not a chain of layers"
-                    ),
-                )
-            })
-        };
+        let constant = |i: usize| constant_input(node, i, &consts, &at);
         let needs_spatial = || {
             spatial.ok_or_else(|| {
                 Error::graph(
@@ -998,27 +994,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                         "Gemm takes the running tensor as A or B, a constant as the other, and an optional constant C",
                     ));
                 }
-                let alpha = attr(node, "alpha").map_or(1.0, |a| a.f);
-                let beta = attr(node, "beta").map_or(1.0, |a| a.f);
-                let trans_a = attr(node, "transA").is_some_and(|a| a.i != 0);
-                let trans_b = attr(node, "transB").is_some_and(|a| a.i != 0);
-                let mut w = matrix(constant(1 - pos)?, &at)?;
-                // Y = op(A)·op(B). With x = A (a row), W' = op(B)ᵀ; with x = B (a column),
-                // W' = op(A). For batch 1 the layout of x does not matter.
-                if pos == 0 {
-                    if !trans_b {
-                        w = w.transposed();
-                    }
-                } else if trans_a {
-                    w = w.transposed();
-                }
-                w.values.iter_mut().for_each(|v| *v *= alpha);
-                let mut layer = dense(w, width, &at)?;
-                if node.input.len() == 3 && !node.input[2].is_empty() {
-                    let c = constant(2)?;
-                    let b: Vec<f32> = c.floats(&at)?.iter().map(|v| v * beta).collect();
-                    add_bias(&mut layer.bias, &b, &c.dims, &at)?;
-                }
+                let layer = gemm_layer(node, pos, width, &consts, &at)?;
                 push_linear(&mut layers, &mut pending, layer);
                 width = layers.last().expect("pushed").out_dim;
                 (spatial, channel_rows) = (None, 1);
@@ -1162,6 +1138,58 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
         ));
     }
     finish(name, input_dim, layers, pending, normalize, input_scale)
+}
+
+/// Input `i` of `node`, which must be a constant.
+fn constant_input<'a>(
+    node: &NodeProto,
+    i: usize,
+    consts: &'a HashMap<String, Constant>,
+    at: &str,
+) -> Result<&'a Constant> {
+    let name = node.input.get(i).ok_or_else(|| Error::graph(at, format!("missing input {i}")))?;
+    consts.get(name).ok_or_else(|| {
+        Error::graph(
+            at,
+            format!(
+                "input `{name}` must be a constant (initializer or Constant node); two computed tensors \
+                 combined (a residual connection or branches) are not a chain of layers"
+            ),
+        )
+    })
+}
+
+/// The dense layer of a `Gemm` whose input `pos` (0 or 1) is the running tensor of `width`.
+fn gemm_layer(
+    node: &NodeProto,
+    pos: usize,
+    width: usize,
+    consts: &HashMap<String, Constant>,
+    at: &str,
+) -> Result<FloatLayer> {
+    let constant = |i: usize| constant_input(node, i, consts, at);
+    let alpha = attr(node, "alpha").map_or(1.0, |a| a.f);
+    let beta = attr(node, "beta").map_or(1.0, |a| a.f);
+    let trans_a = attr(node, "transA").is_some_and(|a| a.i != 0);
+    let trans_b = attr(node, "transB").is_some_and(|a| a.i != 0);
+    let mut w = matrix(constant(1 - pos)?, at)?;
+    // Y = op(A)·op(B). With x = A (a row), W' = op(B)ᵀ; with x = B (a column),
+    // W' = op(A). For batch 1 the layout of x does not matter.
+    if pos == 0 {
+        if !trans_b {
+            w = w.transposed();
+        }
+    } else if trans_a {
+        w = w.transposed();
+    }
+    w.values.iter_mut().for_each(|v| *v *= alpha);
+    let mut layer = dense(w, width, at)?;
+    if node.input.len() == 3 && !node.input[2].is_empty() {
+        let c = constant(2)?;
+        let b: Vec<f32> = c.floats(at)?.iter().map(|v| v * beta).collect();
+        add_bias(&mut layer.bias, &b, &c.dims, at)?;
+    }
+    Ok(layer)
 }
 
 /// A piecewise-linear activation as ReLU hinges of a layer's output `z`:

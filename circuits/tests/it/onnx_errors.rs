@@ -1346,8 +1346,11 @@ fn residual_blocks_import_exactly_with_the_shortcut_carried_through_the_block() 
         names
             .iter()
             .flat_map(|name| {
+                if *name == "pb" {
+                    return vec![tensor("pb", &[4], &values(4, 77))];
+                }
                 let (o, i, seed) = dims(name);
-                [
+                vec![
                     tensor(&format!("{name}.w"), &[o as i64, i as i64], &values(o * i, seed)),
                     tensor(&format!("{name}.b"), &[o as i64], &values(o, seed + 50)),
                 ]
@@ -1423,6 +1426,44 @@ fn residual_blocks_import_exactly_with_the_shortcut_carried_through_the_block() 
                 layer("out", &add(layer("l3", &relu(layer("l2", &h))), &h))
             }),
         ),
+        (
+            "a projection shortcut (a Gemm and a bias on x), its nodes between the block's",
+            vec![
+                gemm("l1", "x", "z1"),
+                r.clone(),
+                gemm("l2", "h", "z2"),
+                gemm("sq2", "h", "p"),
+                node("Add", "bias", &["p", "pb"], "pq", vec![]),
+                node("Relu", "r2", &["z2"], "a2", vec![]),
+                gemm("l3", "a2", "z3"),
+                node("Add", "add", &["pq", "z3"], "s", vec![]),
+                node("Relu", "r3", &["s"], "y1", vec![]),
+                gemm("out", "y1", "y"),
+            ],
+            vec!["l1", "l2", "l3", "sq2", "out", "pb"],
+            Box::new(|x| {
+                let h = relu(layer("l1", x));
+                let p: Vec<f64> = layer("sq2", &h).iter().zip(values(4, 77)).map(|(p, b)| p + f64::from(b)).collect();
+                layer("out", &relu(add(layer("l3", &relu(layer("l2", &h))), &p)))
+            }),
+        ),
+        (
+            "a projection shortcut first in the graph's order",
+            vec![
+                gemm("l1", "x", "z1"),
+                r.clone(),
+                gemm("sq2", "h", "p"),
+                gemm("sq", "h", "z2"),
+                node("Relu", "r2", &["z2"], "a2", vec![]),
+                node("Add", "add", &["a2", "p"], "y1", vec![]),
+                gemm("out", "y1", "y"),
+            ],
+            vec!["l1", "sq", "sq2", "out"],
+            Box::new(|x| {
+                let h = relu(layer("l1", x));
+                layer("out", &add(relu(layer("sq", &h)), &layer("sq2", &h)))
+            }),
+        ),
     ];
     for (label, nodes, names, forward) in cases {
         let model = import_onnx(&encode(nodes, params(&names), &[-1, 3], "y", 13), "t")
@@ -1438,18 +1479,19 @@ fn residual_blocks_import_exactly_with_the_shortcut_carried_through_the_block() 
         assert!(msg.contains(expected), "{label}: {msg}");
     };
     refused(
-        "a projection shortcut",
+        "a shortcut with an activation",
         vec![
             gemm("l1", "x", "z1"),
             r.clone(),
             gemm("sq", "h", "z2"),
             node("Relu", "r2", &["z2"], "a2", vec![]),
             gemm("sq2", "h", "p"),
-            node("Add", "add", &["a2", "p"], "y1", vec![]),
+            node("Relu", "rp", &["p"], "q", vec![]),
+            node("Add", "add", &["a2", "q"], "y1", vec![]),
             gemm("out", "y1", "y"),
         ],
         &["l1", "sq", "sq2", "out"],
-        "`h` is read by two layers (Gemm `sq` and Gemm `sq2`)",
+        "the shortcut from `h` applies Relu: a projection shortcut may only apply layers without an activation",
     );
     refused(
         "a shortcut from the model input",

@@ -110,17 +110,19 @@ fn exporter_patterns_are_satisfied_tile_by_tile() {
     // Gelu in piecewise-linear form, a reflect pad, a dilated and a depthwise convolution, and a
     // 1-D CNN over two series with its batch norm, max pool and global average pool (lowered, the
     // units ordered for tiles): every tile satisfied, the trace ending at the engine's output
-    // commitment. And two residual nets (a residual MLP of two blocks and a ResNet basic block
-    // with its batch norms), their shortcuts carried through the blocks' layers.
+    // commitment. And three residual nets (a residual MLP of two blocks, a ResNet basic block
+    // with its batch norms, and a downsampling one with its projection shortcut), their
+    // shortcuts carried through the blocks' layers.
     let gelu = crate::tables::corpus_model_ordered("gelu_mlp");
     let depthwise = crate::tables::corpus_model_ordered("pad_dilated_depthwise");
     let series = crate::tables::corpus_model_ordered("conv1d_series");
     let residual = crate::tables::corpus_model_ordered("residual_mlp");
     let resnet = crate::tables::corpus_model_ordered("resnet_block_cnn");
-    for (model, every) in [(gelu, 1), (depthwise, 1), (series, 1), (residual, 1), (resnet, 7)] {
+    let downsample = crate::tables::corpus_model_ordered("resnet_downsample_cnn");
+    for (model, every) in [(gelu, 1), (depthwise, 1), (series, 1), (residual, 1), (resnet, 7), (downsample, 3)] {
         let (trace, plan, tiled) = trace_of(&model, 5);
         assert_eq!(tiled.commitments[plan.len()], activation_commitment(plan.len(), trace.output(), 32));
-        // The ResNet block's 150-odd tiles: every seventh, and the last.
+        // The ResNet blocks' 150-odd and 50-odd tiles: a sample, and the last.
         for t in (0..plan.len()).filter(|t| t % every == 0 || *t == plan.len() - 1) {
             assert!(satisfied(circuit(&model, &plan, &tiled, &trace, t)), "{}: tile {t} of {}", model.name, plan.len());
         }

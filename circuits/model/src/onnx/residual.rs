@@ -9,15 +9,21 @@
 //! its activation: exact in float, a ReLU network the circuits already prove. `s_i` is the
 //! largest weight of that output's row, so that the carried column does not coarsen the row's
 //! int8 weights; the hidden layers' int8 scale covers the carried values too, and the import
-//! report shows what that costs. Only an identity shortcut is taken: a projection (a strided 1×1
-//! convolution on `x`) would put layers on both paths.
+//! report shows what that costs. A projection shortcut (ResNet's downsampling: a strided 1×1
+//! convolution and a batch norm on `x`; a `Gemm` where a residual MLP changes width) is a linear
+//! map `D` of `x`: the block carries `D·x` instead of `x`, and the nodes of the shortcut's path are
+//! imported into `D`, not into the chain.
 
 use std::collections::HashMap;
 
-use super::{dense_len, Affine, Constant, GraphProto, NodeProto, Tail};
+use super::{
+    batch_norm, constant_input, conv_layer, dense, dense_len, gemm_layer, matrix, per_element, spatial_of, then,
+    Affine, Constant, GraphProto, NodeProto, Tail,
+};
 use crate::{float::FloatLayer, model::TableFunction, Error, Result};
 
-/// Operators that make a layer of their own: a second path through one of them is a branch.
+/// Operators that make a layer of their own: a second path that starts with one is a projection
+/// shortcut, or a branch.
 const LAYER_OPS: &[&str] = &["Gemm", "MatMul", "Conv", "BatchNormalization"];
 
 /// An open shortcut: the tensor `x` a block starts from, and where the chain stood there.
@@ -34,8 +40,12 @@ pub(super) struct Skip {
     map: Affine,
     /// Whether `x` is never negative: a ReLU's (or a Sigmoid's) output, at most averaged.
     nonneg: bool,
-    /// Its dimensions, which the block's output must have too.
+    /// The dimensions of the shortcut's output, which the block's output must have too.
     dims: Vec<usize>,
+    /// The nodes of a projection shortcut's path (imported into `map`, skipped by the chain).
+    pub path: Vec<usize>,
+    /// The tensor the closing `Add` reads from the shortcut: `x`, or the projection's output.
+    shortcut: String,
 }
 
 /// The shortcut that starts at the running tensor `current`, when node `index` (which reads it)
@@ -55,28 +65,30 @@ pub(super) fn open(
 ) -> Result<Option<Skip>> {
     let readers: Vec<usize> =
         (index..graph.node.len()).filter(|i| graph.node[*i].input.iter().any(|n| n == current)).collect();
-    if let Some(second) =
-        readers.iter().skip(1).map(|i| &graph.node[*i]).find(|n| LAYER_OPS.contains(&n.op_type.as_str()))
-    {
-        let first = &graph.node[index];
-        return Err(Error::graph(
-            at,
-            format!(
-                "`{current}` is read by two layers ({} `{}` and {} `{}`): a residual connection with a projection \
-                 shortcut, or branches; only an identity shortcut is supported (the graph must otherwise be a chain)",
-                first.op_type, first.name, second.op_type, second.name
-            ),
-        ));
-    }
-    let [first, add] = readers.as_slice() else { return Ok(None) };
-    let closing = &graph.node[*add];
-    let other = closing.input.iter().find(|n| *n != current);
-    let is_residual = *first == index
-        && closing.op_type == "Add"
-        && (closing.domain.is_empty() || closing.domain == "ai.onnx")
-        && closing.input.len() == 2
-        && other.is_some_and(|n| !consts.contains_key(n));
-    if !is_residual {
+    let [first, second] = readers.as_slice() else {
+        if readers.len() > 2 && readers.iter().any(|i| LAYER_OPS.contains(&graph.node[*i].op_type.as_str())) {
+            return Err(Error::graph(
+                at,
+                format!("`{current}` is read by {} nodes: branches are not a chain of layers", readers.len()),
+            ));
+        }
+        return Ok(None);
+    };
+    let layer_op = |i: usize| LAYER_OPS.contains(&graph.node[i].op_type.as_str());
+    let projection = if closes(&graph.node[*second], current, consts) {
+        None
+    } else if layer_op(*second) {
+        // A projection on the later path; or, when that path has an activation and the first
+        // one has none, on the first (the chain then starts on the other).
+        match project(graph, *second, current, consts, dims) {
+            Ok(p) => Some(p),
+            Err(e) if layer_op(*first) => Some(project(graph, *first, current, consts, dims).map_err(|_| e)?),
+            Err(e) => return Err(e),
+        }
+    } else {
+        return Ok(None);
+    };
+    if *first != index {
         return Ok(None);
     }
     let last = match tail {
@@ -93,10 +105,158 @@ pub(super) fn open(
         }
         Tail::Activated => layers.last().expect("an activated tail has a layer"),
     };
-    let map = pending.cloned().unwrap_or_else(|| identity(last.out_dim));
+    let at_x = pending.cloned().unwrap_or_else(|| identity(last.out_dim));
+    let (map, add, dims, path, shortcut) = match projection {
+        None => (at_x, *second, dims.to_vec(), Vec::new(), current.to_string()),
+        Some(p) => (then(Some(at_x), p.map), p.add, p.dims, p.nodes, p.output),
+    };
     let averages = map.offset.iter().all(|o| *o == 0.0) && map.rows.iter().flatten().all(|(_, k)| *k >= 0.0);
     let nonneg = averages && (last.relu || last.table == Some(TableFunction::Sigmoid));
-    Ok(Some(Skip { name: current.into(), add: *add, first: layers.len(), map, nonneg, dims: dims.to_vec() }))
+    Ok(Some(Skip { name: current.into(), add, first: layers.len(), map, nonneg, dims, path, shortcut }))
+}
+
+/// Whether `node` is an `Add` of `tensor` and a computed tensor (a block's end).
+fn closes(node: &NodeProto, tensor: &str, consts: &HashMap<String, Constant>) -> bool {
+    node.op_type == "Add"
+        && (node.domain.is_empty() || node.domain == "ai.onnx")
+        && node.input.len() == 2
+        && node.input.iter().filter(|n| *n == tensor).count() == 1
+        && node.input.iter().any(|n| n != tensor && !consts.contains_key(n))
+}
+
+/// A projection shortcut: the path of linear nodes from `x` to the `Add` that ends the block.
+struct Projection {
+    /// Its nodes, in order.
+    nodes: Vec<usize>,
+    /// `D`: the path's map of `x`.
+    map: Affine,
+    /// Its output, which the `Add` reads.
+    output: String,
+    /// That output's dimensions.
+    dims: Vec<usize>,
+    /// The `Add`.
+    add: usize,
+}
+
+/// The projection shortcut that starts at node `start`, a layer on `x` (of dimensions `dims`):
+/// layers without an activation, each read only by the next, up to an `Add` of its output and a
+/// computed tensor.
+fn project(
+    graph: &GraphProto,
+    start: usize,
+    x: &str,
+    consts: &HashMap<String, Constant>,
+    dims: &[usize],
+) -> Result<Projection> {
+    let (mut tensor, mut dims, mut map) = (x.to_string(), dims.to_vec(), None::<Affine>);
+    let mut nodes = Vec::new();
+    let mut i = start;
+    loop {
+        let node = &graph.node[i];
+        let at =
+            if node.name.is_empty() { node.output.first().cloned().unwrap_or_default() } else { node.name.clone() };
+        let op = node.op_type.as_str();
+        let reads: Vec<usize> = (0..node.input.len()).filter(|k| node.input[*k] == tensor).collect();
+        let [pos] = reads.as_slice() else {
+            return Err(Error::graph(&at, format!("expected the shortcut's {op} to read `{tensor}` once")));
+        };
+        let pos = *pos;
+        let width: usize = dims.iter().product();
+        let constant = |k: usize| constant_input(node, k, consts, &at);
+        let (step, next) = match op {
+            "Conv" if pos == 0 && (2..=3).contains(&node.input.len()) => {
+                let input = spatial_of(&dims)
+                    .ok_or_else(|| Error::graph(&at, "the shortcut's Conv needs a [N, C, H, W] or [N, C, L] tensor"))?;
+                let bias = match node.input.get(2).filter(|n| !n.is_empty()) {
+                    Some(_) => Some(constant(2)?.floats(&at)?.to_vec()),
+                    None => None,
+                };
+                let (layer, out) = conv_layer(node, input, constant(1)?, bias.as_deref(), &at)?;
+                let next = if dims.len() == 3 { vec![1, out.c, out.w] } else { vec![1, out.c, out.h, out.w] };
+                (sparse(&layer), next)
+            }
+            "Gemm" if pos <= 1 && (2..=3).contains(&node.input.len()) => {
+                let layer = gemm_layer(node, pos, width, consts, &at)?;
+                let next = vec![1, layer.out_dim];
+                (sparse(&layer), next)
+            }
+            "MatMul" if node.input.len() == 2 => {
+                let w = matrix(constant(1 - pos)?, &at)?;
+                let layer = dense(if pos == 0 { w.transposed() } else { w }, width, &at)?;
+                let next = vec![1, layer.out_dim];
+                (sparse(&layer), next)
+            }
+            "BatchNormalization" if pos == 0 && node.input.len() == 5 => {
+                let per_channel = batch_norm(node, |k| Ok(constant(k)?.floats(&at)?.to_vec()), &at)?;
+                let block = spatial_of(&dims).map_or(1, |s| s.h * s.w);
+                if per_channel.len() * block != width {
+                    return Err(Error::graph(
+                        &at,
+                        format!("{} channels do not divide the {width} values", per_channel.len()),
+                    ));
+                }
+                let rows = (0..width).map(|v| vec![(v, per_channel[v / block].0)]).collect();
+                let offset = (0..width).map(|v| per_channel[v / block].1).collect();
+                (Affine { in_dim: width, rows, offset }, dims.clone())
+            }
+            "Add" | "Sub" if node.input.len() == 2 && consts.contains_key(&node.input[1 - pos]) => {
+                // A bias: `x + b`, `x − b` or `b − x`.
+                let values = per_element(constant(1 - pos)?, &dims, &at)?;
+                let (k, sign) = match (op, pos) {
+                    ("Sub", 0) => (1.0, -1.0),
+                    ("Sub", _) => (-1.0, 1.0),
+                    _ => (1.0, 1.0),
+                };
+                let rows = (0..width).map(|v| vec![(v, k)]).collect();
+                (Affine { in_dim: width, rows, offset: values.iter().map(|b| sign * b).collect() }, dims.clone())
+            }
+            "Identity" => (identity(width), dims.clone()),
+            _ => {
+                return Err(Error::graph(
+                    &at,
+                    format!(
+                        "the shortcut from `{x}` applies {op}: a projection shortcut may only apply layers without an \
+                         activation (Conv, Gemm, MatMul, BatchNormalization, a bias)"
+                    ),
+                ))
+            }
+        };
+        map = Some(then(map, step));
+        dims = next;
+        nodes.push(i);
+        tensor = node.output.first().cloned().ok_or_else(|| Error::graph(&at, "the node has no output"))?;
+        let readers: Vec<usize> =
+            (i + 1..graph.node.len()).filter(|r| graph.node[*r].input.iter().any(|n| *n == tensor)).collect();
+        let [reader] = readers.as_slice() else {
+            return Err(Error::graph(
+                &at,
+                format!(
+                    "the shortcut's `{tensor}` is read by {} nodes, expected one (the Add that ends the block)",
+                    readers.len()
+                ),
+            ));
+        };
+        if closes(&graph.node[*reader], &tensor, consts) {
+            let map = map.expect("a step was taken");
+            return Ok(Projection { nodes, map, output: tensor, dims, add: *reader });
+        }
+        i = *reader;
+    }
+}
+
+/// A dense layer as a sparse affine map.
+fn sparse(layer: &FloatLayer) -> Affine {
+    let n = layer.in_dim;
+    Affine {
+        in_dim: n,
+        rows: (0..layer.out_dim)
+            .map(|o| {
+                let row = &layer.weights[o * n..(o + 1) * n];
+                row.iter().enumerate().filter(|(_, w)| **w != 0.0).map(|(c, w)| (c, f64::from(*w))).collect()
+            })
+            .collect(),
+        offset: layer.bias.iter().map(|b| f64::from(*b)).collect(),
+    }
 }
 
 /// Closes `skip` at its `Add` node: the running tensor `current` (the block's output, with
@@ -113,13 +273,13 @@ pub(super) fn close(
     dims: &[usize],
     at: &str,
 ) -> Result<()> {
-    if !(node.input.iter().any(|n| n == current) && node.input.contains(&skip.name)) {
+    if !(node.input.iter().any(|n| n == current) && node.input.contains(&skip.shortcut)) {
         return Err(Error::graph(
             at,
             format!(
-                "expected the Add that ends the residual block from `{}` to add it to the block's output `{current}` \
-                 (the graph must otherwise be a chain of layers)",
-                skip.name
+                "expected the Add that ends the residual block from `{}` to add `{}` to the block's output \
+                 `{current}` (the graph must otherwise be a chain of layers)",
+                skip.name, skip.shortcut
             ),
         ));
     }
