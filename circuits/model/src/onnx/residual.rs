@@ -226,7 +226,7 @@ fn project(
         nodes.push(i);
         tensor = node.output.first().cloned().ok_or_else(|| Error::graph(&at, "the node has no output"))?;
         let readers: Vec<usize> =
-            (i + 1..graph.node.len()).filter(|r| graph.node[*r].input.iter().any(|n| *n == tensor)).collect();
+            (i + 1..graph.node.len()).filter(|r| graph.node[*r].input.contains(&tensor)).collect();
         let [reader] = readers.as_slice() else {
             return Err(Error::graph(
                 &at,
