@@ -1094,6 +1094,17 @@ def exporter_patterns(out, manifest):
          *bn("bn2", 6), ("c3.weight", w(6, 6, 3, 3, scale=0.3)), *bn("bn3", 6), ("ds.weight", w(6, 3, 1, 1)),
          *bn("bnd", 6), ("fc.weight", w(1, 96, scale=0.2)), ("fc.bias", w(1, scale=0.1))],
         ["batch", 1, 8, 8], "regressor", images.reshape(400, 64))
+    # Wide & Deep on tabular features: a linear model of the input added to an MLP's output.
+    save("wide_deep", [
+        node("Gemm", ["input", "wide.weight", "wide.bias"], ["wide"], transB=1),
+        node("Gemm", ["input", "fc1.weight", "fc1.bias"], ["fc1"], transB=1), node("Relu", ["fc1"], ["r1"]),
+        node("Gemm", ["r1", "fc2.weight", "fc2.bias"], ["fc2"], transB=1), node("Relu", ["fc2"], ["r2"]),
+        node("Gemm", ["r2", "fc3.weight", "fc3.bias"], ["deep"], transB=1),
+        node("Add", ["wide", "deep"], ["output"])],
+        [("wide.weight", w(1, 10)), ("wide.bias", w(1, scale=0.1)), ("fc1.weight", w(16, 10, scale=0.5)),
+         ("fc1.bias", w(16, scale=0.2)), ("fc2.weight", w(16, 16, scale=0.3)), ("fc2.bias", w(16, scale=0.1)),
+         ("fc3.weight", w(1, 16, scale=0.4)), ("fc3.bias", w(1, scale=0.1))],
+        ["batch", 10], "regressor", vectors)
     # scikit-learn's SimpleImputer in front of a pipeline (skl2onnx writes an ai.onnx.ml Imputer
     # of NaN, then the Scaler and the LinearClassifier with its ZipMap).
     from sklearn.datasets import load_breast_cancer

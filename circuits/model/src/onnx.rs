@@ -597,7 +597,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
         }
         if skip.as_ref().is_some_and(|s| s.add == index) {
             let s = skip.take().expect("checked");
-            residual::close(s, node, &current, &mut layers, &mut pending, tail, &dims, &at)?;
+            residual::close(s, node, &current, &mut layers, &mut pending, normalize.as_ref(), tail, &dims, &at)?;
             current = out;
             continue;
         }
@@ -614,7 +614,18 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             }
         }
         if node.input.contains(&current) && skip.as_ref().is_none_or(|s| s.name != current) {
-            let opened = residual::open(graph, index, &current, &consts, &layers, pending.as_ref(), tail, &dims, &at)?;
+            let opened = residual::open(
+                graph,
+                index,
+                &current,
+                &consts,
+                &layers,
+                pending.as_ref(),
+                normalize.as_ref(),
+                tail,
+                &dims,
+                &at,
+            )?;
             if opened.is_some() && skip.is_some() {
                 return Err(Error::graph(
                     &at,

@@ -1334,6 +1334,8 @@ fn residual_blocks_import_exactly_with_the_shortcut_carried_through_the_block() 
             "l3" => (4, 5, 3),
             "sq" => (4, 4, 4),
             "sq2" => (4, 4, 5),
+            "wd" => (3, 4, 7),
+            "wide" => (2, 3, 8),
             _ => (2, 4, 6),
         }
     }
@@ -1348,6 +1350,9 @@ fn residual_blocks_import_exactly_with_the_shortcut_carried_through_the_block() 
             .flat_map(|name| {
                 if *name == "pb" {
                     return vec![tensor("pb", &[4], &values(4, 77))];
+                }
+                if *name == "mu" {
+                    return vec![tensor("mu", &[3], &[0.5, -0.25, 1.0])];
                 }
                 let (o, i, seed) = dims(name);
                 vec![
@@ -1448,6 +1453,31 @@ fn residual_blocks_import_exactly_with_the_shortcut_carried_through_the_block() 
             }),
         ),
         (
+            "Wide & Deep: a linear model of the input added to an MLP's output",
+            vec![
+                gemm("wide", "x", "w"),
+                gemm("l1", "x", "z1"),
+                r.clone(),
+                gemm("out", "h", "d"),
+                node("Add", "add", &["w", "d"], "y", vec![]),
+            ],
+            vec!["wide", "l1", "out"],
+            Box::new(|x| add(layer("out", &relu(layer("l1", x))), &layer("wide", x))),
+        ),
+        (
+            "a shortcut from the input, carried through a hidden layer",
+            vec![
+                gemm("l1", "x", "z1"),
+                r.clone(),
+                gemm("wd", "h", "z2"),
+                node("Add", "add", &["x", "z2"], "y1", vec![]),
+                node("Relu", "r2", &["y1"], "a", vec![]),
+                gemm("wide", "a", "y"),
+            ],
+            vec!["l1", "wd", "wide"],
+            Box::new(|x| layer("wide", &relu(add(layer("wd", &relu(layer("l1", x))), x)))),
+        ),
+        (
             "a projection shortcut first in the graph's order",
             vec![
                 gemm("l1", "x", "z1"),
@@ -1494,10 +1524,17 @@ fn residual_blocks_import_exactly_with_the_shortcut_carried_through_the_block() 
         "the shortcut from `h` applies Relu: a projection shortcut may only apply layers without an activation",
     );
     refused(
-        "a shortcut from the model input",
-        vec![gemm("l1", "x", "z1"), node("Add", "add", &["z1", "x"], "y1", vec![]), gemm("out", "y1", "y")],
-        &["l1", "out"],
-        "a residual connection from the model input `x` is not supported",
+        "a normalization of the input on one path",
+        vec![
+            node("Sub", "center", &["x", "mu"], "xc", vec![]),
+            gemm("l1", "xc", "z1"),
+            node("Relu", "r1", &["z1"], "h", vec![]),
+            gemm("wd", "h", "z2"),
+            node("Add", "add", &["z2", "x"], "y1", vec![]),
+            gemm("out", "y1", "y"),
+        ],
+        &["l1", "wd", "out", "mu"],
+        "normalizes the input on one path only",
     );
     refused(
         "a Sigmoid inside the block",

@@ -164,6 +164,7 @@ fn mutated_corpus_graphs_import_or_are_refused_never_a_panic() {
         "residual_mlp",
         "resnet_block_cnn",
         "resnet_downsample_cnn",
+        "wide_deep",
     ];
     // `VERDICT_FUZZ_CASES` and `VERDICT_FUZZ_SEED` run more (or other) cases than CI's.
     let env = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);

@@ -110,16 +110,18 @@ fn exporter_patterns_are_satisfied_tile_by_tile() {
     // Gelu in piecewise-linear form, a reflect pad, a dilated and a depthwise convolution, and a
     // 1-D CNN over two series with its batch norm, max pool and global average pool (lowered, the
     // units ordered for tiles): every tile satisfied, the trace ending at the engine's output
-    // commitment. And three residual nets (a residual MLP of two blocks, a ResNet basic block
-    // with its batch norms, and a downsampling one with its projection shortcut), their
-    // shortcuts carried through the blocks' layers.
+    // commitment. And four residual nets (a residual MLP of two blocks, a ResNet basic block
+    // with its batch norms, a downsampling one with its projection shortcut, and a Wide & Deep
+    // net, its shortcut from the input), their shortcuts carried through the blocks' layers.
     let gelu = crate::tables::corpus_model_ordered("gelu_mlp");
     let depthwise = crate::tables::corpus_model_ordered("pad_dilated_depthwise");
     let series = crate::tables::corpus_model_ordered("conv1d_series");
     let residual = crate::tables::corpus_model_ordered("residual_mlp");
     let resnet = crate::tables::corpus_model_ordered("resnet_block_cnn");
     let downsample = crate::tables::corpus_model_ordered("resnet_downsample_cnn");
-    for (model, every) in [(gelu, 1), (depthwise, 1), (series, 1), (residual, 1), (resnet, 7), (downsample, 3)] {
+    let wide_deep = crate::tables::corpus_model_ordered("wide_deep");
+    let nets = [(gelu, 1), (depthwise, 1), (series, 1), (residual, 1), (resnet, 7), (downsample, 3), (wide_deep, 1)];
+    for (model, every) in nets {
         let (trace, plan, tiled) = trace_of(&model, 5);
         assert_eq!(tiled.commitments[plan.len()], activation_commitment(plan.len(), trace.output(), 32));
         // The ResNet blocks' 150-odd and 50-odd tiles: a sample, and the last.

@@ -12,7 +12,8 @@
 //! report shows what that costs. A projection shortcut (ResNet's downsampling: a strided 1×1
 //! convolution and a batch norm on `x`; a `Gemm` where a residual MLP changes width) is a linear
 //! map `D` of `x`: the block carries `D·x` instead of `x`, and the nodes of the shortcut's path are
-//! imported into `D`, not into the chain.
+//! imported into `D`, not into the chain. A shortcut may start at the model input (Wide & Deep's
+//! `wide(x) + deep(x)`), provided the input's normalization applies to both paths.
 
 use std::collections::HashMap;
 
@@ -20,7 +21,11 @@ use super::{
     batch_norm, constant_input, conv_layer, dense, dense_len, gemm_layer, matrix, per_element, spatial_of, then,
     Affine, Constant, GraphProto, NodeProto, Tail,
 };
-use crate::{float::FloatLayer, model::TableFunction, Error, Result};
+use crate::{
+    float::FloatLayer,
+    model::{Normalize, TableFunction},
+    Error, Result,
+};
 
 /// Operators that make a layer of their own: a second path that starts with one is a projection
 /// shortcut, or a branch.
@@ -46,6 +51,9 @@ pub(super) struct Skip {
     pub path: Vec<usize>,
     /// The tensor the closing `Add` reads from the shortcut: `x`, or the projection's output.
     shortcut: String,
+    /// The model input's normalization at `x`, which the block must leave as it is (it applies
+    /// to the input on both paths).
+    normalize: Option<Normalize>,
 }
 
 /// The shortcut that starts at the running tensor `current`, when node `index` (which reads it)
@@ -59,6 +67,7 @@ pub(super) fn open(
     consts: &HashMap<String, Constant>,
     layers: &[FloatLayer],
     pending: Option<&Affine>,
+    normalize: Option<&Normalize>,
     tail: Tail,
     dims: &[usize],
     at: &str,
@@ -94,25 +103,19 @@ pub(super) fn open(
     let last = match tail {
         // A layer's pre-activation read twice (`x + relu(x)`): the elementwise path names it.
         Tail::Linear => return Ok(None),
-        Tail::Input => {
-            return Err(Error::graph(
-                at,
-                format!(
-                    "a residual connection from the model input `{current}` is not supported: the shortcut must \
-                     start after a layer's activation"
-                ),
-            ))
-        }
-        Tail::Activated => layers.last().expect("an activated tail has a layer"),
+        // The model input (Wide & Deep's `wide(x) + deep(x)`): the block's first layer reads it.
+        Tail::Input => None,
+        Tail::Activated => Some(layers.last().expect("an activated tail has a layer")),
     };
-    let at_x = pending.cloned().unwrap_or_else(|| identity(last.out_dim));
+    let at_x = pending.cloned().unwrap_or_else(|| identity(dims.iter().product()));
     let (map, add, dims, path, shortcut) = match projection {
         None => (at_x, *second, dims.to_vec(), Vec::new(), current.to_string()),
         Some(p) => (then(Some(at_x), p.map), p.add, p.dims, p.nodes, p.output),
     };
     let averages = map.offset.iter().all(|o| *o == 0.0) && map.rows.iter().flatten().all(|(_, k)| *k >= 0.0);
-    let nonneg = averages && (last.relu || last.table == Some(TableFunction::Sigmoid));
-    Ok(Some(Skip { name: current.into(), add, first: layers.len(), map, nonneg, dims, path, shortcut }))
+    let nonneg = averages && last.is_some_and(|l| l.relu || l.table == Some(TableFunction::Sigmoid));
+    let normalize = normalize.cloned();
+    Ok(Some(Skip { name: current.into(), add, first: layers.len(), map, nonneg, dims, path, shortcut, normalize }))
 }
 
 /// Whether `node` is an `Add` of `tensor` and a computed tensor (a block's end).
@@ -269,10 +272,21 @@ pub(super) fn close(
     current: &str,
     layers: &mut [FloatLayer],
     pending: &mut Option<Affine>,
+    normalize: Option<&Normalize>,
     tail: Tail,
     dims: &[usize],
     at: &str,
 ) -> Result<()> {
+    if normalize != skip.normalize.as_ref() {
+        return Err(Error::graph(
+            at,
+            format!(
+                "the residual block from the model input `{}` normalizes the input on one path only: only a \
+                 normalization before the shortcut applies to both",
+                skip.name
+            ),
+        ));
+    }
     if !(node.input.iter().any(|n| n == current) && node.input.contains(&skip.shortcut)) {
         return Err(Error::graph(
             at,
