@@ -1105,6 +1105,25 @@ def exporter_patterns(out, manifest):
          ("fc1.bias", w(16, scale=0.2)), ("fc2.weight", w(16, 16, scale=0.3)), ("fc2.bias", w(16, scale=0.1)),
          ("fc3.weight", w(1, 16, scale=0.4)), ("fc3.bias", w(1, scale=0.1))],
         ["batch", 10], "regressor", vectors)
+    # Concatenated shortcuts: a DenseNet-style block (a layer's input and output concatenated over
+    # channels), and Keras' Wide & Deep (the input concatenated with a hidden layer's output).
+    save("dense_block_cnn", [
+        node("Conv", ["input", "c1.weight", "c1.bias"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        node("Relu", ["c1"], ["x"]),
+        node("Conv", ["x", "c2.weight"], ["c2"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        batch_norm("bn2", "c2", "b2"), node("Relu", ["b2"], ["r2"]),
+        node("Concat", ["x", "r2"], ["cat"], axis=1), node("GlobalAveragePool", ["cat"], ["g"]),
+        node("Flatten", ["g"], ["f"]), node("Gemm", ["f", "fc.weight", "fc.bias"], ["output"], transB=1)],
+        [("c1.weight", w(3, 1, 3, 3)), ("c1.bias", w(3, scale=0.1)), ("c2.weight", w(4, 3, 3, 3, scale=0.3)),
+         *bn("bn2", 4), ("fc.weight", w(1, 7)), ("fc.bias", w(1, scale=0.1))],
+        ["batch", 1, 8, 8], "regressor", images.reshape(400, 64))
+    save("keras_wide_deep", [
+        node("MatMul", ["input", "dense.kernel"], ["mm1"]), node("Add", ["mm1", "dense.bias"], ["z1"]),
+        node("Relu", ["z1"], ["h"]), node("Concat", ["input", "h"], ["cat"], axis=-1),
+        node("MatMul", ["cat", "out.kernel"], ["mm2"]), node("Add", ["mm2", "out.bias"], ["output"])],
+        [("dense.kernel", w(10, 12, scale=0.5)), ("dense.bias", w(12, scale=0.2)), ("out.kernel", w(22, 1, scale=0.3)),
+         ("out.bias", w(1, scale=0.1))],
+        ["batch", 10], "regressor", vectors)
     # scikit-learn's SimpleImputer in front of a pipeline (skl2onnx writes an ai.onnx.ml Imputer
     # of NaN, then the Scaler and the LinearClassifier with its ZipMap).
     from sklearn.datasets import load_breast_cancer

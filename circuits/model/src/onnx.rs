@@ -597,7 +597,15 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
         }
         if skip.as_ref().is_some_and(|s| s.add == index) {
             let s = skip.take().expect("checked");
-            residual::close(s, node, &current, &mut layers, &mut pending, normalize.as_ref(), tail, &dims, &at)?;
+            let joined =
+                residual::close(s, node, &current, &mut layers, &mut pending, normalize.as_ref(), tail, &dims, &at)?;
+            if let Some(next) = joined {
+                // A Concat: the channels (or features) of both.
+                width = next.iter().product();
+                spatial = spatial_of(&next);
+                channel_rows = spatial.map_or(1, |s| s.h * s.w);
+                dims = next;
+            }
             current = out;
             continue;
         }

@@ -1336,6 +1336,8 @@ fn residual_blocks_import_exactly_with_the_shortcut_carried_through_the_block() 
             "sq2" => (4, 4, 5),
             "wd" => (3, 4, 7),
             "wide" => (2, 3, 8),
+            "out8" => (2, 8, 9),
+            "out7" => (2, 7, 10),
             _ => (2, 4, 6),
         }
     }
@@ -1478,6 +1480,76 @@ fn residual_blocks_import_exactly_with_the_shortcut_carried_through_the_block() 
             Box::new(|x| layer("wide", &relu(add(layer("wd", &relu(layer("l1", x))), x)))),
         ),
         (
+            "a Concat of a block's output and its shortcut (DenseNet), over channels",
+            vec![
+                gemm("l1", "x", "z1"),
+                r.clone(),
+                gemm("sq", "h", "z2"),
+                node("Relu", "r2", &["z2"], "a2", vec![]),
+                node("Concat", "cat", &["h", "a2"], "c", vec![int_attr("axis", 1)]),
+                gemm("out8", "c", "y"),
+            ],
+            vec!["l1", "sq", "out8"],
+            Box::new(|x| {
+                let h = relu(layer("l1", x));
+                let mut c = h.clone();
+                c.extend(relu(layer("sq", &h)));
+                layer("out8", &c)
+            }),
+        ),
+        (
+            "a Concat before the activation, one layer: relu(concat(W·h, h))",
+            vec![
+                gemm("l1", "x", "z1"),
+                r.clone(),
+                gemm("sq", "h", "z2"),
+                node("Concat", "cat", &["z2", "h"], "c", vec![int_attr("axis", -1)]),
+                node("Relu", "r2", &["c"], "a", vec![]),
+                gemm("out8", "a", "y"),
+            ],
+            vec!["l1", "sq", "out8"],
+            Box::new(|x| {
+                let h = relu(layer("l1", x));
+                let mut c = layer("sq", &h);
+                c.extend(&h);
+                layer("out8", &relu(c))
+            }),
+        ),
+        (
+            "Keras' Wide & Deep: the input concatenated with a hidden layer's output",
+            vec![
+                gemm("l1", "x", "z1"),
+                r.clone(),
+                node("Concat", "cat", &["x", "h"], "c", vec![int_attr("axis", 1)]),
+                gemm("out7", "c", "y"),
+            ],
+            vec!["l1", "out7"],
+            Box::new(|x| {
+                let mut c = x.to_vec();
+                c.extend(relu(layer("l1", x)));
+                layer("out7", &c)
+            }),
+        ),
+        (
+            "a Concat of a two-layer block's output before its activation and its shortcut",
+            vec![
+                gemm("l1", "x", "z1"),
+                r.clone(),
+                gemm("l2", "h", "z2"),
+                node("Relu", "r2", &["z2"], "a2", vec![]),
+                gemm("l3", "a2", "z3"),
+                node("Concat", "cat", &["z3", "h"], "c", vec![int_attr("axis", 1)]),
+                gemm("out8", "c", "y"),
+            ],
+            vec!["l1", "l2", "l3", "out8"],
+            Box::new(|x| {
+                let h = relu(layer("l1", x));
+                let mut c = layer("l3", &relu(layer("l2", &h)));
+                c.extend(&h);
+                layer("out8", &c)
+            }),
+        ),
+        (
             "a projection shortcut first in the graph's order",
             vec![
                 gemm("l1", "x", "z1"),
@@ -1535,6 +1607,18 @@ fn residual_blocks_import_exactly_with_the_shortcut_carried_through_the_block() 
         ],
         &["l1", "wd", "out", "mu"],
         "normalizes the input on one path only",
+    );
+    refused(
+        "a Concat over the batch axis",
+        vec![
+            gemm("l1", "x", "z1"),
+            r.clone(),
+            gemm("sq", "h", "z2"),
+            node("Concat", "cat", &["h", "z2"], "c", vec![int_attr("axis", 0)]),
+            gemm("out8", "c", "y"),
+        ],
+        &["l1", "sq", "out8"],
+        "only over channels (axis 1) is supported",
     );
     refused(
         "a Sigmoid inside the block",

@@ -110,9 +110,10 @@ fn exporter_patterns_are_satisfied_tile_by_tile() {
     // Gelu in piecewise-linear form, a reflect pad, a dilated and a depthwise convolution, and a
     // 1-D CNN over two series with its batch norm, max pool and global average pool (lowered, the
     // units ordered for tiles): every tile satisfied, the trace ending at the engine's output
-    // commitment. And four residual nets (a residual MLP of two blocks, a ResNet basic block
-    // with its batch norms, a downsampling one with its projection shortcut, and a Wide & Deep
-    // net, its shortcut from the input), their shortcuts carried through the blocks' layers.
+    // commitment. And five nets with shortcuts (a residual MLP of two blocks, a ResNet basic
+    // block with its batch norms, a downsampling one with its projection shortcut, a Wide & Deep
+    // net, its shortcut from the input, and a DenseNet-style block that concatenates its input
+    // and output), their shortcuts carried through the blocks' layers.
     let gelu = crate::tables::corpus_model_ordered("gelu_mlp");
     let depthwise = crate::tables::corpus_model_ordered("pad_dilated_depthwise");
     let series = crate::tables::corpus_model_ordered("conv1d_series");
@@ -120,11 +121,21 @@ fn exporter_patterns_are_satisfied_tile_by_tile() {
     let resnet = crate::tables::corpus_model_ordered("resnet_block_cnn");
     let downsample = crate::tables::corpus_model_ordered("resnet_downsample_cnn");
     let wide_deep = crate::tables::corpus_model_ordered("wide_deep");
-    let nets = [(gelu, 1), (depthwise, 1), (series, 1), (residual, 1), (resnet, 7), (downsample, 3), (wide_deep, 1)];
+    let dense_block = crate::tables::corpus_model_ordered("dense_block_cnn");
+    let nets = [
+        (gelu, 1),
+        (depthwise, 1),
+        (series, 1),
+        (residual, 1),
+        (resnet, 7),
+        (downsample, 3),
+        (wide_deep, 1),
+        (dense_block, 3),
+    ];
     for (model, every) in nets {
         let (trace, plan, tiled) = trace_of(&model, 5);
         assert_eq!(tiled.commitments[plan.len()], activation_commitment(plan.len(), trace.output(), 32));
-        // The ResNet blocks' 150-odd and 50-odd tiles: a sample, and the last.
+        // The CNNs' tens of tiles: a sample, and the last.
         for t in (0..plan.len()).filter(|t| t % every == 0 || *t == plan.len() - 1) {
             assert!(satisfied(circuit(&model, &plan, &tiled, &trace, t)), "{}: tile {t} of {}", model.name, plan.len());
         }

@@ -13,7 +13,9 @@
 //! convolution and a batch norm on `x`; a `Gemm` where a residual MLP changes width) is a linear
 //! map `D` of `x`: the block carries `D·x` instead of `x`, and the nodes of the shortcut's path are
 //! imported into `D`, not into the chain. A shortcut may start at the model input (Wide & Deep's
-//! `wide(x) + deep(x)`), provided the input's normalization applies to both paths.
+//! `wide(x) + deep(x)`), provided the input's normalization applies to both paths. A `Concat`
+//! of the block's output and the shortcut over channels (DenseNet, Keras' Wide & Deep) is the
+//! same carry, read back into rows of their own instead of into the block's.
 
 use std::collections::HashMap;
 
@@ -118,9 +120,9 @@ pub(super) fn open(
     Ok(Some(Skip { name: current.into(), add, first: layers.len(), map, nonneg, dims, path, shortcut, normalize }))
 }
 
-/// Whether `node` is an `Add` of `tensor` and a computed tensor (a block's end).
+/// Whether `node` is an `Add` or a `Concat` of `tensor` and a computed tensor (a block's end).
 fn closes(node: &NodeProto, tensor: &str, consts: &HashMap<String, Constant>) -> bool {
-    node.op_type == "Add"
+    matches!(node.op_type.as_str(), "Add" | "Concat")
         && (node.domain.is_empty() || node.domain == "ai.onnx")
         && node.input.len() == 2
         && node.input.iter().filter(|n| *n == tensor).count() == 1
@@ -262,9 +264,10 @@ fn sparse(layer: &FloatLayer) -> Affine {
     }
 }
 
-/// Closes `skip` at its `Add` node: the running tensor `current` (the block's output, with
-/// dimensions `dims`) plus the shortcut. The block's layers carry `x` (see the module's docs);
-/// after an activation, `pending` becomes the sum, composed into the next layer.
+/// Closes `skip` at its `Add` or `Concat` node: the running tensor `current` (the block's output,
+/// with dimensions `dims`) joined with the shortcut. The block's layers carry `x` (see the
+/// module's docs); after an activation, `pending` becomes the join, composed into the next layer.
+/// A `Concat` returns the joined tensor's dimensions.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn close(
     skip: Skip,
@@ -276,7 +279,7 @@ pub(super) fn close(
     tail: Tail,
     dims: &[usize],
     at: &str,
-) -> Result<()> {
+) -> Result<Option<Vec<usize>>> {
     if normalize != skip.normalize.as_ref() {
         return Err(Error::graph(
             at,
@@ -287,26 +290,50 @@ pub(super) fn close(
             ),
         ));
     }
-    if !(node.input.iter().any(|n| n == current) && node.input.contains(&skip.shortcut)) {
+    let ends = |name: &str| node.input.len() == 2 && node.input.iter().any(|n| n == name);
+    if !(ends(current) && ends(&skip.shortcut)) {
         return Err(Error::graph(
             at,
             format!(
-                "expected the Add that ends the residual block from `{}` to add `{}` to the block's output \
+                "expected the {} that ends the residual block from `{}` to join `{}` and the block's output \
                  `{current}` (the graph must otherwise be a chain of layers)",
-                skip.name, skip.shortcut
+                node.op_type, skip.name, skip.shortcut
             ),
         ));
     }
-    if dims != skip.dims {
-        return Err(Error::graph(
-            at,
-            format!(
-                "the residual block's output has dimensions {dims:?} and its shortcut `{}` {:?}: only an identity \
-                 shortcut is supported (a projection or a broadcast puts layers on both paths)",
-                skip.name, skip.dims
-            ),
-        ));
-    }
+    // An `Add` sums the shortcut into the block's outputs; a `Concat` (over channels, or the
+    // features of a flat tensor) appends it to them, before or after.
+    let concat = match node.op_type.as_str() {
+        "Concat" => {
+            let rank = dims.len() as i64;
+            let axis = super::attr(node, "axis").map_or(i64::MAX, |a| a.i);
+            let axis = if axis < 0 { axis + rank } else { axis };
+            let same_but_axis = dims.len() == skip.dims.len()
+                && dims.iter().zip(&skip.dims).enumerate().all(|(d, (a, b))| d == 1 || a == b);
+            if axis != 1 || !same_but_axis {
+                return Err(Error::graph(
+                    at,
+                    format!(
+                        "a Concat of the block's output {dims:?} and its shortcut {:?} over axis {axis}: only over \
+                         channels (axis 1) is supported",
+                        skip.dims
+                    ),
+                ));
+            }
+            Some(node.input[0] == skip.shortcut)
+        }
+        _ if dims != skip.dims => {
+            return Err(Error::graph(
+                at,
+                format!(
+                    "the residual block's output has dimensions {dims:?} and its shortcut `{}` {:?}: an Add of \
+                     tensors of different shapes (a broadcast) is not a residual connection",
+                    skip.name, skip.dims
+                ),
+            ));
+        }
+        _ => None,
+    };
     let k = skip.first;
     let Some(m) = layers.len().checked_sub(1).filter(|m| *m >= k) else {
         return Err(Error::graph(at, format!("the residual block from `{}` has no layer", skip.name)));
@@ -316,11 +343,30 @@ pub(super) fn close(
         Tail::Linear => layers[m].out_dim,
         _ => pending.as_ref().map_or(layers[m].out_dim, |p| p.rows.len()),
     };
-    if n != skip.dims.iter().product::<usize>() || n != out || layers[k].in_dim != skip.map.in_dim {
+    let block: usize = dims.iter().product();
+    if n != skip.dims.iter().product::<usize>() || out != block || layers[k].in_dim != skip.map.in_dim {
         return Err(Error::graph(
             at,
             format!("the residual block's output has {out} values and its shortcut `{}` {n}", skip.name),
         ));
+    }
+    let joined = concat.map(|_| {
+        let mut next = dims.to_vec();
+        next[1] += skip.dims[1];
+        next
+    });
+    if concat.is_none() && n != out {
+        return Err(Error::graph(
+            at,
+            format!("the residual block's output has {out} values and its shortcut `{}` {n}", skip.name),
+        ));
+    }
+    if let (Some(first), Tail::Linear, true) = (concat, tail, m == k) {
+        // One layer: the shortcut's map `P·u` becomes rows of its own.
+        let rows: Vec<(Vec<(usize, f64)>, f64)> =
+            skip.map.rows.iter().cloned().zip(skip.map.offset.iter().copied()).collect();
+        add_rows(&mut layers[k], &rows, first, at)?;
+        return Ok(joined);
     }
     if tail == Tail::Linear && m == k {
         // One layer: `W·u + b + P·u` is a layer of its own.
@@ -331,7 +377,7 @@ pub(super) fn close(
             }
             layer.bias[i] += skip.map.offset[i] as f32;
         }
-        return Ok(());
+        return Ok(None);
     }
     // The layers that carry `x` as units: the block's hidden layers, and its last one too when
     // the `Add` follows its activation.
@@ -352,7 +398,7 @@ pub(super) fn close(
     }
     let scale: Vec<f64> = (0..n)
         .map(|i| match tail {
-            Tail::Linear => {
+            Tail::Linear if concat.is_none() => {
                 let last = &layers[m];
                 let row = &last.weights[i * last.in_dim..(i + 1) * last.in_dim];
                 let w = row.iter().fold(0.0f64, |a, w| a.max(f64::from(w.abs())));
@@ -384,10 +430,38 @@ pub(super) fn close(
             let base = layer.in_dim - carried;
             (0..carried).map(|t| (vec![(base + t, 1.0)], 0.0)).collect()
         };
-        add_rows(layer, &rows, at)?;
+        add_rows(layer, &rows, false, at)?;
     }
-    match tail {
-        Tail::Linear => {
+    // The shortcut read back from the carried units `base..`: value `i` is
+    // `Σ_s scale_i · sign_s · unit(s·n + i)`.
+    let read_back = |base: usize| -> Vec<(Vec<(usize, f64)>, f64)> {
+        (0..n).map(|i| ((0..signs.len()).map(|sg| (base + sg * n + i, signs[sg] * scale[i])).collect(), 0.0)).collect()
+    };
+    match (tail, concat) {
+        (Tail::Linear, Some(first)) => {
+            // The block's last layer gains the shortcut's values as rows of its own.
+            let last = &mut layers[m];
+            add_columns(last, carried, at)?;
+            let base = last.in_dim - carried;
+            add_rows(last, &read_back(base), first, at)?;
+        }
+        (_, Some(first)) => {
+            // After the activation: the joined tensor is a map of the last layer's outputs and
+            // carried units, composed into the next layer.
+            let outputs = layers[m].out_dim - carried;
+            let mut map = pending.take().unwrap_or_else(|| identity(outputs));
+            map.in_dim += carried;
+            let (rows, offset): (Vec<_>, Vec<_>) = read_back(outputs).into_iter().unzip();
+            if first {
+                map.rows.splice(0..0, rows);
+                map.offset.splice(0..0, offset);
+            } else {
+                map.rows.extend(rows);
+                map.offset.extend(offset);
+            }
+            *pending = Some(map);
+        }
+        (Tail::Linear, None) => {
             // The block's last layer reads the carried units back into its outputs.
             let last = &mut layers[m];
             add_columns(last, carried, at)?;
@@ -397,7 +471,7 @@ pub(super) fn close(
                 last.weights[i * last.in_dim + base + t] = (sign * scale[i]) as f32;
             }
         }
-        _ => {
+        (_, None) => {
             // After the activation: the sum is a map of the last layer's outputs and carried
             // units, composed into the next layer.
             let outputs = layers[m].out_dim - carried;
@@ -410,7 +484,7 @@ pub(super) fn close(
             *pending = Some(sum);
         }
     }
-    Ok(())
+    Ok(joined)
 }
 
 /// The identity map on `n` values.
@@ -431,16 +505,23 @@ fn add_columns(layer: &mut FloatLayer, extra: usize, at: &str) -> Result<()> {
     Ok(())
 }
 
-/// Appends output rows `(sparse weights, bias)` to `layer`.
-fn add_rows(layer: &mut FloatLayer, rows: &[(Vec<(usize, f64)>, f64)], at: &str) -> Result<()> {
-    dense_len(layer.out_dim + rows.len(), layer.in_dim, at)?;
-    for (row, bias) in rows {
-        let start = layer.weights.len();
-        layer.weights.resize(start + layer.in_dim, 0.0);
+/// Adds output rows `(sparse weights, bias)` to `layer`, before its rows or after them.
+fn add_rows(layer: &mut FloatLayer, rows: &[(Vec<(usize, f64)>, f64)], first: bool, at: &str) -> Result<()> {
+    let n = layer.in_dim;
+    let mut weights = vec![0f32; dense_len(rows.len(), n, at)?];
+    dense_len(layer.out_dim + rows.len(), n, at)?;
+    for (r, (row, _)) in rows.iter().enumerate() {
         for (c, v) in row {
-            layer.weights[start + c] = *v as f32;
+            weights[r * n + c] = *v as f32;
         }
-        layer.bias.push(*bias as f32);
+    }
+    let bias = rows.iter().map(|(_, b)| *b as f32);
+    if first {
+        layer.weights.splice(0..0, weights);
+        layer.bias.splice(0..0, bias);
+    } else {
+        layer.weights.extend(weights);
+        layer.bias.extend(bias);
     }
     layer.out_dim += rows.len();
     Ok(())
