@@ -1124,6 +1124,26 @@ def exporter_patterns(out, manifest):
         [("dense.kernel", w(10, 12, scale=0.5)), ("dense.bias", w(12, scale=0.2)), ("out.kernel", w(22, 1, scale=0.3)),
          ("out.bias", w(1, scale=0.1))],
         ["batch", 10], "regressor", vectors)
+    # Global max pooling as Keras writes it over NHWC (a Transpose, then ReduceMax over axes 1
+    # and 2), and a sum over positions (ReduceSum); a MaxPool after a Transpose back to NCHW.
+    save("keras_max_nhwc", [
+        node("Conv", ["input", "conv.weight", "conv.bias"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        node("Relu", ["c1"], ["r1"]), node("Transpose", ["r1"], ["t"], perm=[0, 2, 3, 1]),
+        node("ReduceMax", ["t"], ["g"], axes=[1, 2], keepdims=0),
+        node("MatMul", ["g", "dense.kernel"], ["mm"]), node("Add", ["mm", "dense.bias"], ["output"])],
+        [("conv.weight", w(5, 1, 3, 3)), ("conv.bias", w(5, scale=0.1)), ("dense.kernel", w(5, 1)),
+         ("dense.bias", w(1, scale=0.1))],
+        ["batch", 1, 8, 8], "regressor", images.reshape(400, 64))
+    save("sum_pool_nhwc_maxpool", [
+        node("Conv", ["input", "conv.weight", "conv.bias"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        node("Relu", ["c1"], ["r1"]), node("Transpose", ["r1"], ["t1"], perm=[0, 2, 3, 1]),
+        node("Transpose", ["t1"], ["t2"], perm=[0, 3, 1, 2]),
+        node("MaxPool", ["t2"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+        node("ReduceSum", ["p", "axes"], ["g"], keepdims=0),
+        node("Gemm", ["g", "fc.weight", "fc.bias"], ["output"], transB=1)],
+        [("conv.weight", w(4, 1, 3, 3)), ("conv.bias", w(4, scale=0.1)), ("axes", i64([2, 3])),
+         ("fc.weight", w(1, 4, scale=0.2)), ("fc.bias", w(1, scale=0.1))],
+        ["batch", 1, 8, 8], "regressor", images.reshape(400, 64))
     # scikit-learn's SimpleImputer in front of a pipeline (skl2onnx writes an ai.onnx.ml Imputer
     # of NaN, then the Scaler and the LinearClassifier with its ZipMap).
     from sklearn.datasets import load_breast_cancer

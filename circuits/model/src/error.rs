@@ -6,7 +6,8 @@ pub const SUPPORTED_OPS: &str =
      PRelu, Clip, HardSigmoid, Sigmoid, Tanh, Elu, Selu, Softplus, Gelu (exact or tanh), HardSwish, Mish, and SiLU, \
      GELU, Mish or hard swish written as elementwise nodes (Sigmoid then Mul; Div, Erf, Add, Mul, …) (right after a \
      layer; Max and Min of a scalar there too), MaxPool (after a Relu), BatchNormalization, AveragePool, \
-     GlobalAveragePool (pools 1-D or 2-D), ReduceMean (not over the batch axis), Flatten, Reshape, \
+     GlobalAveragePool (pools 1-D or 2-D), ReduceMean and ReduceSum (not over the batch axis), ReduceMax (after a \
+     Relu, not over the batch axis), Flatten, Reshape, \
      Squeeze, Unsqueeze, Transpose, Pad, Identity, Dropout (inference), Cast (to a float type), Constant, shape \
      computations on constants (Shape, Gather, Concat, Slice, …), the Add or Concat (over channels) that ends a \
      residual block (its shortcut the block's input, or linear layers of it), a classifier's final Softmax or LogSoftmax or a \

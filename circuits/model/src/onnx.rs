@@ -678,7 +678,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
         match op {
             "MatMul" | "Gemm" | "Add" | "Sub" | "Mul" | "Div" | "Relu" | "Flatten" | "Reshape" | "Squeeze"
             | "Unsqueeze" | "Transpose" | "Pad" | "Identity" | "Dropout" | "Cast" | "Conv" | "BatchNormalization"
-            | "AveragePool" | "GlobalAveragePool" | "ReduceMean" | "Softmax" | "LogSoftmax" => {}
+            | "AveragePool" | "GlobalAveragePool" | "ReduceMean" | "ReduceSum" | "Softmax" | "LogSoftmax" => {}
             "LeakyRelu" | "PRelu" | "Clip" | "HardSigmoid" | "Max" | "Min" if tail == Tail::Linear => {}
             "LeakyRelu" | "PRelu" | "Clip" | "HardSigmoid" | "Max" | "Min" => {
                 return Err(unsupported(" (only right after a MatMul/Gemm/Conv layer and its bias)"))
@@ -688,8 +688,9 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             "Sigmoid" | "Tanh" | "Elu" | "Selu" | "Softplus" | "Gelu" | "HardSwish" | "Mish" => {
                 return Err(unsupported(" (only right after a MatMul/Gemm/Conv layer and its bias)"))
             }
-            "MaxPool" | "GlobalMaxPool" if tail == Tail::Activated && pending.is_none() => {}
-            "MaxPool" | "GlobalMaxPool" => {
+            "MaxPool" | "GlobalMaxPool" | "ReduceMax"
+                if tail == Tail::Activated && pending.as_ref().is_none_or(Affine::averages) => {}
+            "MaxPool" | "GlobalMaxPool" | "ReduceMax" => {
                 return Err(unsupported(
                     " (only right after a Relu: the max of non-negative values is a sum of ReLU hinges)",
                 ))
@@ -711,6 +712,16 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             return Err(Error::graph(&at, format!("{op} takes 2 inputs here, found {}", node.input.len())));
         }
         let constant = |i: usize| constant_input(node, i, &consts, &at);
+        // A reduction's axes: an input from opset 13 (ReduceSum) or 18, an attribute before.
+        let reduce_axes = || -> Result<Vec<i64>> {
+            Ok(match node.input.get(1).filter(|n| !n.is_empty()) {
+                Some(_) => match &constant(1)?.data {
+                    ConstData::I64(v) => v.clone(),
+                    ConstData::F32(_) => return Err(Error::graph(&at, format!("{op}'s axes must be integers"))),
+                },
+                None => attr(node, "axes").map(|a| a.ints.clone()).unwrap_or_default(),
+            })
+        };
         let needs_spatial = || {
             spatial.ok_or_else(|| {
                 Error::graph(
@@ -814,8 +825,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             "Relu" if pending.is_some() => {
                 let p = pending.as_ref().expect("checked");
                 // relu(P·relu(y)) = P·relu(y) when P only averages (non-negative, no offset).
-                let averages = p.offset.iter().all(|o| *o == 0.0) && p.rows.iter().flatten().all(|(_, k)| *k >= 0.0);
-                if !averages {
+                if !p.averages() {
                     return Err(Error::graph(
                         &at,
                         "Relu after a BatchNormalization that follows an activation is not supported",
@@ -1038,7 +1048,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 (spatial, channel_rows) = (Some(out), out.h * out.w);
                 tail = Tail::Linear;
             }
-            "MaxPool" | "GlobalMaxPool" => {
+            "MaxPool" | "GlobalMaxPool" | "ReduceMax" => {
                 // Exactly, as ReLU layers of integer weights: max(a, b) = relu(a) + relu(b − a)
                 // for a, b ≥ 0, a tournament a level; the last sums compose into the next layer.
                 // So only after a function that is never negative (ReLU, Sigmoid).
@@ -1050,25 +1060,35 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                          Relu or Sigmoid)"
                     )));
                 }
-                let input = needs_spatial()?;
-                let (levels, sums, out) = max_pool(node, input, op == "GlobalMaxPool", &at)?;
-                layers.extend(levels);
-                pending = Some(sums);
-                width = out.len();
-                spatial = Some(out);
+                if op == "ReduceMax" {
+                    // A max over axes (Keras' GlobalMaxPooling2D over NHWC, PyTorch's
+                    // `x.amax((2, 3))`): the same tournament over each output's values.
+                    let keep = attr(node, "keepdims").is_none_or(|a| a.i != 0);
+                    let (groups, next) = shape::mean_over(op, &dims, &reduce_axes()?, keep, &at)?;
+                    let windows =
+                        groups.rows.iter().map(|r| r.iter().map(|(i, _)| vec![(*i, 1.0)]).collect()).collect();
+                    let (levels, sums) = tournament(windows, pending.take(), width, &at)?;
+                    layers.extend(levels);
+                    pending = Some(sums);
+                    width = next.iter().product();
+                    spatial = spatial_of(&next);
+                    channel_rows = spatial.map_or(1, |s| s.h * s.w);
+                    dims = next;
+                } else {
+                    let input = needs_spatial()?;
+                    let (levels, sums, out) = max_pool(node, input, pending.take(), op == "GlobalMaxPool", &at)?;
+                    layers.extend(levels);
+                    pending = Some(sums);
+                    width = out.len();
+                    spatial = Some(out);
+                }
             }
-            "ReduceMean" => {
-                // A mean over axes (PyTorch's `x.mean((2, 3))`, Keras' global average pooling
-                // over NHWC): a linear map, like a pool.
-                let axes = match node.input.get(1).filter(|n| !n.is_empty()) {
-                    Some(_) => match &constant(1)?.data {
-                        ConstData::I64(v) => v.clone(),
-                        ConstData::F32(_) => return Err(Error::graph(&at, "ReduceMean's axes must be integers")),
-                    },
-                    None => attr(node, "axes").map(|a| a.ints.clone()).unwrap_or_default(),
-                };
+            "ReduceMean" | "ReduceSum" => {
+                // A mean or a sum over axes (PyTorch's `x.mean((2, 3))`, Keras' global average
+                // pooling over NHWC): a linear map, like a pool.
+                let axes = reduce_axes()?;
                 let keep = attr(node, "keepdims").is_none_or(|a| a.i != 0);
-                let (mean, next) = shape::mean_over(&dims, &axes, keep, &at)?;
+                let (mean, next) = shape::mean_over(op, &dims, &axes, keep, &at)?;
                 match tail {
                     Tail::Linear => {
                         let last = layers.last_mut().expect("a linear tail has a layer");
@@ -1639,6 +1659,13 @@ struct Affine {
     offset: Vec<f64>,
 }
 
+impl Affine {
+    /// Whether it only averages (non-negative weights, no offset): it keeps values non-negative.
+    fn averages(&self) -> bool {
+        self.offset.iter().all(|o| *o == 0.0) && self.rows.iter().flatten().all(|(_, k)| *k >= 0.0)
+    }
+}
+
 /// The largest kernel, stride, dilation or pad a window takes (a larger one is a corrupt file).
 const MAX_WINDOW: i64 = 1 << 16;
 
@@ -1876,7 +1903,13 @@ fn average_pool(node: &NodeProto, input: Spatial, global: bool, at: &str) -> Res
 /// value without a partner passes as `relu(v) = v`. Returns the levels, the affine map from the
 /// last level's units to the window maxima (their sums, to compose into the next layer), and the
 /// output layout. Pads take no part (ONNX pads with −∞).
-fn max_pool(node: &NodeProto, input: Spatial, global: bool, at: &str) -> Result<(Vec<FloatLayer>, Affine, Spatial)> {
+fn max_pool(
+    node: &NodeProto,
+    input: Spatial,
+    pending: Option<Affine>,
+    global: bool,
+    at: &str,
+) -> Result<(Vec<FloatLayer>, Affine, Spatial)> {
     if node.output.len() > 1 && node.output[1..].iter().any(|o| !o.is_empty()) {
         return Err(Error::graph(at, "MaxPool's Indices output is not supported"));
     }
@@ -1902,8 +1935,40 @@ fn max_pool(node: &NodeProto, input: Spatial, global: bool, at: &str) -> Result<
             }
         }
     }
+    let (levels, sums) = tournament(windows, pending, input.len(), at)?;
+    Ok((levels, sums, out))
+}
+
+/// The max of each window's values (sparse combinations of `in_dim` non-negative units, or of
+/// the units under `pending`, a map that only averages them), exactly, as ReLU layers of integer
+/// weights: `max(a, b) = relu(a) + relu(b − a)`, a level a round of pairs; returns the levels and
+/// the map from the last one to the maxima.
+fn tournament(
+    mut windows: Vec<Vec<Vec<(usize, f32)>>>,
+    pending: Option<Affine>,
+    in_dim: usize,
+    at: &str,
+) -> Result<(Vec<FloatLayer>, Affine)> {
+    type Value = Vec<(usize, f32)>;
+    let outputs = windows.len();
+    let mut in_dim = in_dim;
+    if let Some(p) = pending {
+        // Each value through the map: still non-negative.
+        for value in windows.iter_mut().flatten() {
+            let mut through: HashMap<usize, f32> = HashMap::new();
+            for (j, k) in value.iter() {
+                let row = p.rows.get(*j).ok_or_else(|| Error::graph(at, "a pooled value outside the tensor"))?;
+                for (i, v) in row {
+                    *through.entry(*i).or_default() += k * *v as f32;
+                }
+            }
+            let mut v: Value = through.into_iter().collect();
+            v.sort_by_key(|(i, _)| *i);
+            *value = v;
+        }
+        in_dim = p.in_dim;
+    }
     let mut levels = Vec::new();
-    let mut in_dim = input.len();
     while windows.iter().any(|w| w.len() > 1) {
         let mut rows: Vec<Value> = Vec::new();
         let unit = |row: Value, rows: &mut Vec<Value>| {
@@ -1951,9 +2016,9 @@ fn max_pool(node: &NodeProto, input: Spatial, global: bool, at: &str) -> Result<
             .into_iter()
             .map(|mut v| v.pop().expect("one value").into_iter().map(|(i, k)| (i, f64::from(k))).collect())
             .collect(),
-        offset: vec![0.0; out.len()],
+        offset: vec![0.0; outputs],
     };
-    Ok((levels, sums, out))
+    Ok((levels, sums))
 }
 
 /// `BatchNormalization` (inference): `y = scale · (x - mean) / sqrt(var + epsilon) + bias` per

@@ -1178,8 +1178,8 @@ fn layout_and_elementwise_operators_compute_exactly_or_are_refused_with_the_reas
 }
 
 /// A 1-D convolution over `[C, L]` (as PyTorch's `Conv1d` writes it: a 3-D kernel, one stride,
-/// two pads), ReLU written as `Max(x, 0)`, and a `ReduceMean` over the last axis: the float model
-/// is the direct computation. A mean over the batch axis or over every axis, a `Max` of three
+/// two pads), ReLU written as `Max(x, 0)`, and a `ReduceMean` over the last axis (and a
+/// `ReduceSum`, and a `ReduceMax` after a `Relu`): the float model is the direct computation. A mean over the batch axis or over every axis, a `Max` of three
 /// inputs and a residual connection are refused with the reason.
 #[test]
 fn one_dimensional_convolutions_means_and_maxima_compute_exactly_or_are_refused() {
@@ -1229,6 +1229,45 @@ fn one_dimensional_convolutions_means_and_maxima_compute_exactly_or_are_refused(
         let want: Vec<f64> = c.v.chunks(4).map(|ch| ch.iter().sum::<f64>() / 4.0).collect();
         close(&model.forward(&x.iter().map(|v| f64::from(*v)).collect::<Vec<_>>()), &want);
     }
+    // A sum over the last axis, and a max (a global max pool: after a Relu, over every axis
+    // after the channels'), as Keras and PyTorch write global pooling.
+    let reduce = |op: &str, axes: &[i64]| {
+        let mut bytes =
+            graph(node(op, "reduce", &["r"], "m", vec![ints_attr("axes", axes), int_attr("keepdims", 0)]), &[]);
+        let mut proto = ModelProto::decode(bytes.as_slice()).unwrap();
+        let g = proto.graph.as_mut().unwrap();
+        g.node[1] = node("Relu", "relu", &["c"], "r", vec![]);
+        if axes == [1] {
+            // The model's output is the reduction itself.
+            g.node.pop();
+            g.node[2].output = vec!["y".into()];
+        }
+        bytes.clear();
+        proto.encode(&mut bytes).unwrap();
+        bytes
+    };
+    type Reduce = fn(&[f64]) -> f64;
+    let cases: [(&str, Reduce); 2] =
+        [("ReduceSum", |v| v.iter().sum()), ("ReduceMax", |v| v.iter().copied().fold(f64::MIN, f64::max))];
+    for (op, f) in cases {
+        let model = import_onnx(&reduce(op, &[-1]), "t").unwrap_or_else(|e| panic!("{op}: {e}"));
+        for seed in [1, 2, 3] {
+            let x = values(14, seed);
+            let input = T3 { c: 2, h: 1, w: 7, v: x.iter().map(|v| f64::from(*v)).collect() };
+            let mut c = conv(&input, (&k, [3, 1, 3]), &b, 2, [0, 1, 0, 1]);
+            relu(&mut c);
+            let want: Vec<f64> = c.v.chunks(4).map(f).collect();
+            close(&model.forward(&x.iter().map(|v| f64::from(*v)).collect::<Vec<_>>()), &want);
+        }
+    }
+    // Over the channels instead: each position's max over its 3 channels.
+    let model = import_onnx(&reduce("ReduceMax", &[1]), "t").unwrap();
+    let x = values(14, 4);
+    let input = T3 { c: 2, h: 1, w: 7, v: x.iter().map(|v| f64::from(*v)).collect() };
+    let mut c = conv(&input, (&k, [3, 1, 3]), &b, 2, [0, 1, 0, 1]);
+    relu(&mut c);
+    let want: Vec<f64> = (0..4).map(|p| (0..3).map(|ch| c.v[ch * 4 + p]).fold(f64::MIN, f64::max)).collect();
+    close(&model.forward(&x.iter().map(|v| f64::from(*v)).collect::<Vec<_>>()), &want);
     for (bytes, reason) in [
         (graph(mean(&[0]), &["c", "zero"]), "only axes after the batch axis"),
         (graph(mean(&[]), &["c", "zero"]), "reduces the batch axis too"),

@@ -114,8 +114,7 @@ pub(super) fn open(
         None => (at_x, *second, dims.to_vec(), Vec::new(), current.to_string()),
         Some(p) => (then(Some(at_x), p.map), p.add, p.dims, p.nodes, p.output),
     };
-    let averages = map.offset.iter().all(|o| *o == 0.0) && map.rows.iter().flatten().all(|(_, k)| *k >= 0.0);
-    let nonneg = averages && last.is_some_and(|l| l.relu || l.table == Some(TableFunction::Sigmoid));
+    let nonneg = map.averages() && last.is_some_and(|l| l.relu || l.table == Some(TableFunction::Sigmoid));
     let normalize = normalize.cloned();
     Ok(Some(Skip { name: current.into(), add, first: layers.len(), map, nonneg, dims, path, shortcut, normalize }))
 }

@@ -236,13 +236,13 @@ pub(super) fn transposed(dims: &[usize], perm: &[usize]) -> (Vec<usize>, Vec<usi
     (out, source)
 }
 
-/// `ReduceMean` over `axes` of a tensor of `dims` (batch 1) as a linear map: each output the
-/// average of the values it reduces. Returns the map and the output's dimensions (`keep`: the
+/// `ReduceMean` (or `ReduceSum`, `op`) over `axes` of a tensor of `dims` (batch 1) as a linear
+/// map: each output the average (or the sum) of the values it reduces. Returns the map and the output's dimensions (`keep`: the
 /// reduced axes stay, of size 1). The batch axis cannot be reduced, nor can all axes by default.
-pub(super) fn mean_over(dims: &[usize], axes: &[i64], keep: bool, at: &str) -> Result<(Affine, Vec<usize>)> {
+pub(super) fn mean_over(op: &str, dims: &[usize], axes: &[i64], keep: bool, at: &str) -> Result<(Affine, Vec<usize>)> {
     let rank = dims.len() as i64;
     if axes.is_empty() {
-        return Err(Error::graph(at, "ReduceMean without axes reduces the batch axis too"));
+        return Err(Error::graph(at, format!("{op} without axes reduces the batch axis too")));
     }
     let mut reduced = vec![false; dims.len()];
     for a in axes {
@@ -250,7 +250,7 @@ pub(super) fn mean_over(dims: &[usize], axes: &[i64], keep: bool, at: &str) -> R
         if !(1..rank).contains(&axis) {
             return Err(Error::graph(
                 at,
-                format!("ReduceMean over axis {a} of a rank-{rank} tensor (only axes after the batch axis)"),
+                format!("{op} over axis {a} of a rank-{rank} tensor (only axes after the batch axis)"),
             ));
         }
         reduced[axis as usize] = true;
@@ -264,7 +264,8 @@ pub(super) fn mean_over(dims: &[usize], axes: &[i64], keep: bool, at: &str) -> R
     for i in 0..width {
         let o: usize =
             index.iter().zip(&reduced).zip(&kept_strides).map(|((x, r), s)| if *r { 0 } else { x * s }).sum();
-        rows[o].push((i, 1.0 / count.max(1) as f64));
+        // A mean, or a sum (`ReduceSum`).
+        rows[o].push((i, if op == "ReduceSum" { 1.0 } else { 1.0 / count.max(1) as f64 }));
         next_index(&mut index, dims);
     }
     let next = if keep { kept } else { dims.iter().zip(&reduced).filter(|(_, r)| !**r).map(|(d, _)| *d).collect() };
