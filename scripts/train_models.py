@@ -1144,6 +1144,19 @@ def exporter_patterns(out, manifest):
         [("conv.weight", w(4, 1, 3, 3)), ("conv.bias", w(4, scale=0.1)), ("axes", i64([2, 3])),
          ("fc.weight", w(1, 4, scale=0.2)), ("fc.bias", w(1, scale=0.1))],
         ["batch", 1, 8, 8], "regressor", images.reshape(400, 64))
+    # A price model that reads the last 16 values of a 32-value window (PyTorch's `x[:, -16:]`, a
+    # Slice of the input) and every other value of its hidden layer (`h[:, ::2]`).
+    window = rng.normal(0, 1, (400, 32)).cumsum(axis=1)
+    window /= np.abs(window).max(axis=1, keepdims=True)
+    save("slice_window_mlp", [
+        node("Slice", ["input", "start", "end", "axis1"], ["last16"]),
+        node("Gemm", ["last16", "fc1.weight", "fc1.bias"], ["fc1"], transB=1), node("Relu", ["fc1"], ["h"]),
+        node("Slice", ["h", "zero", "end", "axis1", "two"], ["half"]),
+        node("Gemm", ["half", "fc2.weight", "fc2.bias"], ["output"], transB=1)],
+        [("start", i64([-16])), ("end", i64([2**62])), ("axis1", i64([1])), ("zero", i64([0])), ("two", i64([2])),
+         ("fc1.weight", w(24, 16, scale=0.4)), ("fc1.bias", w(24, scale=0.1)), ("fc2.weight", w(1, 12)),
+         ("fc2.bias", w(1, scale=0.1))],
+        ["batch", 32], "regressor", window)
     # scikit-learn's SimpleImputer in front of a pipeline (skl2onnx writes an ai.onnx.ml Imputer
     # of NaN, then the Scaler and the LinearClassifier with its ZipMap).
     from sklearn.datasets import load_breast_cancer

@@ -8,7 +8,7 @@ pub const SUPPORTED_OPS: &str =
      layer; Max and Min of a scalar there too), MaxPool (after a Relu), BatchNormalization, AveragePool, \
      GlobalAveragePool (pools 1-D or 2-D), ReduceMean and ReduceSum (not over the batch axis), ReduceMax (after a \
      Relu, not over the batch axis), Flatten, Reshape, \
-     Squeeze, Unsqueeze, Transpose, Pad, Identity, Dropout (inference), Cast (to a float type), Constant, shape \
+     Squeeze, Unsqueeze, Transpose, Pad, Slice and Gather (constant arguments), Identity, Dropout (inference), Cast (to a float type), Constant, shape \
      computations on constants (Shape, Gather, Concat, Slice, …), the Add or Concat (over channels) that ends a \
      residual block (its shortcut the block's input, or linear layers of it), a classifier's final Softmax or LogSoftmax or a \
      binary one's final Sigmoid; ai.onnx.ml Imputer (of NaN), Scaler, LinearRegressor, LinearClassifier, TreeEnsembleClassifier and \

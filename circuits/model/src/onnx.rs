@@ -678,7 +678,8 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
         match op {
             "MatMul" | "Gemm" | "Add" | "Sub" | "Mul" | "Div" | "Relu" | "Flatten" | "Reshape" | "Squeeze"
             | "Unsqueeze" | "Transpose" | "Pad" | "Identity" | "Dropout" | "Cast" | "Conv" | "BatchNormalization"
-            | "AveragePool" | "GlobalAveragePool" | "ReduceMean" | "ReduceSum" | "Softmax" | "LogSoftmax" => {}
+            | "AveragePool" | "GlobalAveragePool" | "ReduceMean" | "ReduceSum" | "Softmax" | "LogSoftmax" | "Slice"
+            | "Gather" => {}
             "LeakyRelu" | "PRelu" | "Clip" | "HardSigmoid" | "Max" | "Min" if tail == Tail::Linear => {}
             "LeakyRelu" | "PRelu" | "Clip" | "HardSigmoid" | "Max" | "Min" => {
                 return Err(unsupported(" (only right after a MatMul/Gemm/Conv layer and its bias)"))
@@ -1082,6 +1083,29 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                     width = out.len();
                     spatial = Some(out);
                 }
+            }
+            "Slice" | "Gather" => {
+                // A selection of the running tensor's values (`x[:, 5:]`, `x[:, [0, 3]]`),
+                // composed into a neighbouring layer.
+                if pos != 0 {
+                    return Err(Error::graph(&at, format!("{op} must take the running tensor first")));
+                }
+                let (next, map) = if op == "Slice" {
+                    shape::slice_running(node, &consts, &dims, &at)?
+                } else {
+                    shape::gather_running(node, &consts, &dims, &at)?
+                };
+                match tail {
+                    Tail::Linear => {
+                        let last = layers.last_mut().expect("a linear tail has a layer");
+                        *last = compose_after(&map, last);
+                    }
+                    Tail::Activated | Tail::Input => pending = Some(then(pending.take(), map)),
+                }
+                width = next.iter().product();
+                spatial = spatial_of(&next);
+                channel_rows = spatial.map_or(1, |s| s.h * s.w);
+                dims = next;
             }
             "ReduceMean" | "ReduceSum" => {
                 // A mean or a sum over axes (PyTorch's `x.mean((2, 3))`, Keras' global average

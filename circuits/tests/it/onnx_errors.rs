@@ -1690,3 +1690,109 @@ fn residual_blocks_import_exactly_with_the_shortcut_carried_through_the_block() 
         "a residual block from `a2` inside another is not supported",
     );
 }
+
+/// `Slice` and `Gather` of the running tensor with constant arguments (`x[:, 1:5:2]`,
+/// `x[:, ::-1]`, a crop of an image's rows and columns, `x[:, [4, 0, 2]]` of a layer's output)
+/// are selections composed into the next layer: the float model picks exactly those values. The
+/// batch axis is refused.
+#[test]
+fn slices_and_gathers_of_the_running_tensor_select_exactly() {
+    let w6 = values(6 * 6, 40);
+    let i64s = |name: &str, v: &[i64]| int_tensor(name, v);
+    // x (6 values) → [Slice or Gather] → W (out 2) on what it picks.
+    let picks = |nodes: Vec<NodeProto>, inits: Vec<TensorProto>, picked: usize| {
+        let mut all = nodes;
+        all.push(node("Gemm", "fc", &["s", "w"], "y", vec![int_attr("transB", 1)]));
+        let mut tensors = inits;
+        tensors.push(tensor("w", &[2, picked as i64], &w6[..2 * picked]));
+        encode(all, tensors, &[-1, 6], "y", 13)
+    };
+    let fc = |v: &[f64]| -> Vec<f64> {
+        (0..2).map(|o| v.iter().enumerate().map(|(i, x)| f64::from(w6[o * v.len() + i]) * x).sum()).collect()
+    };
+    let x: Vec<f64> = values(6, 41).iter().map(|v| f64::from(*v)).collect();
+    let cases: Vec<(&str, Vec<u8>, Vec<f64>)> = vec![
+        (
+            "x[:, 1:5:2]",
+            picks(
+                vec![node("Slice", "slice", &["x", "st", "en", "ax", "sp"], "s", vec![])],
+                vec![i64s("st", &[1]), i64s("en", &[5]), i64s("ax", &[1]), i64s("sp", &[2])],
+                2,
+            ),
+            vec![x[1], x[3]],
+        ),
+        (
+            "x[:, ::-1]",
+            picks(
+                vec![node("Slice", "slice", &["x", "st", "en", "ax", "sp"], "s", vec![])],
+                vec![i64s("st", &[-1]), i64s("en", &[i64::MIN]), i64s("ax", &[-1]), i64s("sp", &[-1])],
+                6,
+            ),
+            x.iter().rev().copied().collect(),
+        ),
+        (
+            "x[:, [4, 0, 2]]",
+            picks(
+                vec![node("Gather", "gather", &["x", "idx"], "s", vec![int_attr("axis", 1)])],
+                vec![i64s("idx", &[4, 0, -4])],
+                3,
+            ),
+            vec![x[4], x[0], x[2]],
+        ),
+    ];
+    for (label, bytes, picked) in cases {
+        let model = import_onnx(&bytes, "t").unwrap_or_else(|e| panic!("{label}: {e}"));
+        let got = model.forward(&x);
+        let want = fc(&picked);
+        assert!(got.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-5), "{label}: {got:?} vs {want:?}");
+    }
+    // A crop of a 2×3×3 image's last two rows and first two columns, flattened.
+    let crop = encode(
+        vec![
+            node("Slice", "crop", &["x", "st", "en", "ax"], "c", vec![]),
+            node("Flatten", "flat", &["c"], "f", vec![]),
+            node("Gemm", "fc", &["f", "w"], "y", vec![int_attr("transB", 1)]),
+        ],
+        vec![i64s("st", &[1, 0]), i64s("en", &[3, 2]), i64s("ax", &[2, 3]), tensor("w", &[2, 8], &w6[..16])],
+        &[-1, 2, 3, 3],
+        "y",
+        13,
+    );
+    let image: Vec<f64> = values(18, 42).iter().map(|v| f64::from(*v)).collect();
+    let kept: Vec<f64> = (0..2)
+        .flat_map(|c| (1..3).flat_map(move |y| (0..2).map(move |x| (c, y, x))))
+        .map(|(c, y, x)| image[c * 9 + y * 3 + x])
+        .collect();
+    let want: Vec<f64> =
+        (0..2).map(|o| kept.iter().enumerate().map(|(i, v)| f64::from(w6[o * 8 + i]) * v).sum()).collect();
+    let got = import_onnx(&crop, "t").unwrap().forward(&image);
+    assert!(got.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-5), "crop: {got:?} vs {want:?}");
+    for (label, bytes, reason) in [
+        (
+            "a slice of the batch",
+            picks(
+                vec![node("Slice", "slice", &["x", "st", "en", "ax"], "s", vec![])],
+                vec![i64s("st", &[1]), i64s("en", &[2]), i64s("ax", &[0])],
+                6,
+            ),
+            "Slice over the batch axis is not supported",
+        ),
+        (
+            "a gather along the batch",
+            picks(vec![node("Gather", "gather", &["x", "idx"], "s", vec![])], vec![i64s("idx", &[0])], 6),
+            "only after the batch axis",
+        ),
+        (
+            "an index out of range",
+            picks(
+                vec![node("Gather", "gather", &["x", "idx"], "s", vec![int_attr("axis", 1)])],
+                vec![i64s("idx", &[6])],
+                1,
+            ),
+            "Gather index 6 out of range for 6 values",
+        ),
+    ] {
+        let msg = error(&bytes).to_string();
+        assert!(msg.contains(reason), "{label}: {msg}");
+    }
+}

@@ -437,3 +437,135 @@ pub(super) fn reshaped(shape: &[i64], dims: &[usize], at: &str) -> Result<Vec<us
     }
     Ok(out)
 }
+
+/// The integers of input `i` of `node`, a constant; `None` when the input is absent.
+fn int_input(
+    node: &NodeProto,
+    i: usize,
+    consts: &std::collections::HashMap<String, Constant>,
+    at: &str,
+) -> Result<Option<Vec<i64>>> {
+    let Some(name) = node.input.get(i).filter(|n| !n.is_empty()) else { return Ok(None) };
+    match consts.get(name).map(|c| &c.data) {
+        Some(ConstData::I64(v)) => Ok(Some(v.clone())),
+        Some(ConstData::F32(_)) => Err(Error::graph(at, format!("{}'s input {i} must be integers", node.op_type))),
+        None => Err(Error::graph(at, format!("{}'s input `{name}` must be a constant", node.op_type))),
+    }
+}
+
+/// The source index, in a tensor of `dims`, of each output of a selection that keeps, on each
+/// axis, the listed indices (`kept[d]`): the output is the product of the kept lists.
+fn select(dims: &[usize], kept: &[Vec<usize>]) -> Result<(Vec<usize>, Affine)> {
+    let next: Vec<usize> = kept.iter().map(Vec::len).collect();
+    let out = next.iter().try_fold(1usize, |a, d| a.checked_mul(*d)).filter(|n| *n <= MAX_VALUES);
+    let Some(out) = out else {
+        return Err(Error::graph("selection", format!("a selection of dims {next:?} is too large")));
+    };
+    let stride = strides(dims);
+    let mut source = Vec::with_capacity(out);
+    let mut index = vec![0usize; next.len()];
+    for _ in 0..out {
+        source.push(index.iter().enumerate().map(|(d, o)| kept[d][*o] * stride[d]).sum());
+        next_index(&mut index, &next);
+    }
+    let mut map = selection(&source);
+    map.in_dim = dims.iter().product();
+    Ok((next, map))
+}
+
+/// `Slice` of the running tensor (dimensions `dims`, batch 1; `starts`, `ends`, `axes` and
+/// `steps` constants, as numpy slices them): a selection, and the output's dimensions. The batch
+/// axis must be kept whole.
+pub(super) fn slice_running(
+    node: &NodeProto,
+    consts: &std::collections::HashMap<String, Constant>,
+    dims: &[usize],
+    at: &str,
+) -> Result<(Vec<usize>, Affine)> {
+    let missing = || Error::graph(at, "Slice of the running tensor needs its starts and ends as constants");
+    let starts = int_input(node, 1, consts, at)?.ok_or_else(missing)?;
+    let ends = int_input(node, 2, consts, at)?.ok_or_else(missing)?;
+    let rank = dims.len() as i64;
+    let axes = int_input(node, 3, consts, at)?.unwrap_or_else(|| (0..starts.len() as i64).collect());
+    let steps = int_input(node, 4, consts, at)?.unwrap_or_else(|| vec![1; starts.len()]);
+    if [ends.len(), axes.len(), steps.len()].iter().any(|l| *l != starts.len()) {
+        return Err(Error::graph(at, "Slice's starts, ends, axes and steps must have one value an axis"));
+    }
+    let mut kept: Vec<Vec<usize>> = dims.iter().map(|d| (0..*d).collect()).collect();
+    for k in 0..starts.len() {
+        let axis = if axes[k] < 0 { axes[k] + rank } else { axes[k] };
+        if !(0..rank).contains(&axis) {
+            return Err(Error::graph(at, format!("Slice over axis {} of a rank-{rank} tensor", axes[k])));
+        }
+        let n = dims[axis as usize] as i64;
+        let step = steps[k];
+        let at_axis = |v: i64| if v < 0 { v.saturating_add(n) } else { v };
+        let picked: Vec<usize> = match step {
+            0 => return Err(Error::graph(at, "Slice with a step of 0")),
+            s if s > 0 => {
+                let (a, b) = (at_axis(starts[k]).clamp(0, n), at_axis(ends[k]).clamp(0, n));
+                (a..b).step_by(s.unsigned_abs().min(n.max(1) as u64) as usize).map(|i| i as usize).collect()
+            }
+            s => {
+                let (a, b) = (at_axis(starts[k]).clamp(-1, n - 1), at_axis(ends[k]).clamp(-1, n - 1));
+                let mut v = Vec::new();
+                let mut i = a;
+                while i > b {
+                    v.push(i as usize);
+                    i = i.saturating_add(s);
+                }
+                v
+            }
+        };
+        if axis == 0 && picked != [0] {
+            return Err(Error::graph(at, "Slice over the batch axis is not supported"));
+        }
+        kept[axis as usize] = picked;
+    }
+    select(dims, &kept).map_err(|e| Error::graph(at, e.to_string()))
+}
+
+/// `Gather` of constant indices from the running tensor (dimensions `dims`, batch 1) along an
+/// axis after the batch's: a selection (numpy's `x[:, indices]`), and the output's dimensions.
+pub(super) fn gather_running(
+    node: &NodeProto,
+    consts: &std::collections::HashMap<String, Constant>,
+    dims: &[usize],
+    at: &str,
+) -> Result<(Vec<usize>, Affine)> {
+    let rank = dims.len() as i64;
+    let axis = attr(node, "axis").map_or(0, |a| a.i);
+    let axis = if axis < 0 { axis + rank } else { axis };
+    if !(1..rank).contains(&axis) {
+        return Err(Error::graph(
+            at,
+            format!("Gather along axis {axis} of a rank-{rank} tensor (only after the batch axis)"),
+        ));
+    }
+    let name = node.input.get(1).ok_or_else(|| Error::graph(at, "Gather without indices"))?;
+    let indices =
+        consts.get(name).ok_or_else(|| Error::graph(at, format!("Gather's indices `{name}` must be a constant")))?;
+    let ConstData::I64(values) = &indices.data else {
+        return Err(Error::graph(at, "Gather's indices must be integers"));
+    };
+    let axis = axis as usize;
+    let n = dims[axis] as i64;
+    let picked = values
+        .iter()
+        .map(|i| {
+            let j = if *i < 0 { i + n } else { *i };
+            (0..n)
+                .contains(&j)
+                .then_some(j as usize)
+                .ok_or_else(|| Error::graph(at, format!("Gather index {i} out of range for {n} values")))
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    // Gathered along `axis`, then the indices' own dimensions in its place.
+    let mut kept: Vec<Vec<usize>> = dims.iter().map(|d| (0..*d).collect()).collect();
+    kept[axis] = picked;
+    let (_, map) = select(dims, &kept).map_err(|e| Error::graph(at, e.to_string()))?;
+    let mut next = dims[..axis].to_vec();
+    next.extend(&indices.dims);
+    next.extend(&dims[axis + 1..]);
+    Ok((next, map))
+}
