@@ -1157,6 +1157,24 @@ def exporter_patterns(out, manifest):
          ("fc1.weight", w(24, 16, scale=0.4)), ("fc1.bias", w(24, scale=0.1)), ("fc2.weight", w(1, 12)),
          ("fc2.bias", w(1, scale=0.1))],
         ["batch", 32], "regressor", window)
+    # A tabular ResNet (Gorishniy et al.'s: a residual stream with no activation between blocks,
+    # each block BatchNorm, Linear, ReLU, Linear, then the stream added; a BatchNorm and ReLU
+    # before the head).
+    block = lambda k, x, y: [
+        batch_norm(f"b{k}", x, f"n{k}"),
+        node("Gemm", [f"n{k}", f"f{k}a.weight", f"f{k}a.bias"], [f"h{k}"], transB=1), node("Relu", [f"h{k}"], [f"r{k}"]),
+        node("Gemm", [f"r{k}", f"f{k}b.weight", f"f{k}b.bias"], [f"d{k}"], transB=1), node("Add", [x, f"d{k}"], [y])]
+    save("tabular_resnet", [
+        node("Gemm", ["input", "fc0.weight", "fc0.bias"], ["s0"], transB=1), *block(1, "s0", "s1"), *block(2, "s1", "s2"),
+        batch_norm("bh", "s2", "nh"), node("Relu", ["nh"], ["rh"]),
+        node("Gemm", ["rh", "head.weight", "head.bias"], ["output"], transB=1)],
+        [("fc0.weight", w(16, 10, scale=0.4)), ("fc0.bias", w(16, scale=0.1)),
+         *bn("b1", 16), ("f1a.weight", w(32, 16, scale=0.3)), ("f1a.bias", w(32, scale=0.1)),
+         ("f1b.weight", w(16, 32, scale=0.2)), ("f1b.bias", w(16, scale=0.1)),
+         *bn("b2", 16), ("f2a.weight", w(32, 16, scale=0.3)), ("f2a.bias", w(32, scale=0.1)),
+         ("f2b.weight", w(16, 32, scale=0.2)), ("f2b.bias", w(16, scale=0.1)),
+         *bn("bh", 16), ("head.weight", w(1, 16, scale=0.4)), ("head.bias", w(1, scale=0.1))],
+        ["batch", 10], "regressor", vectors)
     # scikit-learn's SimpleImputer in front of a pipeline (skl2onnx writes an ai.onnx.ml Imputer
     # of NaN, then the Scaler and the LinearClassifier with its ZipMap).
     from sklearn.datasets import load_breast_cancer

@@ -622,6 +622,17 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             }
         }
         if node.input.contains(&current) && skip.as_ref().is_none_or(|s| s.name != current) {
+            if tail == Tail::Linear && residual::is_shortcut(graph, index, &current, &consts) {
+                // A shortcut from a layer's pre-activation (a residual stream with no activation
+                // between blocks): the layer's outputs become ReLU hinges, `z = relu(z) − relu(−z)`,
+                // so that what the block does next leaves the stream as it is.
+                let layer = layers.last_mut().expect("a linear tail has a layer");
+                if layer.exact || layer.reach.is_some() {
+                    return Err(Error::graph(&at, format!("a shortcut from `{current}` is not supported here")));
+                }
+                pending = Some(expand_hinges(layer, &clip_hinges(None, None, &at)?));
+                tail = Tail::Activated;
+            }
             let opened = residual::open(
                 graph,
                 index,
@@ -674,6 +685,18 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             current = fused.output;
             while nodes.next_if(|(i, _)| *i <= fused.end).is_some() {}
             continue;
+        }
+        if tail == Tail::Activated
+            && ACTIVATIONS.contains(&op)
+            && node.input.first() == Some(&current)
+            && pending.as_ref().is_some_and(|p| !(op == "Relu" && p.averages()))
+        {
+            // An activation of a map of the last layer's outputs (a batch norm after the
+            // activation, as a pre-activation ResNet's BN-ReLU-Conv has it; a residual stream's
+            // hinges): the map becomes a linear layer of its own, which the activation follows.
+            let p = pending.take().expect("checked");
+            layers.push(affine_layer(&p)?);
+            tail = Tail::Linear;
         }
         match op {
             "MatMul" | "Gemm" | "Add" | "Sub" | "Mul" | "Div" | "Relu" | "Flatten" | "Reshape" | "Squeeze"
@@ -824,14 +847,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 spatial = spatial_of(&dims);
             }
             "Relu" if pending.is_some() => {
-                let p = pending.as_ref().expect("checked");
-                // relu(P·relu(y)) = P·relu(y) when P only averages (non-negative, no offset).
-                if !p.averages() {
-                    return Err(Error::graph(
-                        &at,
-                        "Relu after a BatchNormalization that follows an activation is not supported",
-                    ));
-                }
+                // relu(P·relu(y)) = P·relu(y): P only averages (another map became a layer).
             }
             "Relu" => match tail {
                 Tail::Linear => {
@@ -1254,6 +1270,26 @@ fn gemm_layer(
     }
     Ok(layer)
 }
+
+/// The activations a layer's output takes (so a map pending after an activation becomes a layer
+/// before one of them).
+const ACTIVATIONS: &[&str] = &[
+    "Relu",
+    "LeakyRelu",
+    "PRelu",
+    "Clip",
+    "HardSigmoid",
+    "Max",
+    "Min",
+    "Sigmoid",
+    "Tanh",
+    "Elu",
+    "Selu",
+    "Softplus",
+    "Gelu",
+    "HardSwish",
+    "Mish",
+];
 
 /// A piecewise-linear activation as ReLU hinges of a layer's output `z`:
 /// `f(z) = offset + Σ c · relu(s · z − t)` over the hinges `(s, t, c)`.

@@ -112,8 +112,9 @@ fn exporter_patterns_are_satisfied_tile_by_tile() {
     // units ordered for tiles): every tile satisfied, the trace ending at the engine's output
     // commitment. And five nets with shortcuts (a residual MLP of two blocks, a ResNet basic
     // block with its batch norms, a downsampling one with its projection shortcut, a Wide & Deep
-    // net, its shortcut from the input, and a DenseNet-style block that concatenates its input
-    // and output), their shortcuts carried through the blocks' layers.
+    // net, its shortcut from the input, a DenseNet-style block that concatenates its input and
+    // output, and a tabular ResNet's stream with no activation between blocks), their shortcuts
+    // carried through the blocks' layers.
     let gelu = crate::tables::corpus_model_ordered("gelu_mlp");
     let depthwise = crate::tables::corpus_model_ordered("pad_dilated_depthwise");
     let series = crate::tables::corpus_model_ordered("conv1d_series");
@@ -122,6 +123,7 @@ fn exporter_patterns_are_satisfied_tile_by_tile() {
     let downsample = crate::tables::corpus_model_ordered("resnet_downsample_cnn");
     let wide_deep = crate::tables::corpus_model_ordered("wide_deep");
     let dense_block = crate::tables::corpus_model_ordered("dense_block_cnn");
+    let tabular = crate::tables::corpus_model_ordered("tabular_resnet");
     let nets = [
         (gelu, 1),
         (depthwise, 1),
@@ -131,6 +133,7 @@ fn exporter_patterns_are_satisfied_tile_by_tile() {
         (downsample, 3),
         (wide_deep, 1),
         (dense_block, 3),
+        (tabular, 1),
     ];
     for (model, every) in nets {
         let (trace, plan, tiled) = trace_of(&model, 5);

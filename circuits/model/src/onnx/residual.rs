@@ -103,7 +103,7 @@ pub(super) fn open(
         return Ok(None);
     }
     let last = match tail {
-        // A layer's pre-activation read twice (`x + relu(x)`): the elementwise path names it.
+        // A layer's pre-activation: the caller makes it hinges first.
         Tail::Linear => return Ok(None),
         // The model input (Wide & Deep's `wide(x) + deep(x)`): the block's first layer reads it.
         Tail::Input => None,
@@ -117,6 +117,21 @@ pub(super) fn open(
     let nonneg = map.averages() && last.is_some_and(|l| l.relu || l.table == Some(TableFunction::Sigmoid));
     let normalize = normalize.cloned();
     Ok(Some(Skip { name: current.into(), add, first: layers.len(), map, nonneg, dims, path, shortcut, normalize }))
+}
+
+/// Whether `current` starts a residual block at node `index` (its first reader): its second
+/// reader ends the block, or is a layer (a projection shortcut's, or the block's when the
+/// projection comes first).
+pub(super) fn is_shortcut(graph: &GraphProto, index: usize, current: &str, consts: &HashMap<String, Constant>) -> bool {
+    let readers: Vec<usize> =
+        (index..graph.node.len()).filter(|i| graph.node[*i].input.iter().any(|n| n == current)).collect();
+    match readers.as_slice() {
+        [first, second] if *first == index => {
+            let node = &graph.node[*second];
+            closes(node, current, consts) || LAYER_OPS.contains(&node.op_type.as_str())
+        }
+        _ => false,
+    }
 }
 
 /// Whether `node` is an `Add` or a `Concat` of `tensor` and a computed tensor (a block's end).
