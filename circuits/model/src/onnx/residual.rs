@@ -15,7 +15,9 @@
 //! imported into `D`, not into the chain. A shortcut may start at the model input (Wide & Deep's
 //! `wide(x) + deep(x)`), provided the input's normalization applies to both paths. A `Concat`
 //! of the block's output and the shortcut over channels (DenseNet, Keras' Wide & Deep) is the
-//! same carry, read back into rows of their own instead of into the block's.
+//! same carry, read back into rows of their own instead of into the block's. A shortcut from a
+//! layer's pre-activation (a residual stream with no activation between blocks) starts after the
+//! importer makes that layer's outputs ReLU hinges, `z = relu(z) − relu(−z)` ([`is_shortcut`]).
 
 use std::collections::HashMap;
 
@@ -38,7 +40,7 @@ const LAYER_OPS: &[&str] = &["Gemm", "MatMul", "Conv", "BatchNormalization"];
 pub(super) struct Skip {
     /// The tensor's name.
     pub name: String,
-    /// The index of the `Add` node that closes the block.
+    /// The index of the `Add` or `Concat` node that closes the block.
     pub add: usize,
     /// The block's first layer (the chain's layer count at `x`).
     first: usize,
@@ -51,7 +53,7 @@ pub(super) struct Skip {
     dims: Vec<usize>,
     /// The nodes of a projection shortcut's path (imported into `map`, skipped by the chain).
     pub path: Vec<usize>,
-    /// The tensor the closing `Add` reads from the shortcut: `x`, or the projection's output.
+    /// The tensor the closing node reads from the shortcut: `x`, or the projection's output.
     shortcut: String,
     /// The model input's normalization at `x`, which the block must leave as it is (it applies
     /// to the input on both paths).
@@ -59,8 +61,10 @@ pub(super) struct Skip {
 }
 
 /// The shortcut that starts at the running tensor `current`, when node `index` (which reads it)
-/// begins a residual block: `current` is read by exactly that node and, later, by an `Add` of
-/// it and a computed tensor. `None` when it is not (the node is imported as usual).
+/// begins a residual block: `current` is read by exactly that node and, later, by an `Add` or a
+/// `Concat` of it (or of a projection of it) and a computed tensor. `None` when it is not (the
+/// node is imported as usual), or when `current` is a layer's pre-activation (see
+/// [`is_shortcut`]).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn open(
     graph: &GraphProto,
