@@ -609,18 +609,6 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             current = out;
             continue;
         }
-        if let Some(s) = &skip {
-            if s.name != current && node.input.contains(&s.name) {
-                return Err(Error::graph(
-                    &at,
-                    format!(
-                        "{op} reads the shortcut `{}` of a residual block a third time: branches are not a chain \
-                         of layers",
-                        s.name
-                    ),
-                ));
-            }
-        }
         if node.input.contains(&current) && skip.as_ref().is_none_or(|s| s.name != current) {
             if tail == Tail::Linear && residual::is_shortcut(graph, index, &current, &consts) {
                 // A shortcut from a layer's pre-activation (a residual stream with no activation
@@ -1100,16 +1088,20 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                     spatial = Some(out);
                 }
             }
-            "Slice" | "Gather" => {
-                // A selection of the running tensor's values (`x[:, 5:]`, `x[:, [0, 3]]`),
-                // composed into a neighbouring layer.
-                if pos != 0 {
-                    return Err(Error::graph(&at, format!("{op} must take the running tensor first")));
-                }
-                let (next, map) = if op == "Slice" {
-                    shape::slice_running(node, &consts, &dims, &at)?
-                } else {
-                    shape::gather_running(node, &consts, &dims, &at)?
+            "Slice" | "Gather" | "ReduceMean" | "ReduceSum" => {
+                // A selection of the running tensor's values (`x[:, 5:]`, `x[:, [0, 3]]`), or a
+                // mean or a sum over axes (PyTorch's `x.mean((2, 3))`, Keras' global average
+                // pooling over NHWC): a linear map, composed into a neighbouring layer.
+                let (map, next) = match op {
+                    "Slice" | "Gather" if pos != 0 => {
+                        return Err(Error::graph(&at, format!("{op} must take the running tensor first")));
+                    }
+                    "Slice" => shape::slice_running(node, &consts, &dims, &at)?,
+                    "Gather" => shape::gather_running(node, &consts, &dims, &at)?,
+                    _ => {
+                        let keep = attr(node, "keepdims").is_none_or(|a| a.i != 0);
+                        shape::mean_over(op, &dims, &reduce_axes()?, keep, &at)?
+                    }
                 };
                 match tail {
                     Tail::Linear => {
@@ -1117,24 +1109,6 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                         *last = compose_after(&map, last);
                     }
                     Tail::Activated | Tail::Input => pending = Some(then(pending.take(), map)),
-                }
-                width = next.iter().product();
-                spatial = spatial_of(&next);
-                channel_rows = spatial.map_or(1, |s| s.h * s.w);
-                dims = next;
-            }
-            "ReduceMean" | "ReduceSum" => {
-                // A mean or a sum over axes (PyTorch's `x.mean((2, 3))`, Keras' global average
-                // pooling over NHWC): a linear map, like a pool.
-                let axes = reduce_axes()?;
-                let keep = attr(node, "keepdims").is_none_or(|a| a.i != 0);
-                let (mean, next) = shape::mean_over(op, &dims, &axes, keep, &at)?;
-                match tail {
-                    Tail::Linear => {
-                        let last = layers.last_mut().expect("a linear tail has a layer");
-                        *last = compose_after(&mean, last);
-                    }
-                    Tail::Activated | Tail::Input => pending = Some(then(pending.take(), mean)),
                 }
                 width = next.iter().product();
                 spatial = spatial_of(&next);
@@ -1180,17 +1154,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                     }
                     Tail::Activated | Tail::Input => {
                         let block = spatial.map_or(1, |s| s.h * s.w);
-                        if per_channel.len() * block != width {
-                            return Err(Error::graph(
-                                &at,
-                                format!("{} channels do not divide the {width} values", per_channel.len()),
-                            ));
-                        }
-                        let norm = Affine {
-                            in_dim: width,
-                            rows: (0..width).map(|i| vec![(i, per_channel[i / block].0)]).collect(),
-                            offset: (0..width).map(|i| per_channel[i / block].1).collect(),
-                        };
+                        let norm = channel_affine(&per_channel, block, width, &at)?;
                         pending = Some(then(pending.take(), norm));
                     }
                 }
@@ -2100,6 +2064,19 @@ fn batch_norm(node: &NodeProto, constant: impl Fn(usize) -> Result<Vec<f32>>, at
             Ok((factor, f64::from(bias[c]) - factor * f64::from(mean[c])))
         })
         .collect()
+}
+
+/// A batch normalization's `(factor, shift)` a channel as a map of `width` values, `block` a
+/// channel.
+fn channel_affine(per_channel: &[(f64, f64)], block: usize, width: usize, at: &str) -> Result<Affine> {
+    if per_channel.len() * block != width {
+        return Err(Error::graph(at, format!("{} channels do not divide the {width} values", per_channel.len())));
+    }
+    Ok(Affine {
+        in_dim: width,
+        rows: (0..width).map(|i| vec![(i, per_channel[i / block].0)]).collect(),
+        offset: (0..width).map(|i| per_channel[i / block].1).collect(),
+    })
 }
 
 /// `P` applied after `layer`: `W' = P·W`, `b' = P·b + offset` (the layer must have no ReLU).

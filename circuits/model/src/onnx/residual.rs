@@ -22,8 +22,8 @@
 use std::collections::HashMap;
 
 use super::{
-    batch_norm, constant_input, conv_layer, dense, dense_len, gemm_layer, matrix, per_element, spatial_of, then,
-    Affine, Constant, GraphProto, NodeProto, Tail,
+    batch_norm, channel_affine, constant_input, conv_layer, dense, dense_len, gemm_layer, matrix, per_element,
+    shape::selection, spatial_of, then, Affine, Constant, GraphProto, NodeProto, Tail,
 };
 use crate::{
     float::FloatLayer,
@@ -78,8 +78,7 @@ pub(super) fn open(
     dims: &[usize],
     at: &str,
 ) -> Result<Option<Skip>> {
-    let readers: Vec<usize> =
-        (index..graph.node.len()).filter(|i| graph.node[*i].input.iter().any(|n| n == current)).collect();
+    let readers = readers(graph, index, current);
     let [first, second] = readers.as_slice() else {
         if readers.len() > 2 && readers.iter().any(|i| LAYER_OPS.contains(&graph.node[*i].op_type.as_str())) {
             return Err(Error::graph(
@@ -127,9 +126,7 @@ pub(super) fn open(
 /// reader ends the block, or is a layer (a projection shortcut's, or the block's when the
 /// projection comes first).
 pub(super) fn is_shortcut(graph: &GraphProto, index: usize, current: &str, consts: &HashMap<String, Constant>) -> bool {
-    let readers: Vec<usize> =
-        (index..graph.node.len()).filter(|i| graph.node[*i].input.iter().any(|n| n == current)).collect();
-    match readers.as_slice() {
+    match readers(graph, index, current).as_slice() {
         [first, second] if *first == index => {
             let node = &graph.node[*second];
             closes(node, current, consts) || LAYER_OPS.contains(&node.op_type.as_str())
@@ -212,15 +209,7 @@ fn project(
             "BatchNormalization" if pos == 0 && node.input.len() == 5 => {
                 let per_channel = batch_norm(node, |k| Ok(constant(k)?.floats(&at)?.to_vec()), &at)?;
                 let block = spatial_of(&dims).map_or(1, |s| s.h * s.w);
-                if per_channel.len() * block != width {
-                    return Err(Error::graph(
-                        &at,
-                        format!("{} channels do not divide the {width} values", per_channel.len()),
-                    ));
-                }
-                let rows = (0..width).map(|v| vec![(v, per_channel[v / block].0)]).collect();
-                let offset = (0..width).map(|v| per_channel[v / block].1).collect();
-                (Affine { in_dim: width, rows, offset }, dims.clone())
+                (channel_affine(&per_channel, block, width, &at)?, dims.clone())
             }
             "Add" | "Sub" if node.input.len() == 2 && consts.contains_key(&node.input[1 - pos]) => {
                 // A bias: `x + b`, `x − b` or `b − x`.
@@ -248,8 +237,7 @@ fn project(
         dims = next;
         nodes.push(i);
         tensor = node.output.first().cloned().ok_or_else(|| Error::graph(&at, "the node has no output"))?;
-        let readers: Vec<usize> =
-            (i + 1..graph.node.len()).filter(|r| graph.node[*r].input.contains(&tensor)).collect();
+        let readers = readers(graph, i + 1, &tensor);
         let [reader] = readers.as_slice() else {
             return Err(Error::graph(
                 &at,
@@ -450,64 +438,59 @@ pub(super) fn close(
         };
         add_rows(layer, &rows, false, at)?;
     }
-    // The shortcut read back from the carried units `base..`: value `i` is
-    // `Σ_s scale_i · sign_s · unit(s·n + i)`.
-    let read_back = |base: usize| -> Vec<(Vec<(usize, f64)>, f64)> {
-        (0..n).map(|i| ((0..signs.len()).map(|sg| (base + sg * n + i, signs[sg] * scale[i])).collect(), 0.0)).collect()
+    // The shortcut read back from the carried units, which start at column (or output) `base`:
+    // value `i` is `Σ_s scale_i · sign_s · unit(s·n + i)`.
+    let base = match tail {
+        Tail::Linear => layers[m].in_dim,
+        _ => layers[m].out_dim - carried,
     };
-    match (tail, concat) {
-        (Tail::Linear, Some(first)) => {
-            // The block's last layer gains the shortcut's values as rows of its own.
-            let last = &mut layers[m];
-            add_columns(last, carried, at)?;
-            let base = last.in_dim - carried;
-            add_rows(last, &read_back(base), first, at)?;
+    let back: Vec<(Vec<(usize, f64)>, f64)> =
+        (0..n).map(|i| ((0..signs.len()).map(|sg| (base + sg * n + i, signs[sg] * scale[i])).collect(), 0.0)).collect();
+    if tail == Tail::Linear {
+        // The block's last layer reads the carried units back: into its outputs (an `Add`), or
+        // as rows of their own (a `Concat`).
+        let last = &mut layers[m];
+        add_columns(last, carried, at)?;
+        match concat {
+            Some(first) => add_rows(last, &back, first, at)?,
+            None => {
+                for (i, (row, _)) in back.into_iter().enumerate() {
+                    for (c, v) in row {
+                        last.weights[i * last.in_dim + c] = v as f32;
+                    }
+                }
+            }
         }
-        (_, Some(first)) => {
-            // After the activation: the joined tensor is a map of the last layer's outputs and
-            // carried units, composed into the next layer.
-            let outputs = layers[m].out_dim - carried;
-            let mut map = pending.take().unwrap_or_else(|| identity(outputs));
-            map.in_dim += carried;
-            let (rows, offset): (Vec<_>, Vec<_>) = read_back(outputs).into_iter().unzip();
-            if first {
+    } else {
+        // After the activation: the join is a map of the last layer's outputs and carried
+        // units, composed into the next layer.
+        let mut map = pending.take().unwrap_or_else(|| identity(base));
+        map.in_dim += carried;
+        let (rows, offset): (Vec<_>, Vec<_>) = back.into_iter().unzip();
+        match concat {
+            Some(true) => {
                 map.rows.splice(0..0, rows);
                 map.offset.splice(0..0, offset);
-            } else {
+            }
+            Some(false) => {
                 map.rows.extend(rows);
                 map.offset.extend(offset);
             }
-            *pending = Some(map);
+            None => map.rows.iter_mut().zip(rows).for_each(|(row, back)| row.extend(back)),
         }
-        (Tail::Linear, None) => {
-            // The block's last layer reads the carried units back into its outputs.
-            let last = &mut layers[m];
-            add_columns(last, carried, at)?;
-            let base = last.in_dim - carried;
-            for t in 0..carried {
-                let (sign, i) = unit(t);
-                last.weights[i * last.in_dim + base + t] = (sign * scale[i]) as f32;
-            }
-        }
-        (_, None) => {
-            // After the activation: the sum is a map of the last layer's outputs and carried
-            // units, composed into the next layer.
-            let outputs = layers[m].out_dim - carried;
-            let mut sum = pending.take().unwrap_or_else(|| identity(outputs));
-            sum.in_dim += carried;
-            for t in 0..carried {
-                let (sign, i) = unit(t);
-                sum.rows[i].push((outputs + t, sign * scale[i]));
-            }
-            *pending = Some(sum);
-        }
+        *pending = Some(map);
     }
     Ok(joined)
 }
 
 /// The identity map on `n` values.
 fn identity(n: usize) -> Affine {
-    Affine { in_dim: n, rows: (0..n).map(|i| vec![(i, 1.0)]).collect(), offset: vec![0.0; n] }
+    selection(&(0..n).collect::<Vec<_>>())
+}
+
+/// The nodes from `from` on that read `tensor`.
+fn readers(graph: &GraphProto, from: usize, tensor: &str) -> Vec<usize> {
+    (from..graph.node.len()).filter(|i| graph.node[*i].input.iter().any(|n| n == tensor)).collect()
 }
 
 /// Appends `extra` input columns of zero weights to `layer`.
@@ -526,8 +509,8 @@ fn add_columns(layer: &mut FloatLayer, extra: usize, at: &str) -> Result<()> {
 /// Adds output rows `(sparse weights, bias)` to `layer`, before its rows or after them.
 fn add_rows(layer: &mut FloatLayer, rows: &[(Vec<(usize, f64)>, f64)], first: bool, at: &str) -> Result<()> {
     let n = layer.in_dim;
-    let mut weights = vec![0f32; dense_len(rows.len(), n, at)?];
     dense_len(layer.out_dim + rows.len(), n, at)?;
+    let mut weights = vec![0f32; rows.len() * n];
     for (r, (row, _)) in rows.iter().enumerate() {
         for (c, v) in row {
             weights[r * n + c] = *v as f32;

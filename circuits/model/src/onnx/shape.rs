@@ -114,17 +114,7 @@ pub(super) fn fold(
             if first.dims.len() != 1 || axis != 0 {
                 return Err(Error::graph(at, "Gather of a constant: only from a 1-D tensor"));
             }
-            let n = first.dims[0] as i64;
-            let picked = ints(indices)?
-                .iter()
-                .map(|i| {
-                    let j = if *i < 0 { i + n } else { *i };
-                    (0..n)
-                        .contains(&j)
-                        .then_some(j as usize)
-                        .ok_or_else(|| Error::graph(at, format!("Gather index {i} out of range for {n} values")))
-                })
-                .collect::<Result<Vec<usize>>>()?;
+            let picked = gather_indices(&ints(indices)?, first.dims[0], at)?;
             Constant { dims: indices.dims.clone(), data: first.data.select(picked) }
         }
         "Slice" => {
@@ -455,11 +445,11 @@ fn int_input(
 
 /// The source index, in a tensor of `dims`, of each output of a selection that keeps, on each
 /// axis, the listed indices (`kept[d]`): the output is the product of the kept lists.
-fn select(dims: &[usize], kept: &[Vec<usize>]) -> Result<(Vec<usize>, Affine)> {
+fn select(dims: &[usize], kept: &[Vec<usize>], at: &str) -> Result<(Affine, Vec<usize>)> {
     let next: Vec<usize> = kept.iter().map(Vec::len).collect();
     let out = next.iter().try_fold(1usize, |a, d| a.checked_mul(*d)).filter(|n| *n <= MAX_VALUES);
     let Some(out) = out else {
-        return Err(Error::graph("selection", format!("a selection of dims {next:?} is too large")));
+        return Err(Error::graph(at, format!("a selection of dims {next:?} is too large")));
     };
     let stride = strides(dims);
     let mut source = Vec::with_capacity(out);
@@ -470,7 +460,7 @@ fn select(dims: &[usize], kept: &[Vec<usize>]) -> Result<(Vec<usize>, Affine)> {
     }
     let mut map = selection(&source);
     map.in_dim = dims.iter().product();
-    Ok((next, map))
+    Ok((map, next))
 }
 
 /// `Slice` of the running tensor (dimensions `dims`, batch 1; `starts`, `ends`, `axes` and
@@ -481,7 +471,7 @@ pub(super) fn slice_running(
     consts: &std::collections::HashMap<String, Constant>,
     dims: &[usize],
     at: &str,
-) -> Result<(Vec<usize>, Affine)> {
+) -> Result<(Affine, Vec<usize>)> {
     let missing = || Error::graph(at, "Slice of the running tensor needs its starts and ends as constants");
     let starts = int_input(node, 1, consts, at)?.ok_or_else(missing)?;
     let ends = int_input(node, 2, consts, at)?.ok_or_else(missing)?;
@@ -522,7 +512,7 @@ pub(super) fn slice_running(
         }
         kept[axis as usize] = picked;
     }
-    select(dims, &kept).map_err(|e| Error::graph(at, e.to_string()))
+    select(dims, &kept, at)
 }
 
 /// `Gather` of constant indices from the running tensor (dimensions `dims`, batch 1) along an
@@ -532,7 +522,7 @@ pub(super) fn gather_running(
     consts: &std::collections::HashMap<String, Constant>,
     dims: &[usize],
     at: &str,
-) -> Result<(Vec<usize>, Affine)> {
+) -> Result<(Affine, Vec<usize>)> {
     let rank = dims.len() as i64;
     let axis = attr(node, "axis").map_or(0, |a| a.i);
     let axis = if axis < 0 { axis + rank } else { axis };
@@ -549,8 +539,21 @@ pub(super) fn gather_running(
         return Err(Error::graph(at, "Gather's indices must be integers"));
     };
     let axis = axis as usize;
-    let n = dims[axis] as i64;
-    let picked = values
+    let picked = gather_indices(values, dims[axis], at)?;
+    // Gathered along `axis`, then the indices' own dimensions in its place.
+    let mut kept: Vec<Vec<usize>> = dims.iter().map(|d| (0..*d).collect()).collect();
+    kept[axis] = picked;
+    let (map, _) = select(dims, &kept, at)?;
+    let mut next = dims[..axis].to_vec();
+    next.extend(&indices.dims);
+    next.extend(&dims[axis + 1..]);
+    Ok((map, next))
+}
+
+/// `Gather`'s indices into `n` values (negative ones from the end), each checked in range.
+fn gather_indices(indices: &[i64], n: usize, at: &str) -> Result<Vec<usize>> {
+    let n = n as i64;
+    indices
         .iter()
         .map(|i| {
             let j = if *i < 0 { i + n } else { *i };
@@ -559,13 +562,5 @@ pub(super) fn gather_running(
                 .then_some(j as usize)
                 .ok_or_else(|| Error::graph(at, format!("Gather index {i} out of range for {n} values")))
         })
-        .collect::<Result<Vec<usize>>>()?;
-    // Gathered along `axis`, then the indices' own dimensions in its place.
-    let mut kept: Vec<Vec<usize>> = dims.iter().map(|d| (0..*d).collect()).collect();
-    kept[axis] = picked;
-    let (_, map) = select(dims, &kept).map_err(|e| Error::graph(at, e.to_string()))?;
-    let mut next = dims[..axis].to_vec();
-    next.extend(&indices.dims);
-    next.extend(&dims[axis + 1..]);
-    Ok((next, map))
+        .collect()
 }
