@@ -2,14 +2,15 @@ use std::path::PathBuf;
 
 /// The operators the ONNX importer accepts, for error messages.
 pub const SUPPORTED_OPS: &str =
-    "MatMul, Gemm, Conv (1-D or 2-D, grouped and dilated too), Add, Sub, Mul and Div of constants, Relu, LeakyRelu, \
+    "MatMul, Gemm, Conv and ConvTranspose (1-D or 2-D, grouped and dilated too), Resize (nearest or linear, \
+     constant scales or sizes), Add, Sub, Mul and Div of constants, Relu, LeakyRelu, \
      PRelu, Clip, HardSigmoid, Sigmoid, Tanh, Elu, Selu, Softplus, Gelu (exact or tanh), HardSwish, Mish, and SiLU, \
      GELU, Mish or hard swish written as elementwise nodes (Sigmoid then Mul; Div, Erf, Add, Mul, …) (right after a \
      layer; Max and Min of a scalar there too), MaxPool (after a Relu), BatchNormalization, AveragePool, \
      GlobalAveragePool (pools 1-D or 2-D), ReduceMean and ReduceSum (not over the batch axis), ReduceMax (after a \
      Relu, not over the batch axis), Flatten, Reshape, \
      Squeeze, Unsqueeze, Transpose, Pad, Slice and Gather (constant arguments), Identity, Dropout (inference), Cast (to a float type), Constant, shape \
-     computations on constants (Shape, Gather, Concat, Slice, …), the Add or Concat (over channels) that ends a \
+     computations on constants (Shape, Gather, Concat, Slice, Expand, ConstantOfShape, …), the Add or Concat (over channels) that ends a \
      residual block (its shortcut the block's input, or linear layers of it), a classifier's final Softmax or LogSoftmax or a \
      binary one's final Sigmoid; ai.onnx.ml Imputer (of NaN), Scaler, LinearRegressor, LinearClassifier, TreeEnsembleClassifier and \
      TreeEnsembleRegressor (on the input)";

@@ -9,6 +9,7 @@ use std::{collections::HashMap, path::Path};
 mod elementwise;
 mod residual;
 mod shape;
+mod upsample;
 
 use prost::Message;
 
@@ -690,7 +691,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             "MatMul" | "Gemm" | "Add" | "Sub" | "Mul" | "Div" | "Relu" | "Flatten" | "Reshape" | "Squeeze"
             | "Unsqueeze" | "Transpose" | "Pad" | "Identity" | "Dropout" | "Cast" | "Conv" | "BatchNormalization"
             | "AveragePool" | "GlobalAveragePool" | "ReduceMean" | "ReduceSum" | "Softmax" | "LogSoftmax" | "Slice"
-            | "Gather" => {}
+            | "Gather" | "ConvTranspose" | "Resize" => {}
             "LeakyRelu" | "PRelu" | "Clip" | "HardSigmoid" | "Max" | "Min" if tail == Tail::Linear => {}
             "LeakyRelu" | "PRelu" | "Clip" | "HardSigmoid" | "Max" | "Min" => {
                 return Err(unsupported(" (only right after a MatMul/Gemm/Conv layer and its bias)"))
@@ -1035,11 +1036,11 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 dims = vec![1, width];
                 tail = Tail::Linear;
             }
-            "Conv" => {
+            "Conv" | "ConvTranspose" => {
                 if pos != 0 || !(2..=3).contains(&node.input.len()) {
                     return Err(Error::graph(
                         &at,
-                        "Conv takes the running tensor, a constant kernel and an optional bias",
+                        format!("{op} takes the running tensor, a constant kernel and an optional bias"),
                     ));
                 }
                 let input = needs_spatial()?;
@@ -1047,7 +1048,11 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                     Some(_) => Some(constant(2)?.floats(&at)?.to_vec()),
                     None => None,
                 };
-                let (layer, out) = conv_layer(node, input, constant(1)?, bias.as_deref(), &at)?;
+                let (layer, out) = if op == "Conv" {
+                    conv_layer(node, input, constant(1)?, bias.as_deref(), &at)?
+                } else {
+                    upsample::conv_transpose_layer(node, input, constant(1)?, bias.as_deref(), &at)?
+                };
                 push_linear(&mut layers, &mut pending, layer);
                 width = out.len();
                 (spatial, channel_rows) = (Some(out), out.h * out.w);
@@ -1115,9 +1120,21 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 channel_rows = spatial.map_or(1, |s| s.h * s.w);
                 dims = next;
             }
-            "AveragePool" | "GlobalAveragePool" => {
+            "AveragePool" | "GlobalAveragePool" | "Resize" => {
+                // A fixed linear map of the running tensor's positions, composed into a neighbouring layer.
                 let input = needs_spatial()?;
-                let (pool, out) = average_pool(node, input, op == "GlobalAveragePool", &at)?;
+                let (pool, out) = if op == "Resize" {
+                    if pos != 0 {
+                        return Err(Error::graph(&at, "Resize must take the running tensor first"));
+                    }
+                    // Opset 10: `X, scales`; from opset 11: `X, roi, scales, sizes`, either optional.
+                    let given = |i: usize| node.input.get(i).filter(|n| !n.is_empty()).map(|_| constant(i)).transpose();
+                    let (scales, sizes) =
+                        if node.input.len() == 2 { (given(1)?, None) } else { (given(2)?, given(3)?) };
+                    upsample::resize(node, &dims, scales, sizes, &at)?
+                } else {
+                    average_pool(node, input, op == "GlobalAveragePool", &at)?
+                };
                 match tail {
                     Tail::Linear => {
                         let last = layers.last_mut().expect("a linear tail has a layer");
@@ -1735,21 +1752,7 @@ impl Window {
         let span = [(kernel[0] - 1) * dilations[0] + 1, (kernel[1] - 1) * dilations[1] + 1];
         let auto_pad = attr(node, "auto_pad").map(|a| String::from_utf8_lossy(&a.s).into_owned()).unwrap_or_default();
         let pads = match auto_pad.as_str() {
-            "" | "NOTSET" => match attr(node, "pads").map(|a| a.ints.as_slice()) {
-                None | Some([]) => [0; 4],
-                Some([t, l, b, r]) if [t, l, b, r].iter().all(|p| (0..=MAX_WINDOW).contains(*p)) => {
-                    [*t as usize, *l as usize, *b as usize, *r as usize]
-                }
-                Some([l, r]) if input.h == 1 && [l, r].iter().all(|p| (0..=MAX_WINDOW).contains(*p)) => {
-                    [0, *l as usize, 0, *r as usize]
-                }
-                Some(v) => {
-                    return Err(Error::graph(
-                        at,
-                        format!("`pads` must be 4 integers in [0, {MAX_WINDOW}], found {v:?}"),
-                    ))
-                }
-            },
+            "" | "NOTSET" => explicit_pads(node, input, at)?,
             "VALID" => [0; 4],
             "SAME_UPPER" | "SAME_LOWER" => {
                 let total = |n: usize, k: usize, s: usize| ((n.div_ceil(s) - 1) * s + k).saturating_sub(n);
@@ -1822,23 +1825,10 @@ fn conv_layer(
     bias: Option<&[f32]>,
     at: &str,
 ) -> Result<(FloatLayer, Spatial)> {
-    let [c_out, c_in, kh, kw] = match kernel.dims.as_slice() {
-        [a, b, c, d] => [*a, *b, *c, *d],
-        // A 1-D convolution over `[C, L]`, as a 2-D one of height 1.
-        [a, b, d] if input.h == 1 => [*a, *b, 1, *d],
-        dims => {
-            return Err(Error::graph(
-                at,
-                format!(
-                "expected a [C_out, C_in/group, kH, kW] (or 1-D [C_out, C_in/group, k]) kernel, found dims {dims:?}"
-            ),
-            ))
-        }
-    };
     // Grouped (depthwise when group = C_in): output channel `co` reads the `c_in` input channels
     // of its group.
-    let group = usize::try_from(attr(node, "group").map_or(1, |a| a.i)).unwrap_or(0);
-    if group == 0 || c_in.checked_mul(group) != Some(input.c) || c_out % group != 0 {
+    let ([c_out, c_in, kh, kw], group) = kernel_dims(node, kernel, input, "C_out, C_in/group", at)?;
+    if c_in.checked_mul(group) != Some(input.c) || c_out % group != 0 {
         return Err(Error::graph(
             at,
             format!(
@@ -1858,19 +1848,8 @@ fn conv_layer(
     let (oh, ow) = window.output_size(input).expect("checked by from_node");
     let out = Spatial { c: c_out, h: oh, w: ow };
     let k = kernel.floats(at)?;
-    let (in_dim, out_dim) = (input.len(), out.len());
-    let lowered = in_dim.checked_mul(out_dim).filter(|n| *n <= MAX_LOWERED_WEIGHTS).ok_or_else(|| {
-        Error::graph(
-            at,
-            format!(
-                "this Conv ({} -> {c_out} channels on {}x{}) lowers to a dense layer of {out_dim} x {in_dim} \
-                 weights, above the importer's limit of {MAX_LOWERED_WEIGHTS}: a convolution this wide needs a \
-                 native convolution layer, which Verdict does not have yet",
-                input.c, input.h, input.w
-            ),
-        )
-    })?;
-    let mut weights = vec![0f32; lowered];
+    let in_dim = input.len();
+    let mut weights = lowered_weights("Conv", input, out, at)?;
     for co in 0..c_out {
         for oy in 0..oh {
             for ox in 0..ow {
@@ -1884,12 +1863,78 @@ fn conv_layer(
             }
         }
     }
+    Ok((lowered_layer(weights, input, out, bias, at)?, out))
+}
+
+/// A window's `pads` attribute, `[top, left, bottom, right]` (`[left, right]` over `[C, L]`).
+fn explicit_pads(node: &NodeProto, input: Spatial, at: &str) -> Result<[usize; 4]> {
+    Ok(match attr(node, "pads").map(|a| a.ints.as_slice()) {
+        None | Some([]) => [0; 4],
+        Some([t, l, b, r]) if [t, l, b, r].iter().all(|p| (0..=MAX_WINDOW).contains(*p)) => {
+            [*t as usize, *l as usize, *b as usize, *r as usize]
+        }
+        Some([l, r]) if input.h == 1 && [l, r].iter().all(|p| (0..=MAX_WINDOW).contains(*p)) => {
+            [0, *l as usize, 0, *r as usize]
+        }
+        Some(v) => {
+            return Err(Error::graph(at, format!("`pads` must be 4 integers in [0, {MAX_WINDOW}], found {v:?}")))
+        }
+    })
+}
+
+/// A convolution kernel's dims `[a, b, kH, kW]` (a 1-D kernel `[a, b, k]` over `[C, L]`, as a 2-D
+/// one of height 1; `ab` names `a` and `b` for the error) and its `group`.
+fn kernel_dims(node: &NodeProto, kernel: &Constant, input: Spatial, ab: &str, at: &str) -> Result<([usize; 4], usize)> {
+    let dims = match kernel.dims.as_slice() {
+        [a, b, c, d] => [*a, *b, *c, *d],
+        [a, b, d] if input.h == 1 => [*a, *b, 1, *d],
+        dims => {
+            return Err(Error::graph(
+                at,
+                format!("expected a [{ab}, kH, kW] (or 1-D [{ab}, k]) kernel, found dims {dims:?}"),
+            ))
+        }
+    };
+    let group = usize::try_from(attr(node, "group").map_or(1, |a| a.i)).unwrap_or(0);
+    if group == 0 || dims[2] == 0 || dims[3] == 0 {
+        return Err(Error::graph(at, format!("a kernel of dims {dims:?} in {group} group(s)")));
+    }
+    Ok((dims, group))
+}
+
+/// The zero weights of the dense layer a convolution (`op`) from `input` to `out` lowers to, if
+/// it is within [`MAX_LOWERED_WEIGHTS`].
+fn lowered_weights(op: &str, input: Spatial, out: Spatial, at: &str) -> Result<Vec<f32>> {
+    let (in_dim, out_dim) = (input.len(), out.len());
+    let lowered = in_dim.checked_mul(out_dim).filter(|n| *n <= MAX_LOWERED_WEIGHTS).ok_or_else(|| {
+        Error::graph(
+            at,
+            format!(
+                "this {op} ({} -> {} channels, {}x{} -> {}x{}) lowers to a dense layer of {out_dim} x {in_dim} \
+                 weights, above the importer's limit of {MAX_LOWERED_WEIGHTS}: a convolution this wide needs a \
+                 native convolution layer, which Verdict does not have yet",
+                input.c, out.c, input.h, input.w, out.h, out.w
+            ),
+        )
+    })?;
+    Ok(vec![0f32; lowered])
+}
+
+/// A lowered convolution's layer: its `weights`, and its bias, one a channel of `out`.
+fn lowered_layer(
+    weights: Vec<f32>,
+    input: Spatial,
+    out: Spatial,
+    bias: Option<&[f32]>,
+    at: &str,
+) -> Result<FloatLayer> {
+    let out_dim = out.len();
     let bias = match bias {
         None => vec![0.0; out_dim],
-        Some(b) if b.len() == c_out => (0..out_dim).map(|o| b[o / (oh * ow)]).collect(),
-        Some(b) => return Err(Error::graph(at, format!("expected {c_out} biases, found {}", b.len()))),
+        Some(b) if b.len() == out.c => (0..out_dim).map(|o| b[o / (out.h * out.w)]).collect(),
+        Some(b) => return Err(Error::graph(at, format!("expected {} biases, found {}", out.c, b.len()))),
     };
-    Ok((FloatLayer { in_dim, out_dim, weights, bias, relu: false, table: None, exact: false, reach: None }, out))
+    Ok(FloatLayer { in_dim: input.len(), out_dim, weights, bias, relu: false, table: None, exact: false, reach: None })
 }
 
 /// An `AveragePool` (or `GlobalAveragePool`, `global`) as a sparse linear map, and its output

@@ -1846,3 +1846,341 @@ fn slices_and_gathers_of_the_running_tensor_select_exactly() {
         assert!(msg.contains(reason), "{label}: {msg}");
     }
 }
+
+/// A direct transposed convolution (gathered, where the importer scatters): output `(co, oy, ox)`
+/// sums the inputs `(ci, y, x)` of its group whose tap `(ky, kx)` lands on it, `oy = y·stride +
+/// ky·dilation − top`. Kernel `[C_in, C_out/group, kh, kw]`.
+#[allow(clippy::too_many_arguments)]
+fn conv_transpose(
+    x: &T3,
+    (k, [per, kh, kw]): (&[f32], [usize; 3]),
+    bias: &[f32],
+    group: usize,
+    stride: [usize; 2],
+    dilation: [usize; 2],
+    pads: [usize; 4],
+    extra: [usize; 2],
+) -> T3 {
+    let oh = stride[0] * (x.h - 1) + extra[0] + (kh - 1) * dilation[0] + 1 - pads[0] - pads[2];
+    let ow = stride[1] * (x.w - 1) + extra[1] + (kw - 1) * dilation[1] + 1 - pads[1] - pads[3];
+    let (co, per_group_in) = (per * group, x.c / group);
+    let mut v = Vec::new();
+    for o in 0..co {
+        let (g, local) = (o / per, o % per);
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut acc = bias.get(o).map_or(0.0, |b| f64::from(*b));
+                for ci in g * per_group_in..(g + 1) * per_group_in {
+                    for ky in 0..kh {
+                        for kx in 0..kw {
+                            let ny = (oy + pads[0]) as isize - (ky * dilation[0]) as isize;
+                            let nx = (ox + pads[1]) as isize - (kx * dilation[1]) as isize;
+                            if ny % stride[0] as isize != 0 || nx % stride[1] as isize != 0 {
+                                continue;
+                            }
+                            if let Some(v) = x.at(ci, ny / stride[0] as isize, nx / stride[1] as isize) {
+                                acc += v * f64::from(k[((ci * per + local) * kh + ky) * kw + kx]);
+                            }
+                        }
+                    }
+                }
+                v.push(acc);
+            }
+        }
+    }
+    T3 { c: co, h: oh, w: ow, v }
+}
+
+/// `ConvTranspose` (a decoder's upsampling, 2-D and 1-D, strided, padded, grouped, dilated, with
+/// `output_padding` or `output_shape`) and `Resize` (`nn.Upsample`, `F.interpolate`: nearest and
+/// linear) import as the direct computation; what they cannot express is refused with the reason.
+#[test]
+fn transposed_convolutions_and_resizes_compute_exactly_or_are_refused() {
+    let one = |op_node: NodeProto, inits: Vec<TensorProto>, dims: &[i64]| encode(vec![op_node], inits, dims, "y", 13);
+    let convt = |attrs: Vec<AttributeProto>, kdims: &[i64], k: &[f32], bias: Option<&[f32]>| {
+        let mut inputs = vec!["x", "k"];
+        let mut inits = vec![tensor("k", kdims, k)];
+        if let Some(b) = bias {
+            inputs.push("b");
+            inits.push(tensor("b", &[b.len() as i64], b));
+        }
+        (node("ConvTranspose", "up", &inputs, "y", attrs), inits)
+    };
+    let k = values(2 * 3 * 9, 41);
+    let b = values(4, 42);
+    // Stride 2, pads, output_padding, then a batch norm folded into it.
+    let (ct, mut inits) = convt(
+        vec![ints_attr("strides", &[2, 2]), ints_attr("pads", &[1, 1, 1, 1]), ints_attr("output_padding", &[1, 1])],
+        &[2, 3, 3, 3],
+        &k,
+        Some(&b[..3]),
+    );
+    let (bn, bn_inits) = bn_tensors("bn", 3, 43);
+    inits.extend(bn_inits);
+    let bn_node = node("BatchNormalization", "bn", &["c", "bn_scale", "bn_bias", "bn_mean", "bn_var"], "y", vec![]);
+    let bytes = encode(vec![NodeProto { output: vec!["c".into()], ..ct }, bn_node], inits, &[-1, 2, 4, 4], "y", 13);
+    let model = import_onnx(&bytes, "t").unwrap();
+    for seed in [1, 2] {
+        let x = values(32, seed);
+        let input = T3 { c: 2, h: 4, w: 4, v: x.iter().map(|v| f64::from(*v)).collect() };
+        let mut want = conv_transpose(&input, (&k, [3, 3, 3]), &b[..3], 1, [2, 2], [1, 1], [1, 1, 1, 1], [1, 1]);
+        assert_eq!((want.h, want.w), (8, 8));
+        batch_norm(&mut want, &bn, 1e-5);
+        close(&model.forward(&x.iter().map(|v| f64::from(*v)).collect::<Vec<_>>()), &want.v);
+    }
+    // Grouped, dilated, uneven pads; `output_shape` (the odd unit cropped at the end); 1-D.
+    let k2 = values(2 * 2 * 9, 44);
+    let k1 = values(2 * 3 * 4, 45);
+    let cases: Vec<ConvTransposeCase> = vec![
+        {
+            let (n, i) = convt(
+                vec![int_attr("group", 2), ints_attr("dilations", &[2, 2]), ints_attr("pads", &[1, 0, 2, 1])],
+                &[2, 2, 3, 3],
+                &k2,
+                Some(&b),
+            );
+            let (k2, b) = (k2.clone(), b.clone());
+            (
+                "grouped",
+                n,
+                i,
+                [2, 4, 4],
+                Box::new(move |x| conv_transpose(x, (&k2, [2, 3, 3]), &b, 2, [1, 1], [2, 2], [1, 0, 2, 1], [0, 0])),
+            )
+        },
+        {
+            let (n, i) =
+                convt(vec![ints_attr("strides", &[2, 2]), ints_attr("output_shape", &[7, 8])], &[2, 3, 3, 3], &k, None);
+            let k = k.clone();
+            // 9 x 9 before cropping: 2 rows (one each side), 1 column (at the start).
+            (
+                "output_shape",
+                n,
+                i,
+                [2, 4, 4],
+                Box::new(move |x| conv_transpose(x, (&k, [3, 3, 3]), &[], 1, [2, 2], [1, 1], [1, 1, 1, 0], [0, 0])),
+            )
+        },
+        {
+            let (n, i) = convt(
+                vec![ints_attr("strides", &[2]), ints_attr("pads", &[1, 0]), ints_attr("output_padding", &[1])],
+                &[2, 3, 4],
+                &k1,
+                Some(&b[..3]),
+            );
+            let (k1, b) = (k1.clone(), b.clone());
+            (
+                "1-D",
+                n,
+                i,
+                [2, 1, 5],
+                Box::new(move |x| {
+                    conv_transpose(x, (&k1, [3, 1, 4]), &b[..3], 1, [1, 2], [1, 1], [0, 1, 0, 0], [0, 1])
+                }),
+            )
+        },
+    ];
+    for (label, op_node, inits, [c, h, w], direct) in cases {
+        let dims: Vec<i64> = if h == 1 { vec![-1, c as i64, w as i64] } else { vec![-1, c as i64, h as i64, w as i64] };
+        let model = import_onnx(&one(op_node, inits, &dims), "t").unwrap_or_else(|e| panic!("{label}: {e}"));
+        let x = values(c * h * w, 5);
+        let want = direct(&T3 { c, h, w, v: x.iter().map(|v| f64::from(*v)).collect() });
+        close(&model.forward(&x.iter().map(|v| f64::from(*v)).collect::<Vec<_>>()), &want.v);
+    }
+
+    // Resize, along each spatial axis: the output position's input taps and weights, as the
+    // modes define them for these scales (written out, not computed from the coordinate rules).
+    let upsample = |x: &T3, h: usize, w: usize, ty: Taps, tx: Taps| -> Vec<f64> {
+        let mut v = Vec::new();
+        for c in 0..x.c {
+            for oy in 0..h {
+                for ox in 0..w {
+                    let mut acc = 0.0;
+                    for (y, wy) in ty(oy, x.h) {
+                        for (xx, wx) in tx(ox, x.w) {
+                            acc += wy * wx * x.at(c, y as isize, xx as isize).unwrap();
+                        }
+                    }
+                    v.push(acc);
+                }
+            }
+        }
+        v
+    };
+    // x2, nearest, asymmetric, floor (PyTorch's nn.Upsample): input o / 2.
+    let nearest_x2: Taps = |o, _| vec![(o / 2, 1.0)];
+    // x2, linear, half pixel: input o/2 − 1/4, clamped at the edges.
+    let linear_x2: Taps = |o, n| {
+        let i = o / 2;
+        if o % 2 == 0 {
+            vec![(i.saturating_sub(1), 0.25), (i, 0.75)]
+        } else {
+            vec![(i, 0.75), ((i + 1).min(n - 1), 0.25)]
+        }
+    };
+    // 4 → 7, linear, align corners: input o / 2.
+    let corners_4_7: Taps = |o, _| if o % 2 == 0 { vec![(o / 2, 1.0)] } else { vec![(o / 2, 0.5), (o / 2 + 1, 0.5)] };
+    // 4 → 2, nearest, half pixel, round_prefer_floor: input 2o + 1/2, rounded down.
+    let nearest_down: Taps = |o, _| vec![(2 * o, 1.0)];
+    let same: Taps = |o, _| vec![(o, 1.0)];
+    let scales = |v: &[f32]| tensor("s", &[v.len() as i64], v);
+    let sizes = |v: &[i64]| int_tensor("z", v);
+    let resize = |attrs: Vec<AttributeProto>, by: TensorProto| {
+        let inputs: &[&str] = if by.name == "s" { &["x", "", "s"] } else { &["x", "", "", "z"] };
+        (node("Resize", "resize", inputs, "y", attrs), vec![by])
+    };
+    let mode = |m: &str| string_attr("mode", m);
+    let transform = |t: &str| string_attr("coordinate_transformation_mode", t);
+    let resizes: Vec<ResizeCase> = vec![
+        (
+            "nearest x2",
+            resize(
+                vec![mode("nearest"), transform("asymmetric"), string_attr("nearest_mode", "floor")],
+                scales(&[1.0, 1.0, 2.0, 2.0]),
+            ),
+            [8, 8],
+            nearest_x2,
+            nearest_x2,
+        ),
+        ("linear x2", resize(vec![mode("linear")], scales(&[1.0, 1.0, 2.0, 2.0])), [8, 8], linear_x2, linear_x2),
+        (
+            "align corners",
+            resize(vec![mode("linear"), transform("align_corners")], sizes(&[1, 2, 7, 4])),
+            [7, 4],
+            corners_4_7,
+            same,
+        ),
+        ("nearest down", resize(vec![mode("nearest")], sizes(&[1, 2, 2, 4])), [2, 4], nearest_down, same),
+    ];
+    for (label, (op_node, inits), [h, w], ty, tx) in resizes {
+        let model = import_onnx(&one(op_node, inits, &[-1, 2, 4, 4]), "t").unwrap_or_else(|e| panic!("{label}: {e}"));
+        let x = values(32, 6);
+        let want = upsample(&T3 { c: 2, h: 4, w: 4, v: x.iter().map(|v| f64::from(*v)).collect() }, h, w, ty, tx);
+        close(&model.forward(&x.iter().map(|v| f64::from(*v)).collect::<Vec<_>>()), &want);
+    }
+    // Inside a chain: a Conv, a Relu, a nearest x2 upsample, a Gemm (the map composed into it).
+    let kc = values(9, 46);
+    let wfc = values(64, 47);
+    let bytes = encode(
+        vec![
+            node(
+                "Conv",
+                "conv",
+                &["x", "kc"],
+                "c",
+                vec![ints_attr("kernel_shape", &[3, 3]), ints_attr("pads", &[1, 1, 1, 1])],
+            ),
+            node("Relu", "relu", &["c"], "r", vec![]),
+            node(
+                "Resize",
+                "up",
+                &["r", "", "s"],
+                "u",
+                vec![mode("nearest"), transform("asymmetric"), string_attr("nearest_mode", "floor")],
+            ),
+            node("Flatten", "flat", &["u"], "f", vec![]),
+            node("Gemm", "fc", &["f", "wfc"], "y", vec![int_attr("transB", 1)]),
+        ],
+        vec![tensor("kc", &[1, 1, 3, 3], &kc), scales(&[1.0, 1.0, 2.0, 2.0]), tensor("wfc", &[1, 64], &wfc)],
+        &[-1, 1, 4, 4],
+        "y",
+        13,
+    );
+    let model = import_onnx(&bytes, "t").unwrap();
+    let x = values(16, 7);
+    let mut c = conv(
+        &T3 { c: 1, h: 4, w: 4, v: x.iter().map(|v| f64::from(*v)).collect() },
+        (&kc, [1, 3, 3]),
+        &[0.0],
+        1,
+        [1; 4],
+    );
+    relu(&mut c);
+    let up = upsample(&c, 8, 8, nearest_x2, nearest_x2);
+    let want: f64 = up.iter().zip(&wfc).map(|(u, w)| u * f64::from(*w)).sum();
+    close(&model.forward(&x.iter().map(|v| f64::from(*v)).collect::<Vec<_>>()), &[want]);
+
+    for (label, bytes, reason) in [
+        (
+            "output_padding at the stride",
+            {
+                let (n, i) = convt(
+                    vec![ints_attr("strides", &[2, 2]), ints_attr("output_padding", &[2, 2])],
+                    &[2, 3, 3, 3],
+                    &k,
+                    None,
+                );
+                one(n, i, &[-1, 2, 4, 4])
+            },
+            "must be below the stride or the dilation",
+        ),
+        (
+            "pads that crop everything",
+            {
+                let (n, i) = convt(vec![ints_attr("pads", &[3, 0, 3, 0])], &[2, 3, 3, 3], &k, None);
+                one(n, i, &[-1, 2, 4, 4])
+            },
+            "leave no output",
+        ),
+        (
+            "a kernel for other channels",
+            {
+                let (n, i) = convt(vec![], &[3, 2, 3, 3], &k, None);
+                one(n, i, &[-1, 2, 4, 4])
+            },
+            "does not fit an input of 2 channels",
+        ),
+        (
+            "an output larger than computed",
+            {
+                let (n, i) = convt(vec![ints_attr("output_shape", &[20, 20])], &[2, 3, 3, 3], &k, None);
+                one(n, i, &[-1, 2, 4, 4])
+            },
+            "beyond the 6 this ConvTranspose computes",
+        ),
+        (
+            "cubic",
+            {
+                let (n, i) = resize(vec![mode("cubic")], scales(&[1.0, 1.0, 2.0, 2.0]));
+                one(n, i, &[-1, 2, 4, 4])
+            },
+            "mode `cubic` is not supported",
+        ),
+        (
+            "channels resized",
+            {
+                let (n, i) = resize(vec![mode("nearest")], scales(&[1.0, 2.0, 2.0, 2.0]));
+                one(n, i, &[-1, 2, 4, 4])
+            },
+            "only the spatial axes",
+        ),
+        (
+            "crop and resize",
+            {
+                let (n, i) =
+                    resize(vec![mode("linear"), transform("tf_crop_and_resize")], scales(&[1.0, 1.0, 2.0, 2.0]));
+                one(n, i, &[-1, 2, 4, 4])
+            },
+            "`tf_crop_and_resize` is not supported",
+        ),
+        (
+            "no scales or sizes",
+            one(node("Resize", "resize", &["x", "", "", ""], "y", vec![]), vec![], &[-1, 2, 4, 4]),
+            "constant scales or constant sizes",
+        ),
+    ] {
+        let msg = error(&bytes).to_string();
+        assert!(msg.contains(reason), "{label}: {msg}");
+    }
+}
+
+/// A `ConvTranspose` case: its label, node and initializers, the input's `[C, H, W]`, and the
+/// direct computation.
+type ConvTransposeCase = (&'static str, NodeProto, Vec<TensorProto>, [usize; 3], Box<dyn Fn(&T3) -> T3>);
+
+/// Along one axis of a `Resize`: output position and input length → input taps and weights.
+type Taps = fn(usize, usize) -> Vec<(usize, f64)>;
+
+/// A `Resize` case: its label, node and initializers, the output's height and width, and the
+/// taps along each.
+type ResizeCase = (&'static str, (NodeProto, Vec<TensorProto>), [usize; 2], Taps, Taps);

@@ -170,6 +170,10 @@ fn mutated_corpus_graphs_import_or_are_refused_never_a_panic() {
         "keras_max_nhwc",
         "slice_window_mlp",
         "tabular_resnet",
+        "torch_conv_transpose",
+        "torch_upsample_bilinear",
+        "torch_series_tcn",
+        "torch_lstm",
     ];
     // `VERDICT_FUZZ_CASES` and `VERDICT_FUZZ_SEED` run more (or other) cases than CI's.
     let env = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);

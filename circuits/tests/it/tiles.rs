@@ -114,7 +114,8 @@ fn exporter_patterns_are_satisfied_tile_by_tile() {
     // block with its batch norms, a downsampling one with its projection shortcut, a Wide & Deep
     // net, its shortcut from the input, a DenseNet-style block that concatenates its input and
     // output, and a tabular ResNet's stream with no activation between blocks), their shortcuts
-    // carried through the blocks' layers.
+    // carried through the blocks' layers. And two PyTorch exports that upsample: a
+    // U-Net's skip connection over a ConvTranspose, and a bilinear Resize.
     let gelu = crate::tables::corpus_model_ordered("gelu_mlp");
     let depthwise = crate::tables::corpus_model_ordered("pad_dilated_depthwise");
     let series = crate::tables::corpus_model_ordered("conv1d_series");
@@ -124,6 +125,8 @@ fn exporter_patterns_are_satisfied_tile_by_tile() {
     let wide_deep = crate::tables::corpus_model_ordered("wide_deep");
     let dense_block = crate::tables::corpus_model_ordered("dense_block_cnn");
     let tabular = crate::tables::corpus_model_ordered("tabular_resnet");
+    let unet = crate::tables::corpus_model_ordered("torch_unet");
+    let bilinear = crate::tables::corpus_model_ordered("torch_upsample_bilinear");
     let nets = [
         (gelu, 1),
         (depthwise, 1),
@@ -134,6 +137,8 @@ fn exporter_patterns_are_satisfied_tile_by_tile() {
         (wide_deep, 1),
         (dense_block, 3),
         (tabular, 1),
+        (unet, 9),
+        (bilinear, 9),
     ];
     for (model, every) in nets {
         let (trace, plan, tiled) = trace_of(&model, 5);

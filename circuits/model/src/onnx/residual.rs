@@ -33,7 +33,7 @@ use crate::{
 
 /// Operators that make a layer of their own: a second path that starts with one is a projection
 /// shortcut, or a branch.
-const LAYER_OPS: &[&str] = &["Gemm", "MatMul", "Conv", "BatchNormalization"];
+const LAYER_OPS: &[&str] = &["Gemm", "MatMul", "Conv", "ConvTranspose", "BatchNormalization"];
 
 /// An open shortcut: the tensor `x` a block starts from, and where the chain stood there.
 #[derive(Debug)]
@@ -184,14 +184,19 @@ fn project(
         let width: usize = dims.iter().product();
         let constant = |k: usize| constant_input(node, k, consts, &at);
         let (step, next) = match op {
-            "Conv" if pos == 0 && (2..=3).contains(&node.input.len()) => {
-                let input = spatial_of(&dims)
-                    .ok_or_else(|| Error::graph(&at, "the shortcut's Conv needs a [N, C, H, W] or [N, C, L] tensor"))?;
+            "Conv" | "ConvTranspose" if pos == 0 && (2..=3).contains(&node.input.len()) => {
+                let input = spatial_of(&dims).ok_or_else(|| {
+                    Error::graph(&at, "the shortcut's convolution needs a [N, C, H, W] or [N, C, L] tensor")
+                })?;
                 let bias = match node.input.get(2).filter(|n| !n.is_empty()) {
                     Some(_) => Some(constant(2)?.floats(&at)?.to_vec()),
                     None => None,
                 };
-                let (layer, out) = conv_layer(node, input, constant(1)?, bias.as_deref(), &at)?;
+                let (layer, out) = if op == "Conv" {
+                    conv_layer(node, input, constant(1)?, bias.as_deref(), &at)?
+                } else {
+                    super::upsample::conv_transpose_layer(node, input, constant(1)?, bias.as_deref(), &at)?
+                };
                 let next = if dims.len() == 3 { vec![1, out.c, out.w] } else { vec![1, out.c, out.h, out.w] };
                 (sparse(&layer), next)
             }
@@ -228,7 +233,8 @@ fn project(
                     &at,
                     format!(
                         "the shortcut from `{x}` applies {op}: a projection shortcut may only apply layers without an \
-                         activation (Conv, Gemm, MatMul, BatchNormalization, a bias)"
+                         activation (Conv, ConvTranspose, Gemm, MatMul, BatchNormalization, a bias); parallel \
+                         branches that each apply an activation (Inception's, a two-tower model's) are not supported"
                     ),
                 ))
             }

@@ -22,6 +22,8 @@ pub(super) const FOLDED_OPS: &[&str] = &[
     "Sub",
     "Mul",
     "Div",
+    "Expand",
+    "ConstantOfShape",
 ];
 
 /// Evaluates `node` at import when it computes on constants only: `Shape` of the running tensor
@@ -54,6 +56,20 @@ pub(super) fn fold(
         let end = attr(node, "end").map_or(dims.len(), |a| clamp(a.i));
         let values: Vec<i64> = dims[start..end.max(start)].iter().map(|d| *d as i64).collect();
         return Ok(Some(Constant { dims: vec![values.len()], data: ConstData::I64(values) }));
+    }
+    if op == "ConstantOfShape" {
+        // A tensor of one value (default a float zero): an LSTM's initial state, say.
+        let Some(shape) = node.input.first().and_then(|n| consts.get(n)) else { return Ok(None) };
+        let dims = shape_dims(shape, op, at)?;
+        let value = match attr(node, "value").and_then(|a| a.t.as_ref()) {
+            None => Constant { dims: vec![1], data: ConstData::F32(vec![0.0]) },
+            Some(t) => Constant::from_proto(t, at)?,
+        };
+        if value.count() != 1 {
+            return Err(Error::graph(at, "ConstantOfShape's value must be one element"));
+        }
+        let n = count_of(&dims, at)?;
+        return Ok(Some(Constant { dims, data: value.data.select(std::iter::repeat_n(0, n)) }));
     }
     let inputs: Option<Vec<&Constant>> = node.input.iter().filter(|n| !n.is_empty()).map(|n| consts.get(n)).collect();
     let Some(inputs) = inputs else { return Ok(None) };
@@ -187,9 +203,55 @@ pub(super) fn fold(
             let dims = if a.count() >= b.count() { a.dims.clone() } else { b.dims.clone() };
             Constant { dims, data }
         }
+        "Expand" => {
+            // numpy broadcasting of the constant to the shape (or the shape to it).
+            let shape = shape_dims(inputs.get(1).ok_or_else(|| Error::graph(at, "Expand without a shape"))?, op, at)?;
+            let rank = shape.len().max(first.dims.len());
+            let pad = |d: &[usize]| std::iter::repeat_n(1, rank - d.len()).chain(d.iter().copied()).collect::<Vec<_>>();
+            let (from, to) = (pad(&first.dims), pad(&shape));
+            let dims = from
+                .iter()
+                .zip(&to)
+                .map(|(a, b)| match (*a, *b) {
+                    (a, b) if a == b || b == 1 => Ok(a),
+                    (1, b) => Ok(b),
+                    (a, b) => Err(Error::graph(at, format!("Expand: dimension {a} does not broadcast to {b}"))),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let n = count_of(&dims, at)?;
+            let source = strides(&from);
+            let mut index = vec![0; rank];
+            let mut picked = Vec::with_capacity(n);
+            for _ in 0..n {
+                picked.push(
+                    index.iter().zip(&from).zip(&source).map(|((i, d), s)| if *d == 1 { 0 } else { i * s }).sum(),
+                );
+                next_index(&mut index, &dims);
+            }
+            Constant { dims, data: first.data.select(picked) }
+        }
         _ => unreachable!("in FOLDED_OPS"),
     };
     Ok(Some(folded))
+}
+
+/// A shape input's dimensions (non-negative integers).
+fn shape_dims(shape: &Constant, op: &str, at: &str) -> Result<Vec<usize>> {
+    match &shape.data {
+        ConstData::I64(v) if shape.dims.len() == 1 => v
+            .iter()
+            .map(|d| usize::try_from(*d).map_err(|_| Error::graph(at, format!("{op}: negative dimension {d}"))))
+            .collect(),
+        _ => Err(Error::graph(at, format!("{op}'s shape must be a 1-D integer tensor"))),
+    }
+}
+
+/// The number of values of `dims`, at most [`MAX_VALUES`].
+fn count_of(dims: &[usize], at: &str) -> Result<usize> {
+    dims.iter()
+        .try_fold(1usize, |n, d| n.checked_mul(*d))
+        .filter(|n| *n <= MAX_VALUES)
+        .ok_or_else(|| Error::graph(at, format!("a constant of dims {dims:?}: more than {MAX_VALUES} values")))
 }
 
 /// `Transpose`'s `perm` (default: the dimensions reversed), checked to be a permutation.
