@@ -14,21 +14,19 @@ Needs PyTorch and onnxscript, which the rest of the project does not:
   /tmp/torch/bin/python scripts/torch_exports.py
 Written with PyTorch 2.15.0 and onnxscript 0.7.2. CI reads the committed files only.
 """
-import json
 import os
 import sys
 import warnings
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from sklearn.datasets import load_digits
+
+from framework_corpus import HELD_BACK, OUT, data, merge, record
 
 warnings.filterwarnings("ignore")
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "models", "corpus")
 
 
 class Block(nn.Module):
@@ -148,6 +146,12 @@ class Recurrent(nn.Module):
         return self.fc(y[:, -1])
 
 
+def volatility():
+    """A positive output, as a volatility or fee model has: Softplus last, which the dynamo exporter
+    writes with its threshold (`Where(x > 20, x, Softplus(x))`)."""
+    return nn.Sequential(nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 16), nn.SiLU(), nn.Linear(16, 1), nn.Softplus())
+
+
 def mlp_bn():
     return nn.Sequential(nn.Linear(64, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Dropout(0.2),
                          nn.Linear(64, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.2), nn.Linear(32, 10))
@@ -175,37 +179,24 @@ MODELS = {
     "torch_conv_transpose": (Decoder, (1, 8, 8), "digits", "dynamo", None),
     "torch_unet": (UNet, (1, 8, 8), "digits", "dynamo", None),
     "torch_series_tcn": (SeriesNet, (32,), "series", "dynamo", None),
+    "torch_volatility_softplus": (volatility, (32,), "volatility", "dynamo", None),
     "torch_lstm": (lambda: Recurrent("lstm"), (16,), "series", "script", "LSTM"),
     "torch_gru": (lambda: Recurrent("gru"), (16,), "series", "dynamo", "GRU"),
     "torch_layernorm": (layernorm_mlp, (64,), "digits", "dynamo", "LayerNormalization"),
 }
 
 
-def data(kind, rng):
-    if kind == "digits":
-        x, y = load_digits(return_X_y=True)
-        order = rng.permutation(len(x))
-        return (x[order] / 16.0).astype(np.float32), y[order]
-    walk = rng.normal(0, 1, (1800, 33)).cumsum(axis=1)
-    walk /= np.abs(walk).max(axis=1, keepdims=True)
-    return walk[:, :-1].astype(np.float32).copy(), walk[:, -1].astype(np.float32)
-
-
 def main():
-    with open(os.path.join(OUT, "corpus.json")) as f:
-        manifest = json.load(f)
     added = []
     for name, (make, shape, kind, exporter, refused) in MODELS.items():
         if len(sys.argv) > 1 and name not in sys.argv[1:]:
             continue
-        rng = np.random.default_rng(5)
         torch.manual_seed(0)
-        x, y = data(kind, rng)
-        x = np.ascontiguousarray(x[:, -int(np.prod(shape)):])
+        x, y = data(kind, int(np.prod(shape)), np.random.default_rng(5))
         model = make()
         xt = torch.from_numpy(x).reshape(len(x), *shape)
         opt = torch.optim.Adam(model.parameters(), lr=0.01)
-        train = slice(0, 1500)
+        train = slice(0, HELD_BACK)
         for _ in range(150):
             model.train()
             opt.zero_grad()
@@ -222,32 +213,9 @@ def main():
         onnx.save(onnx.load(path, load_external_data=True), path, save_as_external_data=False)
         if os.path.exists(path + ".data"):
             os.remove(path + ".data")
-        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        outputs = np.concatenate([session.run(None, {"input": xt[i:i + 1].numpy()})[0].reshape(1, -1)
-                                  for i in range(1500, len(x))])
-        if refused:
-            entry = {"name": name, "kind": "classifier" if kind == "digits" else "regressor", "refused": refused}
-        else:
-            doc = {"inputs": x[1500:].astype(float).tolist()}
-            if kind == "digits":
-                doc["labels"] = [int(v) for v in outputs.argmax(1)]
-                accuracy = float((outputs.argmax(1) == y[1500:]).mean())
-                note = f"held-out accuracy {accuracy:.1%}"
-            else:
-                doc["outputs"] = outputs.astype(float).tolist()
-                note = f"held-out RMS error {float(np.sqrt(((outputs[:, 0] - y[1500:]) ** 2).mean())):.3f}"
-            with open(os.path.join(OUT, f"{name}.heldout.json"), "w") as f:
-                json.dump(doc, f)
-                f.write("\n")
-            np.savetxt(os.path.join(OUT, f"{name}.calibration.csv"), x[:300], delimiter=",", fmt="%.7g")
-            entry = {"name": name, "kind": "classifier" if kind == "digits" else "regressor"}
-            print(f"  {name} ({exporter} exporter): {note}; ops {sorted({n.op_type for n in onnx.load(path).graph.node})}")
-        added.append(entry)
-    names = {e["name"] for e in added}
-    manifest = [e for e in manifest if e["name"] not in names] + added
-    with open(os.path.join(OUT, "corpus.json"), "w") as f:
-        json.dump(manifest, f, indent=1)
-        f.write("\n")
+        print(f"{name} ({exporter} exporter)")
+        added.append(record(name, kind, path, x, y, shape, refused))
+    merge(added)
 
 
 if __name__ == "__main__":

@@ -4,12 +4,12 @@ use std::path::PathBuf;
 pub const SUPPORTED_OPS: &str =
     "MatMul, Gemm, Conv and ConvTranspose (1-D or 2-D, grouped and dilated too), Resize (nearest or linear, \
      constant scales or sizes), Add, Sub, Mul and Div of constants, Relu, LeakyRelu, \
-     PRelu, Clip, HardSigmoid, Sigmoid, Tanh, Elu, Selu, Softplus, Gelu (exact or tanh), HardSwish, Mish, and SiLU, \
+     PRelu, Clip, HardSigmoid, Sigmoid, Tanh, Elu (and Celu) of alpha 1, Selu, Softplus, Gelu (exact or tanh), HardSwish, Mish, and SiLU, \
      GELU, Mish or hard swish written as elementwise nodes (Sigmoid then Mul; Div, Erf, Add, Mul, …) (right after a \
      layer; Max and Min of a scalar there too), MaxPool (after a Relu), BatchNormalization, AveragePool, \
      GlobalAveragePool (pools 1-D or 2-D), ReduceMean and ReduceSum (not over the batch axis), ReduceMax (after a \
      Relu, not over the batch axis), Flatten, Reshape, \
-     Squeeze, Unsqueeze, Transpose, Pad, Slice and Gather (constant arguments), Identity, Dropout (inference), Cast (to a float type), Constant, shape \
+     Squeeze, Unsqueeze, Transpose, Pad, Slice, Gather and Tile (constant arguments), DepthToSpace, SpaceToDepth, Identity, Dropout (inference), Cast (to a float type), Constant, shape \
      computations on constants (Shape, Gather, Concat, Slice, Expand, ConstantOfShape, …), the Add or Concat (over channels) that ends a \
      residual block (its shortcut the block's input, or linear layers of it), a classifier's final Softmax or LogSoftmax or a \
      binary one's final Sigmoid; ai.onnx.ml Imputer (of NaN), Scaler, LinearRegressor, LinearClassifier, TreeEnsembleClassifier and \

@@ -439,6 +439,8 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
     // The residual block being imported, from its shortcut's tensor to the `Add` that ends it.
     let mut skip: Option<residual::Skip> = None;
 
+    // The dimensions of each tensor the chain has passed through (a `Shape` may read one).
+    let mut earlier: HashMap<String, Vec<usize>> = HashMap::new();
     let mut nodes = graph.node.iter().enumerate().peekable();
     while let Some((index, node)) = nodes.next() {
         // A layer, a pool or an ml operator changed the running tensor: its dimensions follow.
@@ -449,6 +451,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             None if dims.iter().product::<usize>() != width => dims = vec![1, width],
             None => {}
         }
+        earlier.entry(current.clone()).or_insert_with(|| dims.clone());
         let at = if node.name.is_empty() {
             node.output.first().cloned().unwrap_or_else(|| node.op_type.clone())
         } else {
@@ -652,7 +655,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             consts.insert(out, Constant::from_proto(t, &at)?);
             continue;
         }
-        if let Some(folded) = shape::fold(node, &consts, &current, &dims, &at)? {
+        if let Some(folded) = shape::fold(node, &consts, &current, &dims, &earlier, &at)? {
             // A shape computation (or arithmetic on constants): evaluated now.
             consts.insert(out, folded);
             continue;
@@ -691,14 +694,14 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             "MatMul" | "Gemm" | "Add" | "Sub" | "Mul" | "Div" | "Relu" | "Flatten" | "Reshape" | "Squeeze"
             | "Unsqueeze" | "Transpose" | "Pad" | "Identity" | "Dropout" | "Cast" | "Conv" | "BatchNormalization"
             | "AveragePool" | "GlobalAveragePool" | "ReduceMean" | "ReduceSum" | "Softmax" | "LogSoftmax" | "Slice"
-            | "Gather" | "ConvTranspose" | "Resize" => {}
+            | "Gather" | "Tile" | "DepthToSpace" | "SpaceToDepth" | "ConvTranspose" | "Resize" => {}
             "LeakyRelu" | "PRelu" | "Clip" | "HardSigmoid" | "Max" | "Min" if tail == Tail::Linear => {}
             "LeakyRelu" | "PRelu" | "Clip" | "HardSigmoid" | "Max" | "Min" => {
                 return Err(unsupported(" (only right after a MatMul/Gemm/Conv layer and its bias)"))
             }
-            "Sigmoid" | "Tanh" | "Elu" | "Selu" | "Softplus" | "Gelu" | "HardSwish" | "Mish"
+            "Sigmoid" | "Tanh" | "Elu" | "Celu" | "Selu" | "Softplus" | "Gelu" | "HardSwish" | "Mish"
                 if tail == Tail::Linear => {}
-            "Sigmoid" | "Tanh" | "Elu" | "Selu" | "Softplus" | "Gelu" | "HardSwish" | "Mish" => {
+            "Sigmoid" | "Tanh" | "Elu" | "Celu" | "Selu" | "Softplus" | "Gelu" | "HardSwish" | "Mish" => {
                 return Err(unsupported(" (only right after a MatMul/Gemm/Conv layer and its bias)"))
             }
             "MaxPool" | "GlobalMaxPool" | "ReduceMax"
@@ -737,10 +740,12 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
         };
         let needs_spatial = || {
             spatial.ok_or_else(|| {
-                Error::graph(
-                    &at,
-                    format!("{op} needs a [N, C, H, W] or [N, C, L] tensor; the running tensor's layout is flat"),
-                )
+                let layout = if dims.len() > 4 {
+                    format!("is {}-D (3-D convolutions and pools are not supported)", dims.len())
+                } else {
+                    "is flat".to_string()
+                };
+                Error::graph(&at, format!("{op} needs a [N, C, H, W] or [N, C, L] tensor; the running tensor {layout}"))
             })
         };
         match op {
@@ -957,16 +962,17 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 layers.last_mut().expect("a linear tail has a layer").table = Some(f);
                 tail = Tail::Activated;
             }
-            "Elu" | "Selu" | "Softplus" | "Gelu" | "HardSwish" | "Mish" => {
-                // Unbounded: no int8 table; quantized in piecewise-linear form.
+            "Elu" | "Celu" | "Selu" | "Softplus" | "Gelu" | "HardSwish" | "Mish" => {
+                // Unbounded: no int8 table; quantized in piecewise-linear form. CELU of alpha 1
+                // is ELU.
                 let float_attr = |name: &str| attr(node, name).map(|a| f64::from(a.f));
                 let close = |v: Option<f64>, default: f64| v.is_none_or(|v| (v - default).abs() <= 1e-6 * default);
                 let f = match op {
-                    "Elu" if close(float_attr("alpha"), 1.0) => TableFunction::Elu,
+                    "Elu" | "Celu" if close(float_attr("alpha"), 1.0) => TableFunction::Elu,
                     "Selu" if close(float_attr("alpha"), SELU_ALPHA) && close(float_attr("gamma"), SELU_GAMMA) => {
                         TableFunction::Selu
                     }
-                    "Elu" | "Selu" => {
+                    "Elu" | "Celu" | "Selu" => {
                         return Err(unsupported(" (only with the default alpha and gamma)"));
                     }
                     "Gelu" => match attr(node, "approximate").map(|a| String::from_utf8_lossy(&a.s).into_owned()) {
@@ -1093,16 +1099,18 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                     spatial = Some(out);
                 }
             }
-            "Slice" | "Gather" | "ReduceMean" | "ReduceSum" => {
-                // A selection of the running tensor's values (`x[:, 5:]`, `x[:, [0, 3]]`), or a
+            "Slice" | "Gather" | "Tile" | "DepthToSpace" | "SpaceToDepth" | "ReduceMean" | "ReduceSum" => {
+                // A selection of the running tensor's values (`x[:, 5:]`, `x[:, [0, 3]]`, a `Tile`), or a
                 // mean or a sum over axes (PyTorch's `x.mean((2, 3))`, Keras' global average
                 // pooling over NHWC): a linear map, composed into a neighbouring layer.
                 let (map, next) = match op {
-                    "Slice" | "Gather" if pos != 0 => {
+                    "Slice" | "Gather" | "Tile" | "DepthToSpace" | "SpaceToDepth" if pos != 0 => {
                         return Err(Error::graph(&at, format!("{op} must take the running tensor first")));
                     }
                     "Slice" => shape::slice_running(node, &consts, &dims, &at)?,
                     "Gather" => shape::gather_running(node, &consts, &dims, &at)?,
+                    "Tile" => shape::tile_running(node, &consts, &dims, &at)?,
+                    "DepthToSpace" | "SpaceToDepth" => shape::depth_to_space(node, &dims, &at)?,
                     _ => {
                         let keep = attr(node, "keepdims").is_none_or(|a| a.i != 0);
                         shape::mean_over(op, &dims, &reduce_axes()?, keep, &at)?
@@ -1265,6 +1273,7 @@ const ACTIVATIONS: &[&str] = &[
     "Sigmoid",
     "Tanh",
     "Elu",
+    "Celu",
     "Selu",
     "Softplus",
     "Gelu",

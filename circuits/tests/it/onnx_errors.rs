@@ -2184,3 +2184,231 @@ type Taps = fn(usize, usize) -> Vec<(usize, f64)>;
 /// A `Resize` case: its label, node and initializers, the output's height and width, and the
 /// taps along each.
 type ResizeCase = (&'static str, (NodeProto, Vec<TensorProto>), [usize; 2], Taps, Taps);
+
+/// What Keras (through tf2onnx) and PyTorch's `dynamo` exporter write around their layers, each
+/// against a direct computation: a flatten whose shape comes from the tensor before a transpose,
+/// in int32; `Tile` (Keras' `UpSampling2D`); `DepthToSpace` in both modes (PyTorch's
+/// `PixelShuffle`) and `SpaceToDepth`; a bias built by `ConstantOfShape` and `Expand`; `Celu`
+/// (of alpha 1, ELU); `nn.Softplus` with its threshold, `Where(x > 20, x, Softplus(x))`. And the
+/// refusals: a tile of the batch, a block size that does not divide the channels, a softplus of
+/// another slope.
+#[test]
+fn exporter_layout_operators_and_thresholded_activations_compute_exactly_or_are_refused() {
+    let int32 = |name: &str, v: &[i32]| TensorProto {
+        dims: vec![v.len() as i64],
+        data_type: 6,
+        int32_data: v.to_vec(),
+        name: name.into(),
+        ..Default::default()
+    };
+    let f64s = |v: &[f32]| v.iter().map(|x| f64::from(*x)).collect::<Vec<_>>();
+    // tf2onnx's flatten of an NHWC tensor: Shape of the tensor before the Transpose, its batch
+    // (Gather), Cast to int32, Concat with -1, Cast back to int64, Reshape.
+    let w = values(12 * 2, 61);
+    let bytes = encode(
+        vec![
+            node("Transpose", "nhwc", &["x"], "t", vec![ints_attr("perm", &[0, 2, 3, 1])]),
+            node("Shape", "shape", &["x"], "s", vec![]),
+            node("Gather", "batch", &["s", "zero"], "b", vec![]),
+            node("Cast", "to32", &["b"], "b32", vec![int_attr("to", 6)]),
+            node("Concat", "cat", &["b32", "minus1"], "s32", vec![int_attr("axis", 0)]),
+            node("Cast", "to64", &["s32"], "s64", vec![int_attr("to", 7)]),
+            node("Reshape", "flat", &["t", "s64"], "f", vec![]),
+            node("MatMul", "fc", &["f", "w"], "y", vec![]),
+        ],
+        vec![int_tensor("zero", &[0]), int32("minus1", &[-1]), tensor("w", &[12, 2], &w)],
+        &[-1, 2, 3, 2],
+        "y",
+        13,
+    );
+    let model = import_onnx(&bytes, "t").unwrap();
+    let x = values(12, 62);
+    // NHWC order: (y, x, c) of the [2, 3, 2] input.
+    let nhwc: Vec<f64> = (0..3)
+        .flat_map(|h| (0..2).flat_map(move |ww| (0..2).map(move |c| (h, ww, c))))
+        .map(|(h, ww, c)| f64::from(x[(c * 3 + h) * 2 + ww]))
+        .collect();
+    let want: Vec<f64> =
+        (0..2).map(|o| nhwc.iter().enumerate().map(|(i, v)| v * f64::from(w[i * 2 + o])).sum()).collect();
+    close(&model.forward(&f64s(&x)), &want);
+
+    // Each of these reads a [1, C, H, W] input and ends in a Flatten and a MatMul by `wo`; `index`
+    // gives the input position of each value of the operator's output, in order.
+    let layouts: Vec<LayoutCase> = vec![
+        (
+            // Repeats [1, 2, 2, 1] of [1, 2, 3, 2]: output (c, h, w) of [4, 6, 2] reads (c % 2, h % 3, w).
+            "tile",
+            vec![node("Tile", "tile", &["x", "r"], "o", vec![])],
+            vec![int_tensor("r", &[1, 2, 2, 1])],
+            [1, 2, 3, 2],
+            48,
+            Box::new(|i| {
+                let (c, h, w) = (i / 12, i / 2 % 6, i % 2);
+                ((c % 2) * 3 + h % 3) * 2 + w
+            }),
+        ),
+        (
+            // DCR (the default): x reshaped [b, b, C', H, W], transposed to [C', H, b, W, b].
+            "DepthToSpace DCR",
+            vec![node("DepthToSpace", "d2s", &["x"], "o", vec![int_attr("blocksize", 2)])],
+            vec![],
+            [1, 8, 2, 3],
+            48,
+            Box::new(|i| {
+                let (c, y, xx) = (i / 24, i / 6 % 4, i % 6);
+                let ci = ((y % 2) * 2 + xx % 2) * 2 + c;
+                (ci * 2 + y / 2) * 3 + xx / 2
+            }),
+        ),
+        (
+            // CRD: x reshaped [C', b, b, H, W], transposed to [C', H, b, W, b].
+            "DepthToSpace CRD",
+            vec![node("DepthToSpace", "d2s", &["x"], "o", vec![int_attr("blocksize", 2), string_attr("mode", "CRD")])],
+            vec![],
+            [1, 8, 2, 3],
+            48,
+            Box::new(|i| {
+                let (c, y, xx) = (i / 24, i / 6 % 4, i % 6);
+                let ci = c * 4 + (y % 2) * 2 + xx % 2;
+                (ci * 2 + y / 2) * 3 + xx / 2
+            }),
+        ),
+        (
+            // [1, 2, 4, 6] by blocks of 2: output channel (i·2 + j)·2 + c reads (c, 2h + i, 2w + j).
+            "SpaceToDepth",
+            vec![node("SpaceToDepth", "s2d", &["x"], "o", vec![int_attr("blocksize", 2)])],
+            vec![],
+            [1, 2, 4, 6],
+            48,
+            Box::new(|i| {
+                let (o, h, w) = (i / 6, i / 3 % 2, i % 3);
+                let (block, c) = (o / 2, o % 2);
+                (c * 4 + 2 * h + block / 2) * 6 + 2 * w + block % 2
+            }),
+        ),
+    ];
+    for (label, mut nodes, mut inits, dims, n, index) in layouts {
+        let wo = values(n, 63);
+        nodes.push(node("Flatten", "flat", &["o"], "f", vec![]));
+        nodes.push(node("MatMul", "fc", &["f", "wo"], "y", vec![]));
+        inits.push(tensor("wo", &[n as i64, 1], &wo));
+        let model = import_onnx(&encode(nodes, inits, &dims, "y", 13), "t").unwrap_or_else(|e| panic!("{label}: {e}"));
+        let x = values(dims.iter().product::<i64>() as usize, 64);
+        let want: f64 = (0..n).map(|i| f64::from(x[index(i)]) * f64::from(wo[i])).sum();
+        close(&model.forward(&f64s(&x)), &[want]);
+    }
+
+    // A bias of 0.25 built from shapes: ConstantOfShape, then Expand to [1, 2].
+    let mut fill = node("ConstantOfShape", "fill", &["n"], "c", vec![]);
+    fill.attribute.push(AttributeProto {
+        name: "value".into(),
+        t: Some(tensor("", &[1], &[0.25])),
+        r#type: 4,
+        ..Default::default()
+    });
+    let bytes = encode(
+        vec![
+            node("MatMul", "mm", &["x", "W"], "m", vec![]),
+            fill,
+            node("Expand", "expand", &["c", "to"], "e", vec![]),
+            node("Add", "bias", &["m", "e"], "y", vec![]),
+        ],
+        vec![tensor("W", &[3, 2], &W_IN_OUT), int_tensor("n", &[1]), int_tensor("to", &[1, 2])],
+        &[-1, 3],
+        "y",
+        13,
+    );
+    close(&import_onnx(&bytes, "t").unwrap().forward(&X), &[9.25, 21.25]);
+
+    // Gemm, an activation, Gemm: `Celu` of alpha 1, and the dynamo exporter's thresholded Softplus.
+    let (w1, w2) = (values(3 * 4, 65), values(4, 66));
+    let activated = |nodes: Vec<NodeProto>, inits: Vec<TensorProto>| {
+        let mut all = vec![node("Gemm", "fc1", &["x", "w1"], "h", vec![int_attr("transB", 1)])];
+        all.extend(nodes);
+        all.push(node("Gemm", "fc2", &["a", "w2"], "y", vec![int_attr("transB", 1)]));
+        let mut tensors = vec![tensor("w1", &[4, 3], &w1), tensor("w2", &[1, 4], &w2)];
+        tensors.extend(inits);
+        encode(all, tensors, &[-1, 3], "y", 13)
+    };
+    let direct = |f: fn(f64) -> f64, x: &[f64]| -> f64 {
+        (0..4).map(|o| f((0..3).map(|i| f64::from(w1[o * 3 + i]) * x[i]).sum()) * f64::from(w2[o])).sum()
+    };
+    let softplus = |nodes_before_where: Vec<NodeProto>| {
+        let mut nodes = nodes_before_where;
+        nodes.push(node("Where", "where", &["gt", "h", "sp"], "a", vec![]));
+        nodes
+    };
+    let cases: [ActivationCase; 2] = [
+        ("celu", vec![node("Celu", "celu", &["h"], "a", vec![float_attr("alpha", 1.0)])], vec![], |z| {
+            if z > 0.0 {
+                z
+            } else {
+                z.exp() - 1.0
+            }
+        }),
+        (
+            "thresholded softplus",
+            softplus(vec![
+                node("Softplus", "sp", &["h"], "sp", vec![]),
+                node("Greater", "gt", &["h", "twenty"], "gt", vec![]),
+            ]),
+            vec![tensor("twenty", &[], &[20.0])],
+            |z| if z > 20.0 { z } else { z.exp().ln_1p() },
+        ),
+    ];
+    for (label, nodes, inits, f) in cases {
+        let model = import_onnx(&activated(nodes, inits), "t").unwrap_or_else(|e| panic!("{label}: {e}"));
+        for seed in [1, 2, 3] {
+            let x = f64s(&values(3, seed).iter().map(|v| v * 4.0).collect::<Vec<_>>());
+            close(&model.forward(&x), &[direct(f, &x)]);
+        }
+    }
+
+    for (label, bytes, reason) in [
+        (
+            "a tile of the batch",
+            encode(
+                vec![node("Tile", "tile", &["x", "r"], "o", vec![]), node("MatMul", "fc", &["o", "W"], "y", vec![])],
+                vec![int_tensor("r", &[2, 1]), tensor("W", &[3, 2], &W_IN_OUT)],
+                &[-1, 3],
+                "y",
+                13,
+            ),
+            "Tile over the batch axis is not supported",
+        ),
+        (
+            "blocks that do not divide the channels",
+            encode(
+                vec![node("DepthToSpace", "d2s", &["x"], "y", vec![int_attr("blocksize", 2)])],
+                vec![],
+                &[-1, 6, 2, 2],
+                "y",
+                13,
+            ),
+            "DepthToSpace of 6 channels by blocks of 2",
+        ),
+        (
+            "a softplus of slope 2",
+            activated(
+                softplus(vec![
+                    node("Mul", "beta", &["h", "two"], "bh", vec![]),
+                    node("Softplus", "sp0", &["bh"], "sp0", vec![]),
+                    node("Div", "sp", &["sp0", "two"], "sp", vec![]),
+                    node("Greater", "gt", &["bh", "twenty"], "gt", vec![]),
+                ]),
+                vec![tensor("two", &[], &[2.0]), tensor("twenty", &[], &[20.0])],
+            ),
+            "elementwise subgraph",
+        ),
+    ] {
+        let msg = error(&bytes).to_string();
+        assert!(msg.contains(reason), "{label}: {msg}");
+    }
+}
+
+/// A layout operator's case: its label, nodes and initializers, the input's dimensions, the
+/// output's length, and the input position of each output value.
+type LayoutCase = (&'static str, Vec<NodeProto>, Vec<TensorProto>, [i64; 4], usize, Box<dyn Fn(usize) -> usize>);
+
+/// An activation's case: its label, nodes and initializers, and the function.
+type ActivationCase = (&'static str, Vec<NodeProto>, Vec<TensorProto>, fn(f64) -> f64);

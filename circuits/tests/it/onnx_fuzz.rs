@@ -174,6 +174,9 @@ fn mutated_corpus_graphs_import_or_are_refused_never_a_panic() {
         "torch_upsample_bilinear",
         "torch_series_tcn",
         "torch_lstm",
+        "torch_volatility_softplus",
+        "keras_cnn_flatten",
+        "keras_upsampling",
     ];
     // `VERDICT_FUZZ_CASES` and `VERDICT_FUZZ_SEED` run more (or other) cases than CI's.
     let env = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);

@@ -41,14 +41,27 @@ const ELEMENTWISE_OPS: &[&str] = &[
     "Min",
     "Cast",
     "Identity",
+    "Greater",
+    "GreaterOrEqual",
+    "Less",
+    "LessOrEqual",
+    "Where",
 ];
 
 /// The most nodes (`Constant`s included) a subgraph may span.
 const MAX_NODES: usize = 32;
 
 /// The functions a subgraph may compute: those that gate their input by a function of it.
-const CANDIDATES: &[TableFunction] =
-    &[TableFunction::Silu, TableFunction::Gelu, TableFunction::GeluTanh, TableFunction::Mish, TableFunction::HardSwish];
+/// And Softplus, which PyTorch's `dynamo` exporter writes with its threshold: `Where(x > 20, x,
+/// Softplus(x))`.
+const CANDIDATES: &[TableFunction] = &[
+    TableFunction::Silu,
+    TableFunction::Gelu,
+    TableFunction::GeluTanh,
+    TableFunction::Mish,
+    TableFunction::HardSwish,
+    TableFunction::Softplus,
+];
 
 /// A subgraph recognized as one activation.
 #[derive(Debug)]
@@ -233,6 +246,18 @@ fn evaluate(
             "Reciprocal" => 1.0 / a,
             "Max" => node.input.iter().enumerate().skip(1).try_fold(a, |m, (i, _)| Some(m.max(input(i)?)))?,
             "Min" => node.input.iter().enumerate().skip(1).try_fold(a, |m, (i, _)| Some(m.min(input(i)?)))?,
+            // Comparisons are 1 or 0, as `Where` reads them.
+            "Greater" => f64::from(u8::from(a > input(1)?)),
+            "GreaterOrEqual" => f64::from(u8::from(a >= input(1)?)),
+            "Less" => f64::from(u8::from(a < input(1)?)),
+            "LessOrEqual" => f64::from(u8::from(a <= input(1)?)),
+            "Where" => {
+                if a != 0.0 {
+                    input(1)?
+                } else {
+                    input(2)?
+                }
+            }
             _ => a, // Identity, or a Cast to a float type
         };
         if !out.is_finite() {

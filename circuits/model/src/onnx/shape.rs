@@ -2,7 +2,9 @@
 //! it (PyTorch's `x.view(x.size(0), -1)` is `Shape`, `Gather`, `Unsqueeze`, `Concat`, `Reshape`),
 //! evaluated at import, and the layout changes (`Transpose`, `Pad`) that become linear maps.
 
-use super::{attr, is_float_type, Affine, ConstData, Constant, NodeProto, DATA_TYPE_INT64, MAX_VALUES};
+use super::{
+    attr, is_float_type, Affine, ConstData, Constant, NodeProto, DATA_TYPE_INT32, DATA_TYPE_INT64, MAX_VALUES,
+};
 use crate::{Error, Result};
 
 /// Operators evaluated at import when every input is a constant (or, for `Shape`, the running
@@ -27,13 +29,14 @@ pub(super) const FOLDED_OPS: &[&str] = &[
 ];
 
 /// Evaluates `node` at import when it computes on constants only: `Shape` of the running tensor
-/// (its dimensions `running`, batch 1) or of a constant, and the integer and layout operators of
+/// (its dimensions `running`, batch 1), of an `earlier` one or of a constant, and the integer and layout operators of
 /// [`FOLDED_OPS`] on constants. `None` when the node reads a tensor that is not constant.
 pub(super) fn fold(
     node: &NodeProto,
     consts: &std::collections::HashMap<String, Constant>,
     current: &str,
     running: &[usize],
+    earlier: &std::collections::HashMap<String, Vec<usize>>,
     at: &str,
 ) -> Result<Option<Constant>> {
     let op = node.op_type.as_str();
@@ -44,6 +47,9 @@ pub(super) fn fold(
         let Some(input) = node.input.first() else { return Err(Error::graph(at, "Shape without an input")) };
         let dims: Vec<usize> = if input == current {
             running.to_vec()
+        } else if let Some(d) = earlier.get(input) {
+            // An earlier running tensor (tf2onnx takes a flatten's shape before its transpose).
+            d.clone()
         } else if let Some(c) = consts.get(input) {
             c.dims.clone()
         } else {
@@ -93,8 +99,11 @@ pub(super) fn fold(
             let to = attr(node, "to").map_or(0, |a| a.i as i32);
             let data = match (&first.data, to) {
                 (ConstData::I64(v), t) if is_float_type(t) => ConstData::F32(v.iter().map(|x| *x as f32).collect()),
-                (ConstData::F32(v), DATA_TYPE_INT64) => ConstData::I64(v.iter().map(|x| *x as i64).collect()),
-                (d, t) if is_float_type(t) || t == DATA_TYPE_INT64 => d.clone(),
+                // tf2onnx computes shapes in int32 (6) and casts back to int64 (7).
+                (ConstData::F32(v), DATA_TYPE_INT64 | DATA_TYPE_INT32) => {
+                    ConstData::I64(v.iter().map(|x| *x as i64).collect())
+                }
+                (d, t) if is_float_type(t) || t == DATA_TYPE_INT64 || t == DATA_TYPE_INT32 => d.clone(),
                 (_, other) => return Err(Error::graph(at, format!("Cast of a constant to type {other}"))),
             };
             Constant { dims: first.dims.clone(), data }
@@ -520,9 +529,92 @@ fn select(dims: &[usize], kept: &[Vec<usize>], at: &str) -> Result<(Affine, Vec<
         source.push(index.iter().enumerate().map(|(d, o)| kept[d][*o] * stride[d]).sum());
         next_index(&mut index, &next);
     }
+    Ok((selection_of(source, dims.iter().product()), next))
+}
+
+/// `Tile` of the running tensor (dimensions `dims`, batch 1; `repeats` a constant, one an axis,
+/// the batch's 1): a selection that repeats each axis, and the output's dimensions. Keras'
+/// `UpSampling2D` over NHWC is an `Unsqueeze`, a `Tile` and a `Reshape`, twice.
+pub(super) fn tile_running(
+    node: &NodeProto,
+    consts: &std::collections::HashMap<String, Constant>,
+    dims: &[usize],
+    at: &str,
+) -> Result<(Affine, Vec<usize>)> {
+    let repeats = int_input(node, 1, consts, at)?
+        .ok_or_else(|| Error::graph(at, "Tile of the running tensor needs its repeats as a constant"))?;
+    if repeats.len() != dims.len() {
+        return Err(Error::graph(at, format!("Tile: {} repeats for a rank-{} tensor", repeats.len(), dims.len())));
+    }
+    if repeats.first() != Some(&1) {
+        return Err(Error::graph(at, "Tile over the batch axis is not supported"));
+    }
+    let kept = dims
+        .iter()
+        .zip(&repeats)
+        .map(|(d, r)| {
+            let n = usize::try_from(*r).ok().filter(|r| *r >= 1).and_then(|r| r.checked_mul(*d));
+            let n = n.filter(|n| *n <= MAX_VALUES).ok_or_else(|| Error::graph(at, format!("Tile: a repeat of {r}")))?;
+            Ok((0..n).map(|o| o % d).collect())
+        })
+        .collect::<Result<Vec<Vec<usize>>>>()?;
+    select(dims, &kept, at)
+}
+
+/// `DepthToSpace` (PyTorch's `PixelShuffle`; `DCR` or `CRD` mode) or `SpaceToDepth` of a `[N, C,
+/// H, W]` running tensor with `blocksize` b: a permutation of its values, and the output's
+/// dimensions.
+pub(super) fn depth_to_space(node: &NodeProto, dims: &[usize], at: &str) -> Result<(Affine, Vec<usize>)> {
+    let op = node.op_type.as_str();
+    let &[1, c, h, w] = dims else {
+        return Err(Error::graph(at, format!("{op} needs a [N, C, H, W] tensor, found dims {dims:?}")));
+    };
+    let b = attr(node, "blocksize").and_then(|a| usize::try_from(a.i).ok()).filter(|b| (1..=1 << 12).contains(b));
+    let Some(b) = b else { return Err(Error::graph(at, format!("{op} needs a positive blocksize"))) };
+    let mode = attr(node, "mode").map_or_else(|| "DCR".to_string(), |a| String::from_utf8_lossy(&a.s).into_owned());
+    let index = |c2: usize, y: usize, x: usize, (cc, hh, ww): (usize, usize, usize)| {
+        debug_assert!(c2 < cc && y < hh && x < ww);
+        (c2 * hh + y) * ww + x
+    };
+    let mut source = Vec::with_capacity(c * h * w);
+    if op == "DepthToSpace" {
+        if c % (b * b) != 0 || !(mode == "DCR" || mode == "CRD") {
+            return Err(Error::graph(at, format!("DepthToSpace of {c} channels by blocks of {b} in mode `{mode}`")));
+        }
+        let oc = c / (b * b);
+        for o in 0..oc {
+            for y in 0..h * b {
+                for x in 0..w * b {
+                    let (by, bx) = (y % b, x % b);
+                    // DCR: the block offset is the channel's high part; CRD: its low part.
+                    let ci = if mode == "DCR" { (by * b + bx) * oc + o } else { (o * b + by) * b + bx };
+                    source.push(index(ci, y / b, x / b, (c, h, w)));
+                }
+            }
+        }
+        return Ok((selection_of(source, c * h * w), vec![1, oc, h * b, w * b]));
+    }
+    if h % b != 0 || w % b != 0 {
+        return Err(Error::graph(at, format!("SpaceToDepth of a {h}x{w} tensor by blocks of {b}")));
+    }
+    let (oh, ow) = (h / b, w / b);
+    for o in 0..c * b * b {
+        // The channel's high part is the block offset (the inverse of DepthToSpace's DCR).
+        let (offset, ci) = (o / c, o % c);
+        for y in 0..oh {
+            for x in 0..ow {
+                source.push(index(ci, y * b + offset / b, x * b + offset % b, (c, h, w)));
+            }
+        }
+    }
+    Ok((selection_of(source, c * h * w), vec![1, c * b * b, oh, ow]))
+}
+
+/// [`selection`] of a tensor of `in_dim` values.
+fn selection_of(source: Vec<usize>, in_dim: usize) -> Affine {
     let mut map = selection(&source);
-    map.in_dim = dims.iter().product();
-    Ok((map, next))
+    map.in_dim = in_dim;
+    map
 }
 
 /// `Slice` of the running tensor (dimensions `dims`, batch 1; `starts`, `ends`, `axes` and
