@@ -38,10 +38,15 @@ def record(name, kind, path, x, y, shape, refused=None):
     if refused:
         return {**entry, "refused": refused}
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    feed = session.get_inputs()[0].name
-    rows = x.reshape(len(x), *shape)
-    outputs = np.concatenate([session.run(None, {feed: rows[i:i + 1]})[0].reshape(1, -1)
-                              for i in range(HELD_BACK, len(x))])
+    feeds = session.get_inputs()
+    if len(feeds) == 1:
+        rows = x.reshape(len(x), *shape)
+        run = lambda i: session.run(None, {feeds[0].name: rows[i:i + 1]})  # noqa: E731
+    else:
+        # Flat inputs that the model concatenates in their order: a row is their values in turn.
+        cuts = np.cumsum([f.shape[1] for f in feeds])[:-1]
+        run = lambda i: session.run(None, {f.name: part for f, part in zip(feeds, np.split(x[i:i + 1], cuts, axis=1))})  # noqa: E731
+    outputs = np.concatenate([run(i)[0].reshape(1, -1) for i in range(HELD_BACK, len(x))])
     doc = {"inputs": x[HELD_BACK:].astype(float).tolist()}
     if kind == "digits":
         doc["labels"] = [int(v) for v in outputs.argmax(1)]

@@ -146,6 +146,18 @@ class Recurrent(nn.Module):
         return self.fc(y[:, -1])
 
 
+class TwoInputs(nn.Module):
+    """`forward(window, recent)`: two inputs that the model concatenates first (the importer's
+    input is their concatenation, in that order)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(32, 24), nn.ReLU(), nn.Linear(24, 1))
+
+    def forward(self, window, recent):
+        return self.net(torch.cat([window, recent], 1))
+
+
 def volatility():
     """A positive output, as a volatility or fee model has: Softplus last, which the dynamo exporter
     writes with its threshold (`Where(x > 20, x, Softplus(x))`)."""
@@ -180,6 +192,7 @@ MODELS = {
     "torch_unet": (UNet, (1, 8, 8), "digits", "dynamo", None),
     "torch_series_tcn": (SeriesNet, (32,), "series", "dynamo", None),
     "torch_volatility_softplus": (volatility, (32,), "volatility", "dynamo", None),
+    "torch_two_inputs": (TwoInputs, (24, 8), "series", "dynamo", None),
     "torch_lstm": (lambda: Recurrent("lstm"), (16,), "series", "script", "LSTM"),
     "torch_gru": (lambda: Recurrent("gru"), (16,), "series", "dynamo", "GRU"),
     "torch_layernorm": (layernorm_mlp, (64,), "digits", "dynamo", "LayerNormalization"),
@@ -192,29 +205,32 @@ def main():
         if len(sys.argv) > 1 and name not in sys.argv[1:]:
             continue
         torch.manual_seed(0)
-        x, y = data(kind, int(np.prod(shape)), np.random.default_rng(5))
+        several = name == "torch_two_inputs"
+        x, y = data(kind, sum(shape) if several else int(np.prod(shape)), np.random.default_rng(5))
         model = make()
-        xt = torch.from_numpy(x).reshape(len(x), *shape)
+        xt = torch.from_numpy(x) if several else torch.from_numpy(x).reshape(len(x), *shape)
+        call = (lambda m, rows: m(*torch.split(rows, list(shape), 1))) if several else (lambda m, rows: m(rows))
         opt = torch.optim.Adam(model.parameters(), lr=0.01)
         train = slice(0, HELD_BACK)
         for _ in range(150):
             model.train()
             opt.zero_grad()
-            out = model(xt[train])
+            out = call(model, xt[train])
             loss = (F.cross_entropy(out, torch.from_numpy(y[train]).long()) if kind == "digits"
                     else F.mse_loss(out[:, 0], torch.from_numpy(y[train])))
             loss.backward()
             opt.step()
         model.eval()
         path = os.path.join(OUT, f"{name}.onnx")
-        torch.onnx.export(model, (xt[:1],), path, dynamo=exporter == "dynamo", input_names=["input"],
-                          output_names=["output"])
+        args = tuple(torch.split(xt[:1], list(shape), 1)) if several else (xt[:1],)
+        names = [f"input{k}" for k in range(len(args))] if several else ["input"]
+        torch.onnx.export(model, args, path, dynamo=exporter == "dynamo", input_names=names, output_names=["output"])
         # The dynamo exporter may write the weights beside the graph: one self-contained file.
         onnx.save(onnx.load(path, load_external_data=True), path, save_as_external_data=False)
         if os.path.exists(path + ".data"):
             os.remove(path + ".data")
         print(f"{name} ({exporter} exporter)")
-        added.append(record(name, kind, path, x, y, shape, refused))
+        added.append(record(name, kind, path, x, y, (sum(shape),) if several else shape, refused))
     merge(added)
 
 

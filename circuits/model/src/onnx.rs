@@ -403,12 +403,12 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
         consts.insert(t.name.clone(), Constant::from_proto(t, &format!("initializer `{}`", t.name))?);
     }
     let inputs: Vec<&ValueInfoProto> = graph.input.iter().filter(|i| !consts.contains_key(&i.name)).collect();
-    let [input] = inputs.as_slice() else {
-        return Err(Error::graph(
-            "graph inputs",
-            format!("expected exactly one non-constant input, found {}", inputs.len()),
-        ));
+    let (input, joined) = match inputs.as_slice() {
+        [input] => ((*input).clone(), None),
+        [] => return Err(Error::graph("graph inputs", "the graph has no non-constant input")),
+        many => joined_inputs(graph, many)?,
     };
+    let input = &input;
     let input_dim = input_width(input)?;
     // The running tensor's dimensions (batch 1), for `Shape`, `Transpose`, `Pad` and `Reshape`.
     let mut dims = input_dims(input, input_dim);
@@ -443,6 +443,10 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
     let mut earlier: HashMap<String, Vec<usize>> = HashMap::new();
     let mut nodes = graph.node.iter().enumerate().peekable();
     while let Some((index, node)) = nodes.next() {
+        if joined == Some(index) {
+            // The `Concat` of the graph's inputs: the model's input.
+            continue;
+        }
         // A layer, a pool or an ml operator changed the running tensor: its dimensions follow.
         match spatial {
             // A 1-D tensor `[1, C, L]` stays 3-D through 1-D convolutions and pools.
@@ -2203,6 +2207,66 @@ fn input_dims(input: &ValueInfoProto, width: usize) -> Vec<usize> {
         Some((_, rest)) if !rest.is_empty() && rest.iter().product::<usize>() == width => [&[1][..], rest].concat(),
         _ => vec![1, width],
     }
+}
+
+/// A graph of several inputs that it concatenates first, and nowhere else reads (PyTorch's
+/// `forward(a, b)` over `torch.cat([a, b], 1)`, a Keras functional model's `Concatenate` of its
+/// feature groups): the model's input is that concatenation, in the `Concat`'s order, as one
+/// flat `[batch, d]` input named as its output. Returns it and the `Concat`'s index.
+fn joined_inputs(graph: &GraphProto, inputs: &[&ValueInfoProto]) -> Result<(ValueInfoProto, Option<usize>)> {
+    let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+    let refuse = |why: &str| {
+        Error::graph(
+            "graph inputs",
+            format!(
+                "the graph has {} inputs ({}): {why}; several inputs are supported when the first node concatenates \
+                 them all (a Concat over axis 1 of flat [batch, d] inputs) and no other node reads them",
+                names.len(),
+                names.join(", ")
+            ),
+        )
+    };
+    let readers: Vec<usize> =
+        (0..graph.node.len()).filter(|i| graph.node[*i].input.iter().any(|n| names.contains(&n.as_str()))).collect();
+    let [index] = readers.as_slice() else { return Err(refuse("more than one node reads them")) };
+    let node = &graph.node[*index];
+    let axis = attr(node, "axis").map_or(0, |a| a.i);
+    let mut read: Vec<&str> = node.input.iter().map(String::as_str).collect();
+    read.sort_unstable();
+    let mut all = names.clone();
+    all.sort_unstable();
+    if node.op_type != "Concat" || !(node.domain.is_empty() || node.domain == "ai.onnx") || read != all {
+        return Err(refuse(&format!("the node that reads them is a {} of {:?}", node.op_type, node.input)));
+    }
+    if !(axis == 1 || axis == -1) {
+        return Err(refuse(&format!("their Concat is over axis {axis}")));
+    }
+    let mut width = 0usize;
+    let mut first = None;
+    for name in &node.input {
+        let input = inputs.iter().find(|i| i.name == *name).expect("one of the inputs");
+        let rank = input
+            .r#type
+            .as_ref()
+            .and_then(|t| t.tensor_type.as_ref())
+            .and_then(|t| t.shape.as_ref())
+            .map(|s| s.dim.len());
+        if rank != Some(2) {
+            return Err(refuse(&format!("`{name}` is not a flat [batch, d] tensor")));
+        }
+        width = width
+            .checked_add(input_width(input)?)
+            .filter(|w| *w <= MAX_VALUES)
+            .ok_or_else(|| refuse("too many values"))?;
+        first.get_or_insert(*input);
+    }
+    let mut joined = (*first.expect("a Concat has inputs")).clone();
+    joined.name = node.output.first().cloned().ok_or_else(|| refuse("their Concat has no output"))?;
+    let shape = joined.r#type.as_mut().and_then(|t| t.tensor_type.as_mut()).and_then(|t| t.shape.as_mut());
+    let dim = shape.and_then(|s| s.dim.get_mut(1)).expect("a flat input has two dimensions");
+    dim.dim_value = width as i64;
+    dim.dim_param.clear();
+    Ok((joined, Some(*index)))
 }
 
 /// The `[C, H, W]` layout of a 4-D tensor `[1, C, H, W]`, or of a 3-D one `[1, C, L]` as height 1

@@ -2412,3 +2412,45 @@ type LayoutCase = (&'static str, Vec<NodeProto>, Vec<TensorProto>, [i64; 4], usi
 
 /// An activation's case: its label, nodes and initializers, and the function.
 type ActivationCase = (&'static str, Vec<NodeProto>, Vec<TensorProto>, fn(f64) -> f64);
+
+/// A graph of several inputs that its first node concatenates (PyTorch's `forward(a, b)` over
+/// `torch.cat([b, a], 1)`) takes their concatenation, in the `Concat`'s order, as its one input.
+/// Inputs read elsewhere, concatenated over another axis, or not flat are refused with the reason.
+#[test]
+fn several_inputs_that_the_graph_concatenates_first_are_one_input_or_are_refused() {
+    let graph = |nodes: Vec<NodeProto>, a_dims: &[i64]| {
+        let mut bytes = encode(nodes, vec![tensor("W", &[3, 2], &W_IN_OUT)], a_dims, "y", 13);
+        let mut proto = ModelProto::decode(bytes.as_slice()).unwrap();
+        let g = proto.graph.as_mut().unwrap();
+        g.input[0].name = "a".into();
+        g.input.push(value("b", &[-1, 1]));
+        bytes.clear();
+        proto.encode(&mut bytes).unwrap();
+        bytes
+    };
+    let concat = |inputs: &[&str], axis: i64| node("Concat", "cat", inputs, "x", vec![int_attr("axis", axis)]);
+    let mm = node("MatMul", "mm", &["x", "W"], "y", vec![]);
+    // x = [b, a]: b = 1, a = [1, 2] gives X = [1, 1, 2], so W·X = [9, 21].
+    let model = import_onnx(&graph(vec![concat(&["b", "a"], 1), mm.clone()], &[-1, 2]), "t").unwrap();
+    assert_eq!(model.input_dim, 3);
+    close(&model.forward(&X), &[9.0, 21.0]);
+    let model = import_onnx(&graph(vec![concat(&["a", "b"], -1), mm.clone()], &[-1, 2]), "t").unwrap();
+    close(&model.forward(&[1.0, 2.0, 1.0]), &[1.0 + 2.0 * 2.0 + 3.0, 4.0 + 5.0 * 2.0 + 6.0]);
+    for (label, bytes, reason) in [
+        (
+            "an input read twice",
+            graph(vec![concat(&["a", "b"], 1), node("Add", "add", &["x", "b"], "z", vec![]), mm.clone()], &[-1, 2]),
+            "more than one node reads them",
+        ),
+        ("over the batch", graph(vec![concat(&["a", "b"], 0), mm.clone()], &[-1, 2]), "their Concat is over axis 0"),
+        (
+            "not a Concat",
+            graph(vec![node("Add", "add", &["a", "b"], "x", vec![]), mm.clone()], &[-1, 2]),
+            "is a Add of",
+        ),
+        ("an image", graph(vec![concat(&["a", "b"], 1), mm], &[-1, 2, 1]), "`a` is not a flat [batch, d] tensor"),
+    ] {
+        let msg = error(&bytes).to_string();
+        assert!(msg.contains(reason), "{label}: {msg}");
+    }
+}
