@@ -119,6 +119,35 @@ class UNet(nn.Module):
         return self.fc(torch.flatten(F.avg_pool2d(y, 2), 1))
 
 
+class Inception(nn.Module):
+    """An Inception block: a 1x1 tower and a 1x1-then-3x3 tower of the same input, concatenated
+    over channels."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(1, 4, 3, padding=1)
+        self.one, self.reduce, self.three = nn.Conv2d(4, 4, 1), nn.Conv2d(4, 3, 1), nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(8 * 4 * 4, 10)
+
+    def forward(self, x):
+        x = F.relu(self.stem(x))
+        y = torch.cat([F.relu(self.one(x)), F.relu(self.three(F.relu(self.reduce(x))))], 1)
+        return self.fc(torch.flatten(F.avg_pool2d(y, 2), 1))
+
+
+class TwoTower(nn.Module):
+    """Two towers of different depths over the same features, added."""
+
+    def __init__(self):
+        super().__init__()
+        self.deep = nn.Sequential(nn.Linear(64, 48), nn.ReLU(), nn.Linear(48, 32), nn.ReLU())
+        self.shallow = nn.Sequential(nn.Linear(64, 32), nn.ReLU())
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x):
+        return self.head(self.deep(x) + self.shallow(x))
+
+
 class SeriesNet(nn.Module):
     """A temporal ConvNet over two series of 16 steps (dilated Conv1d, ConvTranspose1d), predicting one value."""
 
@@ -190,6 +219,8 @@ MODELS = {
     "torch_upsample_bilinear": (lambda: Upsampler("bilinear"), (1, 8, 8), "digits", "script", None),
     "torch_conv_transpose": (Decoder, (1, 8, 8), "digits", "dynamo", None),
     "torch_unet": (UNet, (1, 8, 8), "digits", "dynamo", None),
+    "torch_inception": (Inception, (1, 8, 8), "digits", "dynamo", None),
+    "torch_two_tower": (TwoTower, (64,), "digits", "script", None),
     "torch_series_tcn": (SeriesNet, (32,), "series", "dynamo", None),
     "torch_volatility_softplus": (volatility, (32,), "volatility", "dynamo", None),
     "torch_two_inputs": (TwoInputs, (24, 8), "series", "dynamo", None),

@@ -11,7 +11,7 @@ pub const SUPPORTED_OPS: &str =
      Relu, not over the batch axis), Flatten, Reshape, \
      Squeeze, Unsqueeze, Transpose, Pad, Slice, Gather and Tile (constant arguments), DepthToSpace, SpaceToDepth, Identity, Dropout (inference), Cast (to a float type), Constant, shape \
      computations on constants (Shape, Gather, Concat, Slice, Expand, ConstantOfShape, …), the Add or Concat (over channels) that ends a \
-     residual block (its shortcut the block's input, or linear layers of it), a classifier's final Softmax or LogSoftmax or a \
+     residual block (its shortcut the block's input, or linear layers of it) or joins two parallel branches, a classifier's final Softmax or LogSoftmax or a \
      binary one's final Sigmoid; ai.onnx.ml Imputer (of NaN), Scaler, LinearRegressor, LinearClassifier, TreeEnsembleClassifier and \
      TreeEnsembleRegressor (on the input)";
 

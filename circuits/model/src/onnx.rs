@@ -6,6 +6,7 @@
 
 use std::{collections::HashMap, path::Path};
 
+mod branches;
 mod elementwise;
 mod residual;
 mod shape;
@@ -439,6 +440,20 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
     // The residual block being imported, from its shortcut's tensor to the `Add` that ends it.
     let mut skip: Option<residual::Skip> = None;
 
+    // Parallel branches run one after the other: their nodes in that order.
+    let reordered;
+    let mut forks = branches::find(graph, &[current.as_str()]);
+    let graph = match forks.is_empty() {
+        true => graph,
+        false => {
+            reordered = branches::reorder(graph, &forks)
+                .ok_or_else(|| Error::graph("graph nodes", "the nodes have a cycle: not a graph of layers"))?;
+            forks = branches::find(&reordered, &[current.as_str()]);
+            &reordered
+        }
+    };
+    // The fork whose first branch is being imported, with `x`'s dimensions.
+    let mut branch: Option<(branches::Fork, Vec<usize>)> = None;
     // The dimensions of each tensor the chain has passed through (a `Shape` may read one).
     let mut earlier: HashMap<String, Vec<usize>> = HashMap::new();
     let mut nodes = graph.node.iter().enumerate().peekable();
@@ -598,6 +613,58 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             }
             current = out;
             continue;
+        }
+        if let Some(fork) = forks.iter().find(|f| f.a.first() == Some(&index) && f.x == current) {
+            // The first of two branches from `x`: a block that carries `x`.
+            if skip.is_some() || branch.is_some() {
+                return Err(Error::graph(
+                    &at,
+                    format!("branches from `{current}` inside a residual block or another branch are not supported"),
+                ));
+            }
+            if tail == Tail::Linear {
+                let layer = layers.last_mut().expect("a linear tail has a layer");
+                if layer.exact || layer.reach.is_some() {
+                    return Err(Error::graph(&at, format!("branches from `{current}` are not supported here")));
+                }
+                pending = Some(expand_hinges(layer, &clip_hinges(None, None, &at)?));
+                tail = Tail::Activated;
+            }
+            skip = Some(residual::open_branch(&current, &layers, pending.as_ref(), normalize.as_ref(), tail, &dims));
+            branch = Some((fork.clone(), dims.clone()));
+        }
+        if let Some((fork, x_dims)) = branch.take_if(|(f, _)| f.b.first() == Some(&index)) {
+            // The second branch: the first one's output and `x` joined, then a block from there
+            // that carries the first output to the join while this branch reads `x`.
+            let s = skip.take().expect("the first branch's block");
+            if tail == Tail::Input {
+                return Err(Error::graph(&at, format!("the branch from `{}` to `{current}` has no layer", fork.x)));
+            }
+            let joined =
+                residual::join_branch(s, &current, &mut layers, &mut pending, normalize.as_ref(), tail, &dims, &at)?;
+            if tail == Tail::Linear {
+                let layer = layers.last_mut().expect("a linear tail has a layer");
+                pending = Some(expand_hinges(layer, &clip_hinges(None, None, &at)?));
+                tail = Tail::Activated;
+            }
+            let (second, pick) = residual::open_second(
+                &fork.x,
+                &current,
+                &dims,
+                fork.join,
+                &layers,
+                pending.as_ref(),
+                normalize.as_ref(),
+                tail,
+                joined.iter().product(),
+            );
+            skip = Some(second);
+            pending = Some(then(pending.take(), pick));
+            current = fork.x.clone();
+            width = x_dims.iter().product();
+            spatial = spatial_of(&x_dims);
+            channel_rows = spatial.map_or(1, |s| s.h * s.w);
+            dims = x_dims;
         }
         if skip.as_ref().is_some_and(|s| s.path.contains(&index)) {
             // A node of a projection shortcut: imported into the shortcut's map.

@@ -1376,6 +1376,7 @@ fn residual_blocks_import_exactly_with_the_shortcut_carried_through_the_block() 
             "wide" => (2, 3, 8),
             "out8" => (2, 8, 9),
             "out7" => (2, 7, 10),
+            "out6" => (2, 6, 11),
             _ => (2, 4, 6),
         }
     }
@@ -1423,6 +1424,18 @@ fn residual_blocks_import_exactly_with_the_shortcut_carried_through_the_block() 
     }
     type Forward = Box<dyn Fn(&[f64]) -> Vec<f64>>;
     let r = node("Relu", "r1", &["z1"], "h", vec![]);
+    // Two branches from `h = relu(l1(x))`: `act(sq(h))` and `relu(sq2(h))`, added into `y0`.
+    let branched = |act: &str| {
+        vec![
+            gemm("l1", "x", "z1"),
+            r.clone(),
+            gemm("sq", "h", "z2"),
+            node(act, "r2", &["z2"], "a2", vec![]),
+            gemm("sq2", "h", "p"),
+            node("Relu", "rp", &["p"], "q", vec![]),
+            node("Add", "add", &["a2", "q"], "y0", vec![]),
+        ]
+    };
     let cases: Vec<(&str, Vec<NodeProto>, Vec<&str>, Forward)> = vec![
         (
             "a two-layer block, the shortcut second",
@@ -1625,6 +1638,74 @@ fn residual_blocks_import_exactly_with_the_shortcut_carried_through_the_block() 
             }),
         ),
         (
+            // Parallel branches, both with activations: the first carries `h`, the second the
+            // first's output.
+            "two branches added",
+            [branched("Relu"), vec![gemm("out", "y0", "y")]].concat(),
+            vec!["l1", "sq", "sq2", "out"],
+            Box::new(|x| {
+                let h = relu(layer("l1", x));
+                layer("out", &add(relu(layer("sq", &h)), &relu(layer("sq2", &h))))
+            }),
+        ),
+        (
+            "two branches of different depths concatenated, their nodes interleaved in the file",
+            vec![
+                gemm("l1", "x", "z1"),
+                r.clone(),
+                gemm("l2", "h", "z2"),
+                gemm("sq", "h", "p"),
+                node("Relu", "r2", &["z2"], "a2", vec![]),
+                node("Relu", "rp", &["p"], "q", vec![]),
+                gemm("l3", "a2", "z3"),
+                node("Relu", "r3", &["z3"], "a3", vec![]),
+                node("Concat", "cat", &["q", "a3"], "c", vec![int_attr("axis", 1)]),
+                gemm("out8", "c", "y"),
+            ],
+            vec!["l1", "l2", "sq", "l3", "out8"],
+            Box::new(|x| {
+                let h = relu(layer("l1", x));
+                let mut c = relu(layer("sq", &h));
+                c.extend(relu(layer("l3", &relu(layer("l2", &h)))));
+                layer("out8", &c)
+            }),
+        ),
+        (
+            "two branches from a layer's pre-activation, one through a LeakyRelu",
+            vec![
+                gemm("l1", "x", "z1"),
+                gemm("sq", "z1", "z2"),
+                node("Relu", "r2", &["z2"], "a2", vec![]),
+                gemm("sq2", "z1", "p"),
+                node("LeakyRelu", "rp", &["p"], "q", vec![float_attr("alpha", 0.1)]),
+                node("Add", "add", &["a2", "q"], "y1", vec![]),
+                gemm("out", "y1", "y"),
+            ],
+            vec!["l1", "sq", "sq2", "out"],
+            Box::new(|x| {
+                let z = layer("l1", x);
+                let leaky = |v: Vec<f64>| v.into_iter().map(|t| if t > 0.0 { t } else { 0.1 * t }).collect::<Vec<_>>();
+                layer("out", &add(relu(layer("sq", &z)), &leaky(layer("sq2", &z))))
+            }),
+        ),
+        (
+            "two branches from the model input, concatenated",
+            vec![
+                gemm("l1", "x", "z1"),
+                gemm("wide", "x", "p"),
+                node("Relu", "r1", &["z1"], "a1", vec![]),
+                node("Relu", "rp", &["p"], "q", vec![]),
+                node("Concat", "cat", &["a1", "q"], "c", vec![int_attr("axis", 1)]),
+                gemm("out6", "c", "y"),
+            ],
+            vec!["l1", "wide", "out6"],
+            Box::new(|x| {
+                let mut c = relu(layer("l1", x));
+                c.extend(relu(layer("wide", x)));
+                layer("out6", &c)
+            }),
+        ),
+        (
             "x + relu(x) of a layer's output",
             vec![
                 gemm("l1", "x", "z1"),
@@ -1670,19 +1751,16 @@ fn residual_blocks_import_exactly_with_the_shortcut_carried_through_the_block() 
         assert!(msg.contains(expected), "{label}: {msg}");
     };
     refused(
-        "a shortcut with an activation",
-        vec![
-            gemm("l1", "x", "z1"),
-            r.clone(),
-            gemm("sq", "h", "z2"),
-            node("Relu", "r2", &["z2"], "a2", vec![]),
-            gemm("sq2", "h", "p"),
-            node("Relu", "rp", &["p"], "q", vec![]),
-            node("Add", "add", &["a2", "q"], "y1", vec![]),
-            gemm("out", "y1", "y"),
-        ],
+        "three branches",
+        [branched("Relu"), vec![node("Add", "add2", &["y0", "h"], "y1", vec![]), gemm("out", "y1", "y")]].concat(),
         &["l1", "sq", "sq2", "out"],
-        "the shortcut from `h` applies Relu: a projection shortcut may only apply layers without an activation",
+        "`h` is read by 3 nodes",
+    );
+    refused(
+        "a branch through a Sigmoid",
+        [branched("Sigmoid"), vec![gemm("out", "y0", "y")]].concat(),
+        &["l1", "sq", "sq2", "out"],
+        "has a layer (Sigmoid) that cannot carry the shortcut",
     );
     refused(
         "a normalization of the input on one path",

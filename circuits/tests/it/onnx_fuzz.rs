@@ -177,6 +177,8 @@ fn mutated_corpus_graphs_import_or_are_refused_never_a_panic() {
         "torch_volatility_softplus",
         "keras_cnn_flatten",
         "keras_upsampling",
+        "torch_inception",
+        "torch_two_tower",
     ];
     // `VERDICT_FUZZ_CASES` and `VERDICT_FUZZ_SEED` run more (or other) cases than CI's.
     let env = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);

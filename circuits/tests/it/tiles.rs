@@ -115,7 +115,8 @@ fn exporter_patterns_are_satisfied_tile_by_tile() {
     // net, its shortcut from the input, a DenseNet-style block that concatenates its input and
     // output, and a tabular ResNet's stream with no activation between blocks), their shortcuts
     // carried through the blocks' layers. And two PyTorch exports that upsample: a
-    // U-Net's skip connection over a ConvTranspose, and a bilinear Resize.
+    // U-Net's skip connection over a ConvTranspose, and a bilinear Resize; and an Inception
+    // block's two towers, imported one after the other.
     let gelu = crate::tables::corpus_model_ordered("gelu_mlp");
     let depthwise = crate::tables::corpus_model_ordered("pad_dilated_depthwise");
     let series = crate::tables::corpus_model_ordered("conv1d_series");
@@ -127,6 +128,7 @@ fn exporter_patterns_are_satisfied_tile_by_tile() {
     let tabular = crate::tables::corpus_model_ordered("tabular_resnet");
     let unet = crate::tables::corpus_model_ordered("torch_unet");
     let bilinear = crate::tables::corpus_model_ordered("torch_upsample_bilinear");
+    let inception = crate::tables::corpus_model_ordered("torch_inception");
     let nets = [
         (gelu, 1),
         (depthwise, 1),
@@ -139,6 +141,7 @@ fn exporter_patterns_are_satisfied_tile_by_tile() {
         (tabular, 1),
         (unet, 9),
         (bilinear, 9),
+        (inception, 9),
     ];
     for (model, every) in nets {
         let (trace, plan, tiled) = trace_of(&model, 5);

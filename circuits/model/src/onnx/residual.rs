@@ -83,7 +83,10 @@ pub(super) fn open(
         if readers.len() > 2 && readers.iter().any(|i| LAYER_OPS.contains(&graph.node[*i].op_type.as_str())) {
             return Err(Error::graph(
                 at,
-                format!("`{current}` is read by {} nodes: branches are not a chain of layers", readers.len()),
+                format!(
+                    "`{current}` is read by {} nodes: at most two branches (or a block and its shortcut) are supported",
+                    readers.len()
+                ),
             ));
         }
         return Ok(None);
@@ -102,24 +105,110 @@ pub(super) fn open(
     } else {
         return Ok(None);
     };
-    if *first != index {
+    if *first != index || tail == Tail::Linear {
+        // Not the block's first node; or a layer's pre-activation, which the caller makes hinges
+        // first.
         return Ok(None);
     }
-    let last = match tail {
-        // A layer's pre-activation: the caller makes it hinges first.
-        Tail::Linear => return Ok(None),
-        // The model input (Wide & Deep's `wide(x) + deep(x)`): the block's first layer reads it.
-        Tail::Input => None,
-        Tail::Activated => Some(layers.last().expect("an activated tail has a layer")),
+    let projection = match projection {
+        None => Projection {
+            nodes: Vec::new(),
+            map: identity(dims.iter().product()),
+            output: current.to_string(),
+            dims: dims.to_vec(),
+            add: *second,
+        },
+        Some(p) => p,
     };
-    let at_x = pending.cloned().unwrap_or_else(|| identity(dims.iter().product()));
-    let (map, add, dims, path, shortcut) = match projection {
-        None => (at_x, *second, dims.to_vec(), Vec::new(), current.to_string()),
-        Some(p) => (then(Some(at_x), p.map), p.add, p.dims, p.nodes, p.output),
-    };
+    Ok(Some(skip_at(current, projection, layers, pending, normalize, tail)))
+}
+
+/// The shortcut from `x` (the running tensor, `tail` not linear) along `projection` to its join.
+fn skip_at(
+    x: &str,
+    projection: Projection,
+    layers: &[FloatLayer],
+    pending: Option<&Affine>,
+    normalize: Option<&Normalize>,
+    tail: Tail,
+) -> Skip {
+    // The model input (Wide & Deep's `wide(x) + deep(x)`): the block's first layer reads it.
+    let last = (tail == Tail::Activated).then(|| layers.last().expect("an activated tail has a layer"));
+    let at_x = pending.cloned();
+    let Projection { nodes: path, map, output: shortcut, dims, add } = projection;
+    let map = then(at_x, map);
     let nonneg = map.averages() && last.is_some_and(|l| l.relu || l.table == Some(TableFunction::Sigmoid));
     let normalize = normalize.cloned();
-    Ok(Some(Skip { name: current.into(), add, first: layers.len(), map, nonneg, dims, path, shortcut, normalize }))
+    Skip { name: x.into(), add, first: layers.len(), map, nonneg, dims, path, shortcut, normalize }
+}
+
+/// The first branch of a fork from `x` (the running tensor, `tail` not linear, dimensions
+/// `dims`): a block that carries `x` to the end of the branch ([`super::branches`]).
+pub(super) fn open_branch(
+    x: &str,
+    layers: &[FloatLayer],
+    pending: Option<&Affine>,
+    normalize: Option<&Normalize>,
+    tail: Tail,
+    dims: &[usize],
+) -> Skip {
+    let n = dims.iter().product();
+    let projection =
+        Projection { nodes: Vec::new(), map: identity(n), output: x.to_string(), dims: dims.to_vec(), add: usize::MAX };
+    skip_at(x, projection, layers, pending, normalize, tail)
+}
+
+/// Ends the first branch of a fork (its output, the running tensor `a`, of `dims`) by joining it
+/// and the carried `x` into one flat tensor `[a; x]`: what [`close`] does for a `Concat`.
+/// Returns the joined tensor's dimensions.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn join_branch(
+    mut skip: Skip,
+    a: &str,
+    layers: &mut [FloatLayer],
+    pending: &mut Option<Affine>,
+    normalize: Option<&Normalize>,
+    tail: Tail,
+    dims: &[usize],
+    at: &str,
+) -> Result<Vec<usize>> {
+    // Flat, so that the branch may change the spatial dimensions.
+    skip.dims = vec![1, skip.dims.iter().product()];
+    let concat = NodeProto {
+        input: vec![a.to_string(), skip.shortcut.clone()],
+        op_type: "Concat".into(),
+        attribute: vec![super::AttributeProto { name: "axis".into(), i: 1, r#type: 2, ..Default::default() }],
+        ..Default::default()
+    };
+    let joined = close(skip, &concat, a, layers, pending, normalize, tail, &[1, dims.iter().product()], at)?;
+    Ok(joined.expect("a Concat joins"))
+}
+
+/// The second branch of a fork: the running tensor is `[a; x]` (`a` of dimensions `a_dims`, the
+/// first branch's output, then `x`; `tail` not linear), and the block from it carries `a` to the
+/// `join`. Returns the block and the map that selects `x` from the running tensor, which the
+/// branch reads.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn open_second(
+    x: &str,
+    a: &str,
+    a_dims: &[usize],
+    join: usize,
+    layers: &[FloatLayer],
+    pending: Option<&Affine>,
+    normalize: Option<&Normalize>,
+    tail: Tail,
+    width: usize,
+) -> (Skip, Affine) {
+    let n: usize = a_dims.iter().product();
+    let pick = |range: std::ops::Range<usize>| {
+        let mut map = selection(&range.collect::<Vec<_>>());
+        map.in_dim = width;
+        map
+    };
+    let projection =
+        Projection { nodes: Vec::new(), map: pick(0..n), output: a.to_string(), dims: a_dims.to_vec(), add: join };
+    (skip_at(x, projection, layers, pending, normalize, tail), pick(n..width))
 }
 
 /// Whether `current` starts a residual block at node `index` (its first reader): its second
@@ -402,8 +491,9 @@ pub(super) fn close(
         return Err(Error::graph(
             at,
             format!(
-                "the residual block from `{}` has a layer ({f}) that cannot carry the shortcut: only ReLU layers \
-                 (or piecewise-linear activations) between its ends are supported",
+                "the residual block (or branch) from `{}` has a layer ({f}) that cannot carry the shortcut: only \
+                 ReLU layers (or piecewise-linear activations) between its ends are supported, not a table, an exact \
+                 or a max-pool layer",
                 skip.name
             ),
         ));
