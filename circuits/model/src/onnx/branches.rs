@@ -13,10 +13,9 @@ use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use super::{GraphProto, NodeProto};
 
-/// Operators of a branch that is linear (a projection shortcut, which
-/// [`super::residual`] imports into the shortcut's map instead).
-const LINEAR_OPS: &[&str] =
-    &["Gemm", "MatMul", "Conv", "ConvTranspose", "BatchNormalization", "Add", "Sub", "Mul", "Div", "Identity"];
+/// Operators that make a layer: a branch has one, and an activation after it (without one, the
+/// path is a residual block's shortcut, which [`super::residual`] imports).
+const LAYER_OPS: &[&str] = &["Gemm", "MatMul", "Conv", "ConvTranspose"];
 
 /// Two branches from a tensor `x` to the node that joins them.
 #[derive(Clone, Debug)]
@@ -90,7 +89,11 @@ pub(super) fn find(graph: &GraphProto, inputs: &[&str]) -> Vec<Fork> {
         let (Some((a, ja)), Some((b, jb))) = (chain(graph, first, &fixed), chain(graph, second, &fixed)) else {
             continue;
         };
-        let nonlinear = |path: &[usize]| path.iter().any(|i| !LINEAR_OPS.contains(&graph.node[*i].op_type.as_str()));
+        let has = |path: &[usize], ops: &[&str]| path.iter().any(|i| ops.contains(&graph.node[*i].op_type.as_str()));
+        let nonlinear = |path: &[usize]| {
+            has(path, LAYER_OPS)
+                && (has(path, super::ACTIVATIONS) || has(path, &["MaxPool", "GlobalMaxPool", "ReduceMax"]))
+        };
         // `x` read only by each branch's first node.
         let once = |path: &[usize]| path.iter().filter(|i| graph.node[**i].input.iter().any(|t| t == x)).count() == 1;
         if ja == jb && nonlinear(&a) && nonlinear(&b) && once(&a) && once(&b) {
