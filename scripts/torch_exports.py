@@ -209,7 +209,7 @@ def layernorm_mlp():
     return nn.Sequential(nn.Linear(64, 32), nn.LayerNorm(32), nn.ReLU(), nn.Linear(32, 10))
 
 
-# name: (model, input shape, data, exporter, refused op or None)
+# name: (model, input shape (a list: the widths of several flat inputs), data, exporter, refused op or None)
 MODELS = {
     "torch_mlp_bn_dropout": (mlp_bn, (64,), "digits", "dynamo", None),
     "torch_lenet_view": (LeNet, (1, 8, 8), "digits", "script", None),
@@ -223,7 +223,7 @@ MODELS = {
     "torch_two_tower": (TwoTower, (64,), "digits", "script", None),
     "torch_series_tcn": (SeriesNet, (32,), "series", "dynamo", None),
     "torch_volatility_softplus": (volatility, (32,), "volatility", "dynamo", None),
-    "torch_two_inputs": (TwoInputs, (24, 8), "series", "dynamo", None),
+    "torch_two_inputs": (TwoInputs, [24, 8], "series", "dynamo", None),
     "torch_lstm": (lambda: Recurrent("lstm"), (16,), "series", "script", "LSTM"),
     "torch_gru": (lambda: Recurrent("gru"), (16,), "series", "dynamo", "GRU"),
     "torch_layernorm": (layernorm_mlp, (64,), "digits", "dynamo", "LayerNormalization"),
@@ -236,7 +236,7 @@ def main():
         if len(sys.argv) > 1 and name not in sys.argv[1:]:
             continue
         torch.manual_seed(0)
-        several = name == "torch_two_inputs"
+        several = isinstance(shape, list)
         x, y = data(kind, sum(shape) if several else int(np.prod(shape)), np.random.default_rng(5))
         model = make()
         xt = torch.from_numpy(x) if several else torch.from_numpy(x).reshape(len(x), *shape)

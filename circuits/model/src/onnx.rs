@@ -407,7 +407,10 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
     let (input, joined) = match inputs.as_slice() {
         [input] => ((*input).clone(), None),
         [] => return Err(Error::graph("graph inputs", "the graph has no non-constant input")),
-        many => joined_inputs(graph, many)?,
+        many => {
+            let (input, index) = joined_inputs(graph, many)?;
+            (input, Some(index))
+        }
     };
     let input = &input;
     let input_dim = input_width(input)?;
@@ -446,9 +449,8 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
     let graph = match forks.is_empty() {
         true => graph,
         false => {
-            reordered = branches::reorder(graph, &forks)
+            reordered = branches::reorder(graph, &mut forks)
                 .ok_or_else(|| Error::graph("graph nodes", "the nodes have a cycle: not a graph of layers"))?;
-            forks = branches::find(&reordered, &[current.as_str()]);
             &reordered
         }
     };
@@ -623,11 +625,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 ));
             }
             if tail == Tail::Linear {
-                let layer = layers.last_mut().expect("a linear tail has a layer");
-                if layer.exact || layer.reach.is_some() {
-                    return Err(Error::graph(&at, format!("branches from `{current}` are not supported here")));
-                }
-                pending = Some(expand_hinges(layer, &clip_hinges(None, None, &at)?));
+                pending = Some(identity_hinges(&mut layers, &format!("branches from `{current}`"), &at)?);
                 tail = Tail::Activated;
             }
             skip = Some(residual::open_branch(&current, &layers, pending.as_ref(), normalize.as_ref(), tail, &dims));
@@ -643,8 +641,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             let joined =
                 residual::join_branch(s, &current, &mut layers, &mut pending, normalize.as_ref(), tail, &dims, &at)?;
             if tail == Tail::Linear {
-                let layer = layers.last_mut().expect("a linear tail has a layer");
-                pending = Some(expand_hinges(layer, &clip_hinges(None, None, &at)?));
+                pending = Some(identity_hinges(&mut layers, &format!("branches from `{}`", fork.x), &at)?);
                 tail = Tail::Activated;
             }
             let (second, pick) = residual::open_second(
@@ -687,13 +684,8 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
         if node.input.contains(&current) && skip.as_ref().is_none_or(|s| s.name != current) {
             if tail == Tail::Linear && residual::is_shortcut(graph, index, &current, &consts) {
                 // A shortcut from a layer's pre-activation (a residual stream with no activation
-                // between blocks): the layer's outputs become ReLU hinges, `z = relu(z) − relu(−z)`,
-                // so that what the block does next leaves the stream as it is.
-                let layer = layers.last_mut().expect("a linear tail has a layer");
-                if layer.exact || layer.reach.is_some() {
-                    return Err(Error::graph(&at, format!("a shortcut from `{current}` is not supported here")));
-                }
-                pending = Some(expand_hinges(layer, &clip_hinges(None, None, &at)?));
+                // between blocks).
+                pending = Some(identity_hinges(&mut layers, &format!("a shortcut from `{current}`"), &at)?);
                 tail = Tail::Activated;
             }
             let opened = residual::open(
@@ -1376,6 +1368,17 @@ fn clip_hinges(lo: Option<f64>, hi: Option<f64>, at: &str) -> Result<Hinges> {
         (None, Some(hi)) => Hinges { hinges: vec![(1.0, 0.0, 1.0), (-1.0, 0.0, -1.0), (1.0, hi, -1.0)], offset: 0.0 },
         (None, None) => Hinges { hinges: vec![(1.0, 0.0, 1.0), (-1.0, 0.0, -1.0)], offset: 0.0 },
     })
+}
+
+/// Makes the last layer's outputs (its pre-activation) ReLU hinges, `z = relu(z) − relu(−z)`, so
+/// that a shortcut or branches may start there and what follows leaves `z` as it is; returns the
+/// map back to `z`. `what` starts there, for the error when the layer cannot be so.
+fn identity_hinges(layers: &mut [FloatLayer], what: &str, at: &str) -> Result<Affine> {
+    let layer = layers.last_mut().expect("a linear tail has a layer");
+    if layer.exact || layer.reach.is_some() {
+        return Err(Error::graph(at, format!("{what} is not supported here")));
+    }
+    Ok(expand_hinges(layer, &clip_hinges(None, None, at)?))
 }
 
 /// Makes `layer` (`z = W·x + b`, m rows) the hinges' ReLU layer — one copy of its rows a hinge,
@@ -2280,7 +2283,7 @@ fn input_dims(input: &ValueInfoProto, width: usize) -> Vec<usize> {
 /// `forward(a, b)` over `torch.cat([a, b], 1)`, a Keras functional model's `Concatenate` of its
 /// feature groups): the model's input is that concatenation, in the `Concat`'s order, as one
 /// flat `[batch, d]` input named as its output. Returns it and the `Concat`'s index.
-fn joined_inputs(graph: &GraphProto, inputs: &[&ValueInfoProto]) -> Result<(ValueInfoProto, Option<usize>)> {
+fn joined_inputs(graph: &GraphProto, inputs: &[&ValueInfoProto]) -> Result<(ValueInfoProto, usize)> {
     let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
     let refuse = |why: &str| {
         Error::graph(
@@ -2309,7 +2312,6 @@ fn joined_inputs(graph: &GraphProto, inputs: &[&ValueInfoProto]) -> Result<(Valu
         return Err(refuse(&format!("their Concat is over axis {axis}")));
     }
     let mut width = 0usize;
-    let mut first = None;
     for name in &node.input {
         let input = inputs.iter().find(|i| i.name == *name).expect("one of the inputs");
         let rank = input
@@ -2325,15 +2327,15 @@ fn joined_inputs(graph: &GraphProto, inputs: &[&ValueInfoProto]) -> Result<(Valu
             .checked_add(input_width(input)?)
             .filter(|w| *w <= MAX_VALUES)
             .ok_or_else(|| refuse("too many values"))?;
-        first.get_or_insert(*input);
     }
-    let mut joined = (*first.expect("a Concat has inputs")).clone();
+    // The first input's description, named and sized as the concatenation.
+    let mut joined = (*inputs.iter().find(|i| i.name == node.input[0]).expect("one of the inputs")).clone();
     joined.name = node.output.first().cloned().ok_or_else(|| refuse("their Concat has no output"))?;
     let shape = joined.r#type.as_mut().and_then(|t| t.tensor_type.as_mut()).and_then(|t| t.shape.as_mut());
     let dim = shape.and_then(|s| s.dim.get_mut(1)).expect("a flat input has two dimensions");
     dim.dim_value = width as i64;
     dim.dim_param.clear();
-    Ok((joined, Some(*index)))
+    Ok((joined, *index))
 }
 
 /// The `[C, H, W]` layout of a 4-D tensor `[1, C, H, W]`, or of a 3-D one `[1, C, L]` as height 1

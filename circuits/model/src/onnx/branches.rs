@@ -105,11 +105,12 @@ pub(super) fn find(graph: &GraphProto, inputs: &[&str]) -> Vec<Fork> {
 
 /// The graph with its nodes in an order the chain can import: each fork's first branch, then
 /// its second, then the join; every other node as soon as its inputs are computed (a node keeps
-/// its place unless a branch must come before it). `None` when the nodes have no such order.
-pub(super) fn reorder(graph: &GraphProto, forks: &[Fork]) -> Option<GraphProto> {
+/// its place unless a branch must come before it). The forks' node indices follow. `None` when
+/// the nodes have no such order.
+pub(super) fn reorder(graph: &GraphProto, forks: &mut [Fork]) -> Option<GraphProto> {
     let n = graph.node.len();
     let mut key: Vec<(usize, u8, usize)> = (0..n).map(|i| (i, 0, i)).collect();
-    for f in forks {
+    for f in forks.iter() {
         f.a.iter().for_each(|i| key[*i] = (f.join, 1, *i));
         f.b.iter().for_each(|i| key[*i] = (f.join, 2, *i));
     }
@@ -139,6 +140,12 @@ pub(super) fn reorder(graph: &GraphProto, forks: &[Fork]) -> Option<GraphProto> 
     }
     if order.len() != n {
         return None;
+    }
+    let mut position = vec![0; n];
+    order.iter().enumerate().for_each(|(p, i)| position[*i] = p);
+    for f in forks.iter_mut() {
+        f.a.iter_mut().chain(f.b.iter_mut()).for_each(|i| *i = position[*i]);
+        f.join = position[f.join];
     }
     let mut reordered = graph.clone();
     reordered.node = order.into_iter().map(|i| graph.node[i].clone()).collect();

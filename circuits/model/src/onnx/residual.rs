@@ -23,7 +23,8 @@ use std::collections::HashMap;
 
 use super::{
     batch_norm, channel_affine, constant_input, conv_layer, dense, dense_len, gemm_layer, matrix, per_element,
-    shape::selection, spatial_of, then, Affine, Constant, GraphProto, NodeProto, Tail,
+    shape::{selection, selection_of},
+    spatial_of, then, Affine, Constant, GraphProto, NodeProto, Tail,
 };
 use crate::{
     float::FloatLayer,
@@ -110,16 +111,7 @@ pub(super) fn open(
         // first.
         return Ok(None);
     }
-    let projection = match projection {
-        None => Projection {
-            nodes: Vec::new(),
-            map: identity(dims.iter().product()),
-            output: current.to_string(),
-            dims: dims.to_vec(),
-            add: *second,
-        },
-        Some(p) => p,
-    };
+    let projection = projection.unwrap_or_else(|| Projection::identity(current, dims, *second));
     Ok(Some(skip_at(current, projection, layers, pending, normalize, tail)))
 }
 
@@ -152,10 +144,7 @@ pub(super) fn open_branch(
     tail: Tail,
     dims: &[usize],
 ) -> Skip {
-    let n = dims.iter().product();
-    let projection =
-        Projection { nodes: Vec::new(), map: identity(n), output: x.to_string(), dims: dims.to_vec(), add: usize::MAX };
-    skip_at(x, projection, layers, pending, normalize, tail)
+    skip_at(x, Projection::identity(x, dims, usize::MAX), layers, pending, normalize, tail)
 }
 
 /// Ends the first branch of a fork (its output, the running tensor `a`, of `dims`) by joining it
@@ -201,14 +190,14 @@ pub(super) fn open_second(
     width: usize,
 ) -> (Skip, Affine) {
     let n: usize = a_dims.iter().product();
-    let pick = |range: std::ops::Range<usize>| {
-        let mut map = selection(&range.collect::<Vec<_>>());
-        map.in_dim = width;
-        map
+    let projection = Projection {
+        nodes: Vec::new(),
+        map: selection_of((0..n).collect(), width),
+        output: a.to_string(),
+        dims: a_dims.to_vec(),
+        add: join,
     };
-    let projection =
-        Projection { nodes: Vec::new(), map: pick(0..n), output: a.to_string(), dims: a_dims.to_vec(), add: join };
-    (skip_at(x, projection, layers, pending, normalize, tail), pick(n..width))
+    (skip_at(x, projection, layers, pending, normalize, tail), selection_of((n..width).collect(), width))
 }
 
 /// Whether `current` starts a residual block at node `index` (its first reader): its second
@@ -245,6 +234,19 @@ struct Projection {
     dims: Vec<usize>,
     /// The `Add`.
     add: usize,
+}
+
+impl Projection {
+    /// The shortcut that is `x` itself (of dimensions `dims`), up to node `add`.
+    fn identity(x: &str, dims: &[usize], add: usize) -> Self {
+        Projection {
+            nodes: Vec::new(),
+            map: identity(dims.iter().product()),
+            output: x.into(),
+            dims: dims.to_vec(),
+            add,
+        }
+    }
 }
 
 /// The projection shortcut that starts at node `start`, a layer on `x` (of dimensions `dims`):

@@ -3,7 +3,7 @@
 //! evaluated at import, and the layout changes (`Transpose`, `Pad`) that become linear maps.
 
 use super::{
-    attr, is_float_type, Affine, ConstData, Constant, NodeProto, DATA_TYPE_INT32, DATA_TYPE_INT64, MAX_VALUES,
+    attr, is_float_type, Affine, ConstData, Constant, NodeProto, Spatial, DATA_TYPE_INT32, DATA_TYPE_INT64, MAX_VALUES,
 };
 use crate::{Error, Result};
 
@@ -257,10 +257,13 @@ fn shape_dims(shape: &Constant, op: &str, at: &str) -> Result<Vec<usize>> {
 
 /// The number of values of `dims`, at most [`MAX_VALUES`].
 fn count_of(dims: &[usize], at: &str) -> Result<usize> {
-    dims.iter()
-        .try_fold(1usize, |n, d| n.checked_mul(*d))
-        .filter(|n| *n <= MAX_VALUES)
+    values_in(dims)
         .ok_or_else(|| Error::graph(at, format!("a constant of dims {dims:?}: more than {MAX_VALUES} values")))
+}
+
+/// The number of values of a tensor of `dims`, if at most [`MAX_VALUES`].
+pub(super) fn values_in(dims: &[usize]) -> Option<usize> {
+    dims.iter().try_fold(1usize, |n, d| n.checked_mul(*d)).filter(|n| *n <= MAX_VALUES)
 }
 
 /// `Transpose`'s `perm` (default: the dimensions reversed), checked to be a permutation.
@@ -385,7 +388,7 @@ pub(super) fn pad(dims: &[usize], pads: &[i64], mode: &str, value: f64, at: &str
                 .ok_or_else(|| Error::graph(at, format!("Pad leaves dimension {d} empty or out of range")))
         })
         .collect::<Result<Vec<usize>>>()?;
-    if out.iter().try_fold(1usize, |n, d| n.checked_mul(*d)).is_none_or(|n| n > MAX_VALUES) {
+    if values_in(&out).is_none() {
         return Err(Error::graph(at, format!("Pad to {out:?}: more than {MAX_VALUES} values")));
     }
     if mode == "reflect" && dims.iter().enumerate().any(|(d, n)| pads[d] >= *n as i64 || pads[rank + d] >= *n as i64) {
@@ -518,8 +521,7 @@ fn int_input(
 /// axis, the listed indices (`kept[d]`): the output is the product of the kept lists.
 fn select(dims: &[usize], kept: &[Vec<usize>], at: &str) -> Result<(Affine, Vec<usize>)> {
     let next: Vec<usize> = kept.iter().map(Vec::len).collect();
-    let out = next.iter().try_fold(1usize, |a, d| a.checked_mul(*d)).filter(|n| *n <= MAX_VALUES);
-    let Some(out) = out else {
+    let Some(out) = values_in(&next) else {
         return Err(Error::graph(at, format!("a selection of dims {next:?} is too large")));
     };
     let stride = strides(dims);
@@ -572,10 +574,7 @@ pub(super) fn depth_to_space(node: &NodeProto, dims: &[usize], at: &str) -> Resu
     let b = attr(node, "blocksize").and_then(|a| usize::try_from(a.i).ok()).filter(|b| (1..=1 << 12).contains(b));
     let Some(b) = b else { return Err(Error::graph(at, format!("{op} needs a positive blocksize"))) };
     let mode = attr(node, "mode").map_or_else(|| "DCR".to_string(), |a| String::from_utf8_lossy(&a.s).into_owned());
-    let index = |c2: usize, y: usize, x: usize, (cc, hh, ww): (usize, usize, usize)| {
-        debug_assert!(c2 < cc && y < hh && x < ww);
-        (c2 * hh + y) * ww + x
-    };
+    let input = Spatial { c, h, w };
     let mut source = Vec::with_capacity(c * h * w);
     if op == "DepthToSpace" {
         if c % (b * b) != 0 || !(mode == "DCR" || mode == "CRD") {
@@ -588,7 +587,7 @@ pub(super) fn depth_to_space(node: &NodeProto, dims: &[usize], at: &str) -> Resu
                     let (by, bx) = (y % b, x % b);
                     // DCR: the block offset is the channel's high part; CRD: its low part.
                     let ci = if mode == "DCR" { (by * b + bx) * oc + o } else { (o * b + by) * b + bx };
-                    source.push(index(ci, y / b, x / b, (c, h, w)));
+                    source.push(input.index(ci, y / b, x / b));
                 }
             }
         }
@@ -603,7 +602,7 @@ pub(super) fn depth_to_space(node: &NodeProto, dims: &[usize], at: &str) -> Resu
         let (offset, ci) = (o / c, o % c);
         for y in 0..oh {
             for x in 0..ow {
-                source.push(index(ci, y * b + offset / b, x * b + offset % b, (c, h, w)));
+                source.push(input.index(ci, y * b + offset / b, x * b + offset % b));
             }
         }
     }
@@ -611,7 +610,7 @@ pub(super) fn depth_to_space(node: &NodeProto, dims: &[usize], at: &str) -> Resu
 }
 
 /// [`selection`] of a tensor of `in_dim` values.
-fn selection_of(source: Vec<usize>, in_dim: usize) -> Affine {
+pub(super) fn selection_of(source: Vec<usize>, in_dim: usize) -> Affine {
     let mut map = selection(&source);
     map.in_dim = in_dim;
     map

@@ -209,8 +209,7 @@ pub(super) fn resize(
     if size[0] != dims[0] || size[1] != dims[1] {
         return Err(Error::graph(at, "Resize may change only the spatial axes (not the batch or the channels)"));
     }
-    if size.contains(&0) || size.iter().try_fold(1usize, |n, s| n.checked_mul(*s)).is_none_or(|n| n > super::MAX_VALUES)
-    {
+    if size.contains(&0) || super::shape::values_in(&size).is_none() {
         return Err(Error::graph(at, format!("a Resize to dims {size:?}")));
     }
     if attr(node, "antialias").is_some_and(|a| a.i != 0) && scale.iter().any(|s| *s < 1.0) {
