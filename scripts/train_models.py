@@ -46,6 +46,10 @@ Models:
               NHWC transposes, Pad, Sub/Div, grouped and dilated convolutions, LogSoftmax, Elu,
               Selu, Softplus, Gelu, HardSwish, Mish and SiLU, skl2onnx's float64 exports), merged into
               models/corpus/corpus.json.
+  sklearn     only the corpus's further scikit-learn estimators (binary SGD, LinearSVC and
+              MLPClassifier, Perceptron, feature selection, ColumnTransformer, raw features,
+              whitened PCA, TweedieRegressor, linear and RBF SVR, linear SVC, PoissonRegressor),
+              merged into models/corpus/corpus.json.
 
 `python3 scripts/train_models.py digits_cnn` retrains only the models named.
 """
@@ -58,6 +62,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+
+from framework_corpus import merge
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier, MLPRegressor
@@ -593,18 +599,12 @@ def digits_lenet():
     write_test_rows("digits_lenet", x_test, y_test)
 
 
-def corpus():
-    from sklearn.datasets import load_breast_cancer, load_diabetes
-    from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import MinMaxScaler, Normalizer, StandardScaler
-    from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor, RandomForestRegressor
-    from sklearn.tree import DecisionTreeClassifier
+def sklearn_exporter(out, manifest):
+    """The function that writes a scikit-learn model (or an ONNX graph `onx` made otherwise) into
+    the corpus at `out`: its ONNX file and, unless it must be `refused`, onnxruntime's labels
+    (`classifier`) or outputs (`regressor`) on the held-back rows and its calibration rows; its
+    entry goes to `manifest`."""
     from skl2onnx import to_onnx
-
-    out = os.path.join(OUT, "corpus")
-    os.makedirs(out, exist_ok=True)
-    manifest = []
 
     def export(name, model, x_train, x_test, kind, refused=None, onx=None):
         if onx is None:
@@ -630,6 +630,24 @@ def corpus():
                        fmt="%.7g")
         manifest.append(entry)
         print(f"  corpus: {name} ({kind})")
+
+    return export
+
+
+def corpus():
+    from sklearn.datasets import load_breast_cancer, load_diabetes
+    from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, Normalizer, StandardScaler
+    from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor, RandomForestRegressor
+    from sklearn.tree import DecisionTreeClassifier
+    from skl2onnx import to_onnx
+
+    out = os.path.join(OUT, "corpus")
+    os.makedirs(out, exist_ok=True)
+    manifest = []
+
+    export = sklearn_exporter(out, manifest)
 
     x, y = load_breast_cancer(return_X_y=True)
     x_train, x_test, y_train, _ = train_test_split(x, y, test_size=0.3, random_state=0)
@@ -797,10 +815,99 @@ def corpus():
     np.savetxt(os.path.join(out, "maxpool_cnn.calibration.csv"), images[:300], delimiter=",", fmt="%.7g")
     manifest.append({"name": "maxpool_cnn", "kind": "classifier"})
     print("  corpus: maxpool_cnn (classifier: Conv, Relu, MaxPool)")
+    sklearn_pipelines(export)
     exporter_patterns(out, manifest)
-    with open(os.path.join(out, "corpus.json"), "w") as f:
-        json.dump(manifest, f, indent=1)
-        f.write("\n")
+    merge(manifest)
+
+
+def sklearn_pipelines(export):
+    """skl2onnx's exports of more scikit-learn estimators and pipelines: binary linear
+    classifiers whose two-class output is written out as nodes (`Mul(s, -1)` and `Concat`; a
+    binary `MLPClassifier`'s `Sub(1, p)` and `Concat`), `Perceptron`'s `ArgMax` of its scores,
+    feature selection (`ArrayFeatureExtractor` of the input's columns), a `ColumnTransformer` of
+    scalers, models on raw features of very different ranges, a whitened PCA (`Sqrt` of a
+    constant), a generalized linear model's vector `MatMul`, a linear-kernel `SVR` and binary `SVC`
+    (`SVMRegressor`, `SVMClassifier`), and three it must refuse by name."""
+    from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+    from sklearn.decomposition import PCA
+    from sklearn.feature_selection import SelectKBest, VarianceThreshold
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import (LogisticRegression, Perceptron, PoissonRegressor, Ridge, SGDClassifier,
+                                      TweedieRegressor)
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
+    from sklearn.svm import SVC, SVR, LinearSVC
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x_train, x_test, y_train, _ = train_test_split(x, y, test_size=0.3, random_state=0)
+    export("sgd_scaled_breast_cancer", make_pipeline(StandardScaler(), SGDClassifier(random_state=0))
+           .fit(x_train, y_train), x_train, x_test, "classifier")
+    export("mlp_binary_breast_cancer",
+           make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(16,), max_iter=2000, random_state=0))
+           .fit(x_train, y_train), x_train, x_test, "classifier")
+    export("kbest_scaled_logreg_breast_cancer",
+           make_pipeline(SelectKBest(k=10), StandardScaler(), LogisticRegression(max_iter=2000))
+           .fit(x_train, y_train), x_train, x_test, "classifier")
+    # A ColumnTransformer: its column groups (ArrayFeatureExtractor) scaled three ways, joined.
+    columns = ColumnTransformer([("standard", StandardScaler(), list(range(0, 10))),
+                                 ("minmax", MinMaxScaler(), list(range(20, 30))),
+                                 ("robust", RobustScaler(), [12, 11, 10])])
+    export("column_transformer_mlp_breast_cancer",
+           make_pipeline(columns, MLPClassifier(hidden_layer_sizes=(16,), max_iter=2000, random_state=0))
+           .fit(x_train, y_train), x_train, x_test, "classifier")
+    # Raw features of ranges thousands of times apart (areas in the thousands, smoothness in
+    # hundredths), unscaled or passed through: the quantizer balances the input.
+    export("logreg_raw_breast_cancer", LogisticRegression(max_iter=20000, random_state=0).fit(x_train, y_train),
+           x_train, x_test, "classifier")
+    columns = ColumnTransformer([("standard", StandardScaler(), list(range(0, 10)))], remainder="passthrough")
+    export("column_transformer_passthrough_breast_cancer",
+           make_pipeline(columns, LogisticRegression(max_iter=20000, random_state=0)).fit(x_train, y_train),
+           x_train, x_test, "classifier")
+    # skl2onnx cannot export LinearSVC inside a pipeline: on standardized rows.
+    scaled = StandardScaler().fit(x_train)
+    export("linear_svc_breast_cancer", LinearSVC(random_state=0).fit(scaled.transform(x_train), y_train),
+           scaled.transform(x_train), scaled.transform(x_test), "classifier")
+    export("svc_linear_breast_cancer", SVC(kernel="linear", C=0.1).fit(scaled.transform(x_train), y_train),
+           scaled.transform(x_train), scaled.transform(x_test), "classifier")
+    # Refused by name: an SVM of three classes (pairwise votes).
+    iris = load_iris()
+    export("svc_linear_iris", SVC(kernel="linear").fit(iris.data, iris.target), iris.data, iris.data, "unsupported",
+           refused="ai.onnx.ml::SVMClassifier")
+    d = load_digits()
+    x_train, x_test, y_train, _ = train_test_split(d.data / 16.0, d.target, test_size=0.3, random_state=0)
+    export("perceptron_digits", Perceptron(random_state=0).fit(x_train, y_train), x_train, x_test, "classifier")
+    export("variance_threshold_digits",
+           make_pipeline(VarianceThreshold(0.01), LogisticRegression(max_iter=2000)).fit(x_train, y_train),
+           x_train, x_test, "classifier")
+    export("pca_whiten_digits",
+           make_pipeline(PCA(n_components=20, whiten=True, random_state=0), LogisticRegression(max_iter=2000))
+           .fit(x_train, y_train), x_train, x_test, "classifier")
+    x, y = load_diabetes(return_X_y=True)
+    x_train, x_test, y_train, _ = train_test_split(x, y, test_size=0.3, random_state=0)
+    export("tweedie_diabetes", TweedieRegressor(power=0, alpha=0.01).fit(x_train, y_train), x_train, x_test,
+           "regressor")
+    export("svr_linear_diabetes", SVR(kernel="linear", C=100.0).fit(x_train, y_train), x_train, x_test, "regressor")
+    # A market feed's raw features (a price in thousands, a volume in millions, a funding rate in
+    # thousandths, a volatility in hundredths) and a linear fit of the next price on them.
+    rng = np.random.default_rng(17)
+    n = 600
+    market = np.column_stack([rng.uniform(2000, 4000, n), rng.uniform(1e5, 5e6, n), rng.uniform(-2e-3, 2e-3, n),
+                              rng.uniform(0.01, 0.1, n), rng.uniform(0.9, 1.1, n)])
+    price = market[:, 0] * (1 + 20 * market[:, 2]) + 2e-5 * market[:, 1] - 3000 * market[:, 3] + rng.normal(0, 5, n)
+    export("ridge_raw_market", Ridge(alpha=1e-6).fit(market[:400], price[:400]), market[:400], market[400:],
+           "regressor")
+    # Refused by name: an RBF kernel (the input against each support vector) and a log link's Exp.
+    export("svr_rbf_diabetes", SVR(kernel="rbf", C=100.0).fit(x_train, y_train), x_train, x_test, "unsupported",
+           refused="ai.onnx.ml::SVMRegressor")
+    export("poisson_diabetes", PoissonRegressor().fit(x_train, y_train), x_train, x_test, "unsupported",
+           refused="Exp")
+
+
+def sklearn_only():
+    """Only the corpus's further scikit-learn estimators, merged into its manifest."""
+    added = []
+    sklearn_pipelines(sklearn_exporter(os.path.join(OUT, "corpus"), added))
+    merge(added)
 
 
 def exporter_patterns(out, manifest):
@@ -1201,22 +1308,16 @@ def exporter_patterns(out, manifest):
 
 def exporters():
     """Only the exporter patterns of the corpus, merged into its manifest."""
-    out = os.path.join(OUT, "corpus")
-    with open(os.path.join(out, "corpus.json")) as f:
-        manifest = json.load(f)
     added = []
-    exporter_patterns(out, added)
-    names = {e["name"] for e in added}
-    manifest = [e for e in manifest if e["name"] not in names] + added
-    with open(os.path.join(out, "corpus.json"), "w") as f:
-        json.dump(manifest, f, indent=1)
-        f.write("\n")
+    exporter_patterns(os.path.join(OUT, "corpus"), added)
+    merge(added)
 
 
 MODELS = {"price_feed": lambda: price_feed(), "tictactoe": lambda: tictactoe(), "digits": lambda: digits(),
           "digits_cnn": lambda: digits_cnn(), "digits_1m": lambda: digits_1m(),
           "digits_lenet": lambda: digits_lenet(), "credit": lambda: credit(),
-          "credit_gbdt": lambda: credit_gbdt(), "corpus": lambda: corpus(), "exporters": lambda: exporters()}
+          "credit_gbdt": lambda: credit_gbdt(), "corpus": lambda: corpus(), "exporters": lambda: exporters(),
+          "sklearn": lambda: sklearn_only()}
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)

@@ -76,6 +76,11 @@ pub struct Normalize {
 }
 
 impl Normalize {
+    /// The identity on `n` values.
+    pub fn identity(n: usize) -> Self {
+        Self { scale: vec![1.0; n], offset: vec![0.0; n] }
+    }
+
     /// `x'` of a real input `x`.
     pub fn apply(&self, x: &[f64]) -> Vec<f64> {
         x.iter().zip(self.scale.iter().zip(&self.offset)).map(|(x, (k, o))| x * k + o).collect()

@@ -10,6 +10,7 @@ mod branches;
 mod elementwise;
 mod residual;
 mod shape;
+mod sklearn;
 mod upsample;
 
 use prost::Message;
@@ -493,6 +494,26 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             continue;
         }
         let out = node.output.first().cloned().ok_or_else(|| Error::graph(&at, "the node has no output"))?;
+        // A binary classifier's probability: its graph's output, or skl2onnx's `[1 - p, p]` of it.
+        let sigmoid_head = op == "Sigmoid"
+            && width == 1
+            && (graph.output.iter().any(|o| o.name == out)
+                || sklearn::two_class(graph, index + 1, &out, &consts, 1.0).is_some());
+        if skip.is_none() && branch.is_none() {
+            if let Some((map, end, next)) = sklearn::affine_fan_out(graph, index, &current, width, &consts)? {
+                // Several affine paths from the running tensor, joined (a ColumnTransformer).
+                width = map.rows.len();
+                if tail == Tail::Input && layers.is_empty() {
+                    map_input(&mut pending, &mut normalize, map);
+                } else {
+                    apply_map(&mut layers, &mut pending, tail, map);
+                }
+                (dims, spatial, channel_rows) = (vec![1, width], None, 1);
+                current = next;
+                while nodes.next_if(|(i, _)| *i <= end).is_some() {}
+                continue;
+            }
+        }
         if ml {
             let unsupported = |note: &str| Error::UnsupportedOp {
                 op: format!("ai.onnx.ml::{op}"),
@@ -548,21 +569,10 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                     let labels = crate::trees::class_labels(node, &at)?;
                     let rows = attr(node, "coefficients").map_or(0, |a| a.floats.len()) / width.max(1);
                     let layer = if rows == 1 && labels == 2 {
-                        // Binary: one score s, class 1 when s > 0. As two outputs [-s, s] the
-                        // argmax is the same (a tie, s = 0, goes to class 0).
-                        let one = linear_head(node, width, 1, &at)?;
-                        let mut weights: Vec<f32> = one.weights.iter().map(|w| -w).collect();
-                        weights.extend(&one.weights);
-                        FloatLayer {
-                            in_dim: width,
-                            out_dim: 2,
-                            weights,
-                            bias: vec![-one.bias[0], one.bias[0]],
-                            relu: false,
-                            table: None,
-                            exact: false,
-                            reach: None,
-                        }
+                        // Binary: one score s, class 1 when s > 0.
+                        let mut one = linear_head(node, width, 1, &at)?;
+                        score_pair(&mut one);
+                        one
                     } else if rows == labels {
                         linear_head(node, width, labels, &at)?
                     } else {
@@ -581,6 +591,32 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 }
                 "Normalizer" => {
                     return Err(unsupported(" (a row normalization is not a linear map: no circuit for it)"))
+                }
+                "ArrayFeatureExtractor" => {
+                    if dims.len() != 2 {
+                        return Err(unsupported(" (only of a flat tensor's columns)"));
+                    }
+                    let map = sklearn::feature_extractor(node, &consts, width, &at)?;
+                    width = map.rows.len();
+                    if tail == Tail::Input && layers.is_empty() {
+                        map_input(&mut pending, &mut normalize, map);
+                    } else {
+                        apply_map(&mut layers, &mut pending, tail, map);
+                    }
+                }
+                "SVMRegressor" => {
+                    push_linear(&mut layers, &mut pending, sklearn::svm_regressor(node, width, &at)?);
+                    width = 1;
+                    tail = Tail::Linear;
+                }
+                "SVMClassifier" => {
+                    let mut layer = sklearn::svm_classifier(node, width, &at)?;
+                    score_pair(&mut layer);
+                    push_linear(&mut layers, &mut pending, layer);
+                    width = 2;
+                    head = Some(node.output.get(1).cloned().unwrap_or(out));
+                    tail = Tail::Linear;
+                    continue;
                 }
                 "TreeEnsembleClassifier" | "TreeEnsembleRegressor" => {
                     if tail != Tail::Input || pending.is_some() || !layers.is_empty() {
@@ -615,6 +651,16 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             }
             current = out;
             continue;
+        }
+        if tail == Tail::Linear && width == 1 && pending.is_none() {
+            if let Some(end) = sklearn::two_class(graph, index, &current, &consts, 0.0) {
+                // A binary classifier's score s written out as the two outputs [-s, s].
+                score_pair(layers.last_mut().expect("a linear tail has a layer"));
+                (width, dims) = (2, vec![1, 2]);
+                current = graph.node[end].output.first().cloned().unwrap_or_default();
+                while nodes.next_if(|(i, _)| *i <= end).is_some() {}
+                continue;
+            }
         }
         if let Some(fork) = forks.iter().find(|f| f.a.first() == Some(&index) && f.x == current) {
             // The first of two branches from `x`: a block that carries `x`.
@@ -758,7 +804,8 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             | "Unsqueeze" | "Transpose" | "Pad" | "Identity" | "Dropout" | "Cast" | "Conv" | "BatchNormalization"
             | "AveragePool" | "GlobalAveragePool" | "ReduceMean" | "ReduceSum" | "Softmax" | "LogSoftmax" | "Slice"
             | "Gather" | "Tile" | "DepthToSpace" | "SpaceToDepth" | "ConvTranspose" | "Resize" => {}
-            "LeakyRelu" | "PRelu" | "Clip" | "HardSigmoid" | "Max" | "Min" if tail == Tail::Linear => {}
+            "LeakyRelu" | "PRelu" | "Clip" | "HardSigmoid" | "Max" | "Min" | "ArgMax" if tail == Tail::Linear => {}
+            "ArgMax" => return Err(unsupported(" (only over a classifier's scores, the last layer's outputs)")),
             "LeakyRelu" | "PRelu" | "Clip" | "HardSigmoid" | "Max" | "Min" => {
                 return Err(unsupported(" (only right after a MatMul/Gemm/Conv layer and its bias)"))
             }
@@ -1018,7 +1065,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 pending = Some(back);
                 tail = Tail::Activated;
             }
-            "Sigmoid" | "Tanh" if !(op == "Sigmoid" && width == 1 && graph.output.iter().any(|o| o.name == out)) => {
+            "Sigmoid" | "Tanh" if !sigmoid_head => {
                 // By table: the layer requantizes its pre-activation to int8, and the function's
                 // int8 table maps it to the output (exact in the engine and the circuit).
                 let f = if op == "Sigmoid" { TableFunction::Sigmoid } else { TableFunction::Tanh };
@@ -1055,15 +1102,24 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             }
             "Sigmoid" => {
                 // A binary classifier's last operator: sigmoid(s) > 1/2 exactly when s > 0. The
-                // one score becomes the two outputs [-s, s], whose argmax is the class (a tie,
-                // s = 0, goes to class 0), and whose second value is the logit in real units.
-                let last = layers.last_mut().expect("a linear tail has a layer");
-                let mut weights: Vec<f32> = last.weights.iter().map(|w| -w).collect();
-                weights.extend(&last.weights);
-                last.weights = weights;
-                last.bias = vec![-last.bias[0], last.bias[0]];
-                last.out_dim = 2;
+                // one score becomes the two outputs [-s, s], whose argmax is the class, and
+                // whose second value is the logit in real units. skl2onnx's `[1 - p, p]` after it
+                // is that same argmax.
+                score_pair(layers.last_mut().expect("a linear tail has a layer"));
                 width = 2;
+                if let Some(end) = sklearn::two_class(graph, index + 1, &out, &consts, 1.0) {
+                    while nodes.next_if(|(i, _)| *i <= end).is_some() {}
+                }
+                head = Some(out);
+                continue;
+            }
+            "ArgMax" => {
+                // A classifier's label: the argmax of its scores, which are the model's output
+                // (the first of tied scores; `select_last_index` would take the last, a tie of
+                // float scores being measure zero).
+                if !matches!(attr(node, "axis").map_or(0, |a| a.i), 1 | -1) || dims.len() != 2 {
+                    return Err(unsupported(" (only over a classifier's scores, axis 1)"));
+                }
                 head = Some(out);
                 continue;
             }
@@ -1081,7 +1137,11 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                     return Err(Error::graph(&at, format!("MatMul takes 2 inputs, found {}", node.input.len())));
                 }
                 let c = constant(1 - pos)?;
-                let w = matrix(c, &at)?;
+                let w = match (c.dims.as_slice(), pos) {
+                    // x · w with w a vector: one output (skl2onnx's generalized linear models).
+                    ([n], 0) => Matrix { rows: *n, cols: 1, values: c.floats(&at)?.to_vec() },
+                    _ => matrix(c, &at)?,
+                };
                 // x·W with W [in, out] when the constant is on the right; W·x with W [out, in]
                 // when it is on the left.
                 let weights = if pos == 0 { w.transposed() } else { w };
@@ -1179,13 +1239,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                         shape::mean_over(op, &dims, &reduce_axes()?, keep, &at)?
                     }
                 };
-                match tail {
-                    Tail::Linear => {
-                        let last = layers.last_mut().expect("a linear tail has a layer");
-                        *last = compose_after(&map, last);
-                    }
-                    Tail::Activated | Tail::Input => pending = Some(then(pending.take(), map)),
-                }
+                apply_map(&mut layers, &mut pending, tail, map);
                 width = next.iter().product();
                 spatial = spatial_of(&next);
                 channel_rows = spatial.map_or(1, |s| s.h * s.w);
@@ -1573,6 +1627,18 @@ fn broadcast(v: &[f32], width: usize, i: usize, default: f64, at: &str) -> Resul
     }
 }
 
+/// A linear map of the running tensor: composed into the layer before it, or kept pending for
+/// the next layer.
+fn apply_map(layers: &mut [FloatLayer], pending: &mut Option<Affine>, tail: Tail, map: Affine) {
+    match tail {
+        Tail::Linear => {
+            let last = layers.last_mut().expect("a linear tail has a layer");
+            *last = compose_after(&map, last);
+        }
+        Tail::Activated | Tail::Input => *pending = Some(then(pending.take(), map)),
+    }
+}
+
 /// An elementwise affine map (`rows[i] = [(i, k_i)]`) on the running tensor: on the model input
 /// (nothing before it but other such maps) it becomes the input's normalization; right after a
 /// layer it is composed into it; else it is kept pending for the next layer.
@@ -1584,21 +1650,41 @@ fn apply_affine(
     map: Affine,
 ) {
     match tail {
-        Tail::Input if layers.is_empty() && pending.is_none() => {
-            let n = normalize
-                .get_or_insert_with(|| Normalize { scale: vec![1.0; map.in_dim], offset: vec![0.0; map.in_dim] });
-            for (i, row) in map.rows.iter().enumerate() {
-                let k = row.first().map_or(0.0, |(_, k)| *k);
-                n.scale[i] *= k;
-                n.offset[i] = n.offset[i] * k + map.offset[i];
+        Tail::Input if layers.is_empty() => map_input(pending, normalize, map),
+        _ => apply_map(layers, pending, tail, map),
+    }
+}
+
+/// A linear map of the model's input, before any layer (after `pending`, a map of it too). Where
+/// each value it computes is one input value scaled and shifted, each input value used once (a
+/// scaler, feature selection, a `ColumnTransformer` of scalers), the scales and shifts become the
+/// input's normalization and only the selection stays pending; the input values it drops are
+/// normalized to zero, so that they take no part in the input's int8 scale. Any other map stays
+/// pending whole.
+fn map_input(pending: &mut Option<Affine>, normalize: &mut Option<Normalize>, map: Affine) {
+    let map = then(pending.take(), map);
+    let mut used = vec![false; map.in_dim];
+    let mut sources = Vec::with_capacity(map.rows.len());
+    for row in &map.rows {
+        match row.as_slice() {
+            [(i, _)] if !std::mem::replace(&mut used[*i], true) => sources.push(*i),
+            _ => {
+                *pending = Some(map);
+                return;
             }
         }
-        Tail::Linear => {
-            let last = layers.last_mut().expect("a linear tail has a layer");
-            *last = compose_after(&map, last);
-        }
-        Tail::Activated | Tail::Input => *pending = Some(then(pending.take(), map)),
     }
+    let n = normalize.get_or_insert_with(|| Normalize::identity(map.in_dim));
+    for ((row, offset), i) in map.rows.iter().zip(&map.offset).zip(&sources) {
+        let k = row[0].1;
+        n.scale[*i] *= k;
+        n.offset[*i] = n.offset[*i] * k + offset;
+    }
+    for i in (0..map.in_dim).filter(|i| !used[*i]) {
+        (n.scale[i], n.offset[i]) = (0.0, 0.0);
+    }
+    let identity = sources.len() == map.in_dim && sources.iter().enumerate().all(|(j, i)| *i == j);
+    *pending = (!identity).then(|| shape::selection_of(sources, map.in_dim));
 }
 
 /// The dense layer of a `LinearRegressor` or `LinearClassifier`: `coefficients` `[rows][width]`,
@@ -1614,6 +1700,16 @@ fn linear_head(node: &NodeProto, width: usize, rows: usize, at: &str) -> Result<
         b => return Err(Error::graph(at, format!("expected {rows} intercepts, found {}", b.len()))),
     };
     Ok(FloatLayer { in_dim: width, out_dim: rows, weights, bias, relu: false, table: None, exact: false, reach: None })
+}
+
+/// A binary classifier's one score `s` as the two outputs `[-s, s]`: their argmax is the class
+/// (class 1 when s > 0; a tie, s = 0, goes to class 0), and the second is the score itself.
+fn score_pair(layer: &mut FloatLayer) {
+    let mut weights: Vec<f32> = layer.weights.iter().map(|w| -w).collect();
+    weights.extend(&layer.weights);
+    layer.weights = weights;
+    layer.bias = vec![-layer.bias[0], layer.bias[0]];
+    layer.out_dim = 2;
 }
 
 /// Checks a node after a classifier's scores (`head`): it may turn them into a label or

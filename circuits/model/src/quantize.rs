@@ -230,6 +230,8 @@ pub fn quantize_with_report(
         return Err(Error::Calibration(format!("every row must have {} values", float.input_dim)));
     }
     let task = task.unwrap_or(if float.output_dim() == 1 { Task::Regression } else { Task::Classification });
+    let balanced = balanced_input(float, calibration);
+    let float = balanced.as_ref().unwrap_or(float);
 
     let input_scale = match float.input_scale {
         Some(s) => s,
@@ -561,6 +563,59 @@ fn activation_scale(y_max: f64, reach: Option<f64>) -> f64 {
 }
 
 /// The largest |v|.
+/// How many times the typical input value's range the widest may be before the input is
+/// balanced ([`balanced_input`]): beyond it the typical value takes fewer than 8 of the int8
+/// input's levels.
+const INPUT_SPREAD: f64 = 16.0;
+
+/// `float` with each input value centred and scaled to the typical value's range (the median
+/// over the input's values of their largest magnitude on the calibration rows), its first layer
+/// compensating exactly, when the input's values have ranges that far apart (raw tabular
+/// features: an amount in thousands beside a ratio in hundredths; a `ColumnTransformer` that
+/// passes some columns through unscaled): the int8 input has one scale, and without this the
+/// narrow values would take a few of its levels. `None` when the ranges are alike (a scaler's
+/// output, an image), the importer fixed the input scale (tree ensembles) or the first layer is
+/// exact (a max pool's tournament).
+fn balanced_input(float: &FloatModel, calibration: &Calibration) -> Option<FloatModel> {
+    let first = float.layers.first()?;
+    if float.input_scale.is_some() || first.exact || calibration.rows.is_empty() {
+        return None;
+    }
+    let mut bounds = vec![(f64::INFINITY, f64::NEG_INFINITY); float.input_dim];
+    for row in &calibration.rows {
+        for ((lo, hi), x) in bounds.iter_mut().zip(float.normalized(row)) {
+            (*lo, *hi) = (lo.min(x), hi.max(x));
+        }
+    }
+    let mut ranges: Vec<f64> = bounds.iter().map(|(lo, hi)| lo.abs().max(hi.abs())).filter(|r| *r > 0.0).collect();
+    ranges.sort_by(f64::total_cmp);
+    let typical = *ranges.get(ranges.len() / 2)?;
+    if ranges.last().is_none_or(|widest| *widest <= INPUT_SPREAD * typical) {
+        return None;
+    }
+    let mut normalize = float.normalize.clone().unwrap_or_else(|| crate::model::Normalize::identity(float.input_dim));
+    let mut layer = first.clone();
+    let mut bias: Vec<f64> = layer.bias.iter().map(|b| f64::from(*b)).collect();
+    for (i, (lo, hi)) in bounds.iter().enumerate() {
+        // x'' = (x' - mid) · k, so x' = x'' / k + mid: the layer's column i over k, and its
+        // value at mid into the bias.
+        let (mid, half) = ((lo + hi) / 2.0, (hi - lo) / 2.0);
+        let k = if half > 0.0 { typical / half } else { 1.0 };
+        normalize.scale[i] *= k;
+        normalize.offset[i] = (normalize.offset[i] - mid) * k;
+        for (r, b) in bias.iter_mut().enumerate() {
+            let w = &mut layer.weights[r * layer.in_dim + i];
+            *b += f64::from(*w) * mid;
+            *w = (f64::from(*w) / k) as f32;
+        }
+    }
+    layer.bias = bias.into_iter().map(|b| b as f32).collect();
+    let mut balanced = float.clone();
+    balanced.normalize = Some(normalize);
+    balanced.layers[0] = layer;
+    Some(balanced)
+}
+
 fn max_abs(it: &mut dyn Iterator<Item = f64>) -> f64 {
     it.fold(0.0f64, |m, v| m.max(v.abs()))
 }

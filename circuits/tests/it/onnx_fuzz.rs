@@ -179,6 +179,12 @@ fn mutated_corpus_graphs_import_or_are_refused_never_a_panic() {
         "keras_upsampling",
         "torch_inception",
         "torch_two_tower",
+        "sgd_scaled_breast_cancer",
+        "mlp_binary_breast_cancer",
+        "kbest_scaled_logreg_breast_cancer",
+        "pca_whiten_digits",
+        "svr_linear_diabetes",
+        "column_transformer_mlp_breast_cancer",
     ];
     // `VERDICT_FUZZ_CASES` and `VERDICT_FUZZ_SEED` run more (or other) cases than CI's.
     let env = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);

@@ -185,3 +185,43 @@ fn the_accuracy_report_names_the_worst_layer() {
     assert!(error > 0.5, "{report}");
     assert!(report.to_string().contains("worst layer 1"), "{report}");
 }
+
+#[test]
+fn raw_features_of_far_apart_ranges_are_balanced_and_alike_ones_left_alone() {
+    // A classifier on raw tabular features: amounts in the thousands beside ratios in the
+    // hundredths (the input's one int8 scale would leave the ratios a level or two), a constant
+    // column among them.
+    let mut rng = Rng(41);
+    let ranges = [3000.0, 0.02, 5.0, 0.01, 1.0e6, 0.5, 0.0, 40.0];
+    let offsets = [2500.0, 0.0, -3.0, 0.1, 2.0e6, 0.0, 7.0, 0.0];
+    let width = ranges.len();
+    let mut float = random_model(&mut rng, &[width, 12, 3]);
+    // Each feature weighed to matter as much as the others at its own range.
+    for r in 0..12 {
+        for (i, range) in ranges.iter().enumerate() {
+            float.layers[0].weights[r * width + i] /= if *range == 0.0 { 1.0 } else { *range as f32 };
+        }
+    }
+    let rows = |rng: &mut Rng, n: usize| -> Vec<Vec<f64>> {
+        (0..n).map(|_| ranges.iter().zip(&offsets).map(|(r, o)| o + r * rng.next()).collect()).collect()
+    };
+    let calibration = Calibration { rows: rows(&mut rng, 300) };
+    let (model, _) = quantize_with_report(&float, &calibration, Some(Task::Classification)).unwrap();
+    // The balanced input: each feature centred and spread over the typical range, the constant
+    // one centred; the first layer compensates, so the float model is unchanged.
+    let normalize = model.input.normalize.as_ref().expect("balanced");
+    for (i, row) in calibration.rows.iter().enumerate().take(20) {
+        let x = normalize.apply(row);
+        assert!(x.iter().all(|v| v.abs() <= 1.01 * x.iter().fold(0f64, |m, v| m.max(v.abs())) + 1e-9));
+        assert_eq!(x[6], 0.0, "row {i}: the constant column is centred");
+    }
+    let report = accuracy(&model, &float, &calibration).unwrap();
+    assert!(agreement(&report) >= 0.97, "{report}");
+    let held_back = Calibration { rows: rows(&mut rng, 200) };
+    let report = accuracy(&model, &float, &held_back).unwrap();
+    assert!(agreement(&report) >= 0.95, "held back: {report}");
+    // The same features already scaled alike: nothing to balance, no normalization added.
+    let alike = Calibration { rows: (0..300).map(|_| (0..width).map(|_| rng.next()).collect()).collect() };
+    let (model, _) = quantize_with_report(&float, &alike, Some(Task::Classification)).unwrap();
+    assert!(model.input.normalize.is_none());
+}

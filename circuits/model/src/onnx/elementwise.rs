@@ -183,7 +183,7 @@ pub(super) fn fuse(
 }
 
 /// The value of a one-element constant.
-fn scalar(c: &Constant) -> Option<f64> {
+pub(super) fn scalar(c: &Constant) -> Option<f64> {
     match &c.data {
         super::ConstData::F32(v) if v.len() == 1 => Some(f64::from(v[0])),
         super::ConstData::I64(v) if v.len() == 1 => Some(v[0] as f64),

@@ -26,6 +26,12 @@ pub(super) const FOLDED_OPS: &[&str] = &[
     "Div",
     "Expand",
     "ConstantOfShape",
+    "Sqrt",
+    "Reciprocal",
+    "Neg",
+    "Abs",
+    "Exp",
+    "Log",
 ];
 
 /// Evaluates `node` at import when it computes on constants only: `Shape` of the running tensor
@@ -211,6 +217,23 @@ pub(super) fn fold(
             };
             let dims = if a.count() >= b.count() { a.dims.clone() } else { b.dims.clone() };
             Constant { dims, data }
+        }
+        "Sqrt" | "Reciprocal" | "Neg" | "Abs" | "Exp" | "Log" => {
+            // Elementwise on a float constant (a whitened PCA divides by the root of its
+            // explained variances).
+            let f = |x: f32| match op {
+                "Sqrt" => x.sqrt(),
+                "Reciprocal" => x.recip(),
+                "Neg" => -x,
+                "Abs" => x.abs(),
+                "Exp" => x.exp(),
+                _ => x.ln(),
+            };
+            let values: Vec<f32> = first.floats(at)?.iter().map(|x| f(*x)).collect();
+            if let Some(x) = first.floats(at)?.iter().find(|x| !f(**x).is_finite()) {
+                return Err(Error::graph(at, format!("{op} of the constant {x} is not a finite number")));
+            }
+            Constant { dims: first.dims.clone(), data: ConstData::F32(values) }
         }
         "Expand" => {
             // numpy broadcasting of the constant to the shape (or the shape to it).
@@ -704,7 +727,7 @@ pub(super) fn gather_running(
 }
 
 /// `Gather`'s indices into `n` values (negative ones from the end), each checked in range.
-fn gather_indices(indices: &[i64], n: usize, at: &str) -> Result<Vec<usize>> {
+pub(super) fn gather_indices(indices: &[i64], n: usize, at: &str) -> Result<Vec<usize>> {
     let n = n as i64;
     indices
         .iter()
