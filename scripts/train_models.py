@@ -48,7 +48,8 @@ Models:
               models/corpus/corpus.json.
   sklearn     only the corpus's further scikit-learn estimators (binary SGD, LinearSVC and
               MLPClassifier, Perceptron, feature selection, ColumnTransformer, raw features,
-              whitened PCA, TweedieRegressor, linear and RBF SVR, linear SVC, PoissonRegressor),
+              whitened PCA, TweedieRegressor, linear and RBF SVR, linear SVC, PoissonRegressor,
+              LGBMRegressor),
               merged into models/corpus/corpus.json.
 
 `python3 scripts/train_models.py digits_cnn` retrains only the models named.
@@ -827,7 +828,7 @@ def sklearn_pipelines(export):
     feature selection (`ArrayFeatureExtractor` of the input's columns), a `ColumnTransformer` of
     scalers, models on raw features of very different ranges, a whitened PCA (`Sqrt` of a
     constant), a generalized linear model's vector `MatMul`, a linear-kernel `SVR` and binary `SVC`
-    (`SVMRegressor`, `SVMClassifier`), and three it must refuse by name."""
+    (`SVMRegressor`, `SVMClassifier`), a LightGBM regressor, and three it must refuse by name."""
     from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
     from sklearn.decomposition import PCA
     from sklearn.feature_selection import SelectKBest, VarianceThreshold
@@ -887,6 +888,15 @@ def sklearn_pipelines(export):
     export("tweedie_diabetes", TweedieRegressor(power=0, alpha=0.01).fit(x_train, y_train), x_train, x_test,
            "regressor")
     export("svr_linear_diabetes", SVR(kernel="linear", C=100.0).fit(x_train, y_train), x_train, x_test, "regressor")
+    # LightGBM's regressor: its first tree's leaves carry the target's mean (each tree's leaves
+    # are centred at import, so that the mean does not coarsen the others' int8 weights).
+    import lightgbm
+    import onnxmltools
+    from onnxmltools.convert.common.data_types import FloatTensorType
+    lgbm = lightgbm.LGBMRegressor(n_estimators=20, num_leaves=8, random_state=0, verbose=-1).fit(x_train, y_train)
+    export("lightgbm_diabetes", lgbm, x_train, x_test, "regressor",
+           onx=onnxmltools.convert_lightgbm(lgbm, initial_types=[("input", FloatTensorType([None, x_train.shape[1]]))],
+                                            target_opset=13))
     # A market feed's raw features (a price in thousands, a volume in millions, a funding rate in
     # thousandths, a volatility in hundredths) and a linear fit of the next price on them.
     rng = np.random.default_rng(17)

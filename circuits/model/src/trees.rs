@@ -279,6 +279,23 @@ pub(crate) fn tree_ensemble(node: &NodeProto, width: usize, classifier: bool, at
         let s = b3[0] - threshold;
         b3 = vec![-s, s];
     }
+    // Each tree's leaf values centred on their midpoint, which goes into the bias: exactly one
+    // leaf of a tree is reached, so the outputs are the same, and a row's int8 weights (one scale
+    // for every leaf of every tree) no longer spend their range on what a tree adds to every
+    // input (LightGBM's first tree carries the target's mean).
+    for (o, bias) in b3.iter_mut().enumerate() {
+        let row = &mut w3[o * leaves.len()..(o + 1) * leaves.len()];
+        let mut spans: HashMap<i64, (f64, f64)> = HashMap::new();
+        for (((tree, _), _), w) in leaves.iter().zip(row.iter()) {
+            let span = spans.entry(*tree).or_insert((f64::INFINITY, f64::NEG_INFINITY));
+            *span = (span.0.min(f64::from(*w)), span.1.max(f64::from(*w)));
+        }
+        let mid = |tree: &i64| spans.get(tree).map_or(0.0, |(lo, hi)| f64::from(((lo + hi) / 2.0) as f32));
+        for (((tree, _), _), w) in leaves.iter().zip(row.iter_mut()) {
+            *w = (f64::from(*w) - mid(tree)) as f32;
+        }
+        *bias += spans.keys().map(mid).sum::<f64>();
+    }
     let layers = vec![
         FloatLayer {
             in_dim: width,
