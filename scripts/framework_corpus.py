@@ -63,11 +63,12 @@ def record(name, kind, path, x, y, shape, refused=None):
 
 
 def merge(added):
-    """Adds the entries to corpus.json, replacing those of the same names."""
+    """Adds the entries to corpus.json, replacing those of the same names in their places."""
     with open(os.path.join(OUT, "corpus.json")) as f:
         manifest = json.load(f)
-    names = {e["name"] for e in added}
-    manifest = [e for e in manifest if e["name"] not in names] + added
+    by_name = {e["name"]: e for e in added}
+    names = {e["name"] for e in manifest}
+    manifest = [by_name.get(e["name"], e) for e in manifest] + [e for e in added if e["name"] not in names]
     with open(os.path.join(OUT, "corpus.json"), "w") as f:
         json.dump(manifest, f, indent=1)
         f.write("\n")

@@ -1292,6 +1292,27 @@ def exporter_patterns(out, manifest):
          ("f2b.weight", w(16, 32, scale=0.2)), ("f2b.bias", w(16, scale=0.1)),
          *bn("bh", 16), ("head.weight", w(1, 16, scale=0.4)), ("head.bias", w(1, scale=0.1))],
         ["batch", 10], "regressor", vectors)
+    # A dense layer at every step of a sequence (PyTorch's nn.Linear on [batch, time, features],
+    # Keras' Dense on a sequence: MatMul by [features, units] over the last axis), twice, then a
+    # flatten and a head; and once, then the mean over time (Keras' GlobalAveragePooling1D).
+    sequences = rng.uniform(-2.0, 2.0, (400, 8 * 4))
+    sequences[0], sequences[1] = 2.0, -2.0
+    save("per_step_dense_series", [
+        node("MatMul", ["input", "d1.weight"], ["d1"]), node("Add", ["d1", "d1.bias"], ["d1b"]),
+        node("Relu", ["d1b"], ["r1"]),
+        node("MatMul", ["r1", "d2.weight"], ["d2"]), node("Add", ["d2", "d2.bias"], ["d2b"]),
+        node("Relu", ["d2b"], ["r2"]), node("Flatten", ["r2"], ["flat"], axis=1),
+        node("Gemm", ["flat", "head.weight", "head.bias"], ["output"], transB=1)],
+        [("d1.weight", w(4, 16, scale=0.5)), ("d1.bias", w(16, scale=0.1)), ("d2.weight", w(16, 8, scale=0.3)),
+         ("d2.bias", w(8, scale=0.1)), ("head.weight", w(1, 64, scale=0.2)), ("head.bias", w(1, scale=0.1))],
+        ["batch", 8, 4], "regressor", sequences)
+    save("per_step_dense_mean_series", [
+        node("MatMul", ["input", "d1.weight"], ["d1"]), node("Add", ["d1", "d1.bias"], ["d1b"]),
+        node("Relu", ["d1b"], ["r1"]), node("ReduceMean", ["r1"], ["pooled"], axes=[1], keepdims=0),
+        node("Gemm", ["pooled", "head.weight", "head.bias"], ["output"], transB=1)],
+        [("d1.weight", w(4, 16, scale=0.5)), ("d1.bias", w(16, scale=0.1)), ("head.weight", w(1, 16, scale=0.4)),
+         ("head.bias", w(1, scale=0.1))],
+        ["batch", 8, 4], "regressor", sequences, opset=17)
     # scikit-learn's SimpleImputer in front of a pipeline (skl2onnx writes an ai.onnx.ml Imputer
     # of NaN, then the Scaler and the LinearClassifier with its ZipMap).
     from sklearn.datasets import load_breast_cancer

@@ -1145,11 +1145,22 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 // x·W with W [in, out] when the constant is on the right; W·x with W [out, in]
                 // when it is on the left.
                 let weights = if pos == 0 { w.transposed() } else { w };
-                push_linear(&mut layers, &mut pending, dense(weights, width, &at)?);
-                width = layers.last().expect("pushed").out_dim;
+                if pos == 0 && dims.len() > 2 && weights.cols != width && dims.last() == Some(&weights.cols) {
+                    // x · W over the last axis of a tensor of more dimensions (PyTorch's
+                    // `nn.Linear` on `[batch, time, features]`, Keras' `Dense` on a sequence): the
+                    // same W at every position, one block-diagonal layer.
+                    push_linear(&mut layers, &mut pending, per_position(&weights, width, &at)?);
+                    *dims.last_mut().expect("more than two") = weights.rows;
+                    width = dims.iter().product();
+                    spatial = spatial_of(&dims);
+                    channel_rows = spatial.map_or(1, |s| s.h * s.w);
+                } else {
+                    push_linear(&mut layers, &mut pending, dense(weights, width, &at)?);
+                    width = layers.last().expect("pushed").out_dim;
+                    (spatial, channel_rows) = (None, 1);
+                    dims = vec![1, width];
+                }
                 tail = Tail::Linear;
-                (spatial, channel_rows) = (None, 1);
-                dims = vec![1, width];
             }
             "Gemm" => {
                 if !(2..=3).contains(&node.input.len()) || pos > 1 {
@@ -1819,6 +1830,31 @@ fn matrix(c: &Constant, at: &str) -> Result<Matrix> {
         [rows, cols] => Ok(Matrix { rows: *rows, cols: *cols, values }),
         dims => Err(Error::graph(at, format!("expected a 2-D weight matrix, found dims {dims:?}"))),
     }
+}
+
+/// The layer that applies `w` ([out, in]) at each of the positions of a tensor of `width` values
+/// whose last axis is `w`'s input: block-diagonal, position `p`'s outputs `p·out..` from its inputs
+/// `p·in..`.
+fn per_position(w: &Matrix, width: usize, at: &str) -> Result<FloatLayer> {
+    let positions = width / w.cols;
+    let (in_dim, out_dim) = (width, positions * w.rows);
+    let mut weights = vec![0f32; dense_len(out_dim, in_dim, at)?];
+    for p in 0..positions {
+        for r in 0..w.rows {
+            let row = (p * w.rows + r) * in_dim + p * w.cols;
+            weights[row..row + w.cols].copy_from_slice(&w.values[r * w.cols..(r + 1) * w.cols]);
+        }
+    }
+    Ok(FloatLayer {
+        in_dim,
+        out_dim,
+        weights,
+        bias: vec![0.0; out_dim],
+        relu: false,
+        table: None,
+        exact: false,
+        reach: None,
+    })
 }
 
 /// A layer from a weight matrix laid out [out, in].
