@@ -642,7 +642,6 @@ def corpus():
     from sklearn.preprocessing import MinMaxScaler, Normalizer, StandardScaler
     from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor, RandomForestRegressor
     from sklearn.tree import DecisionTreeClassifier
-    from skl2onnx import to_onnx
 
     out = os.path.join(OUT, "corpus")
     os.makedirs(out, exist_ok=True)

@@ -494,20 +494,16 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
             continue;
         }
         let out = node.output.first().cloned().ok_or_else(|| Error::graph(&at, "the node has no output"))?;
-        // A binary classifier's probability: its graph's output, or skl2onnx's `[1 - p, p]` of it.
-        let sigmoid_head = op == "Sigmoid"
-            && width == 1
-            && (graph.output.iter().any(|o| o.name == out)
-                || sklearn::two_class(graph, index + 1, &out, &consts, 1.0).is_some());
+        // A binary classifier's probability: its graph's output, or skl2onnx's `[1 - p, p]` of it
+        // (the index of that pair's `Concat`).
+        let probability = op == "Sigmoid" && width == 1;
+        let probability_pair = probability.then(|| sklearn::two_class(graph, index + 1, &out, &consts, 1.0)).flatten();
+        let sigmoid_head = probability && (probability_pair.is_some() || graph.output.iter().any(|o| o.name == out));
         if skip.is_none() && branch.is_none() {
             if let Some((map, end, next)) = sklearn::affine_fan_out(graph, index, &current, width, &consts)? {
                 // Several affine paths from the running tensor, joined (a ColumnTransformer).
                 width = map.rows.len();
-                if tail == Tail::Input && layers.is_empty() {
-                    map_input(&mut pending, &mut normalize, map);
-                } else {
-                    apply_map(&mut layers, &mut pending, tail, map);
-                }
+                apply_affine(&mut layers, &mut pending, &mut normalize, tail, map);
                 (dims, spatial, channel_rows) = (vec![1, width], None, 1);
                 current = next;
                 while nodes.next_if(|(i, _)| *i <= end).is_some() {}
@@ -598,11 +594,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                     }
                     let map = sklearn::feature_extractor(node, &consts, width, &at)?;
                     width = map.rows.len();
-                    if tail == Tail::Input && layers.is_empty() {
-                        map_input(&mut pending, &mut normalize, map);
-                    } else {
-                        apply_map(&mut layers, &mut pending, tail, map);
-                    }
+                    apply_affine(&mut layers, &mut pending, &mut normalize, tail, map);
                 }
                 "SVMRegressor" => {
                     push_linear(&mut layers, &mut pending, sklearn::svm_regressor(node, width, &at)?);
@@ -1107,7 +1099,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                 // is that same argmax.
                 score_pair(layers.last_mut().expect("a linear tail has a layer"));
                 width = 2;
-                if let Some(end) = sklearn::two_class(graph, index + 1, &out, &consts, 1.0) {
+                if let Some(end) = probability_pair {
                     while nodes.next_if(|(i, _)| *i <= end).is_some() {}
                 }
                 head = Some(out);
@@ -1650,9 +1642,9 @@ fn apply_map(layers: &mut [FloatLayer], pending: &mut Option<Affine>, tail: Tail
     }
 }
 
-/// An elementwise affine map (`rows[i] = [(i, k_i)]`) on the running tensor: on the model input
-/// (nothing before it but other such maps) it becomes the input's normalization; right after a
-/// layer it is composed into it; else it is kept pending for the next layer.
+/// An affine map of the running tensor: on the model input (no layer before it) it joins the
+/// input's normalization where it can ([`map_input`]); right after a layer it is composed into
+/// it; else it is kept pending for the next layer.
 fn apply_affine(
     layers: &mut [FloatLayer],
     pending: &mut Option<Affine>,

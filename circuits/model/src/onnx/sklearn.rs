@@ -191,14 +191,10 @@ pub(super) fn affine_fan_out(
                     return Ok(None);
                 }
                 match constant(1).map(|c| &c.data) {
-                    Some(ConstData::I64(values)) => {
-                        let picked = shape::gather_indices(values, first.rows.len(), at)?;
-                        Some(Affine {
-                            in_dim: width,
-                            rows: picked.iter().map(|i| first.rows[*i].clone()).collect(),
-                            offset: picked.iter().map(|i| first.offset[*i]).collect(),
-                        })
-                    }
+                    Some(ConstData::I64(_)) => Some(super::then(
+                        Some((*first).clone()),
+                        feature_extractor(node, consts, first.rows.len(), at)?,
+                    )),
                     _ => None,
                 }
             }
