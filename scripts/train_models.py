@@ -816,6 +816,7 @@ def corpus():
     manifest.append({"name": "maxpool_cnn", "kind": "classifier"})
     print("  corpus: maxpool_cnn (classifier: Conv, Relu, MaxPool)")
     sklearn_pipelines(export)
+    sklearn_ensembles(export)
     exporter_patterns(out, manifest)
     merge(manifest)
 
@@ -912,10 +913,68 @@ def sklearn_pipelines(export):
            refused="Exp")
 
 
+def sklearn_ensembles(export):
+    """scikit-learn's ensembles of models over one input as skl2onnx writes them: a
+    `VotingRegressor` (each member's output times its weight, then `Sum`), `BaggingRegressor`s
+    of trees and of linear models and a `BaggingClassifier` (`Reshape`, `Concat`, `ReduceMean`),
+    and three it must refuse by name: a vote of a forest and a linear model, AdaBoost's
+    weighted median, and a mean of boosted classifiers' probabilities."""
+    from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+    from sklearn.ensemble import (AdaBoostRegressor, BaggingClassifier, BaggingRegressor, GradientBoostingClassifier,
+                                  GradientBoostingRegressor, RandomForestRegressor, VotingRegressor)
+    from sklearn.linear_model import Ridge
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+    from skl2onnx import to_onnx
+
+    x, y = load_diabetes(return_X_y=True)
+    x_train, x_test, y_train, _ = train_test_split(x, y, test_size=0.3, random_state=0)
+    voting = VotingRegressor([("forest", RandomForestRegressor(n_estimators=10, max_depth=4, random_state=0)),
+                              ("boosted", GradientBoostingRegressor(n_estimators=20, max_depth=3, random_state=0))],
+                             weights=np.array([1.0, 3.0]))
+    export("voting_trees_diabetes", voting.fit(x_train, y_train), x_train, x_test, "regressor")
+    # The same vote with its forest written as other exporters write forests: leaf values summed
+    # over the trees, then averaged (`aggregate_function` AVERAGE).
+    onx = to_onnx(voting, x_train[:1].astype(np.float32), target_opset={"": 13, "ai.onnx.ml": 3})
+    forest = next(n for n in onx.graph.node if n.op_type == "TreeEnsembleRegressor")
+    trees = len(set(next(a.ints for a in forest.attribute if a.name == "nodes_treeids")))
+    weights = next(a for a in forest.attribute if a.name == "target_weights")
+    weights.floats[:] = [v * trees for v in weights.floats]
+    forest.attribute.append(helper.make_attribute("aggregate_function", "AVERAGE"))
+    export("voting_average_trees_diabetes", None, x_train, x_test, "regressor", onx=onx)
+    export("bagging_trees_diabetes",
+           BaggingRegressor(DecisionTreeRegressor(max_depth=4), n_estimators=5, random_state=0).fit(x_train, y_train),
+           x_train, x_test, "regressor")
+    export("bagging_ridge_diabetes", BaggingRegressor(Ridge(alpha=0.1), n_estimators=5, random_state=0)
+           .fit(x_train, y_train), x_train, x_test, "regressor")
+    mixed = VotingRegressor([("forest", RandomForestRegressor(n_estimators=10, max_depth=4, random_state=0)),
+                             ("ridge", Ridge())])
+    export("voting_mixed_diabetes", mixed.fit(x_train, y_train), x_train, x_test, "unsupported", refused="Sum")
+    export("adaboost_diabetes", AdaBoostRegressor(DecisionTreeRegressor(max_depth=3), n_estimators=10, random_state=0)
+           .fit(x_train, y_train), x_train, x_test, "unsupported", refused="Concat")
+    # Refused by name: a mean of boosted classifiers' probabilities (each after its logistic).
+    cancer = load_breast_cancer()
+    export("bagging_gbdt_breast_cancer",
+           BaggingClassifier(GradientBoostingClassifier(n_estimators=5, max_depth=2, random_state=0), n_estimators=3,
+                             random_state=0).fit(cancer.data, cancer.target),
+           cancer.data, cancer.data, "unsupported", refused="ReduceMean")
+    iris = load_iris()
+    x_train, x_test, y_train, _ = train_test_split(iris.data, iris.target, test_size=0.3, random_state=0)
+    export("bagging_trees_iris", BaggingClassifier(DecisionTreeClassifier(max_depth=4), n_estimators=5, random_state=0)
+           .fit(x_train, y_train), x_train, x_test, "classifier")
+
+
 def sklearn_only():
     """Only the corpus's further scikit-learn estimators, merged into its manifest."""
     added = []
     sklearn_pipelines(sklearn_exporter(os.path.join(OUT, "corpus"), added))
+    sklearn_ensembles(sklearn_exporter(os.path.join(OUT, "corpus"), added))
+    merge(added)
+
+
+def ensembles_only():
+    """Only the corpus's ensembles, merged into its manifest."""
+    added = []
+    sklearn_ensembles(sklearn_exporter(os.path.join(OUT, "corpus"), added))
     merge(added)
 
 
@@ -1347,7 +1406,7 @@ MODELS = {"price_feed": lambda: price_feed(), "tictactoe": lambda: tictactoe(), 
           "digits_cnn": lambda: digits_cnn(), "digits_1m": lambda: digits_1m(),
           "digits_lenet": lambda: digits_lenet(), "credit": lambda: credit(),
           "credit_gbdt": lambda: credit_gbdt(), "corpus": lambda: corpus(), "exporters": lambda: exporters(),
-          "sklearn": lambda: sklearn_only()}
+          "sklearn": lambda: sklearn_only(), "ensembles": lambda: ensembles_only()}
 
 if __name__ == "__main__":
     os.makedirs(OUT, exist_ok=True)

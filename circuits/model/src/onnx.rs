@@ -8,6 +8,7 @@ use std::{collections::HashMap, path::Path};
 
 mod branches;
 mod elementwise;
+mod ensembles;
 mod residual;
 mod shape;
 mod sklearn;
@@ -444,6 +445,15 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
     // The residual block being imported, from its shortcut's tensor to the `Add` that ends it.
     let mut skip: Option<residual::Skip> = None;
 
+    // Ensembles of models over one input (voting, bagging) merged into one model.
+    let merged;
+    let graph = match ensembles::merge(graph, &consts)? {
+        Some(g) => {
+            merged = g;
+            &merged
+        }
+        None => graph,
+    };
     // Parallel branches run one after the other: their nodes in that order.
     let reordered;
     let mut forks = branches::find(graph, &[current.as_str()]);

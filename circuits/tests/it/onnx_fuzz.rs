@@ -186,6 +186,9 @@ fn mutated_corpus_graphs_import_or_are_refused_never_a_panic() {
         "svr_linear_diabetes",
         "column_transformer_mlp_breast_cancer",
         "per_step_dense_series",
+        "voting_trees_diabetes",
+        "bagging_trees_iris",
+        "bagging_ridge_diabetes",
     ];
     // `VERDICT_FUZZ_CASES` and `VERDICT_FUZZ_SEED` run more (or other) cases than CI's.
     let env = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
