@@ -607,7 +607,7 @@ def sklearn_exporter(out, manifest):
     entry goes to `manifest`."""
     from skl2onnx import to_onnx
 
-    def export(name, model, x_train, x_test, kind, refused=None, onx=None):
+    def export(name, model, x_train, x_test, kind, refused=None, onx=None, votes=False):
         if onx is None:
             onx = to_onnx(model, x_train[:1].astype(np.float32), target_opset={"": 13, "ai.onnx.ml": 3})
         path = os.path.join(out, f"{name}.onnx")
@@ -624,6 +624,11 @@ def sklearn_exporter(out, manifest):
                 doc["labels"] = [int(v) for v in result[0]]
             else:
                 doc["outputs"] = result[0].reshape(len(x_test), -1).astype(float).tolist()
+            if votes:
+                # An SVM's one-against-rest scores are its pairwise votes plus confidences of
+                # magnitude below 1/3: rounded, the votes.
+                scores = [[row[k] for k in sorted(row)] for row in result[1]] if isinstance(result[1], list) else result[1]
+                doc["votes"] = np.rint(np.array(scores)).astype(int).tolist()
             with open(os.path.join(out, f"{name}.heldout.json"), "w") as f:
                 json.dump(doc, f)
                 f.write("\n")
@@ -829,7 +834,7 @@ def sklearn_pipelines(export):
     scalers, models on raw features of very different ranges, a whitened PCA (`Sqrt` of a
     constant), a generalized linear model's vector `MatMul`, a linear-kernel `SVR` and binary `SVC`
     (`SVMRegressor`, `SVMClassifier`), a LightGBM regressor, and three it must refuse by name."""
-    from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+    from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_wine
     from sklearn.decomposition import PCA
     from sklearn.feature_selection import SelectKBest, VarianceThreshold
     from sklearn.compose import ColumnTransformer
@@ -870,10 +875,14 @@ def sklearn_pipelines(export):
            scaled.transform(x_train), scaled.transform(x_test), "classifier")
     export("svc_linear_breast_cancer", SVC(kernel="linear", C=0.1).fit(scaled.transform(x_train), y_train),
            scaled.transform(x_train), scaled.transform(x_test), "classifier")
-    # Refused by name: an SVM of three classes (pairwise votes).
+    # SVMs of three classes: pairwise decisions and their votes (libsvm's one-against-one).
     iris = load_iris()
-    export("svc_linear_iris", SVC(kernel="linear").fit(iris.data, iris.target), iris.data, iris.data, "unsupported",
-           refused="ai.onnx.ml::SVMClassifier")
+    x_iris, x_iris_test, y_iris, _ = train_test_split(iris.data, iris.target, test_size=0.3, random_state=0)
+    export("svc_linear_iris", SVC(kernel="linear").fit(x_iris, y_iris), x_iris, x_iris_test, "classifier", votes=True)
+    wine = load_wine()
+    x_wine, x_wine_test, y_wine, _ = train_test_split(wine.data, wine.target, test_size=0.3, random_state=0)
+    export("svc_linear_scaled_wine", make_pipeline(StandardScaler(), SVC(kernel="linear", C=0.5)).fit(x_wine, y_wine),
+           x_wine, x_wine_test, "classifier", votes=True)
     d = load_digits()
     x_train, x_test, y_train, _ = train_test_split(d.data / 16.0, d.target, test_size=0.3, random_state=0)
     export("perceptron_digits", Perceptron(random_state=0).fit(x_train, y_train), x_train, x_test, "classifier")

@@ -57,7 +57,7 @@ pub fn run_model_command(command: &ModelCommand) -> crate::Result<String> {
             // Against the model as exported, not its piecewise-linear form.
             let against_original =
                 original.as_ref().map(|original| output_accuracy(&model, original, &calibration)).transpose()?;
-            // Asked for the form tiles prove: a tree ensemble's steps as clamps (exact, the same
+            // Asked for the form tiles prove: step layers as clamps (exact, the same
             // real outputs; the reports above are of the same model with its steps by table).
             let steps = cli_piecewise_linear.is_some() && model.layers.iter().any(|l| l.table.is_some());
             let model = if steps { steps_as_clamps(&model)? } else { model };
@@ -90,8 +90,8 @@ pub fn run_model_command(command: &ModelCommand) -> crate::Result<String> {
                 }
                 if steps {
                     text.push_str(
-                        "\nthe tree ensemble's steps as clamps, for tiles: int32 outputs 127 times as large at scales 127 \
-                         times as fine (the same real outputs and classes)",
+                        "\nthe steps (a tree ensemble's comparisons, an SVM's pairwise decisions) as clamps, for tiles: \
+                         int32 outputs 127 times as large at scales 127 times as fine (the same real outputs and classes)",
                     );
                 }
                 for a in &adjustments {

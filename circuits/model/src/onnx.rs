@@ -470,8 +470,11 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
     // The dimensions of each tensor the chain has passed through (a `Shape` may read one).
     let mut earlier: HashMap<String, Vec<usize>> = HashMap::new();
     let mut nodes = graph.node.iter().enumerate().peekable();
+    // Nodes that only derive other scores from a classifier's (an SVM's tie-breaking
+    // confidences): the model's scores are its own, the label the runtime's.
+    let mut dropped: Vec<usize> = Vec::new();
     while let Some((index, node)) = nodes.next() {
-        if joined == Some(index) {
+        if joined == Some(index) || dropped.contains(&index) {
             // The `Concat` of the graph's inputs: the model's input.
             continue;
         }
@@ -612,10 +615,18 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
                     tail = Tail::Linear;
                 }
                 "SVMClassifier" => {
-                    let mut layer = sklearn::svm_classifier(node, width, &at)?;
-                    score_pair(&mut layer);
-                    push_linear(&mut layers, &mut pending, layer);
-                    width = 2;
+                    let mut svm = sklearn::svm_classifier(node, width, &at)?.into_iter();
+                    let first = svm.next().expect("an SVM classifier has a layer");
+                    push_linear(&mut layers, &mut pending, first);
+                    layers.extend(svm);
+                    width = layers.last().expect("pushed").out_dim;
+                    if width > 2 {
+                        // Its pairwise decisions feed skl2onnx's one-against-rest scores (the votes
+                        // plus a confidence that breaks ties): the model's scores are the votes.
+                        if let Some(scores) = node.output.get(1) {
+                            dropped = sklearn::derived_only(graph, index, scores);
+                        }
+                    }
                     head = Some(node.output.get(1).cloned().unwrap_or(out));
                     tail = Tail::Linear;
                     continue;

@@ -23,6 +23,8 @@ struct Heldout {
     inputs: Vec<Vec<f64>>,
     labels: Option<Vec<usize>>,
     outputs: Option<Vec<Vec<f64>>>,
+    /// An SVM classifier's pairwise votes (its one-against-rest scores, rounded).
+    votes: Option<Vec<Vec<i64>>>,
 }
 
 fn run(model: &Model, x: &[f64]) -> Prediction {
@@ -69,6 +71,11 @@ fn the_corpus_imports_and_agrees_with_onnxruntime_or_is_refused_by_name() {
                         panic!("{}: a classifier", e.name)
                     };
                     agree += usize::from(class == *label);
+                }
+                // An SVM's scores are its votes: each pairwise decision, not only the label.
+                for (x, votes) in heldout.inputs.iter().zip(heldout.votes.iter().flatten()) {
+                    let got: Vec<i64> = float.forward(x).iter().map(|v| v.round() as i64).collect();
+                    assert_eq!(&got, votes, "{}: the float import's votes differ from onnxruntime's", e.name);
                 }
                 let n = labels.len();
                 eprintln!(

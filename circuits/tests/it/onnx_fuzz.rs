@@ -189,6 +189,7 @@ fn mutated_corpus_graphs_import_or_are_refused_never_a_panic() {
         "voting_trees_diabetes",
         "bagging_trees_iris",
         "bagging_ridge_diabetes",
+        "svc_linear_iris",
     ];
     // `VERDICT_FUZZ_CASES` and `VERDICT_FUZZ_SEED` run more (or other) cases than CI's.
     let env = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);

@@ -627,3 +627,37 @@ fn a_tree_ensemble_tiles_exactly_with_its_steps_as_clamps() {
     let err = steps_as_clamps(&sigmoid).err().unwrap().to_string();
     assert!(err.contains("Sigmoid by table has no exact form in clamps"), "{err}");
 }
+
+#[test]
+fn an_svms_votes_and_merged_ensembles_tile_exactly_with_their_steps_as_clamps() {
+    // A three-class linear SVM (its pairwise decisions under a step, then the votes), a bagged
+    // and a voting ensemble of trees (their members merged into one ensemble at import): with
+    // their steps as clamps, every calibration row's int32 outputs are exactly 127 times the
+    // model's and its real outputs the same; every tile of each is satisfied, and the trace ends
+    // at the engine's output commitment.
+    use verdict_circuits::{tiles::steps_as_clamps, Calibration};
+    for name in ["svc_linear_scaled_wine", "bagging_trees_iris", "voting_trees_diabetes"] {
+        let model = crate::tables::corpus_model_ordered(name);
+        assert!(model.layers.iter().any(|l| l.table.is_some()), "{name}: a step layer");
+        let clamps = steps_as_clamps(&model).unwrap();
+        let dir = crate::models_dir().join("corpus");
+        let rows = Calibration::load(dir.join(format!("{name}.calibration.csv")), model.input.len).unwrap();
+        for x in &rows.rows {
+            let x = model.quantize_input(x).unwrap();
+            let (a, b) = (model.run(&x).unwrap(), clamps.run(&x).unwrap());
+            let scaled: Vec<i64> = a.output().iter().map(|v| i64::from(*v) * 127).collect();
+            assert_eq!(b.output().iter().map(|v| i64::from(*v)).collect::<Vec<_>>(), scaled, "{name}");
+            for i in 0..a.output().len() {
+                let real = f64::from(a.output()[i]) * model.output.scales[i];
+                let got = f64::from(b.output()[i]) * clamps.output.scales[i];
+                assert!((got - real).abs() <= 1e-9 * (1.0 + real.abs()), "{name}: {got} against {real}");
+            }
+        }
+        let (trace, plan, tiled) = trace_of(&clamps, 3);
+        assert_eq!(tiled.commitments[plan.len()], activation_commitment(plan.len(), trace.output(), 32), "{name}");
+        for t in 0..plan.len() {
+            assert!(satisfied(circuit(&clamps, &plan, &tiled, &trace, t)), "{name}: tile {t} of {}", plan.len());
+        }
+        eprintln!("{name}: {} tiles", plan.len());
+    }
+}

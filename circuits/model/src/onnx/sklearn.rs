@@ -69,22 +69,148 @@ pub(super) fn svm_regressor(node: &NodeProto, width: usize, at: &str) -> Result<
 /// score is `-(Σ_j c_j ⟨v_j, x⟩ + ρ)` (scikit-learn's `decision_function`), the class 1 when it is
 /// positive. An SVM of more than two classes takes pairwise votes, a count of comparisons; Platt
 /// scaling (`probability=True`) moves the binary decision.
-pub(super) fn svm_classifier(node: &NodeProto, width: usize, at: &str) -> Result<FloatLayer> {
+pub(super) fn svm_classifier(node: &NodeProto, width: usize, at: &str) -> Result<Vec<FloatLayer>> {
     let labels = crate::trees::class_labels(node, at)?;
-    if labels != 2 {
+    if attr(node, "prob_a").is_some_and(|a| !a.floats.is_empty()) {
+        return Err(svm_refused(node, at, "probability=True: Platt scaling moves the decision"));
+    }
+    if labels > 2 {
+        return svm_votes(node, width, labels, at);
+    }
+    let (row, rho) = linear_svm(node, width, at)?;
+    let mut layer = one_row(row.iter().map(|w| -w).collect(), -rho);
+    super::score_pair(&mut layer);
+    Ok(vec![layer])
+}
+
+/// An SVM classifier of `classes ≥ 3` classes (libsvm's one-against-one, as the ONNX operator
+/// defines it): for each pair `i < j` the decision `s_ij = ρ_ij + Σ_{v ∈ i} c_{j−1,v}⟨v, x⟩ +
+/// Σ_{v ∈ j} c_{i,v}⟨v, x⟩` votes for `i` when positive and for `j` otherwise, and the label is
+/// the first class with the most votes. With a linear kernel each decision is one dense row, so
+/// the votes are two layers: the decisions under a step (`[s_ij ≥ 0]`, which differs from the
+/// runtime's `s_ij > 0` only on the decision boundary) and the vote counts, whose argmax (the
+/// first of equal counts, as the runtime's) is the label.
+fn svm_votes(node: &NodeProto, width: usize, classes: usize, at: &str) -> Result<Vec<FloatLayer>> {
+    let kernel =
+        attr(node, "kernel_type").map_or_else(|| "LINEAR".into(), |a| String::from_utf8_lossy(&a.s).to_string());
+    if kernel != "LINEAR" {
         return Err(svm_refused(
             node,
             at,
             &format!(
-                "{labels} classes: an SVM classifier of more than two takes pairwise votes, not a chain of layers"
+                "kernel {kernel}: only LINEAR; a non-linear kernel compares the input with each support vector, \
+                 which is not a chain of layers"
             ),
         ));
     }
-    if attr(node, "prob_a").is_some_and(|a| !a.floats.is_empty()) {
-        return Err(svm_refused(node, at, "probability=True: Platt scaling moves the decision"));
+    if attr(node, "post_transform").is_some_and(|a| a.s != b"NONE") {
+        return Err(svm_refused(node, at, "only post_transform NONE"));
     }
-    let (row, rho) = linear_svm(node, width, at)?;
-    Ok(one_row(row.iter().map(|w| -w).collect(), -rho))
+    let floats = |name: &str| attr(node, name).map(|a| a.floats.clone()).unwrap_or_default();
+    let (coefficients, vectors, rho) = (floats("coefficients"), floats("support_vectors"), floats("rho"));
+    let per_class: Vec<usize> = attr(node, "vectors_per_class")
+        .map(|a| a.ints.iter().map(|n| usize::try_from(*n).unwrap_or(usize::MAX)).collect())
+        .unwrap_or_default();
+    let count = per_class.iter().try_fold(0usize, |s, n| s.checked_add(*n));
+    let pairs = classes.saturating_mul(classes - 1) / 2;
+    let fits = per_class.len() == classes
+        && count.is_some_and(|c| {
+            c > 0
+                && Some(vectors.len()) == c.checked_mul(width)
+                && Some(coefficients.len()) == c.checked_mul(classes - 1)
+        })
+        && rho.len() == pairs;
+    if !fits {
+        return Err(Error::graph(
+            at,
+            format!(
+                "{} coefficients, {} support vector values, {} rho and vectors per class {per_class:?}: expected \
+                 {} coefficient rows over the vectors of {width} features and one rho for each of {pairs} pairs",
+                coefficients.len(),
+                vectors.len(),
+                rho.len(),
+                classes - 1
+            ),
+        ));
+    }
+    // Both layers' dense weights within the importer's bound (a hostile label count).
+    super::dense_len(pairs, width, at)?;
+    super::dense_len(classes, pairs, at)?;
+    let vector_count = vectors.len() / width;
+    let starts: Vec<usize> = per_class.iter().scan(0, |s, n| Some(std::mem::replace(s, *s + n))).collect();
+    // The decision rows, one a pair in the runtime's order.
+    let mut rows = Vec::with_capacity(pairs * width);
+    let mut bias = Vec::with_capacity(pairs);
+    // Layer 2: votes of class c = Σ_{pairs (c, j)} g + Σ_{pairs (i, c)} (1 − g).
+    let mut votes = vec![0f32; classes * pairs];
+    let mut vote_bias = vec![0f32; classes];
+    let mut k = 0;
+    for i in 0..classes {
+        for j in i + 1..classes {
+            let mut row = vec![0f64; width];
+            for (class, coefficient_row) in [(i, j - 1), (j, i)] {
+                for v in starts[class]..starts[class] + per_class[class] {
+                    let c = f64::from(coefficients[coefficient_row * vector_count + v]);
+                    let vector = &vectors[v * width..(v + 1) * width];
+                    row.iter_mut().zip(vector).for_each(|(w, x)| *w += c * f64::from(*x));
+                }
+            }
+            rows.extend(row.into_iter().map(|w| w as f32));
+            bias.push(rho[k]);
+            votes[i * pairs + k] = 1.0;
+            votes[j * pairs + k] = -1.0;
+            vote_bias[j] += 1.0;
+            k += 1;
+        }
+    }
+    let decisions = FloatLayer {
+        in_dim: width,
+        out_dim: pairs,
+        weights: rows,
+        bias,
+        relu: false,
+        table: Some(crate::model::TableFunction::Step),
+        exact: false,
+        reach: None,
+    };
+    let counts = FloatLayer {
+        in_dim: pairs,
+        out_dim: classes,
+        weights: votes,
+        bias: vote_bias,
+        relu: false,
+        table: None,
+        exact: false,
+        reach: None,
+    };
+    Ok(vec![decisions, counts])
+}
+
+/// The nodes after `from` that compute only from `tensor` and constants (each input is `tensor`,
+/// one of these nodes' outputs, or an initializer), when none of their outputs is read by any
+/// other node: a side computation that ends at graph outputs.
+pub(super) fn derived_only(graph: &GraphProto, from: usize, tensor: &str) -> Vec<usize> {
+    let constants: Vec<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let mut tensors = vec![tensor.to_string()];
+    let mut nodes = Vec::new();
+    for (i, node) in graph.node.iter().enumerate().skip(from + 1) {
+        let derived = node.input.iter().any(|x| tensors.contains(x))
+            && node.input.iter().all(|x| x.is_empty() || tensors.contains(x) || constants.contains(&x.as_str()));
+        if derived {
+            nodes.push(i);
+            tensors.extend(node.output.iter().cloned());
+        }
+    }
+    let read_elsewhere = graph
+        .node
+        .iter()
+        .enumerate()
+        .any(|(i, n)| !nodes.contains(&i) && i != from && n.input.iter().any(|x| tensors[1..].contains(x)));
+    if read_elsewhere {
+        Vec::new()
+    } else {
+        nodes
+    }
 }
 
 fn svm_refused(node: &NodeProto, at: &str, note: &str) -> Error {
