@@ -926,11 +926,12 @@ def sklearn_ensembles(export):
     """scikit-learn's ensembles of models over one input as skl2onnx writes them: a
     `VotingRegressor` (each member's output times its weight, then `Sum`), `BaggingRegressor`s
     of trees and of linear models and a `BaggingClassifier` (`Reshape`, `Concat`, `ReduceMean`),
-    and three it must refuse by name: a vote of a forest and a linear model, AdaBoost's
-    weighted median, and a mean of boosted classifiers' probabilities."""
+    a `StackingRegressor` of trees (`Concat`, then the final `LinearRegressor`), and four it must
+    refuse by name: a vote and a stack of a forest and a linear model, AdaBoost's weighted
+    median, and a mean of boosted classifiers' probabilities."""
     from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
     from sklearn.ensemble import (AdaBoostRegressor, BaggingClassifier, BaggingRegressor, GradientBoostingClassifier,
-                                  GradientBoostingRegressor, RandomForestRegressor, VotingRegressor)
+                                  GradientBoostingRegressor, RandomForestRegressor, StackingRegressor, VotingRegressor)
     from sklearn.linear_model import Ridge
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
     from skl2onnx import to_onnx
@@ -955,6 +956,14 @@ def sklearn_ensembles(export):
            x_train, x_test, "regressor")
     export("bagging_ridge_diabetes", BaggingRegressor(Ridge(alpha=0.1), n_estimators=5, random_state=0)
            .fit(x_train, y_train), x_train, x_test, "regressor")
+    stacked = StackingRegressor([("forest", RandomForestRegressor(n_estimators=10, max_depth=4, random_state=0)),
+                                 ("boosted", GradientBoostingRegressor(n_estimators=20, max_depth=3, random_state=0))],
+                                final_estimator=Ridge(alpha=1.0))
+    export("stacking_trees_diabetes", stacked.fit(x_train, y_train), x_train, x_test, "regressor")
+    stacked_mixed = StackingRegressor([("forest", RandomForestRegressor(n_estimators=10, max_depth=4, random_state=0)),
+                                       ("ridge", Ridge())], final_estimator=Ridge())
+    export("stacking_mixed_diabetes", stacked_mixed.fit(x_train, y_train), x_train, x_test, "unsupported",
+           refused="ai.onnx.ml::LinearRegressor")
     mixed = VotingRegressor([("forest", RandomForestRegressor(n_estimators=10, max_depth=4, random_state=0)),
                              ("ridge", Ridge())])
     export("voting_mixed_diabetes", mixed.fit(x_train, y_train), x_train, x_test, "unsupported", refused="Sum")

@@ -190,6 +190,7 @@ fn mutated_corpus_graphs_import_or_are_refused_never_a_panic() {
         "bagging_trees_iris",
         "bagging_ridge_diabetes",
         "svc_linear_iris",
+        "stacking_trees_diabetes",
     ];
     // `VERDICT_FUZZ_CASES` and `VERDICT_FUZZ_SEED` run more (or other) cases than CI's.
     let env = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);

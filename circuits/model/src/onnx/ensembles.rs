@@ -1,8 +1,10 @@
 //! Ensembles of models over one input, as skl2onnx writes scikit-learn's `VotingRegressor`,
-//! `BaggingRegressor` and `BaggingClassifier`: several `TreeEnsembleRegressor`s,
-//! `TreeEnsembleClassifier`s or `LinearRegressor`s reading the same tensor, each output scaled by
-//! a constant, and joined by a `Sum` (voting: `Mul(y_i, w_i)`, `Flatten`, `Sum`) or by a mean
-//! (bagging: `Reshape` to `[1, N, C]`, `Concat` on axis 0, `ReduceMean` over it).
+//! `BaggingRegressor`, `BaggingClassifier` and `StackingRegressor`: several
+//! `TreeEnsembleRegressor`s, `TreeEnsembleClassifier`s or `LinearRegressor`s reading the same
+//! tensor, each output scaled by a constant, and joined by a `Sum` (voting: `Mul(y_i, w_i)`,
+//! `Flatten`, `Sum`), by a mean (bagging: `Reshape` to `[1, N, C]`, `Concat` on axis 0,
+//! `ReduceMean` over it) or by a final linear regressor over their outputs (stacking: `Concat` on
+//! axis 1, then `LinearRegressor`, its coefficients the weights and its intercept added).
 //!
 //! A weighted sum of tree ensembles is one tree ensemble: every member's trees, each leaf's
 //! values and each member's base values times its weight. A weighted sum of linear regressors is
@@ -37,6 +39,8 @@ struct Group {
     join: usize,
     /// The members, the nodes between them and the join, and the join.
     replaced: Vec<usize>,
+    /// What the join adds (a stacking regressor's intercept).
+    bias: f64,
 }
 
 /// The graph with every ensemble of members merged into one member, or `None` when it has none.
@@ -167,12 +171,52 @@ fn member_of(
 /// there.
 fn group(graph: &GraphProto, consts: &HashMap<String, Constant>, join: usize) -> Option<Group> {
     let node = &graph.node[join];
-    if !node.domain.is_empty() {
+    let stacking = node.domain == "ai.onnx.ml" && node.op_type == "LinearRegressor";
+    if !node.domain.is_empty() && !stacking {
         return None;
     }
     let mut replaced = vec![join];
     let mut members = Vec::new();
+    let mut bias = 0.0;
     match node.op_type.as_str() {
+        // A stacking regressor: a linear regressor of one target over the members' outputs,
+        // each of one value, joined by a `Concat` over features.
+        "LinearRegressor" => {
+            let concat_index = producer(graph, node.input.first()?)?;
+            let concat = &graph.node[concat_index];
+            let axis = attr(concat, "axis").map_or(0, |a| a.i);
+            let one_target = attr(node, "targets").map_or(1, |a| a.i) == 1;
+            let linear = attr(node, "post_transform").is_none_or(|a| a.s == b"NONE");
+            if concat.op_type != "Concat" || !(axis == 1 || axis == -1) || !one_target || !linear {
+                return None;
+            }
+            if uses(graph, node.input.first()?) != 1 {
+                return None;
+            }
+            replaced.push(concat_index);
+            let coefficients = attr(node, "coefficients").map(|a| a.floats.clone()).unwrap_or_default();
+            if coefficients.len() != concat.input.len() {
+                return None;
+            }
+            bias = attr(node, "intercepts").and_then(|a| a.floats.first()).map_or(0.0, |b| f64::from(*b));
+            for (input, c) in concat.input.iter().zip(&coefficients) {
+                let (mut member, reshape) = member_of(graph, consts, input, &mut replaced)?;
+                let single = match graph.node[member.node].op_type.as_str() {
+                    "TreeEnsembleClassifier" => false,
+                    _ => {
+                        attr(&graph.node[member.node], "targets")
+                            .or_else(|| attr(&graph.node[member.node], "n_targets"))
+                            .map_or(1, |a| a.i)
+                            == 1
+                    }
+                };
+                if reshape.is_some() || !single {
+                    return None;
+                }
+                member.weight *= f64::from(*c);
+                members.push(member);
+            }
+        }
         "Sum" | "Add" => {
             for input in &node.input {
                 let (member, reshape) = member_of(graph, consts, input, &mut replaced)?;
@@ -241,7 +285,7 @@ fn group(graph: &GraphProto, consts: &HashMap<String, Constant>, join: usize) ->
         let n = &graph.node[m.node];
         n.domain == "ai.onnx.ml" && n.input.first() == Some(x) && MEMBERS.contains(&n.op_type.as_str())
     });
-    alike.then(|| Group { members, output: node.output.first().cloned().unwrap_or_default(), join, replaced })
+    alike.then(|| Group { members, output: node.output.first().cloned().unwrap_or_default(), join, replaced, bias })
 }
 
 /// A string attribute.
@@ -253,7 +297,11 @@ fn string(node: &NodeProto, name: &str) -> Option<String> {
 fn merged_member(graph: &GraphProto, group: &Group) -> Result<NodeProto> {
     let join = &graph.node[group.join];
     let at = if join.name.is_empty() { group.output.clone() } else { join.name.clone() };
-    let refuse = |note: String| Error::UnsupportedOp { op: join.op_type.clone(), node: at.clone(), note };
+    let join_op = match join.domain.as_str() {
+        "" => join.op_type.clone(),
+        domain => format!("{domain}::{}", join.op_type),
+    };
+    let refuse = |note: String| Error::UnsupportedOp { op: join_op.clone(), node: at.clone(), note };
     let nodes: Vec<&NodeProto> = group.members.iter().map(|m| &graph.node[m.node]).collect();
     let op = nodes[0].op_type.as_str();
     if let Some(other) = nodes.iter().find(|n| n.op_type != op) {
@@ -279,8 +327,8 @@ fn merged_member(graph: &GraphProto, group: &Group) -> Result<NodeProto> {
     }
     let weights: Vec<f64> = group.members.iter().map(|m| m.weight).collect();
     let mut node = match op {
-        "LinearRegressor" => merged_linear(&nodes, &weights, &at)?,
-        _ => merged_trees(&nodes, &weights, op == "TreeEnsembleClassifier", &at)?,
+        "LinearRegressor" => merged_linear(&nodes, &weights, group.bias, &at)?,
+        _ => merged_trees(&nodes, &weights, group.bias, op == "TreeEnsembleClassifier", &at)?,
     };
     node.name = format!("{at}_merged");
     node.op_type = op.to_string();
@@ -303,14 +351,14 @@ fn float_list(name: &str, floats: Vec<f32>) -> AttributeProto {
 }
 
 /// Linear regressors summed: `Σ w_i (A_i x + b_i)`.
-fn merged_linear(nodes: &[&NodeProto], weights: &[f64], at: &str) -> Result<NodeProto> {
+fn merged_linear(nodes: &[&NodeProto], weights: &[f64], bias: f64, at: &str) -> Result<NodeProto> {
     let targets = attr(nodes[0], "targets").map_or(1, |a| a.i);
     let len = floats(nodes[0], "coefficients").len();
     if !(1..=len.max(1) as i64).contains(&targets) {
         return Err(Error::graph(at, format!("a linear regressor of {targets} targets and {len} coefficients")));
     }
     let mut coefficients = vec![0f64; len];
-    let mut intercepts = vec![0f64; targets as usize];
+    let mut intercepts = vec![bias; targets as usize];
     for (n, w) in nodes.iter().zip(weights) {
         let (c, b) = (floats(n, "coefficients"), floats(n, "intercepts"));
         if attr(n, "targets").map_or(1, |a| a.i) != targets || c.len() != len || b.len() > intercepts.len() {
@@ -331,7 +379,7 @@ fn merged_linear(nodes: &[&NodeProto], weights: &[f64], at: &str) -> Result<Node
 /// Tree ensembles summed: every member's trees (renumbered after the earlier members'), each
 /// leaf's values times its member's weight (and divided by its tree count for an `AVERAGE`),
 /// and the members' base values summed with their weights.
-fn merged_trees(nodes: &[&NodeProto], weights: &[f64], classifier: bool, at: &str) -> Result<NodeProto> {
+fn merged_trees(nodes: &[&NodeProto], weights: &[f64], bias: f64, classifier: bool, at: &str) -> Result<NodeProto> {
     let prefix = if classifier { "class" } else { "target" };
     let tree_attrs = ["nodes_treeids".to_string(), format!("{prefix}_treeids")];
     let weight_attr = format!("{prefix}_weights");
@@ -412,6 +460,11 @@ fn merged_trees(nodes: &[&NodeProto], weights: &[f64], classifier: bool, at: &st
         if let Some(a) = attr(nodes[0], name) {
             merged.push(a.clone());
         }
+    }
+    if bias != 0.0 {
+        // A stacking regressor's intercept (its members have one output each).
+        base.resize(base.len().max(1), 0.0);
+        base[0] += bias;
     }
     if !base.is_empty() {
         merged.push(float_list("base_values", base.into_iter().map(|v| v as f32).collect()));
