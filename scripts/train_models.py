@@ -926,12 +926,14 @@ def sklearn_ensembles(export):
     """scikit-learn's ensembles of models over one input as skl2onnx writes them: a
     `VotingRegressor` (each member's output times its weight, then `Sum`), `BaggingRegressor`s
     of trees and of linear models and a `BaggingClassifier` (`Reshape`, `Concat`, `ReduceMean`),
-    a `StackingRegressor` of trees (`Concat`, then the final `LinearRegressor`), and four it must
+    a `StackingRegressor` of trees (`Concat`, then the final `LinearRegressor`), a soft
+    `VotingClassifier` of forests (`Mul`, `Sum` of their probabilities), and four it must
     refuse by name: a vote and a stack of a forest and a linear model, AdaBoost's weighted
     median, and a mean of boosted classifiers' probabilities."""
     from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
-    from sklearn.ensemble import (AdaBoostRegressor, BaggingClassifier, BaggingRegressor, GradientBoostingClassifier,
-                                  GradientBoostingRegressor, RandomForestRegressor, StackingRegressor, VotingRegressor)
+    from sklearn.ensemble import (AdaBoostRegressor, BaggingClassifier, BaggingRegressor, ExtraTreesClassifier,
+                                  GradientBoostingClassifier, GradientBoostingRegressor, RandomForestClassifier,
+                                  RandomForestRegressor, StackingRegressor, VotingClassifier, VotingRegressor)
     from sklearn.linear_model import Ridge
     from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
     from skl2onnx import to_onnx
@@ -979,6 +981,12 @@ def sklearn_ensembles(export):
     x_train, x_test, y_train, _ = train_test_split(iris.data, iris.target, test_size=0.3, random_state=0)
     export("bagging_trees_iris", BaggingClassifier(DecisionTreeClassifier(max_depth=4), n_estimators=5, random_state=0)
            .fit(x_train, y_train), x_train, x_test, "classifier")
+    # Soft voting of two forests (skl2onnx exports a VotingClassifier only with
+    # flatten_transform=False): their probabilities times the weights, summed.
+    soft = VotingClassifier([("forest", RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0)),
+                             ("extra", ExtraTreesClassifier(n_estimators=10, max_depth=4, random_state=0))],
+                            voting="soft", weights=np.array([2.0, 1.0]), flatten_transform=False)
+    export("voting_soft_trees_iris", soft.fit(x_train, y_train), x_train, x_test, "classifier")
 
 
 def sklearn_only():
