@@ -45,6 +45,9 @@ struct Group {
 
 /// The graph with every ensemble of members merged into one member, or `None` when it has none.
 pub(super) fn merge(graph: &GraphProto, consts: &HashMap<String, Constant>) -> Result<Option<GraphProto>> {
+    if !graph.node.iter().any(|n| MEMBERS.contains(&n.op_type.as_str())) {
+        return Ok(None);
+    }
     let mut merged: Option<GraphProto> = None;
     // Each merge removes at least two nodes: at most half the graph's nodes are joins.
     for _ in 0..=graph.node.len() / 2 {
