@@ -445,7 +445,7 @@ pub fn import_onnx(bytes: &[u8], name: &str) -> Result<FloatModel> {
     // The residual block being imported, from its shortcut's tensor to the `Add` that ends it.
     let mut skip: Option<residual::Skip> = None;
 
-    // Ensembles of models over one input (voting, bagging) merged into one model.
+    // Ensembles of models over one input (voting, bagging, stacking) merged into one model.
     let merged;
     let graph = match ensembles::merge(graph, &consts)? {
         Some(g) => {

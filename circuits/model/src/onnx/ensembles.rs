@@ -82,9 +82,12 @@ fn unjoinable(graph: &GraphProto, consts: &HashMap<String, Constant>) -> Option<
         let members = node.op_type == "Concat"
             && node.input.len() >= 2
             && node.input.iter().all(|i| member_of(graph, consts, i, &mut Vec::new()).is_some());
+        if !members {
+            return None;
+        }
         let out = node.output.first()?;
         let reader = graph.node.iter().find(|n| n.input.contains(out)).map_or("the graph's output", |n| &n.op_type);
-        members.then(|| Error::UnsupportedOp {
+        Some(Error::UnsupportedOp {
             op: "Concat".into(),
             node: if node.name.is_empty() { out.clone() } else { node.name.clone() },
             note: format!(
@@ -112,6 +115,13 @@ fn uses(graph: &GraphProto, tensor: &str) -> usize {
 fn value_output(node: &NodeProto) -> Option<&str> {
     let index = usize::from(node.op_type == "TreeEnsembleClassifier");
     node.output.get(index).map(String::as_str)
+}
+
+/// Whether a member outputs one value: a regressor of one target (a classifier's output is its
+/// class scores).
+fn one_value(member: &NodeProto) -> bool {
+    member.op_type != "TreeEnsembleClassifier"
+        && attr(member, "targets").or_else(|| attr(member, "n_targets")).map_or(1, |a| a.i) == 1
 }
 
 /// A `Concat` axis or a reduction's axes, made non-negative for a tensor of `rank` dimensions.
@@ -204,16 +214,7 @@ fn group(graph: &GraphProto, consts: &HashMap<String, Constant>, join: usize) ->
             bias = attr(node, "intercepts").and_then(|a| a.floats.first()).map_or(0.0, |b| f64::from(*b));
             for (input, c) in concat.input.iter().zip(&coefficients) {
                 let (mut member, reshape) = member_of(graph, consts, input, &mut replaced)?;
-                let single = match graph.node[member.node].op_type.as_str() {
-                    "TreeEnsembleClassifier" => false,
-                    _ => {
-                        attr(&graph.node[member.node], "targets")
-                            .or_else(|| attr(&graph.node[member.node], "n_targets"))
-                            .map_or(1, |a| a.i)
-                            == 1
-                    }
-                };
-                if reshape.is_some() || !single {
+                if reshape.is_some() || !one_value(&graph.node[member.node]) {
                     return None;
                 }
                 member.weight *= f64::from(*c);
@@ -259,13 +260,7 @@ fn group(graph: &GraphProto, consts: &HashMap<String, Constant>, join: usize) ->
                         (rest.remove(a) == 1 && rest.len() == 2).then_some(a)?
                     }
                     None => {
-                        let width = match graph.node[member.node].op_type.as_str() {
-                            "LinearRegressor" | "TreeEnsembleRegressor" => attr(&graph.node[member.node], "targets")
-                                .or_else(|| attr(&graph.node[member.node], "n_targets"))
-                                .map_or(1, |a| a.i),
-                            _ => 0,
-                        };
-                        (width == 1).then_some(())?;
+                        one_value(&graph.node[member.node]).then_some(())?;
                         axis(concat_axis, 2).filter(|a| *a == 1)?
                     }
                 };

@@ -67,8 +67,8 @@ pub(super) fn svm_regressor(node: &NodeProto, width: usize, at: &str) -> Result<
 
 /// The one-score layer of a binary `SVMClassifier` with a linear kernel: onnxruntime's class-1
 /// score is `-(Σ_j c_j ⟨v_j, x⟩ + ρ)` (scikit-learn's `decision_function`), the class 1 when it is
-/// positive. An SVM of more than two classes takes pairwise votes, a count of comparisons; Platt
-/// scaling (`probability=True`) moves the binary decision.
+/// positive; one of three or more classes is its pairwise votes ([`svm_votes`]). Platt scaling
+/// (`probability=True`) moves the decision and is refused.
 pub(super) fn svm_classifier(node: &NodeProto, width: usize, at: &str) -> Result<Vec<FloatLayer>> {
     let labels = crate::trees::class_labels(node, at)?;
     if attr(node, "prob_a").is_some_and(|a| !a.floats.is_empty()) {
@@ -91,21 +91,7 @@ pub(super) fn svm_classifier(node: &NodeProto, width: usize, at: &str) -> Result
 /// runtime's `s_ij > 0` only on the decision boundary) and the vote counts, whose argmax (the
 /// first of equal counts, as the runtime's) is the label.
 fn svm_votes(node: &NodeProto, width: usize, classes: usize, at: &str) -> Result<Vec<FloatLayer>> {
-    let kernel =
-        attr(node, "kernel_type").map_or_else(|| "LINEAR".into(), |a| String::from_utf8_lossy(&a.s).to_string());
-    if kernel != "LINEAR" {
-        return Err(svm_refused(
-            node,
-            at,
-            &format!(
-                "kernel {kernel}: only LINEAR; a non-linear kernel compares the input with each support vector, \
-                 which is not a chain of layers"
-            ),
-        ));
-    }
-    if attr(node, "post_transform").is_some_and(|a| a.s != b"NONE") {
-        return Err(svm_refused(node, at, "only post_transform NONE"));
-    }
+    linear_kernel(node, at)?;
     let floats = |name: &str| attr(node, name).map(|a| a.floats.clone()).unwrap_or_default();
     let (coefficients, vectors, rho) = (floats("coefficients"), floats("support_vectors"), floats("rho"));
     let per_class: Vec<usize> = attr(node, "vectors_per_class")
@@ -213,18 +199,10 @@ pub(super) fn derived_only(graph: &GraphProto, from: usize, tensor: &str) -> Vec
     }
 }
 
-fn svm_refused(node: &NodeProto, at: &str, note: &str) -> Error {
-    Error::UnsupportedOp {
-        op: format!("ai.onnx.ml::{}", node.op_type),
-        node: at.to_string(),
-        note: format!(" ({note})"),
-    }
-}
-
-/// A linear-kernel SVM's `(Σ_j c_j v_j, ρ)`, its one decision function. Other kernels (RBF,
+/// Refuses an SVM whose kernel is not linear or whose output is transformed. Other kernels (RBF,
 /// polynomial, sigmoid) compare the input with each support vector, which no chain of layers
 /// computes.
-fn linear_svm(node: &NodeProto, width: usize, at: &str) -> Result<(Vec<f64>, f32)> {
+fn linear_kernel(node: &NodeProto, at: &str) -> Result<()> {
     let text = |name: &str| attr(node, name).map(|a| String::from_utf8_lossy(&a.s).to_string());
     let kernel = text("kernel_type").unwrap_or_else(|| "LINEAR".into());
     if kernel != "LINEAR" {
@@ -240,6 +218,21 @@ fn linear_svm(node: &NodeProto, width: usize, at: &str) -> Result<(Vec<f64>, f32
     if text("post_transform").is_some_and(|t| t != "NONE") {
         return Err(svm_refused(node, at, "only post_transform NONE"));
     }
+    Ok(())
+}
+
+fn svm_refused(node: &NodeProto, at: &str, note: &str) -> Error {
+    Error::UnsupportedOp {
+        op: format!("ai.onnx.ml::{}", node.op_type),
+        node: at.to_string(),
+        note: format!(" ({note})"),
+    }
+}
+
+/// A linear-kernel SVM's `(Σ_j c_j v_j, ρ)`, its one decision function (other kernels are
+/// refused by [`linear_kernel`]).
+fn linear_svm(node: &NodeProto, width: usize, at: &str) -> Result<(Vec<f64>, f32)> {
+    linear_kernel(node, at)?;
     let floats = |name: &str| attr(node, name).map(|a| a.floats.clone()).unwrap_or_default();
     let (coefficients, vectors, rho) = (floats("coefficients"), floats("support_vectors"), floats("rho"));
     let [rho] = rho.as_slice() else {
