@@ -1,8 +1,7 @@
 //! What LogUp range checks would make of a tile step: a measurement for issue 16's redesign, not
 //! a circuit of the product. `cargo run --release -p verdict-circuits --example logup_probe --
 //! ROWSxCOLS [STEPS] [--shape]` prints one JSON line: the step shape's size, MicroSpartan's N, the setup
-//! time, a fold's time and a one-step proof's time, on this machine's prover (the project's
-//! folding and nova-snark's MicroSpartan, as `tiles` measures the tile circuit).
+//! time, a fold's time and a one-step proof's time, on this machine's prover.
 //!
 //! The step has the tile circuit's constraint mix (`circuits/src/tile.rs`) with each range check
 //! replaced by lookups into the table `0..256` (LogUp, Haböck 2022):
@@ -17,19 +16,22 @@
 //!   the 14 Poseidon permutations (the tile commitment over the packed weights, the state in and
 //!   out, the input and output sponges) at this tile size's preimage lengths.
 //!
-//! The challenge `α` is a public input here. In the design it would come from the transcript
-//! after a commitment to the looked-up values and multiplicities alone (allocated first, `W₁`),
-//! which the verifier folds apart from the rest (one more `ecMul` a step on-chain) and whose
-//! support the final proof must show to lie in `W₁`'s positions. The prover's work for the two
-//! commitments is the one commitment's that this probe makes. Every value is honest, so the folded
-//! proof verifies.
+//! The lookups are [`verdict_circuits::lookup::ByteLookups`] and the proof is a
+//! [`verdict_circuits::challenged`] folding proof, as a tile of revision 6 would make: the
+//! looked-up values and multiplicities are allocated first (the prefix `W₁`), their commitment is
+//! absorbed before the transcript draws `α` (the step's last public input), the rest is committed
+//! with the key's generators from the prefix on, and the proof's support check shows that it
+//! stays there. Every value is honest, so the folded proof verifies. A fold's time is
+//! `(STEPS-step proof − one-step proof) / (STEPS − 1)`.
 
 use std::time::Instant;
 
-use ff::{Field, PrimeField};
-use nova_snark::frontend::{num::AllocatedNum, Circuit, ConstraintSystem, LinearCombination, SynthesisError};
+use ff::Field;
+use nova_snark::frontend::{num::AllocatedNum, Circuit, ConstraintSystem, SynthesisError};
 use verdict_circuits::{
-    folding::{shape_size_of, snark_size, FoldingKeys},
+    challenged::{ChallengedKeys, ChallengedStep},
+    folding::{shape_size_of, snark_size, KeySource},
+    lookup::ByteLookups,
     poseidon_circuit::{self, Num},
     Fr,
 };
@@ -60,19 +62,30 @@ impl Rng {
 struct Probe {
     rows: usize,
     cols: usize,
-    alpha: Fr,
     /// The looked-up bytes, in allocation order.
     bytes: Vec<u64>,
     io: Vec<Fr>,
 }
 
 impl Probe {
-    fn new(rows: usize, cols: usize, seed: u64, alpha: Fr) -> Self {
+    fn new(rows: usize, cols: usize, seed: u64) -> Self {
         let mut rng = Rng(seed | 1);
         let count = rows * cols + cols + rows * ROW_LOOKUPS + 16;
         let bytes = (0..count).map(|_| rng.byte()).collect();
-        let io = vec![Fr::from(seed), Fr::from(seed + 1), Fr::from(seed + 2), Fr::from(seed + 3), alpha];
-        Self { rows, cols, alpha, bytes, io }
+        let io = vec![Fr::from(seed), Fr::from(seed + 1), Fr::from(seed + 2), Fr::from(seed + 3), Fr::ZERO];
+        Self { rows, cols, bytes, io }
+    }
+}
+
+impl ChallengedStep for Probe {
+    fn prefix_len(&self) -> usize {
+        ByteLookups::prefix_len(self.bytes.len())
+    }
+
+    fn with_challenge(&self, alpha: Fr) -> Self {
+        let mut io = self.io.clone();
+        io[4] = alpha;
+        Self { io, ..self.clone() }
     }
 }
 
@@ -122,32 +135,11 @@ impl Circuit<Fr> for Probe {
             .collect::<R<_>>()?;
         let alpha = io[4].clone();
 
-        // W₁: the looked-up bytes, then the table's multiplicities.
-        let looked: Vec<Num> = self.bytes.iter().map(|b| alloc(cs, Fr::from(*b))).collect::<R<_>>()?;
-        let mut counts = [0u64; 256];
-        for b in &self.bytes {
-            counts[*b as usize] += 1;
-        }
-        let multiplicities: Vec<Num> = counts.iter().map(|m| alloc(cs, Fr::from(*m))).collect::<R<_>>()?;
-
-        // The lookups and the table: Σ 1/(α − f) = Σ m_j/(α − j).
-        // One term a lookup and a table entry (built in place: a sum of thousands of terms).
-        let mut sum = LinearCombination::zero();
-        for f in &looked {
-            let h = self.alpha - f.value.unwrap_or(Fr::ZERO);
-            let h = h.invert().unwrap_or(Fr::ZERO);
-            let hv = cs.alloc(|| "h", || Ok(h))?;
-            cs.enforce(|| "(α − f) h = 1", |z| z + &alpha.lc - &f.lc, |z| z + hv, |z| z + CS::one());
-            sum = sum + hv;
-        }
-        for (j, m) in multiplicities.iter().enumerate() {
-            let g = m.value.unwrap_or(Fr::ZERO) * (self.alpha - Fr::from(j as u64)).invert().unwrap_or(Fr::ZERO);
-            let gv = cs.alloc(|| "g", || Ok(g))?;
-            let table = Fr::from(j as u64);
-            cs.enforce(|| "(α − j) g = m", |z| z + &alpha.lc - (table, CS::one()), |z| z + gv, |z| z + &m.lc);
-            sum = sum - gv;
-        }
-        cs.enforce(|| "Σ h = Σ g", |z| z + &sum, |z| z + CS::one(), |z| z);
+        // W₁: the blind, the looked-up bytes, then the table's multiplicities.
+        let values: Vec<Option<u8>> = self.bytes.iter().map(|b| Some(*b as u8)).collect();
+        let lookups = ByteLookups::allocate(cs, &values)?;
+        let looked = lookups.values().to_vec();
+        lookups.enforce(cs.namespace(|| "lookups"), &alpha)?;
 
         // The flags.
         let flags: Vec<Num> = (0..FLAG_BITS + self.rows).map(|k| bit(cs, k % 3 == 0)).collect::<R<_>>()?;
@@ -264,8 +256,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (rows, cols): (usize, usize) = (rows.parse()?, cols.parse()?);
     let steps: usize = args.get(1).map_or(Ok(8), |s| s.parse())?;
-    let alpha = Fr::from_u128(0x5eed_1234_5678_9abc_def0_1122_3344_5566);
-    let circuits: Vec<Probe> = (0..steps as u64).map(|i| Probe::new(rows, cols, 100 + 7 * i, alpha)).collect();
+    let circuits: Vec<Probe> = (0..steps as u64).map(|i| Probe::new(rows, cols, 100 + 7 * i)).collect();
 
     if args.iter().any(|a| a == "--shape") {
         let (constraints, variables, nonzeros) = shape_size_of(&circuits[0])?;
@@ -274,28 +265,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let started = Instant::now();
-    let keys = FoldingKeys::insecure_test_setup(&circuits[0])?;
+    let keys = ChallengedKeys::setup(&circuits[0], &KeySource::InsecureTest)?;
     let setup_s = started.elapsed().as_secs_f64();
     let (constraints, variables, nonzeros) = shape_size_of(&circuits[0])?;
     let context = [Fr::from(1u64)];
+    // The verifier's IO: the challenge left out (the transcript supplies it).
+    let io = |c: &Probe| c.io[..4].to_vec();
 
     // One step: what a one-step dispute proves.
     let started = Instant::now();
-    let (one, one_timings) = keys.prove_with_progress(&context, &circuits[..1], |_| {})?;
+    let one = keys.prove(&context, &circuits[..1])?;
     let one_s = started.elapsed().as_secs_f64();
-    keys.verify(&context, &[circuits[0].io.clone()], &one)?;
-    // STEPS steps: a fold's time.
-    let (many, timings) = keys.prove_with_progress(&context, &circuits, |_| {})?;
-    let io: Vec<Vec<Fr>> = circuits.iter().map(|c| c.io.clone()).collect();
-    keys.verify(&context, &io, &many)?;
-    let fold_ms = 1e3 * (timings.fold + timings.witness).as_secs_f64() / steps as f64;
-    let witness_ms = 1e3 * timings.witness.as_secs_f64() / steps as f64;
+    keys.verifier().verify(&context, &[io(&circuits[0])], &one)?;
+    // STEPS steps, then their compression alone again (one step's), for a fold's time.
+    let started = Instant::now();
+    let many = keys.prove(&context, &circuits)?;
+    let many_s = started.elapsed().as_secs_f64();
+    let ios: Vec<Vec<Fr>> = circuits.iter().map(io).collect();
+    keys.verifier().verify(&context, &ios, &many)?;
+    let fold_ms = 1e3 * (many_s - one_s) / (steps as f64 - 1.0);
     println!(
         "{{\"tile\":\"{rows}x{cols}\",\"weights\":{},\"constraints\":{constraints},\"variables\":{variables},\"nonzeros\":{nonzeros},\
-         \"snark_n\":{},\"setup_s\":{setup_s:.1},\"one_step_s\":{one_s:.2},\"one_step_compress_s\":{:.2},\"fold_ms\":{fold_ms:.1},\"of_which_witness_ms\":{witness_ms:.1},\"steps\":{steps}}}",
+         \"snark_n\":{},\"setup_s\":{setup_s:.1},\"one_step_s\":{one_s:.2},\"fold_ms\":{fold_ms:.1},\"steps\":{steps}}}",
         rows * cols,
         snark_size((constraints, variables, nonzeros)),
-        one_timings.compress.as_secs_f64(),
     );
     Ok(())
 }

@@ -38,10 +38,10 @@ use crate::Fr;
 pub type E = Bn256EngineKZG;
 /// MicroSpartan over HyperKZG.
 pub type Snark = RelaxedR1CSSNARK<E, EvaluationEngine<E>>;
-type Ce = <E as Engine>::CE;
+pub(crate) type Ce = <E as Engine>::CE;
 /// A commitment of the engine.
 pub type Comm = <Ce as CommitmentEngineTrait<E>>::Commitment;
-type Ck = <Ce as CommitmentEngineTrait<E>>::CommitmentKey;
+pub(crate) type Ck = <Ce as CommitmentEngineTrait<E>>::CommitmentKey;
 type Dk = <Ce as CommitmentEngineTrait<E>>::DerandKey;
 
 /// What can go wrong while proving or verifying.
@@ -64,6 +64,10 @@ pub enum FoldError {
         /// Constraints of the step.
         found: usize,
     },
+    /// A challenged proof's support check failed: a step's commitment made after its challenge
+    /// reaches into the prefix committed before it (see [`crate::challenged`]).
+    #[error("a step's commitment after the challenge reaches into the committed prefix")]
+    Support,
     /// The proof covers another number of steps than the IO given.
     #[error("expected {expected} step instances, the proof has {found}")]
     StepCount {
@@ -125,6 +129,54 @@ impl KeySource {
     }
 }
 
+impl KeySource {
+    /// `[τ^power]₂` of the setup whose G1 powers `ck` holds, for the support check of
+    /// [`crate::challenged`] folding. The insecure test setup derives it from its public `τ`; a
+    /// ceremony's comes from a `.ptau` file of the directory that holds at least `power + 1` G2
+    /// powers (an unpruned Perpetual Powers of Tau file; pruned files keep two) and whose `[τ]₂`
+    /// is `ck`'s.
+    pub fn tau_power_g2(&self, ck: &Ck, power: usize) -> Result<G2, FoldError> {
+        use nova_snark::provider::traits::{DlogGroup, PairingGroup};
+        type G2Group = <<E as Engine>::GE as PairingGroup>::G2;
+        match self {
+            Self::InsecureTest => {
+                use rand::SeedableRng;
+                // `CommitmentKey::setup_from_rng` draws tau first from the same generator.
+                let tau = Fr::random(rand::rngs::StdRng::seed_from_u64(INSECURE_TAU_SEED));
+                let g = <<E as Engine>::GE as DlogGroup>::gen();
+                if ck.ck().get(1) != Some(&(g * tau).affine()) {
+                    return Err(FoldError::Malformed("the insecure test key is not the seed's".into()));
+                }
+                Ok((G2Group::gen() * tau.pow([power as u64])).affine())
+            }
+            Self::PtauDir(dir) => {
+                let mut files: Vec<_> = std::fs::read_dir(dir)
+                    .map_err(|e| FoldError::Malformed(format!("{}: {e}", dir.display())))?
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "ptau"))
+                    .collect();
+                files.sort();
+                for path in files {
+                    let Ok(file) = std::fs::File::open(&path) else { continue };
+                    let mut reader = std::io::BufReader::new(file);
+                    let read = nova_snark::provider::read_ptau::<Affine, G2>(&mut reader, 1, power + 1);
+                    if let Ok((_, g2)) = read {
+                        if g2.get(1) == Some(ck.tau_H()) {
+                            return Ok(g2[power]);
+                        }
+                    }
+                }
+                Err(FoldError::Malformed(format!(
+                    "no .ptau file in {} holds {} G2 powers of this key's tau (pruned files keep two)",
+                    dir.display(),
+                    power + 1
+                )))
+            }
+        }
+    }
+}
+
 /// Logs the insecure-setup warning (on every setup or key load that uses it).
 pub fn warn_insecure() {
     tracing::warn!(
@@ -141,8 +193,8 @@ pub fn warn_insecure() {
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
 pub struct VerifierKeys {
-    sizes: R1CSShape<E>,
-    initial: RelaxedR1CSInstance<E>,
+    pub(crate) sizes: R1CSShape<E>,
+    pub(crate) initial: RelaxedR1CSInstance<E>,
     dk: Dk,
     vk: <Snark as RelaxedR1CSSNARKTrait<E>>::VerifierKey,
 }
@@ -152,8 +204,8 @@ pub struct VerifierKeys {
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
 pub struct FoldingKeys {
-    shape: R1CSShape<E>,
-    ck: Ck,
+    pub(crate) shape: R1CSShape<E>,
+    pub(crate) ck: Ck,
     pk: <Snark as RelaxedR1CSSNARKTrait<E>>::ProverKey,
     verifier: VerifierKeys,
 }
@@ -163,7 +215,7 @@ pub const KEYS_MAGIC: &[u8] = b"verdict-keys-2\n";
 
 type Base = nova_snark::provider::bn256_grumpkin::bn256::Base;
 type Affine = nova_snark::provider::bn256_grumpkin::bn256::Affine;
-type G2 = <<<E as Engine>::GE as nova_snark::provider::traits::PairingGroup>::G2 as nova_snark::provider::traits::DlogGroup>::AffineGroupElement;
+pub(crate) type G2 = <<<E as Engine>::GE as nova_snark::provider::traits::PairingGroup>::G2 as nova_snark::provider::traits::DlogGroup>::AffineGroupElement;
 
 /// The prover keys but the commitment key's bases, borrowed for encoding.
 #[derive(Serialize)]
@@ -248,11 +300,14 @@ impl FoldingProof {
 }
 
 /// Synthesizes a copy of `circuit` into `cs`, with synthesis errors as fold errors.
-fn synthesize<C: Circuit<Fr> + Clone, CS: ConstraintSystem<Fr>>(circuit: &C, cs: &mut CS) -> Result<(), FoldError> {
+pub(crate) fn synthesize<C: Circuit<Fr> + Clone, CS: ConstraintSystem<Fr>>(
+    circuit: &C,
+    cs: &mut CS,
+) -> Result<(), FoldError> {
     circuit.clone().synthesize(cs).map_err(|e| FoldError::Nova(NovaError::SynthesisError { reason: e.to_string() }))
 }
 
-fn shape_of<C: Circuit<Fr> + Clone>(circuit: &C) -> Result<R1CSShape<E>, FoldError> {
+pub(crate) fn shape_of<C: Circuit<Fr> + Clone>(circuit: &C) -> Result<R1CSShape<E>, FoldError> {
     let mut cs = ShapeCS::<E>::new();
     synthesize(circuit, &mut cs)?;
     Ok(cs.r1cs_shape()?)
@@ -405,10 +460,25 @@ impl FoldingKeys {
         progress(Progress::Compressing);
         timings.fold = started.elapsed() - timings.witness;
         let compressing = Instant::now();
+        let proof = self.compress(&mut t, &u, &w, steps)?;
+        timings.compress = compressing.elapsed();
+        Ok((proof, timings))
+    }
+
+    /// Folds the running instance `(u, w)` with a random satisfying one (under the transcript
+    /// `t`), derandomizes it and proves it with MicroSpartan: the proof's last part, after the
+    /// steps' commitments `steps`.
+    pub(crate) fn compress(
+        &self,
+        t: &mut Keccak256Transcript<E>,
+        u: &RelaxedR1CSInstance<E>,
+        w: &RelaxedR1CSWitness<E>,
+        steps: Vec<(Comm, Comm)>,
+    ) -> Result<FoldingProof, FoldError> {
         let (ur, wr) = self.shape.sample_random_instance_witness(&self.ck)?;
-        let r_t = Fr::random(&mut rng);
-        let (cross, random_t) = self.shape.commit_T_relaxed(&self.ck, &u, &w, &ur, &wr, &r_t)?;
-        t.absorb(b"U", &u);
+        let r_t = Fr::random(&mut rand::rngs::OsRng);
+        let (cross, random_t) = self.shape.commit_T_relaxed(&self.ck, u, w, &ur, &wr, &r_t)?;
+        t.absorb(b"U", u);
         t.absorb(b"R", &ur);
         t.absorb(b"T", &random_t);
         let r = t.squeeze(b"r")?;
@@ -417,8 +487,7 @@ impl FoldingKeys {
         let (w, r_w, r_e) = w.derandomize();
         let u = u.derandomize(&self.verifier.dk, &r_w, &r_e);
         let snark = <Snark as RelaxedR1CSSNARKTrait<E>>::prove(&self.ck, &self.pk, &self.shape, &u, &w)?;
-        timings.compress = compressing.elapsed();
-        Ok((FoldingProof { steps, random: ur, random_t, r_w, r_e, snark }, timings))
+        Ok(FoldingProof { steps, random: ur, random_t, r_w, r_e, snark })
     }
 }
 
@@ -453,7 +522,7 @@ impl VerifierKeys {
         decode(bytes, "verifier keys")
     }
 
-    fn transcript(&self, context: &[Fr]) -> Keccak256Transcript<E> {
+    pub(crate) fn transcript(&self, context: &[Fr]) -> Keccak256Transcript<E> {
         let mut t = <Keccak256Transcript<E> as TranscriptEngineTrait<E>>::new(b"VerdictFold");
         t.absorb(b"vk", &self.vk.digest());
         t.absorb(b"ctx", &context);
@@ -475,7 +544,18 @@ impl VerifierKeys {
             let r = t.squeeze(b"r")?;
             u = u.fold(&ui, comm_t, &r);
         }
-        t.absorb(b"U", &u);
+        self.finish(&mut t, &u, proof)
+    }
+
+    /// Checks the proof's last part on the running instance `u` folded from its steps (under the
+    /// transcript `t`): the random fold, the derandomization and MicroSpartan.
+    pub(crate) fn finish(
+        &self,
+        t: &mut Keccak256Transcript<E>,
+        u: &RelaxedR1CSInstance<E>,
+        proof: &FoldingProof,
+    ) -> Result<(), FoldError> {
+        t.absorb(b"U", u);
         t.absorb(b"R", &proof.random);
         t.absorb(b"T", &proof.random_t);
         let r = t.squeeze(b"r")?;

@@ -1,11 +1,15 @@
 #![doc = include_str!("../README.md")]
 
+/// Folding proofs of steps with a challenge drawn after a committed prefix (lookup arguments).
+pub mod challenged;
 /// The Solidity verifier's encodings: the flat proof and the verifying-key blob.
 pub mod evm;
 /// Folding proofs of segments of steps (Keccak-transcript native folds + MicroSpartan/HyperKZG).
 pub mod folding;
 /// R1CS gadgets for integer inference (the step circuits are built from them).
 pub mod gadgets;
+/// Byte range checks by LogUp lookups (for challenged steps).
+pub mod lookup;
 /// The commitment hash's Poseidon permutation and sponge in-circuit.
 pub mod poseidon_circuit;
 /// Segment proofs of a model: prover, reference verifier, key cache, proof files.

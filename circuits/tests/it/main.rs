@@ -6,6 +6,7 @@ mod engine;
 mod fixtures;
 mod folding;
 mod gadgets;
+mod lookup;
 mod model_format;
 mod onnx_errors;
 mod onnx_fuzz;

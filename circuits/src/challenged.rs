@@ -1,0 +1,584 @@
+//! Folding proofs of steps that draw a challenge: a lookup argument ([`crate::lookup`]) needs
+//! its looked-up values and multiplicities fixed before its challenge `α`, and the rest of the
+//! step's witness (the inverses `1/(α − f)`) depends on `α`.
+//!
+//! A step's witness `W` is committed in two parts: `C₁` to its first `s` variables (the prefix
+//! `W₁`, blinded by its first variable), absorbed by the transcript before it draws `α`, and `C₂`
+//! to the rest, committed with the key's generators from position `s` on (blinded by the last
+//! padding variable). `α` is the step's last public input; the instance folded is
+//! `(C₁ + C₂, x ‖ α)`, exactly as in [`crate::folding`] otherwise.
+//!
+//! `C₁` binds `W₁` only if `C₂` has no coefficient below `s`, or a prover could commit to any
+//! `C₁`, learn `α`, and move the prefix it needs into `C₂`. With HyperKZG's monomial key
+//! (`ck_k = τ^k · G`), `C₂ = τ^s · Q` for `Q` the commitment to `W[s..]` shifted down by `s`,
+//! and the proof shows it by one pairing over the whole segment:
+//!
+//! ```text
+//! e(Σ_i r_i · C₂,i, [1]₂) = e(Q, [τ^s]₂),    Q = commit(Σ_i r_i · W_i[s..])
+//! ```
+//!
+//! with `r_i` the fold challenge of step `i`, drawn after `C₂,i` is fixed. Under the algebraic
+//! group model each `C₂,i = τ^s Q_i + L_i` with `L_i` on the positions below `s`; the sum's low
+//! part `Σ r_i L_i` is zero only if every `L_i` is (each `r_i` is drawn after `L_i` and the
+//! earlier ones are fixed), except with probability `steps / r`.
+
+use ff::Field;
+use nova_snark::{
+    frontend::{solver::SatisfyingAssignment, Circuit, ConstraintSystem, SynthesisError, Variable},
+    provider::{
+        hyperkzg::Commitment,
+        traits::{DlogGroup, DlogGroupExt, PairingGroup},
+    },
+    r1cs::{R1CSInstance, R1CSWitness, RelaxedR1CSWitness, SparseMatrix},
+    traits::{Engine, TranscriptEngineTrait},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    folding::{
+        decode, encode, shape_of, synthesize, Comm, FoldError, FoldingKeys, FoldingProof, KeySource, VerifierKeys, E,
+        G2,
+    },
+    Fr,
+};
+
+type G1 = <E as Engine>::GE;
+
+/// A step circuit whose first `prefix_len` witness variables are committed before the
+/// challenge that the rest depends on.
+pub trait ChallengedStep: Circuit<Fr> + Clone {
+    /// The prefix `W₁`'s length: the variables allocated first. Its first variable must be one
+    /// that no constraint reads (the folding sets it to a random blind), as
+    /// [`crate::lookup::ByteLookups::allocate`] allocates it.
+    fn prefix_len(&self) -> usize;
+
+    /// This step with the challenge `alpha`, its last public input.
+    fn with_challenge(&self, alpha: Fr) -> Self;
+}
+
+/// The verifier's keys: [`VerifierKeys`], the prefix length `s` and `[τ^s]₂`.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct ChallengedVerifierKeys {
+    keys: VerifierKeys,
+    prefix: usize,
+    tau_prefix: G2,
+}
+
+/// The prover's keys: [`FoldingKeys`] and the verifier's.
+pub struct ChallengedKeys {
+    keys: FoldingKeys,
+    verifier: ChallengedVerifierKeys,
+}
+
+/// A folding proof of a segment of challenged steps.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct ChallengedProof {
+    /// Per step, the prefix's commitment `C₁`.
+    pub prefixes: Vec<Comm>,
+    /// `Q`: the commitment to the fold-weighted sum of the steps' `W[s..]`, shifted down by `s`.
+    pub shifted: Comm,
+    /// The rest, as [`crate::folding`]'s proof, whose `steps` hold `(C₂, T)` a step.
+    pub folding: FoldingProof,
+}
+
+impl ChallengedProof {
+    /// The proof's bytes (bincode, standard configuration).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Reads a proof; any trailing byte, truncation or malformed field is an error.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, FoldError> {
+        decode(bytes, "challenged proof")
+    }
+}
+
+/// Records a synthesis's inputs and its first `prefix` witness values, then stops it: the
+/// prefix is what the transcript needs before `α`, and it does not depend on `α`.
+struct PrefixCs {
+    prefix: usize,
+    inputs: usize,
+    aux: Vec<Fr>,
+}
+
+/// The error that stops a [`PrefixCs`] synthesis once the prefix is recorded.
+const PREFIX_DONE: &str = "prefix recorded";
+
+impl ConstraintSystem<Fr> for PrefixCs {
+    type Root = Self;
+
+    fn alloc<F, A, AR>(&mut self, _: A, f: F) -> Result<Variable, SynthesisError>
+    where
+        F: FnOnce() -> Result<Fr, SynthesisError>,
+        A: FnOnce() -> AR,
+        AR: Into<String>,
+    {
+        if self.aux.len() == self.prefix {
+            return Err(SynthesisError::Unsatisfiable(PREFIX_DONE.into()));
+        }
+        self.aux.push(f()?);
+        Ok(Variable::new_unchecked(nova_snark::frontend::Index::Aux(self.aux.len() - 1)))
+    }
+
+    fn alloc_input<F, A, AR>(&mut self, _: A, f: F) -> Result<Variable, SynthesisError>
+    where
+        F: FnOnce() -> Result<Fr, SynthesisError>,
+        A: FnOnce() -> AR,
+        AR: Into<String>,
+    {
+        f()?;
+        self.inputs += 1;
+        Ok(Variable::new_unchecked(nova_snark::frontend::Index::Input(self.inputs)))
+    }
+
+    fn enforce<A, AR, LA, LB, LC>(&mut self, _: A, _: LA, _: LB, _: LC)
+    where
+        A: FnOnce() -> AR,
+        AR: Into<String>,
+        LA: FnOnce(nova_snark::frontend::LinearCombination<Fr>) -> nova_snark::frontend::LinearCombination<Fr>,
+        LB: FnOnce(nova_snark::frontend::LinearCombination<Fr>) -> nova_snark::frontend::LinearCombination<Fr>,
+        LC: FnOnce(nova_snark::frontend::LinearCombination<Fr>) -> nova_snark::frontend::LinearCombination<Fr>,
+    {
+    }
+
+    fn push_namespace<NR, N>(&mut self, _: N)
+    where
+        NR: Into<String>,
+        N: FnOnce() -> NR,
+    {
+    }
+
+    fn pop_namespace(&mut self) {}
+
+    fn get_root(&mut self) -> &mut Self::Root {
+        self
+    }
+}
+
+/// The prefix of `circuit`'s witness (its first `prefix` values).
+fn prefix_of<C: ChallengedStep>(circuit: &C, prefix: usize) -> Result<Vec<Fr>, FoldError> {
+    let mut cs = PrefixCs { prefix, inputs: 0, aux: Vec::with_capacity(prefix) };
+    match circuit.with_challenge(Fr::ZERO).synthesize(&mut cs) {
+        Err(SynthesisError::Unsatisfiable(m)) if m == PREFIX_DONE => Ok(cs.aux),
+        Ok(()) if cs.aux.len() == prefix => Ok(cs.aux),
+        Ok(()) => {
+            Err(FoldError::Malformed(format!("the step allocates {} variables, fewer than its prefix", cs.aux.len())))
+        }
+        Err(e) => Err(FoldError::Nova(nova_snark::errors::NovaError::SynthesisError { reason: e.to_string() })),
+    }
+}
+
+fn add(a: &Comm, b: &Comm) -> Comm {
+    Commitment::new(a.into_inner() + b.into_inner())
+}
+
+fn scale(a: &Comm, k: &Fr) -> Comm {
+    Commitment::new(a.into_inner() * k)
+}
+
+/// `Σ v_k · bases_k`, unblinded.
+fn msm(v: &[Fr], bases: &[<G1 as DlogGroup>::AffineGroupElement]) -> Comm {
+    Commitment::new(<G1 as DlogGroupExt>::vartime_multiscalar_mul(v, &bases[..v.len()]))
+}
+
+impl ChallengedKeys {
+    /// Setup for the shape of `circuit` (any step of the family) with the commitment key from
+    /// `source`. Refuses a circuit whose prefix's first variable, or whose padded shape's last
+    /// variable, a constraint reads: the two blinds.
+    pub fn setup<C: ChallengedStep>(circuit: &C, source: &KeySource) -> Result<Self, FoldError> {
+        let prefix = circuit.prefix_len();
+        let unpadded = shape_of(circuit)?;
+        let keys = FoldingKeys::setup(circuit, source)?;
+        let vars = keys.shape.num_vars();
+        if prefix == 0 || prefix >= unpadded.num_vars() || unpadded.num_vars() >= vars {
+            return Err(FoldError::Malformed(format!(
+                "a challenged step needs 0 < prefix ({prefix}) < variables ({}) < padded variables ({vars})",
+                unpadded.num_vars()
+            )));
+        }
+        let read =
+            |col: usize| [keys.shape.A(), keys.shape.B(), keys.shape.C()].iter().any(|m| m.indices.contains(&col));
+        if read(0) || read(vars - 1) {
+            return Err(FoldError::Malformed("a constraint reads a blind (the prefix's first variable)".into()));
+        }
+        // Every witness variable of a constraint whose A reads α (the lookups' and the table's
+        // constraints: the looked-up values and the multiplicities) must lie in the prefix, or
+        // the prefix's commitment would not fix it before α.
+        let (a, c) = (keys.shape.A(), keys.shape.C());
+        let alpha = vars + keys.shape.num_io();
+        let mut reads_alpha = 0;
+        for row in 0..keys.shape.num_cons() {
+            let cols = |m: &SparseMatrix<Fr>| m.indices[m.indptr[row]..m.indptr[row + 1]].to_vec();
+            let (a_cols, c_cols) = (cols(a), cols(c));
+            if a_cols.contains(&alpha) {
+                reads_alpha += 1;
+                if let Some(col) = a_cols.iter().chain(&c_cols).find(|col| (prefix..vars).contains(*col)) {
+                    return Err(FoldError::Malformed(format!(
+                        "constraint {row} combines the challenge with variable {col}, outside the prefix of {prefix}"
+                    )));
+                }
+            }
+        }
+        if reads_alpha == 0 {
+            return Err(FoldError::Malformed("no constraint reads the challenge (the last public input)".into()));
+        }
+        let tau_prefix = source.tau_power_g2(&keys.ck, prefix)?;
+        let verifier = ChallengedVerifierKeys { keys: keys_verifier(&keys)?, prefix, tau_prefix };
+        Ok(Self { keys, verifier })
+    }
+
+    /// The verifier's part of the keys.
+    pub fn verifier(&self) -> &ChallengedVerifierKeys {
+        &self.verifier
+    }
+
+    /// The step shape's size: `(constraints, variables, nonzeros)`.
+    pub fn shape_size(&self) -> (usize, usize, usize) {
+        self.keys.shape_size()
+    }
+
+    /// Proves the steps `circuits` (in order, each with any placeholder challenge); `context` is
+    /// bound into every challenge.
+    pub fn prove<C: ChallengedStep>(&self, context: &[Fr], circuits: &[C]) -> Result<ChallengedProof, FoldError> {
+        self.prove_moving(context, circuits, |c1| *c1)
+    }
+
+    /// [`Self::prove`] with each step's `C₁` replaced by `moved(C₁)` before the challenge, and
+    /// `C₂` by what keeps `C₁ + C₂` (a cheating prover's move, for the support check's tests).
+    fn prove_moving<C: ChallengedStep>(
+        &self,
+        context: &[Fr],
+        circuits: &[C],
+        moved: impl Fn(&Comm) -> Comm,
+    ) -> Result<ChallengedProof, FoldError> {
+        let (keys, s) = (&self.keys, self.verifier.prefix);
+        let (shape, ck) = (&keys.shape, &keys.ck);
+        let vars = shape.num_vars();
+        let bases = ck.ck();
+        let mut rng = rand::rngs::OsRng;
+        let mut t = self.verifier.keys.transcript(context);
+        t.absorb(b"s", &Fr::from(s as u64));
+        let mut u = self.verifier.keys.initial.clone();
+        let mut w = RelaxedR1CSWitness::default(shape);
+        let mut prefixes = Vec::with_capacity(circuits.len());
+        let mut steps = Vec::with_capacity(circuits.len());
+        let mut shifted = vec![Fr::ZERO; vars - s];
+        for (i, circuit) in circuits.iter().enumerate() {
+            let mut w1 = prefix_of(circuit, s)?;
+            w1[0] = Fr::random(&mut rng);
+            let honest = msm(&w1, bases);
+            let c1 = moved(&honest);
+            t.absorb(b"C1", &c1);
+            let alpha = t.squeeze(b"a")?;
+            let mut cs = SatisfyingAssignment::<E>::new();
+            synthesize(&circuit.with_challenge(alpha), &mut cs)?;
+            let mut all = cs.aux_assignment().to_vec();
+            if all.len() >= vars {
+                return Err(FoldError::Shape { step: i, expected: shape.num_cons(), found: all.len() });
+            }
+            all[0] = w1[0];
+            if all[..s] != w1[..] {
+                return Err(FoldError::Malformed(format!("step {i}: the prefix changed with the challenge")));
+            }
+            all.resize(vars, Fr::ZERO);
+            all[vars - 1] = Fr::random(&mut rng);
+            let c2 = add(&msm(&all[s..], &bases[s..vars]), &add(&honest, &scale(&c1, &-Fr::ONE)));
+            let x = &cs.input_assignment()[1..];
+            let ui = R1CSInstance::new(shape, &add(&c1, &c2), x)?;
+            // Unblinded: the blinds are the two random variables.
+            let wi = R1CSWitness::new(shape, &all, &mut rng)?.derandomize().0;
+            let r_t = Fr::random(&mut rng);
+            let (cross, comm_t) = shape.commit_T(ck, &u, &w, &ui, &wi, &r_t)?;
+            t.absorb(b"U", &u);
+            t.absorb(b"u", &ui);
+            t.absorb(b"T", &comm_t);
+            let r = t.squeeze(b"r")?;
+            for (acc, v) in shifted.iter_mut().zip(&all[s..]) {
+                *acc += r * v;
+            }
+            prefixes.push(c1);
+            steps.push((c2, comm_t));
+            u = u.fold(&ui, &comm_t, &r);
+            w = w.fold(&wi, &cross, &r_t, &r)?;
+        }
+        let shifted = msm(&shifted, bases);
+        let folding = keys.compress(&mut t, &u, &w, steps)?;
+        Ok(ChallengedProof { prefixes, shifted, folding })
+    }
+}
+
+/// A copy of `keys`' verifier keys (through their encoding: they hold no `Clone`).
+fn keys_verifier(keys: &FoldingKeys) -> Result<VerifierKeys, FoldError> {
+    VerifierKeys::from_bytes(&keys.verifier().to_bytes())
+}
+
+impl ChallengedVerifierKeys {
+    /// The prefix length `s`.
+    pub fn prefix_len(&self) -> usize {
+        self.prefix
+    }
+
+    /// The keys' bytes (bincode, standard configuration).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Reads keys written by [`Self::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, FoldError> {
+        decode(bytes, "challenged verifier keys")
+    }
+
+    /// Verifies a proof for the steps whose public IO, the challenge left out, is `io` (one
+    /// vector a step, in order); the challenges come from the transcript.
+    pub fn verify(&self, context: &[Fr], io: &[Vec<Fr>], proof: &ChallengedProof) -> Result<(), FoldError> {
+        let steps = &proof.folding.steps;
+        if io.len() != steps.len() || proof.prefixes.len() != steps.len() {
+            return Err(FoldError::StepCount { expected: io.len(), found: steps.len().min(proof.prefixes.len()) });
+        }
+        let keys = &self.keys;
+        let mut t = keys.transcript(context);
+        t.absorb(b"s", &Fr::from(self.prefix as u64));
+        let mut u = keys.initial.clone();
+        let mut support = Commitment::new(G1::zero());
+        for ((x, c1), (c2, comm_t)) in io.iter().zip(&proof.prefixes).zip(steps) {
+            t.absorb(b"C1", c1);
+            let alpha = t.squeeze(b"a")?;
+            let x: Vec<Fr> = x.iter().copied().chain([alpha]).collect();
+            let ui = R1CSInstance::new(&keys.sizes, &add(c1, c2), &x)?;
+            t.absorb(b"U", &u);
+            t.absorb(b"u", &ui);
+            t.absorb(b"T", comm_t);
+            let r = t.squeeze(b"r")?;
+            support = add(&support, &scale(c2, &r));
+            u = u.fold(&ui, comm_t, &r);
+        }
+        let one = <<G1 as PairingGroup>::G2 as DlogGroup>::gen();
+        let tau_prefix = <<G1 as PairingGroup>::G2 as DlogGroup>::group(&self.tau_prefix);
+        if G1::pairing(&support.into_inner(), &one) != G1::pairing(&proof.shifted.into_inner(), &tau_prefix) {
+            return Err(FoldError::Support);
+        }
+        keys.finish(&mut t, &u, &proof.folding)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nova_snark::frontend::{num::AllocatedNum, Circuit, ConstraintSystem, SynthesisError};
+
+    use super::*;
+    use crate::{lookup::ByteLookups, poseidon_circuit::Num};
+
+    /// A step that claims `value` (its first input) is a 32-bit integer by looking up its four
+    /// bytes, and squares the looked-up bytes' sum (some work after the challenge). `bytes` are
+    /// the claimed bytes: honest or not.
+    #[derive(Clone)]
+    struct Word {
+        value: Fr,
+        bytes: [Fr; 4],
+        alpha: Fr,
+    }
+
+    impl Word {
+        fn honest(value: u32) -> Self {
+            let bytes = value.to_le_bytes().map(|b| Fr::from(u64::from(b)));
+            Self { value: Fr::from(u64::from(value)), bytes, alpha: Fr::ZERO }
+        }
+    }
+
+    impl Circuit<Fr> for Word {
+        fn synthesize<CS: ConstraintSystem<Fr>>(self, cs: &mut CS) -> Result<(), SynthesisError> {
+            let value = AllocatedNum::alloc_input(cs.namespace(|| "value"), || Ok(self.value))?;
+            let alpha = AllocatedNum::alloc_input(cs.namespace(|| "alpha"), || Ok(self.alpha))?;
+            let alpha = Num::var(alpha.get_variable(), Some(self.alpha));
+            let mut counts = [Fr::ZERO; crate::lookup::TABLE];
+            for b in &self.bytes {
+                if let Some(c) = counts.iter_mut().enumerate().find(|(j, _)| Fr::from(*j as u64) == *b) {
+                    *c.1 += Fr::ONE;
+                }
+            }
+            let values: Vec<Option<Fr>> = self.bytes.iter().map(|b| Some(*b)).collect();
+            let counts: Vec<Option<Fr>> = counts.iter().map(|c| Some(*c)).collect();
+            let lookups = ByteLookups::allocate_unchecked(cs, &values, &counts)?;
+            let word = lookups.word(0..4);
+            cs.enforce(|| "the bytes are the value", |z| z + &word.lc, |z| z + CS::one(), |z| z + value.get_variable());
+            let sq = AllocatedNum::alloc(cs.namespace(|| "square"), || Ok(self.value.square()))?;
+            cs.enforce(|| "square", |z| z + &word.lc, |z| z + &word.lc, |z| z + sq.get_variable());
+            lookups.enforce(cs.namespace(|| "lookups"), &alpha)
+        }
+    }
+
+    impl ChallengedStep for Word {
+        fn prefix_len(&self) -> usize {
+            ByteLookups::prefix_len(4)
+        }
+
+        fn with_challenge(&self, alpha: Fr) -> Self {
+            Self { alpha, ..self.clone() }
+        }
+    }
+
+    fn keys() -> ChallengedKeys {
+        ChallengedKeys::setup(&Word::honest(0), &KeySource::InsecureTest).unwrap()
+    }
+
+    fn io(steps: &[Word]) -> Vec<Vec<Fr>> {
+        steps.iter().map(|s| vec![s.value]).collect()
+    }
+
+    fn support_error(e: FoldError) -> bool {
+        matches!(e, FoldError::Support)
+    }
+
+    #[test]
+    fn honest_steps_prove_and_verify_and_tampering_is_rejected() {
+        let keys = keys();
+        let steps = [Word::honest(0xdead_beef), Word::honest(7), Word::honest(u32::MAX)];
+        let ctx = [Fr::from(5u64)];
+        let proof = keys.prove(&ctx, &steps).unwrap();
+        let vk = ChallengedVerifierKeys::from_bytes(&keys.verifier().to_bytes()).unwrap();
+        vk.verify(&ctx, &io(&steps), &proof).unwrap();
+        let proof = ChallengedProof::from_bytes(&proof.to_bytes()).unwrap();
+        vk.verify(&ctx, &io(&steps), &proof).unwrap();
+
+        // Another context, another public input, steps reordered or dropped.
+        assert!(vk.verify(&[Fr::from(6u64)], &io(&steps), &proof).is_err());
+        let mut wrong = io(&steps);
+        wrong[1][0] += Fr::ONE;
+        assert!(vk.verify(&ctx, &wrong, &proof).is_err());
+        let mut swapped = io(&steps);
+        swapped.swap(0, 2);
+        assert!(vk.verify(&ctx, &swapped, &proof).is_err());
+        assert!(vk.verify(&ctx, &io(&steps[..2]), &proof).is_err());
+
+        // A prefix commitment, a step commitment or Q changed.
+        let g = Commitment::new(G1::gen());
+        let mut bad = proof.clone();
+        bad.prefixes[1] = add(&bad.prefixes[1], &g);
+        assert!(vk.verify(&ctx, &io(&steps), &bad).is_err());
+        let mut bad = proof.clone();
+        bad.folding.steps[2].0 = add(&bad.folding.steps[2].0, &g);
+        assert!(vk.verify(&ctx, &io(&steps), &bad).is_err());
+        let mut bad = proof.clone();
+        bad.shifted = add(&bad.shifted, &g);
+        assert!(support_error(vk.verify(&ctx, &io(&steps), &bad).unwrap_err()));
+    }
+
+    #[test]
+    fn a_step_commitment_that_reaches_into_the_prefix_is_rejected() {
+        // The cheat the support check exists for: commit C₁ to anything, learn α, and put the
+        // difference to the prefix actually used into C₂. Here the witness is honest, so only the
+        // support check can notice that C₂ holds a prefix position (position 1 or s − 1).
+        let keys = keys();
+        let steps = [Word::honest(1234), Word::honest(99)];
+        let ctx = [Fr::ONE];
+        let bases = keys.keys.ck.ck().to_vec();
+        for position in [1, keys.verifier.prefix - 1] {
+            let base = Commitment::new(<G1 as DlogGroup>::group(&bases[position]));
+            let proof = keys.prove_moving(&ctx, &steps, |c1| add(c1, &base)).unwrap();
+            let e = keys.verifier().verify(&ctx, &io(&steps), &proof).unwrap_err();
+            assert!(support_error(e), "position {position}");
+        }
+        // A move on a position past the prefix, with `Q` left as the honest witness's, fails the
+        // same check: `Q` must match the `C₂` sent.
+        let base = Commitment::new(<G1 as DlogGroup>::group(&bases[keys.verifier.prefix]));
+        let proof = keys.prove_moving(&ctx, &steps, |c1| add(c1, &base)).unwrap();
+        assert!(support_error(keys.verifier().verify(&ctx, &io(&steps), &proof).unwrap_err()));
+        // And no move at all verifies.
+        let proof = keys.prove_moving(&ctx, &steps, |c1| *c1).unwrap();
+        keys.verifier().verify(&ctx, &io(&steps), &proof).unwrap();
+    }
+
+    #[test]
+    fn a_value_that_is_not_a_byte_does_not_prove() {
+        // 0x1_00 claimed as the "bytes" [256, 0, 0, 0]: the sum is right, the lookup is not.
+        let keys = keys();
+        let mut cheat = Word::honest(256);
+        cheat.bytes = [Fr::from(256u64), Fr::ZERO, Fr::ZERO, Fr::ZERO];
+        // And a negative "byte" borrowed from the next: 256 = (−256) + 2·256.
+        let mut borrow = Word::honest(256);
+        borrow.bytes = [-Fr::from(256u64), Fr::from(2u64), Fr::ZERO, Fr::ZERO];
+        for step in [cheat, borrow] {
+            let steps = [Word::honest(3), step];
+            if let Ok(proof) = keys.prove(&[], &steps) {
+                assert!(keys.verifier().verify(&[], &io(&steps), &proof).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn a_circuit_whose_prefix_depends_on_the_challenge_is_refused_by_the_prover() {
+        #[derive(Clone)]
+        struct Moving(Word);
+        impl Circuit<Fr> for Moving {
+            fn synthesize<CS: ConstraintSystem<Fr>>(self, cs: &mut CS) -> Result<(), SynthesisError> {
+                self.0.synthesize(cs)
+            }
+        }
+        impl ChallengedStep for Moving {
+            fn prefix_len(&self) -> usize {
+                self.0.prefix_len()
+            }
+            fn with_challenge(&self, alpha: Fr) -> Self {
+                let mut w = self.0.with_challenge(alpha);
+                w.bytes[0] += alpha;
+                Self(w)
+            }
+        }
+        let keys = ChallengedKeys::setup(&Moving(Word::honest(0)), &KeySource::InsecureTest).unwrap();
+        let e = keys.prove(&[], &[Moving(Word::honest(5))]).err().unwrap();
+        assert!(e.to_string().contains("prefix changed"), "{e}");
+    }
+
+    #[test]
+    fn a_circuit_whose_prefix_misses_a_looked_up_value_is_refused_at_setup() {
+        #[derive(Clone)]
+        struct Short(Word);
+        impl Circuit<Fr> for Short {
+            fn synthesize<CS: ConstraintSystem<Fr>>(self, cs: &mut CS) -> Result<(), SynthesisError> {
+                self.0.synthesize(cs)
+            }
+        }
+        impl ChallengedStep for Short {
+            fn prefix_len(&self) -> usize {
+                self.0.prefix_len() - 1
+            }
+            fn with_challenge(&self, alpha: Fr) -> Self {
+                Self(self.0.with_challenge(alpha))
+            }
+        }
+        let e = ChallengedKeys::setup(&Short(Word::honest(0)), &KeySource::InsecureTest).err().unwrap();
+        assert!(e.to_string().contains("outside the prefix"), "{e}");
+    }
+
+    #[test]
+    fn a_ptau_directory_supplies_tau_to_the_prefix_in_g2_or_a_clear_error() {
+        type G2Group = <G1 as PairingGroup>::G2;
+        let insecure = keys();
+        let (g1_count, g2_count) = (insecure.keys.ck.ck().len(), insecure.verifier.prefix + 1);
+        let power = g1_count.trailing_zeros();
+        let tau = Fr::random(rand::rngs::OsRng);
+        let powers: Vec<Fr> = std::iter::successors(Some(Fr::ONE), |p| Some(*p * tau)).take(g1_count).collect();
+        let g1: Vec<_> = powers.iter().map(|p| (G1::gen() * p).affine()).collect();
+        let g2: Vec<G2> = powers[..g2_count].iter().map(|p| (G2Group::gen() * p).affine()).collect();
+        let write = |dir: &std::path::Path, g2: Vec<G2>| {
+            let mut file = std::fs::File::create(dir.join(format!("ppot_pruned_{power:02}.ptau"))).unwrap();
+            nova_snark::provider::write_ptau(&mut file, g1.clone(), g2, power).unwrap();
+        };
+        let full = tempfile::tempdir().unwrap();
+        write(full.path(), g2.clone());
+        let source = KeySource::PtauDir(full.path().into());
+        let keys = ChallengedKeys::setup(&Word::honest(0), &source).unwrap();
+        let steps = [Word::honest(77)];
+        let proof = keys.prove(&[], &steps).unwrap();
+        keys.verifier().verify(&[], &io(&steps), &proof).unwrap();
+        // The insecure setup's verifier keys are another tau's.
+        assert!(insecure.verifier().verify(&[], &io(&steps), &proof).is_err());
+
+        let pruned = tempfile::tempdir().unwrap();
+        write(pruned.path(), g2[..2].to_vec());
+        let e = ChallengedKeys::setup(&Word::honest(0), &KeySource::PtauDir(pruned.path().into())).err().unwrap();
+        assert!(e.to_string().contains("G2 powers"), "{e}");
+    }
+}

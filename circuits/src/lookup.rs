@@ -1,0 +1,128 @@
+//! Byte range checks by lookups into the table `0..256` (LogUp, Haböck 2022, "Multivariate
+//! lookups based on logarithmic derivatives"), for the steps of [`crate::challenged`] folding.
+//!
+//! A step proves that each looked-up value `f_i` is a byte by showing, for a challenge `α`,
+//!
+//! ```text
+//! Σ_i 1 / (α − f_i)  =  Σ_j m_j / (α − j)        (j = 0..256)
+//! ```
+//!
+//! where `m_j` counts the lookups of `j`. A lookup costs one constraint, `(α − f_i) · h_i = 1`,
+//! a table entry one, `(α − j) · g_j = m_j`, and one constraint checks `Σ h = Σ g`. As rational
+//! functions of `α` the two sides are equal exactly when the multiset of the `f_i` is the table's
+//! entries counted `m_j` times (the field's characteristic exceeds the number of lookups), so
+//! every `f_i` is a byte. If they differ, the two sides agree at no more than `lookups + 256`
+//! points, so a challenge drawn after the `f_i` and `m_j` are fixed catches a wrong byte except
+//! with probability `(lookups + 256) / r`, about `2^-240`.
+//!
+//! The `f_i` and `m_j` are fixed by the folding: they are the step's first witness variables
+//! (the prefix `W₁`, allocated by [`ByteLookups::allocate`] before anything else), whose
+//! commitment the transcript absorbs before it draws `α`. The prefix starts with one variable
+//! that no constraint reads, which the folding sets to a random value so that the prefix's
+//! commitment hides the bytes.
+
+use std::ops::Range;
+
+use ff::Field;
+use nova_snark::frontend::{ConstraintSystem, LinearCombination, SynthesisError};
+
+use crate::{poseidon_circuit::Num, Fr};
+
+/// The table's size: the bytes `0..256`.
+pub const TABLE: usize = 256;
+
+/// The looked-up values of a step and the table's multiplicities, allocated as the step's first
+/// witness variables.
+#[derive(Clone, Debug)]
+pub struct ByteLookups {
+    values: Vec<Num>,
+    multiplicities: Vec<Num>,
+}
+
+impl ByteLookups {
+    /// Witness variables of the prefix for `lookups` lookups: the blind, the values and the
+    /// table's multiplicities.
+    pub const fn prefix_len(lookups: usize) -> usize {
+        1 + lookups + TABLE
+    }
+
+    /// Allocates the prefix: the blind, the `values` (one lookup each; `None` while only the
+    /// shape is synthesized) and their multiplicities, counted here. Must come before the step's
+    /// other witness variables.
+    pub fn allocate<CS: ConstraintSystem<Fr>>(cs: &mut CS, values: &[Option<u8>]) -> Result<Self, SynthesisError> {
+        let mut counts = [0u64; TABLE];
+        let known = values.iter().all(Option::is_some);
+        for v in values.iter().flatten() {
+            counts[usize::from(*v)] += 1;
+        }
+        let values: Vec<Option<Fr>> = values.iter().map(|v| v.map(|b| Fr::from(u64::from(b)))).collect();
+        let multiplicities: Vec<Option<Fr>> = counts.iter().map(|m| known.then(|| Fr::from(*m))).collect();
+        Self::allocate_unchecked(cs, &values, &multiplicities)
+    }
+
+    /// [`Self::allocate`] with any field values and multiplicities, for tests that the argument
+    /// rejects what is not a byte or miscounted.
+    pub fn allocate_unchecked<CS: ConstraintSystem<Fr>>(
+        cs: &mut CS,
+        values: &[Option<Fr>],
+        multiplicities: &[Option<Fr>],
+    ) -> Result<Self, SynthesisError> {
+        assert_eq!(multiplicities.len(), TABLE, "one multiplicity a table entry");
+        // The blind: no constraint reads it; the folding gives it a random value.
+        cs.alloc(|| "blind", || Ok(Fr::ZERO))?;
+        let mut alloc = |what: &'static str, (i, value): (usize, &Option<Fr>)| {
+            let var = cs.alloc(|| format!("{what} {i}"), || value.ok_or(SynthesisError::AssignmentMissing))?;
+            Ok(Num::var(var, *value))
+        };
+        let values = values.iter().enumerate().map(|v| alloc("looked up", v)).collect::<Result<_, SynthesisError>>()?;
+        let multiplicities = multiplicities
+            .iter()
+            .enumerate()
+            .map(|m| alloc("multiplicity", m))
+            .collect::<Result<_, SynthesisError>>()?;
+        Ok(Self { values, multiplicities })
+    }
+
+    /// The looked-up values, in allocation order.
+    pub fn values(&self) -> &[Num] {
+        &self.values
+    }
+
+    /// `Σ_k 256^k · values[range][k]`: the integer whose little-endian bytes are `range`'s.
+    pub fn word(&self, range: Range<usize>) -> Num {
+        let radix = Fr::from(256u64);
+        let mut weight = Fr::ONE;
+        let mut sum = Num::zero();
+        for v in &self.values[range] {
+            sum = sum.add_scaled(weight, v);
+            weight *= radix;
+        }
+        sum
+    }
+
+    /// Enforces that every looked-up value is a byte, under the challenge `alpha` (a public input
+    /// the folding draws after committing the prefix).
+    pub fn enforce<CS: ConstraintSystem<Fr>>(&self, mut cs: CS, alpha: &Num) -> Result<(), SynthesisError> {
+        // (α − x)⁻¹ · k; zero where α = x, which leaves the constraint unsatisfied (an honest
+        // prover meets it with negligible probability).
+        let quotient = |x: Option<Fr>, k: Option<Fr>| {
+            alpha.value.zip(x).zip(k).map(|((a, x), k)| Option::<Fr>::from((a - x).invert()).unwrap_or(Fr::ZERO) * k)
+        };
+        let mut sum = LinearCombination::zero();
+        for (i, f) in self.values.iter().enumerate() {
+            let h = quotient(f.value, Some(Fr::ONE));
+            let h = cs.alloc(|| format!("h_{i}"), || h.ok_or(SynthesisError::AssignmentMissing))?;
+            cs.enforce(|| format!("(α − f_{i}) h = 1"), |z| z + &alpha.lc - &f.lc, |z| z + h, |z| z + CS::one());
+            sum = sum + h;
+        }
+        for (j, m) in self.multiplicities.iter().enumerate() {
+            let entry = Fr::from(j as u64);
+            let g = quotient(Some(entry), m.value);
+            let g = cs.alloc(|| format!("g_{j}"), || g.ok_or(SynthesisError::AssignmentMissing))?;
+            cs.enforce(|| format!("(α − {j}) g = m"), |z| z + &alpha.lc - (entry, CS::one()), |z| z + g, |z| z + &m.lc);
+            sum = sum - g;
+        }
+        cs.enforce(|| "Σ h = Σ g", |z| z + &sum, |z| z + CS::one(), |z| z);
+        Ok(())
+    }
+}
