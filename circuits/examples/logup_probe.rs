@@ -19,14 +19,14 @@
 //! The lookups are [`verdict_circuits::lookup::ByteLookups`] and the proof is a
 //! [`verdict_circuits::challenged`] folding proof, as a tile of revision 6 would make: the
 //! looked-up values and multiplicities are allocated first (the prefix `W₁`), their commitment is
-//! absorbed before the transcript draws `α` (the step's last public input), the rest is committed
+//! absorbed before the transcript draws `α` (the step's first public input), the rest is committed
 //! with the key's generators from the prefix on, and the proof's support check shows that it
 //! stays there. Every value is honest, so the folded proof verifies. A fold's time is
 //! `(STEPS-step proof − one-step proof) / (STEPS − 1)`.
 
 use std::time::Instant;
 
-use ff::Field;
+use ff::{Field, PrimeField};
 use nova_snark::frontend::{num::AllocatedNum, Circuit, ConstraintSystem, SynthesisError};
 use verdict_circuits::{
     challenged::{ChallengedKeys, ChallengedStep},
@@ -72,7 +72,7 @@ impl Probe {
         let mut rng = Rng(seed | 1);
         let count = rows * cols + cols + rows * ROW_LOOKUPS + 16;
         let bytes = (0..count).map(|_| rng.byte()).collect();
-        let io = vec![Fr::from(seed), Fr::from(seed + 1), Fr::from(seed + 2), Fr::from(seed + 3), Fr::ZERO];
+        let io = vec![Fr::ZERO, Fr::from(seed + 1), Fr::from(seed + 2), Fr::from(seed + 3)];
         Self { rows, cols, bytes, io }
     }
 }
@@ -84,7 +84,7 @@ impl ChallengedStep for Probe {
 
     fn with_challenge(&self, alpha: Fr) -> Self {
         let mut io = self.io.clone();
-        io[4] = alpha;
+        io[0] = alpha;
         Self { io, ..self.clone() }
     }
 }
@@ -133,7 +133,7 @@ impl Circuit<Fr> for Probe {
                 Ok(Num::var(AllocatedNum::alloc_input(cs.namespace(|| "io"), || Ok(*v))?.get_variable(), Some(*v)))
             })
             .collect::<R<_>>()?;
-        let alpha = io[4].clone();
+        let alpha = io[0].clone();
 
         // W₁: the blind, the looked-up bytes, then the table's multiplicities.
         let values: Vec<Option<u8>> = self.bytes.iter().map(|b| Some(*b as u8)).collect();
@@ -192,7 +192,9 @@ impl Circuit<Fr> for Probe {
         }
 
         // The tile commitment over the packed weights, biases and multipliers.
-        let mut preimage = vec![io[0].clone(), io[3].clone(), word.clone(), word.clone(), word.clone(), word];
+        // The tile index: a witness that the tile commitment binds (α takes its public input).
+        let t = alloc(cs, Fr::from(self.rows as u64))?;
+        let mut preimage = vec![t, io[3].clone(), word.clone(), word.clone(), word.clone(), word];
         preimage.extend(pack(cs, &looked[..rows * cols], 31)?);
         let biases: Vec<Num> = row_values.iter().map(|(v, _)| v[0].clone()).collect();
         let multipliers: Vec<Num> = row_values.iter().map(|(v, _)| v[1].clone()).collect();
@@ -267,10 +269,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let keys = ChallengedKeys::setup(&circuits[0], &KeySource::InsecureTest)?;
     let setup_s = started.elapsed().as_secs_f64();
+    if let Some(dir) = args.iter().position(|a| a == "--fixture").and_then(|i| args.get(i + 1)) {
+        return fixture(&keys, rows, cols, std::path::Path::new(dir));
+    }
     let (constraints, variables, nonzeros) = shape_size_of(&circuits[0])?;
     let context = [Fr::from(1u64)];
     // The verifier's IO: the challenge left out (the transcript supplies it).
-    let io = |c: &Probe| c.io[..4].to_vec();
+    let io = |c: &Probe| c.io[1..].to_vec();
 
     // One step: what a one-step dispute proves.
     let started = Instant::now();
@@ -290,5 +295,47 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rows * cols,
         snark_size((constraints, variables, nonzeros)),
     );
+    Ok(())
+}
+
+/// `--fixture DIR`: the forge fixture of the on-chain verifier's challenged mode
+/// (`contracts/test/NovaVerifier.t.sol`): the key blob and proofs of 1 and 3 steps of a segment
+/// `[0, n)` of a model committed as `M`, request 7, step `j`'s IO `[α_j, z_j, z_{j+1}, M]`.
+fn fixture(
+    keys: &ChallengedKeys,
+    rows: usize,
+    cols: usize,
+    dir: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use verdict_circuits::evm::scalar_bytes;
+    let hex = |x: &Fr| format!("0x{}", hex::encode(scalar_bytes(x)));
+    let model = Fr::from_u128(0x5645_5244_4943_545f_4c4f_4755_505f_4d30);
+    let key = keys.verifier().evm_key()?;
+    std::fs::write(dir.join("logup_probe.key"), &key.blob)?;
+    for n in [1usize, 3] {
+        let z: Vec<Fr> = (0..=n as u64).map(|j| Fr::from(1000 + j)).collect();
+        let circuits: Vec<Probe> = (0..n)
+            .map(|j| {
+                let mut c = Probe::new(rows, cols, 100 + 7 * j as u64);
+                c.io = vec![Fr::ZERO, z[j], z[j + 1], model];
+                c
+            })
+            .collect();
+        let context = [model, Fr::ZERO, Fr::from(7u64), Fr::ZERO, Fr::from(n as u64)];
+        let proof = keys.prove(&context, &circuits)?;
+        let flat = proof.to_flat(&key.layout(n))?;
+        let io: Vec<Vec<Fr>> = circuits.iter().map(|c| c.io[1..].to_vec()).collect();
+        keys.verifier().verify_flat(&context, &io, &flat)?;
+        let json = serde_json::json!({
+            "model": hex(&model),
+            "request_id": hex(&Fr::from(7u64)),
+            "from": 0,
+            "to": n,
+            "steps": z.iter().map(hex).collect::<Vec<_>>(),
+            "proof": format!("0x{}", hex::encode(&flat)),
+        });
+        std::fs::write(dir.join(format!("logup_probe_{n}.proof.json")), serde_json::to_string_pretty(&json)? + "\n")?;
+    }
+    println!("wrote {}: key {} bytes", dir.display(), key.blob.len());
     Ok(())
 }

@@ -5,8 +5,8 @@
 //! A step's witness `W` is committed in two parts: `C₁` to its first `s` variables (the prefix
 //! `W₁`, blinded by its first variable), absorbed by the transcript before it draws `α`, and `C₂`
 //! to the rest, committed with the key's generators from position `s` on (blinded by the last
-//! padding variable). `α` is the step's last public input; the instance folded is
-//! `(C₁ + C₂, x ‖ α)`, exactly as in [`crate::folding`] otherwise.
+//! padding variable). `α` is the step's first public input; the instance folded is
+//! `(C₁ + C₂, α ‖ x)`, exactly as in [`crate::folding`] otherwise.
 //!
 //! `C₁` binds `W₁` only if `C₂` has no coefficient below `s`, or a prover could commit to any
 //! `C₁`, learn `α`, and move the prefix it needs into `C₂`. With HyperKZG's monomial key
@@ -52,7 +52,7 @@ pub trait ChallengedStep: Circuit<Fr> + Clone {
     /// [`crate::lookup::ByteLookups::allocate`] allocates it.
     fn prefix_len(&self) -> usize;
 
-    /// This step with the challenge `alpha`, its last public input.
+    /// This step with the challenge `alpha`, its first public input.
     fn with_challenge(&self, alpha: Fr) -> Self;
 }
 
@@ -207,7 +207,7 @@ impl ChallengedKeys {
         // constraints: the looked-up values and the multiplicities) must lie in the prefix, or
         // the prefix's commitment would not fix it before α.
         let (a, c) = (keys.shape.A(), keys.shape.C());
-        let alpha = vars + keys.shape.num_io();
+        let alpha = vars + 1;
         let mut reads_alpha = 0;
         for row in 0..keys.shape.num_cons() {
             let cols = |m: &SparseMatrix<Fr>| m.indices[m.indptr[row]..m.indptr[row + 1]].to_vec();
@@ -222,7 +222,7 @@ impl ChallengedKeys {
             }
         }
         if reads_alpha == 0 {
-            return Err(FoldError::Malformed("no constraint reads the challenge (the last public input)".into()));
+            return Err(FoldError::Malformed("no constraint reads the challenge (the first public input)".into()));
         }
         let tau_prefix = source.tau_power_g2(&keys.ck, prefix)?;
         let verifier = ChallengedVerifierKeys { keys: keys_verifier(&keys)?, prefix, tau_prefix };
@@ -320,6 +320,16 @@ impl ChallengedVerifierKeys {
         self.prefix
     }
 
+    /// `[τ^s]₂`.
+    pub fn tau_prefix(&self) -> &G2 {
+        &self.tau_prefix
+    }
+
+    /// The keys of the folds and MicroSpartan, as for plain steps.
+    pub fn plain(&self) -> &VerifierKeys {
+        &self.keys
+    }
+
     /// The keys' bytes (bincode, standard configuration).
     pub fn to_bytes(&self) -> Vec<u8> {
         encode(self)
@@ -345,7 +355,7 @@ impl ChallengedVerifierKeys {
         for ((x, c1), (c2, comm_t)) in io.iter().zip(&proof.prefixes).zip(steps) {
             t.absorb(b"C1", c1);
             let alpha = t.squeeze(b"a")?;
-            let x: Vec<Fr> = x.iter().copied().chain([alpha]).collect();
+            let x: Vec<Fr> = [alpha].into_iter().chain(x.iter().copied()).collect();
             let ui = R1CSInstance::new(&keys.sizes, &add(c1, c2), &x)?;
             t.absorb(b"U", &u);
             t.absorb(b"u", &ui);
@@ -389,8 +399,11 @@ mod tests {
 
     impl Circuit<Fr> for Word {
         fn synthesize<CS: ConstraintSystem<Fr>>(self, cs: &mut CS) -> Result<(), SynthesisError> {
-            let value = AllocatedNum::alloc_input(cs.namespace(|| "value"), || Ok(self.value))?;
             let alpha = AllocatedNum::alloc_input(cs.namespace(|| "alpha"), || Ok(self.alpha))?;
+            let value = AllocatedNum::alloc_input(cs.namespace(|| "value"), || Ok(self.value))?;
+            // Two more inputs, as the tile's four (the flat encoding's layout).
+            AllocatedNum::alloc_input(cs.namespace(|| "square"), || Ok(self.value.square()))?;
+            AllocatedNum::alloc_input(cs.namespace(|| "zero"), || Ok(Fr::ZERO))?;
             let alpha = Num::var(alpha.get_variable(), Some(self.alpha));
             let mut counts = [Fr::ZERO; crate::lookup::TABLE];
             for b in &self.bytes {
@@ -424,7 +437,7 @@ mod tests {
     }
 
     fn io(steps: &[Word]) -> Vec<Vec<Fr>> {
-        steps.iter().map(|s| vec![s.value]).collect()
+        steps.iter().map(|s| vec![s.value, s.value.square(), Fr::ZERO]).collect()
     }
 
     fn support_error(e: FoldError) -> bool {
@@ -580,5 +593,35 @@ mod tests {
         write(pruned.path(), g2[..2].to_vec());
         let e = ChallengedKeys::setup(&Word::honest(0), &KeySource::PtauDir(pruned.path().into())).err().unwrap();
         assert!(e.to_string().contains("G2 powers"), "{e}");
+    }
+
+    #[test]
+    fn the_flat_proof_and_the_key_blob_are_what_the_contract_reads() {
+        let keys = keys();
+        let steps = [Word::honest(31), Word::honest(1 << 20)];
+        let ctx = [Fr::from(3u64)];
+        let proof = keys.prove(&ctx, &steps).unwrap();
+        let vk = keys.verifier();
+        let layout = vk.layout(2).unwrap();
+        let flat = proof.to_flat(&layout).unwrap();
+        assert_eq!(flat.len(), layout.len());
+        assert_eq!(layout.len(), vk.plain().layout(2).unwrap().len() + 3 * 64);
+        vk.verify_flat(&ctx, &io(&steps), &flat).unwrap();
+        // Each part moved: a prefix commitment, a step commitment, Q, a snark byte.
+        for at in [64 + 5, 192 + 64 + 7, 3 * 192 - 128 + 3, 6 * 64 + 31, flat.len() - 40] {
+            let mut bad = flat.clone();
+            bad[at] ^= 1;
+            assert!(vk.verify_flat(&ctx, &io(&steps), &bad).is_err(), "byte {at}");
+        }
+        assert!(vk.verify_flat(&ctx, &io(&steps), &flat[1..]).is_err());
+        // The blob: the plain key's 30 words, then s and [τ^s]₂ in EIP-197's order (the same
+        // encoding as the key's [τ]₂, which nova-snark writes).
+        let blob = vk.evm_key().unwrap().blob;
+        assert_eq!(blob.len(), crate::evm::VK_WORDS * 32);
+        assert_eq!(blob[..30 * 32], vk.plain().evm_key().unwrap().blob[..30 * 32]);
+        assert_eq!(blob[10 * 32..14 * 32], crate::evm::g2_words(keys.keys.ck.tau_H())[..]);
+        assert_eq!(blob[30 * 32..31 * 32], crate::evm::scalar_bytes(&Fr::from(vk.prefix_len() as u64)));
+        assert_eq!(blob[31 * 32..], crate::evm::g2_words(vk.tau_prefix())[..]);
+        assert!(vk.plain().evm_key().unwrap().blob[30 * 32..].iter().all(|b| *b == 0));
     }
 }

@@ -10,7 +10,8 @@
 use ff::PrimeField;
 
 use crate::{
-    folding::{decode as bincode_from, encode as bincode_of, FoldError, FoldingProof, VerifierKeys},
+    challenged::{ChallengedProof, ChallengedVerifierKeys},
+    folding::{decode as bincode_from, encode as bincode_of, FoldError, FoldingProof, VerifierKeys, G2},
     Fr,
 };
 
@@ -22,8 +23,9 @@ const SCALAR: usize = 32;
 pub const STEP_IO: usize = 4;
 /// Bytes of a relaxed instance: `comm_W ‖ comm_E ‖ X[4] ‖ u`.
 const RELAXED: usize = 2 * POINT + (STEP_IO + 1) * SCALAR;
-/// Words of the verifying-key blob.
-pub const VK_WORDS: usize = 30;
+/// Words of the verifying-key blob: 30 for MicroSpartan and the folds, then the prefix length
+/// `s` of a challenged step and `[τ^s]₂` (both zero for a plain step).
+pub const VK_WORDS: usize = 35;
 
 /// The sizes that fix a flat proof's layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +36,9 @@ pub struct Layout {
     pub outer: usize,
     /// Inner sum-check rounds and HyperKZG variables: log2 of MicroSpartan's size `N`.
     pub inner: usize,
+    /// A proof of challenged steps ([`crate::challenged`]): each step also carries its prefix
+    /// commitment `C₁` (before `C₂` and `T`), and the support check's `Q` follows the steps.
+    pub challenged: bool,
 }
 
 impl Layout {
@@ -52,7 +57,8 @@ impl Layout {
 
     /// Bytes of the whole flat proof.
     pub fn len(&self) -> usize {
-        self.steps * 2 * POINT + RELAXED + POINT + 2 * SCALAR + self.snark_len()
+        let challenged = if self.challenged { (self.steps + 1) * POINT } else { 0 };
+        challenged + self.steps * 2 * POINT + RELAXED + POINT + 2 * SCALAR + self.snark_len()
     }
 
     /// Never true: a proof has at least its fixed part.
@@ -155,6 +161,9 @@ fn walk_snark<C>(
 impl FoldingProof {
     /// The flat encoding (the bytes a contract reads; `PROOF_FORMAT.md`).
     pub fn to_flat(&self, layout: &Layout) -> Result<Vec<u8>, FoldError> {
+        if layout.challenged {
+            return Err(FoldError::Malformed("a plain folding proof under a challenged layout".into()));
+        }
         if self.steps.len() != layout.steps {
             return Err(FoldError::StepCount { expected: layout.steps, found: self.steps.len() });
         }
@@ -183,6 +192,9 @@ impl FoldingProof {
     /// Reads a flat proof: exactly `layout.len()` bytes, every coordinate and scalar canonical,
     /// every point on the curve (the identity as `(0, 0)`).
     pub fn from_flat(bytes: &[u8], layout: &Layout) -> Result<Self, FoldError> {
+        if layout.challenged {
+            return Err(FoldError::Malformed("a plain folding proof under a challenged layout".into()));
+        }
         if bytes.len() != layout.len() {
             return Err(FoldError::Malformed(format!("expected {} bytes, found {}", layout.len(), bytes.len())));
         }
@@ -224,6 +236,78 @@ impl FoldingProof {
     }
 }
 
+impl ChallengedProof {
+    /// The flat encoding: per step `C₁ ‖ C₂ ‖ T`, then `Q`, then the fold part and MicroSpartan
+    /// as in a plain proof (`PROOF_FORMAT.md`).
+    pub fn to_flat(&self, layout: &Layout) -> Result<Vec<u8>, FoldError> {
+        if !layout.challenged || self.prefixes.len() != layout.steps {
+            return Err(FoldError::StepCount { expected: layout.steps, found: self.prefixes.len() });
+        }
+        let plain = self.folding.to_flat(&Layout { challenged: false, ..*layout })?;
+        let mut out = Vec::with_capacity(layout.len());
+        for (k, c1) in self.prefixes.iter().enumerate() {
+            out.extend(bincode_of(c1));
+            out.extend_from_slice(&plain[2 * POINT * k..2 * POINT * (k + 1)]);
+        }
+        out.extend(bincode_of(&self.shifted));
+        out.extend_from_slice(&plain[2 * POINT * layout.steps..]);
+        debug_assert_eq!(out.len(), layout.len());
+        Ok(out)
+    }
+
+    /// Reads a flat proof with the checks of [`FoldingProof::from_flat`].
+    pub fn from_flat(bytes: &[u8], layout: &Layout) -> Result<Self, FoldError> {
+        if !layout.challenged || bytes.len() != layout.len() {
+            return Err(FoldError::Malformed(format!("expected {} bytes, found {}", layout.len(), bytes.len())));
+        }
+        let (steps, rest) = bytes.split_at(3 * POINT * layout.steps);
+        let mut prefixes = Vec::with_capacity(layout.steps);
+        let mut plain = Vec::with_capacity(bytes.len());
+        for (k, step) in steps.chunks_exact(3 * POINT).enumerate() {
+            prefixes.push(bincode_from(&step[..POINT], &format!("step {k} prefix commitment"))?);
+            plain.extend_from_slice(&step[POINT..]);
+        }
+        let shifted = bincode_from(&rest[..POINT], "the support check's Q")?;
+        plain.extend_from_slice(&rest[POINT..]);
+        let folding = FoldingProof::from_flat(&plain, &Layout { challenged: false, ..*layout })?;
+        Ok(Self { prefixes, shifted, folding })
+    }
+}
+
+/// A G2 point as EIP-197 wants it: `x.c1 ‖ x.c0 ‖ y.c1 ‖ y.c0`, each big-endian.
+pub(crate) fn g2_words(p: &G2) -> Vec<u8> {
+    let be = |c: &nova_snark::provider::bn256_grumpkin::bn256::Base| {
+        let mut b: [u8; 32] = c.to_repr().into();
+        b.reverse();
+        b
+    };
+    [be(p.x.c1()), be(p.x.c0()), be(p.y.c1()), be(p.y.c0())].concat()
+}
+
+impl ChallengedVerifierKeys {
+    /// The verifying-key blob: the plain keys' with the prefix length and `[τ^s]₂`.
+    pub fn evm_key(&self) -> Result<EvmKey, FoldError> {
+        let mut key = self.plain().evm_key()?;
+        key.blob.truncate(30 * 32);
+        key.blob.extend(scalar_bytes(&Fr::from(self.prefix_len() as u64)));
+        key.blob.extend(g2_words(self.tau_prefix()));
+        key.challenged = true;
+        Ok(key)
+    }
+
+    /// The layout of a flat proof of `steps` steps under these keys.
+    pub fn layout(&self, steps: usize) -> Result<Layout, FoldError> {
+        Ok(self.evm_key()?.layout(steps))
+    }
+
+    /// Verifies a flat proof (what a contract reads) for the steps whose IO, the challenge left
+    /// out, is `io`.
+    pub fn verify_flat(&self, context: &[Fr], io: &[Vec<Fr>], bytes: &[u8]) -> Result<(), FoldError> {
+        let proof = ChallengedProof::from_flat(bytes, &self.layout(io.len())?)?;
+        self.verify(context, io, &proof)
+    }
+}
+
 /// A bincode reader for the verifying key's fields.
 struct Reader<'a> {
     bytes: &'a [u8],
@@ -258,12 +342,14 @@ pub struct EvmKey {
     pub outer: usize,
     /// See `outer`.
     pub inner: usize,
+    /// Keys of challenged steps ([`crate::challenged`]).
+    pub challenged: bool,
 }
 
 impl EvmKey {
     /// The flat layout of a proof of `steps` steps under this key.
     pub fn layout(&self, steps: usize) -> Layout {
-        Layout { steps, outer: self.outer, inner: self.inner }
+        Layout { steps, outer: self.outer, inner: self.inner, challenged: self.challenged }
     }
 
     /// keccak256 of the blob: the `vkDigest` a model is registered with.
@@ -331,7 +417,8 @@ impl VerifierKeys {
             blob.extend_from_slice(c);
         }
         blob.extend(dk);
-        debug_assert_eq!(blob.len(), VK_WORDS * 32);
-        Ok(EvmKey { blob, outer, inner })
+        // A plain step: no prefix, no `[τ^s]₂`.
+        blob.resize(VK_WORDS * 32, 0);
+        Ok(EvmKey { blob, outer, inner, challenged: false })
     }
 }

@@ -14,7 +14,7 @@ import {TraceMerkle} from "./TraceMerkle.sol";
 ///         (`spartan::ppsnark`) proof and its HyperKZG evaluation argument (one pairing check).
 ///         Spec: circuits/PROOF_FORMAT.md (flat proof bytes, verifying-key blob, transcript).
 /// @dev One deployment serves every model registered with it. A model's verifying key is a
-///      960-byte blob (`fraud-prover export-verifier`), published once as a data contract; the
+///      1120-byte blob (`fraud-prover export-verifier`), published once as a data contract; the
 ///      registry stores its keccak256 as the model's `vkDigest`, so the key a proof is checked
 ///      against is the one the model owner registered. Every rejection reverts with a reason.
 contract NovaVerifier is IInferenceVerifier {
@@ -22,7 +22,7 @@ contract NovaVerifier is IInferenceVerifier {
                                  ERRORS
     //////////////////////////////////////////////////////////////*/
 
-    /// @notice The key blob is not 960 bytes of supported sizes and valid points.
+    /// @notice The key blob is not 1120 bytes of supported sizes and valid points.
     error NovaVerifierBadKey();
     /// @notice No key with the model's registered `vkDigest` has been published.
     error NovaVerifierUnknownKey(bytes32 vkDigest);
@@ -50,6 +50,9 @@ contract NovaVerifier is IInferenceVerifier {
     error NovaVerifierPrecompile();
     /// @notice The tile commitments of the segment starting at `from` are not the model's.
     error NovaVerifierBadTile(uint256 from);
+    /// @notice A challenged proof's support check failed: a step's commitment made after its
+    ///         challenge reaches into the prefix committed before it (`verdict_circuits::challenged`).
+    error NovaVerifierSupport();
 
     /// @notice A key blob was published.
     event KeyPublished(bytes32 indexed vkDigest, address pointer);
@@ -64,10 +67,11 @@ contract NovaVerifier is IInferenceVerifier {
     uint256 internal constant P = 21888242871839275222246405745257275088696311157297823662689037894645226208583;
     /// @dev 2^256 mod R: a challenge is (hi · 2^256 + lo) mod R.
     uint256 internal constant R256 = 0x0e0a77c19a07df2f666ea36f7879462e36fc76959f60cd29ac96341c4ffffffb;
-    /// @dev Bytes of the key blob: 30 words.
-    uint256 internal constant KEY_BYTES = 960;
-    /// @dev Bytes of a step (its witness and cross-term commitments), and of the fixed fold part
-    ///      (the random instance, its cross term, r_W and r_E).
+    /// @dev Bytes of the key blob: 35 words.
+    uint256 internal constant KEY_BYTES = 1120;
+    /// @dev Bytes of a step (its witness and cross-term commitments; a challenged step's prefix
+    ///      commitment comes first, 64 more), and of the fixed fold part (the random instance, its
+    ///      cross term, r_W and r_E).
     uint256 internal constant STEP_BYTES = 128;
     uint256 internal constant FOLD_BYTES = 416;
 
@@ -91,6 +95,8 @@ contract NovaVerifier is IInferenceVerifier {
         uint256[4] tauH; // tau · H
         uint256[14] s; // val_A, val_B, val_C, row, ts_row, col, ts_col
         uint256[2] blind; // the blinding generator (derandomization)
+        uint256 prefix; // challenged steps: the prefix committed before the challenge (0: plain)
+        uint256[4] tauS; // challenged steps: tau^prefix · H (zero for plain steps)
     }
 
     /// @dev A relaxed R1CS instance.
@@ -183,8 +189,8 @@ contract NovaVerifier is IInferenceVerifier {
     ) external view returns (bool) {
         (Key memory k, Claim memory c, uint256 at) = _prepare(modelId, from, to, steps, proof);
         c.requestId = requestId;
-        Instance memory u = _fold(k, at, c, steps);
-        _spartan(k, u, at + (to - from) * STEP_BYTES + FOLD_BYTES);
+        (Instance memory u, uint256 snark) = _fold(k, at, c, steps);
+        _spartan(k, u, snark);
         return true;
     }
 
@@ -231,7 +237,7 @@ contract NovaVerifier is IInferenceVerifier {
                 c.last[j] = c.model;
             }
         } else {
-            _tiles(c, depth, at + (to - from) * STEP_BYTES + FOLD_BYTES + _snarkBytes(k));
+            _tiles(c, depth, at + _head(k, c.last.length) + FOLD_BYTES + _snarkBytes(k));
         }
     }
 
@@ -293,7 +299,7 @@ contract NovaVerifier is IInferenceVerifier {
         pure
         returns (uint256 at)
     {
-        uint256 expected = steps * STEP_BYTES + FOLD_BYTES + _snarkBytes(k) + paths;
+        uint256 expected = _head(k, steps) + FOLD_BYTES + _snarkBytes(k) + paths;
         if (proof.length != expected) revert NovaVerifierBadProofLength(expected, proof.length);
         assembly ("memory-safe") {
             at := proof.offset
@@ -313,6 +319,11 @@ contract NovaVerifier is IInferenceVerifier {
         if (k.digest >= R || !_onCurve(k.g[0], k.g[1]) || !_onCurve(k.blind[0], k.blind[1])) {
             revert NovaVerifierBadKey();
         }
+        // INVARIANT: a plain key has no prefix and no tau^prefix; a challenged key's prefix is a
+        // proper part of the witness and its tau^prefix · H a G2 point (checked below).
+        bool challenged = k.prefix != 0;
+        bool noTauS = (k.tauS[0] | k.tauS[1] | k.tauS[2] | k.tauS[3]) == 0;
+        if (challenged == noTauS || k.prefix >= 2 ** k.logVars) revert NovaVerifierBadKey();
         for (uint256 i; i < 14; i += 2) {
             if (!_onCurve(k.s[i], k.s[i + 1])) revert NovaVerifierBadKey();
         }
@@ -321,14 +332,33 @@ contract NovaVerifier is IInferenceVerifier {
         if ((k.h[0] | k.h[1] | k.h[2] | k.h[3]) == 0 || (k.tauH[0] | k.tauH[1] | k.tauH[2] | k.tauH[3]) == 0) {
             revert NovaVerifierBadKey();
         }
-        uint256[12] memory input =
-            [0, 0, k.h[0], k.h[1], k.h[2], k.h[3], 0, 0, k.tauH[0], k.tauH[1], k.tauH[2], k.tauH[3]];
+        uint256[18] memory input = [
+            0,
+            0,
+            k.h[0],
+            k.h[1],
+            k.h[2],
+            k.h[3],
+            0,
+            0,
+            k.tauH[0],
+            k.tauH[1],
+            k.tauH[2],
+            k.tauH[3],
+            0,
+            0,
+            k.tauS[0],
+            k.tauS[1],
+            k.tauS[2],
+            k.tauS[3]
+        ];
         uint256[1] memory out;
         bool ok;
+        uint256 len = challenged ? 576 : 384;
         assembly ("memory-safe") {
-            // A refused point makes the precompile take all the gas it is given: give it what two
-            // pairs cost (EIP-1108: 45,000 + 2 · 34,000) and some.
-            ok := staticcall(150000, 0x08, input, 384, out, 32)
+            // A refused point makes the precompile take all the gas it is given: give it what
+            // three pairs cost (EIP-1108: 45,000 + 3 · 34,000) and some.
+            ok := staticcall(200000, 0x08, input, len, out, 32)
         }
         if (!ok || out[0] != 1) revert NovaVerifierBadKey();
     }
@@ -339,6 +369,12 @@ contract NovaVerifier is IInferenceVerifier {
         bytes memory blob = new bytes(KEY_BYTES);
         DataContract.readInto(pointer, blob, 0);
         return abi.decode(blob, (Key));
+    }
+
+    /// @dev Bytes of the proof before the fixed fold part: the steps, and for challenged steps
+    ///      each step's prefix commitment and the support check's Q.
+    function _head(Key memory k, uint256 steps) internal pure returns (uint256) {
+        return k.prefix == 0 ? steps * STEP_BYTES : steps * (STEP_BYTES + 64) + 64;
     }
 
     /// @dev Bytes of MicroSpartan's part: 6 commitments, the outer sum-check, 4 claims, the inner
@@ -390,8 +426,9 @@ contract NovaVerifier is IInferenceVerifier {
     /// @dev Walks the flat layout (PROOF_FORMAT.md) and checks every point and scalar.
     function _checkProof(Key memory k, uint256 base, uint256 steps) internal pure {
         uint256 at = base;
-        _points(at, 2 * steps + 2, base); // step commitments, random W and E
-        at += STEP_BYTES * steps + 128;
+        uint256 head = _head(k, steps);
+        _points(at, head / 64 + 2, base); // step commitments (and Q), random W and E
+        at += head + 128;
         _scalars(at, 5, base); // random X and u
         at += 160;
         _points(at, 1, base); // random cross term
@@ -412,13 +449,14 @@ contract NovaVerifier is IInferenceVerifier {
                                  FOLDS
     //////////////////////////////////////////////////////////////*/
 
-    /// @dev Replays the folds of `folding::VerifierKeys::verify` and derandomizes.
+    /// @dev Replays the folds of `folding::VerifierKeys::verify` (or, under a challenged key,
+    ///      `challenged::ChallengedVerifierKeys::verify`, with its support check) and derandomizes.
     ///      Step j's public IO is [from + j, z_j, z_{j+1}, last[j]]: the model commitment, or the
-    ///      tile commitment of a tiled model.
+    ///      tile commitment of a tiled model; a challenged step's first input is its challenge.
     function _fold(Key memory k, uint256 at, Claim memory c, bytes32[] calldata steps)
         internal
         view
-        returns (Instance memory u)
+        returns (Instance memory u, uint256 snark)
     {
         Transcript memory t = _transcript("VerdictFold", 11, k.inner);
         _label(t, "vk", 2);
@@ -429,13 +467,33 @@ contract NovaVerifier is IInferenceVerifier {
         _scalar(t, c.requestId & type(uint128).max);
         _scalar(t, c.from);
         _scalar(t, c.from + steps.length - 1);
+        bool challenged = k.prefix != 0;
+        uint256 stride = challenged ? STEP_BYTES + 64 : STEP_BYTES;
+        if (challenged) {
+            _label(t, "s", 1);
+            _scalar(t, k.prefix);
+        }
+        // Σ r_j · C2_j: what the support check pairs.
+        uint256[2] memory support;
         for (uint256 j; j + 1 < steps.length; ++j) {
-            uint256 o = at + STEP_BYTES * j;
+            uint256 o = at + stride * j;
             uint256[4] memory x = [c.from + j, uint256(steps[j]), uint256(steps[j + 1]), c.last[j]];
+            uint256[2] memory w;
+            if (challenged) {
+                // C1 before the challenge; the step's witness commitment is C1 + C2.
+                _label(t, "C1", 2);
+                _pointAt(t, o);
+                x[0] = _squeeze(t, "a", 1);
+                w = _cdPoint(o);
+                _addAt(w, o + 64);
+                o += 64;
+            } else {
+                w = _cdPoint(o);
+            }
             _label(t, "U", 1);
             _instance(t, u);
             _label(t, "u", 1);
-            _pointAt(t, o);
+            _point(t, w[0], w[1]);
             for (uint256 i; i < 4; ++i) {
                 _scalar(t, x[i]);
             }
@@ -445,12 +503,14 @@ contract NovaVerifier is IInferenceVerifier {
             for (uint256 i; i < 4; ++i) {
                 u.x[i] = addmod(u.x[i], mulmod(r, x[i], R), R);
             }
-            _mulAddAt(u.w, o, r);
+            _mulAdd(u.w, w, r);
+            if (challenged) _mulAddAt(support, o, r);
             _mulAddAt(u.e, o + 64, r);
             u.u = addmod(u.u, r, R);
         }
+        uint256 o = at + _head(k, steps.length - 1);
+        if (challenged) _support(k, support, o - 64);
         // The random instance R: W, E, X[4], u at `o`; its cross term at o + 288; r_W, r_E after.
-        uint256 o = at + STEP_BYTES * (steps.length - 1);
         _label(t, "U", 1);
         _instance(t, u);
         _label(t, "R", 1);
@@ -473,6 +533,34 @@ contract NovaVerifier is IInferenceVerifier {
         // Derandomize: comm - r · h.
         _mulAdd(u.w, k.blind, (R - _cd(o + 352)) % R);
         _mulAdd(u.e, k.blind, (R - _cd(o + 384)) % R);
+        snark = o + FOLD_BYTES;
+    }
+
+    /// @dev The support check of challenged steps: e(Σ r_j C2_j, H) = e(Q, tau^prefix · H), with Q
+    ///      at calldata offset `q`, as e(S, H) · e(−Q, tau^prefix · H) = 1.
+    function _support(Key memory k, uint256[2] memory s, uint256 q) internal view {
+        uint256 qy = _cd(q + 32);
+        uint256[12] memory input = [
+            s[0],
+            s[1],
+            k.h[0],
+            k.h[1],
+            k.h[2],
+            k.h[3],
+            _cd(q),
+            qy == 0 ? 0 : P - qy,
+            k.tauS[0],
+            k.tauS[1],
+            k.tauS[2],
+            k.tauS[3]
+        ];
+        uint256[1] memory out;
+        bool ok;
+        assembly ("memory-safe") {
+            ok := staticcall(gas(), 0x08, input, 384, out, 32)
+        }
+        if (!ok) revert NovaVerifierPrecompile();
+        if (out[0] != 1) revert NovaVerifierSupport();
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -1003,6 +1091,19 @@ contract NovaVerifier is IInferenceVerifier {
             calldatacopy(m, at, 64)
         }
         _mulAddScratch(acc, m, s);
+    }
+
+    /// @dev acc ← acc + (the point at calldata offset `at`), in place: one ecAdd.
+    function _addAt(uint256[2] memory acc, uint256 at) internal view {
+        bool ok;
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            mstore(m, mload(acc))
+            mstore(add(m, 32), mload(add(acc, 32)))
+            calldatacopy(add(m, 64), at, 64)
+            ok := staticcall(gas(), 0x06, m, 128, acc, 64)
+        }
+        if (!ok) revert NovaVerifierPrecompile();
     }
 
     /// @dev acc ← acc + s · p, in place.

@@ -166,3 +166,128 @@ contract NovaVerifierTest is Base {
         nova.verifySegment(other, requestId, from, to, steps, proof);
     }
 }
+
+/// @dev The verifier's challenged mode (`verdict_circuits::challenged`: LogUp steps whose prefix
+///      is committed before their challenge) on real proofs of 1 and 3 steps of the LogUp probe's
+///      16 × 31 tile shape (contracts/data/nova/logup_probe*, made by `cargo run --release -p
+///      verdict-circuits --example logup_probe -- 16x31 1 --fixture contracts/data/nova` under the
+///      insecure test setup): acceptance, gas, the support check, and the key's checks.
+contract NovaVerifierChallengedTest is Base {
+    VmNova internal constant files = VmNova(address(uint160(uint256(keccak256("hevm cheat code")))));
+
+    NovaVerifier internal nova;
+    ModelRegistry internal registry;
+    bytes32 internal digest;
+
+    struct Fixture {
+        uint256 modelId;
+        uint256 requestId;
+        uint256 from;
+        uint256 to;
+        bytes32[] steps;
+        bytes proof;
+    }
+
+    function setUp() public {
+        bytes memory c = files.parseBytes(files.trim(files.readFile("data/poseidon_t9.hex")));
+        registry = new ModelRegistry();
+        nova = new NovaVerifier(registry, new StepCommitments(c));
+        digest = nova.publishKey(files.readFileBinary("data/nova/logup_probe.key"));
+    }
+
+    function _fixture(string memory name) internal returns (Fixture memory f) {
+        string memory json = files.readFile(string.concat("data/nova/", name));
+        f.requestId = uint256(files.parseJsonBytes32(json, ".request_id"));
+        f.from = files.parseJsonUint(json, ".from");
+        f.to = files.parseJsonUint(json, ".to");
+        f.steps = files.parseJsonBytes32Array(json, ".steps");
+        f.proof = files.parseJsonBytes(json, ".proof");
+        f.modelId = registry.register(
+            files.parseJsonBytes32(json, ".model"), digest, address(nova), uint32(f.to), 16, 1, false, 0, ""
+        );
+    }
+
+    function _verify(Fixture memory f, bytes memory p) internal view {
+        nova.verifySegment(f.modelId, f.requestId, f.from, f.to, f.steps, p);
+    }
+
+    function test_verifySegment_challengedOneStep_succeeds() public {
+        Fixture memory f = _fixture("logup_probe_1.proof.json");
+        assertTrue(nova.verifySegment(f.modelId, f.requestId, f.from, f.to, f.steps, f.proof));
+        vm.snapshotGasLastCall("verifySegment_logup_16x31_one_step");
+    }
+
+    function test_verifySegment_challengedThreeSteps_succeeds() public {
+        Fixture memory f = _fixture("logup_probe_3.proof.json");
+        assertTrue(nova.verifySegment(f.modelId, f.requestId, f.from, f.to, f.steps, f.proof));
+        vm.snapshotGasLastCall("verifySegment_logup_16x31_three_steps");
+    }
+
+    /// @dev A prover that moves part of C1 into C2 after the challenge keeps C1 + C2 but not the
+    ///      support: here C2 of step 0 replaced by C1 (a valid point), and Q by another point.
+    function test_verifySegment_supportViolated_reverts() public {
+        Fixture memory f = _fixture("logup_probe_1.proof.json");
+        bytes memory bad = bytes.concat(f.proof);
+        for (uint256 i; i < 64; ++i) {
+            bad[64 + i] = f.proof[i];
+        }
+        vm.expectRevert();
+        _verify(f, bad);
+        // Q (after the step's C1 ‖ C2 ‖ T) replaced by C1: only the support check can notice.
+        bad = bytes.concat(f.proof);
+        for (uint256 i; i < 64; ++i) {
+            bad[192 + i] = f.proof[i];
+        }
+        vm.expectRevert(NovaVerifier.NovaVerifierSupport.selector);
+        _verify(f, bad);
+    }
+
+    /// @dev Any single flipped bit of a challenged proof is rejected with one of the errors.
+    function testFuzz_verifySegment_challengedFlippedBit_reverts(uint256 at, uint8 bit) public {
+        Fixture memory f = _fixture("logup_probe_1.proof.json");
+        at = bound(at, 0, f.proof.length - 1);
+        bytes memory bad = bytes.concat(f.proof);
+        bad[at] = bad[at] ^ bytes1(uint8(1) << (bit % 8));
+        (bool ok, bytes memory err) = address(nova)
+            .staticcall(abi.encodeCall(nova.verifySegment, (f.modelId, f.requestId, f.from, f.to, f.steps, bad)));
+        assertFalse(ok);
+        assertTrue(err.length >= 4, "a custom error, not an out-of-gas");
+    }
+
+    function test_verifySegment_challengedOtherClaims_revert() public {
+        Fixture memory f = _fixture("logup_probe_3.proof.json");
+        vm.expectRevert();
+        nova.verifySegment(f.modelId, f.requestId + 1, f.from, f.to, f.steps, f.proof);
+        bytes32[] memory bad = f.steps;
+        (bad[1], bad[2]) = (bad[2], bad[1]);
+        vm.expectRevert();
+        nova.verifySegment(f.modelId, f.requestId, f.from, f.to, bad, f.proof);
+    }
+
+    /// @dev The blob's last five words: the prefix, then tau^prefix · H. A challenged key without
+    ///      tau^prefix · H, with it off the curve, or a prefix beyond the witness is refused; so is a
+    ///      plain key with one.
+    function test_publishKey_challengedKeyChecks_revert() public {
+        bytes memory good = files.readFileBinary("data/nova/logup_probe.key");
+        bytes memory key = bytes.concat(good);
+        for (uint256 i = 992; i < 1120; ++i) {
+            key[i] = 0;
+        }
+        vm.expectRevert(NovaVerifier.NovaVerifierBadKey.selector);
+        nova.publishKey(key);
+        key = bytes.concat(good);
+        key[1119] = key[1119] ^ 0x01;
+        vm.expectRevert(NovaVerifier.NovaVerifierBadKey.selector);
+        nova.publishKey(key);
+        key = bytes.concat(good);
+        key[960] = 0x01; // prefix ≥ 2^248
+        vm.expectRevert(NovaVerifier.NovaVerifierBadKey.selector);
+        nova.publishKey(key);
+        key = bytes.concat(good);
+        for (uint256 i = 960; i < 992; ++i) {
+            key[i] = 0;
+        }
+        vm.expectRevert(NovaVerifier.NovaVerifierBadKey.selector);
+        nova.publishKey(key);
+    }
+}
