@@ -398,3 +398,126 @@ async fn tiled_proofs_verify_on_chain_at_a_gas_independent_of_the_model() {
     let four = gas.iter().find(|(_, k, _)| *k == 4).map(|(_, _, g)| *g).unwrap();
     assert!((four - one[0]) / 3 <= 30_000, "more than 30k gas an extra tile: {gas:?}");
 }
+
+/// A challenged step (`verdict_circuits::challenged`): `z_out = z_in + v`, with `v` a 32-bit
+/// value shown by LogUp lookups of its four bytes; public IO `[α, z_in, z_out, M]`.
+#[derive(Clone)]
+struct AddWord {
+    alpha: verdict_circuits::Fr,
+    z_in: verdict_circuits::Fr,
+    v: u32,
+    model: verdict_circuits::Fr,
+}
+
+impl nova_snark::frontend::Circuit<verdict_circuits::Fr> for AddWord {
+    fn synthesize<CS: nova_snark::frontend::ConstraintSystem<verdict_circuits::Fr>>(
+        self,
+        cs: &mut CS,
+    ) -> Result<(), nova_snark::frontend::SynthesisError> {
+        use nova_snark::frontend::num::AllocatedNum;
+        use verdict_circuits::{lookup::ByteLookups, poseidon_circuit::Num, Fr};
+        let z_out = self.z_in + Fr::from(u64::from(self.v));
+        let mut inputs = Vec::new();
+        for (name, v) in [("alpha", self.alpha), ("z_in", self.z_in), ("z_out", z_out), ("model", self.model)] {
+            let a = AllocatedNum::alloc_input(cs.namespace(|| name), || Ok(v))?;
+            inputs.push(Num::var(a.get_variable(), Some(v)));
+        }
+        let lookups = ByteLookups::allocate(cs, &self.v.to_le_bytes().map(Some))?;
+        let v = lookups.word(0..4);
+        cs.enforce(|| "z_out = z_in + v", |z| z + &inputs[1].lc + &v.lc, |z| z + CS::one(), |z| z + &inputs[2].lc);
+        lookups.enforce(cs.namespace(|| "lookups"), &inputs[0])
+    }
+}
+
+impl verdict_circuits::challenged::ChallengedStep for AddWord {
+    fn prefix_len(&self) -> usize {
+        verdict_circuits::lookup::ByteLookups::prefix_len(4)
+    }
+
+    fn with_challenge(&self, alpha: verdict_circuits::Fr) -> Self {
+        Self { alpha, ..self.clone() }
+    }
+}
+
+/// Challenged (LogUp) proofs, made fresh: the contract and the Rust verifier both accept them,
+/// and agree on every tampering (sampled flipped bytes, another request, changed or reordered
+/// step commitments, `Q` replaced by another point, which only the support check notices).
+#[tokio::test(flavor = "multi_thread")]
+async fn challenged_proofs_verify_on_chain_as_in_rust() {
+    use verdict_circuits::{challenged::ChallengedKeys, evm::scalar_bytes, Fr};
+    let anvil = anvil();
+    let (provider, _) = provider(&anvil);
+    let chain = chain(&provider).await;
+    let model = Fr::from(0x5eed_u64);
+    let values = [7u32, 0xdead_beef, 255];
+    let mut zs = vec![Fr::from(1000u64)];
+    for v in values {
+        zs.push(zs[zs.len() - 1] + Fr::from(u64::from(v)));
+    }
+    let steps: Vec<AddWord> =
+        values.iter().zip(&zs).map(|(v, z)| AddWord { alpha: Fr::from(0u64), z_in: *z, v: *v, model }).collect();
+    let keys = ChallengedKeys::setup(&steps[0], &KeySource::InsecureTest).unwrap();
+    let vk = keys.verifier();
+    let key = vk.evm_key().unwrap();
+    let digest = nova::publish_key(&chain.verifier, &key).await.unwrap();
+    let model_b32 = FixedBytes::from(scalar_bytes(&model));
+    chain
+        .registry
+        .register(model_b32, digest, *chain.verifier.address(), 3, 1, 1, false, U96::from(1), String::new())
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    let id = chain.registry.modelCount().call().await.unwrap();
+    let request = 11u64;
+    let context = [model, Fr::from(0u64), Fr::from(request), Fr::from(0u64), Fr::from(3u64)];
+    let proof = keys.prove(&context, &steps).unwrap();
+    let bytes = proof.to_flat(&key.layout(3)).unwrap();
+    let io = |zs: &[Fr]| -> Vec<Vec<Fr>> { (0..3).map(|j| vec![zs[j], zs[j + 1], model]).collect() };
+    let b32s = |zs: &[Fr]| -> Vec<FixedBytes<32>> { zs.iter().map(|z| FixedBytes::from(scalar_bytes(z))).collect() };
+    let both = |zs: Vec<Fr>, request: u64, bytes: Vec<u8>, case: String| {
+        let call = chain.verifier.verifySegment(
+            id,
+            U256::from(request),
+            U256::from(0),
+            U256::from(3),
+            b32s(&zs),
+            Bytes::from(bytes.clone()),
+        );
+        let ctx = [model, Fr::from(0u64), Fr::from(request), Fr::from(0u64), Fr::from(3u64)];
+        let rust = vk.verify_flat(&ctx, &io(&zs), &bytes);
+        async move {
+            let contract = match call.call().await {
+                Ok(true) => Ok(call.estimate_gas().await.unwrap()),
+                Ok(false) => Err("returned false".to_string()),
+                Err(e) => Err(nova::revert_name(&e)),
+            };
+            assert_eq!(rust.is_ok(), contract.is_ok(), "{case}: rust {rust:?}, contract {contract:?}");
+            contract
+        }
+    };
+    let gas = both(zs.clone(), request, bytes.clone(), "honest".into()).await.unwrap();
+    eprintln!("challenged proof of 3 steps: {} bytes, {gas} gas", bytes.len());
+
+    let mut positions = Positions(17);
+    for _ in 0..24 {
+        let at = positions.next(bytes.len());
+        let mut bad = bytes.clone();
+        bad[at] ^= 1 << positions.next(8);
+        assert!(both(zs.clone(), request, bad, format!("byte {at} flipped")).await.is_err());
+    }
+    assert!(both(zs.clone(), request + 1, bytes.clone(), "another request".into()).await.is_err());
+    let mut changed = zs.clone();
+    changed[2] += Fr::from(1u64);
+    assert!(both(changed, request, bytes.clone(), "a changed step commitment".into()).await.is_err());
+    let mut reordered = zs.clone();
+    reordered.swap(1, 2);
+    assert!(both(reordered, request, bytes.clone(), "reordered step commitments".into()).await.is_err());
+    // Q (after the three steps' C1 ‖ C2 ‖ T) replaced by step 0's C1, a valid point.
+    let mut bad = bytes.clone();
+    bad.copy_within(0..64, 3 * 192);
+    let e = both(zs.clone(), request, bad, "Q replaced".into()).await.unwrap_err();
+    assert_eq!(e, "NovaVerifierSupport");
+}
