@@ -276,7 +276,11 @@ impl ChallengedKeys {
             synthesize(&circuit.with_challenge(alpha), &mut cs)?;
             let mut all = cs.aux_assignment().to_vec();
             if all.len() >= vars {
-                return Err(FoldError::Shape { step: i, expected: shape.num_cons(), found: all.len() });
+                return Err(FoldError::Malformed(format!(
+                    "step {i}: {} witness variables, the setup's shape has room for {}",
+                    all.len(),
+                    vars - 1
+                )));
             }
             all[0] = w1[0];
             if all[..s] != w1[..] {
