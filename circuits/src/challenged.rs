@@ -65,6 +65,9 @@ pub struct ChallengedVerifierKeys {
     tau_prefix: G2,
 }
 
+/// The first bytes of a challenged keys file ([`ChallengedKeys::to_bytes`]).
+pub const CHALLENGED_KEYS_MAGIC: &[u8] = b"verdict-challenged-keys-1\n";
+
 /// The prover's keys: [`FoldingKeys`] and the verifier's.
 pub struct ChallengedKeys {
     keys: FoldingKeys,
@@ -232,6 +235,31 @@ impl ChallengedKeys {
     /// The verifier's part of the keys.
     pub fn verifier(&self) -> &ChallengedVerifierKeys {
         &self.verifier
+    }
+
+    /// The keys' bytes, for an on-disk cache: [`CHALLENGED_KEYS_MAGIC`], the length of the
+    /// folding keys' bytes (`u64`, little-endian), those bytes ([`FoldingKeys::to_bytes`]: the
+    /// commitment key's bases raw, fast to load), then bincode of `s` and `[τ^s]₂`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let keys = self.keys.to_bytes();
+        let mut out = CHALLENGED_KEYS_MAGIC.to_vec();
+        out.extend_from_slice(&(keys.len() as u64).to_le_bytes());
+        out.extend(keys);
+        out.extend(encode(&(self.verifier.prefix, self.verifier.tau_prefix)));
+        out
+    }
+
+    /// Reads keys written by [`Self::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, FoldError> {
+        let malformed = |m: &str| FoldError::Malformed(format!("challenged keys: {m}"));
+        let rest = bytes.strip_prefix(CHALLENGED_KEYS_MAGIC).ok_or_else(|| malformed("not a challenged keys file"))?;
+        let (len, rest) = rest.split_first_chunk::<8>().ok_or_else(|| malformed("truncated"))?;
+        let len = usize::try_from(u64::from_le_bytes(*len)).map_err(|_| malformed("length"))?;
+        let (keys, rest) = (rest.get(..len).ok_or_else(|| malformed("truncated"))?, &rest[len..]);
+        let keys = FoldingKeys::from_bytes(keys)?;
+        let (prefix, tau_prefix): (usize, G2) = decode(rest, "challenged keys")?;
+        let verifier = ChallengedVerifierKeys { keys: keys_verifier(&keys)?, prefix, tau_prefix };
+        Ok(Self { keys, verifier })
     }
 
     /// The step shape's size: `(constraints, variables, nonzeros)`.
@@ -597,6 +625,22 @@ mod tests {
         write(pruned.path(), g2[..2].to_vec());
         let e = ChallengedKeys::setup(&Word::honest(0), &KeySource::PtauDir(pruned.path().into())).err().unwrap();
         assert!(e.to_string().contains("G2 powers"), "{e}");
+    }
+
+    #[test]
+    fn keys_round_trip_through_their_bytes_and_refuse_other_bytes() {
+        let keys = keys();
+        let bytes = keys.to_bytes();
+        let loaded = ChallengedKeys::from_bytes(&bytes).unwrap();
+        assert_eq!(loaded.verifier().to_bytes(), keys.verifier().to_bytes());
+        let steps = [Word::honest(9)];
+        let proof = loaded.prove(&[], &steps).unwrap();
+        keys.verifier().verify(&[], &io(&steps), &proof).unwrap();
+        assert!(ChallengedKeys::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+        assert!(ChallengedKeys::from_bytes(&bytes[1..]).is_err());
+        let mut other = bytes.clone();
+        other.push(0);
+        assert!(ChallengedKeys::from_bytes(&other).is_err());
     }
 
     #[test]
