@@ -537,30 +537,9 @@ contract NovaVerifier is IInferenceVerifier {
     }
 
     /// @dev The support check of challenged steps: e(Σ r_j C2_j, H) = e(Q, tau^prefix · H), with Q
-    ///      at calldata offset `q`, as e(S, H) · e(−Q, tau^prefix · H) = 1.
+    ///      at calldata offset `q`.
     function _support(Key memory k, uint256[2] memory s, uint256 q) internal view {
-        uint256 qy = _cd(q + 32);
-        uint256[12] memory input = [
-            s[0],
-            s[1],
-            k.h[0],
-            k.h[1],
-            k.h[2],
-            k.h[3],
-            _cd(q),
-            qy == 0 ? 0 : P - qy,
-            k.tauS[0],
-            k.tauS[1],
-            k.tauS[2],
-            k.tauS[3]
-        ];
-        uint256[1] memory out;
-        bool ok;
-        assembly ("memory-safe") {
-            ok := staticcall(gas(), 0x08, input, 384, out, 32)
-        }
-        if (!ok) revert NovaVerifierPrecompile();
-        if (out[0] != 1) revert NovaVerifierSupport();
+        if (!_pairs(k, s, _cdPoint(q), k.tauS)) revert NovaVerifierSupport();
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -888,21 +867,19 @@ contract NovaVerifier is IInferenceVerifier {
         _mulAddAt(right, w + 128, mulmod(d0, d0, R));
     }
 
-    /// @dev e(L, H) = e(R, τH), as e(L, H) · e(−R, τH) = 1.
+    /// @dev e(L, H) = e(R, τH): HyperKZG's check.
     function _pairing(Key memory k, uint256[2] memory left, uint256[2] memory right) internal view {
+        if (!_pairs(k, left, right, k.tauH)) revert NovaVerifierPairing();
+    }
+
+    /// @dev Whether e(a, H) = e(b, g2), as e(a, H) · e(−b, g2) = 1 (one pairing precompile call).
+    function _pairs(Key memory k, uint256[2] memory a, uint256[2] memory b, uint256[4] memory g2)
+        internal
+        view
+        returns (bool)
+    {
         uint256[12] memory input = [
-            left[0],
-            left[1],
-            k.h[0],
-            k.h[1],
-            k.h[2],
-            k.h[3],
-            right[0],
-            right[1] == 0 ? 0 : P - right[1],
-            k.tauH[0],
-            k.tauH[1],
-            k.tauH[2],
-            k.tauH[3]
+            a[0], a[1], k.h[0], k.h[1], k.h[2], k.h[3], b[0], b[1] == 0 ? 0 : P - b[1], g2[0], g2[1], g2[2], g2[3]
         ];
         uint256[1] memory out;
         bool ok;
@@ -910,7 +887,7 @@ contract NovaVerifier is IInferenceVerifier {
             ok := staticcall(gas(), 0x08, input, 384, out, 32)
         }
         if (!ok) revert NovaVerifierPrecompile();
-        if (out[0] != 1) revert NovaVerifierPairing();
+        return out[0] == 1;
     }
 
     /*//////////////////////////////////////////////////////////////
