@@ -193,7 +193,7 @@ impl ChallengedKeys {
     pub fn setup<C: ChallengedStep>(circuit: &C, source: &KeySource) -> Result<Self, FoldError> {
         let prefix = circuit.prefix_len();
         let unpadded = shape_of(circuit)?;
-        let keys = FoldingKeys::setup(circuit, source)?;
+        let keys = FoldingKeys::from_shape(&unpadded, source)?;
         let vars = keys.shape.num_vars();
         if prefix == 0 || prefix >= unpadded.num_vars() || unpadded.num_vars() >= vars {
             return Err(FoldError::Malformed(format!(
@@ -228,7 +228,7 @@ impl ChallengedKeys {
             return Err(FoldError::Malformed("no constraint reads the challenge (the first public input)".into()));
         }
         let tau_prefix = source.tau_power_g2(&keys.ck, prefix)?;
-        let verifier = ChallengedVerifierKeys { keys: keys_verifier(&keys)?, prefix, tau_prefix };
+        let verifier = ChallengedVerifierKeys { keys: keys.verifier().clone(), prefix, tau_prefix };
         Ok(Self { keys, verifier })
     }
 
@@ -258,7 +258,7 @@ impl ChallengedKeys {
         let (keys, rest) = (rest.get(..len).ok_or_else(|| malformed("truncated"))?, &rest[len..]);
         let keys = FoldingKeys::from_bytes(keys)?;
         let (prefix, tau_prefix): (usize, G2) = decode(rest, "challenged keys")?;
-        let verifier = ChallengedVerifierKeys { keys: keys_verifier(&keys)?, prefix, tau_prefix };
+        let verifier = ChallengedVerifierKeys { keys: keys.verifier().clone(), prefix, tau_prefix };
         Ok(Self { keys, verifier })
     }
 
@@ -267,8 +267,8 @@ impl ChallengedKeys {
         self.keys.shape_size()
     }
 
-    /// Proves the steps `circuits` (in order, each with any placeholder challenge); `context` is
-    /// bound into every challenge.
+    /// Proves the steps `circuits` (in order; whatever challenge each holds, the prover replaces
+    /// it with the transcript's); `context` is bound into every challenge.
     pub fn prove<C: ChallengedStep>(&self, context: &[Fr], circuits: &[C]) -> Result<ChallengedProof, FoldError> {
         self.prove_moving(context, circuits, |c1| *c1)
     }
@@ -316,7 +316,9 @@ impl ChallengedKeys {
             }
             all.resize(vars, Fr::ZERO);
             all[vars - 1] = Fr::random(&mut rng);
-            let c2 = add(&msm(&all[s..], &bases[s..vars]), &add(&honest, &scale(&c1, &-Fr::ONE)));
+            // What `moved` took from C₁ goes into C₂ (nothing for an honest prover).
+            let c2 =
+                Commitment::new(msm(&all[s..], &bases[s..vars]).into_inner() + honest.into_inner() - c1.into_inner());
             let x = &cs.input_assignment()[1..];
             let ui = R1CSInstance::new(shape, &add(&c1, &c2), x)?;
             // Unblinded: the blinds are the two random variables.
@@ -339,11 +341,6 @@ impl ChallengedKeys {
         let folding = keys.compress(&mut t, &u, &w, steps)?;
         Ok(ChallengedProof { prefixes, shifted, folding })
     }
-}
-
-/// A copy of `keys`' verifier keys (through their encoding: they hold no `Clone`).
-fn keys_verifier(keys: &FoldingKeys) -> Result<VerifierKeys, FoldError> {
-    VerifierKeys::from_bytes(&keys.verifier().to_bytes())
 }
 
 impl ChallengedVerifierKeys {
@@ -552,48 +549,46 @@ mod tests {
         }
     }
 
+    /// A [`Word`] whose declared prefix is one short, or whose prefix changes with `α`.
+    #[derive(Clone)]
+    struct Faulty {
+        word: Word,
+        short: bool,
+        moving: bool,
+    }
+
+    impl Circuit<Fr> for Faulty {
+        fn synthesize<CS: ConstraintSystem<Fr>>(self, cs: &mut CS) -> Result<(), SynthesisError> {
+            self.word.synthesize(cs)
+        }
+    }
+
+    impl ChallengedStep for Faulty {
+        fn prefix_len(&self) -> usize {
+            self.word.prefix_len() - usize::from(self.short)
+        }
+
+        fn with_challenge(&self, alpha: Fr) -> Self {
+            let mut word = self.word.with_challenge(alpha);
+            if self.moving {
+                word.bytes[0] += alpha;
+            }
+            Self { word, ..self.clone() }
+        }
+    }
+
     #[test]
     fn a_circuit_whose_prefix_depends_on_the_challenge_is_refused_by_the_prover() {
-        #[derive(Clone)]
-        struct Moving(Word);
-        impl Circuit<Fr> for Moving {
-            fn synthesize<CS: ConstraintSystem<Fr>>(self, cs: &mut CS) -> Result<(), SynthesisError> {
-                self.0.synthesize(cs)
-            }
-        }
-        impl ChallengedStep for Moving {
-            fn prefix_len(&self) -> usize {
-                self.0.prefix_len()
-            }
-            fn with_challenge(&self, alpha: Fr) -> Self {
-                let mut w = self.0.with_challenge(alpha);
-                w.bytes[0] += alpha;
-                Self(w)
-            }
-        }
-        let keys = ChallengedKeys::setup(&Moving(Word::honest(0)), &KeySource::InsecureTest).unwrap();
-        let e = keys.prove(&[], &[Moving(Word::honest(5))]).err().unwrap();
+        let moving = |v| Faulty { word: Word::honest(v), short: false, moving: true };
+        let keys = ChallengedKeys::setup(&moving(0), &KeySource::InsecureTest).unwrap();
+        let e = keys.prove(&[], &[moving(5)]).err().unwrap();
         assert!(e.to_string().contains("prefix changed"), "{e}");
     }
 
     #[test]
     fn a_circuit_whose_prefix_misses_a_looked_up_value_is_refused_at_setup() {
-        #[derive(Clone)]
-        struct Short(Word);
-        impl Circuit<Fr> for Short {
-            fn synthesize<CS: ConstraintSystem<Fr>>(self, cs: &mut CS) -> Result<(), SynthesisError> {
-                self.0.synthesize(cs)
-            }
-        }
-        impl ChallengedStep for Short {
-            fn prefix_len(&self) -> usize {
-                self.0.prefix_len() - 1
-            }
-            fn with_challenge(&self, alpha: Fr) -> Self {
-                Self(self.0.with_challenge(alpha))
-            }
-        }
-        let e = ChallengedKeys::setup(&Short(Word::honest(0)), &KeySource::InsecureTest).err().unwrap();
+        let short = Faulty { word: Word::honest(0), short: true, moving: false };
+        let e = ChallengedKeys::setup(&short, &KeySource::InsecureTest).err().unwrap();
         assert!(e.to_string().contains("outside the prefix"), "{e}");
     }
 

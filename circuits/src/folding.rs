@@ -127,9 +127,7 @@ impl KeySource {
             }
         }
     }
-}
 
-impl KeySource {
     /// `[τ^power]₂` of the setup whose G1 powers `ck` holds, for the support check of
     /// [`crate::challenged`] folding. The insecure test setup derives it from its public `τ`; a
     /// ceremony's comes from a `.ptau` file of the directory that holds at least `power + 1` G2
@@ -190,7 +188,7 @@ pub fn warn_insecure() {
 /// `R1CSInstance::new` reads; the verifying key commits to the matrices themselves) and the
 /// all-zero running instance.
 /// Small and fast to load, unlike the prover's keys.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(bound = "")]
 pub struct VerifierKeys {
     pub(crate) sizes: R1CSShape<E>,
@@ -335,7 +333,12 @@ impl FoldingKeys {
 
     /// Setup for the shape of `circuit` with the commitment key from `source`.
     pub fn setup<C: Circuit<Fr> + Clone>(circuit: &C, source: &KeySource) -> Result<Self, FoldError> {
-        let shape = shape_of(circuit)?.pad();
+        Self::from_shape(&shape_of(circuit)?, source)
+    }
+
+    /// Setup for an unpadded step shape with the commitment key from `source`.
+    pub(crate) fn from_shape(shape: &R1CSShape<E>, source: &KeySource) -> Result<Self, FoldError> {
+        let shape = shape.pad();
         let ck = source.commitment_key(&shape)?;
         let dk = Ce::derand_key(&ck);
         let (pk, vk) = <Snark as RelaxedR1CSSNARKTrait<E>>::setup(&ck, &shape)?;
