@@ -36,11 +36,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     folding::{
-        decode, encode, shape_of, synthesize, Comm, FoldError, FoldingKeys, FoldingProof, KeySource, VerifierKeys, E,
-        G2,
+        decode, encode, shape_of, synthesize, Comm, FoldError, FoldTimings, FoldingKeys, FoldingProof, KeySource,
+        Progress, VerifierKeys, E, G2,
     },
     Fr,
 };
+use std::time::Instant;
 
 type G1 = <E as Engine>::GE;
 
@@ -270,7 +271,17 @@ impl ChallengedKeys {
     /// Proves the steps `circuits` (in order; whatever challenge each holds, the prover replaces
     /// it with the transcript's); `context` is bound into every challenge.
     pub fn prove<C: ChallengedStep>(&self, context: &[Fr], circuits: &[C]) -> Result<ChallengedProof, FoldError> {
-        self.prove_moving(context, circuits, |c1| *c1)
+        Ok(self.prove_with_progress(context, circuits, |_| {})?.0)
+    }
+
+    /// [`Self::prove`], reporting each folded step to `progress`, with the time of each phase.
+    pub fn prove_with_progress<C: ChallengedStep>(
+        &self,
+        context: &[Fr],
+        circuits: &[C],
+        progress: impl FnMut(Progress),
+    ) -> Result<(ChallengedProof, FoldTimings), FoldError> {
+        self.prove_moving(context, circuits, |c1| *c1, progress)
     }
 
     /// [`Self::prove`] with each step's `C₁` replaced by `moved(C₁)` before the challenge, and
@@ -280,7 +291,10 @@ impl ChallengedKeys {
         context: &[Fr],
         circuits: &[C],
         moved: impl Fn(&Comm) -> Comm,
-    ) -> Result<ChallengedProof, FoldError> {
+        mut progress: impl FnMut(Progress),
+    ) -> Result<(ChallengedProof, FoldTimings), FoldError> {
+        let mut timings = FoldTimings::default();
+        let started = Instant::now();
         let (keys, s) = (&self.keys, self.verifier.prefix);
         let (shape, ck) = (&keys.shape, &keys.ck);
         let vars = shape.num_vars();
@@ -294,14 +308,18 @@ impl ChallengedKeys {
         let mut steps = Vec::with_capacity(circuits.len());
         let mut shifted = vec![Fr::ZERO; vars - s];
         for (i, circuit) in circuits.iter().enumerate() {
+            let synthesis = Instant::now();
             let mut w1 = prefix_of(circuit, s)?;
+            timings.witness += synthesis.elapsed();
             w1[0] = Fr::random(&mut rng);
             let honest = msm(&w1, bases);
             let c1 = moved(&honest);
             t.absorb(b"C1", &c1);
             let alpha = t.squeeze(b"a")?;
             let mut cs = SatisfyingAssignment::<E>::new();
+            let synthesis = Instant::now();
             synthesize(&circuit.with_challenge(alpha), &mut cs)?;
+            timings.witness += synthesis.elapsed();
             let mut all = cs.aux_assignment().to_vec();
             if all.len() >= vars {
                 return Err(FoldError::Malformed(format!(
@@ -336,10 +354,15 @@ impl ChallengedKeys {
             steps.push((c2, comm_t));
             u = u.fold(&ui, &comm_t, &r);
             w = w.fold(&wi, &cross, &r_t, &r)?;
+            progress(Progress::Folded { step: i, of: circuits.len() });
         }
         let shifted = msm(&shifted, bases);
+        progress(Progress::Compressing);
+        timings.fold = started.elapsed() - timings.witness;
+        let compressing = Instant::now();
         let folding = keys.compress(&mut t, &u, &w, steps)?;
-        Ok(ChallengedProof { prefixes, shifted, folding })
+        timings.compress = compressing.elapsed();
+        Ok((ChallengedProof { prefixes, shifted, folding }, timings))
     }
 }
 
@@ -518,17 +541,17 @@ mod tests {
         let bases = keys.keys.ck.ck().to_vec();
         for position in [1, keys.verifier.prefix - 1] {
             let base = Commitment::new(<G1 as DlogGroup>::group(&bases[position]));
-            let proof = keys.prove_moving(&ctx, &steps, |c1| add(c1, &base)).unwrap();
+            let proof = keys.prove_moving(&ctx, &steps, |c1| add(c1, &base), |_| {}).unwrap().0;
             let e = keys.verifier().verify(&ctx, &io(&steps), &proof).unwrap_err();
             assert!(support_error(e), "position {position}");
         }
         // A move on a position past the prefix, with `Q` left as the honest witness's, fails the
         // same check: `Q` must match the `C₂` sent.
         let base = Commitment::new(<G1 as DlogGroup>::group(&bases[keys.verifier.prefix]));
-        let proof = keys.prove_moving(&ctx, &steps, |c1| add(c1, &base)).unwrap();
+        let proof = keys.prove_moving(&ctx, &steps, |c1| add(c1, &base), |_| {}).unwrap().0;
         assert!(support_error(keys.verifier().verify(&ctx, &io(&steps), &proof).unwrap_err()));
         // And no move at all verifies.
-        let proof = keys.prove_moving(&ctx, &steps, |c1| *c1).unwrap();
+        let proof = keys.prove_moving(&ctx, &steps, |c1| *c1, |_| {}).unwrap().0;
         keys.verifier().verify(&ctx, &io(&steps), &proof).unwrap();
     }
 

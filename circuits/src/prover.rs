@@ -464,15 +464,15 @@ pub fn verify_with(
 }
 
 /// Checks a segment proof's claims against a model committed as `model` with `steps` steps, and
-/// its folding proof with step `i`'s public IO `[i, z_i, z_{i+1}, last(i)]`: the model
-/// commitment for the layer steps, the tile commitment for the tiles.
-pub(crate) fn verify_steps(
-    keys: &VerifierKeys,
+/// returns the transcript context and step `i`'s public IO `[i, z_i, z_{i+1}, last(i)]` (the model
+/// commitment for the layer steps, the tile commitment for the tiles) that its folding proof is
+/// checked against.
+pub(crate) fn segment_claims(
     model: Commitment,
     steps: usize,
     proof: &SegmentProof,
     last: impl Fn(usize) -> Fr,
-) -> Result<(), ProofError> {
+) -> Result<(Vec<Fr>, Vec<Vec<Fr>>), ProofError> {
     if proof.model != model {
         return Err(ProofError::Rejected(format!("the proof is for model {}, expected {model}", proof.model)));
     }
@@ -501,7 +501,19 @@ pub(crate) fn verify_steps(
         .collect::<Result<Vec<Fr>, _>>()?;
     let io: Vec<Vec<Fr>> =
         (proof.from..proof.to).map(|i| step_io(i, zs[i - proof.from], zs[i - proof.from + 1], last(i))).collect();
+    Ok((context(model, proof.request_id, &(proof.from..proof.to)), io))
+}
+
+/// [`segment_claims`], then the folding proof of a plain step family.
+pub(crate) fn verify_steps(
+    keys: &VerifierKeys,
+    model: Commitment,
+    steps: usize,
+    proof: &SegmentProof,
+    last: impl Fn(usize) -> Fr,
+) -> Result<(), ProofError> {
+    let (context, io) = segment_claims(model, steps, proof, last)?;
     let folding = FoldingProof::from_flat(&proof.proof, &keys.layout(io.len())?)?;
-    keys.verify(&context(model, proof.request_id, &(proof.from..proof.to)), &io, &folding)?;
+    keys.verify(&context, &io, &folding)?;
     Ok(())
 }

@@ -2,22 +2,27 @@
 //! ([`verdict_model::tiles`]). Its shape is the same for every model, so one set of keys serves
 //! them all, and a disputed step costs the same whatever the model's size.
 //!
-//! Public IO: `[t, z_t, z_{t+1}, T_t]`. Witness: the tile's flags and dimensions, its weights,
-//! biases and multipliers (all opened from `T_t`, which binds `t`), the state before the tile
-//! (opened from `z_t`, or `z_t` is the layer input commitment at tile 0), the input column block
-//! and the requantization hints. The circuit recomputes the state after the tile and its
+//! Public IO: `[α, z_t, z_{t+1}, T_t]`, where `α` is the challenge of the step's byte lookups
+//! ([`crate::lookup`]), drawn by the folding after the looked-up bytes are committed
+//! ([`crate::challenged`]); the tile's position `t` is a witness, bound by `T_t`, which the
+//! verifier takes from the model commitment at position `t`. Witness: the tile's flags and
+//! dimensions, its weights, biases and multipliers (all opened from `T_t`), the state before the
+//! tile (opened from `z_t`, or `z_t` is the layer input commitment at tile 0), the input column
+//! block and the requantization hints. The circuit recomputes the state after the tile and its
 //! commitment `z_{t+1}` (the output commitment after the last tile).
 //!
 //! Every value that a commitment opens is range-checked as its packing needs (int8 digits of the
-//! weights and inputs, 32-bit digits of biases, multipliers and accumulators), so an opening is
-//! unique; the flags are booleans, the slots one-hot and the shift and the valid rows
-//! thermometers, so the tile commitment cannot encode a step the engine would not take.
+//! weights and inputs, 32-bit digits of biases, multipliers and accumulators), each byte by a
+//! lookup into `0..256`, so an opening is unique; the flags are booleans, the slots one-hot and
+//! the shift and the valid rows thermometers, so the tile commitment cannot encode a step the
+//! engine would not take. An upper half (rows 16..31 of its row block) has at most 15 rows, so
+//! its digits stay within the row block's element.
 //!
-//! Across tiles, the state's read position binds the order: a tile starts a row block's input
+//! Across tiles, the state's read position binds the order: a tile starts a half's input
 //! sponge exactly when none is open (`first_col = 1 - open`; the model's first tile opens none,
 //! and starts its layer's output sponge), its lanes are one run from the state's next lane (lane
 //! 4 after a fresh header) that contains its own slot, and the sponge permutes exactly when the
-//! run reaches lane 7 or the row block ends. So each lane of the layer input is read once, in
+//! run reaches lane 7 or the half ends. So each lane of the layer input is read once, in
 //! order, and the element a tile multiplies is the input's, even under tile commitments that a
 //! private model's owner chose.
 
@@ -25,7 +30,9 @@ use ff::{Field, PrimeField};
 use nova_snark::frontend::{num::AllocatedNum, Circuit, ConstraintSystem, SynthesisError, Variable};
 
 use crate::{
+    challenged::ChallengedStep,
     gadgets::fr,
+    lookup::ByteLookups,
     poseidon_circuit::{self, Num},
     tiles::{
         apply, input_chunk, lanes_element, read_elements, tile_commitment, tile_preimage, TileParams, TileSpec,
@@ -39,13 +46,42 @@ use crate::{
 /// reads the zero-weight column blocks after its own (its lanes, in the tile commitment). 5: the
 /// state's read position (`open`, `next`): lanes start where the last tile's ended, and may
 /// begin before the tile's own block.
-pub const TILE_CIRCUIT_VERSION: u32 = 5;
+/// 6: byte range checks by lookups (the step draws its challenge `α` as public input 0, `t`
+/// becomes a witness); 16-row tiles, each a half of a 31-row block.
+pub const TILE_CIRCUIT_VERSION: u32 = 6;
 
-/// Public inputs of a tile step: `[t, z_t, z_{t+1}, T_t]`.
+/// Public inputs of a tile step: `[α, z_t, z_{t+1}, T_t]`.
 pub const TILE_IO_LEN: usize = 4;
 
-/// Bits of the clamp's comparisons: quotients are below 2^40 (shift ≥ 22).
-const CLAMP_BITS: u32 = 41;
+/// The challenge a step holds until the folding draws one: `-1`, not a byte, so an honest
+/// witness satisfies the circuit under it too.
+pub fn default_challenge() -> Fr {
+    -Fr::ONE
+}
+
+/// Bytes of the clamp's comparisons: quotients are below 2^41 (shift ≥ 22, multipliers below
+/// 2^31), the comparisons below 2^48.
+const CLAMP_BYTES: usize = 6;
+/// Looked-up bytes of an output row, at these offsets: the bias digit (4), the multiplier (4,
+/// then its top byte plus 128), the incoming accumulator's digit (4), the pre-activation's digit
+/// (its three low bytes, its top seven bits, those plus 128; its top bit is the sign, a boolean),
+/// the requantization remainder (8) and `2^shift − 1 −` it (8), the clamp's two comparisons.
+const ROW_BIAS: usize = 0;
+const ROW_MULTIPLIER: usize = 4;
+const ROW_ACC: usize = 9;
+const ROW_PRE: usize = 13;
+const ROW_REMAINDER: usize = 18;
+const ROW_BOUND: usize = 26;
+const ROW_ABOVE: usize = 34;
+const ROW_BELOW: usize = ROW_ABOVE + CLAMP_BYTES;
+const ROW_BYTES: usize = ROW_BELOW + CLAMP_BYTES;
+/// Where the looked-up bytes start: the weights' digits, the input column block's digits, the
+/// four dimensions (4 bytes each), then the rows'.
+const AT_INPUT: usize = crate::tiles::TILE_WEIGHTS;
+const AT_DIMS: usize = AT_INPUT + TILE_COLS;
+const AT_ROWS: usize = AT_DIMS + 16;
+/// Byte lookups of a tile step.
+pub const TILE_LOOKUPS: usize = AT_ROWS + TILE_ROWS * ROW_BYTES;
 
 type R<T> = Result<T, SynthesisError>;
 
@@ -64,6 +100,10 @@ pub struct TileCircuit {
     read: [Fr; 8],
     /// The accumulators after the tile's products (the engine's, for the witness).
     acc: [i64; TILE_ROWS],
+    /// The position `t` the tile commitment's preimage holds (the spec's index).
+    position: usize,
+    /// Valid rows other than the spec's (tests of the flags' constraints).
+    valid_rows: Option<usize>,
     io: [Fr; TILE_IO_LEN],
 }
 
@@ -93,13 +133,30 @@ impl TileCircuit {
             salt: if spec.layer == 0 { salt } else { Fr::ZERO },
             state: state.clone(),
             acc: step.acc,
-            io: [Fr::from(spec.index as u64), z_in, z_out, t],
+            position: spec.index,
+            valid_rows: None,
+            io: [default_challenge(), z_in, z_out, t],
         }
     }
 
     /// The public inputs this step claims.
     pub fn io(&self) -> &[Fr; TILE_IO_LEN] {
         &self.io
+    }
+
+    /// The same witness at another position `t` in the tile commitment's preimage (tests that
+    /// `T_t` binds the position).
+    #[doc(hidden)]
+    pub fn with_position(mut self, t: usize) -> Self {
+        self.position = t;
+        self
+    }
+
+    /// The same witness with flags claiming `rows` valid rows (tests of the flags' constraints).
+    #[doc(hidden)]
+    pub fn with_valid_rows(mut self, rows: usize) -> Self {
+        self.valid_rows = Some(rows);
+        self
     }
 
     /// The same witness with other claimed public inputs (tests of false claims).
@@ -242,11 +299,19 @@ struct Flags {
     /// Thermometer: `valid[r]` for `r < valid rows`.
     valid: Vec<Num>,
     first_layer: Num,
+    /// The tile is its row block's upper half (rows 16..31, digits 16.. of the element).
+    upper: Num,
 }
 
 impl Flags {
-    fn alloc<CS: ConstraintSystem<Fr>>(cs: &mut CS, spec: &TileSpec) -> R<(Self, Num)> {
-        let bits = spec.flag_bits();
+    fn alloc<CS: ConstraintSystem<Fr>>(cs: &mut CS, spec: &TileSpec, valid_rows: Option<usize>) -> R<(Self, Num)> {
+        let mut bits = spec.flag_bits();
+        if let Some(rows) = valid_rows {
+            // The valid-row thermometer's bits, after the head, slots and shift.
+            for (r, b) in bits[10 + 16 + 62..][..TILE_ROWS].iter_mut().enumerate() {
+                *b = r < rows;
+            }
+        }
         let mut vars = Vec::with_capacity(FLAG_BITS);
         let mut word = Num::zero();
         let mut weight = Fr::ONE;
@@ -275,6 +340,7 @@ impl Flags {
             shift: take(62),
             valid: take(TILE_ROWS),
             first_layer: take(1).remove(0),
+            upper: take(1).remove(0),
         };
         let one = constant::<CS>(Fr::ONE);
         for (name, slots) in [("read slot", &flags.read_slot), ("write slot", &flags.write_slot)] {
@@ -300,12 +366,11 @@ impl Flags {
             |z| z + CS::one() - &flags.shift[min_shift].lc,
             |z| z,
         );
-        cs.enforce(
-            || "the last layer has at most 28 rows",
-            |z| z + &flags.last_layer.lc,
-            |z| z + &flags.valid[28].lc,
-            |z| z,
-        );
+        // An upper half has at most 15 rows (digits 16..31 of the element); the last layer at most
+        // 28 (its upper half at most 12).
+        cs.enforce(|| "an upper half has at most 15 rows", |z| z + &flags.upper.lc, |z| z + &flags.valid[15].lc, |z| z);
+        let upper_last = product(cs.namespace(|| "upper * last layer"), &flags.upper, &flags.last_layer)?;
+        cs.enforce(|| "the last layer has at most 28 rows", |z| z + &upper_last.lc, |z| z + &flags.valid[12].lc, |z| z);
         Ok((flags, word))
     }
 }
@@ -336,31 +401,129 @@ fn sponge_init<CS: ConstraintSystem<Fr>>(tag: &Num, step: &Num, len: &Num, bits:
     s
 }
 
+/// `values[at + 1] = values[at] + 128`: the looked-up byte at `at` is below 128.
+fn below_128<CS: ConstraintSystem<Fr>>(cs: CS, lookups: &ByteLookups, at: usize) {
+    let v = lookups.values();
+    equal(cs, &v[at].add_constant::<CS>(Fr::from(128u64)), &v[at + 1]);
+}
+
+/// A row's values that the circuit checks, from the engine's accumulator.
+struct RowWitness {
+    pre: i64,
+    q: i64,
+    remainder: u64,
+    above: bool,
+    below: bool,
+    /// The clamp's comparisons (non-negative when the bits are right).
+    y_above: i64,
+    y_below: i64,
+}
+
+impl TileCircuit {
+    fn row_witness(&self, r: usize) -> RowWitness {
+        let pre = self.acc[r] + i64::from(self.params.bias[r]);
+        let m = i64::from(self.params.multipliers[r]);
+        let shift = self.spec.shift;
+        let (q, remainder) = if shift == 0 {
+            (0, 0)
+        } else {
+            let q = crate::requantize(pre, m, shift);
+            let r = i128::from(pre) * i128::from(m) + (1i128 << (shift - 1)) - (i128::from(q) << shift);
+            (q, r.clamp(0, i128::from(u64::MAX)) as u64)
+        };
+        let lo: i64 = if self.spec.relu { 0 } else { -127 };
+        let (above, below) = (q > 127, q < lo);
+        RowWitness {
+            pre,
+            q,
+            remainder,
+            above,
+            below,
+            y_above: if above { q - 128 } else { 127 - q },
+            y_below: if below { lo - 1 - q } else { q - lo },
+        }
+    }
+
+    /// The looked-up bytes, in the order of the constants above (values out of their ranges, which
+    /// no honest witness has, are clamped: the circuit is then unsatisfied).
+    fn lookup_bytes(&self) -> Vec<u8> {
+        fn le(out: &mut Vec<u8>, value: i128, n: usize) {
+            let v = value.clamp(0, (1i128 << (8 * n)) - 1) as u128;
+            out.extend((0..n).map(|k| (v >> (8 * k)) as u8));
+        }
+        let mut b = Vec::with_capacity(TILE_LOOKUPS);
+        b.extend(self.params.weights.iter().map(|w| (i32::from(*w) + 128) as u8));
+        b.extend(self.chunk.iter().map(|v| (*v + 128).clamp(0, 255) as u8));
+        for d in [self.spec.layer, self.spec.in_dim, self.spec.out_dim, self.spec.tiles] {
+            le(&mut b, d as i128, 4);
+        }
+        let offset = 1i128 << 31;
+        for r in 0..TILE_ROWS {
+            let w = self.row_witness(r);
+            le(&mut b, i128::from(self.params.bias[r]) + offset, 4);
+            let m = i128::from(self.params.multipliers[r].max(0));
+            le(&mut b, m, 4);
+            b.push(((m >> 24) as u8).wrapping_add(128));
+            le(&mut b, i128::from(self.state.acc[r]) + offset, 4);
+            let pre = (i128::from(w.pre) + offset).clamp(0, (1 << 32) - 1);
+            le(&mut b, pre & 0xff_ffff, 3);
+            let top = ((pre >> 24) & 0x7f) as u8;
+            b.extend([top, top + 128]);
+            le(&mut b, i128::from(w.remainder), 8);
+            let scale = 1i128 << self.spec.shift;
+            le(&mut b, scale - 1 - i128::from(w.remainder), 8);
+            le(&mut b, i128::from(w.y_above), CLAMP_BYTES);
+            le(&mut b, i128::from(w.y_below), CLAMP_BYTES);
+        }
+        debug_assert_eq!(b.len(), TILE_LOOKUPS);
+        b
+    }
+}
+
+impl ChallengedStep for TileCircuit {
+    fn prefix_len(&self) -> usize {
+        ByteLookups::prefix_len(TILE_LOOKUPS)
+    }
+
+    fn with_challenge(&self, alpha: Fr) -> Self {
+        let mut c = self.clone();
+        c.io[0] = alpha;
+        c
+    }
+}
+
 impl Circuit<Fr> for TileCircuit {
     fn synthesize<CS: ConstraintSystem<Fr>>(self, cs: &mut CS) -> R<()> {
         let spec = &self.spec;
         let io: Vec<Num> = self
             .io
             .iter()
-            .zip(["t", "z_in", "z_out", "tile"])
+            .zip(["alpha", "z_in", "z_out", "tile"])
             .map(|(v, name)| {
                 Ok(Num::var(AllocatedNum::alloc_input(cs.namespace(|| name), || Ok(*v))?.get_variable(), Some(*v)))
             })
             .collect::<R<_>>()?;
-        let [t, z_in, z_out, tile] = [&io[0], &io[1], &io[2], &io[3]];
+        let [alpha, z_in, z_out, tile] = [&io[0], &io[1], &io[2], &io[3]];
         let one = constant::<CS>(Fr::ONE);
 
+        // The looked-up bytes first: the prefix the folding commits before it draws α.
+        let bytes: Vec<Option<u8>> = self.lookup_bytes().into_iter().map(Some).collect();
+        let lookups = ByteLookups::allocate(cs, &bytes)?;
+        lookups.enforce(cs.namespace(|| "byte lookups"), alpha)?;
+        let byte = |k: usize| lookups.values()[k].clone();
+        let word = |at: usize, n: usize| lookups.word(at..at + n);
+        let offset31 = Fr::from(1u64 << 31);
+
+        // The tile's position: a witness, bound by the tile commitment.
+        let t = var(cs.namespace(|| "t"), Fr::from(self.position as u64))?;
         // The tile's flags and dimensions: the word of its commitment.
-        let (flags, mut word) = Flags::alloc(&mut cs.namespace(|| "flags"), spec)?;
-        let dims = [spec.layer, spec.in_dim, spec.out_dim, spec.tiles];
-        let mut dim_nums = Vec::with_capacity(dims.len());
-        for (k, d) in dims.iter().enumerate() {
-            let (_, n) = digits(cs.namespace(|| format!("dimension {k}")), *d as u128, 32)?;
-            word = word.add_scaled(Fr::from(2u64).pow_vartime([120 + 32 * k as u64]), &n);
-            dim_nums.push(n);
+        let (flags, mut word_lc) = Flags::alloc(&mut cs.namespace(|| "flags"), spec, self.valid_rows)?;
+        let dim_nums: Vec<Num> = (0..4).map(|k| word(AT_DIMS + 4 * k, 4)).collect();
+        for (k, n) in dim_nums.iter().enumerate() {
+            word_lc = word_lc.add_scaled(Fr::from(2u64).pow_vartime([120 + 32 * k as u64]), n);
         }
         let [layer, in_dim, out_dim, tiles] = [&dim_nums[0], &dim_nums[1], &dim_nums[2], &dim_nums[3]];
-        let word = word.materialize(cs.namespace(|| "word"))?;
+        let word_num = word_lc.materialize(cs.namespace(|| "word"))?;
         // The input sponge's lanes the tile reads: one run of lanes, containing the read slot, that
         // starts at the state's next lane (checked once the state is opened).
         let mut lanes = Vec::with_capacity(8);
@@ -390,35 +553,25 @@ impl Circuit<Fr> for TileCircuit {
 
         // Parameters: int8 weights as digits `w + 128`, biases as `b + 2^31`, multipliers as
         // unsigned 31-bit values (digit `m + 2^31`).
-        let mut w_digits = Vec::with_capacity(self.params.weights.len());
-        let mut weights = Vec::with_capacity(self.params.weights.len());
-        for (k, w) in self.params.weights.iter().enumerate() {
-            // The digit as one variable: the product and the packing then read one term.
-            let mut cs = cs.namespace(|| format!("weight {k}"));
-            let (_, d) = digits(cs.namespace(|| "digit"), (i32::from(*w) + 128) as u128, 8)?;
-            let d = d.materialize(cs.namespace(|| "digit value"))?;
-            weights.push(d.add_constant::<CS>(-Fr::from(128u64)));
-            w_digits.push(d);
-        }
-        let offset31 = Fr::from(1u64 << 31);
+        let w_digits: Vec<Num> = (0..crate::tiles::TILE_WEIGHTS).map(byte).collect();
+        let weights: Vec<Num> = w_digits.iter().map(|d| d.add_constant::<CS>(-Fr::from(128u64))).collect();
         let mut b_digits = Vec::with_capacity(TILE_ROWS);
         let mut bias = Vec::with_capacity(TILE_ROWS);
         let mut m_digits = Vec::with_capacity(TILE_ROWS);
         let mut multipliers = Vec::with_capacity(TILE_ROWS);
         for r in 0..TILE_ROWS {
-            let (_, d) =
-                digits(cs.namespace(|| format!("bias {r}")), (i64::from(self.params.bias[r]) + (1 << 31)) as u128, 32)?;
+            let at = AT_ROWS + r * ROW_BYTES;
+            let d = word(at + ROW_BIAS, 4);
             bias.push(d.add_constant::<CS>(-offset31));
             b_digits.push(d);
-            let mut cs = cs.namespace(|| format!("multiplier {r}"));
-            let (_, m) = digits(cs.namespace(|| "digit"), self.params.multipliers[r].max(0) as u128, 31)?;
-            let m = m.materialize(cs.namespace(|| "value"))?;
+            below_128(cs.namespace(|| format!("multiplier {r} top")), &lookups, at + ROW_MULTIPLIER + 3);
+            let m = word(at + ROW_MULTIPLIER, 4).materialize(cs.namespace(|| format!("multiplier {r}")))?;
             m_digits.push(m.add_constant::<CS>(offset31));
             multipliers.push(m);
         }
         let blinding = var(cs.namespace(|| "blinding"), self.blinding)?;
         let mut preimage =
-            vec![constant::<CS>(Fr::from(TAG_TILE)), t.clone(), word, lanes_word, read_tag.clone(), write_tag.clone()];
+            vec![constant::<CS>(Fr::from(TAG_TILE)), t, word_num, lanes_word, read_tag.clone(), write_tag.clone()];
         preimage.extend(pack(cs.namespace(|| "pack weights"), &w_digits, 8)?);
         preimage.extend(pack(cs.namespace(|| "pack bias"), &b_digits, 32)?);
         preimage.extend(pack(cs.namespace(|| "pack multipliers"), &m_digits, 32)?);
@@ -430,15 +583,9 @@ impl Circuit<Fr> for TileCircuit {
         let x = var(cs.namespace(|| "x"), self.state.x)?;
         let read_in = sponge(cs.namespace(|| "read in"), &self.state.read)?;
         let write_in = sponge(cs.namespace(|| "write in"), &self.state.write)?;
-        let mut acc_in_digits = Vec::with_capacity(TILE_ROWS);
-        let mut acc_in = Vec::with_capacity(TILE_ROWS);
-        for (r, a) in self.state.acc.iter().enumerate() {
-            let value = (*a + (1 << 31)).clamp(0, (1 << 32) - 1) as u128;
-            let (_, d) = digits(cs.namespace(|| format!("acc in {r}")), value, 32)?;
-            acc_in.push(d.add_constant::<CS>(-offset31));
-            acc_in_digits.push(d);
-        }
-        // The read position: whether a row block's input sponge is open, and its next lane.
+        let acc_in_digits: Vec<Num> = (0..TILE_ROWS).map(|r| word(AT_ROWS + r * ROW_BYTES + ROW_ACC, 4)).collect();
+        let acc_in: Vec<Num> = acc_in_digits.iter().map(|d| d.add_constant::<CS>(-offset31)).collect();
+        // The read position: whether a half's input sponge is open, and its next lane.
         let open_in =
             Num::var(bit(cs.namespace(|| "open in"), self.state.open)?, Some(Fr::from(u64::from(self.state.open))));
         let (_, next_in) = digits(cs.namespace(|| "next lane in"), self.state.next as u128, 3)?;
@@ -451,7 +598,7 @@ impl Circuit<Fr> for TileCircuit {
         let last_in = state_in.len() - 1;
         state_in[last_in] = state_in[last_in].add_scaled(position_at, &position_in);
         // The state before tile 0 is not opened: its accumulators must be zero, and so its
-        // position (no sponge open; elsewhere a row block's first tile reads the zeros its
+        // position (no sponge open; elsewhere a half's first tile reads the zeros its
         // predecessor left).
         let zero_acc = crate::pack(std::iter::repeat_n(0, TILE_ROWS), 32);
         let acc_at = state_in.len() - zero_acc.len();
@@ -464,7 +611,7 @@ impl Circuit<Fr> for TileCircuit {
             );
         }
         let h_in = poseidon_circuit::hash(cs.namespace(|| "state in"), &state_in)?;
-        // A row block's sponge starts exactly when none is open; the model's first tile also starts
+        // A half's sponge starts exactly when none is open; the model's first tile also starts
         // its layer's output sponge.
         equal(
             cs.namespace(|| "a row block starts when none is open"),
@@ -482,16 +629,8 @@ impl Circuit<Fr> for TileCircuit {
 
         // The input column block: int8 digits `x + 128` (-128 past the input's end), one packed
         // element into the input sponge.
-        let mut chunk_digits = Vec::with_capacity(TILE_COLS);
-        let mut chunk = Vec::with_capacity(TILE_COLS);
-        for (c, v) in self.chunk.iter().enumerate() {
-            let value = (*v + 128).clamp(0, 255) as u128;
-            // The value as one variable (the products read one term), its digit `x + 128`.
-            let (_, d) = digits(cs.namespace(|| format!("input {c}")), value, 8)?;
-            let x = d.add_constant::<CS>(-Fr::from(128u64)).materialize(cs.namespace(|| format!("input value {c}")))?;
-            chunk_digits.push(x.add_constant::<CS>(Fr::from(128u64)));
-            chunk.push(x);
-        }
+        let chunk_digits: Vec<Num> = (0..TILE_COLS).map(|c| byte(AT_INPUT + c)).collect();
+        let chunk: Vec<Num> = chunk_digits.iter().map(|d| d.add_constant::<CS>(-Fr::from(128u64))).collect();
         let element = pack(cs.namespace(|| "pack input"), &chunk_digits, 8)?.remove(0);
         // The first layer's header width element is 8 + 2^64 · salt (a private input's salted
         // z_0); elsewhere the salt must be zero.
@@ -502,7 +641,7 @@ impl Circuit<Fr> for TileCircuit {
         let read_init = sponge_init::<CS>(&read_tag, layer, in_dim, &width);
         let mut read = select_all(cs.namespace(|| "read start"), &flags.first_col, &read_init, &read_in)?;
         // Each lane read takes an element: at the slot, the multiplied column block's; after it,
-        // the zero-weight blocks' (bound by the row block's last tile, which checks the sponge's
+        // the zero-weight blocks' (bound by the half's last tile, which checks the sponge's
         // output against x).
         for (s, (slot, lane)) in flags.read_slot.iter().zip(&lanes).enumerate() {
             let mut cs = cs.namespace(|| format!("read lane {s} element"));
@@ -513,7 +652,7 @@ impl Circuit<Fr> for TileCircuit {
         }
         let permuted = poseidon_circuit::permute(cs.namespace(|| "read permutation"), &read)?;
         let read = select_all(cs.namespace(|| "read permutes"), &flags.read_permutes, &permuted, &read)?;
-        // It permutes exactly when the run reaches lane 7 or the row block ends; the next tile
+        // It permutes exactly when the run reaches lane 7 or the half ends; the next tile
         // reads from the lane after the run, or from a fresh block (0).
         let both = product(cs.namespace(|| "lane 7 and last col"), &lanes[7], &flags.last_col)?;
         let permutes = lanes[7].add_scaled(Fr::ONE, &flags.last_col).add_scaled(-Fr::ONE, &both);
@@ -534,8 +673,8 @@ impl Circuit<Fr> for TileCircuit {
             acc.push(sum.materialize(cs.namespace(|| "acc"))?);
         }
 
-        // The row block's outputs (used on its last column tile): bias, ReLU, requantization
-        // and clamp for hidden layers, int32 (ReLU'd if asked) for the last.
+        // The tile's outputs (used on its last column tile): bias, ReLU, requantization and clamp
+        // for hidden layers, int32 (ReLU'd if asked) for the last.
         // 2^shift = 1 + Σ_k t_k 2^k and 2^(shift-1) = t_0 + Σ_{k≥1} t_k 2^(k-1) (0 for shift 0).
         let (mut scale, mut half) = (one.clone(), Num::zero());
         for (k, t) in flags.shift.iter().enumerate() {
@@ -544,39 +683,33 @@ impl Circuit<Fr> for TileCircuit {
         }
         let scale = scale.materialize(cs.namespace(|| "2^shift"))?;
         let half = half.materialize(cs.namespace(|| "2^(shift-1)"))?;
+        // The digits this tile adds to its row block's int8 element (from digit 16 in an upper
+        // half), and to the last layer's four int32 elements (row 16 · half + r is digit
+        // (16 · half + r) mod 7 of element ⌊(16 · half + r) / 7⌋).
         let mut out8 = Num::zero();
-        let mut out32 = vec![Num::zero(); 4];
+        let (mut out32_lower, mut out32_upper) = (vec![Num::zero(); 4], vec![Num::zero(); 4]);
         for r in 0..TILE_ROWS {
             let mut cs = cs.namespace(|| format!("output {r}"));
+            let at = AT_ROWS + r * ROW_BYTES;
+            let w = self.row_witness(r);
             let pre = acc[r].add_scaled(Fr::ONE, &bias[r]).materialize(cs.namespace(|| "pre"))?;
-            let pre_value = self.acc[r] + i64::from(self.params.bias[r]);
-            // |pre| < 2^31; the top digit is the sign (set for pre ≥ 0).
-            let (pre_bits, pre_digit) =
-                digits(cs.namespace(|| "pre range"), (pre_value + (1 << 31)).clamp(0, (1 << 32) - 1) as u128, 32)?;
+            // |pre| < 2^31: its digit `pre + 2^31` is three bytes, seven bits and the sign bit
+            // (set for pre ≥ 0).
+            below_128(cs.namespace(|| "pre top"), &lookups, at + ROW_PRE + 3);
+            let nonneg_value = w.pre >= 0;
+            let nonneg = Num::var(bit(cs.namespace(|| "sign"), nonneg_value)?, Some(Fr::from(u64::from(nonneg_value))));
+            let pre_digit = word(at + ROW_PRE, 4).add_scaled(offset31, &nonneg);
             equal(cs.namespace(|| "pre digit"), &pre_digit.add_constant::<CS>(-offset31), &pre);
-            let nonneg = Num::var(pre_bits[31], Some(if pre_value >= 0 { Fr::ONE } else { Fr::ZERO }));
             // Requantization: pre · m + half = q · 2^shift + r, 0 ≤ r < 2^shift.
-            let m_value = i64::from(self.params.multipliers[r]);
-            let shift = spec.shift;
-            let (q_value, r_value) = if shift == 0 {
-                (0, 0)
-            } else {
-                let q = crate::requantize(pre_value, m_value, shift);
-                (q, i128::from(pre_value) * i128::from(m_value) + (1i128 << (shift - 1)) - (i128::from(q) << shift))
-            };
             let pm = product(cs.namespace(|| "pre * m"), &pre, &multipliers[r])?;
-            let q = var(cs.namespace(|| "quotient"), int(q_value))?;
-            let mut rem = Num::zero();
-            for (k, t) in flags.shift.iter().enumerate() {
-                let set = (r_value >> k) & 1 == 1;
-                let b = cs.alloc(|| format!("remainder bit {k}"), || Ok(if set { Fr::ONE } else { Fr::ZERO }))?;
-                // b · (t - b) = 0: b is 0, or b = t (a bit below the shift).
-                cs.enforce(|| format!("remainder bit {k} below the shift"), |z| z + b, |z| z + &t.lc - b, |z| z);
-                rem = rem.add_scaled(
-                    Fr::from(2u64).pow_vartime([k as u64]),
-                    &Num::var(b, Some(if set { Fr::ONE } else { Fr::ZERO })),
-                );
-            }
+            let q = var(cs.namespace(|| "quotient"), int(w.q))?;
+            let rem = word(at + ROW_REMAINDER, 8);
+            let bound = word(at + ROW_BOUND, 8);
+            equal(
+                cs.namespace(|| "r + bound = 2^shift - 1"),
+                &rem.add_scaled(Fr::ONE, &bound),
+                &scale.add_constant::<CS>(-Fr::ONE),
+            );
             cs.enforce(
                 || "q * 2^shift = pre * m + half - r",
                 |z| z + &q.lc,
@@ -584,11 +717,8 @@ impl Circuit<Fr> for TileCircuit {
                 |z| z + &pm.lc + &half.lc - &rem.lc,
             );
             // Clamp to [lo, 127], lo = -127 · (1 - relu).
-            let lo_value: i64 = if spec.relu { 0 } else { -127 };
-            let above_value = q_value > 127;
-            let below_value = q_value < lo_value;
-            let a = Num::var(bit(cs.namespace(|| "above"), above_value)?, Some(Fr::from(u64::from(above_value))));
-            let b = Num::var(bit(cs.namespace(|| "below"), below_value)?, Some(Fr::from(u64::from(below_value))));
+            let a = Num::var(bit(cs.namespace(|| "above"), w.above)?, Some(Fr::from(u64::from(w.above))));
+            let b = Num::var(bit(cs.namespace(|| "below"), w.below)?, Some(Fr::from(u64::from(w.below))));
             let aq = product(cs.namespace(|| "above * q"), &a, &q)?;
             let bq = product(cs.namespace(|| "below * q"), &b, &q)?;
             let br = product(cs.namespace(|| "below * relu"), &b, &flags.relu)?;
@@ -598,9 +728,7 @@ impl Circuit<Fr> for TileCircuit {
                 .add_scaled(-Fr::from(255u64), &a)
                 .add_scaled(-Fr::ONE, &q)
                 .add_constant::<CS>(Fr::from(127u64));
-            let y_a_value = if above_value { q_value - 128 } else { 127 - q_value };
-            let (_, d) = digits(cs.namespace(|| "above check"), y_a_value.clamp(0, (1 << 41) - 1) as u128, CLAMP_BITS)?;
-            equal(cs.namespace(|| "above digits"), &d, &y_a);
+            equal(cs.namespace(|| "above bytes"), &word(at + ROW_ABOVE, CLAMP_BYTES), &y_a);
             // below: lo - 1 - q ≥ 0, else q - lo ≥ 0: y_b = 2b·lo - 2bq - b + q - lo with
             // b·lo = -127 (b - b·relu) and lo = -127 + 127 relu.
             let b_lo = Num::zero().add_scaled(-Fr::from(127u64), &b.add_scaled(-Fr::ONE, &br));
@@ -611,9 +739,7 @@ impl Circuit<Fr> for TileCircuit {
                 .add_scaled(Fr::ONE, &q)
                 .add_constant::<CS>(Fr::from(127u64))
                 .add_scaled(-Fr::from(127u64), &flags.relu);
-            let y_b_value = if below_value { lo_value - 1 - q_value } else { q_value - lo_value };
-            let (_, d) = digits(cs.namespace(|| "below check"), y_b_value.clamp(0, (1 << 41) - 1) as u128, CLAMP_BITS)?;
-            equal(cs.namespace(|| "below digits"), &d, &y_b);
+            equal(cs.namespace(|| "below bytes"), &word(at + ROW_BELOW, CLAMP_BYTES), &y_b);
             // y8 = 127a + b·lo + q - aq - bq.
             let y8 = Num::zero()
                 .add_scaled(Fr::from(127u64), &a)
@@ -631,12 +757,23 @@ impl Circuit<Fr> for TileCircuit {
             let digit8 = vy.add_scaled(Fr::from(128u64), &flags.valid[r]);
             let digit32 = vy.add_scaled(offset31, &flags.valid[r]);
             out8 = out8.add_scaled(Fr::from(2u64).pow_vartime([8 * r as u64]), &digit8);
-            if r < 28 {
-                out32[r / 7] = out32[r / 7].add_scaled(Fr::from(2u64).pow_vartime([32 * (r % 7) as u64]), &digit32);
+            let lower = r;
+            out32_lower[lower / 7] =
+                out32_lower[lower / 7].add_scaled(Fr::from(2u64).pow_vartime([32 * (lower % 7) as u64]), &digit32);
+            let upper = TILE_ROWS + r;
+            if upper < crate::tiles::MAX_TILED_OUTPUTS {
+                out32_upper[upper / 7] =
+                    out32_upper[upper / 7].add_scaled(Fr::from(2u64).pow_vartime([32 * (upper % 7) as u64]), &digit32);
             }
         }
-        // What the row block writes (only on its last column tile): one int8 element at the
-        // write slot, or four int32 elements at slots 4..8.
+        // An upper half's digits start at digit 16.
+        let shifted8 = Num::zero().add_scaled(Fr::from(2u64).pow_vartime([8 * TILE_ROWS as u64]), &out8);
+        let out8 = select(cs.namespace(|| "int8 half"), &flags.upper, &shifted8, &out8)?;
+        let out32: Vec<Num> = (0..4)
+            .map(|k| select(cs.namespace(|| format!("int32 half {k}")), &flags.upper, &out32_upper[k], &out32_lower[k]))
+            .collect::<R<_>>()?;
+        // What the tile writes (only on its last column tile): its digits of the row block's int8
+        // element at the write slot, or of the four int32 elements at slots 4..8.
         let first_written = select(cs.namespace(|| "written"), &flags.last_layer, &out32[0], &out8)?;
         let gated = product(cs.namespace(|| "gated written 0"), &flags.last_col, &first_written)?;
         // The output header's step: layer + 1, or the tile count L after the last layer.

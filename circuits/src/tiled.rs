@@ -4,8 +4,11 @@
 //!
 //! A tiled segment proof is a [`SegmentProof`] whose steps are tiles: it covers tiles
 //! `[from, to)` and is checked against the tiled trace's commitments `z_from, …, z_to` (z_0 and
-//! z_L are the plain input and output commitments). Tile `t`'s public IO is `[t, z_t, z_{t+1},
-//! T_t]`, where `T_t` is the tile commitment.
+//! z_L are the plain input and output commitments). Tile `t`'s public IO is `[α_t, z_t, z_{t+1},
+//! T_t]`, where `T_t` is the tile commitment (which binds `t`) and `α_t` the challenge of the
+//! tile's byte lookups: its folding proof is a [`crate::challenged::ChallengedProof`] (the verifier takes IO
+//! `[t, z_t, z_{t+1}, T_t]` and puts the transcript's challenge in place of `t`, as
+//! `NovaVerifier.sol` does for a key with a prefix).
 //!
 //! The **tiled model commitment** `C` (what a tiled model registers) is the root of the Keccak
 //! Merkle tree of [`TraceTree`] over the leaves `[M, T_0, …, T_{L-1}]` (M: the model's Poseidon
@@ -32,9 +35,10 @@ use std::{
 use ff::Field;
 
 use crate::{
-    folding::{FoldTimings, FoldingKeys, KeySource, Progress, VerifierKeys},
+    challenged::{ChallengedKeys, ChallengedVerifierKeys},
+    folding::{FoldTimings, KeySource, Progress},
     prover::{
-        context, read_cache, verify_steps, write_cache, KeyOrigin, ProofError, RequestId, SegmentProof, PROOF_FORMAT,
+        context, read_cache, segment_claims, write_cache, KeyOrigin, ProofError, RequestId, SegmentProof, PROOF_FORMAT,
         PROOF_VERSION,
     },
     tile::{TileCircuit, TILE_CIRCUIT_VERSION},
@@ -47,7 +51,7 @@ use crate::{
 
 /// The tile shape's keys: the same for every model.
 pub struct TileKeys {
-    keys: FoldingKeys,
+    keys: ChallengedKeys,
 }
 
 impl std::fmt::Debug for TileKeys {
@@ -65,7 +69,7 @@ impl TileKeys {
     /// Loads the tile keys from `cache_dir`, or sets them up (and caches them there).
     pub fn load_or_setup(source: &KeySource, cache_dir: Option<&Path>) -> Result<(Self, KeyOrigin), ProofError> {
         let file = cache_dir.map(|dir| tile_keys_file(dir, source));
-        if let Some(keys) = file.as_ref().and_then(|f| read_cache(f, FoldingKeys::from_bytes)) {
+        if let Some(keys) = file.as_ref().and_then(|f| read_cache(f, ChallengedKeys::from_bytes)) {
             if *source == KeySource::InsecureTest {
                 crate::folding::warn_insecure();
             }
@@ -85,7 +89,7 @@ impl TileKeys {
             &input,
             Fr::ZERO,
         );
-        let keys = FoldingKeys::setup(&circuit, source)?;
+        let keys = ChallengedKeys::setup(&circuit, source)?;
         if let Some(f) = &file {
             write_cache(f, &keys.to_bytes())?;
         }
@@ -93,7 +97,7 @@ impl TileKeys {
     }
 
     /// The verifier's part.
-    pub fn verifier(&self) -> &VerifierKeys {
+    pub fn verifier(&self) -> &ChallengedVerifierKeys {
         self.keys.verifier()
     }
 
@@ -268,7 +272,7 @@ impl TiledModel {
     }
 
     /// Verifies a tiled segment proof against this model: what the contract will accept.
-    pub fn verify(&self, keys: &VerifierKeys, proof: &SegmentProof) -> Result<(), ProofError> {
+    pub fn verify(&self, keys: &ChallengedVerifierKeys, proof: &SegmentProof) -> Result<(), ProofError> {
         verify_tiled(keys, self.commitment, self.steps(), proof)
     }
 
@@ -302,7 +306,7 @@ pub fn tiled_commitment(model: Commitment, tiles: &[Fr]) -> Commitment {
 /// `steps` tiles: the tile commitments come from the proof, each checked against `commitment`.
 /// This is what a verifier that holds only the registered values (the contract) checks.
 pub fn verify_tiled(
-    keys: &VerifierKeys,
+    keys: &ChallengedVerifierKeys,
     commitment: Commitment,
     steps: usize,
     proof: &SegmentProof,
@@ -331,5 +335,9 @@ pub fn verify_tiled(
     }
     let mut flat = proof.clone();
     flat.proof.truncate(split);
-    verify_steps(keys, commitment, steps, &flat, |t| tiles[t - proof.from])
+    let (context, io) = segment_claims(commitment, steps, &flat, |t| tiles[t - proof.from])?;
+    // The challenges take the positions' place: the tile commitments bind the positions.
+    let io: Vec<Vec<Fr>> = io.into_iter().map(|x| x[1..].to_vec()).collect();
+    keys.verify_flat(&context, &io, &flat.proof)?;
+    Ok(())
 }

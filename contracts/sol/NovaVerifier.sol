@@ -99,6 +99,12 @@ contract NovaVerifier is IInferenceVerifier {
         uint256[4] tauS; // challenged steps: tau^prefix · H (zero for plain steps)
     }
 
+    /// @dev The support check's two points (challenged steps): e(s, H) = e(Q, tau^prefix · H).
+    struct Support {
+        uint256[2] s; // Σ r_j · C2_j
+        uint256 q; // calldata offset of Q
+    }
+
     /// @dev A relaxed R1CS instance.
     /// @dev What a segment proof claims: the context and each step's last public input.
     struct Claim {
@@ -140,6 +146,7 @@ contract NovaVerifier is IInferenceVerifier {
         uint256[] rho;
         uint256[] rInner; // the inner sum-check's point
         uint256[5] io; // the folded instance's (u, X)
+        Support support; // checked with HyperKZG's pairing (challenged steps)
     }
 
     constructor(ModelRegistry registry_, StepCommitments commitments_) {
@@ -189,8 +196,8 @@ contract NovaVerifier is IInferenceVerifier {
     ) external view returns (bool) {
         (Key memory k, Claim memory c, uint256 at) = _prepare(modelId, from, to, steps, proof);
         c.requestId = requestId;
-        (Instance memory u, uint256 snark) = _fold(k, at, c, steps);
-        _spartan(k, u, snark);
+        (Instance memory u, uint256 snark, Support memory support) = _fold(k, at, c, steps);
+        _spartan(k, u, snark, support);
         return true;
     }
 
@@ -456,7 +463,7 @@ contract NovaVerifier is IInferenceVerifier {
     function _fold(Key memory k, uint256 at, Claim memory c, bytes32[] calldata steps)
         internal
         view
-        returns (Instance memory u, uint256 snark)
+        returns (Instance memory u, uint256 snark, Support memory sup)
     {
         Transcript memory t = _transcript("VerdictFold", 11, k.inner);
         _label(t, "vk", 2);
@@ -509,7 +516,8 @@ contract NovaVerifier is IInferenceVerifier {
             u.u = addmod(u.u, r, R);
         }
         uint256 o = at + _head(k, steps.length - 1);
-        if (challenged) _support(k, support, o - 64);
+        // The support check runs with HyperKZG's pairing (`_pairing`).
+        (sup.s, sup.q) = (support, o - 64);
         // The random instance R: W, E, X[4], u at `o`; its cross term at o + 288; r_W, r_E after.
         _label(t, "U", 1);
         _instance(t, u);
@@ -536,18 +544,12 @@ contract NovaVerifier is IInferenceVerifier {
         snark = o + FOLD_BYTES;
     }
 
-    /// @dev The support check of challenged steps: e(Σ r_j C2_j, H) = e(Q, tau^prefix · H), with Q
-    ///      at calldata offset `q`.
-    function _support(Key memory k, uint256[2] memory s, uint256 q) internal view {
-        if (!_pairs(k, s, _cdPoint(q), k.tauS)) revert NovaVerifierSupport();
-    }
-
     /*//////////////////////////////////////////////////////////////
                               MICROSPARTAN
     //////////////////////////////////////////////////////////////*/
 
     /// @dev `ppsnark::RelaxedR1CSSNARK::verify` (nova-snark 0.76, spartan/ppsnark.rs).
-    function _spartan(Key memory k, Instance memory u, uint256 at) internal view {
+    function _spartan(Key memory k, Instance memory u, uint256 at, Support memory support) internal view {
         Transcript memory t = _transcript("RelaxedR1CSSNARK", 16, k.inner);
         _label(t, "vk", 2);
         _scalar(t, k.digest);
@@ -559,6 +561,7 @@ contract NovaVerifier is IInferenceVerifier {
         s.evals = s.claims + 128 + 96 * k.inner;
         s.kzg = s.evals + 480;
         s.io = [u.u, u.x[0], u.x[1], u.x[2], u.x[3]];
+        s.support = support;
         _outer(k, u, t, s);
         _innerClaims(k, t, s);
         (uint256[2] memory comm, uint256 y) = _batch(k, u, t, s);
@@ -790,7 +793,7 @@ contract NovaVerifier is IInferenceVerifier {
             _pointAt(t, w + 64 * j);
         }
         uint256 d0 = _squeeze(t, "d", 1);
-        _pairing(k, _kzgLeft(k, s, comm, r, q, d0), _kzgRight(w, d0));
+        _pairing(k, s.support, _kzgLeft(k, s, comm, r, q, d0), _kzgRight(w, d0));
     }
 
     /// @dev HyperKZG's row checks: 2r·Y_{i+1} = r(1 − x_{ν−i−1})(ypos_i + yneg_i) + x_{ν−i−1}(ypos_i − yneg_i),
@@ -867,9 +870,51 @@ contract NovaVerifier is IInferenceVerifier {
         _mulAddAt(right, w + 128, mulmod(d0, d0, R));
     }
 
-    /// @dev e(L, H) = e(R, τH): HyperKZG's check.
-    function _pairing(Key memory k, uint256[2] memory left, uint256[2] memory right) internal view {
-        if (!_pairs(k, left, right, k.tauH)) revert NovaVerifierPairing();
+    /// @dev e(L, H) = e(R, τH): HyperKZG's check. Under a challenged key, with the support check
+    ///      e(S, H) = e(Q, τ^prefix · H) (S = Σ r_j C2_j) in the same precompile call:
+    ///      e(L + ρS, H) · e(−R, τH) · e(−ρQ, τ^prefix · H) = 1, with ρ = keccak(L, R, S, Q) mod r
+    ///      drawn after all four are fixed, holds for at most one ρ unless both checks do. A failure
+    ///      is then told apart by the support check alone.
+    function _pairing(Key memory k, Support memory sup, uint256[2] memory left, uint256[2] memory right) internal view {
+        if (k.prefix == 0) {
+            if (!_pairs(k, left, right, k.tauH)) revert NovaVerifierPairing();
+            return;
+        }
+        uint256[2] memory q = _cdPoint(sup.q);
+        uint256 rho = uint256(keccak256(abi.encode(left, right, sup.s, q))) % R;
+        uint256[2] memory l = [left[0], left[1]];
+        _mulAdd(l, sup.s, rho);
+        uint256[2] memory rq;
+        _mulAdd(rq, q, rho);
+        uint256[18] memory input = [
+            l[0],
+            l[1],
+            k.h[0],
+            k.h[1],
+            k.h[2],
+            k.h[3],
+            right[0],
+            right[1] == 0 ? 0 : P - right[1],
+            k.tauH[0],
+            k.tauH[1],
+            k.tauH[2],
+            k.tauH[3],
+            rq[0],
+            rq[1] == 0 ? 0 : P - rq[1],
+            k.tauS[0],
+            k.tauS[1],
+            k.tauS[2],
+            k.tauS[3]
+        ];
+        uint256[1] memory out;
+        bool ok;
+        assembly ("memory-safe") {
+            ok := staticcall(gas(), 0x08, input, 576, out, 32)
+        }
+        if (!ok) revert NovaVerifierPrecompile();
+        if (out[0] == 1) return;
+        if (!_pairs(k, sup.s, q, k.tauS)) revert NovaVerifierSupport();
+        revert NovaVerifierPairing();
     }
 
     /// @dev Whether e(a, H) = e(b, g2), as e(a, H) · e(−b, g2) = 1 (one pairing precompile call).

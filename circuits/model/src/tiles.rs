@@ -1,20 +1,27 @@
 //! Tiles: a model's inference cut into fixed-size steps, so that a disputed step costs the same
 //! whatever the model's size.
 //!
-//! A dense layer `W · x + b` (`W` is `m × n`) is cut into blocks of [`TILE_ROWS`] output rows by
-//! [`TILE_COLS`] input columns, zero-padded at the edges. The trace visits a layer's tiles row
-//! block by row block, each row block column by column, and the layers in order: tile `t` of the
-//! trace adds its block's products to the row block's partial accumulators; the row block's last
-//! column tile adds the bias, applies ReLU and requantization (or keeps the int32 accumulators
-//! of the last layer) and writes the block's outputs.
+//! A dense layer `W · x + b` (`W` is `m × n`) is cut into row blocks of [`BLOCK_ROWS`] (31)
+//! output rows, the int8 values of one packed element of its output, and each row block into a
+//! lower half (rows `0..16`) and an upper half (rows `16..31`) of at most [`TILE_ROWS`] rows; a
+//! tile is a half by [`TILE_COLS`] input columns (one packed element of the input), zero-padded at
+//! the edges. The trace visits a layer's tiles half by half, each half column by column, and the
+//! layers in order: tile `t` of the trace adds its block's products to the half's partial
+//! accumulators; the half's last column tile adds the bias, applies ReLU and requantization (or
+//! keeps the int32 accumulators of the last layer) and adds the half's outputs, as digits at their
+//! offsets, to the row block's packed element in the output sponge: the sponge adds what it
+//! absorbs before it permutes, so the two halves' digits (16 and 15 of them, at disjoint offsets)
+//! add up to the element ([`written_elements`]), which the sponge permutes after the upper half.
+//! A half is a tile step's unit of work because a 16-row tile keeps the step's shape under
+//! MicroSpartan's N = 2^16 (its cost doubles past it); a 31-row tile does not fit.
 //!
 //! **Sparse layers.** A tile also reads, without products, the column blocks around its own whose
-//! weights in its row block are all zero, as long as they fall in the same rate block of the
+//! weights in its half are all zero, as long as they fall in the same rate block of the
 //! input sponge (its **lead** before its own block and its **span** from it, [`TileSpec::lead`],
 //! [`TileSpec::span`]): their packed elements go into the sponge's lanes around its own. A
-//! lowered convolution reads a band of its input in each row block (the kernel's window), so
-//! most of its blocks are zero and its tiles are fewer than half (`digits_lenet`: 601 blocks,
-//! 227 tiles, with its units grouped by position at import,
+//! lowered convolution reads a band of its input in each half (the kernel's window), so most of
+//! its blocks are zero and its tiles are fewer (`digits_lenet`: 1,176 half blocks, 415 tiles,
+//! with its units grouped by position at import,
 //! [`crate::FloatModel::ordered_for_tiles`]); a dense layer's tiles are its blocks. A private
 //! model is tiled one block a tile ([`TilePlan::dense`]), so that its tile count, which the
 //! registry holds, does not show where its weights are zero.
@@ -23,16 +30,17 @@
 //! commitment is z_t, see [`TileState::commitment`]):
 //! - `x`: the commitment of the layer's input (an activation commitment, `COMMITMENTS.md`);
 //! - `read`: the Poseidon sponge state of re-hashing the layer's input, one packed element (31
-//!   int8 values, one column block) a tile; the row block's last tile checks that the sponge's
-//!   output is `x`, so the columns a row block read are the layer's input (a private input's
+//!   int8 values, one column block) a tile; the half's last tile checks that the sponge's
+//!   output is `x`, so the columns a half read are the layer's input (a private input's
 //!   salt, in the first layer's header, is witness of the first layer's tiles only);
 //! - `write`: the sponge state of hashing the layer's output, one packed element (one row
 //!   block) at a time; after the layer's last tile its output is the layer's output commitment,
 //!   the next layer's `x`;
-//! - `acc`: the row block's partial accumulators;
-//! - `open` and `next`: whether a row block's input sponge is open, and its next lane to read.
+//! - `acc`: the half's partial accumulators;
+//! - `open` and `next`: whether a half's input sponge is open, and its next lane to read (each half
+//!   reads the layer's input once, as a row block did before revision 6).
 //!   A tile's lanes must start at `next` (at lane 4, after the header, when no sponge is open,
-//!   and only then may the tile start one), so every row block reads each lane of its input
+//!   and only then may the tile start one), so every half reads each lane of its input
 //!   exactly once, in order: a tile cannot restart a sponge midway or read a lane that another
 //!   tile also reads, which would leave the element it multiplies free (a private model's tile
 //!   commitments are the owner's to choose).
@@ -61,8 +69,12 @@ use crate::{
     Error, Result,
 };
 
-/// Output rows a tile: the int8 values of one packed element, so a row block writes one.
-pub const TILE_ROWS: usize = 31;
+/// Output rows a row block: the int8 values of one packed element, so a row block writes one.
+pub const BLOCK_ROWS: usize = 31;
+/// Output rows a tile: a row block's lower half (its rows `0..16`) or upper half (`16..31`),
+/// each tile of a half adding its half's digits to the row block's element (the sponge adds
+/// what it absorbs, so the two halves' digits, at disjoint offsets, sum to the element).
+pub const TILE_ROWS: usize = 16;
 /// Input columns a tile: one packed element of the layer's input.
 pub const TILE_COLS: usize = 31;
 /// Weights a tile.
@@ -79,7 +91,7 @@ pub const SPONGE_WIDTH: usize = 9;
 pub const TAG_TILE: u64 = 4;
 /// Bits of a tile's packed flag word (see [`TileSpec::flag_bits`]): below 2^120, where the
 /// dimensions start.
-pub const FLAG_BITS: usize = 10 + 8 + 8 + 62 + TILE_ROWS + 1;
+pub const FLAG_BITS: usize = 10 + 8 + 8 + 62 + TILE_ROWS + 1 + 1;
 
 /// A tree ensemble's step tables (its comparisons and path tests, [`TableFunction::Step`]) as the
 /// ReLU layers that tiles prove, exactly. A step layer's `[acc ≥ 0]` becomes `127 · [acc + 1 ≥ 1]`:
@@ -160,8 +172,10 @@ pub struct TileSpec {
     pub index: usize,
     /// The layer it computes a block of.
     pub layer: usize,
-    /// Its row block (outputs `TILE_ROWS · row_block ..`).
+    /// Its row block (outputs `BLOCK_ROWS · row_block ..`).
     pub row_block: usize,
+    /// Its half of the row block: 0 for rows `0..16`, 1 for rows `16..31` ([`TileSpec::first_row`]).
+    pub half: usize,
     /// Its column block (inputs `TILE_COLS · col_block ..`).
     pub col_block: usize,
     /// The layer's input width `n`.
@@ -171,11 +185,11 @@ pub struct TileSpec {
     /// Column blocks of the layer.
     pub col_blocks: usize,
     /// Column blocks the tile reads into the input sponge from its own: its own, then the blocks
-    /// after it whose weights in the row block are all zero, within one rate block of the sponge
+    /// after it whose weights in the half are all zero, within one rate block of the sponge
     /// (at least 1, at most `8 - read_slot`). Only its own block is multiplied.
     pub span: usize,
-    /// Column blocks the tile reads before its own, all of whose weights in the row block are
-    /// zero: from the start of its rate block (or of the row block) when it multiplies the
+    /// Column blocks the tile reads before its own, all of whose weights in the half are
+    /// zero: from the start of its rate block (or of the half) when it multiplies the
     /// first block there with a weight, else 0.
     pub lead: usize,
     /// Row blocks of the layer.
@@ -201,25 +215,40 @@ impl TileSpec {
         self.index + 1 == self.tiles
     }
 
-    /// The tile reads its row block's first column block: the accumulators and the input sponge
+    /// The tile reads its half's first column block: the accumulators and the input sponge
     /// restart.
     pub fn first_col(&self) -> bool {
         self.col_block == self.lead
     }
 
-    /// The tile reads the last column block: the row block's outputs are finished and written.
+    /// The tile reads the last column block: the half's outputs are finished and written.
     pub fn last_col(&self) -> bool {
         self.col_block + self.span == self.col_blocks
     }
 
     /// The layer's first tile: the output sponge starts.
     pub fn layer_start(&self) -> bool {
-        self.row_block == 0 && self.first_col()
+        self.row_block == 0 && self.half == 0 && self.first_col()
     }
 
     /// The layer's last tile: the output sponge's result is the next layer's input commitment.
     pub fn layer_end(&self) -> bool {
-        self.row_block + 1 == self.row_blocks && self.last_col()
+        self.row_block + 1 == self.row_blocks && self.last_half() && self.last_col()
+    }
+
+    /// The layer's first output row this tile computes.
+    pub fn first_row(&self) -> usize {
+        BLOCK_ROWS * self.row_block + TILE_ROWS * self.half
+    }
+
+    /// Halves of the tile's row block: 2 when it has more than 16 rows.
+    pub fn halves(&self) -> usize {
+        (self.out_dim - BLOCK_ROWS * self.row_block).min(BLOCK_ROWS).div_ceil(TILE_ROWS)
+    }
+
+    /// The tile computes its row block's last half: the block's element is complete after it.
+    pub fn last_half(&self) -> bool {
+        self.half + 1 == self.halves()
     }
 
     /// The input sponge's rate slot of this tile's packed element (after the 4-element header).
@@ -254,12 +283,16 @@ impl TileSpec {
 
     /// The output sponge permutes after this tile's write (only on a row block's last tile).
     pub fn write_permutes(&self) -> bool {
-        self.last_col() && (self.last_layer || self.write_slot() == 7 || self.row_block + 1 == self.row_blocks)
+        self.last_col()
+            && self.last_half()
+            && (self.last_layer || self.write_slot() == 7 || self.row_block + 1 == self.row_blocks)
     }
 
-    /// Rows of the row block that are outputs of the layer (the rest are padding).
+    /// Rows of the tile that are outputs of the layer (the rest are padding): at most 16 in a
+    /// lower half, 15 in an upper one.
     pub fn valid_rows(&self) -> usize {
-        (self.out_dim - TILE_ROWS * self.row_block).min(TILE_ROWS)
+        let block = (self.out_dim - BLOCK_ROWS * self.row_block).min(BLOCK_ROWS);
+        (block - TILE_ROWS * self.half).min(TILE_ROWS)
     }
 
     /// The input sponge's tag: the layer input's preimage has `4 + ⌈n/31⌉` elements.
@@ -312,7 +345,7 @@ impl TileSpec {
     /// The flag word's bits, low first: `first, last, first_col, last_col, layer_start,
     /// layer_end, read_permutes, write_permutes, last_layer, relu`, the read slot one-hot (8),
     /// the write slot one-hot (8), the shift as a thermometer (bit `k` set for `k < shift`, 62),
-    /// the valid rows as a thermometer (31), the first layer.
+    /// the valid rows as a thermometer (16), the first layer, the upper half.
     pub fn flag_bits(&self) -> Vec<bool> {
         let mut bits = vec![
             self.first(),
@@ -331,6 +364,7 @@ impl TileSpec {
         bits.extend((0..62).map(|k| k < self.shift as usize));
         bits.extend((0..TILE_ROWS).map(|r| r < self.valid_rows()));
         bits.push(self.layer == 0);
+        bits.push(self.half == 1);
         debug_assert_eq!(bits.len(), FLAG_BITS);
         bits
     }
@@ -371,9 +405,9 @@ pub fn sponge_init(tag: Fr, step: usize, len: usize, bits: u32) -> [Fr; SPONGE_W
 pub struct TileParams {
     /// Row-major `TILE_ROWS × TILE_COLS` int8 weights.
     pub weights: Vec<i8>,
-    /// The row block's biases (zero on padding rows).
+    /// The tile's rows' biases (zero on padding rows).
     pub bias: Vec<i32>,
-    /// The row block's multipliers (zero on padding rows and on the last layer).
+    /// The tile's rows' multipliers (zero on padding rows and on the last layer).
     pub multipliers: Vec<i32>,
 }
 
@@ -420,9 +454,13 @@ impl TilePlan {
                     "layer {l}: requantization shift {shift}; tiled proofs need at least {MIN_TILED_SHIFT}"
                 )));
             }
-            let (row_blocks, col_blocks) = (layer.out_dim.div_ceil(TILE_ROWS), layer.in_dim.div_ceil(TILE_COLS));
-            for row_block in 0..row_blocks {
-                let zero = sparse.then(|| zero_blocks(layer, row_block));
+            let (row_blocks, col_blocks) = (layer.out_dim.div_ceil(BLOCK_ROWS), layer.in_dim.div_ceil(TILE_COLS));
+            let halves =
+                |row_block: usize| (layer.out_dim - BLOCK_ROWS * row_block).min(BLOCK_ROWS).div_ceil(TILE_ROWS);
+            for (row_block, half) in (0..row_blocks).flat_map(|b| (0..halves(b)).map(move |h| (b, h))) {
+                let first_row = BLOCK_ROWS * row_block + TILE_ROWS * half;
+                let rows = first_row..(first_row + TILE_ROWS).min(BLOCK_ROWS * (row_block + 1)).min(layer.out_dim);
+                let zero = sparse.then(|| zero_blocks(layer, rows));
                 // The sponge's rate blocks of this input: the first holds 4 column blocks after
                 // the header, the others 8.
                 let mut start = 0;
@@ -442,6 +480,7 @@ impl TilePlan {
                             index: tiles.len(),
                             layer: l,
                             row_block,
+                            half,
                             col_block: *col_block,
                             in_dim: layer.in_dim,
                             out_dim: layer.out_dim,
@@ -480,10 +519,10 @@ impl TilePlan {
     }
 }
 
-/// Whether each column block of row block `row_block` of `layer` has only zero weights.
-fn zero_blocks(layer: &Layer, row_block: usize) -> Vec<bool> {
+/// Whether each column block of output rows `rows` of `layer` has only zero weights.
+fn zero_blocks(layer: &Layer, rows: std::ops::Range<usize>) -> Vec<bool> {
     let mut zero = vec![true; layer.in_dim.div_ceil(TILE_COLS)];
-    for o in TILE_ROWS * row_block..(TILE_ROWS * (row_block + 1)).min(layer.out_dim) {
+    for o in rows {
         for (i, w) in layer.row(o).iter().enumerate() {
             if *w != 0 {
                 zero[i / TILE_COLS] = false;
@@ -499,7 +538,7 @@ pub fn tile_params(model: &Model, spec: &TileSpec) -> TileParams {
     let mut weights = vec![0i8; TILE_WEIGHTS];
     let (mut bias, mut multipliers) = (vec![0i32; TILE_ROWS], vec![0i32; TILE_ROWS]);
     for r in 0..spec.valid_rows() {
-        let o = TILE_ROWS * spec.row_block + r;
+        let o = spec.first_row() + r;
         let row = layer.row(o);
         for c in 0..TILE_COLS {
             let i = TILE_COLS * spec.col_block + c;
@@ -553,9 +592,9 @@ pub struct TileState {
     pub read: [Fr; SPONGE_WIDTH],
     /// The output sponge.
     pub write: [Fr; SPONGE_WIDTH],
-    /// The row block's partial accumulators.
+    /// The half's partial accumulators.
     pub acc: [i64; TILE_ROWS],
-    /// A row block's input sponge is open: its first tile has read, its last not yet.
+    /// A half's input sponge is open: its first tile has read, its last not yet.
     pub open: bool,
     /// The input sponge's next lane to read (0..8; 0 when no sponge is open).
     pub next: usize,
@@ -603,7 +642,7 @@ fn permute(state: &mut [Fr; SPONGE_WIDTH]) {
     params().permute(state);
 }
 
-/// One output of a row block from its accumulator: bias, ReLU, requantization (padding rows,
+/// One output of a half from its accumulator: bias, ReLU, requantization (padding rows,
 /// whose parameters are zero, give 0).
 fn finish(layer: &Layer, params: &TileParams, r: usize, acc: i64) -> i64 {
     let pre = acc + i64::from(params.bias[r]);
@@ -619,17 +658,17 @@ fn finish(layer: &Layer, params: &TileParams, r: usize, acc: i64) -> i64 {
     }
 }
 
-/// The packed elements a row block writes: one int8 element, or four int32 elements (padding
-/// rows are absent: their digits are zero).
+/// What a tile adds to the packed elements of its row block: its rows' digits at their
+/// offsets, in one int8 element (an upper half's from digit 16 on), or in the last layer's four
+/// int32 elements (row `16 · half + r` is digit `(16 · half + r) mod 7` of element
+/// `⌊(16 · half + r) / 7⌋`). Padding rows are absent: their digits are zero.
 pub fn written_elements(spec: &TileSpec, outputs: &[i64; TILE_ROWS]) -> [Fr; 4] {
-    let valid = spec.valid_rows();
     let mut out = [Fr::ZERO; 4];
-    if spec.last_layer {
-        for (k, e) in pack(outputs[..valid].iter().copied(), 32).into_iter().enumerate() {
-            out[k] = e;
-        }
-    } else {
-        out[0] = pack(outputs[..valid].iter().copied(), 8)[0];
+    let (bits, per) = if spec.last_layer { (32, 7) } else { (8, 31) };
+    for (r, y) in outputs[..spec.valid_rows()].iter().enumerate() {
+        let g = TILE_ROWS * spec.half + r;
+        let digit = Fr::from((y + (1i64 << (bits - 1))) as u64);
+        out[g / per] += Fr::from(2u64).pow_vartime([(bits * (g % per)) as u64]) * digit;
     }
     out
 }

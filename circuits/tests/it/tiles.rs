@@ -10,8 +10,8 @@ use verdict_circuits::{
     folding::shape_size_of,
     tile::TileCircuit,
     tiles::{
-        apply, synthetic_mlp, tile_commitments, tile_params, tiled_trace, TileParams, TilePlan, TileSpec, TileState,
-        TiledTrace,
+        apply, synthetic_mlp, tile_commitments, tile_params, tiled_trace, written_elements, TileParams, TilePlan,
+        TileSpec, TileState, TiledTrace,
     },
     Fr, Model,
 };
@@ -183,13 +183,15 @@ fn false_claims_and_wrong_witnesses_are_unsatisfied() {
     let ts = tile_commitments(&model, &plan);
     let z = &tiled.commitments;
     let at = |t: usize| circuit(&model, &plan, &tiled, &trace, t);
-    // Tiles: 2 row blocks × 2 column blocks, then 1 × 2. Tile 1 ends a row block, tile 2
-    // starts one; tile 3 ends the layer.
-    for t in [1, 2, 3] {
+    // Tiles: the 33 rows are a row block's two halves (16 and 15 rows) and a half of 2 rows,
+    // each × 2 column blocks, then the 10 outputs × 2. Tile 1 ends a half, tile 2 starts one;
+    // tile 5 ends the layer.
+    for t in [1, 2, 5] {
         let honest = *at(t).io();
         assert!(satisfied(at(t)));
+        // The challenge is the transcript's: any value outside the table is as good.
+        assert!(satisfied(at(t).with_io([Fr::from(1u64 << 40), honest[1], honest[2], honest[3]])));
         let claims = [
-            ("another position", [Fr::from(t as u64 + 1), honest[1], honest[2], honest[3]]),
             ("another tile's commitment", [honest[0], honest[1], honest[2], ts[t + 1]]),
             ("a skipped tile", [honest[0], z[t - 1], honest[2], honest[3]]),
             ("a repeated tile", [honest[0], honest[1], honest[1], honest[3]]),
@@ -198,6 +200,8 @@ fn false_claims_and_wrong_witnesses_are_unsatisfied() {
         for (what, io) in claims {
             assert!(!satisfied(at(t).with_io(io)), "tile {t}: {what}");
         }
+        // The position is a witness that T_t binds (the verifier takes T_t at position t).
+        assert!(!satisfied(at(t).with_position(t + 1)), "tile {t}: another position");
         let witnesses: [(&str, Edit); 5] = [
             ("a wrong weight", Box::new(|p: &mut TileParams, _: &mut _, _: &mut _| p.weights[3] ^= 1)),
             ("a wrong bias", Box::new(|p: &mut TileParams, _: &mut _, _: &mut _| p.bias[0] += 1)),
@@ -210,6 +214,7 @@ fn false_claims_and_wrong_witnesses_are_unsatisfied() {
         }
     }
     // A wrong padding value: the 40-wide input's second column block has 9 values, then padding.
+    assert_eq!(plan.tiles[1].col_block, 1);
     let padded = at(1).with_witness(|_, _, c| c[20] = 0);
     assert!(!satisfied(padded), "a padding value other than -128");
 }
@@ -224,8 +229,8 @@ fn the_tile_shape_is_the_same_for_every_model_and_pinned() {
     }
     assert!(sizes.windows(2).all(|w| w[0] == w[1]), "{sizes:?}");
     println!("tile shape (constraints, variables, nonzeros): {:?}", sizes[0]);
-    assert!(sizes[0].2 <= 1 << 17, "MicroSpartan's N would double: {sizes:?}");
-    assert_eq!(sizes[0], (27146, 26958, 130222), "pinned: raise TILE_CIRCUIT_VERSION when the shape changes");
+    assert!(sizes[0].2 <= 1 << 16, "MicroSpartan's N would double: {sizes:?}");
+    assert_eq!(sizes[0], (9395, 10756, 58257), "pinned: raise TILE_CIRCUIT_VERSION when the shape changes");
 }
 
 #[test]
@@ -239,7 +244,7 @@ fn a_sparse_layer_reads_its_zero_blocks_without_products() {
     let plan = TilePlan::new(&model).unwrap();
     let blocks: usize = model.layers.iter().map(|l| l.out_dim.div_ceil(31) * l.in_dim.div_ceil(31)).sum();
     eprintln!("digits_lenet: {} tiles for {blocks} blocks", plan.len());
-    assert_eq!((blocks, plan.len()), (601, 227));
+    assert_eq!((blocks, plan.len()), (601, 415));
     assert!(plan.tiles.iter().any(|s| s.lead > 0), "some tile reads zero blocks before its own");
     let mut next = 0;
     for spec in &plan.tiles {
@@ -248,7 +253,7 @@ fn a_sparse_layer_reads_its_zero_blocks_without_products() {
         assert!(spec.lead <= spec.read_slot(), "tile {}: within a rate block", spec.index);
         let layer = &model.layers[spec.layer];
         let read = |b: usize| (31 * b).min(layer.in_dim)..(31 * (b + 1)).min(layer.in_dim);
-        for o in 31 * spec.row_block..(31 * (spec.row_block + 1)).min(layer.out_dim) {
+        for o in spec.first_row()..spec.first_row() + spec.valid_rows() {
             for b in (spec.col_block - spec.lead..spec.col_block + spec.span).filter(|b| *b != spec.col_block) {
                 assert!(
                     layer.row(o)[read(b)].iter().all(|w| *w == 0),
@@ -399,6 +404,46 @@ fn a_row_block_reads_each_lane_of_its_input_once_in_order() {
 }
 
 #[test]
+fn a_half_writes_only_its_own_digits() {
+    // A row block's two halves add their digits to one packed element: the lower half rows 0..16
+    // (digits 0..16), the upper half rows 16..31 (digits 16..31). An upper half claiming 16 rows
+    // would reach past the element's 31 digits, and the last layer's upper half past its 28
+    // int32 outputs (7 an element, 4 elements): each is unsatisfied at its own constraint.
+    let model = synthetic_mlp(&[40, 31, 28], 5);
+    let (trace, plan, tiled) = trace_of(&model, 7);
+    let at = |t: usize| circuit(&model, &plan, &tiled, &trace, t);
+    let upper = |layer: usize| plan.tiles.iter().find(|s| s.layer == layer && s.half == 1 && s.last_col()).unwrap();
+    let (hidden, last) = (upper(0).index, upper(1).index);
+    assert_eq!((plan.tiles[hidden].valid_rows(), plan.tiles[last].valid_rows()), (15, 12));
+    assert!(satisfied(at(hidden)) && satisfied(at(last)));
+    let found = unsatisfied(at(hidden).with_valid_rows(16)).expect("16 rows in an upper half");
+    assert!(found.contains("an upper half has at most 15 rows"), "{found}");
+    let found = unsatisfied(at(last).with_valid_rows(13)).expect("29 outputs");
+    assert!(found.contains("the last layer has at most 28 rows"), "{found}");
+    // The halves' digits are the row block's: the output sponge after the upper half holds the
+    // element the engine packs, so the layer ends at the engine's output commitment.
+    let zs = model.step_commitments(&trace);
+    let end = plan.tiles.iter().find(|s| s.layer == 0 && s.layer_end()).unwrap().index;
+    assert_eq!(tiled.states[end + 1].x, zs[1].to_field().unwrap());
+    // The upper half's digits are the lower half's shifted by 16 digits (2^128), the last layer's
+    // by 16 int32 digits across its elements.
+    let outs: [i64; 16] = std::array::from_fn(|r| r as i64 * 7 - 50);
+    let digits = |rows: std::ops::Range<usize>, at: u64| {
+        rows.map(|r| Fr::from((outs[r] + 128) as u64) * Fr::from(2u64).pow_vartime([8 * (at + r as u64)])).sum::<Fr>()
+    };
+    let mut moved = plan.tiles[1].clone();
+    assert_eq!(written_elements(&moved, &outs)[0], digits(0..16, 0));
+    moved.half = 1;
+    assert_eq!(written_elements(&moved, &outs)[0], digits(0..15, 16));
+    let last_lower = written_elements(&plan.tiles[last - 1].clone(), &outs);
+    assert_eq!(plan.tiles[last - 1].half, 0);
+    let last_upper = written_elements(&plan.tiles[last], &outs);
+    // Rows 0..16 fill elements 0, 1 and digits 0, 1 of element 2; rows 16..28 the rest.
+    assert!(last_lower[3] == Fr::ZERO && last_upper[0] == Fr::ZERO && last_upper[1] == Fr::ZERO);
+    assert!(last_lower[2] != Fr::ZERO && last_upper[2] != Fr::ZERO);
+}
+
+#[test]
 fn models_that_cannot_be_tiled_are_refused_by_name() {
     let wide = synthetic_mlp(&[8, 40], 1);
     let e = TilePlan::new(&wide).unwrap_err().to_string();
@@ -517,17 +562,17 @@ fn private_tiles_are_blinded_and_proofs_check_against_the_blinded_commitments_on
 
 #[test]
 fn a_private_models_tile_count_depends_on_its_dimensions_only() {
-    // Public: the LeNet's tiles read its zero blocks (227 tiles). Private: one block a tile (601),
-    // so the registered tile count says nothing of where the hidden weights are zero; the
-    // private tiled trace still ends at the output commitment as step 601.
+    // Public: the LeNet's tiles read its zero blocks (415 tiles). Private: one block a tile (1176
+    // half blocks of 16 or 15 rows), so the registered tile count says nothing of where the hidden
+    // weights are zero; the private tiled trace still ends at the output commitment as step 1176.
     use verdict_circuits::{step::Blinding, tiled::TiledModel};
     let model = shipped("digits_lenet");
     let private = TiledModel::private(model.clone(), &Blinding::random(&model)).unwrap();
-    assert_eq!((TiledModel::new(model.clone()).unwrap().steps(), private.steps()), (227, 601));
+    assert_eq!((TiledModel::new(model.clone()).unwrap().steps(), private.steps()), (415, 1176));
     assert!(private.plan().tiles.iter().all(|s| s.span == 1 && s.lead == 0));
     let run = private.run(&sample_input(&model, 2)).unwrap();
-    let z_l = activation_commitment(601, run.trace.output(), 32);
-    assert_eq!(run.tiled.commitments[601], z_l);
+    let z_l = activation_commitment(1176, run.trace.output(), 32);
+    assert_eq!(run.tiled.commitments[1176], z_l);
 }
 
 #[test]

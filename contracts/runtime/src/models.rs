@@ -6,7 +6,7 @@ use serde::Serialize;
 use verdict_circuits::{
     step::Blinding,
     tiled::TiledModel,
-    tiles::{tiled_trace, TILE_COLS, TILE_ROWS},
+    tiles::{tiled_trace, TILE_COLS},
     Commitment, Fr, Model, TraceTree,
 };
 
@@ -149,7 +149,7 @@ impl ServedModel {
         let spec = &tiled.plan().tiles[tiled.steps() / 2];
         let mut wrong = self.model.clone();
         let layer = &mut wrong.layers[spec.layer];
-        let rows = TILE_ROWS * spec.row_block..(TILE_ROWS * (spec.row_block + 1)).min(layer.out_dim);
+        let rows = spec.first_row()..spec.first_row() + spec.valid_rows();
         let cols = TILE_COLS * spec.col_block..(TILE_COLS * (spec.col_block + 1)).min(layer.in_dim);
         for r in rows {
             for c in cols.clone() {

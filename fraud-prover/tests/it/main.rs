@@ -186,12 +186,12 @@ fn prove_and_verify_over_tiles_public_and_private() {
         (model.to_str().unwrap(), keys.to_str().unwrap(), proof.to_str().unwrap(), blinding.to_str().unwrap());
     let common = ["--keys-dir", k, "--insecure-test-setup"];
 
-    // price_feed (16-32-16-1) is 5 tiles: 2 + 2 + 1.
+    // price_feed (16-32-16-1) is 6 tiles: 3 (two halves of rows 0..31, then row 31) + 2 + 1.
     let args = ["prove", "--tiles", "--model", m, "--input", INPUT, "--segment", "2..3", "-o", p, "--json"];
     let (ok, out, err) = fraud_prover(&[&args[..], &common].concat());
     assert!(ok, "{err}");
     let doc: Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!(doc["tiles"], 5);
+    assert_eq!(doc["tiles"], 6);
     assert_eq!(doc["mode"], "tiled");
     assert_eq!(doc["segment"], serde_json::json!([2, 3]));
     let verify = ["verify", "--model", m, "--proof", p];

@@ -129,7 +129,7 @@ async fn a_private_model_too_large_to_defend_is_refused() {
         .unwrap()
     };
     let mut args = Vec::new();
-    for (name, tiles) in [("price_feed", 5), ("digits_1m", 1_479)] {
+    for (name, tiles) in [("price_feed", 6), ("digits_1m", 2_881)] {
         let path = root().join(format!("models/{name}.model.json"));
         let blinding_path = env.path(&format!("{name}.blinding.json"));
         let tiled = {
@@ -158,7 +158,7 @@ async fn a_private_model_too_large_to_defend_is_refused() {
     let err = load_models(&env.provider, registry, std::slice::from_ref(&large.0), std::slice::from_ref(&large.1))
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("is private and has 1479 tiles"), "{err}");
+    assert!(err.to_string().contains("is private and has 2881 tiles"), "{err}");
 }
 
 /// The operator (honest or not) serving the public price-feed model and its private twin, the

@@ -1,5 +1,5 @@
 //! The shipped million-weight model (`digits_1m`, 784-1024-512-10, 1,333,770 parameters,
-//! 1,479 tiles) registered by tiles and disputed on anvil by the real services: a dishonest
+//! 2,881 tiles) registered by tiles and disputed on anvil by the real services: a dishonest
 //! `oracle serve` lies in the middle tile, `fraud-prover watch` catches it and the bisection
 //! narrows to that tile, which the liar cannot prove; then, proposed again honestly and
 //! challenged by a liar, the operator proves the disputed tile on-chain and wins.
@@ -21,7 +21,7 @@ use verdict_testkit::{free_port, root, sample_input, Env};
 
 use crate::{operator::Operator, watch::args, watch::start_watch};
 
-/// A clock for a bisection of 11 rounds with 1-second blocks, with room for a loaded machine.
+/// A clock for a bisection of 12 rounds with 1-second blocks, with room for a loaded machine.
 const CLOCK: u64 = 120;
 
 /// The game's events of `id` of type `E`, decoded.
@@ -80,7 +80,7 @@ async fn a_million_weight_model_is_disputed_tile_by_tile_on_chain() {
         .unwrap()
     };
     let tiles = tiled.steps();
-    assert_eq!(tiles, 1_479);
+    assert_eq!(tiles, 2_881);
     let deployment: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(env.path("deployment.json")).unwrap()).unwrap();
     let registry = ModelRegistry::new(deployment["registry"].as_str().unwrap().parse().unwrap(), env.provider.clone());
@@ -112,7 +112,7 @@ async fn a_million_weight_model_is_disputed_tile_by_tile_on_chain() {
     let rid = receipt.decoded_log::<InferenceOracle::RequestCreated>().unwrap().requestId;
     let id: u64 = rid.to();
 
-    // The watchtower challenges, the bisection runs 11 rounds to the middle tile, the liar cannot
+    // The watchtower challenges, the bisection runs 12 rounds to the middle tile, the liar cannot
     // prove it, and the watchtower wins when the proof window runs out.
     let started = Instant::now();
     while env.count::<InferenceOracle::DisputeResolved>(id).await == 0 {
@@ -138,17 +138,17 @@ async fn a_million_weight_model_is_disputed_tile_by_tile_on_chain() {
         "the bisection narrows to the lie's tile"
     );
     let moves = game_events::<DisputeGame::Moved>(&env, rid).await;
-    // The challenger's opening, then at most ⌈log2(1479)⌉ = 11 rounds of two moves (halving
+    // The challenger's opening, then at most ⌈log2(2881)⌉ = 12 rounds of two moves (halving
     // rounds up or down on the way).
     let rounds = (moves.len() - 1) / 2;
-    assert!(moves.len() % 2 == 1 && rounds <= 11, "{} moves", moves.len());
+    assert!(moves.len() % 2 == 1 && rounds <= 12, "{} moves", moves.len());
     let ended = game_events::<DisputeGame::DisputeEnded>(&env, rid).await;
     assert!(!ended[0].proposerWon);
     let resolved = crate::watch::resolution(&env, id).await;
     assert_eq!((resolved.winner, resolved.loser), (env.watcher, env.operator));
     eprintln!("the liar lost at tile {middle} of {tiles} after {rounds} rounds, {:?}", started.elapsed());
     drop(liar);
-    // The reopened request's whole proof (1,479 tiles, ~36M gas) is over the watchtower's gas
+    // The reopened request's whole proof (2,881 tiles, ~99M gas) is over the watchtower's gas
     // cap: it leaves the request to be proposed again.
     assert_eq!(env.oracle.requestOf(rid).call().await.unwrap().status, 1, "Requested: open again");
 
