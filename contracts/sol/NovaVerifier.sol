@@ -339,35 +339,11 @@ contract NovaVerifier is IInferenceVerifier {
         if ((k.h[0] | k.h[1] | k.h[2] | k.h[3]) == 0 || (k.tauH[0] | k.tauH[1] | k.tauH[2] | k.tauH[3]) == 0) {
             revert NovaVerifierBadKey();
         }
-        uint256[18] memory input = [
-            0,
-            0,
-            k.h[0],
-            k.h[1],
-            k.h[2],
-            k.h[3],
-            0,
-            0,
-            k.tauH[0],
-            k.tauH[1],
-            k.tauH[2],
-            k.tauH[3],
-            0,
-            0,
-            k.tauS[0],
-            k.tauS[1],
-            k.tauS[2],
-            k.tauS[3]
-        ];
-        uint256[1] memory out;
-        bool ok;
-        uint256 len = challenged ? 576 : 384;
-        assembly ("memory-safe") {
-            // A refused point makes the precompile take all the gas it is given: give it what
-            // three pairs cost (EIP-1108: 45,000 + 3 · 34,000) and some.
-            ok := staticcall(200000, 0x08, input, len, out, 32)
-        }
-        if (!ok || out[0] != 1) revert NovaVerifierBadKey();
+        // A refused point makes the precompile take all the gas it is given: give it what three
+        // pairs cost (EIP-1108: 45,000 + 3 · 34,000) and some.
+        uint256[2] memory zero;
+        (bool ok, bool one) = _threePairs(k, zero, zero, zero, challenged ? 3 : 2, 200_000);
+        if (!ok || !one) revert NovaVerifierBadKey();
     }
 
     function _key(bytes32 vkDigest) internal view returns (Key memory) {
@@ -886,35 +862,49 @@ contract NovaVerifier is IInferenceVerifier {
         _mulAdd(l, sup.s, rho);
         uint256[2] memory rq;
         _mulAdd(rq, q, rho);
+        (bool ok, bool one) = _threePairs(k, l, right, rq, 3, gasleft());
+        if (!ok) revert NovaVerifierPrecompile();
+        if (one) return;
+        if (!_pairs(k, sup.s, q, k.tauS)) revert NovaVerifierSupport();
+        revert NovaVerifierPairing();
+    }
+
+    /// @dev e(a, H) · e(−b, τH) · e(−c, τ^prefix · H) = 1, of its first `pairs` pairs (2 or 3), in
+    ///      one pairing precompile call given `gasLimit`: whether the call succeeded, and whether
+    ///      the product is 1.
+    function _threePairs(
+        Key memory k,
+        uint256[2] memory a,
+        uint256[2] memory b,
+        uint256[2] memory c,
+        uint256 pairs,
+        uint256 gasLimit
+    ) internal view returns (bool ok, bool one) {
         uint256[18] memory input = [
-            l[0],
-            l[1],
+            a[0],
+            a[1],
             k.h[0],
             k.h[1],
             k.h[2],
             k.h[3],
-            right[0],
-            right[1] == 0 ? 0 : P - right[1],
+            b[0],
+            b[1] == 0 ? 0 : P - b[1],
             k.tauH[0],
             k.tauH[1],
             k.tauH[2],
             k.tauH[3],
-            rq[0],
-            rq[1] == 0 ? 0 : P - rq[1],
+            c[0],
+            c[1] == 0 ? 0 : P - c[1],
             k.tauS[0],
             k.tauS[1],
             k.tauS[2],
             k.tauS[3]
         ];
         uint256[1] memory out;
-        bool ok;
         assembly ("memory-safe") {
-            ok := staticcall(gas(), 0x08, input, 576, out, 32)
+            ok := staticcall(gasLimit, 0x08, input, mul(192, pairs), out, 32)
         }
-        if (!ok) revert NovaVerifierPrecompile();
-        if (out[0] == 1) return;
-        if (!_pairs(k, sup.s, q, k.tauS)) revert NovaVerifierSupport();
-        revert NovaVerifierPairing();
+        one = out[0] == 1;
     }
 
     /// @dev Whether e(a, H) = e(b, g2), as e(a, H) · e(−b, g2) = 1 (one pairing precompile call).

@@ -53,7 +53,7 @@ pub struct ProveArgs {
     /// The steps to prove, `a..b` (default: every step, the whole inference).
     #[arg(long, env = "VERDICT_SEGMENT")]
     pub segment: Option<String>,
-    /// Prove over tiles (`verdict_circuits::tiled`): a step is a 31 × 31 block of a layer, the
+    /// Prove over tiles (`verdict_circuits::tiled`): a step is a 16 × 31 block of a layer, the
     /// same circuit and keys for every model, `--segment` counts tiles. What the services
     /// dispute over for a model registered by tiles.
     #[arg(long, env = "VERDICT_TILES")]
