@@ -333,7 +333,7 @@ def tiles_rows(args, work):
             rows.append((name, weights, f"verdict {mode}", {
                 "wall_s": seconds, "prove_s": r["prove_s"], "peak_mb": mb,
                 "phases": f"{r['tiles']} tiles, {r['steps']} proven; keys {r['key_s']} s, witness {r['witness_s']} s, "
-                          f"folds {r['fold_s']} s, final {r['compress_s']} s; {r['proof_bytes']} B"}))
+                          f"folds {r['fold_s']} s ({r['cross_term_s']} s of it cross terms), final {r['compress_s']} s; {r['proof_bytes']} B"}))
         if not args.skip_ezkl:
             print(f"{name}: ezkl fixed ...", file=sys.stderr, flush=True)
             source = work / f"{name}.source.onnx"

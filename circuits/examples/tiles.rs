@@ -76,7 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (constraints, variables, nonzeros) = keys.shape_size();
     println!(
         "{{\"model\":\"{}\",\"weights\":{},\"tiles\":{steps},\"mode\":\"{mode}\",\"steps\":{},\"load_s\":{load_s:.2},\"tiling_s\":{tiling_s:.2},\"trace_s\":{trace_s:.2},\
-         \"keys\":\"{key_phase}\",\"key_s\":{key_s:.2},\"prove_s\":{prove_s:.2},\"witness_s\":{:.2},\"fold_s\":{:.2},\"compress_s\":{:.2},\
+         \"keys\":\"{key_phase}\",\"key_s\":{key_s:.2},\"prove_s\":{prove_s:.2},\"witness_s\":{:.2},\"fold_s\":{:.2},\"cross_term_s\":{:.2},\"compress_s\":{:.2},\
          \"verify_s\":{verify_s:.3},\"total_s\":{:.2},\"peak_mb\":{:.0},\"constraints\":{constraints},\
          \"variables\":{variables},\"nonzeros\":{nonzeros},\"proof_bytes\":{}}}",
         model.name,
@@ -84,6 +84,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         range.len(),
         timings.witness.as_secs_f64(),
         timings.fold.as_secs_f64(),
+        timings.cross_term.as_secs_f64(),
         timings.compress.as_secs_f64(),
         key_s + prove_s,
         peak_memory_mb(),

@@ -342,8 +342,9 @@ impl ChallengedKeys {
             // Unblinded: the blinds are the two random variables.
             let wi = R1CSWitness::new(shape, &all, &mut rng)?.derandomize().0;
             let r_t = Fr::random(&mut rng);
+            let crossing = Instant::now();
             let (cross, comm_t) = shape.commit_T(ck, &u, &w, &ui, &wi, &r_t)?;
-            t.absorb(b"U", &u);
+            timings.cross_term += crossing.elapsed();
             t.absorb(b"u", &ui);
             t.absorb(b"T", &comm_t);
             let r = t.squeeze(b"r")?;
@@ -409,7 +410,6 @@ impl ChallengedVerifierKeys {
             let alpha = t.squeeze(b"a")?;
             let x: Vec<Fr> = [alpha].into_iter().chain(x.iter().copied()).collect();
             let ui = R1CSInstance::new(&keys.sizes, &add(c1, c2), &x)?;
-            t.absorb(b"U", &u);
             t.absorb(b"u", &ui);
             t.absorb(b"T", comm_t);
             let r = t.squeeze(b"r")?;

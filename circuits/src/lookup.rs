@@ -23,7 +23,7 @@
 
 use std::ops::Range;
 
-use ff::Field;
+use ff::{BatchInvert, Field, PrimeField};
 use nova_snark::frontend::{ConstraintSystem, LinearCombination, SynthesisError};
 
 use crate::{poseidon_circuit::Num, Fr};
@@ -103,10 +103,22 @@ impl ByteLookups {
     /// Enforces that every looked-up value is a byte, under the challenge `alpha` (a public input
     /// the folding draws after committing the prefix).
     pub fn enforce<CS: ConstraintSystem<Fr>>(&self, mut cs: CS, alpha: &Num) -> Result<(), SynthesisError> {
+        // (α − j)⁻¹ for the table's entries, inverted together: every honest lookup's is one.
+        let inverses: Option<Vec<Fr>> = alpha.value.map(|a| {
+            let mut v: Vec<Fr> = (0..TABLE as u64).map(|j| a - Fr::from(j)).collect();
+            v.iter_mut().batch_invert();
+            v
+        });
         // (α − x)⁻¹ · k; zero where α = x, which leaves the constraint unsatisfied (an honest
         // prover meets it with negligible probability).
         let quotient = |x: Option<Fr>, k: Option<Fr>| {
-            alpha.value.zip(x).zip(k).map(|((a, x), k)| Option::<Fr>::from((a - x).invert()).unwrap_or(Fr::ZERO) * k)
+            alpha.value.zip(x).zip(k).map(|((a, x), k)| {
+                let inverse = match (byte_of(&x), &inverses) {
+                    (Some(j), Some(table)) => table[j],
+                    _ => Option::<Fr>::from((a - x).invert()).unwrap_or(Fr::ZERO),
+                };
+                inverse * k
+            })
         };
         let mut sum = LinearCombination::zero();
         for (i, f) in self.values.iter().enumerate() {
@@ -124,5 +136,26 @@ impl ByteLookups {
         }
         cs.enforce(|| "Σ h = Σ g", |z| z + &sum, |z| z + CS::one(), |z| z);
         Ok(())
+    }
+}
+
+/// `x` as a table index, if it is one (`0..256`).
+fn byte_of(x: &Fr) -> Option<usize> {
+    let repr = x.to_repr();
+    let bytes = repr.as_ref();
+    bytes[1..].iter().all(|b| *b == 0).then(|| usize::from(bytes[0]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_tables_entries_are_bytes() {
+        assert_eq!(byte_of(&Fr::ZERO), Some(0));
+        assert_eq!(byte_of(&Fr::from(255u64)), Some(255));
+        assert_eq!(byte_of(&Fr::from(256u64)), None);
+        assert_eq!(byte_of(&-Fr::ONE), None);
+        assert_eq!(byte_of(&(Fr::from(1u64 << 40) + Fr::from(7u64))), None);
     }
 }

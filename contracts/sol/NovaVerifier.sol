@@ -263,32 +263,65 @@ contract NovaVerifier is IInferenceVerifier {
     ///      proof of the leaves from + 1 ..= to of the tree over [M, T_0, …] whose root, reduced
     ///      modulo R, must be the registered commitment (`verdict_circuits::tiled`).
     function _tiles(Claim memory c, uint256 depth, uint256 at) internal pure {
-        uint256 n = c.last.length;
-        bytes32[] memory nodes = new bytes32[](n + 2);
-        (uint256 lo, uint256 hi) = (c.from + 1, c.from + n);
-        for (uint256 j; j < n; ++j) {
-            uint256 tile = _cd(at + 32 * j);
-            // INVARIANT: a tile commitment is a scalar (the circuit's public IO).
-            if (tile >= R) revert NovaVerifierNotCanonical(at + 32 * j);
-            c.last[j] = tile;
-            nodes[j] = TraceMerkle.leaf(lo + j, bytes32(tile));
-        }
-        uint256 s = at + 32 * n;
-        for (uint256 level; level < depth; ++level) {
-            if (lo & 1 == 1) {
-                for (uint256 i = n; i > 0; --i) {
-                    nodes[i] = nodes[i - 1];
+        uint256[] memory last = c.last;
+        uint256 from = c.from;
+        uint256 bad = type(uint256).max;
+        uint256 root;
+        assembly ("memory-safe") {
+            // `TraceMerkle.leaf` and `TraceMerkle.node`, with h as scratch for the 65 bytes.
+            function hash(h, tag, a, b) -> v {
+                mstore8(h, tag)
+                mstore(add(h, 1), a)
+                mstore(add(h, 33), b)
+                v := keccak256(h, 65)
+            }
+            let n := mload(last)
+            // A level's nodes sit at slots b..b+n of `nodes` (b = 1, or 0 with a left sibling),
+            // and each pass writes its parents from slot 1: slot 1 + i reads slots b + 2i and
+            // b + 2i + 1, neither below it.
+            let nodes := mload(0x40)
+            let h := add(nodes, mul(32, add(n, 3)))
+            let lo := add(from, 1)
+            let hi := add(from, n)
+            for { let j := 0 } lt(j, n) { j := add(j, 1) } {
+                let tile := calldataload(add(at, mul(32, j)))
+                // INVARIANT: a tile commitment is a scalar (the circuit's public IO).
+                if iszero(lt(tile, R)) {
+                    bad := add(at, mul(32, j))
+                    break
                 }
-                (nodes[0], s, n, lo) = (bytes32(_cd(s)), s + 32, n + 1, lo - 1);
+                mstore(add(last, mul(32, add(j, 1))), tile)
+                mstore(add(nodes, mul(32, add(j, 1))), hash(h, 0, add(lo, j), tile))
             }
-            if (hi & 1 == 0) (nodes[n], s, n, hi) = (bytes32(_cd(s)), s + 32, n + 1, hi + 1);
-            for (uint256 i; i < n / 2; ++i) {
-                nodes[i] = TraceMerkle.node(nodes[2 * i], nodes[2 * i + 1]);
+            let s := add(at, mul(32, n))
+            for { let level := 0 } lt(level, depth) { level := add(level, 1) } {
+                let b := 1
+                if and(lo, 1) {
+                    mstore(nodes, calldataload(s))
+                    s := add(s, 32)
+                    n := add(n, 1)
+                    lo := sub(lo, 1)
+                    b := 0
+                }
+                if iszero(and(hi, 1)) {
+                    mstore(add(nodes, mul(32, add(b, n))), calldataload(s))
+                    s := add(s, 32)
+                    n := add(n, 1)
+                    hi := add(hi, 1)
+                }
+                n := shr(1, n)
+                for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                    let l := add(nodes, mul(32, add(b, mul(2, i))))
+                    mstore(add(nodes, mul(32, add(1, i))), hash(h, 1, mload(l), mload(add(l, 32))))
+                }
+                lo := shr(1, lo)
+                hi := shr(1, hi)
             }
-            (n, lo, hi) = (n / 2, lo >> 1, hi >> 1);
+            root := mload(add(nodes, 32))
         }
+        if (bad != type(uint256).max) revert NovaVerifierNotCanonical(bad);
         // INVARIANT: the segment's tile commitments are the model's, at their own positions.
-        if (uint256(nodes[0]) % R != c.model) revert NovaVerifierBadTile(c.from);
+        if (root % R != c.model) revert NovaVerifierBadTile(c.from);
     }
 
     function _publish(bytes calldata vk) internal returns (bytes32 vkDigest) {
@@ -451,46 +484,13 @@ contract NovaVerifier is IInferenceVerifier {
         _scalar(t, c.from);
         _scalar(t, c.from + steps.length - 1);
         bool challenged = k.prefix != 0;
-        uint256 stride = challenged ? STEP_BYTES + 64 : STEP_BYTES;
         if (challenged) {
             _label(t, "s", 1);
             _scalar(t, k.prefix);
         }
         // Σ r_j · C2_j: what the support check pairs.
         uint256[2] memory support;
-        for (uint256 j; j + 1 < steps.length; ++j) {
-            uint256 o = at + stride * j;
-            uint256[4] memory x = [c.from + j, uint256(steps[j]), uint256(steps[j + 1]), c.last[j]];
-            uint256[2] memory w;
-            if (challenged) {
-                // C1 before the challenge; the step's witness commitment is C1 + C2.
-                _label(t, "C1", 2);
-                _pointAt(t, o);
-                x[0] = _squeeze(t, "a", 1);
-                w = _cdPoint(o);
-                _addAt(w, o + 64);
-                o += 64;
-            } else {
-                w = _cdPoint(o);
-            }
-            _label(t, "U", 1);
-            _instance(t, u);
-            _label(t, "u", 1);
-            _point(t, w[0], w[1]);
-            for (uint256 i; i < 4; ++i) {
-                _scalar(t, x[i]);
-            }
-            _label(t, "T", 1);
-            _pointAt(t, o + 64);
-            uint256 r = _squeeze(t, "r", 1);
-            for (uint256 i; i < 4; ++i) {
-                u.x[i] = addmod(u.x[i], mulmod(r, x[i], R), R);
-            }
-            _mulAdd(u.w, w, r);
-            if (challenged) _mulAddAt(support, o, r);
-            _mulAddAt(u.e, o + 64, r);
-            u.u = addmod(u.u, r, R);
-        }
+        _steps(t, u, support, at, c, steps, challenged);
         uint256 o = at + _head(k, steps.length - 1);
         // The support check runs with HyperKZG's pairing (`_pairing`).
         (sup.s, sup.q) = (support, o - 64);
@@ -518,6 +518,126 @@ contract NovaVerifier is IInferenceVerifier {
         _mulAdd(u.w, k.blind, (R - _cd(o + 352)) % R);
         _mulAdd(u.e, k.blind, (R - _cd(o + 384)) % R);
         snark = o + FOLD_BYTES;
+    }
+
+    /// @dev The steps' folds of `_fold` (the per-step part of the extra-tile cost: no memory is
+    ///      allocated a step). Per step j at calldata offset o, with public IO x = [from + j, z_j,
+    ///      z_{j+1}, last[j]]: a challenged step absorbs "C1" and its prefix commitment C1 (at o),
+    ///      squeezes its challenge "a" into x[0], and its witness commitment is W = C1 + C2 (C2 at
+    ///      o + 64); then "u", W and x, "T" and the cross term T, and squeezes r: U ← U + r · (W, T,
+    ///      x, 1), and Σ r · C2 for the support check. The running instance U is not absorbed (what
+    ///      came before fixes it: `folding.rs`).
+    function _steps(
+        Transcript memory t,
+        Instance memory u,
+        uint256[2] memory support,
+        uint256 at,
+        Claim memory c,
+        bytes32[] calldata steps,
+        bool challenged
+    ) internal view {
+        // The step's frame: x (4 words), W (2), 128 bytes of scratch for the precompiles, the
+        // segment's first step and its last public inputs (`c.last`), and the step's r.
+        uint256[13] memory f;
+        (f[10], f[11]) = (c.from, _pointer(c.last));
+        uint256 stride = challenged ? STEP_BYTES + 64 : STEP_BYTES;
+        for (uint256 j; j + 1 < steps.length; ++j) {
+            uint256 o = at + stride * j;
+            assembly ("memory-safe") {
+                mstore(f, add(mload(add(f, 320)), j))
+                mstore(add(f, 32), calldataload(add(steps.offset, shl(5, j))))
+                mstore(add(f, 64), calldataload(add(steps.offset, shl(5, add(j, 1)))))
+                mstore(add(f, 96), mload(add(mload(add(f, 352)), shl(5, add(j, 1)))))
+                // "C1" ‖ C1 (as `_pointAt`)
+                if challenged {
+                    let p := mload(add(t, 128))
+                    let x := calldataload(o)
+                    let y := calldataload(add(o, 32))
+                    mstore(p, "C1")
+                    mstore(add(p, 2), x)
+                    mstore(add(p, 34), y)
+                    mstore8(add(p, 66), iszero(or(x, y)))
+                    mstore(add(t, 128), add(p, 67))
+                }
+            }
+            if (challenged) f[0] = _squeeze(t, "a", 1);
+            _absorbStep(t, f, o, challenged);
+            f[12] = _squeeze(t, "r", 1);
+            _foldStep(u, support, f, challenged ? o + 64 : o, challenged);
+        }
+    }
+
+    function _pointer(uint256[] memory a) internal pure returns (uint256 p) {
+        assembly ("memory-safe") {
+            p := a
+        }
+    }
+
+    /// @dev A step's "u" ‖ W ‖ x ‖ "T" ‖ T into the transcript, with W into the frame `f` (C1 + C2
+    ///      for a challenged step: one ecAdd).
+    function _absorbStep(Transcript memory t, uint256[13] memory f, uint256 o, bool challenged) internal view {
+        bool ok;
+        assembly ("memory-safe") {
+            function point(p, x, y) -> q {
+                mstore(p, x)
+                mstore(add(p, 32), y)
+                mstore8(add(p, 64), iszero(or(x, y)))
+                q := add(p, 65)
+            }
+            let w := add(f, 128)
+            calldatacopy(w, o, 64)
+            ok := 1
+            if challenged {
+                calldatacopy(add(w, 64), add(o, 64), 64)
+                ok := staticcall(gas(), 0x06, w, 128, w, 64)
+                o := add(o, 64)
+            }
+            let p := mload(add(t, 128))
+            mstore(p, "u")
+            p := point(add(p, 1), mload(w), mload(add(w, 32)))
+            mcopy(p, f, 128)
+            mstore(add(p, 128), "T")
+            mstore(add(t, 128), point(add(p, 129), calldataload(add(o, 64)), calldataload(add(o, 96))))
+        }
+        if (!ok) revert NovaVerifierPrecompile();
+    }
+
+    /// @dev U ← U + r · (W, T, x, 1) for the step whose W, x and r are in the frame `f` and whose
+    ///      C2 (challenged) and T are at calldata offset `o` and `o + 64`; support ← support + r · C2.
+    function _foldStep(
+        Instance memory u,
+        uint256[2] memory support,
+        uint256[13] memory f,
+        uint256 o,
+        bool challenged
+    ) internal view {
+        bool ok;
+        uint256 r = f[12];
+        assembly ("memory-safe") {
+            // acc ← acc + s · (the point at m), with m's 128 bytes as scratch.
+            function mulAdd(acc, m, sc) -> good {
+                mstore(add(m, 64), sc)
+                good := staticcall(gas(), 0x07, m, 96, add(m, 64), 64)
+                mstore(m, mload(acc))
+                mstore(add(m, 32), mload(add(acc, 32)))
+                good := and(good, staticcall(gas(), 0x06, m, 128, acc, 64))
+            }
+            let ux := mload(add(u, 96))
+            for { let i := 0 } lt(i, 128) { i := add(i, 32) } {
+                mstore(add(ux, i), addmod(mload(add(ux, i)), mulmod(r, mload(add(f, i)), R), R))
+            }
+            mstore(add(u, 64), addmod(mload(add(u, 64)), r, R))
+            let m := add(f, 192)
+            mcopy(m, add(f, 128), 64)
+            ok := mulAdd(mload(u), m, r)
+            if challenged {
+                calldatacopy(m, o, 64)
+                ok := and(ok, mulAdd(support, m, r))
+            }
+            calldatacopy(m, add(o, 64), 64)
+            ok := and(ok, mulAdd(mload(add(u, 32)), m, r))
+        }
+        if (!ok) revert NovaVerifierPrecompile();
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -1103,19 +1223,6 @@ contract NovaVerifier is IInferenceVerifier {
             calldatacopy(m, at, 64)
         }
         _mulAddScratch(acc, m, s);
-    }
-
-    /// @dev acc ← acc + (the point at calldata offset `at`), in place: one ecAdd.
-    function _addAt(uint256[2] memory acc, uint256 at) internal view {
-        bool ok;
-        assembly ("memory-safe") {
-            let m := mload(0x40)
-            mstore(m, mload(acc))
-            mstore(add(m, 32), mload(add(acc, 32)))
-            calldatacopy(add(m, 64), at, 64)
-            ok := staticcall(gas(), 0x06, m, 128, acc, 64)
-        }
-        if (!ok) revert NovaVerifierPrecompile();
     }
 
     /// @dev acc ← acc + s · p, in place.

@@ -78,19 +78,20 @@ pub async fn register_tiled_model<P: Provider + Clone>(
 }
 
 /// Gas of a whole-inference proof of a tiled model of `tiles` tiles (`proveOutput`), estimated
-/// from the verifier's measured cost (README, "Gas": about 875k for one tile, 33.5k for each
+/// from the verifier's measured cost (README, "Gas": about 865k for one tile, 29.0k for each
 /// further one, checked by `tiled_proofs_verify_on_chain_at_a_gas_independent_of_the_model`) with
-/// room for the game's bookkeeping. At the 30M block gas limit that is about 850 tiles.
+/// room for the game's bookkeeping (the trace root over every tile). At the 30M block gas limit
+/// that is about 930 tiles.
 pub fn whole_proof_gas(tiles: usize) -> u64 {
     const FIRST: u64 = 950_000;
-    const PER_TILE: u64 = 34_000;
+    const PER_TILE: u64 = 31_000;
     FIRST + PER_TILE * (tiles.max(1) as u64 - 1)
 }
 
 /// The most tiles a whole-inference proof can have and still be sent: its calldata (about 7.5 KB,
 /// then 224 bytes a tile: the tile's `C₁`, `C₂` and cross term, and its tile commitment) reaches
 /// the 128 KB transaction size of common mempools at about 550 tiles, and its gas
-/// ([`whole_proof_gas`]) a 30M-gas block at about 850. A private model is defended by such a
+/// ([`whole_proof_gas`]) a 30M-gas block at about 930. A private model is defended by such a
 /// proof, so one of more tiles cannot be defended (README, "Security model").
 pub const MAX_WHOLE_PROOF_TILES: usize = 550;
 

@@ -77,7 +77,7 @@ pub struct ServeArgs {
     #[arg(long, env = "VERDICT_CORS_ORIGIN")]
     pub cors_origin: Option<String>,
     /// The most gas one transaction may use. `openDispute` recomputes the input's commitment
-    /// on-chain: 2.66M gas for a 784-value input (`digits_1m`); a one-tile proof is about 830k.
+    /// on-chain: 2.66M gas for a 784-value input (`digits_1m`); a one-tile proof is about 865k.
     #[arg(long, env = "VERDICT_GAS_CAP", default_value_t = 5_000_000)]
     pub gas_cap: u64,
     /// The most requests one transaction carries: the proposals of requests that arrive
