@@ -78,7 +78,7 @@ pub async fn register_tiled_model<P: Provider + Clone>(
 }
 
 /// Gas of a whole-inference proof of a tiled model of `tiles` tiles (`proveOutput`), estimated
-/// from the verifier's measured cost (README, "Gas": about 865k for one tile, 29.0k for each
+/// from the verifier's measured cost (README, "Gas": about 865k for one tile, 29.2k for each
 /// further one, checked by `tiled_proofs_verify_on_chain_at_a_gas_independent_of_the_model`) with
 /// room for the game's bookkeeping (the trace root over every tile). At the 30M block gas limit
 /// that is about 930 tiles.
