@@ -12,6 +12,15 @@ export PATH="$root/.tools/bin:$PATH"
 if [ "${CI:-}" = "true" ]; then
   # More fuzz and invariant cases, and the committed gas snapshots (contracts/snapshots) must match.
   export FOUNDRY_PROFILE=ci FORGE_SNAPSHOT_CHECK=true
+  # Formatting first (seconds): Rust and Solidity as `just fmt-check` checks them.
+  echo "== formatting (cargo fmt --check, forge fmt --check)"
+  if cargo fmt --version >/dev/null 2>&1; then
+    cargo fmt --all --check || { echo "Rust formatting differs: run 'cargo fmt --all'" >&2; exit 1; }
+  else
+    echo "rustfmt is not installed (rustup component add rustfmt): Rust formatting not checked" >&2
+  fi
+  (cd contracts && forge fmt --check) || { echo "Solidity formatting differs: run 'forge fmt' in contracts/" >&2; exit 1; }
+  echo "formatting ok"
 fi
 log=$(mktemp)
 trap 'rm -f "$log" "$log.demo"' EXIT

@@ -27,7 +27,7 @@ use nova_snark::{
     frontend::{solver::SatisfyingAssignment, Circuit, ConstraintSystem, SynthesisError, Variable},
     provider::{
         hyperkzg::Commitment,
-        traits::{DlogGroup, DlogGroupExt, PairingGroup},
+        traits::{DlogGroup, PairingGroup},
     },
     r1cs::{R1CSInstance, R1CSWitness, RelaxedR1CSWitness, SparseMatrix},
     traits::{Engine, TranscriptEngineTrait},
@@ -36,8 +36,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     folding::{
-        decode, encode, shape_of, synthesize, Comm, FoldError, FoldTimings, FoldingKeys, FoldingProof, KeySource,
-        Progress, VerifierKeys, E, G2,
+        commit_cross_term, decode, encode, shape_of, synthesize, Comm, FoldError, FoldTimings, FoldingKeys,
+        FoldingProof, KeySource, Progress, VerifierKeys, E, G2,
     },
     Fr,
 };
@@ -184,7 +184,7 @@ fn scale(a: &Comm, k: &Fr) -> Comm {
 
 /// `Σ v_k · bases_k`, unblinded.
 fn msm(v: &[Fr], bases: &[<G1 as DlogGroup>::AffineGroupElement]) -> Comm {
-    Commitment::new(<G1 as DlogGroupExt>::vartime_multiscalar_mul(v, &bases[..v.len()]))
+    Commitment::new(crate::msm::msm(v, &bases[..v.len()]))
 }
 
 impl ChallengedKeys {
@@ -343,7 +343,7 @@ impl ChallengedKeys {
             let wi = R1CSWitness::new(shape, &all, &mut rng)?.derandomize().0;
             let r_t = Fr::random(&mut rng);
             let crossing = Instant::now();
-            let (cross, comm_t) = shape.commit_T(ck, &u, &w, &ui, &wi, &r_t)?;
+            let (cross, comm_t) = commit_cross_term(shape, ck, &u, &w, &ui, &wi, &r_t)?;
             timings.cross_term += crossing.elapsed();
             t.absorb(b"u", &ui);
             t.absorb(b"T", &comm_t);

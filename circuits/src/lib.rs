@@ -10,6 +10,8 @@ pub mod folding;
 pub mod gadgets;
 /// Byte range checks by LogUp lookups (for challenged steps).
 pub mod lookup;
+/// Multi-scalar multiplication for the folding prover's commitments (batch-affine buckets).
+pub mod msm;
 /// The commitment hash's Poseidon permutation and sponge in-circuit.
 pub mod poseidon_circuit;
 /// Segment proofs of a model: prover, reference verifier, key cache, proof files.

@@ -64,9 +64,17 @@ impl Num {
         self.add_scaled(c, &Self::constant::<CS>(Fr::ONE))
     }
 
-    /// `Σ k_i · x_i`.
-    pub fn combine(terms: impl IntoIterator<Item = (Fr, Self)>) -> Self {
-        terms.into_iter().fold(Self::zero(), |acc, (k, x)| acc.add_scaled(k, &x))
+    /// `Σ k_i · x_i`, built in one linear combination (no copy of the partial sums).
+    pub fn combine<'a>(terms: impl IntoIterator<Item = (Fr, &'a Self)>) -> Self {
+        let mut lc = LinearCombination::zero();
+        let mut value = Some(Fr::ZERO);
+        for (k, x) in terms {
+            for (var, coeff) in x.lc.iter() {
+                lc = lc + (k * coeff, var);
+            }
+            value = value.zip(x.value).map(|(a, b)| a + k * b);
+        }
+        Self { lc, value }
     }
 
     /// The same value as one variable (one constraint), unless it already is one.
@@ -125,10 +133,10 @@ pub fn permute<CS: ConstraintSystem<Fr>>(mut cs: CS, state: &[Num]) -> Result<Ve
             k += 1;
         }
         state = if round == half - 1 {
-            (0..t).map(|j| Num::combine((0..t).map(|i| (p.pre_sparse[i][j], state[i].clone())))).collect()
+            (0..t).map(|j| Num::combine((0..t).map(|i| (p.pre_sparse[i][j], &state[i])))).collect()
         } else if round >= half && round < half + p.partial_rounds {
             let (w_hat, v_rest) = &p.sparse[round - half];
-            let mut out = vec![Num::combine((0..t).map(|i| (w_hat[i], state[i].clone())))];
+            let mut out = vec![Num::combine((0..t).map(|i| (w_hat[i], &state[i])))];
             out.extend((1..t).map(|j| state[j].add_scaled(v_rest[j - 1], &state[0])));
             if out[1..].iter().any(|s| s.lc.len() > REFRESH_TERMS) {
                 for (j, s) in out.iter_mut().enumerate().skip(1) {
@@ -137,7 +145,7 @@ pub fn permute<CS: ConstraintSystem<Fr>>(mut cs: CS, state: &[Num]) -> Result<Ve
             }
             out
         } else {
-            (0..t).map(|i| Num::combine((0..t).map(|j| (p.mds[i][j], state[j].clone())))).collect()
+            (0..t).map(|i| Num::combine((0..t).map(|j| (p.mds[i][j], &state[j])))).collect()
         };
     }
     debug_assert_eq!(k, p.round_constants.len(), "every constant is used once");

@@ -377,8 +377,8 @@ fn selected_hash<CS: ConstraintSystem<Fr>>(
     let longest = preimages.iter().map(|p| chunks(p.len())).max().unwrap_or(1);
     // The selected layer's initial state: `[Σ_l sel_l · tag(n_l), 0, …]`.
     let mut state = vec![Num::zero(); rate + 1];
-    state[0] =
-        Num::combine(preimages.iter().zip(selectors).map(|(p, s)| (crate::sponge_tag(p.len()), selector_num(*s))));
+    let selected: Vec<Num> = selectors.iter().map(|s| selector_num(*s)).collect();
+    state[0] = Num::combine(preimages.iter().zip(&selected).map(|(p, s)| (crate::sponge_tag(p.len()), s)));
     let mut candidates: Vec<((LinearCombination<Fr>, bool), Num)> = Vec::new();
     for j in 0..longest {
         let mut cs = cs.namespace(|| format!("{name} chunk {j}"));
