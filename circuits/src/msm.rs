@@ -30,7 +30,7 @@ use rayon::prelude::*;
 use crate::Fr;
 
 /// Window width for `n` nonzero scalars: the bucket pass costs about `n · 254 / c` additions and
-/// the running sums `2^c · 254 / c` projective ones (each about twice an affine one).
+/// the windows' sums about `2^c · 254 / c` more ([`bucket_sums`]).
 fn window_bits(n: usize) -> usize {
     match n {
         0..=63 => 4,
@@ -42,9 +42,9 @@ fn window_bits(n: usize) -> usize {
     }
 }
 
-/// A scalar's signed windows: `digits[w]` in `[-2^(c-1), 2^(c-1)]`, `Σ digits[w] · 2^(c·w)`
-/// equal to the scalar's integer value (below 2^254). `windows` is `⌈255 / c⌉`, one more than
-/// the value's bits need, for the last carry.
+/// A scalar's signed windows: `digits[w]` in `(-2^(c-1), 2^(c-1)]`, `Σ digits[w] · 2^(c·w)`
+/// equal to the scalar's integer value (below 2^254). `digits` has `⌈255 / c⌉` windows, enough
+/// for the last carry.
 fn recode(limbs: &[u64; 4], c: usize, digits: &mut [i32]) {
     let mask = (1u64 << c) - 1;
     let half = 1i64 << (c - 1);
