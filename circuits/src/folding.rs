@@ -310,7 +310,7 @@ impl FoldingProof {
 /// `commit_T`'s MSM drops the zero entries and gives the rest (all full-size in a cross term) to
 /// halo2curves' `msm_best`, which picks its window from their count and, below e⁹ ≈ 8,100
 /// points, falls back to a method about 1.5 times slower a point. A tile step's cross term has
-/// about 6,800 nonzero entries in 16,384: its commitment took 44 ms that way, and takes 21 ms
+/// about 6,800 nonzero entries in 16,384: its commitment took 44 ms that way, and takes 20 ms
 /// by [`crate::msm::msm`] (2 cores).
 ///
 /// The term is `A·Z ∘ B·Z − u·C·Z − E₁` with `Z = Z₁ + Z₂` and `u = u₁ + 1`: for satisfying
