@@ -24,7 +24,7 @@
 
 use ff::Field;
 use nova_snark::{
-    frontend::{solver::SatisfyingAssignment, Circuit, ConstraintSystem, SynthesisError, Variable},
+    frontend::{solver::SatisfyingAssignment, Circuit, ConstraintSystem},
     provider::{
         hyperkzg::Commitment,
         traits::{DlogGroup, PairingGroup},
@@ -32,6 +32,7 @@ use nova_snark::{
     r1cs::{R1CSInstance, R1CSWitness, RelaxedR1CSWitness, SparseMatrix},
     traits::{Engine, TranscriptEngineTrait},
 };
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -47,7 +48,7 @@ type G1 = <E as Engine>::GE;
 
 /// A step circuit whose first `prefix_len` witness variables are committed before the
 /// challenge that the rest depends on.
-pub trait ChallengedStep: Circuit<Fr> + Clone {
+pub trait ChallengedStep: Circuit<Fr> + Clone + Sync {
     /// The prefix `W₁`'s length: the variables allocated first. Its first variable must be one
     /// that no constraint reads (the folding sets it to a random blind), as
     /// [`crate::lookup::ByteLookups::allocate`] allocates it.
@@ -55,6 +56,16 @@ pub trait ChallengedStep: Circuit<Fr> + Clone {
 
     /// This step with the challenge `alpha`, its first public input.
     fn with_challenge(&self, alpha: Fr) -> Self;
+
+    /// The witness values that depend on `alpha`, computed from the `prefix` without synthesizing
+    /// the step again: `(at, values)` are the values of the variables `at..at + values.len()`.
+    /// A step that gives them must depend on `α` nowhere else in its witness; the prover then
+    /// synthesizes each step once, before the challenges, several steps at a time. `None` (the
+    /// default): the prover synthesizes the step again under `α`.
+    fn challenged_values(&self, prefix: &[Fr], alpha: Fr) -> Option<(usize, Vec<Fr>)> {
+        let _ = (prefix, alpha);
+        None
+    }
 }
 
 /// The verifier's keys: [`VerifierKeys`], the prefix length `s` and `[τ^s]₂`.
@@ -99,79 +110,19 @@ impl ChallengedProof {
     }
 }
 
-/// Records a synthesis's inputs and its first `prefix` witness values, then stops it: the
-/// prefix is what the transcript needs before `α`, and it does not depend on `α`.
-struct PrefixCs {
-    prefix: usize,
-    inputs: usize,
-    aux: Vec<Fr>,
+/// Steps synthesized together, in parallel, before their challenges are drawn (their witnesses
+/// held meanwhile: about half a megabyte each for a tile).
+const SYNTHESIS_BATCH: usize = 16;
+
+/// A step's witness and public inputs (the constant `1` left out).
+fn assignment<C: ChallengedStep>(circuit: &C) -> Result<(Vec<Fr>, Vec<Fr>), FoldError> {
+    let mut cs = SatisfyingAssignment::<E>::new();
+    synthesize(circuit, &mut cs)?;
+    Ok((cs.aux_assignment().to_vec(), cs.input_assignment()[1..].to_vec()))
 }
 
-/// The error that stops a [`PrefixCs`] synthesis once the prefix is recorded.
-const PREFIX_DONE: &str = "prefix recorded";
-
-impl ConstraintSystem<Fr> for PrefixCs {
-    type Root = Self;
-
-    fn alloc<F, A, AR>(&mut self, _: A, f: F) -> Result<Variable, SynthesisError>
-    where
-        F: FnOnce() -> Result<Fr, SynthesisError>,
-        A: FnOnce() -> AR,
-        AR: Into<String>,
-    {
-        if self.aux.len() == self.prefix {
-            return Err(SynthesisError::Unsatisfiable(PREFIX_DONE.into()));
-        }
-        self.aux.push(f()?);
-        Ok(Variable::new_unchecked(nova_snark::frontend::Index::Aux(self.aux.len() - 1)))
-    }
-
-    fn alloc_input<F, A, AR>(&mut self, _: A, f: F) -> Result<Variable, SynthesisError>
-    where
-        F: FnOnce() -> Result<Fr, SynthesisError>,
-        A: FnOnce() -> AR,
-        AR: Into<String>,
-    {
-        f()?;
-        self.inputs += 1;
-        Ok(Variable::new_unchecked(nova_snark::frontend::Index::Input(self.inputs)))
-    }
-
-    fn enforce<A, AR, LA, LB, LC>(&mut self, _: A, _: LA, _: LB, _: LC)
-    where
-        A: FnOnce() -> AR,
-        AR: Into<String>,
-        LA: FnOnce(nova_snark::frontend::LinearCombination<Fr>) -> nova_snark::frontend::LinearCombination<Fr>,
-        LB: FnOnce(nova_snark::frontend::LinearCombination<Fr>) -> nova_snark::frontend::LinearCombination<Fr>,
-        LC: FnOnce(nova_snark::frontend::LinearCombination<Fr>) -> nova_snark::frontend::LinearCombination<Fr>,
-    {
-    }
-
-    fn push_namespace<NR, N>(&mut self, _: N)
-    where
-        NR: Into<String>,
-        N: FnOnce() -> NR,
-    {
-    }
-
-    fn pop_namespace(&mut self) {}
-
-    fn get_root(&mut self) -> &mut Self::Root {
-        self
-    }
-}
-
-/// The prefix of `circuit`'s witness (its first `prefix` values).
-fn prefix_of<C: ChallengedStep>(circuit: &C, prefix: usize) -> Result<Vec<Fr>, FoldError> {
-    let mut cs = PrefixCs { prefix, inputs: 0, aux: Vec::with_capacity(prefix) };
-    match circuit.with_challenge(Fr::ZERO).synthesize(&mut cs) {
-        Err(SynthesisError::Unsatisfiable(m)) if m == PREFIX_DONE => Ok(cs.aux),
-        Ok(()) if cs.aux.len() == prefix => Ok(cs.aux),
-        Ok(()) => {
-            Err(FoldError::Malformed(format!("the step allocates {} variables, fewer than its prefix", cs.aux.len())))
-        }
-        Err(e) => Err(FoldError::Nova(nova_snark::errors::NovaError::SynthesisError { reason: e.to_string() })),
-    }
+fn too_short(step: usize, vars: usize, prefix: usize) -> FoldError {
+    FoldError::Malformed(format!("step {step}: the step allocates {vars} variables, fewer than its prefix {prefix}"))
 }
 
 fn add(a: &Comm, b: &Comm) -> Comm {
@@ -307,20 +258,44 @@ impl ChallengedKeys {
         let mut prefixes = Vec::with_capacity(circuits.len());
         let mut steps = Vec::with_capacity(circuits.len());
         let mut shifted = vec![Fr::ZERO; vars - s];
+        // The steps are synthesized a batch at a time, in parallel, under the challenge each
+        // holds; each batch's witnesses wait for their challenges.
+        let mut batch: std::collections::VecDeque<(Vec<Fr>, Vec<Fr>)> = Default::default();
         for (i, circuit) in circuits.iter().enumerate() {
-            let synthesis = Instant::now();
-            let mut w1 = prefix_of(circuit, s)?;
-            timings.witness += synthesis.elapsed();
+            if batch.is_empty() {
+                let synthesis = Instant::now();
+                let ahead = &circuits[i..circuits.len().min(i + SYNTHESIS_BATCH)];
+                batch = ahead.par_iter().map(assignment).collect::<Result<_, _>>()?;
+                timings.witness += synthesis.elapsed();
+            }
+            let (mut all, mut x) = batch.pop_front().expect("a witness a step of the batch");
+            let mut w1 = all.get(..s).ok_or_else(|| too_short(i, all.len(), s))?.to_vec();
             w1[0] = Fr::random(&mut rng);
             let honest = msm(&w1, bases);
             let c1 = moved(&honest);
             t.absorb(b"C1", &c1);
             let alpha = t.squeeze(b"a")?;
-            let mut cs = SatisfyingAssignment::<E>::new();
             let synthesis = Instant::now();
-            synthesize(&circuit.with_challenge(alpha), &mut cs)?;
+            match circuit.challenged_values(&all[..s], alpha) {
+                Some((at, values)) => {
+                    let to = at.checked_add(values.len()).filter(|to| at >= s && *to <= all.len());
+                    let to = to.ok_or_else(|| {
+                        FoldError::Malformed(format!("step {i}: its challenged values are not after its prefix"))
+                    })?;
+                    all[at..to].copy_from_slice(&values);
+                    let input = x.first_mut().ok_or_else(|| {
+                        FoldError::Malformed(format!("step {i}: no public input to hold the challenge"))
+                    })?;
+                    *input = alpha;
+                }
+                None => {
+                    (all, x) = assignment(&circuit.with_challenge(alpha))?;
+                    if all.get(1..s) != w1.get(1..) {
+                        return Err(FoldError::Malformed(format!("step {i}: the prefix changed with the challenge")));
+                    }
+                }
+            }
             timings.witness += synthesis.elapsed();
-            let mut all = cs.aux_assignment().to_vec();
             if all.len() >= vars {
                 return Err(FoldError::Malformed(format!(
                     "step {i}: {} witness variables, the setup's shape has room for {}",
@@ -329,22 +304,24 @@ impl ChallengedKeys {
                 )));
             }
             all[0] = w1[0];
-            if all[..s] != w1[..] {
-                return Err(FoldError::Malformed(format!("step {i}: the prefix changed with the challenge")));
-            }
             all.resize(vars, Fr::ZERO);
             all[vars - 1] = Fr::random(&mut rng);
-            // What `moved` took from C₁ goes into C₂ (nothing for an honest prover).
-            let c2 =
-                Commitment::new(msm(&all[s..], &bases[s..vars]).into_inner() + honest.into_inner() - c1.into_inner());
-            let x = &cs.input_assignment()[1..];
-            let ui = R1CSInstance::new(shape, &add(&c1, &c2), x)?;
             // Unblinded: the blinds are the two random variables.
             let wi = R1CSWitness::new(shape, &all, &mut rng)?.derandomize().0;
             let r_t = Fr::random(&mut rng);
-            let crossing = Instant::now();
-            let (cross, comm_t) = commit_cross_term(shape, ck, &u, &w, &ui, &wi, &r_t)?;
-            timings.cross_term += crossing.elapsed();
+            // The witness commitment and the cross term side by side (neither needs the other).
+            let (c2, crossed) = rayon::join(
+                || msm(&all[s..], &bases[s..vars]),
+                || {
+                    let crossing = Instant::now();
+                    commit_cross_term(shape, ck, &u, &w, &x, &wi, &r_t).map(|c| (c, crossing.elapsed()))
+                },
+            );
+            let ((cross, comm_t), crossing) = crossed?;
+            timings.cross_term += crossing;
+            // What `moved` took from C₁ goes into C₂ (nothing for an honest prover).
+            let c2 = Commitment::new(c2.into_inner() + honest.into_inner() - c1.into_inner());
+            let ui = R1CSInstance::new(shape, &add(&c1, &c2), &x)?;
             t.absorb(b"u", &ui);
             t.absorb(b"T", &comm_t);
             let r = t.squeeze(b"r")?;
@@ -481,6 +458,12 @@ mod tests {
 
         fn with_challenge(&self, alpha: Fr) -> Self {
             Self { alpha, ..self.clone() }
+        }
+
+        /// The lookups' quotients, after the square (what the prover computes without a second
+        /// synthesis; [`Faulty`] leaves them out, so the tests cover both ways).
+        fn challenged_values(&self, prefix: &[Fr], alpha: Fr) -> Option<(usize, Vec<Fr>)> {
+            Some((prefix.len() + 1, ByteLookups::challenged_values(prefix, 4, alpha)?))
         }
     }
 

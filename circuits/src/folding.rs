@@ -303,7 +303,7 @@ impl FoldingProof {
     }
 }
 
-/// The cross term of folding the step `(u2, w2)` into the running instance `(u1, w1)`, and its
+/// The cross term of folding the step `(x2, w2)` (its public inputs and witness) into the running instance `(u1, w1)`, and its
 /// commitment blinded by `r_t`: what nova-snark's `R1CSShape::commit_T` computes, with the
 /// commitment's multi-scalar multiplication by [`crate::msm`].
 ///
@@ -321,13 +321,13 @@ pub(crate) fn commit_cross_term(
     ck: &Ck,
     u1: &RelaxedR1CSInstance<E>,
     w1: &RelaxedR1CSWitness<E>,
-    u2: &R1CSInstance<E>,
+    x2: &[Fr],
     w2: &R1CSWitness<E>,
     r_t: &Fr,
 ) -> Result<(Vec<Fr>, Comm), FoldError> {
     use nova_snark::provider::traits::DlogGroup;
     use rayon::prelude::*;
-    let (x1, x2) = (u1.X(), u2.X());
+    let x1 = u1.X();
     if w1.W().len() != w2.W().len() || x1.len() != x2.len() {
         return Err(FoldError::Nova(NovaError::InvalidWitnessLength));
     }
@@ -502,7 +502,7 @@ impl FoldingKeys {
             })?;
             let r_t = Fr::random(&mut rng);
             let crossing = Instant::now();
-            let (cross, comm_t) = commit_cross_term(&self.shape, &self.ck, &u, &w, &ui, &wi, &r_t)?;
+            let (cross, comm_t) = commit_cross_term(&self.shape, &self.ck, &u, &w, ui.X(), &wi, &r_t)?;
             timings.cross_term += crossing.elapsed();
             // The running instance is not absorbed: the keys' digest (its start) and what the
             // transcript absorbed and squeezed before fix it.
@@ -667,7 +667,7 @@ mod tests {
             synthesize(&Squares(Fr::from(x)), &mut cs).unwrap();
             let (ui, wi) = cs.r1cs_instance_and_witness(&keys.shape, &keys.ck, &mut rng).unwrap();
             let r_t = Fr::random(&mut rng);
-            let (cross, comm_t) = commit_cross_term(&keys.shape, &keys.ck, &u, &w, &ui, &wi, &r_t).unwrap();
+            let (cross, comm_t) = commit_cross_term(&keys.shape, &keys.ck, &u, &w, ui.X(), &wi, &r_t).unwrap();
             let (nova_cross, nova_comm_t) = keys.shape.commit_T(&keys.ck, &u, &w, &ui, &wi, &r_t).unwrap();
             assert_eq!((&cross, &comm_t), (&nova_cross, &nova_comm_t), "step {x}");
             let r = Fr::random(&mut rng);
@@ -679,8 +679,8 @@ mod tests {
         let mut cs = SatisfyingAssignment::<E>::new();
         synthesize(&Squares(Fr::from(11)), &mut cs).unwrap();
         let (ui, wi) = cs.r1cs_instance_and_witness(&keys.shape, &keys.ck, &mut rng).unwrap();
-        let a = commit_cross_term(&keys.shape, &keys.ck, &u, &w, &ui, &wi, &Fr::ONE).unwrap().1;
-        let b = commit_cross_term(&keys.shape, &keys.ck, &u, &w, &ui, &wi, &Fr::from(2)).unwrap().1;
+        let a = commit_cross_term(&keys.shape, &keys.ck, &u, &w, ui.X(), &wi, &Fr::ONE).unwrap().1;
+        let b = commit_cross_term(&keys.shape, &keys.ck, &u, &w, ui.X(), &wi, &Fr::from(2)).unwrap().1;
         assert_ne!(a, b);
     }
 }

@@ -101,24 +101,12 @@ impl ByteLookups {
     }
 
     /// Enforces that every looked-up value is a byte, under the challenge `alpha` (a public input
-    /// the folding draws after committing the prefix).
+    /// the folding draws after committing the prefix). Allocates `h_i` for each lookup, then `g_j`
+    /// for each table entry: the values [`Self::challenged_values`] computes.
     pub fn enforce<CS: ConstraintSystem<Fr>>(&self, mut cs: CS, alpha: &Num) -> Result<(), SynthesisError> {
-        // (α − j)⁻¹ for the table's entries, inverted together: every honest lookup's is one.
-        let inverses: Option<Vec<Fr>> = alpha.value.map(|a| {
-            let mut v: Vec<Fr> = (0..TABLE as u64).map(|j| a - Fr::from(j)).collect();
-            v.iter_mut().batch_invert();
-            v
-        });
-        // (α − x)⁻¹ · k; zero where α = x, which leaves the constraint unsatisfied (an honest
-        // prover meets it with negligible probability).
+        let inverses = alpha.value.map(table_inverses);
         let quotient = |x: Option<Fr>, k: Option<Fr>| {
-            alpha.value.zip(x).zip(k).map(|((a, x), k)| {
-                let inverse = match (byte_of(&x), &inverses) {
-                    (Some(j), Some(table)) => table[j],
-                    _ => Option::<Fr>::from((a - x).invert()).unwrap_or(Fr::ZERO),
-                };
-                inverse * k
-            })
+            alpha.value.zip(inverses.as_ref()).zip(x).zip(k).map(|(((a, table), x), k)| quotient(a, table, x, k))
         };
         let mut sum = LinearCombination::zero();
         for (i, f) in self.values.iter().enumerate() {
@@ -137,6 +125,36 @@ impl ByteLookups {
         cs.enforce(|| "Σ h = Σ g", |z| z + &sum, |z| z + CS::one(), |z| z);
         Ok(())
     }
+
+    /// The values [`Self::enforce`] allocates under `alpha` (the `h_i`, then the `g_j`), from a
+    /// prefix as [`Self::allocate`] lays it out (`prefix[0]` the blind, then `lookups` values and
+    /// the table's multiplicities): the part of a step's witness that depends on `α`, without
+    /// synthesizing the step again. `None` if the prefix is shorter than that layout.
+    pub fn challenged_values(prefix: &[Fr], lookups: usize, alpha: Fr) -> Option<Vec<Fr>> {
+        let values = prefix.get(1..1 + lookups)?;
+        let multiplicities = prefix.get(1 + lookups..Self::prefix_len(lookups))?;
+        let table = table_inverses(alpha);
+        let hs = values.iter().map(|f| quotient(alpha, &table, *f, Fr::ONE));
+        let gs = multiplicities.iter().enumerate().map(|(j, m)| quotient(alpha, &table, Fr::from(j as u64), *m));
+        Some(hs.chain(gs).collect())
+    }
+}
+
+/// `(α − j)⁻¹` for the table's entries, inverted together: every honest lookup's is one.
+fn table_inverses(alpha: Fr) -> Vec<Fr> {
+    let mut v: Vec<Fr> = (0..TABLE as u64).map(|j| alpha - Fr::from(j)).collect();
+    v.iter_mut().batch_invert();
+    v
+}
+
+/// `(α − x)⁻¹ · k`; zero where `α = x`, which leaves the constraint unsatisfied (an honest prover
+/// meets it with negligible probability).
+fn quotient(alpha: Fr, table: &[Fr], x: Fr, k: Fr) -> Fr {
+    let inverse = match byte_of(&x) {
+        Some(j) => table[j],
+        None => Option::<Fr>::from((alpha - x).invert()).unwrap_or(Fr::ZERO),
+    };
+    inverse * k
 }
 
 /// `x` as a table index, if it is one (`0..256`).

@@ -35,8 +35,8 @@ use crate::{
     lookup::ByteLookups,
     poseidon_circuit::{self, Num},
     tiles::{
-        apply, input_chunk, lanes_element, read_elements, tile_commitment, tile_preimage, TileParams, TileSpec,
-        TileState, FLAG_BITS, SPONGE_WIDTH, TAG_TILE, TILE_COLS, TILE_ROWS,
+        apply, input_chunk, read_elements, tag_bytes, tile_commitment, tile_preimage, tile_word, TileParams, TileSpec,
+        TileState, FLAG_BITS, LANES_BIT, SPONGE_WIDTH, TAG_TILE, TILE_COLS, TILE_ROWS,
     },
     Fr, Model,
 };
@@ -48,7 +48,10 @@ use crate::{
 /// begin before the tile's own block.
 /// 6: byte range checks by lookups (the step draws its challenge `α` as public input 0, `t`
 /// becomes a witness); 16-row tiles, each a half of a 31-row block.
-pub const TILE_CIRCUIT_VERSION: u32 = 6;
+/// 7: the tile commitment's preimage in 24 elements (three permutations, was four over 29): the
+/// lanes in the word, the two sponge tags' 32 looked-up bytes as one element and a digit, the
+/// position (4 looked-up bytes) and the domain tag as 32-bit digits after the multipliers.
+pub const TILE_CIRCUIT_VERSION: u32 = 7;
 
 /// Public inputs of a tile step: `[α, z_t, z_{t+1}, T_t]`.
 pub const TILE_IO_LEN: usize = 4;
@@ -76,10 +79,13 @@ const ROW_ABOVE: usize = 34;
 const ROW_BELOW: usize = ROW_ABOVE + CLAMP_BYTES;
 const ROW_BYTES: usize = ROW_BELOW + CLAMP_BYTES;
 /// Where the looked-up bytes start: the weights' digits, the input column block's digits, the
-/// four dimensions (4 bytes each), then the rows'.
+/// four dimensions (4 bytes each), the position `t` (4), the input and output sponges' tags (16
+/// each), then the rows'.
 const AT_INPUT: usize = crate::tiles::TILE_WEIGHTS;
 const AT_DIMS: usize = AT_INPUT + TILE_COLS;
-const AT_ROWS: usize = AT_DIMS + 16;
+const AT_POSITION: usize = AT_DIMS + 16;
+const AT_TAGS: usize = AT_POSITION + 4;
+const AT_ROWS: usize = AT_TAGS + 32;
 /// Byte lookups of a tile step.
 pub const TILE_LOOKUPS: usize = AT_ROWS + TILE_ROWS * ROW_BYTES;
 
@@ -102,6 +108,8 @@ pub struct TileCircuit {
     acc: [i64; TILE_ROWS],
     /// The position `t` the tile commitment's preimage holds (the spec's index).
     position: usize,
+    /// The sponges' tags as the preimage holds them ([`tag_bytes`]).
+    tags: [u8; 32],
     /// Valid rows other than the spec's (tests of the flags' constraints).
     valid_rows: Option<usize>,
     io: [Fr; TILE_IO_LEN],
@@ -134,6 +142,7 @@ impl TileCircuit {
             state: state.clone(),
             acc: step.acc,
             position: spec.index,
+            tags: tag_bytes(spec),
             valid_rows: None,
             io: [default_challenge(), z_in, z_out, t],
         }
@@ -149,6 +158,14 @@ impl TileCircuit {
     #[doc(hidden)]
     pub fn with_position(mut self, t: usize) -> Self {
         self.position = t;
+        self
+    }
+
+    /// The same witness with other bytes of the sponges' tags (tests that the tile commitment
+    /// binds them, the byte in the last 32-bit digit too).
+    #[doc(hidden)]
+    pub fn with_tag_bytes(mut self, edit: impl FnOnce(&mut [u8; 32])) -> Self {
+        edit(&mut self.tags);
         self
     }
 
@@ -188,7 +205,7 @@ impl TileCircuit {
     pub fn with_lanes(mut self, lanes: [bool; 8]) -> Self {
         self.lanes = lanes;
         let mut preimage = tile_preimage(&self.spec, &self.params, self.blinding);
-        preimage[3] = lanes_element(&lanes);
+        preimage[0] = tile_word(&self.spec, &lanes);
         self.io[3] = crate::poseidon_hash(&preimage);
         self
     }
@@ -454,9 +471,10 @@ impl TileCircuit {
         let mut b = Vec::with_capacity(TILE_LOOKUPS);
         b.extend(self.params.weights.iter().map(|w| (i32::from(*w) + 128) as u8));
         b.extend(self.chunk.iter().map(|v| (*v + 128).clamp(0, 255) as u8));
-        for d in [self.spec.layer, self.spec.in_dim, self.spec.out_dim, self.spec.tiles] {
+        for d in [self.spec.layer, self.spec.in_dim, self.spec.out_dim, self.spec.tiles, self.position] {
             le(&mut b, d as i128, 4);
         }
+        b.extend_from_slice(&self.tags);
         let offset = 1i128 << 31;
         for r in 0..TILE_ROWS {
             let w = self.row_witness(r);
@@ -490,6 +508,12 @@ impl ChallengedStep for TileCircuit {
         c.io[0] = alpha;
         c
     }
+
+    /// The lookups' quotients: the variables right after the prefix (the circuit enforces its
+    /// lookups before it allocates anything else), and nothing else reads `α`.
+    fn challenged_values(&self, prefix: &[Fr], alpha: Fr) -> Option<(usize, Vec<Fr>)> {
+        Some((prefix.len(), ByteLookups::challenged_values(prefix, TILE_LOOKUPS, alpha)?))
+    }
 }
 
 impl Circuit<Fr> for TileCircuit {
@@ -514,8 +538,6 @@ impl Circuit<Fr> for TileCircuit {
         let word = |at: usize, n: usize| lookups.word(at..at + n);
         let offset31 = Fr::from(1u64 << 31);
 
-        // The tile's position: a witness, bound by the tile commitment.
-        let t = var(cs.namespace(|| "t"), Fr::from(self.position as u64))?;
         // The tile's flags and dimensions: the word of its commitment.
         let (flags, mut word_lc) = Flags::alloc(&mut cs.namespace(|| "flags"), spec, self.valid_rows)?;
         let dim_nums: Vec<Num> = (0..4).map(|k| word(AT_DIMS + 4 * k, 4)).collect();
@@ -523,7 +545,6 @@ impl Circuit<Fr> for TileCircuit {
             word_lc = word_lc.add_scaled(Fr::from(2u64).pow_vartime([120 + 32 * k as u64]), n);
         }
         let [layer, in_dim, out_dim, tiles] = [&dim_nums[0], &dim_nums[1], &dim_nums[2], &dim_nums[3]];
-        let word_num = word_lc.materialize(cs.namespace(|| "word"))?;
         // The input sponge's lanes the tile reads: one run of lanes, containing the read slot, that
         // starts at the state's next lane (checked once the state is opened).
         let mut lanes = Vec::with_capacity(8);
@@ -546,10 +567,12 @@ impl Circuit<Fr> for TileCircuit {
             start_lane = start_lane.add_scaled(Fr::from(j as u64), &start);
             lanes.push(lane);
         }
-        let lanes_word = lanes_word.materialize(cs.namespace(|| "lanes"))?;
         equal(cs.namespace(|| "one run of lanes"), &starts, &one);
-        let read_tag = var(cs.namespace(|| "read tag"), spec.read_tag())?;
-        let write_tag = var(cs.namespace(|| "write tag"), spec.write_tag())?;
+        // The sponges' tags (each below 2^128): their first 31 bytes are one element of the tile
+        // commitment, their last a 32-bit digit.
+        let read_tag = word(AT_TAGS, 16).materialize(cs.namespace(|| "read tag"))?;
+        let write_tag = word(AT_TAGS + 16, 16).materialize(cs.namespace(|| "write tag"))?;
+        let tags = word(AT_TAGS, 31);
 
         // Parameters: int8 weights as digits `w + 128`, biases as `b + 2^31`, multipliers as
         // unsigned 31-bit values (digit `m + 2^31`).
@@ -570,11 +593,20 @@ impl Circuit<Fr> for TileCircuit {
             multipliers.push(m);
         }
         let blinding = var(cs.namespace(|| "blinding"), self.blinding)?;
-        let mut preimage =
-            vec![constant::<CS>(Fr::from(TAG_TILE)), t, word_num, lanes_word, read_tag.clone(), write_tag.clone()];
+        // The tile commitment's preimage (`tiles::tile_preimage`): the word with the lanes, the
+        // tags, the weights, then the biases, multipliers, position, domain tag and the tags' last
+        // byte as 32-bit digits.
+        let word_num = word_lc
+            .add_scaled(Fr::from(2u64).pow_vartime([LANES_BIT]), &lanes_word)
+            .materialize(cs.namespace(|| "word"))?;
+        let mut preimage = vec![word_num, tags];
         preimage.extend(pack(cs.namespace(|| "pack weights"), &w_digits, 8)?);
-        preimage.extend(pack(cs.namespace(|| "pack bias"), &b_digits, 32)?);
-        preimage.extend(pack(cs.namespace(|| "pack multipliers"), &m_digits, 32)?);
+        let mut words = b_digits;
+        words.extend(m_digits);
+        words.push(word(AT_POSITION, 4));
+        words.push(constant::<CS>(Fr::from(TAG_TILE)));
+        words.push(byte(AT_TAGS + 31));
+        preimage.extend(pack(cs.namespace(|| "pack words"), &words, 32)?);
         preimage.push(blinding);
         let h = poseidon_circuit::hash(cs.namespace(|| "tile commitment"), &preimage)?;
         equal(cs.namespace(|| "the tile commitment"), &h, tile);

@@ -59,7 +59,7 @@
 
 use std::sync::OnceLock;
 
-use ff::Field;
+use ff::{Field, PrimeField};
 
 use crate::{
     commit::{pack, poseidon_hash, Fr},
@@ -558,23 +558,39 @@ pub fn lanes_element(lanes: &[bool; 8]) -> Fr {
     Fr::from(lanes.iter().enumerate().filter(|(_, l)| **l).map(|(j, _)| 1u64 << j).sum::<u64>())
 }
 
-/// The preimage of a tile commitment: `[TAG_TILE, t, word, lanes, read tag, write tag,
-/// pack(weights, 8)…, pack(bias, 32)…, pack(multipliers, 32)…, blinding]`, where `word` holds
-/// the flags and the dimensions ([`TileSpec::word`]) and `lanes` the input lanes the tile reads
-/// ([`lanes_element`]).
+/// Where a tile commitment's first element holds the lanes the tile reads, above the flags.
+pub const LANES_BIT: u64 = FLAG_BITS as u64;
+const _: () = assert!(FLAG_BITS + 8 <= 120, "the lanes fit below the dimensions");
+/// A tile commitment's first element: the flag word and dimensions ([`TileSpec::word`]) plus
+/// `2^LANES_BIT ·` the lanes the tile reads ([`lanes_element`]; 8 bits, below the dimensions).
+pub fn tile_word(spec: &TileSpec, lanes: &[bool; 8]) -> Fr {
+    spec.word() + Fr::from(2u64).pow_vartime([LANES_BIT]) * lanes_element(lanes)
+}
+
+/// The input and output sponges' tags (each below 2^128), 16 little-endian bytes each.
+pub fn tag_bytes(spec: &TileSpec) -> [u8; 32] {
+    let mut b = [0u8; 32];
+    b[..16].copy_from_slice(&spec.read_tag().to_repr().as_ref()[..16]);
+    b[16..].copy_from_slice(&spec.write_tag().to_repr().as_ref()[..16]);
+    b
+}
+
+/// The preimage of a tile commitment, 24 elements (three permutations of the sponge):
+/// `[word, tags, pack(weights, 8)…, pack(bias ‖ multipliers ‖ [t, TAG_TILE, last tag byte],
+/// 32)…, blinding]`, where `word` is [`tile_word`] and `tags` the first 31 of the [`tag_bytes`]
+/// (little-endian; their last byte is the last 32-bit digit). The position `t`, the domain tag
+/// and that byte are unsigned digits (`t`, not `t + 2^31`).
 pub fn tile_preimage(spec: &TileSpec, params: &TileParams, blinding: Fr) -> Vec<Fr> {
-    let mut e = vec![
-        Fr::from(TAG_TILE),
-        Fr::from(spec.index as u64),
-        spec.word(),
-        lanes_element(&spec.read_lanes()),
-        spec.read_tag(),
-        spec.write_tag(),
-    ];
+    let tags = tag_bytes(spec);
+    let tags_element = tags[..31].iter().rev().fold(Fr::ZERO, |e, b| e * Fr::from(256u64) + Fr::from(u64::from(*b)));
+    let mut e = vec![tile_word(spec, &spec.read_lanes()), tags_element];
     e.extend(pack(params.weights.iter().map(|w| i64::from(*w)), 8));
-    e.extend(pack(params.bias.iter().map(|b| i64::from(*b)), 32));
-    e.extend(pack(params.multipliers.iter().map(|m| i64::from(*m)), 32));
+    let unsigned = |v: u64| v as i64 - (1i64 << 31);
+    let words = params.bias.iter().chain(&params.multipliers).map(|v| i64::from(*v));
+    let last = [unsigned(spec.index as u64), unsigned(TAG_TILE), unsigned(u64::from(tags[31]))];
+    e.extend(pack(words.chain(last), 32));
     e.push(blinding);
+    debug_assert_eq!(e.len(), 24, "three permutations");
     e
 }
 
@@ -631,8 +647,8 @@ impl TileState {
         e
     }
 
-    /// `H(x, read, write, pack(acc, 32) + 2^96 · (next + 8 · open))`: z_t of an inner step. It needs no domain tag: its
-    /// length (24) is its own, and the position is bound by the tile commitment of the step.
+    /// `H(x, read, write, pack(acc, 32) + 2^STATE_POSITION_BIT · (next + 8 · open))`: z_t of an inner step. It needs no domain tag: its
+    /// length (22) is its own, and the position is bound by the tile commitment of the step.
     pub fn commitment(&self) -> Fr {
         poseidon_hash(&self.preimage())
     }
