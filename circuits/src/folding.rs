@@ -303,9 +303,10 @@ impl FoldingProof {
     }
 }
 
-/// The cross term of folding the step `(x2, w2)` (its public inputs and witness) into the running instance `(u1, w1)`, and its
-/// commitment blinded by `r_t`: what nova-snark's `R1CSShape::commit_T` computes, with the
-/// commitment's multi-scalar multiplication by [`crate::msm`].
+/// The cross term of folding the step `(x2, w2)` (its public inputs and witness) into the
+/// running instance `(u1, w1)`, and its commitment blinded by `r_t`: what nova-snark's
+/// `R1CSShape::commit_T` computes, with the commitment's multi-scalar multiplication by
+/// [`crate::msm`].
 ///
 /// `commit_T`'s MSM drops the zero entries and gives the rest (all full-size in a cross term) to
 /// halo2curves' `msm_best`, which picks its window from their count and, below e⁹ ≈ 8,100

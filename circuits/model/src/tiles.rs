@@ -579,7 +579,9 @@ pub fn tag_bytes(spec: &TileSpec) -> [u8; 32] {
 /// `[word, tags, pack(weights, 8)…, pack(bias ‖ multipliers ‖ [t, TAG_TILE, last tag byte],
 /// 32)…, blinding]`, where `word` is [`tile_word`] and `tags` the first 31 of the [`tag_bytes`]
 /// (little-endian; their last byte is the last 32-bit digit). The position `t`, the domain tag
-/// and that byte are unsigned digits (`t`, not `t + 2^31`).
+/// and that byte are unsigned digits (`t`, not `t + 2^31`). The first element is at least 2^152
+/// (the input width is at least 1), so it is never the small domain tag that starts the other
+/// preimages of the same length (activations, layers, the model).
 pub fn tile_preimage(spec: &TileSpec, params: &TileParams, blinding: Fr) -> Vec<Fr> {
     let tags = tag_bytes(spec);
     let tags_element = tags[..31].iter().rev().fold(Fr::ZERO, |e, b| e * Fr::from(256u64) + Fr::from(u64::from(*b)));
@@ -647,8 +649,9 @@ impl TileState {
         e
     }
 
-    /// `H(x, read, write, pack(acc, 32) + 2^STATE_POSITION_BIT · (next + 8 · open))`: z_t of an inner step. It needs no domain tag: its
-    /// length (22) is its own, and the position is bound by the tile commitment of the step.
+    /// `H(x, read, write, pack(acc, 32) + 2^STATE_POSITION_BIT · (next + 8 · open))`: z_t of an
+    /// inner step. It needs no domain tag: its length (22) is its own, and the position is bound by
+    /// the tile commitment of the step.
     pub fn commitment(&self) -> Fr {
         poseidon_hash(&self.preimage())
     }
