@@ -248,7 +248,8 @@ pub struct FoldTimings {
     /// Committing to each step's witness and cross term, and folding.
     pub fold: Duration,
     /// Of `fold`: computing and committing to the cross terms (nova-snark's `commit_T`, with a
-    /// faster MSM); most of the rest is the witness commitments.
+    /// faster MSM). Challenged folds ([`crate::challenged`]) compute each beside the step's
+    /// witness commitment, so there the two overlap and this is not a share of `fold`.
     pub cross_term: Duration,
     /// The random fold, derandomization and MicroSpartan over HyperKZG.
     pub compress: Duration,
