@@ -35,6 +35,10 @@ fn msm(c: &mut Criterion) {
         let mut group = c.benchmark_group(name);
         group.sample_size(20);
         group.bench_function("verdict", |b| b.iter(|| verdict_circuits::msm::msm(&scalars, &bases)));
+        for bits in [12, 13, 14] {
+            let table = verdict_circuits::msm::FixedBases::new(&bases, bits);
+            group.bench_function(format!("verdict_fixed_c{bits}"), |b| b.iter(|| table.msm(0, &scalars)));
+        }
         group.bench_function("halo2curves_msm_best", |b| b.iter(|| halo2curves::msm::msm_best(&scalars, &bases)));
         group.finish();
     }

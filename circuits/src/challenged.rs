@@ -29,7 +29,7 @@ use nova_snark::{
         hyperkzg::Commitment,
         traits::{DlogGroup, PairingGroup},
     },
-    r1cs::{R1CSInstance, R1CSWitness, RelaxedR1CSWitness, SparseMatrix},
+    r1cs::{R1CSInstance, R1CSShape, R1CSWitness, RelaxedR1CSWitness, SparseMatrix},
     traits::{Engine, TranscriptEngineTrait},
 };
 use rayon::prelude::*;
@@ -37,12 +37,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     folding::{
-        commit_cross_term, decode, encode, shape_of, synthesize, Comm, FoldError, FoldTimings, FoldingKeys,
+        commit_cross_term, decode, encode, shape_of, synthesize, Bases, Comm, FoldError, FoldTimings, FoldingKeys,
         FoldingProof, KeySource, Progress, VerifierKeys, E, G2,
     },
     Fr,
 };
-use std::time::Instant;
+use std::{sync::OnceLock, time::Instant};
+
+use crate::msm::{FixedBases, FIXED_WINDOW_BITS};
 
 type G1 = <E as Engine>::GE;
 
@@ -84,7 +86,15 @@ pub const CHALLENGED_KEYS_MAGIC: &[u8] = b"verdict-challenged-keys-1\n";
 pub struct ChallengedKeys {
     keys: FoldingKeys,
     verifier: ChallengedVerifierKeys,
+    /// The table of the commitment key's first bases, built by the first proof of at least
+    /// [`FIXED_BASES_FROM_STEPS`] steps and kept with the keys.
+    fixed: OnceLock<FixedBases>,
 }
+
+/// Steps from which a proof commits with a table of the bases' multiples
+/// ([`crate::msm::FixedBases`]): building it takes about as long as the table saves over 20
+/// steps' commitments; a one-step dispute proof commits without it.
+pub const FIXED_BASES_FROM_STEPS: usize = 32;
 
 /// A folding proof of a segment of challenged steps.
 #[derive(Clone, Serialize, Deserialize)]
@@ -110,6 +120,19 @@ impl ChallengedProof {
     }
 }
 
+/// The bases a table serves ([`FixedBases`]): the variables that a constraint reads and the
+/// constraints that read one (a cross term's nonzero entries), not the padding.
+fn tabulated(shape: &R1CSShape<E>) -> usize {
+    let vars = shape.num_vars();
+    let matrices = [shape.A(), shape.B(), shape.C()];
+    let read = matrices.iter().flat_map(|m| m.indices.iter()).filter(|col| **col < vars).max().map_or(0, |c| c + 1);
+    let rows = (0..shape.num_cons())
+        .rev()
+        .find(|row| matrices.iter().any(|m| m.indptr[row + 1] > m.indptr[*row]))
+        .map_or(0, |row| row + 1);
+    read.max(rows)
+}
+
 /// Steps synthesized together, in parallel, before their challenges are drawn (their witnesses
 /// held meanwhile: about half a megabyte each for a tile).
 const SYNTHESIS_BATCH: usize = 16;
@@ -131,11 +154,6 @@ fn add(a: &Comm, b: &Comm) -> Comm {
 
 fn scale(a: &Comm, k: &Fr) -> Comm {
     Commitment::new(a.into_inner() * k)
-}
-
-/// `Σ v_k · bases_k`, unblinded.
-fn msm(v: &[Fr], bases: &[<G1 as DlogGroup>::AffineGroupElement]) -> Comm {
-    Commitment::new(crate::msm::msm(v, &bases[..v.len()]))
 }
 
 impl ChallengedKeys {
@@ -181,7 +199,7 @@ impl ChallengedKeys {
         }
         let tau_prefix = source.tau_power_g2(&keys.ck, prefix)?;
         let verifier = ChallengedVerifierKeys { keys: keys.verifier().clone(), prefix, tau_prefix };
-        Ok(Self { keys, verifier })
+        Ok(Self { keys, verifier, fixed: OnceLock::new() })
     }
 
     /// The verifier's part of the keys.
@@ -211,7 +229,7 @@ impl ChallengedKeys {
         let keys = FoldingKeys::from_bytes(keys)?;
         let (prefix, tau_prefix): (usize, G2) = decode(rest, "challenged keys")?;
         let verifier = ChallengedVerifierKeys { keys: keys.verifier().clone(), prefix, tau_prefix };
-        Ok(Self { keys, verifier })
+        Ok(Self { keys, verifier, fixed: OnceLock::new() })
     }
 
     /// The step shape's size: `(constraints, variables, nonzeros)`.
@@ -249,7 +267,16 @@ impl ChallengedKeys {
         let (keys, s) = (&self.keys, self.verifier.prefix);
         let (shape, ck) = (&keys.shape, &keys.ck);
         let vars = shape.num_vars();
-        let bases = ck.ck();
+        let fixed = (circuits.len() >= FIXED_BASES_FROM_STEPS).then(|| {
+            self.fixed.get_or_init(|| {
+                let bases = ck.ck();
+                FixedBases::new(&bases[..bases.len().min(tabulated(shape))], FIXED_WINDOW_BITS)
+            })
+        });
+        let tabulated = Bases { ck, fixed };
+        let msm = |offset: usize, v: &[Fr]| tabulated.commit_at(offset, v).map(Commitment::new);
+        // The prefix (bytes and a blind) by the plain sum, which takes small scalars faster.
+        let plain = |v: &[Fr]| Bases::plain(ck).commit_at(0, v).map(Commitment::new);
         let mut rng = rand::rngs::OsRng;
         let mut t = self.verifier.keys.transcript(context);
         t.absorb(b"s", &Fr::from(s as u64));
@@ -271,7 +298,7 @@ impl ChallengedKeys {
             let (mut all, mut x) = batch.pop_front().expect("a witness a step of the batch");
             let mut w1 = all.get(..s).ok_or_else(|| too_short(i, all.len(), s))?.to_vec();
             w1[0] = Fr::random(&mut rng);
-            let honest = msm(&w1, bases);
+            let honest = plain(&w1)?;
             let c1 = moved(&honest);
             t.absorb(b"C1", &c1);
             let alpha = t.squeeze(b"a")?;
@@ -311,12 +338,13 @@ impl ChallengedKeys {
             let r_t = Fr::random(&mut rng);
             // The witness commitment and the cross term side by side (neither needs the other).
             let (c2, crossed) = rayon::join(
-                || msm(&all[s..], &bases[s..vars]),
+                || msm(s, &all[s..]),
                 || {
                     let crossing = Instant::now();
-                    commit_cross_term(shape, ck, &u, &w, &x, &wi, &r_t).map(|c| (c, crossing.elapsed()))
+                    commit_cross_term(shape, tabulated, &u, &w, &x, &wi, &r_t).map(|c| (c, crossing.elapsed()))
                 },
             );
+            let c2 = c2?;
             let ((cross, comm_t), crossing) = crossed?;
             timings.cross_term += crossing;
             // What `moved` took from C₁ goes into C₂ (nothing for an honest prover).
@@ -334,7 +362,7 @@ impl ChallengedKeys {
             w = w.fold(&wi, &cross, &r_t, &r)?;
             progress(Progress::Folded { step: i, of: circuits.len() });
         }
-        let shifted = msm(&shifted, bases);
+        let shifted = msm(0, &shifted)?;
         progress(Progress::Compressing);
         timings.fold = started.elapsed() - timings.witness;
         let compressing = Instant::now();
@@ -511,6 +539,31 @@ mod tests {
         let mut bad = proof.clone();
         bad.shifted = add(&bad.shifted, &g);
         assert!(support_error(vk.verify(&ctx, &io(&steps), &bad).unwrap_err()));
+    }
+
+    #[test]
+    fn a_proof_of_many_steps_commits_by_the_table_and_verifies() {
+        let keys = keys();
+        let steps: Vec<Word> =
+            (0..FIXED_BASES_FROM_STEPS as u32 + 1).map(|i| Word::honest(i.wrapping_mul(0x9e37_79b9))).collect();
+        let ctx = [Fr::from(9u64)];
+        assert!(keys.fixed.get().is_none(), "no table before a long proof");
+        let proof = keys.prove(&ctx, &steps).unwrap();
+        let table = keys.fixed.get().expect("a long proof builds the table");
+        assert_eq!(table.len(), tabulated(&keys.keys.shape));
+        assert!(table.len() < keys.keys.shape.num_vars(), "the padding is not tabulated");
+        keys.verifier().verify(&ctx, &io(&steps), &proof).unwrap();
+        // Tampering is caught as without the table.
+        let mut bad = proof.clone();
+        bad.folding.steps[FIXED_BASES_FROM_STEPS].0 =
+            add(&bad.folding.steps[FIXED_BASES_FROM_STEPS].0, &Commitment::new(G1::gen()));
+        assert!(keys.verifier().verify(&ctx, &io(&steps), &bad).is_err());
+        let mut wrong = io(&steps);
+        wrong[FIXED_BASES_FROM_STEPS / 2][0] += Fr::ONE;
+        assert!(keys.verifier().verify(&ctx, &wrong, &proof).is_err());
+        // A short proof after it commits without the table and verifies too.
+        let short = keys.prove(&ctx, &steps[..2]).unwrap();
+        keys.verifier().verify(&ctx, &io(&steps[..2]), &short).unwrap();
     }
 
     #[test]

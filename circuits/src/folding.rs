@@ -320,7 +320,7 @@ impl FoldingProof {
 /// `A·Z₁ ∘ B·Z₂ + A·Z₂ ∘ B·Z₁ − u₁·C·Z₂ − C·Z₁` (one product of the matrices, not two).
 pub(crate) fn commit_cross_term(
     shape: &R1CSShape<E>,
-    ck: &Ck,
+    bases: Bases,
     u1: &RelaxedR1CSInstance<E>,
     w1: &RelaxedR1CSWitness<E>,
     x2: &[Fr],
@@ -345,9 +345,37 @@ pub(crate) fn commit_cross_term(
         .zip(w1.E().par_iter())
         .map(|(((a, b), c), e)| *a * b - u * c - e)
         .collect();
-    let bases = ck.ck().get(..cross.len()).ok_or(FoldError::Nova(NovaError::InvalidWitnessLength))?;
-    let sum = crate::msm::msm(&cross, bases) + <<E as Engine>::GE as DlogGroup>::group(ck.h()) * r_t;
+    let sum = bases.commit_at(0, &cross)? + <<E as Engine>::GE as DlogGroup>::group(bases.ck.h()) * r_t;
     Ok((cross, Comm::new(sum)))
+}
+
+/// The commitment key's bases, with the table of its first ones when a prover built one for a
+/// proof of many steps ([`crate::msm::FixedBases`]).
+#[derive(Clone, Copy)]
+pub(crate) struct Bases<'a> {
+    pub(crate) ck: &'a Ck,
+    pub(crate) fixed: Option<&'a crate::msm::FixedBases>,
+}
+
+impl<'a> Bases<'a> {
+    /// The key's bases without a table.
+    pub(crate) fn plain(ck: &'a Ck) -> Self {
+        Self { ck, fixed: None }
+    }
+
+    /// `Σ v_k · ck_(offset + k)`, unblinded: on the bases that the table holds by the table, on
+    /// the others (a padded shape's blind) by [`crate::msm::msm`].
+    pub(crate) fn commit_at(&self, offset: usize, v: &[Fr]) -> Result<<E as Engine>::GE, FoldError> {
+        let too_long = || FoldError::Nova(NovaError::InvalidWitnessLength);
+        let end = offset.checked_add(v.len()).ok_or_else(too_long)?;
+        let split = self.fixed.map_or(offset, |t| t.len().clamp(offset, end)) - offset;
+        let head = match self.fixed {
+            Some(table) => table.msm(offset, &v[..split]).ok_or_else(too_long)?,
+            None => <<E as Engine>::GE as halo2curves::group::Group>::identity(),
+        };
+        let bases = self.ck.ck().get(offset + split..end).ok_or_else(too_long)?;
+        Ok(head + crate::msm::msm(&v[split..], bases))
+    }
 }
 
 /// Synthesizes a copy of `circuit` into `cs`, with synthesis errors as fold errors.
@@ -504,7 +532,7 @@ impl FoldingKeys {
             })?;
             let r_t = Fr::random(&mut rng);
             let crossing = Instant::now();
-            let (cross, comm_t) = commit_cross_term(&self.shape, &self.ck, &u, &w, ui.X(), &wi, &r_t)?;
+            let (cross, comm_t) = commit_cross_term(&self.shape, Bases::plain(&self.ck), &u, &w, ui.X(), &wi, &r_t)?;
             timings.cross_term += crossing.elapsed();
             // The running instance is not absorbed: the keys' digest (its start) and what the
             // transcript absorbed and squeezed before fix it.
@@ -660,6 +688,26 @@ mod tests {
     }
 
     #[test]
+    fn a_commitment_by_a_table_equals_the_plain_one_on_both_sides_of_the_tables_end() {
+        let keys = FoldingKeys::insecure_test_setup(&Squares(Fr::from(3))).unwrap();
+        let bases = keys.ck.ck();
+        let table = crate::msm::FixedBases::new(&bases[..40], crate::msm::FIXED_WINDOW_BITS);
+        let mut rng = rand::rngs::OsRng;
+        for (offset, len) in [(0, 0), (0, 40), (0, 64), (10, 20), (30, 20), (40, 10), (50, 5)] {
+            let v: Vec<Fr> =
+                (0..len).map(|i| if i % 3 == 0 { Fr::from(i as u64) } else { Fr::random(&mut rng) }).collect();
+            let by_table = Bases { ck: &keys.ck, fixed: Some(&table) }.commit_at(offset, &v).unwrap();
+            assert_eq!(by_table, Bases::plain(&keys.ck).commit_at(offset, &v).unwrap(), "{len} at {offset}");
+        }
+        // Past the key's bases: an error, with or without the table.
+        let past = vec![Fr::ONE; bases.len() + 1];
+        let tabulated = Bases { ck: &keys.ck, fixed: Some(&table) };
+        assert!(tabulated.commit_at(0, &past).is_err());
+        assert!(Bases::plain(&keys.ck).commit_at(0, &past).is_err());
+        assert!(tabulated.commit_at(usize::MAX, &[Fr::ONE]).is_err());
+    }
+
+    #[test]
     fn the_cross_term_and_its_commitment_are_nova_snarks_and_the_folds_stay_satisfied() {
         let keys = FoldingKeys::insecure_test_setup(&Squares(Fr::from(3))).unwrap();
         let mut rng = rand::rngs::OsRng;
@@ -669,7 +717,8 @@ mod tests {
             synthesize(&Squares(Fr::from(x)), &mut cs).unwrap();
             let (ui, wi) = cs.r1cs_instance_and_witness(&keys.shape, &keys.ck, &mut rng).unwrap();
             let r_t = Fr::random(&mut rng);
-            let (cross, comm_t) = commit_cross_term(&keys.shape, &keys.ck, &u, &w, ui.X(), &wi, &r_t).unwrap();
+            let (cross, comm_t) =
+                commit_cross_term(&keys.shape, Bases::plain(&keys.ck), &u, &w, ui.X(), &wi, &r_t).unwrap();
             let (nova_cross, nova_comm_t) = keys.shape.commit_T(&keys.ck, &u, &w, &ui, &wi, &r_t).unwrap();
             assert_eq!((&cross, &comm_t), (&nova_cross, &nova_comm_t), "step {x}");
             let r = Fr::random(&mut rng);
@@ -681,8 +730,8 @@ mod tests {
         let mut cs = SatisfyingAssignment::<E>::new();
         synthesize(&Squares(Fr::from(11)), &mut cs).unwrap();
         let (ui, wi) = cs.r1cs_instance_and_witness(&keys.shape, &keys.ck, &mut rng).unwrap();
-        let a = commit_cross_term(&keys.shape, &keys.ck, &u, &w, ui.X(), &wi, &Fr::ONE).unwrap().1;
-        let b = commit_cross_term(&keys.shape, &keys.ck, &u, &w, ui.X(), &wi, &Fr::from(2)).unwrap().1;
+        let a = commit_cross_term(&keys.shape, Bases::plain(&keys.ck), &u, &w, ui.X(), &wi, &Fr::ONE).unwrap().1;
+        let b = commit_cross_term(&keys.shape, Bases::plain(&keys.ck), &u, &w, ui.X(), &wi, &Fr::from(2)).unwrap().1;
         assert_ne!(a, b);
     }
 }

@@ -51,7 +51,10 @@ use crate::{
 /// 7: the tile commitment's preimage in 24 elements (three permutations, was four over 29): the
 /// lanes in the word, the two sponge tags' 32 looked-up bytes as one element and a digit, the
 /// position (4 looked-up bytes) and the domain tag as 32-bit digits after the multipliers.
-pub const TILE_CIRCUIT_VERSION: u32 = 7;
+/// 8: the state and the tile commitment by the wide hash (width 25, one permutation each, was
+/// three), and the sponges' permutations in the lean layout
+/// ([`poseidon_circuit::permute_lean`]): 6,804 constraints, was 8,875.
+pub const TILE_CIRCUIT_VERSION: u32 = 8;
 
 /// Public inputs of a tile step: `[α, z_t, z_{t+1}, T_t]`.
 pub const TILE_IO_LEN: usize = 4;
@@ -206,7 +209,7 @@ impl TileCircuit {
         self.lanes = lanes;
         let mut preimage = tile_preimage(&self.spec, &self.params, self.blinding);
         preimage[0] = tile_word(&self.spec, &lanes);
-        self.io[3] = crate::poseidon_hash(&preimage);
+        self.io[3] = crate::tiles::wide_hash(&preimage);
         self
     }
 
@@ -608,7 +611,7 @@ impl Circuit<Fr> for TileCircuit {
         words.push(byte(AT_TAGS + 31));
         preimage.extend(pack(cs.namespace(|| "pack words"), &words, 32)?);
         preimage.push(blinding);
-        let h = poseidon_circuit::hash(cs.namespace(|| "tile commitment"), &preimage)?;
+        let h = poseidon_circuit::wide_hash(cs.namespace(|| "tile commitment"), &preimage)?;
         equal(cs.namespace(|| "the tile commitment"), &h, tile);
 
         // The state before the tile: z_in opens it, or is x at the model's first tile.
@@ -642,7 +645,7 @@ impl Circuit<Fr> for TileCircuit {
                 &constant::<CS>(*c),
             );
         }
-        let h_in = poseidon_circuit::hash(cs.namespace(|| "state in"), &state_in)?;
+        let h_in = poseidon_circuit::wide_hash(cs.namespace(|| "state in"), &state_in)?;
         // A half's sponge starts exactly when none is open; the model's first tile also starts
         // its layer's output sponge.
         equal(
@@ -682,7 +685,7 @@ impl Circuit<Fr> for TileCircuit {
             let add = product(cs.namespace(|| "read"), lane, &e)?;
             read[1 + s] = read[1 + s].add_scaled(Fr::ONE, &add);
         }
-        let permuted = poseidon_circuit::permute(cs.namespace(|| "read permutation"), &read)?;
+        let permuted = poseidon_circuit::permute_lean(cs.namespace(|| "read permutation"), &read)?;
         let read = select_all(cs.namespace(|| "read permutes"), &flags.read_permutes, &permuted, &read)?;
         // It permutes exactly when the run reaches lane 7 or the half ends; the next tile
         // reads from the lane after the run, or from a fresh block (0).
@@ -827,7 +830,7 @@ impl Circuit<Fr> for TileCircuit {
             let add = product(cs.namespace(|| format!("gated written {k}")), &int32_written, &out32[k])?;
             write[5 + k] = write[5 + k].add_scaled(Fr::ONE, &add);
         }
-        let permuted = poseidon_circuit::permute(cs.namespace(|| "write permutation"), &write)?;
+        let permuted = poseidon_circuit::permute_lean(cs.namespace(|| "write permutation"), &write)?;
         let write = select_all(cs.namespace(|| "write permutes"), &flags.write_permutes, &permuted, &write)?;
 
         // The row block's last tile: the columns it read are the layer's input.
@@ -849,7 +852,7 @@ impl Circuit<Fr> for TileCircuit {
         let position_out = next_out.add_scaled(Fr::from(8u64), &not_last_col);
         let last_out = state_out.len() - 1;
         state_out[last_out] = state_out[last_out].add_scaled(position_at, &position_out);
-        let h_out = poseidon_circuit::hash(cs.namespace(|| "state out"), &state_out)?;
+        let h_out = poseidon_circuit::wide_hash(cs.namespace(|| "state out"), &state_out)?;
         let closed = select(cs.namespace(|| "z_out select"), &flags.last, &write[1], &h_out)?;
         equal(cs.namespace(|| "z_out closes"), &closed, z_out);
         Ok(())

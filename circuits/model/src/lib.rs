@@ -32,7 +32,7 @@ pub use model::{
     INT8_MAX, MAX_SHIFT, MODEL_FORMAT, MODEL_FORMAT_VERSION, TABLE_LEN,
 };
 pub use onnx::{import_onnx, import_onnx_file, MAX_LOWERED_WEIGHTS, MAX_VALUES, MIN_OPSET};
-pub use poseidon_params::{poseidon_params, sponge_tag, PoseidonParams};
+pub use poseidon_params::{poseidon_params, sponge_tag, wide_poseidon_params, PoseidonParams};
 /// The protobuf messages of the ONNX subset the importer reads (they also encode).
 pub mod onnx_proto {
     pub use crate::onnx::{

@@ -7,7 +7,10 @@
 //! are read through the crate's own serde encoding of `PoseidonConstants`.
 
 use ff::{Field, PrimeField};
-use nova_snark::frontend::gadgets::poseidon::{IOPattern, SpongeOp};
+use std::sync::OnceLock;
+
+use generic_array::typenum::U24;
+use nova_snark::frontend::gadgets::poseidon::{IOPattern, PoseidonConstants, Sponge, SpongeOp, SpongeTrait, Strength};
 
 use crate::{commit::poseidon_constants, Fr};
 
@@ -48,7 +51,25 @@ fn matrix(v: &serde_json::Value) -> Vec<Vec<Fr>> {
 
 /// The commitment hash's parameters.
 pub fn poseidon_params() -> PoseidonParams {
-    let v = serde_json::to_value(poseidon_constants()).expect("constants serialize");
+    params_of(serde_json::to_value(poseidon_constants()).expect("constants serialize"))
+}
+
+/// The wide hash's parameters: Poseidon of width 25 (rate 24), `Strength::Standard`, as
+/// nova-snark generates them for a sponge of arity 24 (its round numbers for that width, its
+/// Grain round constants and Cauchy MDS matrix). It hashes a tile's state and a tile
+/// commitment's preimage, 22 and 24 elements, in one permutation each
+/// ([`crate::tiles::TileState::commitment`], [`crate::tiles::tile_commitment`]); no contract
+/// computes it.
+pub fn wide_poseidon_params() -> &'static PoseidonParams {
+    static PARAMS: OnceLock<PoseidonParams> = OnceLock::new();
+    PARAMS.get_or_init(|| {
+        let constants: PoseidonConstants<Fr, U24> = Sponge::<Fr, U24>::api_constants(Strength::Standard);
+        params_of(serde_json::to_value(constants).expect("constants serialize"))
+    })
+}
+
+/// The parameters from nova-snark's serde encoding of its `PoseidonConstants`.
+fn params_of(v: serde_json::Value) -> PoseidonParams {
     let full_rounds = v["rf"].as_u64().expect("rf") as usize;
     let partial_rounds = v["rp"].as_u64().expect("rp") as usize;
     let mds = matrix(&v["mds"]["m"]);

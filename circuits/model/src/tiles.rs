@@ -49,7 +49,10 @@
 //! sponge absorbing eight elements a permutation), so the activation commitments are exactly
 //! the plain ones: z_0 is the input commitment and z_L the output commitment that the contracts
 //! compute (z_L's header names step L, the tile count, as the registry's step count does).
-//! Between them z_t is `H(x, read, write, pack(acc) with next + 8 · open in the last element)`.
+//! Between them z_t is `W(x, read, write, pack(acc) with next + 8 · open in the last element)`,
+//! 22 elements, where `W` is the wide hash ([`wide_hash`], width 25: one permutation where the
+//! commitment hash takes three), which also hashes a tile commitment's 24 elements: no
+//! contract recomputes either.
 //!
 //! A tile's parameters (its weights, the row block's biases and multipliers) and its place in
 //! the model (the flags of [`TileSpec`]) are bound by its **tile commitment**
@@ -62,7 +65,7 @@ use std::sync::OnceLock;
 use ff::{Field, PrimeField};
 
 use crate::{
-    commit::{pack, poseidon_hash, Fr},
+    commit::{pack, Fr},
     engine::{clamp_int8, requantize},
     model::{Activation, Layer, Model, Requant, TableFunction, INT8_MAX},
     poseidon_params::{poseidon_params, sponge_tag, PoseidonParams},
@@ -575,7 +578,7 @@ pub fn tag_bytes(spec: &TileSpec) -> [u8; 32] {
     b
 }
 
-/// The preimage of a tile commitment, 24 elements (three permutations of the sponge):
+/// The preimage of a tile commitment, 24 elements (one permutation of the wide hash):
 /// `[word, tags, pack(weights, 8)…, pack(bias ‖ multipliers ‖ [t, TAG_TILE, last tag byte],
 /// 32)…, blinding]`, where `word` is [`tile_word`] and `tags` the first 31 of the [`tag_bytes`]
 /// (little-endian; their last byte is the last 32-bit digit). The position `t`, the domain tag
@@ -592,13 +595,19 @@ pub fn tile_preimage(spec: &TileSpec, params: &TileParams, blinding: Fr) -> Vec<
     let last = [unsigned(spec.index as u64), unsigned(TAG_TILE), unsigned(u64::from(tags[31]))];
     e.extend(pack(words.chain(last), 32));
     e.push(blinding);
-    debug_assert_eq!(e.len(), 24, "three permutations");
+    debug_assert_eq!(e.len(), 24, "one permutation of the wide hash");
     e
 }
 
-/// The commitment `T_t` of tile `spec` (blinding 0 for public models).
+/// The commitment `T_t` of tile `spec` (blinding 0 for public models): the wide hash
+/// ([`crate::wide_poseidon_params`]) of [`tile_preimage`].
 pub fn tile_commitment(spec: &TileSpec, params: &TileParams, blinding: Fr) -> Fr {
-    poseidon_hash(&tile_preimage(spec, params, blinding))
+    wide_hash(&tile_preimage(spec, params, blinding))
+}
+
+/// The wide hash ([`crate::wide_poseidon_params`]) of at most 24 elements: one permutation.
+pub fn wide_hash(elements: &[Fr]) -> Fr {
+    crate::wide_poseidon_params().hash(elements)
 }
 
 /// The state a tile reads and writes (see the module documentation).
@@ -653,7 +662,7 @@ impl TileState {
     /// inner step. It needs no domain tag: its length (22) is its own, and the position is bound by
     /// the tile commitment of the step.
     pub fn commitment(&self) -> Fr {
-        poseidon_hash(&self.preimage())
+        wide_hash(&self.preimage())
     }
 }
 

@@ -99,3 +99,26 @@ fn exported_parameters_reproduce_the_sponge() {
     }
     assert_eq!(params.to_words().len(), 129 + 81 + 81 + 57 * 17);
 }
+
+#[test]
+fn the_wide_parameters_reproduce_nova_snarks_arity_24_sponge() {
+    use generic_array::typenum::U24;
+    use nova_snark::frontend::gadgets::poseidon::{
+        IOPattern, Simplex, Sponge, SpongeAPI, SpongeOp, SpongeTrait, Strength,
+    };
+    let params = verdict_circuits::wide_poseidon_params();
+    // Width 25: nova-snark's (neptune's) round numbers for it, security margin included.
+    assert_eq!((params.width, params.full_rounds, params.partial_rounds), (25, 8, 59));
+    let constants = Sponge::<Fr, U24>::api_constants(Strength::Standard);
+    for n in [0usize, 1, 2, 22, 23, 24, 25, 48, 49] {
+        let elements: Vec<Fr> = (0..n as u64).map(|i| Fr::from(i * 7919 + 3)).collect();
+        let mut sponge = Sponge::new_with_constants(&constants, Simplex);
+        let acc = &mut ();
+        sponge.start(IOPattern(vec![SpongeOp::Absorb(n as u32), SpongeOp::Squeeze(1)]), None, acc);
+        SpongeAPI::absorb(&mut sponge, n as u32, &elements, acc);
+        let nova = SpongeAPI::squeeze(&mut sponge, 1, acc)[0];
+        sponge.finish(acc).unwrap();
+        assert_eq!(params.hash(&elements), nova, "{n} elements");
+        assert_ne!(params.hash(&elements), poseidon_hash(&elements), "another function than the commitment hash");
+    }
+}

@@ -1,6 +1,6 @@
-//! The in-circuit commitment hash: it computes exactly the native Poseidon hash (the one every
-//! commitment uses), and every variable it allocates is pinned: changing any one of them alone
-//! leaves the constraints unsatisfied.
+//! The in-circuit hashes: the commitment hash and the wide hash (width 25, the tile's state and
+//! tile commitments) compute exactly their native hashes, and every variable they allocate is
+//! pinned: changing any one of them alone leaves the constraints unsatisfied.
 
 use ff::Field;
 use nova_snark::frontend::{
@@ -8,9 +8,38 @@ use nova_snark::frontend::{
 };
 use proptest::prelude::*;
 use verdict_circuits::{
-    poseidon_circuit::{hash, Num},
-    poseidon_hash, Fr,
+    poseidon_circuit::{hash, permute_lean, wide_hash, Num},
+    poseidon_hash, poseidon_params,
+    tiles::wide_hash as native_wide_hash,
+    Fr,
 };
+
+/// Which in-circuit hash: the commitment hash, the wide hash, or the lean permutation's first
+/// output ([`lean_first`]).
+#[derive(Clone, Copy, Debug)]
+enum Hash {
+    Commitment,
+    Wide,
+    Lean,
+}
+
+impl Hash {
+    fn circuit<CS: ConstraintSystem<Fr>>(self, cs: CS, elements: &[Num]) -> Result<Num, SynthesisError> {
+        match self {
+            Hash::Commitment => hash(cs, elements),
+            Hash::Wide => wide_hash(cs, elements),
+            Hash::Lean => lean_first(cs, elements),
+        }
+    }
+
+    fn native(self, values: &[Fr]) -> Fr {
+        match self {
+            Hash::Commitment => poseidon_hash(values),
+            Hash::Wide => native_wide_hash(values),
+            Hash::Lean => native_lean_first(values),
+        }
+    }
+}
 
 /// A constraint system that adds `delta` to the value of its `target`-th private variable: a
 /// prover that lies about exactly one intermediate value.
@@ -81,12 +110,17 @@ impl ConstraintSystem<Fr> for Perturb {
 
 /// Allocates `values` as private inputs and constrains `H(values)` to the public `expected`.
 fn hash_equals<CS: ConstraintSystem<Fr>>(cs: &mut CS, values: &[Fr], expected: Fr) {
+    hashed_equals(cs, Hash::Commitment, values, expected)
+}
+
+/// [`hash_equals`] by the in-circuit hash `h`.
+fn hashed_equals<CS: ConstraintSystem<Fr>>(cs: &mut CS, h: Hash, values: &[Fr], expected: Fr) {
     let elements: Vec<Num> = values
         .iter()
         .enumerate()
         .map(|(i, v)| Num::var(cs.alloc(|| format!("element {i}"), || Ok(*v)).unwrap(), Some(*v)))
         .collect();
-    let out = hash(cs.namespace(|| "hash"), &elements).unwrap();
+    let out = h.circuit(cs.namespace(|| "hash"), &elements).unwrap();
     let expected = cs.alloc_input(|| "expected", || Ok(expected)).unwrap();
     cs.enforce(|| "the hash", |z| z + &out.lc, |z| z + CS::one(), |z| z + expected);
     assert!(matches!(Variable::get_unchecked(&expected), Index::Input(1)));
@@ -118,6 +152,48 @@ fn one_permutation_costs_under_four_thousand_nonzeros() {
     assert!(nnz < 4_000, "{nnz} nonzeros for one permutation");
 }
 
+#[test]
+fn the_wide_circuit_hash_is_the_native_one_for_every_length_of_one_permutation() {
+    for n in 0..=24 {
+        let values = elements(n, n as u64 + 5);
+        let mut cs = TestConstraintSystem::<Fr>::new();
+        hashed_equals(&mut cs, Hash::Wide, &values, native_wide_hash(&values));
+        assert!(cs.is_satisfied(), "length {n}: {:?}", cs.which_is_unsatisfied());
+        let mut wrong = TestConstraintSystem::<Fr>::new();
+        hashed_equals(&mut wrong, Hash::Wide, &values, native_wide_hash(&values) + Fr::ONE);
+        assert!(!wrong.is_satisfied(), "length {n}: a wrong hash is accepted");
+    }
+}
+
+/// A lean permutation of the commitment hash's width, its first output as a hash.
+fn lean_first<CS: ConstraintSystem<Fr>>(cs: CS, elements: &[Num]) -> Result<Num, SynthesisError> {
+    let mut state = vec![Num::zero(); 9];
+    for (s, e) in state.iter_mut().zip(elements) {
+        *s = e.clone();
+    }
+    Ok(permute_lean(cs, &state)?.swap_remove(1))
+}
+
+fn native_lean_first(values: &[Fr]) -> Fr {
+    let mut state = [Fr::ZERO; 9];
+    state[..values.len()].copy_from_slice(values);
+    poseidon_params().permute(&mut state);
+    state[1]
+}
+
+#[test]
+fn the_lean_permutation_is_the_native_one() {
+    for n in [1, 2, 5, 9] {
+        let values = elements(n, 40 + n as u64);
+        let mut cs = TestConstraintSystem::<Fr>::new();
+        hashed_equals(&mut cs, Hash::Lean, &values, native_lean_first(&values));
+        assert!(cs.is_satisfied(), "{n} inputs: {:?}", cs.which_is_unsatisfied());
+        let mut wrong = TestConstraintSystem::<Fr>::new();
+        hashed_equals(&mut wrong, Hash::Lean, &values, native_lean_first(&values) - Fr::ONE);
+        assert!(!wrong.is_satisfied(), "{n} inputs: a wrong output is accepted");
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
@@ -136,5 +212,25 @@ proptest! {
         let mut cs = Perturb::new(target, Fr::from(delta));
         hash_equals(&mut cs, &values, poseidon_hash(&values));
         prop_assert!(!cs.inner.is_satisfied(), "variable {target} of {count} is free");
+    }
+
+    /// The same for the wide hash and the lean permutation.
+    #[test]
+    fn every_intermediate_value_of_the_lean_layout_is_pinned(
+        n in 1usize..=24, which in 0usize..10_000, delta in 1u64..u64::MAX, wide in any::<bool>(),
+    ) {
+        let h = if wide { Hash::Wide } else { Hash::Lean };
+        let n = if wide { n } else { 1 + n % 9 };
+        let values = elements(n, which as u64 + 99);
+        let count = {
+            let mut cs = Perturb::new(usize::MAX, Fr::ZERO);
+            hashed_equals(&mut cs, h, &values, h.native(&values));
+            prop_assert!(cs.inner.is_satisfied());
+            cs.allocated
+        };
+        let target = n + which % (count - n);
+        let mut cs = Perturb::new(target, Fr::from(delta));
+        hashed_equals(&mut cs, h, &values, h.native(&values));
+        prop_assert!(!cs.inner.is_satisfied(), "{h:?}: variable {target} of {count} is free");
     }
 }
