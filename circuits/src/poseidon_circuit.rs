@@ -330,7 +330,7 @@ mod tests {
             let values: Vec<Fr> = (0..22u64).map(|i| Fr::from(seed * 1_000_003 + i * 7_919)).collect();
             let mut state: Vec<Fr> = values[..9].to_vec();
             params().permute(&mut state);
-            Self { expected: [crate::tiles::wide_hash(&values), state[1]], values }
+            Self { expected: [crate::wide_hash(&values), state[1]], values }
         }
     }
 

@@ -209,7 +209,7 @@ impl TileCircuit {
         self.lanes = lanes;
         let mut preimage = tile_preimage(&self.spec, &self.params, self.blinding);
         preimage[0] = tile_word(&self.spec, &lanes);
-        self.io[3] = crate::tiles::wide_hash(&preimage);
+        self.io[3] = crate::wide_hash(&preimage);
         self
     }
 

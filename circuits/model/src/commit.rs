@@ -5,7 +5,7 @@
 use std::{fmt, str::FromStr, sync::OnceLock};
 
 use ff::{Field, PrimeField};
-use generic_array::typenum::U8;
+use generic_array::typenum::{U24, U8};
 use nova_snark::frontend::gadgets::poseidon::{
     IOPattern, PoseidonConstants, Simplex, Sponge, SpongeAPI, SpongeOp, SpongeTrait, Strength,
 };
@@ -39,17 +39,39 @@ pub fn poseidon_constants() -> &'static PoseidonConstants<Fr, CommitArity> {
     CONSTANTS.get_or_init(|| Sponge::<Fr, CommitArity>::api_constants(Strength::Standard))
 }
 
+/// The sponge of `constants` over `elements` under the IO pattern `[Absorb(n), Squeeze(1)]`,
+/// one element squeezed (a macro: the sponge's arity bound is private to nova-snark).
+macro_rules! squeeze_one {
+    ($constants:expr, $elements:expr) => {{
+        let elements: &[Fr] = $elements;
+        let mut sponge = Sponge::new_with_constants($constants, Simplex);
+        let acc = &mut ();
+        let n = u32::try_from(elements.len()).expect("fewer than 2^32 elements");
+        sponge.start(IOPattern(vec![SpongeOp::Absorb(n), SpongeOp::Squeeze(1)]), None, acc);
+        SpongeAPI::absorb(&mut sponge, n, elements, acc);
+        let out = SpongeAPI::squeeze(&mut sponge, 1, acc);
+        sponge.finish(acc).expect("the IO pattern was followed");
+        out[0]
+    }};
+}
+
+/// The wide hash's constants (`Strength::Standard`, sponge, arity 24: width 25), see
+/// [`crate::wide_poseidon_params`].
+pub fn wide_poseidon_constants() -> &'static PoseidonConstants<Fr, U24> {
+    static CONSTANTS: OnceLock<PoseidonConstants<Fr, U24>> = OnceLock::new();
+    CONSTANTS.get_or_init(|| Sponge::<Fr, U24>::api_constants(Strength::Standard))
+}
+
 /// Poseidon sponge hash of `elements`: simplex mode, IO pattern `[Absorb(n), Squeeze(1)]`,
 /// domain separator 0.
 pub fn poseidon_hash(elements: &[Fr]) -> Fr {
-    let mut sponge = Sponge::new_with_constants(poseidon_constants(), Simplex);
-    let acc = &mut ();
-    let n = u32::try_from(elements.len()).expect("fewer than 2^32 elements");
-    sponge.start(IOPattern(vec![SpongeOp::Absorb(n), SpongeOp::Squeeze(1)]), None, acc);
-    SpongeAPI::absorb(&mut sponge, n, elements, acc);
-    let out = SpongeAPI::squeeze(&mut sponge, 1, acc);
-    sponge.finish(acc).expect("the IO pattern was followed");
-    out[0]
+    squeeze_one!(poseidon_constants(), elements)
+}
+
+/// The wide hash of `elements` ([`crate::wide_poseidon_params`]): the same sponge at width 25,
+/// up to 24 elements a permutation.
+pub fn wide_hash(elements: &[Fr]) -> Fr {
+    squeeze_one!(wide_poseidon_constants(), elements)
 }
 
 /// Packs signed values of `bits` bits (8 or 32) into field elements: each value `v` becomes

@@ -20,8 +20,8 @@ mod trees;
 
 pub use commit::{
     activation_commitment, layer_commitment, model_commitment_with, pack, parse_salt, poseidon_constants,
-    poseidon_hash, private_input_commitment, salted_input_commitment, step_bits, CommitArity, Commitment, Fr,
-    PACK_BITS, TAG_ACTIVATIONS, TAG_LAYER, TAG_MODEL,
+    poseidon_hash, private_input_commitment, salted_input_commitment, step_bits, wide_hash, CommitArity, Commitment,
+    Fr, PACK_BITS, TAG_ACTIVATIONS, TAG_LAYER, TAG_MODEL,
 };
 pub use engine::{argmax, clamp_int8, requantize, Prediction, Trace};
 pub use error::{Error, Result, SUPPORTED_OPS};

@@ -9,10 +9,12 @@
 use ff::{Field, PrimeField};
 use std::sync::OnceLock;
 
-use generic_array::typenum::U24;
-use nova_snark::frontend::gadgets::poseidon::{IOPattern, PoseidonConstants, Sponge, SpongeOp, SpongeTrait, Strength};
+use nova_snark::frontend::gadgets::poseidon::{IOPattern, SpongeOp};
 
-use crate::{commit::poseidon_constants, Fr};
+use crate::{
+    commit::{poseidon_constants, wide_poseidon_constants},
+    Fr,
+};
 
 /// The permutation's parameters in the order a port consumes them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,10 +64,7 @@ pub fn poseidon_params() -> PoseidonParams {
 /// computes it.
 pub fn wide_poseidon_params() -> &'static PoseidonParams {
     static PARAMS: OnceLock<PoseidonParams> = OnceLock::new();
-    PARAMS.get_or_init(|| {
-        let constants: PoseidonConstants<Fr, U24> = Sponge::<Fr, U24>::api_constants(Strength::Standard);
-        params_of(serde_json::to_value(constants).expect("constants serialize"))
-    })
+    PARAMS.get_or_init(|| params_of(serde_json::to_value(wide_poseidon_constants()).expect("constants serialize")))
 }
 
 /// The parameters from nova-snark's serde encoding of its `PoseidonConstants`.

@@ -50,7 +50,7 @@
 //! the plain ones: z_0 is the input commitment and z_L the output commitment that the contracts
 //! compute (z_L's header names step L, the tile count, as the registry's step count does).
 //! Between them z_t is `W(x, read, write, pack(acc) with next + 8 · open in the last element)`,
-//! 22 elements, where `W` is the wide hash ([`wide_hash`], width 25: one permutation where the
+//! 22 elements, where `W` is the wide hash ([`crate::wide_hash`], width 25: one permutation where the
 //! commitment hash takes three), which also hashes a tile commitment's 24 elements: no
 //! contract recomputes either.
 //!
@@ -65,7 +65,7 @@ use std::sync::OnceLock;
 use ff::{Field, PrimeField};
 
 use crate::{
-    commit::{pack, Fr},
+    commit::{pack, wide_hash, Fr},
     engine::{clamp_int8, requantize},
     model::{Activation, Layer, Model, Requant, TableFunction, INT8_MAX},
     poseidon_params::{poseidon_params, sponge_tag, PoseidonParams},
@@ -600,14 +600,9 @@ pub fn tile_preimage(spec: &TileSpec, params: &TileParams, blinding: Fr) -> Vec<
 }
 
 /// The commitment `T_t` of tile `spec` (blinding 0 for public models): the wide hash
-/// ([`crate::wide_poseidon_params`]) of [`tile_preimage`].
+/// ([`crate::wide_hash`]) of [`tile_preimage`].
 pub fn tile_commitment(spec: &TileSpec, params: &TileParams, blinding: Fr) -> Fr {
     wide_hash(&tile_preimage(spec, params, blinding))
-}
-
-/// The wide hash ([`crate::wide_poseidon_params`]) of at most 24 elements: one permutation.
-pub fn wide_hash(elements: &[Fr]) -> Fr {
-    crate::wide_poseidon_params().hash(elements)
 }
 
 /// The state a tile reads and writes (see the module documentation).
@@ -806,8 +801,8 @@ pub struct TiledTrace {
 /// commitment salted with `salt` (zero: the plain z_0 of a public input).
 ///
 /// On one thread: the services compute it for every request on their async workers, where
-/// waiting for rayon's shared pool behind a proof that holds it would stall them (a million-weight
-/// model's trace takes 0.25 s so, 0.14 s on two cores).
+/// waiting for rayon's shared pool behind a proof that holds it would stall them (a
+/// million-weight model's trace, 2,881 tiles, takes a few tenths of a second so).
 pub fn tiled_trace(model: &Model, plan: &TilePlan, trace: &crate::Trace, salt: Fr) -> TiledTrace {
     let z0 = crate::salted_input_commitment(&trace.steps[0], salt);
     let mut states = Vec::with_capacity(plan.len() + 1);

@@ -9,9 +9,7 @@ use nova_snark::frontend::{
 use proptest::prelude::*;
 use verdict_circuits::{
     poseidon_circuit::{hash, permute_lean, wide_hash, Num},
-    poseidon_hash, poseidon_params,
-    tiles::wide_hash as native_wide_hash,
-    Fr,
+    poseidon_hash, poseidon_params, wide_hash as native_wide_hash, Fr,
 };
 
 /// Which in-circuit hash: the commitment hash, the wide hash, or the lean permutation's first
