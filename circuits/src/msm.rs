@@ -22,7 +22,9 @@
 //!
 //! [`FixedBases`] precomputes each base's multiples by the windows' powers of two, so that a
 //! sum puts every window's digits into one set of buckets (the same bench: 16.4 ms and 20.3 ms
-//! for the two at `c = 13`, against 21.0 ms and 25.3 ms by [`msm`] in the same run).
+//! for the two at `c = 13`, against 21.0 ms and 25.3 ms by [`msm`] in the same run). A
+//! full-size scalar that occurs often in one sum (a step's lookup inverses `1/(α − b)` take one
+//! of 256 values) is summed base first: `s · Σ Gᵢ`, one term of a plain sum for all its bases.
 
 use ff::{Field, PrimeField};
 use halo2curves::{
@@ -445,7 +447,7 @@ impl FixedBases {
             return None;
         }
         let half = half_order();
-        let terms: Vec<(usize, [u64; 4], bool)> = scalars
+        let terms: Vec<Term> = scalars
             .par_iter()
             .enumerate()
             .filter(|(i, s)| !bool::from(s.is_zero()) && !bool::from(self.table[(offset + i) * windows].is_identity()))
@@ -458,34 +460,101 @@ impl FixedBases {
                 }
             })
             .collect();
+        let (terms, repeated) = self.repeated(terms);
         // Part k takes every parts-th term from the k-th, so that full-size and small scalars
         // (a witness's bytes sit together) spread evenly over the parts.
         let parts = rayon::current_num_threads().min(terms.len().div_ceil(MIN_PART_TERMS)).max(1);
-        let sum = (0..parts)
-            .into_par_iter()
-            .map(|k| {
-                let part: Vec<&(usize, [u64; 4], bool)> = terms.iter().skip(k).step_by(parts).collect();
-                let mut digits = vec![0i32; part.len() * windows];
-                for ((_, l, _), d) in part.iter().copied().zip(digits.chunks_mut(windows)) {
-                    recode(l, c, d);
-                }
-                let (points, starts) = sorted(
-                    1 << (c - 1),
-                    |add| digits.iter().filter(|d| **d != 0).for_each(|d| add(d.unsigned_abs() as usize - 1)),
-                    |add| {
-                        for ((i, _, negated), d) in part.iter().copied().zip(digits.chunks(windows)) {
-                            let row = &self.table[i * windows..(i + 1) * windows];
-                            for (d, p) in d.iter().zip(row).filter(|(d, _)| **d != 0) {
-                                add(d.unsigned_abs() as usize - 1, if (*d < 0) != *negated { -*p } else { *p });
-                            }
+        let (sum, repeated_sum) = rayon::join(
+            || {
+                (0..parts)
+                    .into_par_iter()
+                    .map(|k| {
+                        let part: Vec<&Term> = terms.iter().skip(k).step_by(parts).collect();
+                        let mut digits = vec![0i32; part.len() * windows];
+                        for ((_, l, _), d) in part.iter().copied().zip(digits.chunks_mut(windows)) {
+                            recode(l, c, d);
                         }
-                    },
-                );
-                bucket_sums(&fill_buckets(points, starts), c)
-            })
-            .reduce(G1::identity, |a, b| a + b);
-        Some(sum)
+                        let (points, starts) = sorted(
+                            1 << (c - 1),
+                            |add| digits.iter().filter(|d| **d != 0).for_each(|d| add(d.unsigned_abs() as usize - 1)),
+                            |add| {
+                                for ((i, _, negated), d) in part.iter().copied().zip(digits.chunks(windows)) {
+                                    let row = &self.table[i * windows..(i + 1) * windows];
+                                    for (d, p) in d.iter().zip(row).filter(|(d, _)| **d != 0) {
+                                        add(d.unsigned_abs() as usize - 1, if (*d < 0) != *negated { -*p } else { *p });
+                                    }
+                                }
+                            },
+                        );
+                        bucket_sums(&fill_buckets(points, starts), c)
+                    })
+                    .reduce(G1::identity, |a, b| a + b)
+            },
+            repeated,
+        );
+        Some(sum + repeated_sum)
     }
+
+    /// Splits off the full-size scalars that occur at least [`REPEATS`] times (a step's lookup
+    /// inverses `1/(α − b)` take one of 256 values): such a scalar `s` at bases `Gᵢ` costs
+    /// `s · Σ Gᵢ`, the bases added once (batch-affine) and one term of a plain sum, where the
+    /// table costs `⌈255/c⌉` additions for each of them. Returns the other terms, and that sum to
+    /// compute.
+    fn repeated(&self, terms: Vec<Term>) -> (Vec<Term>, impl FnOnce() -> G1 + Send + '_) {
+        let mut order: Vec<usize> = (0..terms.len()).filter(|k| terms[*k].1[2..] != [0, 0]).collect();
+        order.par_sort_unstable_by_key(|k| terms[*k].1);
+        let mut grouped = vec![false; terms.len()];
+        let (mut scalars, mut starts) = (Vec::new(), vec![0usize]);
+        let mut members: Vec<usize> = Vec::new();
+        for run in order.chunk_by(|a, b| terms[*a].1 == terms[*b].1).filter(|run| run.len() >= REPEATS) {
+            run.iter().for_each(|k| grouped[*k] = true);
+            members.extend_from_slice(run);
+            starts.push(members.len());
+            scalars.push(terms[run[0]].1);
+        }
+        let windows = self.windows;
+        let points: Vec<G1Affine> = members
+            .iter()
+            .map(|k| {
+                let (i, _, negated) = terms[*k];
+                let p = self.table[i * windows];
+                if negated {
+                    -p
+                } else {
+                    p
+                }
+            })
+            .collect();
+        let rest = terms.iter().zip(&grouped).filter(|(_, g)| !**g).map(|(t, _)| *t).collect();
+        let sum = move || {
+            if scalars.is_empty() {
+                return G1::identity();
+            }
+            let bases: Vec<G1Affine> =
+                fill_buckets(points, starts).into_iter().map(|p| p.unwrap_or_else(G1Affine::identity)).collect();
+            let scalars: Vec<Fr> = scalars.iter().map(from_limbs).collect();
+            msm(&scalars, &bases)
+        };
+        (rest, sum)
+    }
+}
+
+/// A term of [`FixedBases::msm`]: its base's index, its scalar's limbs (at most `(r − 1)/2`) and
+/// whether the base is negated.
+type Term = (usize, [u64; 4], bool);
+
+/// A full-size scalar at least this often in one sum is summed by [`FixedBases::repeated`]:
+/// below, its plain term (about `⌈255/6⌉ = 43` additions at the few hundred terms such sums
+/// have, and its share of their buckets) costs more than the table's 20 additions a base saves.
+const REPEATS: usize = 4;
+
+/// The scalar whose little-endian limbs are `l` (below `r`).
+fn from_limbs(l: &[u64; 4]) -> Fr {
+    let mut repr = <Fr as PrimeField>::Repr::default();
+    for (chunk, limb) in repr.as_mut().chunks_mut(8).zip(l) {
+        chunk.copy_from_slice(&limb.to_le_bytes());
+    }
+    Fr::from_repr(repr).expect("limbs of a scalar")
 }
 
 #[cfg(test)]
@@ -611,6 +680,35 @@ mod tests {
         let table = FixedBases::new(&odd, FIXED_WINDOW_BITS);
         let s = [Fr::random(&mut rng), Fr::from(3), -Fr::ONE, Fr::random(&mut rng), Fr::random(&mut rng)];
         assert_eq!(table.msm(0, &s), Some(naive(&s, &odd)));
+    }
+
+    #[test]
+    fn repeated_scalars_summed_base_first_equal_the_naive_sum() {
+        // A step's lookup inverses: full-size scalars from a small set, some negated, between
+        // bytes, zeros and scalars that occur fewer than REPEATS times.
+        let mut rng = StdRng::seed_from_u64(7);
+        let b = bases(2_000, &mut rng);
+        let few: Vec<Fr> = (0..5).map(|_| Fr::random(&mut rng)).collect();
+        let s: Vec<Fr> = (0..2_000)
+            .map(|i| match i % 7 {
+                0 => Fr::ZERO,
+                1 => Fr::from(rng.gen_range(0..256u64)),
+                2 | 3 => few[rng.gen_range(0..few.len())],
+                4 => -few[rng.gen_range(0..few.len())],
+                _ => Fr::random(&mut rng),
+            })
+            .collect();
+        let table = FixedBases::new(&b, FIXED_WINDOW_BITS);
+        for (offset, n) in [(0, 2_000), (13, 1_500), (0, REPEATS - 1), (0, 40)] {
+            let (s, bases) = (&s[offset..offset + n], &b[offset..offset + n]);
+            assert_eq!(table.msm(offset, s), Some(naive(s, bases)), "{n} at {offset}");
+        }
+        // One scalar at every base, and at a base and its negation (a group that cancels).
+        let p = b[0];
+        let (cancel, x) = (vec![p, -p, p, -p, b[1]], Fr::random(&mut rng));
+        let table = FixedBases::new(&cancel, FIXED_WINDOW_BITS);
+        assert_eq!(table.msm(0, &[x; 5]), Some(naive(&[x; 5], &cancel)));
+        assert_eq!(table.msm(0, &[x, x, x, x, -x]), Some(naive(&[x, x, x, x, -x], &cancel)));
     }
 
     #[test]

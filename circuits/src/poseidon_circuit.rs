@@ -13,7 +13,7 @@
 //! width 25: 24 elements a permutation) and permutes its sponges by [`permute_lean`], both laid
 //! out for few constraints instead ([`lean_permutation`]): a whole proof's cost follows the
 //! full-size values a step commits to, one a variable and one a constraint's cross term, while
-//! the tile's nonzeros stay under MicroSpartan's N = 2^16 (61,413 of 65,536).
+//! the tile's nonzeros stay under MicroSpartan's N = 2^16 (59,093 of 65,536).
 
 use std::sync::OnceLock;
 
@@ -221,8 +221,16 @@ pub fn permute_lean<CS: ConstraintSystem<Fr>>(cs: CS, state: &[Num]) -> Result<V
 /// - in the first round, a constant S-box input (the capacity's tag, an empty lane) costs no
 ///   constraint, and one of at most two terms (a variable and a round constant) is squared as it
 ///   is rather than made a variable;
-/// - every later S-box input is made a variable (it is a combination of the last round's
-///   S-boxes, never a single variable);
+/// - every later S-box input is a variable: the next round's inputs are made variables, and
+///   an S-box's `x⁵` is **left open** and defined by them instead of being a variable of its
+///   own. After a full round, `in = M · y` for `y_j = x⁵_j + c_j`, so `x⁴_j · x_j = (M⁻¹ ·
+///   in)_j − c_j` is `x⁵`'s constraint (the first round's constant S-boxes: `(M⁻¹ · in)_j` equal
+///   to the constant, a linear constraint); after a partial round, the next input
+///   `in₀ = ŵ₀ · y + Σ_(i≥1) ŵ_i s_i` defines `y = x⁵ + c`, and the other elements become
+///   `s_i + v_i · y`. An open S-box costs three constraints and three variables (`x`, `x²`,
+///   `x⁴`), where making its input a variable and `x⁵` one took four of each; the round before
+///   the partial rounds (one input could not define all its outputs) and the last round (no next
+///   round) close theirs;
 /// - the partial rounds' other elements are never made variables again: they grow by one term a
 ///   round (about 2,500 more nonzeros for the wide hash than a refresh every 12 terms, against 24
 ///   constraints a refresh).
@@ -240,46 +248,197 @@ fn lean_permutation<CS: ConstraintSystem<Fr>>(
     let half = p.full_rounds / 2;
     let rounds = p.full_rounds + p.partial_rounds;
     let values_only = cs.is_witness_generator();
+    let inverse = mds_inverse(p);
     let mut k = t;
     let one = Num::constant::<CS>(Fr::ONE);
     let mut state: Vec<Num> =
         state.iter().zip(&p.round_constants[..t]).map(|(s, c)| s.add_constant::<CS>(*c)).collect();
+    // The last round's S-boxes, whose `x⁵` this round's inputs define.
+    let mut pending = Pending::None;
     for round in 0..rounds {
         let mut cs = cs.namespace(|| format!("round {round}"));
         let full = round < half || round >= half + p.partial_rounds;
+        // This round's `x⁵` is left to the next round's inputs, except before the partial rounds
+        // (one input would have to define all of them) and in the last round (no next round).
+        let defer = round != half - 1 && round != rounds - 1;
         // The linear layer after this round: values alone, unless a constraint outside reads it.
         let alone = values_only && round != rounds - 1;
         let combine = |terms: Vec<(Fr, &Num)>| linear(alone, terms);
+        // The inputs that the last round's S-boxes left undefined, made variables.
+        match std::mem::replace(&mut pending, Pending::None) {
+            Pending::None => {}
+            Pending::Full(boxes) => {
+                // `y = M⁻¹ · in`: each S-box's `x⁵` plus the round constant added after it.
+                let inputs = (0..t)
+                    .map(|m| alloc(cs.namespace(|| format!("input {m}")), state[m].value))
+                    .collect::<Result<Vec<_>, _>>()?;
+                // A witness generator builds no constraint.
+                for (j, (b, c)) in boxes.into_iter().enumerate().filter(|_| !values_only) {
+                    let y = Num::combine((0..t).map(|m| (inverse[j][m], &inputs[m])));
+                    match b {
+                        SBox::Open { x4, x } => cs.enforce(
+                            || format!("x^4 * x {j}"),
+                            |z| z + x4,
+                            |z| z + &x.lc,
+                            |z| z + &y.lc - (c, CS::one()),
+                        ),
+                        // A constant S-box (the first round's): `y` is the constant.
+                        b => {
+                            let c = b.value().map_or(c, |v| v + c);
+                            cs.enforce(
+                                || format!("constant {j}"),
+                                |z| z + &y.lc,
+                                |z| z + CS::one(),
+                                |z| z + (c, CS::one()),
+                            )
+                        }
+                    }
+                }
+                state = inputs;
+            }
+            Pending::Partial(partial) => {
+                let PartialBox { x4, x, c, w0, rest, before } = *partial;
+                // `y = (in₀ − Σ_(i≥1) ŵ_i s_i) / ŵ₀`, the S-box's `x⁵` plus its round constant.
+                let input = alloc(cs.namespace(|| "input 0"), state[0].value)?;
+                let y = linear(values_only, vec![(w0, &input), (-w0, &rest)]);
+                cs.enforce(|| "x^4 * x", |z| z + x4, |z| z + &x.lc, |z| z + &y.lc - (c, CS::one()));
+                for (j, (s, v)) in before.iter().zip(&p.sparse[round - half - 1].1).enumerate() {
+                    let value = state[j + 1].value;
+                    state[j + 1] = combine(vec![(Fr::ONE, s), (*v, &y)]);
+                    state[j + 1].value = value;
+                }
+                state[0] = input;
+            }
+        }
         if full {
             let mut next = Vec::with_capacity(t);
+            let mut boxes = Vec::with_capacity(t);
             for (i, s) in state.iter().enumerate() {
-                next.push(lean_sbox(cs.namespace(|| format!("s-box {i}")), s, round == 0)?);
+                let b = lean_sbox(cs.namespace(|| format!("s-box {i}")), s, round == 0, defer)?;
+                let c = if round == rounds - 1 { Fr::ZERO } else { p.round_constants[k + i] };
+                next.push(match &b {
+                    SBox::Constant(v) => Num::constant::<CS>(*v + c),
+                    SBox::Var(x5) => combine(vec![(Fr::ONE, x5), (c, &one)]),
+                    SBox::Open { .. } => Num { lc: LinearCombination::zero(), value: b.value().map(|v| v + c) },
+                });
+                boxes.push((b, c));
             }
             if round != rounds - 1 {
-                for (s, c) in next.iter_mut().zip(&p.round_constants[k..k + t]) {
-                    *s = combine(vec![(Fr::ONE, &*s), (*c, &one)]);
-                }
                 k += t;
             }
-            state = next;
+            state = if round == half - 1 {
+                (0..t).map(|j| combine((0..t).map(|i| (p.pre_sparse[i][j], &next[i])).collect())).collect()
+            } else {
+                let values: Vec<Option<Fr>> = (0..t)
+                    .map(|i| (0..t).try_fold(Fr::ZERO, |acc, j| next[j].value.map(|v| acc + p.mds[i][j] * v)))
+                    .collect();
+                if defer {
+                    pending = Pending::Full(boxes);
+                    values.into_iter().map(|value| Num { lc: LinearCombination::zero(), value }).collect()
+                } else {
+                    (0..t).map(|i| combine((0..t).map(|j| (p.mds[i][j], &next[j])).collect())).collect()
+                }
+            };
         } else {
-            let x5 = lean_sbox(cs.namespace(|| "s-box"), &state[0], false)?;
-            state[0] = combine(vec![(Fr::ONE, &x5), (p.round_constants[k], &one)]);
+            let b = lean_sbox(cs.namespace(|| "s-box"), &state[0], false, true)?;
+            let c = p.round_constants[k];
             k += 1;
-        }
-        state = if round == half - 1 {
-            (0..t).map(|j| combine((0..t).map(|i| (p.pre_sparse[i][j], &state[i])).collect())).collect()
-        } else if round >= half && round < half + p.partial_rounds {
             let (w_hat, v_rest) = &p.sparse[round - half];
-            let mut out = vec![combine((0..t).map(|i| (w_hat[i], &state[i])).collect())];
-            out.extend((1..t).map(|j| combine(vec![(Fr::ONE, &state[j]), (v_rest[j - 1], &state[0])])));
-            out
-        } else {
-            (0..t).map(|i| combine((0..t).map(|j| (p.mds[i][j], &state[j])).collect())).collect()
-        };
+            let y = b.value().map(|v| v + c);
+            let rest = combine((1..t).map(|i| (w_hat[i], &state[i])).collect());
+            let mut values = vec![y.zip(rest.value).map(|(y, r)| w_hat[0] * y + r)];
+            values.extend((1..t).map(|j| state[j].value.zip(y).map(|(s, y)| s + v_rest[j - 1] * y)));
+            let SBox::Open { x4, x } = b else { unreachable!("a partial round's S-box is left open") };
+            let w0 = w_hat[0].invert().expect("the sparse matrices' first entries are nonzero");
+            let before = state.split_off(1);
+            pending = Pending::Partial(Box::new(PartialBox { x4, x, c, w0, rest, before }));
+            state = values.into_iter().map(|value| Num { lc: LinearCombination::zero(), value }).collect();
+        }
     }
     debug_assert_eq!(k, p.round_constants.len(), "every constant is used once");
     Ok(state)
+}
+
+/// S-boxes whose `x⁵` the next round's inputs define ([`lean_permutation`]).
+enum Pending {
+    None,
+    /// A full round's, one per element, each with the round constant added after it.
+    Full(Vec<(SBox, Fr)>),
+    /// A partial round's.
+    Partial(Box<PartialBox>),
+}
+
+/// A partial round's open S-box: `x⁴`, `x` and the constant `c` added after it, `1/ŵ₀`,
+/// `Σ_(i≥1) ŵ_i s_i` and the other elements `s_i` before its sparse layer.
+struct PartialBox {
+    x4: Variable,
+    x: Num,
+    c: Fr,
+    w0: Fr,
+    rest: Num,
+    before: Vec<Num>,
+}
+
+/// An S-box's output: a constant (a constant input's), a variable, or left open: `x⁵` of `x`
+/// by its `x⁴`, for the next round's inputs to define.
+enum SBox {
+    Constant(Fr),
+    Var(Num),
+    Open { x4: Variable, x: Num },
+}
+
+impl SBox {
+    /// `x⁵`.
+    fn value(&self) -> Option<Fr> {
+        match self {
+            SBox::Constant(c) => Some(*c),
+            SBox::Var(x5) => x5.value,
+            SBox::Open { x, .. } => x.value.map(|v| v.square().square() * v),
+        }
+    }
+}
+
+/// A variable of value `value`.
+fn alloc<CS: ConstraintSystem<Fr>>(mut cs: CS, value: Option<Fr>) -> Result<Num, SynthesisError> {
+    let var = cs.alloc(|| "value", || value.ok_or(SynthesisError::AssignmentMissing))?;
+    Ok(Num::var(var, value))
+}
+
+/// `M⁻¹` of `p`'s MDS matrix, `inverse[j][m]` (computed once a width).
+fn mds_inverse(p: &PoseidonParams) -> &'static [Vec<Fr>] {
+    type Inverses = Vec<(usize, &'static [Vec<Fr>])>;
+    static INVERSES: std::sync::Mutex<Inverses> = std::sync::Mutex::new(Vec::new());
+    let mut inverses = INVERSES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, inverse)) = inverses.iter().find(|(w, _)| *w == p.width) {
+        return inverse;
+    }
+    let inverse: &'static [Vec<Fr>] = Box::leak(invert(&p.mds).into_boxed_slice());
+    inverses.push((p.width, inverse));
+    inverse
+}
+
+/// The inverse of the invertible square matrix `m`, by Gauss-Jordan elimination.
+fn invert(m: &[Vec<Fr>]) -> Vec<Vec<Fr>> {
+    let n = m.len();
+    let mut a: Vec<Vec<Fr>> = m
+        .iter()
+        .enumerate()
+        .map(|(i, row)| row.iter().copied().chain((0..n).map(|j| if i == j { Fr::ONE } else { Fr::ZERO })).collect())
+        .collect();
+    for col in 0..n {
+        let pivot = (col..n).find(|r| !bool::from(a[*r][col].is_zero())).expect("an MDS matrix is invertible");
+        a.swap(col, pivot);
+        let inv = a[col][col].invert().expect("a nonzero pivot");
+        a[col].iter_mut().for_each(|v| *v *= inv);
+        let pivot_row = a[col].clone();
+        for (r, row) in a.iter_mut().enumerate() {
+            if r != col && !bool::from(row[col].is_zero()) {
+                let f = row[col];
+                row.iter_mut().zip(&pivot_row).for_each(|(v, p)| *v -= f * p);
+            }
+        }
+    }
+    a.into_iter().map(|row| row[n..].to_vec()).collect()
 }
 
 /// `Σ k_i · x_i`: its value alone where `alone`, else with its linear combination.
@@ -293,21 +452,29 @@ fn linear(alone: bool, terms: Vec<(Fr, &Num)>) -> Num {
 }
 
 /// [`lean_permutation`]'s S-box: in the `first` round, a constant input costs nothing and one of
-/// at most two terms is squared as it is; otherwise the input is made a variable.
-fn lean_sbox<CS: ConstraintSystem<Fr>>(mut cs: CS, x: &Num, first: bool) -> Result<Num, SynthesisError> {
-    if first {
-        if x.lc.iter().all(|(v, _)| v == CS::one()) {
-            let c: Fr = x.lc.iter().map(|(_, k)| *k).sum();
-            return Ok(Num::constant::<CS>(c.square().square() * c));
-        }
-        if x.lc.len() <= 2 {
-            return quintic(cs, x);
-        }
+/// at most two terms is squared as it is; otherwise the input is made a variable, unless it is
+/// one. Where `defer`, `x⁵` is left open (two constraints here, the third where the next
+/// round's inputs are made variables); otherwise it is a variable (three).
+fn lean_sbox<CS: ConstraintSystem<Fr>>(mut cs: CS, x: &Num, first: bool, defer: bool) -> Result<SBox, SynthesisError> {
+    if first && x.lc.iter().all(|(v, _)| v == CS::one()) {
+        let c: Fr = x.lc.iter().map(|(_, k)| *k).sum();
+        return Ok(SBox::Constant(c.square().square() * c));
     }
-    let value = x.value;
-    let var = cs.alloc(|| "input", || value.ok_or(SynthesisError::AssignmentMissing))?;
-    cs.enforce(|| "is the combination", |z| z + &x.lc, |z| z + CS::one(), |z| z + var);
-    quintic(cs, &Num::var(var, value))
+    let single = x.lc.len() == 1 && x.lc.iter().all(|(v, c)| *c == Fr::ONE && v != CS::one());
+    let x = if single || (first && x.lc.len() <= 2) { x.clone() } else { x.materialize(cs.namespace(|| "input"))? };
+    let x2 = x.value.map(|v| v.square());
+    let x4 = x2.map(|v| v.square());
+    let v2 = cs.alloc(|| "x^2", || x2.ok_or(SynthesisError::AssignmentMissing))?;
+    cs.enforce(|| "x * x", |z| z + &x.lc, |z| z + &x.lc, |z| z + v2);
+    let v4 = cs.alloc(|| "x^4", || x4.ok_or(SynthesisError::AssignmentMissing))?;
+    cs.enforce(|| "x^2 * x^2", |z| z + v2, |z| z + v2, |z| z + v4);
+    if defer {
+        return Ok(SBox::Open { x4: v4, x });
+    }
+    let x5 = x4.zip(x.value).map(|(a, b)| a * b);
+    let v5 = cs.alloc(|| "x^5", || x5.ok_or(SynthesisError::AssignmentMissing))?;
+    cs.enforce(|| "x^4 * x", |z| z + v4, |z| z + &x.lc, |z| z + v5);
+    Ok(SBox::Var(Num::var(v5, x5)))
 }
 
 #[cfg(test)]
@@ -348,6 +515,44 @@ mod tests {
             }
             Ok(())
         }
+    }
+
+    #[test]
+    fn the_mds_inverses_invert_and_an_open_s_box_saves_a_variable_and_a_constraint() {
+        for p in [params(), crate::wide_poseidon_params()] {
+            let inverse = mds_inverse(p);
+            for (i, row) in p.mds.iter().enumerate() {
+                for j in 0..p.width {
+                    let product: Fr = row.iter().zip(inverse).map(|(m, inv)| *m * inv[j]).sum();
+                    assert_eq!(product, if i == j { Fr::ONE } else { Fr::ZERO }, "width {}", p.width);
+                }
+            }
+        }
+        // The wide hash of 22 variables (width 25, rounds 0-3 full, 4-62 partial, 63-66 full),
+        // round by round; each constraint allocates one variable. An open S-box costs `x²` and
+        // `x⁴` in its round and `x⁵`'s constraint where the next round's inputs are made
+        // variables; a closed one (rounds 3 and 66) `x²`, `x⁴`, `x⁵`.
+        let mut cs = nova_snark::frontend::shape_cs::ShapeCS::<E>::new();
+        let values: Vec<Num> =
+            (0..22).map(|i| Num::var(cs.alloc(|| format!("value {i}"), || Ok(Fr::ZERO)).unwrap(), None)).collect();
+        wide_hash(cs.namespace(|| "wide"), &values).unwrap();
+        let p = crate::wide_poseidon_params();
+        assert_eq!((p.width, p.full_rounds, p.partial_rounds), (25, 8, 59));
+        let rounds = [
+            22 * 2,      // 0: the inputs with their constants squared as they are, 3 constants free
+            25 + 25 * 2, // 1, 2: the last round's x⁵ (or constant) by the inputs made variables
+            25 + 25 * 2,
+            25 + 25 * 3,       // 3: closed, before the partial rounds
+            1 + 2,             // 4: its input made a variable
+            58 * (1 + 2),      // 5-62: the last round's x⁵ by the input made a variable
+            1 + 24 + 25 * 2,   // 63: the other 24 inputs made variables
+            2 * (25 + 25 * 2), // 64, 65
+            25 + 25 * 3,       // 66: closed, the last
+        ];
+        let expected: usize = rounds.iter().sum();
+        assert_eq!(expected, 796);
+        assert_eq!(cs.num_constraints(), expected);
+        assert_eq!(cs.num_aux(), 22 + expected);
     }
 
     #[test]
