@@ -261,6 +261,42 @@ fn false_claims_and_wrong_witnesses_are_unsatisfied() {
 }
 
 #[test]
+fn tiles_that_do_not_permute_a_sponge_repeat_its_permutations_values() {
+    // A dense layer of ten column blocks: a half's first tile reads lane 4 of the input sponge,
+    // its fourth lane 7 and permutes; the output sponge permutes only after a row block.
+    let model = synthetic_mlp(&[310, 20, 10], 3);
+    let (trace, plan, tiled) = trace_of(&model, 1);
+    let witness = |t: usize| assignment(&circuit(&model, &plan, &tiled, &trace, t)).0;
+    // The runs of at least 256 equal values at the same positions, as the prover commits them
+    // once (`challenged::Repeats`), with their lengths.
+    let runs = |a: &[Fr], b: &[Fr]| -> Vec<usize> {
+        let mut runs = Vec::new();
+        let mut k = 0;
+        while k < a.len() {
+            let start = k;
+            while k < a.len() && a[k] == b[k] && a[k] != Fr::ZERO {
+                k += 1;
+            }
+            if k - start >= 256 {
+                runs.push(k - start);
+            }
+            k += 1;
+        }
+        runs
+    };
+    let (one, two, three) = (witness(1), witness(2), witness(3));
+    assert_eq!(one.len(), two.len());
+    // Tiles 1 and 2 permute neither sponge: both permutations (405 variables each with their
+    // gates, the gates zero) hold the permutation of zeros at both tiles.
+    let both = runs(&one, &two);
+    assert_eq!(both.len(), 2, "{both:?}");
+    assert!(both.iter().all(|r| *r >= 380), "{both:?}");
+    // Tile 3 permutes the input sponge: only the output sponge's permutation repeats.
+    let read = runs(&two, &three);
+    assert_eq!(read.len(), 1, "{read:?}");
+}
+
+#[test]
 fn the_tile_shape_is_the_same_for_every_model_and_pinned() {
     let mut sizes = Vec::new();
     for model in [synthetic_mlp(&[40, 33, 10], 1), shipped("digits")] {
