@@ -299,15 +299,15 @@ fn lean_permutation<CS: ConstraintSystem<Fr>>(
             Pending::Partial(partial) => {
                 let PartialBox { x4, x, c, w0, rest, before } = *partial;
                 // `y = (in₀ − Σ_(i≥1) ŵ_i s_i) / ŵ₀`, the S-box's `x⁵` plus its round constant.
+                // The others: `s_i + v_i · y`.
                 let input = alloc(cs.namespace(|| "input 0"), state[0].value)?;
                 let y = linear(values_only, vec![(w0, &input), (-w0, &rest)]);
                 cs.enforce(|| "x^4 * x", |z| z + x4, |z| z + &x.lc, |z| z + &y.lc - (c, CS::one()));
-                for (j, (s, v)) in before.iter().zip(&p.sparse[round - half - 1].1).enumerate() {
-                    let value = state[j + 1].value;
-                    state[j + 1] = combine(vec![(Fr::ONE, s), (*v, &y)]);
-                    state[j + 1].value = value;
-                }
-                state[0] = input;
+                let others = before
+                    .iter()
+                    .zip(&p.sparse[round - half - 1].1)
+                    .map(|(s, v)| combine(vec![(Fr::ONE, s), (*v, &y)]));
+                state = std::iter::once(input).chain(others).collect();
             }
         }
         if full {
@@ -343,16 +343,16 @@ fn lean_permutation<CS: ConstraintSystem<Fr>>(
             let b = lean_sbox(cs.namespace(|| "s-box"), &state[0], false, true)?;
             let c = p.round_constants[k];
             k += 1;
-            let (w_hat, v_rest) = &p.sparse[round - half];
+            let w_hat = &p.sparse[round - half].0;
             let y = b.value().map(|v| v + c);
             let rest = combine((1..t).map(|i| (w_hat[i], &state[i])).collect());
-            let mut values = vec![y.zip(rest.value).map(|(y, r)| w_hat[0] * y + r)];
-            values.extend((1..t).map(|j| state[j].value.zip(y).map(|(s, y)| s + v_rest[j - 1] * y)));
+            // Only the next input's value: the others are the next round's to build.
+            let next = y.zip(rest.value).map(|(y, r)| w_hat[0] * y + r);
             let SBox::Open { x4, x } = b else { unreachable!("a partial round's S-box is left open") };
             let w0 = w_hat[0].invert().expect("the sparse matrices' first entries are nonzero");
             let before = state.split_off(1);
             pending = Pending::Partial(Box::new(PartialBox { x4, x, c, w0, rest, before }));
-            state = values.into_iter().map(|value| Num { lc: LinearCombination::zero(), value }).collect();
+            state = vec![Num { lc: LinearCombination::zero(), value: next }];
         }
     }
     debug_assert_eq!(k, p.round_constants.len(), "every constant is used once");
@@ -460,8 +460,8 @@ fn lean_sbox<CS: ConstraintSystem<Fr>>(mut cs: CS, x: &Num, first: bool, defer: 
         let c: Fr = x.lc.iter().map(|(_, k)| *k).sum();
         return Ok(SBox::Constant(c.square().square() * c));
     }
-    let single = x.lc.len() == 1 && x.lc.iter().all(|(v, c)| *c == Fr::ONE && v != CS::one());
-    let x = if single || (first && x.lc.len() <= 2) { x.clone() } else { x.materialize(cs.namespace(|| "input"))? };
+    // `materialize` keeps an input that is already a variable.
+    let x = if first && x.lc.len() <= 2 { x.clone() } else { x.materialize(cs.namespace(|| "input"))? };
     let x2 = x.value.map(|v| v.square());
     let x4 = x2.map(|v| v.square());
     let v2 = cs.alloc(|| "x^2", || x2.ok_or(SynthesisError::AssignmentMissing))?;
